@@ -1,0 +1,84 @@
+"""Jifen (积分): the app factory, the one place that wires platform, tenants and workers together."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, render_template, send_from_directory
+from flask_migrate import Migrate
+
+from jifen.platform import config
+
+migrate = Migrate()
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app, test_config)
+
+    from jifen.platform import api, i18n, ratelimit, web
+    from jifen.platform.db import db
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    i18n.init_app(app)
+    web.init_app(app)
+    ratelimit.init_app(app)
+    api.init_app(app)
+    _register_pages(app)
+    _register_api(api.api)
+
+    from jifen.workers import celery_init_app
+
+    celery_init_app(app)
+
+    from jifen import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _register_pages(app: Flask) -> None:
+    from jifen.platform.accounts import views as accounts_views
+    from jifen.platform.audit import views as audit_views
+    from jifen.platform.health import bp as health
+    from jifen.platform.staff import views as staff_views
+    from jifen.platform.townships import views as county_views
+    from jifen.tenants.villages import views as village_views
+
+    for bp in (health, accounts_views.bp, accounts_views.lang_bp, county_views.bp, staff_views.bp,
+               village_views.bp, audit_views.bp):
+        app.register_blueprint(bp)
+
+    @app.url_defaults
+    def _tenant_slug(endpoint, values):
+        """Links inside a township's pages keep its slug without every url_for naming it."""
+        if "tenant_slug" not in values and g.get("tenant_slug") and app.url_map.is_endpoint_expecting(
+                endpoint, "tenant_slug"):
+            values["tenant_slug"] = g.tenant_slug
+
+    @app.get("/")
+    def landing():
+        return render_template("landing.html")
+
+    landing.jifen_public = True
+
+    import swagger_ui_bundle
+
+    @app.get("/api/v1/swagger-ui/<path:filename>")
+    def swagger_ui(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    swagger_ui.jifen_public = True
+
+
+def _register_api(api) -> None:
+    from jifen.platform.accounts.api import blp as account_api
+    from jifen.platform.audit.api import blp as audit_api
+    from jifen.platform.staff.api import blp as staff_api
+    from jifen.platform.townships.api import blp as county_api
+    from jifen.tenants.villages.api import blp as villages_api
+
+    for blp in (county_api, account_api, staff_api, villages_api, audit_api):
+        api.register_blueprint(blp)
+

@@ -1,0 +1,195 @@
+"""The `jifen` console command (Flask CLI underneath): db upgrade, operators, onboarding, demo,
+jobs, audit. Commands call the same service functions as the pages and the API."""
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from jifen.platform.db import db
+from jifen.platform.errors import ServiceError
+
+
+def _create_app():
+    from jifen import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+def main():
+    """Jifen (积分) administration."""
+
+
+def _fail(err: ServiceError):
+    db.session.rollback()
+    lines = [f"error: {err.message}"] + [f"  {f}: {'; '.join(m)}" for f, m in err.errors.items()]
+    raise click.ClickException("\n".join(lines))
+
+
+def _operator_actor(username: str):
+    from jifen.platform.accounts.models import Operator
+    from jifen.platform.accounts.service import actor_for
+
+    op = db.session.execute(select(Operator).where(Operator.username == username)).scalar_one_or_none()
+    if op is None:
+        raise click.ClickException(f"no operator named {username!r}; create one with create-operator")
+    return actor_for(op)
+
+
+def _tenant(slug: str):
+    from jifen.platform.townships.models import Tenant
+
+    tenant = db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+    if tenant is None:
+        raise click.ClickException(f"no township with slug {slug!r}")
+    return tenant
+
+
+@click.command("create-operator")
+@click.option("--county", "county_name", required=True, help="County name, e.g. 紫金县")
+@click.option("--county-slug", required=True, help="Short id of the county, e.g. zijin")
+@click.option("--username", required=True)
+@click.option("--name", "display_name", default="")
+@click.password_option()
+@with_appcontext
+def create_operator(county_name, county_slug, username, display_name, password):
+    """Create a county operator account (and the county if it is new)."""
+    from jifen.platform.accounts.service import create_operator as create
+    from jifen.platform.townships.service import get_or_create_county
+
+    try:
+        op = create(get_or_create_county(county_name, county_slug), username, display_name, password)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    click.echo(f"operator {op.username} created; sign in at /county/login")
+
+
+@click.command("onboard-township")
+@click.option("--operator", "operator_name", required=True, help="Operator username acting")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--locale", "default_locale", default="zh_CN", show_default=True)
+@click.option("--admin-username", required=True)
+@click.option("--admin-name", "admin_display_name", required=True)
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@with_appcontext
+def onboard_township(operator_name, base_url, **data):
+    """Onboard a township and print its admin's one-time setup link."""
+    from jifen.platform.townships import service
+
+    try:
+        tenant, admin, secret = service.onboard(_operator_actor(operator_name), data)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    click.echo(f"township {tenant.name} ({tenant.slug}) onboarded")
+    click.echo(f"setup link for {admin.username}: {base_url.rstrip('/')}/t/{tenant.slug}/setup/{secret}")
+
+
+@click.command("suspend-township")
+@click.option("--operator", "operator_name", required=True)
+@click.option("--reason", default=None)
+@click.option("--reactivate", is_flag=True, help="Reactivate instead of suspending")
+@click.argument("slug")
+@with_appcontext
+def suspend_township(operator_name, reason, reactivate, slug):
+    """Suspend a township (or reactivate it with --reactivate)."""
+    from jifen.platform.townships import service
+
+    try:
+        actor = _operator_actor(operator_name)
+        t = service.reactivate(actor, slug) if reactivate else service.suspend(actor, slug, reason)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    click.echo(f"{t.slug}: {t.status}")
+
+
+@click.command("list-townships")
+@click.option("--operator", "operator_name", required=True)
+@with_appcontext
+def list_townships(operator_name):
+    """Townships of the operator's county with their status."""
+    from jifen.platform.townships import service
+
+    for t, n in service.list_townships(_operator_actor(operator_name)):
+        click.echo(f"{t.slug}\t{t.status}\t{n} accounts\t{t.name}")
+
+
+@click.command("run-job")
+@click.argument("job")
+@click.option("--tenant", "slug", required=True)
+@click.option("--date", "day", default=None, help="Tenant-local date (default: today there)")
+@click.option("--force", is_flag=True, help="Run again even if today's run finished")
+@with_appcontext
+def run_job(job, slug, day, force):
+    """Run a daily job for one township now, inline."""
+    from jifen.platform.jobs.schedule import DAILY_JOBS, local_now
+    from jifen.platform.db import utcnow
+
+    if job not in DAILY_JOBS:
+        raise click.ClickException(f"unknown job {job!r}; known: {', '.join(sorted(DAILY_JOBS))}")
+    tenant = _tenant(slug)
+    day = day or local_now(tenant, utcnow()).date().isoformat()
+    task = current_app.extensions["celery"].tasks[job]
+    result = task.apply(kwargs={"tenant_id": str(tenant.id), "local_date": day, "force": force}).get()
+    click.echo(f"{job} for {slug} on {day}: {result}")
+
+
+@click.command("beat-tick")
+@with_appcontext
+def beat_tick():
+    """Claim and publish the daily jobs that are due now (what celery beat does every few minutes)."""
+    from jifen.platform.jobs.schedule import tick
+
+    for tenant_id, job, day in tick():
+        click.echo(f"published {job} for tenant {tenant_id} ({day})")
+
+
+@click.group("audit")
+def audit():
+    """Audit log commands."""
+
+
+@audit.command("verify")
+@click.option("--tenant", "slug", default=None, help="One township (default: all)")
+@with_appcontext
+def audit_verify(slug):
+    """Recompute every tenant's audit hash chain; exit 1 if any is broken."""
+    from jifen.platform.audit.service import verify_chain
+    from jifen.platform.tenancy import tenant_scope
+    from jifen.platform.townships.models import Tenant
+
+    tenants = [_tenant(slug)] if slug else db.session.execute(select(Tenant).order_by(Tenant.slug)).scalars()
+    broken = 0
+    for tenant in tenants:
+        with tenant_scope(tenant):
+            r = verify_chain()
+        broken += not r.ok
+        state = "ok" if r.ok else f"BROKEN at seq {r.first_bad_seq}: {r.problem}"
+        click.echo(f"{tenant.slug}: {r.entries} entries, {state}")
+    sys.exit(1 if broken else 0)
+
+
+@click.command("demo")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@with_appcontext
+def demo(base_url):
+    """Load the demo: Zijin county, Longwo township, its nine pilot villages and demo accounts."""
+    from jifen.demo import load
+
+    for line in load(base_url):
+        click.echo(line)
+
+
+def init_app(app) -> None:
+    for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
+                beat_tick, audit, demo):
+        app.cli.add_command(cmd)

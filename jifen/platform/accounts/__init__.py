@@ -1,0 +1,1 @@
+"""Accounts: county operators and township users, passwords, sessions, API tokens, setup links."""

@@ -1,0 +1,104 @@
+"""Township API for one's own account: sign in for a token, read and change me, manage tokens."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from jifen.platform.accounts import service as accounts
+from jifen.platform.accounts.models import User
+from jifen.platform.api import SECURITY
+from jifen.platform.db import db
+from jifen.platform.errors import Unauthenticated
+from jifen.platform.ratelimit import login_limits
+from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, RoleGrantSchema, Schema
+from jifen.platform.staff.service import roles_of
+from jifen.platform.web import current_actor, public
+
+blp = Blueprint("account_api", __name__, url_prefix="/api/v1/t/<tenant_slug>",
+                description="Signing in, own account and API tokens")
+
+
+class MeSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    username = fields.String(dump_only=True)
+    display_name = fields.String(dump_only=True)
+    locale = fields.String(validate=validate.OneOf(["zh_CN", "en"]))
+    roles = fields.List(fields.Nested(RoleGrantSchema), dump_only=True)
+
+
+class TokenSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    created_at = fields.DateTime(dump_only=True)
+    last_used_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+def _me(actor) -> dict:
+    user = actor.account
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "locale": user.locale, "roles": roles_of([user.id]).get(user.id, [])}
+
+
+@blp.route("/auth/token")
+class Login(MethodView):
+    decorators = [login_limits]
+
+    @blp.arguments(LoginSchema)
+    @blp.response(201, IssuedTokenSchema)
+    def post(self, data):
+        """Exchange a username and password for a bearer token of this township."""
+        user = accounts.authenticate(User, data["username"], data["password"])
+        if user is None:
+            raise Unauthenticated("Wrong username or password.")
+        token, raw = accounts.create_token(accounts.actor_for(user), data["token_name"])
+        db.session.commit()
+        return {"token": raw, "id": token.id, "name": token.name}
+
+
+public(Login)
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, MeSchema)
+    def get(self):
+        return _me(current_actor())
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(MeSchema(partial=True))
+    @blp.response(200, MeSchema)
+    def patch(self, data):
+        """Change one's language. Everything else here is read-only."""
+        actor = current_actor()
+        if "locale" in data:
+            accounts.set_locale(actor, data["locale"])
+        db.session.commit()
+        return _me(actor)
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TokenSchema(many=True))
+    def get(self):
+        return accounts.list_tokens(current_actor())
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(TokenSchema)
+    @blp.response(201, IssuedTokenSchema)
+    def post(self, data):
+        token, raw = accounts.create_token(current_actor(), data["name"])
+        db.session.commit()
+        return {"token": raw, "id": token.id, "name": token.name}
+
+
+@blp.route("/tokens/<uuid:token_id>")
+class TokenDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(204)
+    def delete(self, token_id):
+        """Revoke a token; it stops working at once."""
+        accounts.revoke_token(current_actor(), token_id)
+        db.session.commit()

@@ -1,0 +1,254 @@
+"""Signing in and out, setup links, API tokens, and turning an account into an `Actor`.
+
+Login creates a fresh server-side session row (a new session id every time); logout revokes it;
+disabling an account revokes every session and token it has.
+"""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from jifen.platform.accounts import credentials, passwords
+from jifen.platform.accounts.models import (
+    Operator, OperatorSession, OperatorToken, SetupLink, User, UserSession, UserToken,
+)
+from jifen.platform.audit.service import record
+from jifen.platform.db import db, utcnow
+from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.roles.authz import Actor, Grant, action
+from jifen.platform.roles.models import RoleAssignment, RoleScope
+from jifen.platform.tenancy import current_tenant
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,62}$")
+
+
+def check_username(username: str) -> str:
+    username = (username or "").strip().lower()
+    if not USERNAME_RE.match(username):
+        raise Invalid.field("username", _("Use 2-63 lower-case letters, digits, '.', '_' or '-'."))
+    return username
+
+
+def check_new_password(password: str, account) -> None:
+    problem = passwords.weakness(password or "", username=account.username,
+                                 display_name=account.display_name)
+    if problem:
+        raise Invalid.field("password", problem)
+
+
+# --- actors -----------------------------------------------------------------------------------
+
+def actor_for(account) -> Actor:
+    if isinstance(account, Operator):
+        return Actor("operator", account.id, account.display_name, county_id=account.county_id,
+                     account=account)
+    rows = db.session.execute(
+        select(RoleAssignment.role, RoleScope.scope_id)
+        .join(RoleScope, (RoleScope.assignment_id == RoleAssignment.id)
+              & (RoleScope.tenant_id == RoleAssignment.tenant_id), isouter=True)
+        .where(RoleAssignment.user_id == account.id)
+    ).all()
+    by_role: dict[str, set] = {}
+    for role, scope_id in rows:
+        by_role.setdefault(role, set())
+        if scope_id is not None:
+            by_role[role].add(scope_id)
+    grants = tuple(Grant(r, frozenset(ids)) for r, ids in sorted(by_role.items()))
+    return Actor("user", account.id, account.display_name, tenant_id=account.tenant_id,
+                 grants=grants, account=account)
+
+
+# --- sign in ----------------------------------------------------------------------------------
+
+def authenticate(model, username: str, password: str):
+    """The active account with that username and password, or None. Rehashes if needed."""
+    account = db.session.execute(
+        select(model).where(model.username == (username or "").strip().lower())
+    ).scalar_one_or_none()
+    ok, new_hash = passwords.verify(account.password_hash if account else None, password or "")
+    if not ok or not account.is_active:
+        return None
+    if new_hash:
+        account.password_hash = new_hash
+    return account
+
+
+def start_session(account) -> str:
+    """A new session for `account`; returns the cookie value. The caller commits."""
+    secret = credentials.new_secret()
+    hours = current_app.config["SESSION_LIFETIME_HOURS"]
+    now = utcnow()
+    fields = dict(token_hash=credentials.digest(secret), created_at=now,
+                  expires_at=now + timedelta(hours=hours), last_seen_at=now)
+    account.last_login_at = now
+    if isinstance(account, Operator):
+        db.session.add(OperatorSession(operator_id=account.id, **fields))
+        return credentials.operator_session_token(secret)
+    db.session.add(UserSession(user_id=account.id, **fields))
+    record(actor_for(account), "account.login", account, after={"username": account.username})
+    return credentials.user_session_token(account.tenant_id, secret)
+
+
+def _credential_query(kind: str, model_user, model_operator, secret: str):
+    model = model_user if kind == "user" else model_operator
+    now = utcnow()
+    q = select(model).where(model.token_hash == credentials.digest(secret), model.revoked_at.is_(None))
+    return model, q.where((model.expires_at.is_(None)) | (model.expires_at > now))
+
+
+def resolve(token: str, *, api: bool):
+    """The active account a session cookie / bearer token belongs to, in the current scope.
+
+    Returns (account, credential) or None. A user credential is only looked up inside its own
+    tenant; the caller compares tenants.
+    """
+    parsed = credentials.parse(token or "")
+    if parsed is None:
+        return None
+    kind, tenant_id, secret = parsed
+    if kind == "user":
+        tenant = current_tenant()
+        if tenant is None or tenant.id != tenant_id:
+            return None
+        model, q = _credential_query(kind, UserToken if api else UserSession, None, secret)
+        cred = db.session.execute(q).scalar_one_or_none()
+        account = db.session.get(User, (tenant.id, cred.user_id)) if cred else None
+    else:
+        model, q = _credential_query(kind, None, OperatorToken if api else OperatorSession, secret)
+        cred = db.session.execute(q).scalar_one_or_none()
+        account = db.session.get(Operator, cred.operator_id) if cred else None
+    if account is None or not account.is_active:
+        return None
+    return account, cred
+
+
+def end_session(token: str) -> None:
+    found = resolve(token, api=False)
+    if found:
+        found[1].revoked_at = utcnow()
+
+
+def revoke_all(account) -> None:
+    """Every session and token of the account stops working at once."""
+    now = utcnow()
+    if isinstance(account, Operator):
+        pairs = [(OperatorSession, OperatorSession.operator_id), (OperatorToken, OperatorToken.operator_id)]
+    else:
+        pairs = [(UserSession, UserSession.user_id), (UserToken, UserToken.user_id),
+                 (SetupLink, SetupLink.user_id)]
+    for model, col in pairs:
+        db.session.execute(
+            update(model).where(col == account.id, model.revoked_at.is_(None)).values(revoked_at=now)
+        )
+
+
+# --- setup links ------------------------------------------------------------------------------
+
+def issue_setup_link(user: User) -> str:
+    """Revoke the user's open links and return a new one-time secret (the caller builds the URL)."""
+    now = utcnow()
+    db.session.execute(
+        update(SetupLink).where(SetupLink.user_id == user.id, SetupLink.used_at.is_(None),
+                                SetupLink.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    secret = credentials.new_secret()
+    hours = current_app.config["SETUP_LINK_HOURS"]
+    db.session.add(SetupLink(user_id=user.id, token_hash=credentials.digest(secret),
+                             expires_at=now + timedelta(hours=hours)))
+    return secret
+
+
+def find_setup_link(secret: str) -> tuple[SetupLink, User]:
+    link = db.session.execute(
+        select(SetupLink).where(SetupLink.token_hash == credentials.digest(secret or ""))
+    ).scalar_one_or_none()
+    if link is None or link.revoked_at is not None:
+        raise NotFound(_("This setup link is not valid."))
+    if link.used_at is not None:
+        raise Invalid.field("link", _("This setup link has already been used."))
+    if link.expires_at <= utcnow():
+        raise Invalid.field("link", _("This setup link has expired; ask your administrator for a new one."))
+    user = db.session.get(User, (link.tenant_id, link.user_id))
+    if user is None or not user.is_active:
+        raise NotFound(_("This setup link is not valid."))
+    return link, user
+
+
+def complete_setup(secret: str, password: str, confirm: str) -> User:
+    link, user = find_setup_link(secret)
+    if password != confirm:
+        raise Invalid.field("confirm", _("The two passwords differ."))
+    check_new_password(password, user)
+    user.password_hash = passwords.hash_password(password)
+    link.used_at = utcnow()
+    record(actor_for(user), "account.setup", user, after={"password": "set"})
+    return user
+
+
+# --- own account ------------------------------------------------------------------------------
+
+@action("account.update")
+def set_locale(actor: Actor, locale: str) -> None:
+    if locale not in current_app.config["LANGUAGES"]:
+        raise Invalid.field("locale", _("Unknown language."))
+    actor.account.locale = locale
+
+
+@action("account.update")
+def change_password(actor: Actor, current: str, new: str, confirm: str) -> None:
+    user = actor.account
+    if not passwords.verify(user.password_hash, current or "")[0]:
+        raise Invalid.field("current", _("The current password is wrong."))
+    if new != confirm:
+        raise Invalid.field("confirm", _("The two passwords differ."))
+    check_new_password(new, user)
+    user.password_hash = passwords.hash_password(new)
+    record(actor, "account.password", user, after={"password": "changed"})
+
+
+@action("account.tokens")
+def create_token(actor: Actor, name: str) -> tuple[UserToken, str]:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise Invalid.field("name", _("Give the token a name of at most 100 characters."))
+    secret = credentials.new_secret()
+    token = UserToken(user_id=actor.id, name=name, token_hash=credentials.digest(secret))
+    db.session.add(token)
+    db.session.flush()
+    record(actor, "token.create", token, after={"name": name})
+    return token, credentials.user_api_token(actor.tenant_id, secret)
+
+
+@action("account.tokens")
+def list_tokens(actor: Actor):
+    return db.session.execute(
+        select(UserToken).where(UserToken.user_id == actor.id, UserToken.revoked_at.is_(None))
+        .order_by(UserToken.created_at.desc())
+    ).scalars().all()
+
+
+@action("account.tokens")
+def revoke_token(actor: Actor, token_id) -> None:
+    token = db.session.execute(
+        select(UserToken).where(UserToken.id == token_id, UserToken.user_id == actor.id)
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None:
+        raise NotFound(_("Not found."))
+    token.revoked_at = utcnow()
+    record(actor, "token.revoke", token, before={"name": token.name})
+
+
+def create_operator(county, username: str, display_name: str, password: str) -> Operator:
+    """CLI only: the first operator of a county (there is no one yet to authorize it)."""
+    username = check_username(username)
+    if db.session.execute(select(Operator).where(Operator.username == username)).first():
+        raise Invalid.field("username", _("This username is taken."))
+    op = Operator(county_id=county.id, username=username, display_name=display_name or username)
+    check_new_password(password, op)
+    op.password_hash = passwords.hash_password(password)
+    db.session.add(op)
+    return op

@@ -1,0 +1,131 @@
+"""Sign-in pages for both realms, the setup link page, the language switch and own-account pages."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from jifen.platform.accounts import service as accounts
+from jifen.platform.accounts.models import Operator, User
+from jifen.platform.db import db
+from jifen.platform.errors import Invalid
+from jifen.platform.ratelimit import login_limits
+from jifen.platform.web import current_actor, public
+
+bp = Blueprint("township", __name__, url_prefix="/t/<tenant_slug>")
+lang_bp = Blueprint("lang", __name__)
+
+
+def _safe_next(default: str) -> str:
+    nxt = request.values.get("next", "")
+    return nxt if nxt.startswith("/") and not nxt.startswith("//") else default
+
+
+def sign_in_page(model, template: str, home: str):
+    """GET shows the form; POST checks the password, starts a new session, goes on."""
+    errors, username = {}, request.form.get("username", "")
+    if request.method == "POST":
+        account = accounts.authenticate(model, username, request.form.get("password", ""))
+        if account is None:
+            errors["password"] = [_("Wrong username or password.")]
+        else:
+            token = accounts.start_session(account)
+            db.session.commit()
+            session.clear()  # a fresh session: nothing from before sign-in survives
+            session["auth"] = token
+            session.permanent = True
+            return redirect(_safe_next(url_for(home)))
+    return render_template(template, errors=errors, username=username), (422 if errors else 200)
+
+
+def sign_out():
+    token = session.get("auth")
+    if token:
+        accounts.end_session(token)
+        db.session.commit()
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@login_limits
+def login():
+    return sign_in_page(User, "township/login.html", "township.home")
+
+
+@bp.post("/logout")
+@public
+def logout():
+    sign_out()
+    return redirect(url_for("township.login"))
+
+
+@bp.route("/setup/<secret>", methods=["GET", "POST"])
+@public
+def setup(secret):
+    link, user = accounts.find_setup_link(secret)
+    errors = {}
+    if request.method == "POST":
+        try:
+            accounts.complete_setup(secret, request.form.get("password", ""), request.form.get("confirm", ""))
+            db.session.commit()
+            return redirect(url_for("township.login", done=1))
+        except Invalid as e:
+            db.session.rollback()
+            errors = e.errors
+    return render_template("township/setup.html", user=user, errors=errors), (422 if errors else 200)
+
+
+@bp.route("/")
+def home():
+    from jifen.platform.console import tiles_for
+
+    return render_template("township/home.html", tiles=tiles_for(current_actor()))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def account():
+    actor, errors, new_token = current_actor(), {}, None
+    if request.method == "POST":
+        try:
+            if request.form.get("form") == "password":
+                accounts.change_password(actor, request.form.get("current", ""),
+                                         request.form.get("password", ""), request.form.get("confirm", ""))
+            elif request.form.get("form") == "token":
+                _t, new_token = accounts.create_token(actor, request.form.get("name", ""))
+            elif request.form.get("form") == "revoke":
+                accounts.revoke_token(actor, request.form.get("token_id"))
+            else:
+                abort(400)
+            db.session.commit()
+        except Invalid as e:
+            db.session.rollback()
+            errors = e.errors
+    return render_template("township/account.html", errors=errors, new_token=new_token,
+                           tokens=accounts.list_tokens(actor)), (422 if errors else 200)
+
+
+@lang_bp.post("/lang")
+@public
+def set_language():
+    """Any page's language switch: remember in the session and, when signed in, on the account."""
+    locale = request.form.get("locale", "")
+    if locale not in current_app.config["LANGUAGES"]:
+        abort(400)
+    session["lang"] = locale
+    actor = current_actor()  # township users are resolved only on township routes: see below
+    if actor is not None and actor.kind == "operator":
+        actor.account.locale = locale
+        db.session.commit()
+    return redirect(_safe_next("/"))
+
+
+@bp.post("/lang")
+def set_language_signed_in():
+    locale = request.form.get("locale", "")
+    accounts.set_locale(current_actor(), locale)
+    db.session.commit()
+    session["lang"] = locale
+    return redirect(_safe_next(url_for("township.home")))

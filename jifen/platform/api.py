@@ -1,0 +1,54 @@
+"""The API's plumbing: one flask-smorest `Api` at /api/v1 and one JSON error shape.
+
+Every error body is {"code": int, "status": str, "message": str, "errors": {location: {field: [..]}}},
+for webargs validation (unknown or read-only fields included) and service errors alike.
+"""
+from __future__ import annotations
+
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from jifen.platform.errors import ServiceError
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+class JifenApi(Api):
+    def handle_http_exception(self, error: HTTPException):
+        if not is_api_request():
+            from jifen.platform.web import render_error
+
+            return render_error(error.code or 500, getattr(error, "description", ""))
+        payload, code, headers = super().handle_http_exception(error)
+        payload.setdefault("message", error.description if error.code != 500 else "Internal error")
+        return payload, code, headers
+
+
+def service_error_body(err: ServiceError) -> dict:
+    body = {"code": err.status, "status": err.code, "message": err.message or err.code}
+    if err.errors:
+        body["errors"] = {"json": err.errors}
+    return body
+
+
+api = JifenApi()
+
+SECURITY = [{"bearer": []}]
+
+
+def schema_name(schema) -> str:
+    """OpenAPI component names: `VillageSchema(partial=True)` becomes `VillagePatch`."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    return name + "Patch" if getattr(schema, "partial", False) else name
+
+
+def init_app(app) -> None:
+    api.init_app(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+                                   "info": {"description": "Jifen points-system API. "
+                                             "Township routes live under /api/v1/t/{tenant_slug}/."}})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

@@ -1,0 +1,112 @@
+"""Write and verify the audit chain.
+
+`record()` adds an entry to the caller's transaction (it never commits): the entry lands if and
+only if the change it describes lands. The tenant's chain head is locked FOR UPDATE so concurrent
+writers queue instead of forking the chain.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from flask import g, has_request_context
+from sqlalchemy import select
+
+from jifen.platform.audit.models import AuditEntry, AuditHead
+from jifen.platform.db import db, utcnow
+from jifen.platform.roles.authz import Actor, action
+from jifen.platform.tenancy import current_tenant_id
+
+GENESIS = "0" * 64
+
+
+def _canonical(entry: AuditEntry) -> str:
+    body = {
+        "tenant_id": str(entry.tenant_id),
+        "seq": entry.seq,
+        "created_at": entry.created_at.isoformat(),
+        "actor": [entry.actor_kind, str(entry.actor_id) if entry.actor_id else None, entry.actor_name],
+        "action": entry.action,
+        "object": [entry.object_type, entry.object_id],
+        "before": entry.before,
+        "after": entry.after,
+        "request_id": entry.request_id,
+    }
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
+    return hashlib.sha256((prev_hash + _canonical(entry)).encode()).hexdigest()
+
+
+def record(actor: Actor, action_name: str, obj=None, *, object_type: str | None = None,
+           object_id=None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
+    tenant_id = current_tenant_id()
+    head = db.session.execute(
+        select(AuditHead).where(AuditHead.tenant_id == tenant_id).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(tenant_id=tenant_id, seq=0, entry_hash=GENESIS)
+        db.session.add(head)
+    entry = AuditEntry(
+        tenant_id=tenant_id,
+        seq=head.seq + 1,
+        created_at=utcnow().replace(microsecond=0),
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action_name,
+        object_type=object_type or (obj.__tablename__ if obj is not None else "none"),
+        object_id=str(object_id if object_id is not None else getattr(obj, "id", "")) or None,
+        before=before,
+        after=after,
+        request_id=g.get("request_id") if has_request_context() else None,
+        prev_hash=head.entry_hash,
+    )
+    entry.entry_hash = entry_hash(head.entry_hash, entry)
+    head.seq, head.entry_hash = entry.seq, entry.entry_hash
+    db.session.add(entry)
+    return entry
+
+
+@dataclass
+class ChainReport:
+    entries: int
+    ok: bool
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_chain() -> ChainReport:
+    """Recompute every hash of the current tenant's chain, in order, streaming."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    rows = db.session.execute(
+        select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
+    ).scalars()
+    for entry in rows:
+        count += 1
+        if entry.seq != expected_seq:
+            return ChainReport(count, False, entry.seq, f"expected seq {expected_seq}")
+        if entry.prev_hash != prev or entry_hash(prev, entry) != entry.entry_hash:
+            return ChainReport(count, False, entry.seq, "hash mismatch")
+        prev, expected_seq = entry.entry_hash, expected_seq + 1
+    head = db.session.execute(
+        select(AuditHead).where(AuditHead.tenant_id == current_tenant_id())
+    ).scalar_one_or_none()
+    if head is not None and (head.seq != count or head.entry_hash != prev):
+        return ChainReport(count, False, head.seq, "chain head does not match the last entry")
+    return ChainReport(count, True)
+
+
+@action("audit.verify")
+def verify(actor: Actor) -> ChainReport:
+    return verify_chain()
+
+
+@action("audit.list")
+def list_entries(actor: Actor, *, limit: int = 100, before_seq: int | None = None):
+    q = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if before_seq:
+        q = q.where(AuditEntry.seq < before_seq)
+    return db.session.execute(q).scalars().all()

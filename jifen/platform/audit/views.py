@@ -1,0 +1,21 @@
+"""The township's audit log page and chain check, for its admins."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext as _l
+
+from jifen.platform.audit import service
+from jifen.platform.console import register_tile
+from jifen.platform.web import current_actor
+
+bp = Blueprint("audit", __name__, url_prefix="/t/<tenant_slug>/audit")
+register_tile("audit.index", _l("Audit log"), "audit.list", order=90)
+
+
+@bp.route("/")
+def index():
+    actor = current_actor()
+    before = request.args.get("before", type=int)
+    entries = service.list_entries(actor, limit=100, before_seq=before)
+    report = service.verify(actor) if request.args.get("verify") else None
+    return render_template("audit/index.html", entries=entries, report=report)

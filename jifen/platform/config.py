@@ -1,0 +1,134 @@
+"""Configuration: defaults, then an optional file, then `JIFEN_*` environment variables.
+
+The embedded default needs nothing: SQLite in `instance/`, Celery tasks run inline. Production
+(`JIFEN_ENV=production`) refuses to start unless it has a secret key, PostgreSQL and Redis.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the configuration cannot run safely."""
+
+
+# Environment variable -> Flask config key, for the names people actually type.
+ENV_ALIASES = {
+    "JIFEN_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "JIFEN_REDIS_URL": "REDIS_URL",
+    "JIFEN_SECRET_KEY": "SECRET_KEY",
+    "JIFEN_ENV": "JIFEN_ENV",
+    "JIFEN_TASKS_EAGER": "TASKS_EAGER",
+    "JIFEN_CONFIG_FILE": "CONFIG_FILE",
+}
+
+
+def defaults(instance_path: str) -> dict:
+    return {
+        "JIFEN_ENV": "development",
+        "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "jifen.db"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": None,
+        "TASKS_EAGER": None,  # None: eager unless a Redis URL is configured
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": ["zh_CN", "en"],
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_LIFETIME_HOURS": 12,
+        "SETUP_LINK_HOURS": 72,
+        "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute;20 per hour",
+        "LOGIN_LIMIT_PER_IP": "30 per minute",
+        "RATELIMIT_ENABLED": True,
+        "API_TITLE": "Jifen",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/v1/swagger-ui/",
+        "JOB_VISIBILITY_TIMEOUT": 6 * 3600,
+        "BEAT_TICK_SECONDS": 300,
+    }
+
+
+def _parse(value: str):
+    """Environment values are strings; accept JSON literals (true, 5, [..]) where they parse."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load(app, test_config: dict | None = None) -> None:
+    """Fill `app.config`: defaults < file < environment < test_config."""
+    cfg = app.config
+    cfg.update(defaults(app.instance_path))
+    env = {k: v for k, v in os.environ.items() if k.startswith("JIFEN_")}
+    file_path = env.get("JIFEN_CONFIG_FILE") or (test_config or {}).get("CONFIG_FILE")
+    if file_path:
+        if not Path(file_path).is_file():
+            raise ConfigError(f"JIFEN_CONFIG_FILE points at {file_path!r}, which does not exist.")
+        cfg.from_pyfile(file_path)
+    for name, raw in env.items():
+        key = ENV_ALIASES.get(name, name[len("JIFEN_"):])
+        cfg[key] = raw if key in ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL") else _parse(raw)
+    if test_config:
+        cfg.update(test_config)
+    _finish(app)
+
+
+def _finish(app) -> None:
+    cfg = app.config
+    production = cfg["JIFEN_ENV"] == "production"
+    if production:
+        missing = []
+        if not cfg.get("SECRET_KEY"):
+            missing.append("JIFEN_SECRET_KEY (a long random string)")
+        if not str(cfg.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+            missing.append("JIFEN_DATABASE_URL (a postgresql+psycopg:// URL)")
+        if not cfg.get("REDIS_URL"):
+            missing.append("JIFEN_REDIS_URL (a redis:// URL)")
+        if missing:
+            raise ConfigError("Production settings are incomplete; set " + ", ".join(missing) + ".")
+        cfg["SESSION_COOKIE_SECURE"] = True
+        cfg["REMEMBER_COOKIE_SECURE"] = True
+        cfg["PREFERRED_URL_SCHEME"] = "https"
+    elif not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
+    url = cfg["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("postgresql://"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite:"):
+        os.makedirs(app.instance_path, exist_ok=True)
+    if cfg["TASKS_EAGER"] is None:
+        cfg["TASKS_EAGER"] = not cfg.get("REDIS_URL")
+    cfg["RATELIMIT_STORAGE_URI"] = cfg.get("REDIS_URL") or "memory://"
+    cfg["CELERY"] = {
+        "broker_url": cfg.get("REDIS_URL") or "memory://",
+        "result_backend": cfg.get("REDIS_URL") or None,
+        "task_always_eager": bool(cfg["TASKS_EAGER"]),
+        "task_eager_propagates": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {"visibility_timeout": cfg["JOB_VISIBILITY_TIMEOUT"]},
+        "result_backend_transport_options": {"visibility_timeout": cfg["JOB_VISIBILITY_TIMEOUT"]},
+        "timezone": "UTC",
+        "enable_utc": True,
+        "broker_connection_retry_on_startup": True,
+    }
+
+
+def _instance_secret(instance_path: str) -> str:
+    """Development only: a random key kept in instance/ so sessions survive a restart."""
+    os.makedirs(instance_path, exist_ok=True)
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

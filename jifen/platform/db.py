@@ -1,0 +1,81 @@
+"""Database objects shared by every capability: the declarative base, ids, timestamps, tenant keys.
+
+Ids are time-ordered UUIDs (v7) made by the application: SQLite cannot autoincrement a composite
+primary key, and tenant tables key on (tenant_id, id) so they can be distributed by tenant on Citus.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, MetaData, TypeDecorator, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, registry
+from uuid6 import uuid7
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> uuid.UUID:
+    return uuid.UUID(bytes=uuid7().bytes)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps are stored and returned as aware UTC (SQLite would otherwise drop the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING),
+        type_annotation_map={uuid.UUID: Uuid(), datetime: UTCDateTime()},
+    )
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class TenantScoped:
+    """Mixin for every tenant-owned table: primary key (tenant_id, id).
+
+    The session guard in `tenancy` filters every ORM query of these models by the current tenant
+    and stamps `tenant_id` on new rows, so code never writes the filter by hand.
+    """
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(ForeignKey("tenants.id"), primary_key=True, sort_order=-20)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-10)
+
+
+def tenant_fk(columns: list[str], target: str, **kw) -> ForeignKeyConstraint:
+    """A foreign key from a tenant table to another, always through tenant_id.
+
+    `tenant_fk(["user_id"], "users")` -> FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id).
+    """
+    return ForeignKeyConstraint(
+        ["tenant_id", *columns], [f"{target}.tenant_id", f"{target}.id"], **kw
+    )

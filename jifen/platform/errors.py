@@ -1,0 +1,52 @@
+"""Errors raised by service functions; the API and the pages translate them, never a 500.
+
+`Invalid` carries a message per field so the API can name each bad field and a page can put the
+message next to its input.
+"""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "error"
+
+    def __init__(self, message: str = "", errors: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class Invalid(ServiceError):
+    status = 422
+    code = "invalid"
+
+    @classmethod
+    def field(cls, name: str, message: str) -> "Invalid":
+        return cls(message, {name: [message]})
+
+
+class NotFound(ServiceError):
+    """Missing, or another tenant's: the two are indistinguishable by design."""
+
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class Unauthenticated(ServiceError):
+    status = 401
+    code = "unauthenticated"
+
+
+class TenantSuspended(ServiceError):
+    status = 403
+    code = "tenant_suspended"

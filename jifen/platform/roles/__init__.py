@@ -1,0 +1,1 @@
+"""Roles, scopes and the one authorization check every service function goes through."""

@@ -1,0 +1,158 @@
+"""Authorization at the service boundary, in one place (after CKAN's action/auth pairing).
+
+Every service function is declared with `@action(name)`; `POLICIES[name]` says which roles may call
+it and whether their scope must contain the target. The API, pages, CLI and workers all call the
+same service functions, so they share this check. `authorize()` is the only place it is decided.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import wraps
+
+from flask_babel import gettext as _
+
+from jifen.platform.errors import Forbidden, NotFound
+from jifen.platform.roles.registry import ROLES, STAFF_ROLES, TOWNSHIP_ADMIN, scope_path
+
+ALL_ROLES = frozenset(ROLES)
+ADMIN = frozenset({TOWNSHIP_ADMIN})
+OPERATOR = "operator"
+SELF = "self"  # any signed-in user of the tenant, acting on their own account
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: frozenset  # role names, or {OPERATOR}, or {SELF}
+    scoped: bool = False  # the actor's scope must contain the target object
+
+
+POLICIES: dict[str, Policy] = {
+    # county console
+    "township.onboard": Policy(frozenset({OPERATOR})),
+    "township.list": Policy(frozenset({OPERATOR})),
+    "township.view": Policy(frozenset({OPERATOR})),
+    "township.suspend": Policy(frozenset({OPERATOR})),
+    "township.reactivate": Policy(frozenset({OPERATOR})),
+    "township.new_setup_link": Policy(frozenset({OPERATOR})),
+    # staff and roles
+    "staff.list": Policy(ADMIN),
+    "staff.view": Policy(ADMIN),
+    "staff.invite": Policy(ADMIN),
+    "staff.update": Policy(ADMIN),
+    "staff.set_roles": Policy(ADMIN),
+    "staff.disable": Policy(ADMIN),
+    "staff.enable": Policy(ADMIN),
+    "staff.new_setup_link": Policy(ADMIN),
+    # villages
+    "village.list": Policy(ALL_ROLES),
+    "village.view": Policy(ADMIN | {"village_admin", "area_cadre", "panel_member"}, scoped=True),
+    "village.create": Policy(ADMIN),
+    "village.update": Policy(ADMIN | {"village_admin"}, scoped=True),
+    # audit
+    "audit.list": Policy(ADMIN),
+    "audit.verify": Policy(ADMIN),
+    # own account
+    "account.view": Policy(frozenset({SELF})),
+    "account.update": Policy(frozenset({SELF})),
+    "account.tokens": Policy(frozenset({SELF})),
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    scope_ids: frozenset = frozenset()
+
+
+@dataclass
+class Actor:
+    """Who is acting: an operator, a township user with their grants, or the system (jobs, CLI)."""
+
+    kind: str  # "operator" | "user" | "system"
+    id: uuid.UUID | None
+    name: str
+    tenant_id: uuid.UUID | None = None
+    county_id: uuid.UUID | None = None
+    grants: tuple[Grant, ...] = ()
+    account: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def roles(self) -> set[str]:
+        return {g.role for g in self.grants}
+
+    def is_staff(self) -> bool:
+        return bool(self.roles & STAFF_ROLES)
+
+    @classmethod
+    def system(cls, name: str = "system", tenant_id=None) -> "Actor":
+        return cls("system", None, name, tenant_id=tenant_id)
+
+
+def authorize(actor: Actor, action_name: str, target=None) -> Grant | None:
+    """Raise unless `actor` may do `action_name` (on `target`). Returns the grant that allowed it.
+
+    A missing role is 403; a target outside the actor's scope is 404, like a missing object.
+    """
+    policy = POLICIES[action_name]
+    if actor.kind == "system":
+        return None
+    if OPERATOR in policy.roles:
+        if actor.kind == OPERATOR:
+            return None
+        raise Forbidden(_("This needs a county operator."))
+    if actor.kind != "user":
+        raise Forbidden(_("This needs a township account."))
+    if SELF in policy.roles:
+        return None
+    allowed = [g for g in actor.grants if g.role in policy.roles]
+    if not allowed:
+        raise Forbidden(_("Your role does not allow this."))
+    if not policy.scoped or target is None:
+        return allowed[0]
+    path = scope_path(target)
+    for grant in allowed:
+        kind = ROLES[grant.role].scope_kind
+        if kind is None or grant.scope_ids & path.get(kind, set()):
+            return grant
+    raise NotFound(_("Not found."))
+
+
+def scope_ids(actor: Actor, action_name: str, kind: str) -> set | None:
+    """For list queries: the `kind` ids the actor's allowed grants reach, or None for 'all'."""
+    policy = POLICIES[action_name]
+    if actor.kind == "system":
+        return None
+    ids: set = set()
+    for grant in actor.grants:
+        if grant.role not in policy.roles:
+            continue
+        if ROLES[grant.role].scope_kind is None or not policy.scoped:
+            return None
+        if ROLES[grant.role].scope_kind == kind:
+            ids |= grant.scope_ids
+    return ids
+
+
+def action(name: str):
+    """Declare a service function as action `name`; its role check runs before the body.
+
+    Scoped actions also call `authorize(actor, name, obj)` once the target object is loaded.
+    """
+    if name not in POLICIES:
+        raise KeyError(f"no policy for action {name!r}")
+
+    def decorate(fn):
+        @wraps(fn)
+        def wrapper(actor: Actor, *args, **kwargs):
+            authorize(actor, name)
+            return fn(actor, *args, **kwargs)
+
+        wrapper.action_name = name
+        SERVICES[name] = wrapper
+        return wrapper
+
+    return decorate
+
+
+SERVICES: dict[str, object] = {}

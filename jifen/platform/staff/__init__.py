@@ -1,0 +1,1 @@
+"""Township staff and villagers' accounts: invitations, roles with scopes, disabling."""

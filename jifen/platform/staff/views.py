@@ -1,0 +1,100 @@
+"""Township pages for staff: list (pinyin order), invite with roles, edit roles, disable/enable."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from jifen.platform.console import register_tile
+from jifen.platform.db import db
+from jifen.platform.errors import Invalid
+from jifen.platform.roles.registry import ROLES, SCOPE_KINDS
+from jifen.platform.staff import service
+from jifen.platform.web import current_actor
+
+bp = Blueprint("staff", __name__, url_prefix="/t/<tenant_slug>/staff")
+register_tile("staff.index", _l("Staff and roles"), "staff.list", order=10)
+register_tile("township.account", _l("My account"), "account.view", order=95)
+
+
+def scope_choices() -> dict[str, list]:
+    """For each registered scope kind, its objects (pinyin order) to pick from."""
+    from jifen.platform.pinyin import pinyin_key
+
+    out = {}
+    for kind in SCOPE_KINDS.values():
+        objs = db.session.execute(db.select(kind.model)).scalars().all()
+        out[kind.name] = sorted(objs, key=lambda o: pinyin_key(getattr(o, "name", str(o.id))))
+    return out
+
+
+def roles_from_form(form) -> list[dict]:
+    """Checkbox `role` (many) and, per role, select `scope_<role>` (many)."""
+    return [{"role": r, "scope_ids": form.getlist(f"scope_{r}")} for r in form.getlist("role")]
+
+
+def _roles_page(template: str, **ctx):
+    return render_template(template, ROLES=ROLES, SCOPE_KINDS=SCOPE_KINDS, choices=scope_choices(), **ctx)
+
+
+@bp.route("/")
+def index():
+    actor = current_actor()
+    users = service.list_staff(actor)
+    return render_template("staff/index.html", users=users, roles=service.roles_of([u.id for u in users]),
+                           ROLES=ROLES)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def invite():
+    errors, form = {}, request.form
+    if request.method == "POST":
+        try:
+            data = form.to_dict() | {"roles": roles_from_form(form)}
+            user, secret = service.invite(current_actor(), data)
+            db.session.commit()
+            return render_template("staff/invited.html", user=user,
+                                   link=url_for("township.setup", secret=secret, _external=True))
+        except Invalid as e:
+            db.session.rollback()
+            errors = e.errors
+    return _roles_page("staff/invite.html", errors=errors, form=form,
+                       current={r: form.getlist(f"scope_{r}") for r in form.getlist("role")}), (
+        422 if errors else 200)
+
+
+@bp.route("/<uuid:user_id>", methods=["GET", "POST"])
+def detail(user_id):
+    actor, errors = current_actor(), {}
+    user = service.get_staff(actor, user_id)
+    if request.method == "POST":
+        try:
+            service.set_roles(actor, user_id, roles_from_form(request.form))
+            db.session.commit()
+            return redirect(url_for("staff.detail", user_id=user_id, saved=1))
+        except Invalid as e:
+            db.session.rollback()
+            errors = e.errors
+    current = {r["role"]: [str(i) for i in r["scope_ids"]] for r in service.roles_of([user.id]).get(user.id, [])}
+    return _roles_page("staff/detail.html", user=user, errors=errors, current=current), (422 if errors else 200)
+
+
+@bp.post("/<uuid:user_id>/disable")
+def disable(user_id):
+    service.disable(current_actor(), user_id)
+    db.session.commit()
+    return redirect(url_for("staff.detail", user_id=user_id))
+
+
+@bp.post("/<uuid:user_id>/enable")
+def enable(user_id):
+    service.enable(current_actor(), user_id)
+    db.session.commit()
+    return redirect(url_for("staff.detail", user_id=user_id))
+
+
+@bp.post("/<uuid:user_id>/setup-link")
+def new_setup_link(user_id):
+    user, secret = service.new_setup_link(current_actor(), user_id)
+    db.session.commit()
+    return render_template("staff/invited.html", user=user, again=True,
+                           link=url_for("township.setup", secret=secret, _external=True))

@@ -1,0 +1,104 @@
+"""The current tenant and the session guard that makes forgetting the tenant filter impossible.
+
+* `current_tenant()` is set once per request from the URL (`/t/<slug>/…`, `/api/v1/t/<slug>/…`)
+  or by `tenant_scope(tenant)` in CLI commands and jobs.
+* Every ORM SELECT/UPDATE/DELETE touching a `TenantScoped` model gets `tenant_id = :current`
+  added; with no tenant set it raises `TenantNotSet` (fail closed).
+* New `TenantScoped` rows get the current tenant's id at flush; a row for another tenant raises.
+Raw SQL (ranking, settlement) must bind the tenant itself and is reviewed by hand.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from flask import g, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session, with_loader_criteria
+
+from jifen.platform.db import TenantScoped
+
+
+class TenantNotSet(RuntimeError):
+    """Tenant-owned data was queried or written with no tenant in scope."""
+
+
+class CrossTenantWrite(RuntimeError):
+    """A row of one tenant was about to be written while another tenant is in scope."""
+
+
+def current_tenant():
+    return g.get("tenant") if has_app_context() else None
+
+
+def current_tenant_id():
+    tenant = current_tenant()
+    return tenant.id if tenant is not None else None
+
+
+def set_current_tenant(tenant) -> None:
+    g.tenant = tenant
+
+
+@contextmanager
+def tenant_scope(tenant):
+    """Run a block (CLI command, job) as `tenant`, restoring whatever was in scope before.
+
+    Rows added inside the block are flushed before it ends, while their tenant is still in scope.
+    """
+    from jifen.platform.db import db
+
+    previous = g.get("tenant")
+    g.tenant = tenant
+    try:
+        yield tenant
+        db.session.flush()
+    finally:
+        g.tenant = previous
+
+
+@contextmanager
+def no_tenant():
+    """Platform code (county console) that must not touch tenant data runs in this block."""
+    previous = g.get("tenant")
+    g.pop("tenant", None)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            g.tenant = previous
+
+
+def _touches_tenant_data(state) -> bool:
+    return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _filter_by_tenant(state) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.execution_options.get("all_tenants"):  # explicit, greppable escape hatch
+        return
+    if not _touches_tenant_data(state):
+        return
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantNotSet("tenant-owned data queried with no tenant in scope")
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_tenant(session, flush_context, instances) -> None:
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, TenantScoped):
+            continue
+        tenant_id = current_tenant_id()
+        if tenant_id is None:
+            raise TenantNotSet(f"{type(obj).__name__} written with no tenant in scope")
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise CrossTenantWrite(f"{type(obj).__name__} of another tenant written")

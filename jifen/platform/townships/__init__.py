@@ -1,0 +1,1 @@
+"""Counties and townships (tenants): onboarding, suspension, the county console."""

@@ -1,0 +1,140 @@
+"""County API: operators onboard, list, suspend and reactivate townships."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from jifen.platform.accounts import credentials
+from jifen.platform.accounts import service as accounts
+from jifen.platform.accounts.models import Operator, OperatorToken
+from jifen.platform.api import SECURITY
+from jifen.platform.db import db
+from jifen.platform.errors import Unauthenticated
+from jifen.platform.ratelimit import login_limits
+from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, Schema
+from jifen.platform.townships import service
+from jifen.platform.townships.views import setup_url
+from jifen.platform.web import current_actor, public
+
+blp = Blueprint("county_api", __name__, url_prefix="/api/v1/county",
+                description="County console: townships (tenants)")
+
+
+class TownshipSchema(Schema):
+    slug = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    timezone = fields.String(dump_only=True)
+    default_locale = fields.String(dump_only=True)
+    status = fields.String(dump_only=True)
+    status_reason = fields.String(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    active_accounts = fields.Integer(dump_only=True)
+
+
+class OnboardSchema(Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    timezone = fields.String(load_default="Asia/Shanghai")
+    default_locale = fields.String(load_default="zh_CN", validate=validate.OneOf(["zh_CN", "en"]))
+    admin_username = fields.String(required=True)
+    admin_display_name = fields.String(required=True)
+
+
+class OnboardedSchema(Schema):
+    township = fields.Nested(TownshipSchema)
+    admin_username = fields.String()
+    setup_url = fields.String(metadata={"description": "One-time link for the admin to set a password."})
+
+
+class SuspendSchema(Schema):
+    reason = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+@blp.route("/auth/token")
+class OperatorLogin(MethodView):
+    decorators = [login_limits]
+
+    @blp.arguments(LoginSchema)
+    @blp.response(201, IssuedTokenSchema)
+    def post(self, data):
+        """Exchange an operator's username and password for a bearer token."""
+        op = accounts.authenticate(Operator, data["username"], data["password"])
+        if op is None:
+            raise Unauthenticated("Wrong username or password.")
+        secret = credentials.new_secret()
+        token = OperatorToken(operator_id=op.id, name=data["token_name"], token_hash=credentials.digest(secret))
+        db.session.add(token)
+        db.session.commit()
+        return {"token": credentials.operator_api_token(secret), "id": token.id, "name": token.name}
+
+
+public(OperatorLogin)
+
+
+def _dump(tenant, active_accounts=None) -> dict:
+    d = service.snapshot(tenant) | {"status_reason": tenant.status_reason, "created_at": tenant.created_at}
+    if active_accounts is not None:
+        d["active_accounts"] = active_accounts
+    return d
+
+
+@blp.route("/townships")
+class Townships(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TownshipSchema(many=True))
+    def get(self):
+        """Townships of the operator's county."""
+        return [_dump(t, n) for t, n in service.list_townships(current_actor())]
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(OnboardSchema)
+    @blp.response(201, OnboardedSchema)
+    def post(self, data):
+        """Onboard a township with its first admin; returns the admin's one-time setup link."""
+        tenant, admin, secret = service.onboard(current_actor(), data)
+        db.session.commit()
+        return {"township": _dump(tenant), "admin_username": admin.username,
+                "setup_url": setup_url(tenant, secret)}
+
+
+@blp.route("/townships/<township_slug>")
+class TownshipDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TownshipSchema)
+    def get(self, township_slug):
+        return _dump(service.get_township(current_actor(), township_slug))
+
+
+@blp.route("/townships/<township_slug>/suspend")
+class Suspend(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(SuspendSchema)
+    @blp.response(200, TownshipSchema)
+    def post(self, data, township_slug):
+        """Suspend: pages show a notice, the API refuses; nothing is deleted."""
+        tenant = service.suspend(current_actor(), township_slug, data.get("reason"))
+        db.session.commit()
+        return _dump(tenant)
+
+
+@blp.route("/townships/<township_slug>/reactivate")
+class Reactivate(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TownshipSchema)
+    def post(self, township_slug):
+        tenant = service.reactivate(current_actor(), township_slug)
+        db.session.commit()
+        return _dump(tenant)
+
+
+@blp.route("/townships/<township_slug>/setup-link")
+class SetupLinkView(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(201, OnboardedSchema)
+    def post(self, township_slug):
+        """A fresh one-time setup link for the township's first admin (older ones stop working)."""
+        tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
+        db.session.commit()
+        return {"township": _dump(tenant), "admin_username": admin.username,
+                "setup_url": setup_url(tenant, secret)}

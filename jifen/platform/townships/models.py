@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jifen.platform.db import db, new_id, utcnow
+
+
+class County(db.Model):
+    """The platform-level organisation (county operator) that onboards townships."""
+
+    __tablename__ = "counties"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tenant(db.Model):
+    """A township. Everything tenant-owned keys on its id."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("status in ('active', 'suspended')", name="status"),)
+    ACTIVE, SUSPENDED = "active", "suspended"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    county_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("counties.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    default_locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_changed_at: Mapped[datetime | None]
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.ACTIVE

@@ -1,0 +1,161 @@
+"""County operators onboard, list, suspend and reactivate townships.
+
+An operator sees only the townships of their own county; any other is answered as not found.
+Suspension blocks a township's pages and API but deletes nothing.
+"""
+from __future__ import annotations
+
+import re
+from zoneinfo import available_timezones
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from jifen.platform.accounts import service as accounts
+from jifen.platform.accounts.models import User
+from jifen.platform.audit.service import record
+from jifen.platform.db import db, utcnow
+from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.roles.authz import Actor, action
+from jifen.platform.roles.models import RoleAssignment
+from jifen.platform.roles.registry import TOWNSHIP_ADMIN
+from jifen.platform.tenancy import tenant_scope
+from jifen.platform.townships.models import County, Tenant
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+RESERVED_SLUGS = {"api", "county", "static", "admin", "login", "logout", "lang", "healthz", "readyz",
+                  "public", "t", "www", "docs"}
+
+
+def snapshot(t: Tenant) -> dict:
+    return {"slug": t.slug, "name": t.name, "timezone": t.timezone,
+            "default_locale": t.default_locale, "status": t.status}
+
+
+def _check_fields(data: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    slug = (data.get("slug") or "").strip().lower()
+    if not SLUG_RE.match(slug) or "--" in slug:
+        errors["slug"] = [_("Use 3-40 lower-case letters, digits and single hyphens, starting with a letter.")]
+    elif slug in RESERVED_SLUGS:
+        errors["slug"] = [_("This address is reserved; choose another.")]
+    elif db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
+        errors["slug"] = [_("This address is taken.")]
+    name = (data.get("name") or "").strip()
+    if not name or len(name) > 100:
+        errors["name"] = [_("Enter the township's name (at most 100 characters).")]
+    tz = (data.get("timezone") or "Asia/Shanghai").strip()
+    if tz not in available_timezones():
+        errors["timezone"] = [_("Unknown time zone; use a name such as Asia/Shanghai.")]
+    locale = data.get("default_locale") or "zh_CN"
+    if locale not in current_app.config["LANGUAGES"]:
+        errors["default_locale"] = [_("Unknown language.")]
+    admin_name = (data.get("admin_display_name") or "").strip()
+    if not admin_name or len(admin_name) > 100:
+        errors["admin_display_name"] = [_("Enter the administrator's name.")]
+    try:
+        admin_username = accounts.check_username(data.get("admin_username"))
+    except Invalid as e:
+        errors["admin_username"] = e.errors["username"]
+        admin_username = None
+    if errors:
+        raise Invalid(_("Please correct the marked fields."), errors)
+    return dict(slug=slug, name=name, timezone=tz, default_locale=locale,
+                admin_username=admin_username, admin_display_name=admin_name)
+
+
+@action("township.onboard")
+def onboard(actor: Actor, data: dict) -> tuple[Tenant, User, str]:
+    """Create the township and its first admin; returns the admin's one-time setup secret."""
+    f = _check_fields(data)
+    tenant = Tenant(county_id=actor.county_id, slug=f["slug"], name=f["name"],
+                    timezone=f["timezone"], default_locale=f["default_locale"])
+    db.session.add(tenant)
+    db.session.flush()
+    with tenant_scope(tenant):
+        admin = User(username=f["admin_username"], display_name=f["admin_display_name"],
+                     locale=f["default_locale"])
+        db.session.add(admin)
+        db.session.flush()
+        db.session.add(RoleAssignment(user_id=admin.id, role=TOWNSHIP_ADMIN))
+        secret = accounts.issue_setup_link(admin)
+        record(actor, "township.onboard", tenant, object_type="township", after=snapshot(tenant))
+        record(actor, "staff.invite", admin,
+               after={"username": admin.username, "roles": [TOWNSHIP_ADMIN]})
+    return tenant, admin, secret
+
+
+@action("township.list")
+def list_townships(actor: Actor) -> list[tuple[Tenant, int]]:
+    """Townships of the operator's county with their number of active accounts."""
+    counts = (select(User.tenant_id, func.count().label("n")).where(User.status == User.ACTIVE)
+              .group_by(User.tenant_id).execution_options(all_tenants=True).subquery())
+    rows = db.session.execute(
+        select(Tenant, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.tenant_id == Tenant.id)
+        .where(Tenant.county_id == actor.county_id)
+        .execution_options(all_tenants=True)
+    ).all()
+    return [(t, n) for t, n in rows]
+
+
+def _get(actor: Actor, slug: str) -> Tenant:
+    tenant = db.session.execute(
+        select(Tenant).where(Tenant.slug == slug, Tenant.county_id == actor.county_id)
+    ).scalar_one_or_none()
+    if tenant is None:
+        raise NotFound(_("Not found."))
+    return tenant
+
+
+@action("township.view")
+def get_township(actor: Actor, slug: str) -> Tenant:
+    return _get(actor, slug)
+
+
+def _set_status(actor: Actor, slug: str, status: str, reason: str | None, action_name: str) -> Tenant:
+    tenant = _get(actor, slug)
+    if tenant.status == status:
+        raise Conflict(_("The township is already %(status)s.", status=_(status)))
+    before = snapshot(tenant)
+    tenant.status, tenant.status_changed_at = status, utcnow()
+    tenant.status_reason = (reason or "").strip()[:200] or None
+    with tenant_scope(tenant):
+        record(actor, action_name, tenant, object_type="township", before=before,
+               after=snapshot(tenant) | {"reason": tenant.status_reason})
+    return tenant
+
+
+@action("township.suspend")
+def suspend(actor: Actor, slug: str, reason: str | None = None) -> Tenant:
+    return _set_status(actor, slug, Tenant.SUSPENDED, reason, "township.suspend")
+
+
+@action("township.reactivate")
+def reactivate(actor: Actor, slug: str) -> Tenant:
+    return _set_status(actor, slug, Tenant.ACTIVE, None, "township.reactivate")
+
+
+@action("township.new_setup_link")
+def new_admin_setup_link(actor: Actor, slug: str) -> tuple[Tenant, User, str]:
+    """A fresh setup link for the township's first admin (e.g. the first one expired)."""
+    tenant = _get(actor, slug)
+    with tenant_scope(tenant):
+        admin = db.session.execute(
+            select(User).join(RoleAssignment, (RoleAssignment.user_id == User.id)
+                              & (RoleAssignment.tenant_id == User.tenant_id))
+            .where(RoleAssignment.role == TOWNSHIP_ADMIN).order_by(User.created_at).limit(1)
+        ).scalar_one()
+        secret = accounts.issue_setup_link(admin)
+        record(actor, "staff.new_setup_link", admin, after={"username": admin.username})
+    return tenant, admin, secret
+
+
+def get_or_create_county(name: str, slug: str) -> County:
+    county = db.session.execute(select(County).where(County.slug == slug)).scalar_one_or_none()
+    if county is None:
+        county = County(name=name, slug=slug)
+        db.session.add(county)
+        db.session.flush()
+    return county

@@ -1,0 +1,87 @@
+"""County console pages: sign in, list townships, onboard one, suspend and reactivate."""
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from jifen.platform.accounts.models import Operator
+from jifen.platform.accounts.views import sign_in_page, sign_out
+from jifen.platform.db import db
+from jifen.platform.errors import Invalid
+from jifen.platform.pinyin import pinyin_key
+from jifen.platform.ratelimit import login_limits
+from jifen.platform.townships import service
+from jifen.platform.web import current_actor, public
+
+bp = Blueprint("county", __name__, url_prefix="/county")
+COMMON_TIMEZONES = ["Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "UTC"]
+
+
+def setup_url(tenant, secret: str) -> str:
+    return url_for("township.setup", tenant_slug=tenant.slug, secret=secret, _external=True)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@login_limits
+def login():
+    return sign_in_page(Operator, "county/login.html", "county.index")
+
+
+@bp.post("/logout")
+@public
+def logout():
+    sign_out()
+    return redirect(url_for("county.login"))
+
+
+@bp.route("/")
+def index():
+    rows = service.list_townships(current_actor())
+    rows.sort(key=lambda r: pinyin_key(r[0].name))
+    return render_template("county/index.html", rows=rows)
+
+
+@bp.route("/townships/new", methods=["GET", "POST"])
+def onboard():
+    errors, form = {}, request.form.to_dict()
+    if request.method == "POST":
+        try:
+            tenant, admin, secret = service.onboard(current_actor(), form)
+            db.session.commit()
+            return render_template("county/onboarded.html", tenant=tenant, admin=admin,
+                                   link=setup_url(tenant, secret))
+        except Invalid as e:
+            db.session.rollback()
+            errors = e.errors
+    timezones = COMMON_TIMEZONES + sorted(available_timezones() - set(COMMON_TIMEZONES))
+    return render_template("county/onboard.html", errors=errors, form=form, timezones=timezones), (
+        422 if errors else 200)
+
+
+@bp.route("/townships/<township_slug>")
+def township(township_slug):
+    return render_template("county/township.html", tenant=service.get_township(current_actor(), township_slug))
+
+
+@bp.post("/townships/<township_slug>/suspend")
+def suspend(township_slug):
+    service.suspend(current_actor(), township_slug, request.form.get("reason"))
+    db.session.commit()
+    return redirect(url_for("county.township", township_slug=township_slug))
+
+
+@bp.post("/townships/<township_slug>/reactivate")
+def reactivate(township_slug):
+    service.reactivate(current_actor(), township_slug)
+    db.session.commit()
+    return redirect(url_for("county.township", township_slug=township_slug))
+
+
+@bp.post("/townships/<township_slug>/setup-link")
+def new_setup_link(township_slug):
+    tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
+    db.session.commit()
+    return render_template("county/onboarded.html", tenant=tenant, admin=admin,
+                           link=setup_url(tenant, secret), again=True)

@@ -1,0 +1,203 @@
+"""The request pipeline every route goes through, once:
+
+1. a request id (from X-Request-ID or new) for logs and the audit log;
+2. the tenant from the URL (`tenant_slug`), 404 if unknown, a notice if suspended;
+3. who is calling: the session cookie (pages) or a bearer token (API), via Flask-Login;
+4. the realm guard: tenant routes need a user of *that* tenant (anyone else gets 404, like a
+   missing object), county routes need an operator; views marked `@public` are open;
+5. CSRF on every page form (the API takes bearer tokens only, so it has no cookies to forge).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import select
+
+from jifen.platform.accounts import credentials
+from jifen.platform.accounts import service as accounts
+from jifen.platform.accounts.models import Operator
+from jifen.platform.api import is_api_request, service_error_body
+from jifen.platform.db import db
+from jifen.platform.roles.registry import ROLES
+from jifen.platform.errors import NotFound, ServiceError, TenantSuspended, Unauthenticated
+from jifen.platform.tenancy import set_current_tenant
+from jifen.platform.townships.models import Tenant
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def public(view):
+    """Mark a view (function or MethodView class) as open to anyone."""
+    view.jifen_public = True
+    return view
+
+
+class Principal:
+    """What Flask-Login sees as the current user: an account and the credential that proved it."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, account, credential):
+        self.account, self.credential = account, credential
+
+    def get_id(self):
+        return str(self.account.id)
+
+    @property
+    def is_operator(self) -> bool:
+        return isinstance(self.account, Operator)
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+@login_manager.request_loader
+def _load_principal(req):
+    token = _bearer() if is_api_request() else session.get("auth")
+    if not token:
+        return None
+    found = accounts.resolve(token, api=is_api_request())
+    if found is None:
+        parsed = credentials.parse(token)
+        tenant = g.get("tenant")
+        # a credential from elsewhere (another tenant, or an operator on a tenant route) is a
+        # principal of another realm: tenant routes answer it with 404, not a login prompt
+        if parsed and tenant is not None and (parsed[0] == "operator" or parsed[1] != tenant.id):
+            g.foreign_principal = True
+        return None
+    return Principal(*found)
+
+
+def _is_public() -> bool:
+    view = current_app.view_functions.get(request.endpoint)
+    return bool(getattr(view, "jifen_public", False) or getattr(getattr(view, "view_class", None), "jifen_public", False))
+
+
+def _resolve_tenant(endpoint, values) -> None:
+    if not values or "tenant_slug" not in values:
+        return
+    slug = values.pop("tenant_slug")
+    tenant = db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+    if tenant is None:
+        raise NotFound(_("Not found."))
+    set_current_tenant(tenant)
+    g.tenant_slug = slug
+
+
+def _before_request():
+    rid = request.headers.get("X-Request-ID", "")
+    g.request_id = rid if REQUEST_ID_RE.match(rid) else uuid.uuid4().hex
+    if request.endpoint is None:
+        return None
+    tenant = g.get("tenant")
+    if tenant is not None and not tenant.is_active:
+        raise TenantSuspended(_("This township's service is suspended. Its data is kept; "
+                                "contact the county operator."))
+    if not is_api_request() and request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    user = current_user
+    principal = user if getattr(user, "is_authenticated", False) else None
+    if principal is not None:
+        g.actor = accounts.actor_for(principal.account)
+    if _is_public():
+        return None
+    if tenant is not None:
+        if principal is not None and not principal.is_operator:
+            return None
+        if principal is not None or g.get("foreign_principal"):
+            raise NotFound(_("Not found."))
+        return _unauthenticated("township.login")
+    if request.path.startswith(("/county", "/api/v1/county")):
+        if principal is not None and principal.is_operator:
+            return None
+        if principal is not None:
+            raise NotFound(_("Not found."))
+        return _unauthenticated("county.login")
+    return None
+
+
+def _unauthenticated(login_endpoint: str):
+    if is_api_request():
+        raise Unauthenticated(_("Sign in: send 'Authorization: Bearer <token>'."))
+    args = {"next": request.full_path.rstrip("?")}
+    if g.get("tenant_slug"):
+        args["tenant_slug"] = g.tenant_slug
+    return redirect(url_for(login_endpoint, **args))
+
+
+def _after_request(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if not is_api_request():
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def current_actor():
+    return g.get("actor")
+
+
+def render_error(status: int, message: str = ""):
+    db.session.rollback()
+    if is_api_request():
+        return {"code": status, "status": "error", "message": message}, status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _service_error(err: ServiceError):
+    db.session.rollback()
+    if is_api_request():
+        return service_error_body(err), err.status
+    if isinstance(err, TenantSuspended):
+        return render_template("suspended.html", message=err.message), err.status
+    return render_template("error.html", status=err.status, message=err.message), err.status
+
+
+def _csrf_error(err: CSRFError):
+    db.session.rollback()
+    return render_template("error.html", status=400,
+                           message=_("The form expired or was not sent from this site. "
+                                     "Go back, reload the page and try again.")), 400
+
+
+def _rate_limited(err):
+    db.session.rollback()
+    message = _("Too many attempts. Wait a minute and try again.")
+    if is_api_request():
+        return {"code": 429, "status": "rate_limited", "message": message}, 429
+    return render_template("error.html", status=429, message=message), 429
+
+
+def _internal_error(err):
+    db.session.rollback()
+    current_app.logger.exception("unhandled error (request id %s)", g.get("request_id"))
+    message = _("Something went wrong on our side (request %(id)s).", id=g.get("request_id", ""))
+    if is_api_request():
+        return {"code": 500, "status": "error", "message": message}, 500
+    return render_template("error.html", status=500, message=message), 500
+
+
+def init_app(app) -> None:
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in _before_request for pages only
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.url_value_preprocessor(_resolve_tenant)
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(429, _rate_limited)
+    app.register_error_handler(500, _internal_error)
+    app.jinja_env.globals["ROLES"] = ROLES

@@ -1,0 +1,1 @@
+"""The township domain, one subpackage per capability. Depends on `jifen.platform` only."""

@@ -1,0 +1,1 @@
+"""Villages of a township. The grid, groups and households extend this capability."""

@@ -1,0 +1,59 @@
+"""Township API: villages."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from jifen.platform.api import SECURITY
+from jifen.platform.db import db
+from jifen.platform.schemas import Schema
+from jifen.platform.web import current_actor
+from jifen.tenants.villages import service
+
+blp = Blueprint("villages_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/villages",
+                description="Villages of the township")
+
+
+class VillageSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    name = fields.String(required=True)
+    code = fields.String(required=True)
+    sort_order = fields.Integer(load_default=0)
+    created_at = fields.DateTime(dump_only=True)
+
+
+@blp.route("/")
+class Villages(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, VillageSchema(many=True))
+    def get(self):
+        """Villages in pinyin order of name."""
+        return service.list_villages(current_actor())
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(VillageSchema)
+    @blp.response(201, VillageSchema)
+    def post(self, data):
+        village = service.create_village(current_actor(), data)
+        db.session.commit()
+        return village
+
+
+@blp.route("/<uuid:village_id>")
+class VillageDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, VillageSchema)
+    def get(self, village_id):
+        return service.get_village(current_actor(), village_id)
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(VillageSchema(partial=True))
+    @blp.response(200, VillageSchema)
+    def patch(self, data, village_id):
+        actor = current_actor()
+        current = service.get_village(actor, village_id)
+        merged = {"name": current.name, "code": current.code, "sort_order": current.sort_order} | data
+        village = service.update_village(actor, village_id, merged)
+        db.session.commit()
+        return village
