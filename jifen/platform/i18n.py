@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import current_app, g, request, session
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 babel = Babel()
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
@@ -39,3 +39,4 @@ def init_app(app) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
+    app.jinja_env.globals["get_locale"] = get_locale
