@@ -35,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from jifen import cli
 
     cli.init_app(app)
+    from jifen.platform.tenancy import check_url_objects
+
+    check_url_objects(app)
     return app
 
 

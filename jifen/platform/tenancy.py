@@ -68,6 +68,42 @@ def no_tenant():
             g.tenant = previous
 
 
+# --- objects named in tenant URLs ------------------------------------------------------------
+# Every `<uuid:..._id>` in a township route names a tenant-owned row. Before any view runs (and
+# before a body is even parsed), the row must exist in the current tenant, else 404: so another
+# township's id is "not found" on every route, whatever the role. A route parameter with no
+# registered model stops the app from starting (see `check_url_objects`).
+
+URL_OBJECTS: dict[str, type] = {}
+URL_PARAMS_NOT_OBJECTS = {"tenant_slug", "secret"}  # `secret`: setup links, looked up by hash
+
+
+def register_url_object(param: str, model: type) -> None:
+    URL_OBJECTS[param] = model
+
+
+def check_url_objects(app) -> None:
+    for rule in app.url_map.iter_rules():
+        if "tenant_slug" in rule.arguments:
+            unknown = rule.arguments - URL_PARAMS_NOT_OBJECTS - set(URL_OBJECTS)
+            if unknown:
+                raise RuntimeError(f"{rule.rule}: register the model of {sorted(unknown)} "
+                                   "with tenancy.register_url_object()")
+
+
+def url_objects_exist(view_args: dict) -> bool:
+    from sqlalchemy import select
+
+    from jifen.platform.db import db
+
+    for param, value in (view_args or {}).items():
+        model = URL_OBJECTS.get(param)
+        if model is not None and db.session.execute(
+                select(model.id).where(model.id == value)).first() is None:
+            return False
+    return True
+
+
 def _touches_tenant_data(state) -> bool:
     return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
 

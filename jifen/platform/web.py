@@ -25,7 +25,7 @@ from jifen.platform.api import is_api_request, service_error_body
 from jifen.platform.db import db
 from jifen.platform.roles.registry import ROLES
 from jifen.platform.errors import NotFound, ServiceError, TenantSuspended, Unauthenticated
-from jifen.platform.tenancy import set_current_tenant
+from jifen.platform.tenancy import set_current_tenant, url_objects_exist
 from jifen.platform.townships.models import Tenant
 
 login_manager = LoginManager()
@@ -104,14 +104,22 @@ def _before_request():
     if tenant is not None and not tenant.is_active:
         raise TenantSuspended(_("This township's service is suspended. Its data is kept; "
                                 "contact the county operator."))
-    if not is_api_request() and request.method not in ("GET", "HEAD", "OPTIONS"):
-        csrf.protect()
     user = current_user
     principal = user if getattr(user, "is_authenticated", False) else None
     if principal is not None:
         g.actor = accounts.actor_for(principal.account)
-    if _is_public():
-        return None
+    denied = None if _is_public() else _realm_guard(tenant, principal)
+    if denied is not None:
+        return denied
+    if tenant is not None and not url_objects_exist(request.view_args):
+        raise NotFound(_("Not found."))
+    if not is_api_request() and request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    return None
+
+
+def _realm_guard(tenant, principal):
+    """None if the caller may reach this route; else a redirect to sign in, or raise 404/401."""
     if tenant is not None:
         if principal is not None and not principal.is_operator:
             return None

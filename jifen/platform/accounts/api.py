@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
@@ -50,7 +51,7 @@ class Login(MethodView):
         """Exchange a username and password for a bearer token of this township."""
         user = accounts.authenticate(User, data["username"], data["password"])
         if user is None:
-            raise Unauthenticated("Wrong username or password.")
+            raise Unauthenticated(_("Wrong username or password."))
         token, raw = accounts.create_token(accounts.actor_for(user), data["token_name"])
         db.session.commit()
         return {"token": raw, "id": token.id, "name": token.name}

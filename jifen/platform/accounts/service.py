@@ -21,7 +21,10 @@ from jifen.platform.db import db, utcnow
 from jifen.platform.errors import Invalid, NotFound
 from jifen.platform.roles.authz import Actor, Grant, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
-from jifen.platform.tenancy import current_tenant
+from jifen.platform.tenancy import current_tenant, register_url_object
+
+register_url_object("user_id", User)
+register_url_object("token_id", UserToken)
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,62}$")
 

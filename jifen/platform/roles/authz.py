@@ -39,7 +39,6 @@ POLICIES: dict[str, Policy] = {
     "staff.list": Policy(ADMIN),
     "staff.view": Policy(ADMIN),
     "staff.invite": Policy(ADMIN),
-    "staff.update": Policy(ADMIN),
     "staff.set_roles": Policy(ADMIN),
     "staff.disable": Policy(ADMIN),
     "staff.enable": Policy(ADMIN),

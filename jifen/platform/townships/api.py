@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
@@ -61,7 +62,7 @@ class OperatorLogin(MethodView):
         """Exchange an operator's username and password for a bearer token."""
         op = accounts.authenticate(Operator, data["username"], data["password"])
         if op is None:
-            raise Unauthenticated("Wrong username or password.")
+            raise Unauthenticated(_("Wrong username or password."))
         secret = credentials.new_secret()
         token = OperatorToken(operator_id=op.id, name=data["token_name"], token_hash=credentials.digest(secret))
         db.session.add(token)

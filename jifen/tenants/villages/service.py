@@ -11,10 +11,12 @@ from jifen.platform.errors import Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_kind, register_scope_path
+from jifen.platform.tenancy import register_url_object
 from jifen.tenants.villages.models import Village
 
 register_scope_kind("village", _l("village"), Village)
 register_scope_path(Village, lambda v: {"village": {v.id}})
+register_url_object("village_id", Village)
 
 
 def _snapshot(v: Village) -> dict:

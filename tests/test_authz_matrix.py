@@ -1,0 +1,123 @@
+"""Role x action matrix at the service boundary.
+
+EXPECTED is the specification written out by hand; the policy table in jifen.platform.roles.authz
+must agree with it, every action must have a service function, and the scoped actions are checked
+against real villages through the real service functions.
+"""
+from __future__ import annotations
+
+import pytest
+
+from jifen.platform.accounts.models import User
+from jifen.platform.accounts.service import actor_for
+from jifen.platform.db import db
+from jifen.platform.errors import Forbidden, NotFound
+from jifen.platform.roles.authz import POLICIES, SERVICES, Actor, Grant, authorize
+from jifen.platform.tenancy import tenant_scope
+from jifen.platform.townships.models import Tenant
+from jifen.tenants.villages import service as villages
+from tests.conftest import make_world
+
+TA, VA, AC, GW, PM, SK, VL = ("township_admin", "village_admin", "area_cadre", "grid_worker",
+                              "panel_member", "storekeeper", "villager")
+EVERY = {TA, VA, AC, GW, PM, SK, VL}
+OP, SELF = "operator", "self"
+
+EXPECTED = {
+    "township.onboard": {OP}, "township.list": {OP}, "township.view": {OP}, "township.suspend": {OP},
+    "township.reactivate": {OP}, "township.new_setup_link": {OP},
+    "staff.list": {TA}, "staff.view": {TA}, "staff.invite": {TA},
+    "staff.set_roles": {TA}, "staff.disable": {TA}, "staff.enable": {TA}, "staff.new_setup_link": {TA},
+    "village.list": EVERY, "village.view": {TA, VA, AC, PM}, "village.create": {TA},
+    "village.update": {TA, VA},
+    "audit.list": {TA}, "audit.verify": {TA},
+    "account.view": {SELF}, "account.update": {SELF}, "account.tokens": {SELF},
+}
+
+
+def test_expected_matrix_covers_every_action():
+    assert set(EXPECTED) == set(POLICIES), "add the new action to EXPECTED with who may do it"
+
+
+def test_every_service_action_has_a_policy():
+    # actions with a policy but no service function are dead policy; the reverse cannot import
+    assert set(SERVICES) <= set(POLICIES)
+
+
+def _actor(kind, role=None):
+    if kind == "operator":
+        return Actor("operator", None, "op")
+    grants = (Grant(role, frozenset()),) if role else ()
+    return Actor("user", None, "u", grants=grants)
+
+
+@pytest.mark.parametrize("action_name", sorted(EXPECTED))
+@pytest.mark.parametrize("who", sorted(EVERY) + [OP])
+def test_role_action_matrix(action_name, who):
+    actor = _actor("operator") if who == OP else _actor("user", who)
+    allowed = who in EXPECTED[action_name] or (SELF in EXPECTED[action_name] and who != OP)
+    if allowed:
+        authorize(actor, action_name)
+    else:
+        with pytest.raises(Forbidden):
+            authorize(actor, action_name)
+
+
+def test_system_actor_may_do_anything():
+    for name in POLICIES:
+        authorize(Actor.system(), name)
+
+
+def test_user_without_roles_can_only_act_on_own_account():
+    actor = Actor("user", None, "nobody")
+    authorize(actor, "account.update")
+    with pytest.raises(Forbidden):
+        authorize(actor, "village.list")
+
+
+def test_scope_limits_village_reads_and_writes(ctx):
+    world = make_world()
+    tenant = db.session.get(Tenant, world.a.tenant_id)
+    v1, v2, v3 = world.a.villages
+    with tenant_scope(tenant):
+        def actor(role):
+            return actor_for(db.session.get(User, (tenant.id, world.a.user_id(role))))
+
+        vadmin, cadre, panel, admin = actor(VA), actor(AC), actor(PM), actor(TA)
+        # village admin of v1: sees and edits v1 only
+        assert villages.get_village(vadmin, v1).id == v1
+        for other in (v2, v3):
+            with pytest.raises(NotFound):
+                villages.get_village(vadmin, other)
+            with pytest.raises(NotFound):
+                villages.update_village(vadmin, other, {"name": "改名村", "code": "x"})
+        villages.update_village(vadmin, v1, {"name": "官田新村", "code": "alpha-0"})
+        # area cadre of v1+v2: reads both, v3 is out of scope, may not edit
+        assert {villages.get_village(cadre, v).id for v in (v1, v2)} == {v1, v2}
+        with pytest.raises(NotFound):
+            villages.get_village(cadre, v3)
+        with pytest.raises(Forbidden):
+            villages.update_village(cadre, v1, {"name": "x", "code": "y"})
+        # panel member of v2
+        assert villages.get_village(panel, v2).id == v2
+        with pytest.raises(NotFound):
+            villages.get_village(panel, v1)
+        # township admin: everything
+        assert len(villages.list_villages(admin)) == 3
+        assert villages.villages_in_scope(admin) is None
+        assert villages.villages_in_scope(cadre) == {v1, v2}
+
+
+def test_scope_applies_through_the_api(client, world):
+    from tests.conftest import api_token, bearer
+
+    headers = bearer(api_token(client, "alpha", world.a.username(VA)))
+    v1, v2, _ = world.a.villages
+    assert client.get(f"/api/v1/t/alpha/villages/{v1}", headers=headers).status_code == 200
+    assert client.get(f"/api/v1/t/alpha/villages/{v2}", headers=headers).status_code == 404
+    resp = client.patch(f"/api/v1/t/alpha/villages/{v2}", json={"name": "改名"}, headers=headers)
+    assert resp.status_code == 404
+    resp = client.post("/api/v1/t/alpha/staff/", json={"username": "x1", "display_name": "x",
+                                                       "roles": [{"role": TA}]}, headers=headers)
+    assert resp.status_code == 403
+    assert resp.get_json()["status"] == "forbidden"

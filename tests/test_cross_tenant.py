@@ -1,0 +1,151 @@
+"""Another township's object is a 404 for every route and every role.
+
+The routes come from `app.url_map`, so a new township route is swept without anyone remembering
+to add it. Each URL parameter must have a value below: a new kind of parameter fails the test
+until someone says which object of township beta it should name.
+"""
+from __future__ import annotations
+
+import pytest
+
+from jifen.platform.accounts import service as accounts
+from jifen.platform.accounts.models import User
+from jifen.platform.db import db
+from jifen.platform.tenancy import tenant_scope
+from jifen.platform.townships.models import Tenant
+from jifen.platform.staff import service as staff
+from tests.conftest import CSRF_RE, api_token, bearer, make_world, page_login
+
+ROLES = ["township_admin", "village_admin", "area_cadre", "panel_member"]
+SKIP_METHODS = {"HEAD", "OPTIONS"}
+
+
+def _beta_objects(app, world) -> dict:
+    """One real object of township beta for each URL parameter name."""
+    with app.app_context():
+        beta = db.session.get(Tenant, world.b.tenant_id)
+        with tenant_scope(beta):
+            admin = db.session.get(User, (beta.id, world.b.user_id()))
+            token, _raw = accounts.create_token(accounts.actor_for(admin), "beta token")
+            _user, secret = staff.new_setup_link(accounts.actor_for(admin), world.b.user_id("panel_member"))
+            values = {"user_id": world.b.user_id("panel_member"), "village_id": world.b.villages[0],
+                      "token_id": token.id, "secret": secret}
+        db.session.commit()
+    return values
+
+
+def tenant_rules(app):
+    for rule in app.url_map.iter_rules():
+        if "tenant_slug" in rule.arguments:
+            for method in sorted(rule.methods - SKIP_METHODS):
+                yield rule, method
+
+
+def _is_public(app, rule) -> bool:
+    view = app.view_functions[rule.endpoint]
+    return bool(getattr(view, "jifen_public", False) or getattr(getattr(view, "view_class", None), "jifen_public", False))
+
+
+def _url(app, rule, slug, objects) -> str:
+    missing = set(rule.arguments) - {"tenant_slug"} - set(objects)
+    assert not missing, f"{rule.rule}: say which beta object {missing} should name in _beta_objects()"
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, tenant_slug=slug, **{k: objects[k] for k in rule.arguments if k != "tenant_slug"})
+
+
+def _callers(app, world):
+    """(label, client, headers) for every role of township alpha and for the county operator."""
+    out = []
+    for role in ROLES:
+        web = app.test_client()
+        assert page_login(web, "alpha", world.a.username(role)).status_code == 302
+        token = CSRF_RE.search(web.get("/t/alpha/").get_data(as_text=True)).group(1)
+        api = app.test_client()
+        out.append((f"{role}/page", web, {"X-CSRFToken": token}, token))
+        out.append((f"{role}/api", api, bearer(api_token(api, "alpha", world.a.username(role))), None))
+    op_web = app.test_client()
+    assert page_login(op_web, None, "op").status_code == 302
+    out.append(("operator/page", op_web, {}, None))
+    op_api = app.test_client()
+    out.append(("operator/api", op_api, bearer(api_token(op_api, None, "op")), None))
+    return out
+
+
+def _call(client, method, url, headers, csrf):
+    kwargs = {"headers": headers}
+    if method in ("POST", "PUT", "PATCH", "DELETE"):
+        if url.startswith("/api/"):
+            kwargs["json"] = {}
+        else:
+            kwargs["data"] = {"csrf_token": csrf or ""}
+    return client.open(url, method=method, **kwargs)
+
+
+def test_every_tenant_route_is_swept(app):
+    rules = list(tenant_rules(app))
+    endpoints = {r.endpoint for r, _ in rules}
+    # the sweep covers pages and API; if this shrinks, routes stopped being tenant routes
+    assert len(rules) >= 30
+    assert {"staff.detail", "villages.edit", "staff_api.StaffDetail", "villages_api.VillageDetail"} <= endpoints
+
+
+def test_other_townships_routes_are_404_for_every_role(app):
+    with app.app_context():
+        world = make_world()
+    beta = _beta_objects(app, world)
+    failures = []
+    callers = _callers(app, world)
+    for rule, method in tenant_rules(app):
+        is_api = rule.rule.startswith("/api/")
+        public = _is_public(app, rule)
+        for label, client, headers, csrf in callers:
+            if is_api != label.endswith("/api"):
+                continue
+            # 1. beta's own URL, beta's objects, called by alpha's people
+            if not public:
+                resp = _call(client, method, _url(app, rule, "beta", beta), headers, csrf)
+                if resp.status_code != 404:
+                    failures.append(f"{label} {method} {rule.rule} on beta -> {resp.status_code}")
+            # 2. alpha's URL naming beta's objects
+            if set(rule.arguments) - {"tenant_slug"} and not label.startswith("operator"):
+                resp = _call(client, method, _url(app, rule, "alpha", beta), headers, csrf)
+                if resp.status_code != 404:
+                    failures.append(f"{label} {method} {rule.rule} on alpha with beta ids -> {resp.status_code}")
+    assert not failures, "\n".join(failures)
+    # and nothing of beta changed: its people still have their roles and are active
+    with app.app_context():
+        beta_t = db.session.get(Tenant, world.b.tenant_id)
+        with tenant_scope(beta_t):
+            users = db.session.execute(db.select(User)).scalars().all()
+            assert all(u.is_active for u in users)
+            assert staff.roles_of([world.b.user_id("panel_member")])[world.b.user_id("panel_member")][0]["role"] == "panel_member"
+
+
+@pytest.mark.parametrize("kind", ["page", "api"])
+def test_operator_of_another_county_gets_404_for_township(app, kind):
+    with app.app_context():
+        make_world()
+    client = app.test_client()
+    if kind == "page":
+        page_login(client, None, "op2")
+        assert client.get("/county/townships/alpha").status_code == 404
+        html = client.get("/county/").get_data(as_text=True)
+        assert "龙窝镇" not in html
+    else:
+        headers = bearer(api_token(client, None, "op2"))
+        assert client.get("/api/v1/county/townships/alpha", headers=headers).status_code == 404
+        assert client.post("/api/v1/county/townships/alpha/suspend", json={}, headers=headers).status_code == 404
+        assert client.get("/api/v1/county/townships", headers=headers).get_json() == []
+
+
+def test_township_user_cannot_use_county_console(app):
+    with app.app_context():
+        world = make_world()
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", world.a.username()))
+    assert client.get("/api/v1/county/townships", headers=headers).status_code == 401
+    page_login(client, "alpha", world.a.username())
+    resp = client.get("/county/")  # a township session means nothing here: sign in as operator
+    assert resp.status_code == 302 and "/county/login" in resp.headers["Location"]
