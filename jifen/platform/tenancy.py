@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from flask import g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, with_loader_criteria
+from sqlalchemy import Column, Table
+from sqlalchemy.sql import visitors
 
 from jifen.platform.db import TenantScoped
 
@@ -104,8 +106,38 @@ def url_objects_exist(view_args: dict) -> bool:
     return True
 
 
+class UnfilteredTenantQuery(RuntimeError):
+    """A Core `Table` of a tenant table was used in an ORM session: the guard cannot filter it."""
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def _tenant_tables() -> frozenset:
+    return frozenset(m.__table__ for m in _all_subclasses(TenantScoped) if hasattr(m, "__table__"))
+
+
 def _touches_tenant_data(state) -> bool:
-    return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+    """True if the statement reads or writes a tenant table through ORM entities.
+
+    ORM entities carry a `parententity` annotation, and `with_loader_criteria` filters them
+    wherever they occur (columns, select_from, joins, subqueries). A bare Core table or column of a
+    tenant table would slip past that filter, so it is refused outright.
+    """
+    tenant_tables = _tenant_tables()
+    via_orm, bare = set(), set()
+    for el in visitors.iterate(state.statement):
+        table = el if isinstance(el, Table) else getattr(el, "table", None) if isinstance(el, Column) else None
+        if table is None or table not in tenant_tables:
+            continue
+        (via_orm if el._annotations.get("parententity") else bare).add(table)
+    if bare - via_orm:
+        raise UnfilteredTenantQuery(f"{sorted(t.name for t in bare - via_orm)}: query tenant tables "
+                                    "through their ORM model")
+    return bool(via_orm) or any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
 
 
 @event.listens_for(Session, "do_orm_execute")

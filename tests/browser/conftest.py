@@ -95,6 +95,12 @@ def live_server(server_env):
 
 
 @pytest.fixture(scope="session")
+def operator() -> dict:
+    """The county operator created by `live_server`: username, password, name, county."""
+    return dict(OPERATOR)
+
+
+@pytest.fixture(scope="session")
 def server_log(server_env) -> Path:
     return Path(server_env["_TMP"]) / "server.log"
 

@@ -1,0 +1,125 @@
+"""The tenancy guard: every query of tenant data is filtered, fails closed, and writes are stamped."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from jifen.platform.accounts.models import User
+from jifen.platform.db import db
+from jifen.platform.roles.models import RoleAssignment
+from jifen.platform.tenancy import CrossTenantWrite, TenantNotSet, UnfilteredTenantQuery, tenant_scope
+from jifen.platform.townships.models import Tenant
+from jifen.tenants.villages.models import Village
+from tests.conftest import make_world
+
+
+@pytest.fixture
+def both(ctx):
+    world = make_world()
+    return world, db.session.get(Tenant, world.a.tenant_id), db.session.get(Tenant, world.b.tenant_id)
+
+
+def test_query_without_tenant_raises(both):
+    with pytest.raises(TenantNotSet):
+        db.session.execute(select(User)).all()
+    with pytest.raises(TenantNotSet):
+        db.session.execute(select(func.count()).select_from(Village)).scalar()
+    with pytest.raises(TenantNotSet):
+        db.session.execute(select(Tenant.slug).join(User, User.tenant_id == Tenant.id)).all()
+
+
+def test_every_query_shape_sees_only_the_current_tenant(both):
+    world, a, b = both
+    with tenant_scope(a):
+        assert {v.name for v in db.session.execute(select(Village)).scalars()} == {"官田村", "礼坑村", "梅园村"}
+        assert db.session.execute(select(func.count()).select_from(Village)).scalar() == 3
+        assert db.session.execute(select(func.count(Village.id))).scalar() == 3
+        joined = db.session.execute(
+            select(User.username).join(RoleAssignment, (RoleAssignment.user_id == User.id)
+                                       & (RoleAssignment.tenant_id == User.tenant_id))).scalars().all()
+        assert sorted(joined) == ["admin", "cadre", "panel", "vadmin"]
+        sub = select(Village.id).scalar_subquery()
+        assert db.session.execute(select(func.count()).where(Village.id.in_(select(Village.id)))).scalar() == 3
+        del sub
+        # another tenant's row by primary key is simply not there
+        assert db.session.execute(select(Village).where(Village.id == world.b.villages[0])).first() is None
+    with tenant_scope(b):
+        assert db.session.execute(select(func.count()).select_from(Village)).scalar() == 2
+
+
+def test_bulk_update_and_delete_are_filtered(both):
+    world, a, b = both
+    with tenant_scope(a):
+        db.session.execute(db.update(Village).values(sort_order=7))
+        db.session.execute(db.delete(Village).where(Village.name == "彭坊村"))  # beta's name
+    with tenant_scope(b):
+        orders = db.session.execute(select(Village.sort_order)).scalars().all()
+        assert orders == [0, 0] and len(orders) == 2
+
+
+def test_new_rows_get_the_current_tenant(both):
+    world, a, b = both
+    with tenant_scope(a):
+        v = Village(name="新村", code="new")
+        db.session.add(v)
+        db.session.flush()
+        assert v.tenant_id == a.id
+
+
+def test_writing_without_tenant_or_for_another_tenant_raises(both):
+    world, a, b = both
+    db.session.add(Village(name="无主村", code="none"))
+    with pytest.raises(TenantNotSet):
+        db.session.flush()
+    db.session.rollback()
+    with tenant_scope(a):
+        db.session.add(Village(name="越界村", code="x", tenant_id=b.id))
+        with pytest.raises(CrossTenantWrite):
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_database_refuses_a_row_pointing_at_another_tenants_row(both):
+    """The composite foreign key (tenant_id, user_id) makes cross-tenant links impossible."""
+    world, a, b = both
+    with pytest.raises(IntegrityError):
+        db.session.execute(text(
+            "INSERT INTO role_assignments (tenant_id, id, user_id, role, created_at) "
+            "VALUES (:t, :id, :u, 'township_admin', CURRENT_TIMESTAMP)"),
+            {"t": a.id.hex if db.engine.dialect.name == "sqlite" else a.id,
+             "id": "0" * 32 if db.engine.dialect.name == "sqlite" else "00000000-0000-0000-0000-000000000000",
+             "u": world.b.user_id().hex if db.engine.dialect.name == "sqlite" else world.b.user_id()})
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_unique_keys_are_per_tenant(both):
+    world, a, b = both
+    # both townships have an "admin"; the same village code may exist in two townships
+    with tenant_scope(b):
+        db.session.add(Village(name="官田村", code="alpha-0"))
+        db.session.flush()
+    with tenant_scope(a):
+        db.session.add(Village(name="官田村", code="dup"))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_explicit_all_tenants_escape_hatch(both):
+    n = db.session.execute(select(func.count()).select_from(User).execution_options(all_tenants=True)).scalar()
+    assert n == 8
+
+
+@pytest.mark.parametrize("stmt", [
+    lambda: select(Village.__table__.c.name),
+    lambda: select(func.count()).select_from(Village.__table__),
+    lambda: Village.__table__.update().values(name="x"),
+])
+def test_core_table_statements_on_tenant_tables_are_refused(both, stmt):
+    """The guard filters ORM entities; a bare Core table would slip past it, so it is refused."""
+    world, a, b = both
+    with tenant_scope(a):
+        with pytest.raises(UnfilteredTenantQuery):
+            db.session.execute(stmt())
