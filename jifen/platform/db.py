@@ -55,7 +55,9 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after commit: a request or job commits and then renders what it wrote,
+# and reloading an expired tenant row outside its tenant scope would (rightly) be refused.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 @event.listens_for(Engine, "connect")

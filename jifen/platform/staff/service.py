@@ -46,8 +46,8 @@ def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
         else:
             kind = SCOPE_KINDS.get(spec.scope_kind)
             if kind is None:
-                raise Invalid.field("roles", _("%(role)s can be given once its %(kind)s objects exist.",
-                                               role=spec.label, kind=spec.scope_kind))
+                raise Invalid.field("roles", _("%(role)s can be given once the township has set this up.",
+                                               role=spec.label))
             if not ids:
                 raise Invalid.field("roles", _("Choose where %(role)s applies.", role=spec.label))
             if len(ids) > 1 and not spec.many:
