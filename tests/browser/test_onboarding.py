@@ -164,5 +164,7 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
     assert page.locator("form.lang button[name=locale][value=zh_CN]").count() == 1
     _no_horizontal_scroll(page)
     shot(page, "07-english")
+    page.goto("/county/townships/new")
+    assert "/t/<address>/" in page.locator(".field:has(input[name=slug]) .hint").inner_text()
 
     assert "Traceback" not in server_log.read_text(), server_log.read_text()

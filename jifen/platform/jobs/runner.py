@@ -34,6 +34,7 @@ def run_daily(job: str, tenant_id: str, local_date: str, body: Callable[[Tenant,
             db.session.rollback()
             return {"skipped": "already done", **(run.result or {})}
         run.status, run.started_at, run.attempts = JobRun.RUNNING, utcnow(), (run.attempts or 0) + 1
+        db.session.flush()
         run_id = run.id
         db.session.commit()
         try:

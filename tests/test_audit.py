@@ -1,0 +1,111 @@
+"""The audit log: written in the same transaction as the change, hash-chained per township."""
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+
+from jifen.platform.accounts.models import User
+from jifen.platform.accounts.service import actor_for
+from jifen.platform.audit.models import AuditEntry
+from jifen.platform.audit.service import verify_chain
+from jifen.platform.db import db
+from jifen.platform.errors import Invalid
+from jifen.platform.staff import service as staff
+from jifen.platform.tenancy import tenant_scope
+from jifen.platform.townships.models import Tenant
+from tests.conftest import api_token, bearer, make_world
+
+
+def _entries():
+    return db.session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars().all()
+
+
+def test_each_change_records_who_what_before_and_after(ctx):
+    world = make_world()
+    tenant = db.session.get(Tenant, world.a.tenant_id)
+    with tenant_scope(tenant):
+        admin = actor_for(db.session.get(User, (tenant.id, world.a.user_id())))
+        staff.set_roles(admin, world.a.user_id("panel_member"),
+                        [{"role": "panel_member", "scope_ids": [world.a.villages[0]]}])
+        db.session.commit()
+        last = _entries()[-1]
+        assert last.action == "staff.set_roles" and last.actor_name == admin.name
+        assert last.actor_kind == "user" and last.actor_id == admin.id
+        assert last.before["roles"][0]["scope_ids"] == [str(world.a.villages[1])]
+        assert last.after["roles"][0]["scope_ids"] == [str(world.a.villages[0])]
+        assert [e.seq for e in _entries()] == list(range(1, len(_entries()) + 1))
+        assert verify_chain().ok
+
+
+def test_a_refused_change_writes_no_audit_entry(ctx):
+    world = make_world()
+    tenant = db.session.get(Tenant, world.a.tenant_id)
+    with tenant_scope(tenant):
+        before = len(_entries())
+        admin = actor_for(db.session.get(User, (tenant.id, world.a.user_id())))
+        try:
+            staff.invite(admin, {"username": "ok-name", "display_name": "x",
+                                 "roles": [{"role": "village_admin", "scope_ids": [world.b.villages[0]]}]})
+        except Invalid as e:
+            assert "roles" in e.errors
+        db.session.rollback()
+        assert len(_entries()) == before
+
+
+def test_request_id_is_recorded(app, world):
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", "admin")) | {"X-Request-ID": "req-12345"}
+    resp = client.post("/api/v1/t/alpha/villages/", json={"name": "新村", "code": "xc"}, headers=headers)
+    assert resp.status_code == 201 and resp.headers["X-Request-ID"] == "req-12345"
+    with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+        assert _entries()[-1].request_id == "req-12345"
+
+
+def test_tampering_is_found_by_the_cli_and_the_api(app, world):
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["audit", "verify"])
+    assert ok.exit_code == 0 and "alpha:" in ok.output and "BROKEN" not in ok.output
+    with app.app_context():
+        db.session.execute(text("UPDATE audit_entries SET actor_name = 'someone else' WHERE seq = 2 AND tenant_id = :t"),
+                           {"t": world.a.tenant_id.hex if db.engine.dialect.name == "sqlite" else world.a.tenant_id})
+        db.session.commit()
+    bad = runner.invoke(args=["audit", "verify"])
+    assert bad.exit_code == 1
+    assert "alpha:" in bad.output and "BROKEN at seq 2" in bad.output
+    assert "beta:" in bad.output and bad.output.count("BROKEN") == 1
+    client = app.test_client()
+    report = client.post("/api/v1/t/alpha/audit/verify", headers=bearer(api_token(client, "alpha", "admin"))).get_json()
+    assert report["ok"] is False and report["first_bad_seq"] == 2
+
+
+def test_deleting_an_entry_breaks_the_chain(ctx):
+    world = make_world()
+    tenant = db.session.get(Tenant, world.b.tenant_id)
+    with tenant_scope(tenant):
+        n = len(_entries())
+        db.session.execute(text("DELETE FROM audit_entries WHERE seq = :s AND tenant_id = :t"),
+                           {"s": n, "t": tenant.id.hex if db.engine.dialect.name == "sqlite" else tenant.id})
+        report = verify_chain()
+        assert not report.ok
+
+
+def test_chains_are_per_township(ctx):
+    world = make_world()
+    for tid in (world.a.tenant_id, world.b.tenant_id):
+        with tenant_scope(db.session.get(Tenant, tid)):
+            seqs = [e.seq for e in _entries()]
+            assert seqs[0] == 1 and seqs == sorted(seqs)
+            assert _entries()[0].prev_hash == "0" * 64
+    total = db.session.execute(select(func.count()).select_from(AuditEntry).execution_options(all_tenants=True)).scalar()
+    assert total > 10
+
+
+def test_audit_page_lists_entries_for_admins_only(app, world):
+    from tests.conftest import page_login
+
+    client = app.test_client()
+    page_login(client, "alpha", "admin")
+    html = client.get("/t/alpha/audit/?verify=1").get_data(as_text=True)
+    assert "staff.invite" in html and "township.onboard" in html
+    other = app.test_client()
+    page_login(other, "alpha", "vadmin")
+    assert other.get("/t/alpha/audit/").status_code == 403

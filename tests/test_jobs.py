@@ -1,0 +1,138 @@
+"""Daily jobs fan out per township at its local time, at most once per (township, job, local day)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from jifen.platform.db import db
+from jifen.platform.jobs.models import JobRun
+from jifen.platform.jobs.schedule import tick
+from jifen.platform.tenancy import tenant_scope
+from jifen.platform.townships.models import Tenant
+from jifen.workers.jobs import AUDIT_CHECK, PURGE
+from tests.conftest import make_world
+
+
+def runs():
+    rows = db.session.execute(select(Tenant.slug, JobRun.job, JobRun.local_date, JobRun.status, JobRun.attempts)
+                              .join(Tenant, Tenant.id == JobRun.tenant_id)
+                              .execution_options(all_tenants=True)).all()
+    return sorted(tuple(r) for r in rows)
+
+
+@pytest.fixture
+def towns(ctx):
+    return make_world()  # alpha: Asia/Shanghai, beta: UTC
+
+
+def test_each_township_runs_at_its_own_local_time(towns):
+    # 18:30 UTC = 02:30 next day in Shanghai: nothing is due in alpha (03:00, 04:00), both in beta
+    with freeze_time("2026-11-27 18:30:00"):
+        tick()
+    assert runs() == [("beta", AUDIT_CHECK, date(2026, 11, 27), "done", 1),
+                      ("beta", PURGE, date(2026, 11, 27), "done", 1)]
+    # 19:30 UTC = 03:30 in Shanghai on the 28th: alpha's audit check is due, its purge is not yet
+    with freeze_time("2026-11-27 19:30:00"):
+        tick()
+    assert ("alpha", AUDIT_CHECK, date(2026, 11, 28), "done", 1) in runs()
+    assert not [r for r in runs() if r[0] == "alpha" and r[1] == PURGE]
+    with freeze_time("2026-11-27 20:05:00"):
+        tick()
+    assert ("alpha", PURGE, date(2026, 11, 28), "done", 1) in runs()
+    assert len(runs()) == 4
+
+
+def test_ticking_twice_runs_nothing_twice(towns):
+    with freeze_time("2026-11-28 12:00:00"):
+        first = tick()
+        second = tick()
+        third = tick()
+    assert len(first) == 4 and second == [] and third == []
+    assert all(r[4] == 1 for r in runs())
+
+
+def test_next_local_day_runs_again(towns):
+    with freeze_time("2026-11-28 12:00:00"):
+        tick()
+    with freeze_time("2026-11-29 12:00:00"):
+        tick()
+    assert len(runs()) == 8
+
+
+def test_suspended_township_gets_no_jobs(towns):
+    tenant = db.session.get(Tenant, towns.a.tenant_id)
+    tenant.status = Tenant.SUSPENDED
+    db.session.commit()
+    with freeze_time("2026-11-28 12:00:00"):
+        tick()
+    assert {r[0] for r in runs()} == {"beta"}
+
+
+def test_a_lost_publish_is_republished_and_a_finished_run_is_not_repeated(towns):
+    alpha = db.session.get(Tenant, towns.a.tenant_id)
+    with tenant_scope(alpha):
+        db.session.add(JobRun(job=AUDIT_CHECK, local_date=date(2026, 11, 28),
+                              claimed_at=datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)))
+    db.session.commit()
+    with freeze_time("2026-11-28 03:10:00"):  # 11:10 in Shanghai; claim is 10 minutes old: wait
+        tick()
+        assert ("alpha", AUDIT_CHECK, date(2026, 11, 28), "claimed", 0) in runs()
+    with freeze_time("2026-11-28 03:20:00"):  # 20 minutes: the enqueue was lost, publish again
+        tick()
+    assert ("alpha", AUDIT_CHECK, date(2026, 11, 28), "done", 1) in runs()
+    # a redelivered task for a finished run does nothing
+    from jifen.workers.jobs import audit_chain_check
+
+    result = audit_chain_check.apply(kwargs={"tenant_id": str(alpha.id), "local_date": "2026-11-28"}).get()
+    assert result["skipped"] == "already done"
+    assert ("alpha", AUDIT_CHECK, date(2026, 11, 28), "done", 1) in runs()
+
+
+def test_job_result_is_stored_and_failure_is_recorded(towns, monkeypatch):
+    with freeze_time("2026-11-28 12:00:00"):
+        tick()
+    alpha = db.session.get(Tenant, towns.a.tenant_id)
+    with tenant_scope(alpha):
+        run = db.session.execute(select(JobRun).where(JobRun.job == AUDIT_CHECK)).scalar_one()
+        assert run.result["ok"] is True and run.result["entries"] > 5
+    import jifen.workers.jobs as jobs
+
+    def boom(tenant, day):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(jobs, "_audit_check", boom)
+    with pytest.raises(RuntimeError):
+        jobs.audit_chain_check.apply(kwargs={"tenant_id": str(alpha.id), "local_date": "2026-11-29"}).get()
+    with tenant_scope(alpha):
+        run = db.session.execute(select(JobRun).where(JobRun.local_date == date(2026, 11, 29))).scalar_one()
+        assert run.status == "failed" and "disk on fire" in run.error
+
+
+def test_purge_removes_only_long_dead_credentials(app, world):
+    from jifen.platform.accounts.models import UserSession
+    from jifen.platform.db import utcnow
+    from tests.conftest import page_login
+
+    page_login(app.test_client(), "alpha", "admin")
+    page_login(app.test_client(), "alpha", "vadmin")
+    with app.app_context():
+        alpha = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(alpha):
+            sessions = db.session.execute(select(UserSession)).scalars().all()
+            sessions[0].expires_at = utcnow() - timedelta(days=31)
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["run-job", PURGE, "--tenant", "alpha"])
+    assert result.exit_code == 0, result.output
+    assert "'removed': 1" in result.output
+    again = app.test_cli_runner().invoke(args=["run-job", PURGE, "--tenant", "alpha"])
+    assert "already done" in again.output
+    with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+        assert len(db.session.execute(select(UserSession)).scalars().all()) == 1
+
+
+def test_run_job_rejects_unknown_job(app, world):
+    result = app.test_cli_runner().invoke(args=["run-job", "jifen.nope", "--tenant", "alpha"])
+    assert result.exit_code != 0 and "unknown job" in result.output
