@@ -1,0 +1,137 @@
+"""Configuration, the API's plumbing (OpenAPI, docs, error shape), health checks and pinyin order."""
+from __future__ import annotations
+
+import pytest
+
+from jifen import create_app
+from jifen.platform.config import ConfigError
+from jifen.platform.pinyin import initials, sort_by_pinyin
+from tests.conftest import api_token, bearer
+
+
+def test_embedded_default_needs_no_configuration(tmp_path, monkeypatch):
+    for k in list(__import__("os").environ):
+        if k.startswith("JIFEN_"):
+            monkeypatch.delenv(k)
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("instance/jifen.db")
+    assert app.config["CELERY"]["task_always_eager"] is True
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+@pytest.mark.parametrize("missing,named", [
+    ("JIFEN_SECRET_KEY", "JIFEN_SECRET_KEY"),
+    ("JIFEN_DATABASE_URL", "JIFEN_DATABASE_URL"),
+    ("JIFEN_REDIS_URL", "JIFEN_REDIS_URL"),
+])
+def test_production_refuses_to_start_without_its_services(monkeypatch, missing, named):
+    env = {"JIFEN_ENV": "production", "JIFEN_SECRET_KEY": "s" * 40,
+           "JIFEN_DATABASE_URL": "postgresql://db/jifen", "JIFEN_REDIS_URL": "redis://r:6379/0"}
+    env.pop(missing)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv(missing, raising=False)
+    with pytest.raises(ConfigError) as err:
+        create_app()
+    assert named in str(err.value)
+
+
+def test_production_refuses_sqlite(monkeypatch):
+    for k, v in {"JIFEN_ENV": "production", "JIFEN_SECRET_KEY": "s" * 40,
+                 "JIFEN_DATABASE_URL": "sqlite:///x.db", "JIFEN_REDIS_URL": "redis://r"}.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError, match="postgresql"):
+        create_app()
+
+
+def test_environment_overrides_file_overrides_defaults(tmp_path, monkeypatch):
+    cfg = tmp_path / "jifen.cfg"
+    cfg.write_text("SETUP_LINK_HOURS = 5\nSESSION_LIFETIME_HOURS = 3\n")
+    monkeypatch.setenv("JIFEN_CONFIG_FILE", str(cfg))
+    monkeypatch.setenv("JIFEN_SESSION_LIFETIME_HOURS", "9")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"})
+    assert app.config["SETUP_LINK_HOURS"] == 5
+    assert app.config["SESSION_LIFETIME_HOURS"] == 9
+    monkeypatch.setenv("JIFEN_CONFIG_FILE", str(tmp_path / "missing.cfg"))
+    with pytest.raises(ConfigError, match="missing.cfg"):
+        create_app()
+
+
+def test_openapi_document_and_docs_ui(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    for path in ("/api/v1/county/townships", "/api/v1/t/{tenant_slug}/staff/", "/api/v1/t/{tenant_slug}/villages/",
+                 "/api/v1/t/{tenant_slug}/audit/", "/api/v1/t/{tenant_slug}/me"):
+        assert path in spec["paths"], path
+    assert "bearer" in spec["components"]["securitySchemes"]
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.get_data(as_text=True)
+    # the docs UI is served from this host, not a CDN (no network on a township's server)
+    assert "cdn" not in docs.get_data(as_text=True).lower()
+    assert client.get("/api/v1/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_validation_errors_name_each_field(client, world):
+    headers = bearer(api_token(client, "alpha", "admin"))
+    resp = client.post("/api/v1/t/alpha/staff/", json={"username": "x", "tenant_id": "abc",
+                                                       "roles": [{"role": "x", "scope_ids": ["nope"]}]},
+                       headers=headers)
+    body = resp.get_json()
+    assert resp.status_code == 422
+    assert set(body) >= {"code", "status", "message", "errors"}
+    assert {"tenant_id", "display_name", "roles"} <= set(body["errors"]["json"])
+    resp = client.patch("/api/v1/t/alpha/me", json={"role": "township_admin", "username": "root"}, headers=headers)
+    assert resp.status_code == 422
+    assert {"role", "username"} <= set(resp.get_json()["errors"]["json"])
+    resp = client.post("/api/v1/t/alpha/staff/", json={"username": "newvill", "display_name": "x",
+                                                       "roles": [{"role": "grid_worker", "scope_ids": []}]},
+                       headers=headers)
+    assert resp.status_code == 422 and "roles" in resp.get_json()["errors"]["json"]
+
+
+def test_service_errors_share_the_shape(client, world):
+    headers = bearer(api_token(client, "alpha", "admin"))
+    resp = client.post("/api/v1/t/alpha/villages/", json={"name": "官田村", "code": "dup"}, headers=headers)
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"]["json"]["name"]
+    resp = client.post(f"/api/v1/t/alpha/staff/{world.a.user_id()}/disable", headers=headers)
+    assert resp.status_code == 409 and resp.get_json()["status"] == "conflict"
+    assert client.get("/api/v1/t/alpha/villages/not-a-uuid", headers=headers).status_code == 404
+    assert client.get("/api/v1/t/nowhere/villages/", headers=headers).status_code == 404
+
+
+def test_last_admin_cannot_lose_the_role(client, world):
+    headers = bearer(api_token(client, "alpha", "admin"))
+    resp = client.put(f"/api/v1/t/alpha/staff/{world.a.user_id()}/roles",
+                      json={"roles": [{"role": "panel_member", "scope_ids": [str(world.a.villages[0])]}]},
+                      headers=headers)
+    assert resp.status_code == 409
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"]["database"] == "ok"
+
+
+def test_readiness_reports_an_unreachable_redis(make_app, migrated):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 503 and resp.get_json()["checks"]["redis"].startswith("error")
+
+
+def test_pinyin_order_and_initials():
+    names = ["张三伟", "王五", "李四", "赵六", "阿宝"]
+    assert sort_by_pinyin(names) == ["阿宝", "李四", "王五", "张三伟", "赵六"]
+    assert initials("张三伟") == "zsw"
+
+
+def test_staff_list_is_in_pinyin_order(client, world):
+    headers = bearer(api_token(client, "alpha", "admin"))
+    for username, name in (("zhao", "赵六"), ("wang", "王五"), ("an", "安娜")):
+        assert client.post("/api/v1/t/alpha/staff/", headers=headers, json={
+            "username": username, "display_name": name,
+            "roles": [{"role": "panel_member", "scope_ids": [str(world.a.villages[0])]}]}).status_code == 201
+    names = [u["display_name"] for u in client.get("/api/v1/t/alpha/staff/", headers=headers).get_json()]
+    assert names.index("安娜") < names.index("王五") < names.index("赵六")
