@@ -251,12 +251,11 @@ def test_sign_in_is_audited_and_sessions_are_rows(app, world):
     assert sessions == 1 and logins == 1
 
 
-def test_production_cookie_flags(make_app, migrated, database_url, monkeypatch):
+def test_production_cookie_flags(monkeypatch):
     monkeypatch.setenv("JIFEN_ENV", "production")
     monkeypatch.setenv("JIFEN_SECRET_KEY", "x" * 40)
     monkeypatch.setenv("JIFEN_REDIS_URL", "redis://127.0.0.1:6379/15")
-    if not database_url.startswith("postgresql"):
-        monkeypatch.setenv("JIFEN_DATABASE_URL", "postgresql://127.0.0.1/none")
+    monkeypatch.setenv("JIFEN_DATABASE_URL", "postgresql://127.0.0.1/none")
     from jifen import create_app
 
     app = create_app({"TESTING": True})

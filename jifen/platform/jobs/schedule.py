@@ -60,8 +60,8 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
             stmt = _insert_ignore().values(
                 tenant_id=tenant.id, id=new_id(), job=job.name, local_date=local.date(),
                 status=JobRun.CLAIMED, claimed_at=now, attempts=0,
-            ).on_conflict_do_nothing(index_elements=["tenant_id", "job", "local_date"])
-            if db.session.execute(stmt).rowcount:
+            ).on_conflict_do_nothing(index_elements=["tenant_id", "job", "local_date"]).returning(JobRun.id)
+            if db.session.execute(stmt).first() is not None:  # rowcount is unreliable here
                 claimed.append((tenant.id, job.name, local.date()))
     db.session.commit()
     return claimed
