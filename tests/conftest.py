@@ -101,17 +101,23 @@ def migrated(make_app):
 
 
 @pytest.fixture
-def app(make_app, migrated):
-    """The app, with no context pushed: each client request gets its own, as in production
-    (a shared context would share `g`, and Flask-Login caches the user there)."""
+def clean(make_app, migrated):
+    """Every table is empty again after the test, and the login counters are reset."""
+    yield
     app = make_app()
-    yield app
     with app.app_context():
         db.session.remove()
         _empty_all_tables()
     from jifen.platform.ratelimit import limiter
 
     limiter.reset()
+
+
+@pytest.fixture
+def app(make_app, clean):
+    """The app, with no context pushed: each client request gets its own, as in production
+    (a shared context would share `g`, and Flask-Login caches the user there)."""
+    return make_app()
 
 
 @pytest.fixture

@@ -1,0 +1,39 @@
+# Shared by scripts/serve and scripts/test: find Python 3.11+, make .venv, install Jifen into it.
+# Installs missing Debian packages with apt-get (as root, or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_install() {
+  echo ">> installing Debian packages: $*"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+find_python() {
+  for candidate in python3.11 python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "Jifen needs Python 3.11 or newer (apt-get install python3)" >&2
+  return 1
+}
+
+make_venv() {  # $1: pip extras, e.g. "" or "[test]"
+  local py; py=$(find_python)
+  if [ ! -x .venv/bin/python ]; then
+    if ! "$py" -m venv .venv 2>/dev/null; then
+      rm -rf .venv
+      apt_install python3-venv
+      "$py" -m venv .venv
+    fi
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".$1" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import jifen" # fails loudly if the install did not work
+}

@@ -1,0 +1,124 @@
+"""Against the real services: PostgreSQL, Redis and a Celery worker process started here.
+
+These run when JIFEN_TEST_DATABASE_URL (PostgreSQL) and JIFEN_TEST_REDIS_URL are set, as `.ci/run`
+does. In CI a missing service fails these tests; elsewhere they are skipped with the reason shown.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from jifen.platform.db import db
+from jifen.platform.jobs.models import JobRun
+from jifen.platform.jobs.schedule import tick
+from tests.conftest import PG_URL, REDIS_URL, make_world, page_login, require
+
+pytestmark = pytest.mark.services
+
+
+def _redis_ok() -> bool:
+    if not REDIS_URL:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def services():
+    require("PostgreSQL (JIFEN_TEST_DATABASE_URL)", bool(PG_URL))
+    require("Redis (JIFEN_TEST_REDIS_URL)", _redis_ok())
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture
+def queued_app(make_app, clean, services):
+    """An app that publishes to Redis instead of running tasks inline, like production."""
+    return make_app(REDIS_URL=services, TASKS_EAGER=False,
+                    CELERY=make_app().config["CELERY"] | {"broker_url": services, "result_backend": services,
+                                                          "task_always_eager": False})
+
+
+@pytest.fixture
+def worker(database_url, services, tmp_path):
+    env = os.environ | {"JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": services,
+                        "JIFEN_SECRET_KEY": "test-secret", "JIFEN_ARGON2_TIME_COST": "1",
+                        "JIFEN_ARGON2_MEMORY_COST": "8192"}
+    env.pop("JIFEN_ENV", None)
+    log = tmp_path / "worker.log"
+    celery = Path(sys.executable).with_name("celery")
+    proc = subprocess.Popen([str(celery), "-A", "jifen.workers.entry", "worker", "--pool=solo",
+                             "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "ready" not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.2)
+    assert "ready" in log.read_text(), log.read_text()
+    yield proc, log
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _statuses():
+    return sorted(db.session.execute(select(JobRun.job, JobRun.status)
+                                     .execution_options(all_tenants=True)).all())
+
+
+def test_beat_tick_publishes_to_redis_and_a_worker_process_runs_each_job_once(queued_app, worker):
+    proc, log = worker
+    with queued_app.app_context():
+        make_world()
+        with freeze_time("2026-11-28 12:00:00"):  # 20:00 in Shanghai, 12:00 UTC: all four jobs due
+            published = tick()
+            assert tick() == []  # a second tick claims nothing
+        assert len(published) == 4
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            db.session.rollback()
+            if {s for _, s in _statuses()} == {"done"}:
+                break
+            time.sleep(0.3)
+        statuses = _statuses()
+        assert [s for _, s in statuses] == ["done"] * 4, (statuses, log.read_text()[-3000:])
+        attempts = db.session.execute(select(JobRun.attempts).execution_options(all_tenants=True)).scalars().all()
+        assert attempts == [1, 1, 1, 1]
+    assert proc.poll() is None
+    assert "succeeded" in log.read_text()
+
+
+def test_login_limit_is_shared_between_web_processes_through_redis(make_app, clean, services):
+    import redis
+
+    redis.Redis.from_url(services).flushdb()
+    web1, web2 = (make_app(REDIS_URL=services, RATELIMIT_STORAGE_URI=services) for _ in range(2))
+    with web1.app_context():
+        make_world()
+    c1, c2 = web1.test_client(), web2.test_client()
+    for i in range(5):
+        client = c1 if i % 2 else c2
+        assert page_login(client, "alpha", "admin", "wrong-password-x").status_code == 422
+    assert page_login(web2.test_client(), "alpha", "admin").status_code == 429
+    assert page_login(web1.test_client(), "alpha", "admin").status_code == 429
+    redis.Redis.from_url(services).flushdb()
+
+
+def test_readiness_checks_redis(make_app, migrated, services):
+    resp = make_app(REDIS_URL=services).test_client().get("/readyz")
+    assert resp.status_code == 200 and resp.get_json()["checks"] == {"database": "ok", "redis": "ok"}
