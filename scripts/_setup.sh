@@ -34,6 +34,6 @@ make_venv() {  # $1: pip extras, e.g. "" or "[test]"
     fi
   fi
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".$1" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q -e ".$1" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ *!!|^ *\*+$|Please be careful|name as your package|with strategy|^ *$" || true
   .venv/bin/python -c "import jifen" # fails loudly if the install did not work
 }
