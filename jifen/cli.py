@@ -3,7 +3,6 @@ jobs, audit. Commands call the same service functions as the pages and the API."
 from __future__ import annotations
 
 import sys
-from datetime import date
 
 import click
 from flask import current_app
@@ -131,8 +130,8 @@ def list_townships(operator_name):
 @with_appcontext
 def run_job(job, slug, day, force):
     """Run a daily job for one township now, inline."""
-    from jifen.platform.jobs.schedule import DAILY_JOBS, local_now
     from jifen.platform.db import utcnow
+    from jifen.platform.jobs.schedule import DAILY_JOBS, local_now
 
     if job not in DAILY_JOBS:
         raise click.ClickException(f"unknown job {job!r}; known: {', '.join(sorted(DAILY_JOBS))}")

@@ -46,7 +46,7 @@ def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
             admin.password_hash = passwords.hash_password(PASSWORD)
         admin_actor = actor_for(admin)
         existing = {v.name: v for v in db.session.execute(select(Village)).scalars()}
-        for order, (name, code) in enumerate(zip(VILLAGES, VILLAGE_CODES), start=1):
+        for order, (name, code) in enumerate(zip(VILLAGES, VILLAGE_CODES, strict=True), start=1):
             if name not in existing:
                 existing[name] = villages.create_village(admin_actor, {"name": name, "code": code,
                                                                        "sort_order": order})

@@ -11,9 +11,9 @@ import pytest
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.db import db
+from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
-from jifen.platform.staff import service as staff
 from tests.conftest import CSRF_RE, api_token, bearer, make_world, page_login
 
 ROLES = ["township_admin", "village_admin", "area_cadre", "panel_member"]

@@ -8,7 +8,12 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform.accounts.models import User
 from jifen.platform.db import db
 from jifen.platform.roles.models import RoleAssignment
-from jifen.platform.tenancy import CrossTenantWrite, TenantNotSet, UnfilteredTenantQuery, tenant_scope
+from jifen.platform.tenancy import (
+    CrossTenantWrite,
+    TenantNotSet,
+    UnfilteredTenantQuery,
+    tenant_scope,
+)
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.villages.models import Village
 from tests.conftest import make_world

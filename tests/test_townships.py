@@ -8,7 +8,13 @@ from jifen.platform.accounts.models import User
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
 from jifen.platform.townships.models import Tenant
-from tests.conftest import PASSWORD, api_token, bearer, csrf_token, make_world, page_login
+from tests.conftest import (
+    PASSWORD,
+    api_token,
+    bearer,
+    csrf_token,
+    page_login,
+)
 
 GOOD = {"slug": "jiuhe", "name": "九和镇", "timezone": "Asia/Shanghai", "default_locale": "zh_CN",
         "admin_username": "jhadmin", "admin_display_name": "九和管理员"}

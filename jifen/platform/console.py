@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jifen.platform.roles.authz import POLICIES, Actor, SELF
+from jifen.platform.roles.authz import POLICIES, SELF, Actor
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from flask import g, has_app_context
-from sqlalchemy import event
+from sqlalchemy import Column, Table, event
 from sqlalchemy.orm import Session, with_loader_criteria
-from sqlalchemy import Column, Table
 from sqlalchemy.sql import visitors
 
 from jifen.platform.db import TenantScoped

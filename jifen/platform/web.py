@@ -23,8 +23,13 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import Operator
 from jifen.platform.api import is_api_request, service_error_body
 from jifen.platform.db import db
+from jifen.platform.errors import (
+    NotFound,
+    ServiceError,
+    TenantSuspended,
+    Unauthenticated,
+)
 from jifen.platform.roles.registry import ROLES
-from jifen.platform.errors import NotFound, ServiceError, TenantSuspended, Unauthenticated
 from jifen.platform.tenancy import set_current_tenant, url_objects_exist
 from jifen.platform.townships.models import Tenant
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
@@ -10,9 +9,13 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.api import SECURITY
 from jifen.platform.db import db
-from jifen.platform.errors import Unauthenticated
 from jifen.platform.ratelimit import login_limits
-from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, RoleGrantSchema, Schema
+from jifen.platform.schemas import (
+    IssuedTokenSchema,
+    LoginSchema,
+    RoleGrantSchema,
+    Schema,
+)
 from jifen.platform.staff.service import roles_of
 from jifen.platform.web import current_actor, public
 
@@ -49,10 +52,7 @@ class Login(MethodView):
     @blp.response(201, IssuedTokenSchema)
     def post(self, data):
         """Exchange a username and password for a bearer token of this township."""
-        user = accounts.authenticate(User, data["username"], data["password"])
-        if user is None:
-            raise Unauthenticated(_("Wrong username or password."))
-        token, raw = accounts.create_token(accounts.actor_for(user), data["token_name"])
+        token, raw = accounts.token_for_password(User, data["username"], data["password"], data["token_name"])
         db.session.commit()
         return {"token": raw, "id": token.id, "name": token.name}
 

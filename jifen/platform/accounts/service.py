@@ -14,11 +14,17 @@ from sqlalchemy import select, update
 
 from jifen.platform.accounts import credentials, passwords
 from jifen.platform.accounts.models import (
-    Operator, OperatorSession, OperatorToken, SetupLink, User, UserSession, UserToken,
+    Operator,
+    OperatorSession,
+    OperatorToken,
+    SetupLink,
+    User,
+    UserSession,
+    UserToken,
 )
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, utcnow
-from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.errors import Invalid, NotFound, Unauthenticated
 from jifen.platform.roles.authz import Actor, Grant, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.tenancy import current_tenant, register_url_object
@@ -243,6 +249,20 @@ def revoke_token(actor: Actor, token_id) -> None:
         raise NotFound(_("Not found."))
     token.revoked_at = utcnow()
     record(actor, "token.revoke", token, before={"name": token.name})
+
+
+def token_for_password(model, username: str, password: str, name: str):
+    """API sign-in: a new bearer token for the account with that password -> (row, token)."""
+    account = authenticate(model, username, password)
+    if account is None:
+        raise Unauthenticated(_("Wrong username or password."))
+    if isinstance(account, User):
+        return create_token(actor_for(account), name)
+    secret = credentials.new_secret()
+    token = OperatorToken(operator_id=account.id, name=name, token_hash=credentials.digest(secret))
+    db.session.add(token)
+    db.session.flush()
+    return token, credentials.operator_api_token(secret)
 
 
 def create_operator(county, username: str, display_name: str, password: str) -> Operator:

@@ -1,11 +1,20 @@
 """Sign-in pages for both realms, the setup link page, the language switch and own-account pages."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from jifen.platform.accounts import service as accounts
-from jifen.platform.accounts.models import Operator, User
+from jifen.platform.accounts.models import User
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid
 from jifen.platform.ratelimit import login_limits

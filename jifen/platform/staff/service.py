@@ -26,7 +26,7 @@ def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
     if not roles:
         raise Invalid.field("roles", _("Give at least one role."))
     clean: dict[str, list[uuid.UUID]] = {}
-    for i, item in enumerate(roles):
+    for item in roles:
         role = item.get("role")
         spec = ROLES.get(role)
         if spec is None:

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
-from jifen.platform.accounts.models import Operator, OperatorToken
+from jifen.platform.accounts.models import Operator
 from jifen.platform.api import SECURITY
 from jifen.platform.db import db
-from jifen.platform.errors import Unauthenticated
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, Schema
 from jifen.platform.townships import service
@@ -60,14 +57,9 @@ class OperatorLogin(MethodView):
     @blp.response(201, IssuedTokenSchema)
     def post(self, data):
         """Exchange an operator's username and password for a bearer token."""
-        op = accounts.authenticate(Operator, data["username"], data["password"])
-        if op is None:
-            raise Unauthenticated(_("Wrong username or password."))
-        secret = credentials.new_secret()
-        token = OperatorToken(operator_id=op.id, name=data["token_name"], token_hash=credentials.digest(secret))
-        db.session.add(token)
+        token, raw = accounts.token_for_password(Operator, data["username"], data["password"], data["token_name"])
         db.session.commit()
-        return {"token": credentials.operator_api_token(secret), "id": token.id, "name": token.name}
+        return {"token": raw, "id": token.id, "name": token.name}
 
 
 public(OperatorLogin)
