@@ -1,6 +1,7 @@
 """Sign-in, sessions, CSRF, rate limits, setup links, passwords and API tokens, as a user meets them."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -265,3 +266,41 @@ def test_production_cookie_flags(monkeypatch):
     assert app.config["RATELIMIT_STORAGE_URI"].startswith("redis://")
     assert app.config["CELERY"]["task_always_eager"] is False
     assert app.config["CELERY"]["task_acks_late"] is True
+
+
+def test_account_page_changes_password_and_manages_tokens(app, world):
+    client = app.test_client()
+    page_login(client, "alpha", "vadmin")
+    token = csrf_token(client, "/t/alpha/account")
+    wrong = client.post("/t/alpha/account", data={"form": "password", "current": "nope", "password": "New-Field-2026",
+                                                  "confirm": "New-Field-2026", "csrf_token": token})
+    assert wrong.status_code == 422 and 'id="e-current"' in wrong.get_data(as_text=True)
+    ok = client.post("/t/alpha/account", data={"form": "password", "current": PASSWORD, "password": "New-Field-2026",
+                                               "confirm": "New-Field-2026", "csrf_token": token})
+    assert ok.status_code == 200
+    assert page_login(app.test_client(), "alpha", "vadmin", "New-Field-2026").status_code == 302
+    made = client.post("/t/alpha/account", data={"form": "token", "name": "手机", "csrf_token": token})
+    raw = re.search(r'(jfu_[A-Za-z0-9_-]+)', made.get_data(as_text=True)).group(1)
+    assert app.test_client().get("/api/v1/t/alpha/me", headers=bearer(raw)).status_code == 200
+    token_id = app.test_client().get("/api/v1/t/alpha/tokens", headers=bearer(raw)).get_json()[0]["id"]
+    assert client.post("/t/alpha/account", data={"form": "revoke", "token_id": "garbage",
+                                                 "csrf_token": token}).status_code == 404
+    assert client.post("/t/alpha/account", data={"form": "revoke", "token_id": token_id,
+                                                 "csrf_token": token}).status_code == 200
+    assert app.test_client().get("/api/v1/t/alpha/me", headers=bearer(raw)).status_code == 401
+    assert client.post("/t/alpha/account", data={"form": "other", "csrf_token": token}).status_code == 400
+
+
+def test_language_pick_is_stored_on_the_account(app, world):
+    client = app.test_client()
+    page_login(client, "alpha", "admin")
+    token = csrf_token(client, "/t/alpha/")
+    client.post("/t/alpha/lang", data={"locale": "en", "next": "/t/alpha/", "csrf_token": token})
+    assert "Staff and roles" in client.get("/t/alpha/").get_data(as_text=True)
+    fresh = app.test_client()  # another device: signs in and gets English from the account
+    page_login(fresh, "alpha", "admin")
+    assert "Staff and roles" in fresh.get("/t/alpha/").get_data(as_text=True)
+    other = app.test_client()
+    page_login(other, "alpha", "vadmin")
+    assert "Staff and roles" not in other.get("/t/alpha/").get_data(as_text=True)
+    assert "行政村" in other.get("/t/alpha/").get_data(as_text=True)

@@ -24,6 +24,7 @@ from jifen.platform.accounts.models import Operator
 from jifen.platform.api import is_api_request, service_error_body
 from jifen.platform.db import db
 from jifen.platform.errors import (
+    Invalid,
     NotFound,
     ServiceError,
     TenantSuspended,
@@ -160,6 +161,19 @@ def _after_request(response):
 
 def current_actor():
     return g.get("actor")
+
+
+def submit(service_call, *args, **kwargs):
+    """Run a service call for a page form: commit and return (result, {}), or, when the input is
+    invalid, roll back and return (None, {field: [messages]}) for the template to show next to
+    each field. Other service errors go on to the error pages."""
+    try:
+        result = service_call(*args, **kwargs)
+        db.session.commit()
+        return result, {}
+    except Invalid as e:
+        db.session.rollback()
+        return None, e.errors
 
 
 def render_error(status: int, message: str = ""):

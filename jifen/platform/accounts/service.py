@@ -6,6 +6,7 @@ disabling an account revokes every session and token it has.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 from flask import current_app
@@ -242,6 +243,10 @@ def list_tokens(actor: Actor):
 
 @action("account.tokens")
 def revoke_token(actor: Actor, token_id) -> None:
+    try:
+        token_id = uuid.UUID(str(token_id))
+    except ValueError:
+        raise NotFound(_("Not found.")) from None
     token = db.session.execute(
         select(UserToken).where(UserToken.id == token_id, UserToken.user_id == actor.id)
     ).scalar_one_or_none()

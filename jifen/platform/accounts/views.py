@@ -16,9 +16,8 @@ from flask_babel import gettext as _
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
 from jifen.platform.ratelimit import login_limits
-from jifen.platform.web import current_actor, public
+from jifen.platform.web import current_actor, public, submit
 
 bp = Blueprint("township", __name__, url_prefix="/t/<tenant_slug>")
 lang_bp = Blueprint("lang", __name__)
@@ -77,13 +76,10 @@ def setup(secret):
     link, user = accounts.find_setup_link(secret)
     errors = {}
     if request.method == "POST":
-        try:
-            accounts.complete_setup(secret, request.form.get("password", ""), request.form.get("confirm", ""))
-            db.session.commit()
+        _user, errors = submit(accounts.complete_setup, secret, request.form.get("password", ""),
+                               request.form.get("confirm", ""))
+        if not errors:
             return redirect(url_for("township.login", done=1))
-        except Invalid as e:
-            db.session.rollback()
-            errors = e.errors
     return render_template("township/setup.html", user=user, errors=errors), (422 if errors else 200)
 
 
@@ -94,24 +90,23 @@ def home():
     return render_template("township/home.html", tiles=tiles_for(current_actor()))
 
 
+ACCOUNT_FORMS = {  # the account page's three forms, by their hidden `form` field
+    "password": lambda actor, f: accounts.change_password(actor, f.get("current", ""), f.get("password", ""),
+                                                          f.get("confirm", "")),
+    "token": lambda actor, f: accounts.create_token(actor, f.get("name", ""))[1],
+    "revoke": lambda actor, f: accounts.revoke_token(actor, f.get("token_id")),
+}
+
+
 @bp.route("/account", methods=["GET", "POST"])
 def account():
     actor, errors, new_token = current_actor(), {}, None
     if request.method == "POST":
-        try:
-            if request.form.get("form") == "password":
-                accounts.change_password(actor, request.form.get("current", ""),
-                                         request.form.get("password", ""), request.form.get("confirm", ""))
-            elif request.form.get("form") == "token":
-                _t, new_token = accounts.create_token(actor, request.form.get("name", ""))
-            elif request.form.get("form") == "revoke":
-                accounts.revoke_token(actor, request.form.get("token_id"))
-            else:
-                abort(400)
-            db.session.commit()
-        except Invalid as e:
-            db.session.rollback()
-            errors = e.errors
+        which = request.form.get("form")
+        if which not in ACCOUNT_FORMS:
+            abort(400)
+        result, errors = submit(ACCOUNT_FORMS[which], actor, request.form)
+        new_token = result if which == "token" else None
     return render_template("township/account.html", errors=errors, new_token=new_token,
                            tokens=accounts.list_tokens(actor)), (422 if errors else 200)
 

@@ -6,10 +6,9 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
 from jifen.platform.roles.registry import ROLES, SCOPE_KINDS
 from jifen.platform.staff import service
-from jifen.platform.web import current_actor
+from jifen.platform.web import current_actor, submit
 
 bp = Blueprint("staff", __name__, url_prefix="/t/<tenant_slug>/staff")
 register_tile("staff.index", _l("Staff and roles"), "staff.list", order=10)
@@ -48,15 +47,11 @@ def index():
 def invite():
     errors, form = {}, request.form
     if request.method == "POST":
-        try:
-            data = form.to_dict() | {"roles": roles_from_form(form)}
-            user, secret = service.invite(current_actor(), data)
-            db.session.commit()
+        invited, errors = submit(service.invite, current_actor(), form.to_dict() | {"roles": roles_from_form(form)})
+        if not errors:
+            user, secret = invited
             return render_template("staff/invited.html", user=user,
                                    link=url_for("township.setup", secret=secret, _external=True))
-        except Invalid as e:
-            db.session.rollback()
-            errors = e.errors
     return _roles_page("staff/invite.html", errors=errors, form=form,
                        current={r: form.getlist(f"scope_{r}") for r in form.getlist("role")}), (
         422 if errors else 200)
@@ -67,13 +62,9 @@ def detail(user_id):
     actor, errors = current_actor(), {}
     user = service.get_staff(actor, user_id)
     if request.method == "POST":
-        try:
-            service.set_roles(actor, user_id, roles_from_form(request.form))
-            db.session.commit()
+        _user, errors = submit(service.set_roles, actor, user_id, roles_from_form(request.form))
+        if not errors:
             return redirect(url_for("staff.detail", user_id=user_id, saved=1))
-        except Invalid as e:
-            db.session.rollback()
-            errors = e.errors
     current = {r["role"]: [str(i) for i in r["scope_ids"]] for r in service.roles_of([user.id]).get(user.id, [])}
     return _roles_page("staff/detail.html", user=user, errors=errors, current=current), (422 if errors else 200)
 

@@ -8,11 +8,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.townships import service
-from jifen.platform.web import current_actor, public
+from jifen.platform.web import current_actor, public, submit
 
 bp = Blueprint("county", __name__, url_prefix="/county")
 COMMON_TIMEZONES = ["Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "UTC"]
@@ -47,14 +46,11 @@ def index():
 def onboard():
     errors, form = {}, request.form.to_dict()
     if request.method == "POST":
-        try:
-            tenant, admin, secret = service.onboard(current_actor(), form)
-            db.session.commit()
+        onboarded, errors = submit(service.onboard, current_actor(), form)
+        if not errors:
+            tenant, admin, secret = onboarded
             return render_template("county/onboarded.html", tenant=tenant, admin=admin,
                                    link=setup_url(tenant, secret))
-        except Invalid as e:
-            db.session.rollback()
-            errors = e.errors
     timezones = COMMON_TIMEZONES + sorted(available_timezones() - set(COMMON_TIMEZONES))
     return render_template("county/onboard.html", errors=errors, form=form, timezones=timezones), (
         422 if errors else 200)

@@ -5,9 +5,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
-from jifen.platform.db import db
-from jifen.platform.errors import Invalid
-from jifen.platform.web import current_actor
+from jifen.platform.web import current_actor, submit
 from jifen.tenants.villages import service
 
 bp = Blueprint("villages", __name__, url_prefix="/t/<tenant_slug>/villages")
@@ -23,13 +21,9 @@ def index():
 def create():
     errors, form = {}, request.form
     if request.method == "POST":
-        try:
-            service.create_village(current_actor(), form.to_dict())
-            db.session.commit()
+        _village, errors = submit(service.create_village, current_actor(), form.to_dict())
+        if not errors:
             return redirect(url_for("villages.index"))
-        except Invalid as e:
-            db.session.rollback()
-            errors = e.errors
     return render_template("villages/form.html", errors=errors, form=form, village=None), (422 if errors else 200)
 
 
@@ -40,11 +34,7 @@ def edit(village_id):
     form = request.form if request.method == "POST" else {"name": village.name, "code": village.code,
                                                          "sort_order": village.sort_order}
     if request.method == "POST":
-        try:
-            service.update_village(actor, village_id, form.to_dict())
-            db.session.commit()
+        _village, errors = submit(service.update_village, actor, village_id, form.to_dict())
+        if not errors:
             return redirect(url_for("villages.index"))
-        except Invalid as e:
-            db.session.rollback()
-            errors = e.errors
     return render_template("villages/form.html", errors=errors, form=form, village=village), (422 if errors else 200)
