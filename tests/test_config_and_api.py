@@ -135,3 +135,15 @@ def test_staff_list_is_in_pinyin_order(client, world):
             "roles": [{"role": "panel_member", "scope_ids": [str(world.a.villages[0])]}]}).status_code == 201
     names = [u["display_name"] for u in client.get("/api/v1/t/alpha/staff/", headers=headers).get_json()]
     assert names.index("安娜") < names.index("王五") < names.index("赵六")
+
+
+def test_celery_is_set_up_for_safe_redelivery_and_the_beat_ticks(monkeypatch):
+    monkeypatch.setenv("JIFEN_REDIS_URL", "redis://127.0.0.1:6379/3")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    celery = app.extensions["celery"]
+    assert celery.conf.broker_url == "redis://127.0.0.1:6379/3"
+    assert celery.conf.task_always_eager is False
+    assert celery.conf.task_acks_late is True and celery.conf.worker_prefetch_multiplier == 1
+    assert celery.conf.broker_transport_options["visibility_timeout"] >= 6 * 3600
+    assert celery.conf.beat_schedule["beat-tick"]["task"] == "jifen.beat_tick"
+    assert {"jifen.beat_tick", "jifen.audit_chain_check", "jifen.purge_expired_credentials"} <= set(celery.tasks)

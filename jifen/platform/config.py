@@ -51,7 +51,8 @@ def defaults(instance_path: str) -> dict:
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/api/v1/swagger-ui/",
-        "JOB_VISIBILITY_TIMEOUT": 6 * 3600,
+        "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,  # uploads (rosters, photos) stay under 20 MiB
+        "JOB_VISIBILITY_TIMEOUT": 6 * 3600,  # longer than any job, or Redis redelivers it
         "BEAT_TICK_SECONDS": 300,
     }
 
