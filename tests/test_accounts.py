@@ -304,3 +304,15 @@ def test_language_pick_is_stored_on_the_account(app, world):
     page_login(other, "alpha", "vadmin")
     assert "Staff and roles" not in other.get("/t/alpha/").get_data(as_text=True)
     assert "行政村" in other.get("/t/alpha/").get_data(as_text=True)
+
+
+def test_language_picked_on_the_sign_in_page_survives_sign_in(app, world):
+    client = app.test_client()
+    token = csrf_token(client, "/t/alpha/login")
+    client.post("/lang", data={"locale": "en", "next": "/t/alpha/login", "csrf_token": token})
+    assert "Sign in" in client.get("/t/alpha/login").get_data(as_text=True)
+    page_login(client, "alpha", "vadmin")
+    assert "My account" in client.get("/t/alpha/").get_data(as_text=True)
+    fresh = app.test_client()
+    page_login(fresh, "alpha", "vadmin")
+    assert "My account" in fresh.get("/t/alpha/").get_data(as_text=True)  # stored on the account

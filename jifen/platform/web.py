@@ -107,13 +107,13 @@ def _before_request():
     if request.endpoint is None:
         return None
     tenant = g.get("tenant")
-    if tenant is not None and not tenant.is_active:
-        raise TenantSuspended(_("This township's service is suspended. Its data is kept; "
-                                "contact the county operator."))
     user = current_user
     principal = user if getattr(user, "is_authenticated", False) else None
     if principal is not None:
-        g.actor = accounts.actor_for(principal.account)
+        g.actor = accounts.actor_for(principal.account)  # also gives the notice below its language
+    if tenant is not None and not tenant.is_active:
+        raise TenantSuspended(_("This township's service is suspended. Its data is kept; "
+                                "contact the county operator."))
     denied = None if _is_public() else _realm_guard(tenant, principal)
     if denied is not None:
         return denied

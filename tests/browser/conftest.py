@@ -24,6 +24,15 @@ def _jifen() -> str:
     return str(Path(sys.executable).with_name("jifen"))
 
 
+def run_jifen(env: dict, *args: str) -> str:
+    """Run `jifen <args>` against the test database in `env`; fail the test on a non-zero exit,
+    return its stdout."""
+    done = subprocess.run([_jifen(), *args], env=env, cwd=env["_TMP"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, f"jifen {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,13 +63,9 @@ def live_server(server_env):
     Yields the base URL; the server's stderr goes to <tmp>/server.log (printed if start-up fails).
     """
     tmp = Path(server_env["_TMP"])
-    run = dict(env=server_env, cwd=tmp, capture_output=True, text=True, timeout=120)
-    for args in (["db", "upgrade"],
-                 ["create-operator", "--county", OPERATOR["county"], "--county-slug", OPERATOR["county_slug"],
-                  "--username", OPERATOR["username"], "--name", OPERATOR["name"],
-                  "--password", OPERATOR["password"]]):
-        done = subprocess.run([_jifen(), *args], **run)
-        assert done.returncode == 0, f"jifen {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+    run_jifen(server_env, "db", "upgrade")
+    run_jifen(server_env, "create-operator", "--county", OPERATOR["county"], "--county-slug", OPERATOR["county_slug"],
+              "--username", OPERATOR["username"], "--name", OPERATOR["name"], "--password", OPERATOR["password"])
 
     port = _free_port()
     log_path = tmp / "server.log"
@@ -98,6 +103,13 @@ def live_server(server_env):
 def operator() -> dict:
     """The county operator created by `live_server`: username, password, name, county."""
     return dict(OPERATOR)
+
+
+@pytest.fixture(scope="session")
+def jifen_cli(server_env, live_server):
+    """jifen_cli("list-townships", "--operator", "op") runs the console command against the live
+    server's database and returns its stdout (a non-zero exit fails the test)."""
+    return lambda *args: run_jifen(server_env, *args)
 
 
 @pytest.fixture(scope="session")

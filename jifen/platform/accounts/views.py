@@ -36,9 +36,12 @@ def sign_in_page(model, template: str, home: str):
         if account is None:
             errors["password"] = [_("Wrong username or password.")]
         else:
+            lang = session.get("lang")
+            if lang:  # a language picked on the sign-in page is this person's choice: keep it
+                account.locale = lang
             token = accounts.start_session(account)
             db.session.commit()
-            session.clear()  # a fresh session: nothing from before sign-in survives
+            _fresh_session()  # nothing from before sign-in survives but the language
             session["auth"] = token
             session.permanent = True
             return redirect(_safe_next(url_for(home)))
@@ -50,6 +53,10 @@ def sign_out():
     if token:
         accounts.end_session(token)
         db.session.commit()
+    _fresh_session()
+
+
+def _fresh_session() -> None:
     lang = session.get("lang")
     session.clear()
     if lang:
