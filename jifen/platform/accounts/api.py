@@ -35,7 +35,6 @@ class TokenSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     created_at = fields.DateTime(dump_only=True)
-    last_used_at = fields.DateTime(dump_only=True, allow_none=True)
 
 
 def _me(actor) -> dict:

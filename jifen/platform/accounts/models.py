@@ -59,14 +59,12 @@ class UserSession(TenantScoped, CredentialMixin, db.Model):
     __tablename__ = "user_sessions"
     __table_args__ = (UniqueConstraint("tenant_id", "token_hash"), tenant_fk(["user_id"], "users"))
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    last_seen_at: Mapped[datetime | None]
 
 
 class OperatorSession(CredentialMixin, db.Model):
     __tablename__ = "operator_sessions"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operators.id"), index=True)
-    last_seen_at: Mapped[datetime | None]
 
     @declared_attr.directive
     def __table_args__(cls):
@@ -80,7 +78,6 @@ class UserToken(TenantScoped, CredentialMixin, db.Model):
     __table_args__ = (UniqueConstraint("tenant_id", "token_hash"), tenant_fk(["user_id"], "users"))
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     name: Mapped[str] = mapped_column(String(100))
-    last_used_at: Mapped[datetime | None]
 
 
 class OperatorToken(CredentialMixin, db.Model):
@@ -89,7 +86,6 @@ class OperatorToken(CredentialMixin, db.Model):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operators.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    last_used_at: Mapped[datetime | None]
 
 
 class SetupLink(TenantScoped, CredentialMixin, db.Model):

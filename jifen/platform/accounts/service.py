@@ -93,7 +93,7 @@ def start_session(account) -> str:
     hours = current_app.config["SESSION_LIFETIME_HOURS"]
     now = utcnow()
     fields = dict(token_hash=credentials.digest(secret), created_at=now,
-                  expires_at=now + timedelta(hours=hours), last_seen_at=now)
+                  expires_at=now + timedelta(hours=hours))
     account.last_login_at = now
     if isinstance(account, Operator):
         db.session.add(OperatorSession(operator_id=account.id, **fields))

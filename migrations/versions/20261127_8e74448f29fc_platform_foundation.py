@@ -1,8 +1,8 @@
 """platform foundation
 
-Revision ID: 6664bf3980d5
+Revision ID: 8e74448f29fc
 Revises: 
-Create Date: 2026-11-27 17:49:09.335755
+Create Date: 2026-11-27 18:13:50.463709
 
 """
 from alembic import op
@@ -10,11 +10,9 @@ import sqlalchemy as sa
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
 
-import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
 
 # revision identifiers, used by Alembic.
-revision = '6664bf3980d5'
+revision = '8e74448f29fc'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -113,7 +111,6 @@ def upgrade():
     op.create_table('operator_sessions',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('operator_id', sa.Uuid(), nullable=False),
-    sa.Column('last_seen_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
@@ -129,7 +126,6 @@ def upgrade():
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('operator_id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('last_used_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
@@ -204,7 +200,6 @@ def upgrade():
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
-    sa.Column('last_seen_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
@@ -222,7 +217,6 @@ def upgrade():
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('last_used_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True),
