@@ -33,7 +33,7 @@ make_venv() {  # $1: pip extras, e.g. "" or "[test]"
       "$py" -m venv .venv
     fi
   fi
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install -q -e ".$1" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ *!!|^ *\*+$|Please be careful|name as your package|with strategy|^ *$" || true
   .venv/bin/python -c "import jifen" # fails loudly if the install did not work
 }
