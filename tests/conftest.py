@@ -109,8 +109,10 @@ def clean(make_app, migrated):
         db.session.remove()
         _empty_all_tables()
     from jifen.platform.ratelimit import limiter
+    from jifen.platform.townships import lookup
 
     limiter.reset()
+    lookup.forget_all()  # the next test's "alpha" is another row
 
 
 @pytest.fixture

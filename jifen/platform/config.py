@@ -30,7 +30,9 @@ def defaults(instance_path: str) -> dict:
     return {
         "JIFEN_ENV": "development",
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "jifen.db"),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # no pre-ping: it is a round trip on every request; recycle instead, and a connection
+        # that died with a database restart fails one request and is dropped from the pool
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800},
         "REDIS_URL": None,
         "TASKS_EAGER": None,  # None: eager unless a Redis URL is configured
         "BABEL_DEFAULT_LOCALE": "zh_CN",
@@ -40,6 +42,7 @@ def defaults(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_LIFETIME_HOURS": 12,
+        "TENANT_CACHE_SECONDS": 5,  # see townships/lookup.py
         "SETUP_LINK_HOURS": 72,
         "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute;20 per hour",
         "LOGIN_LIMIT_PER_IP": "30 per minute",

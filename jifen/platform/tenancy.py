@@ -9,7 +9,9 @@ Raw SQL (ranking, settlement) must bind the tenant itself and is reviewed by han
 """
 from __future__ import annotations
 
+import uuid
 from contextlib import contextmanager
+from functools import lru_cache
 
 from flask import g, has_app_context
 from sqlalchemy import Column, Table, event
@@ -92,17 +94,27 @@ def check_url_objects(app) -> None:
                                    "with tenancy.register_url_object()")
 
 
-def url_objects_exist(view_args: dict) -> bool:
-    from sqlalchemy import select
-
+def tenant_get(model: type, object_id):
+    """The current tenant's `model` row with this id, or None. Goes through the session's identity
+    map first, so a row already loaded in this request (e.g. by the URL check) costs no query."""
     from jifen.platform.db import db
 
-    for param, value in (view_args or {}).items():
-        model = URL_OBJECTS.get(param)
-        if model is not None and db.session.execute(
-                select(model.id).where(model.id == value)).first() is None:
-            return False
-    return True
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantNotSet(f"{model.__name__} looked up with no tenant in scope")
+    if not isinstance(object_id, uuid.UUID):
+        try:
+            object_id = uuid.UUID(str(object_id))
+        except ValueError:
+            return None
+    return db.session.get(model, (tenant_id, object_id))
+
+
+def url_objects_exist(view_args: dict) -> bool:
+    """Load every object the URL names; keep them on `g` (the identity map only holds weak
+    references) so the view's own `tenant_get` of the same row is free."""
+    g.url_objects = {p: tenant_get(URL_OBJECTS[p], v) for p, v in (view_args or {}).items() if p in URL_OBJECTS}
+    return all(obj is not None for obj in g.url_objects.values())
 
 
 class UnfilteredTenantQuery(RuntimeError):
@@ -115,8 +127,16 @@ def _all_subclasses(cls):
         yield from _all_subclasses(sub)
 
 
+@lru_cache(maxsize=1)
 def _tenant_tables() -> frozenset:
+    """Computed once, on the first query: every model is imported by then (create_app)."""
     return frozenset(m.__table__ for m in _all_subclasses(TenantScoped) if hasattr(m, "__table__"))
+
+
+@lru_cache(maxsize=1024)
+def _tenant_criteria(tenant_id):
+    """One loader-criteria option per tenant, reused by every statement of that tenant."""
+    return with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
 
 
 def _touches_tenant_data(state) -> bool:
@@ -126,6 +146,8 @@ def _touches_tenant_data(state) -> bool:
     wherever they occur (columns, select_from, joins, subqueries). A bare Core table or column of a
     tenant table would slip past that filter, so it is refused outright.
     """
+    if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
+        return True  # the common case: an ORM query of tenant models, filtered by the criteria
     tenant_tables = _tenant_tables()
     via_orm, bare = set(), set()
     for el in visitors.iterate(state.statement):
@@ -136,7 +158,7 @@ def _touches_tenant_data(state) -> bool:
     if bare - via_orm:
         raise UnfilteredTenantQuery(f"{sorted(t.name for t in bare - via_orm)}: query tenant tables "
                                     "through their ORM model")
-    return bool(via_orm) or any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+    return bool(via_orm)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -150,11 +172,7 @@ def _filter_by_tenant(state) -> None:
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise TenantNotSet("tenant-owned data queried with no tenant in scope")
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
-        )
-    )
+    state.statement = state.statement.options(_tenant_criteria(tenant_id))
 
 
 @event.listens_for(Session, "before_flush")

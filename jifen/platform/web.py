@@ -16,7 +16,6 @@ from flask import current_app, g, redirect, render_template, request, session, u
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import select
 
 from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
@@ -32,7 +31,7 @@ from jifen.platform.errors import (
 )
 from jifen.platform.roles.registry import ROLES
 from jifen.platform.tenancy import set_current_tenant, url_objects_exist
-from jifen.platform.townships.models import Tenant
+from jifen.platform.townships.lookup import tenant_by_slug
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -52,8 +51,8 @@ class Principal:
     is_active = True
     is_anonymous = False
 
-    def __init__(self, account, credential):
-        self.account, self.credential = account, credential
+    def __init__(self, actor, credential):
+        self.actor, self.account, self.credential = actor, actor.account, credential
 
     def get_id(self):
         return str(self.account.id)
@@ -94,7 +93,7 @@ def _resolve_tenant(endpoint, values) -> None:
     if not values or "tenant_slug" not in values:
         return
     slug = values.pop("tenant_slug")
-    tenant = db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+    tenant = tenant_by_slug(slug)
     if tenant is None:
         raise NotFound(_("Not found."))
     set_current_tenant(tenant)
@@ -110,7 +109,7 @@ def _before_request():
     user = current_user
     principal = user if getattr(user, "is_authenticated", False) else None
     if principal is not None:
-        g.actor = accounts.actor_for(principal.account)  # also gives the notice below its language
+        g.actor = principal.actor  # also gives the notice below its language
     if tenant is not None and not tenant.is_active:
         raise TenantSuspended(_("This township's service is suspended. Its data is kept; "
                                 "contact the county operator."))

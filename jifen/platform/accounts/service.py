@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from jifen.platform.accounts import credentials, passwords
 from jifen.platform.accounts.models import (
@@ -52,22 +53,34 @@ def check_new_password(password: str, account) -> None:
 
 # --- actors -----------------------------------------------------------------------------------
 
-def actor_for(account) -> Actor:
-    if isinstance(account, Operator):
-        return Actor("operator", account.id, account.display_name, county_id=account.county_id,
-                     account=account)
-    rows = db.session.execute(
-        select(RoleAssignment.role, RoleScope.scope_id)
-        .join(RoleScope, (RoleScope.assignment_id == RoleAssignment.id)
-              & (RoleScope.tenant_id == RoleAssignment.tenant_id), isouter=True)
-        .where(RoleAssignment.user_id == account.id)
-    ).all()
+def _grants(rows) -> tuple[Grant, ...]:
+    """(role, scope id or None) rows -> grants, one per role with all its scope ids."""
     by_role: dict[str, set] = {}
     for role, scope_id in rows:
+        if role is None:
+            continue
         by_role.setdefault(role, set())
         if scope_id is not None:
             by_role[role].add(scope_id)
-    grants = tuple(Grant(r, frozenset(ids)) for r, ids in sorted(by_role.items()))
+    return tuple(Grant(r, frozenset(ids)) for r, ids in sorted(by_role.items()))
+
+
+def _with_grants(stmt):
+    """Add each (role, scope id) of the statement's User to its rows."""
+    return (stmt.add_columns(RoleAssignment.role, RoleScope.scope_id)
+            .outerjoin(RoleAssignment, (RoleAssignment.user_id == User.id)
+                       & (RoleAssignment.tenant_id == User.tenant_id))
+            .outerjoin(RoleScope, (RoleScope.assignment_id == RoleAssignment.id)
+                       & (RoleScope.tenant_id == RoleAssignment.tenant_id)))
+
+
+def actor_for(account, grants: tuple[Grant, ...] | None = None) -> Actor:
+    if isinstance(account, Operator):
+        return Actor("operator", account.id, account.display_name, county_id=account.county_id,
+                     account=account)
+    if grants is None:
+        rows = db.session.execute(_with_grants(select(User.id)).where(User.id == account.id)).all()
+        grants = _grants((role, scope) for _id, role, scope in rows)
     return Actor("user", account.id, account.display_name, tenant_id=account.tenant_id,
                  grants=grants, account=account)
 
@@ -103,37 +116,43 @@ def start_session(account) -> str:
     return credentials.user_session_token(account.tenant_id, secret)
 
 
-def _credential_query(kind: str, model_user, model_operator, secret: str):
-    model = model_user if kind == "user" else model_operator
-    now = utcnow()
-    q = select(model).where(model.token_hash == credentials.digest(secret), model.revoked_at.is_(None))
-    return model, q.where((model.expires_at.is_(None)) | (model.expires_at > now))
+@lru_cache(maxsize=None)
+def _credential_statement(model, account_model):
+    """Built once per credential table: the live credential with this hash, its active account
+    and (for township users) every (role, scope id) of that account. One round trip per request."""
+    live = (model.token_hash == bindparam("token_hash")) & model.revoked_at.is_(None) & (
+        model.expires_at.is_(None) | (model.expires_at > bindparam("now")))
+    if account_model is Operator:
+        return (select(model, Operator).join(Operator, Operator.id == model.operator_id)
+                .where(live, Operator.status == Operator.ACTIVE))
+    return (_with_grants(select(model, User).join(User, (User.id == model.user_id)
+                                                  & (User.tenant_id == model.tenant_id)))
+            .where(live, User.status == User.ACTIVE))
 
 
 def resolve(token: str, *, api: bool):
-    """The active account a session cookie / bearer token belongs to, in the current scope.
+    """The active account a session cookie / bearer token belongs to, in one query.
 
-    Returns (account, credential) or None. A user credential is only looked up inside its own
-    tenant; the caller compares tenants.
+    Returns (actor, credential) or None. A user credential is only looked up inside its own
+    tenant (the token names it); the caller decides what a credential of elsewhere means.
     """
     parsed = credentials.parse(token or "")
     if parsed is None:
         return None
     kind, tenant_id, secret = parsed
+    params = {"token_hash": credentials.digest(secret), "now": utcnow()}
     if kind == "user":
         tenant = current_tenant()
         if tenant is None or tenant.id != tenant_id:
             return None
-        model, q = _credential_query(kind, UserToken if api else UserSession, None, secret)
-        cred = db.session.execute(q).scalar_one_or_none()
-        account = db.session.get(User, (tenant.id, cred.user_id)) if cred else None
-    else:
-        model, q = _credential_query(kind, None, OperatorToken if api else OperatorSession, secret)
-        cred = db.session.execute(q).scalar_one_or_none()
-        account = db.session.get(Operator, cred.operator_id) if cred else None
-    if account is None or not account.is_active:
-        return None
-    return account, cred
+        rows = db.session.execute(_credential_statement(UserToken if api else UserSession, User), params).all()
+        if not rows:
+            return None
+        cred, user = rows[0][0], rows[0][1]
+        return actor_for(user, _grants((role, scope) for _c, _u, role, scope in rows)), cred
+    row = db.session.execute(_credential_statement(OperatorToken if api else OperatorSession, Operator),
+                             params).first()
+    return (actor_for(row[1]), row[0]) if row else None
 
 
 def end_session(token: str) -> None:

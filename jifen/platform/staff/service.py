@@ -20,6 +20,7 @@ from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.roles.registry import ROLES, SCOPE_KINDS, TOWNSHIP_ADMIN
+from jifen.platform.tenancy import tenant_get
 
 
 def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
@@ -112,7 +113,7 @@ def list_staff(actor: Actor) -> list[User]:
 
 @action("staff.view")
 def get_staff(actor: Actor, user_id) -> User:
-    user = db.session.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
+    user = tenant_get(User, user_id)
     if user is None:
         raise NotFound(_("Not found."))
     return user

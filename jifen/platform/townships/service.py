@@ -21,6 +21,7 @@ from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment
 from jifen.platform.roles.registry import TOWNSHIP_ADMIN
 from jifen.platform.tenancy import tenant_scope
+from jifen.platform.townships import lookup
 from jifen.platform.townships.models import County, Tenant
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
@@ -69,6 +70,7 @@ def _check_fields(data: dict) -> dict:
 def onboard(actor: Actor, data: dict) -> tuple[Tenant, User, str]:
     """Create the township and its first admin; returns the admin's one-time setup secret."""
     f = _check_fields(data)
+    lookup.forget(f["slug"])  # a "no such township" remembered for this slug is now wrong
     tenant = Tenant(county_id=actor.county_id, slug=f["slug"], name=f["name"],
                     timezone=f["timezone"], default_locale=f["default_locale"])
     db.session.add(tenant)
@@ -119,6 +121,7 @@ def _set_status(actor: Actor, slug: str, status: str, reason: str | None, action
     if tenant.status == status:
         raise Conflict(_("The township is already %(status)s.", status=_(status)))
     before = snapshot(tenant)
+    lookup.forget(tenant.slug)
     tenant.status, tenant.status_changed_at = status, utcnow()
     tenant.status_reason = (reason or "").strip()[:200] or None
     with tenant_scope(tenant):

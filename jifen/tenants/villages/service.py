@@ -11,7 +11,7 @@ from jifen.platform.errors import Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_kind, register_scope_path
-from jifen.platform.tenancy import register_url_object
+from jifen.platform.tenancy import register_url_object, tenant_get
 from jifen.tenants.villages.models import Village
 
 register_scope_kind("village", _l("village"), Village)
@@ -31,7 +31,7 @@ def list_villages(actor: Actor) -> list[Village]:
 
 @action("village.view")
 def get_village(actor: Actor, village_id) -> Village:
-    village = db.session.execute(select(Village).where(Village.id == village_id)).scalar_one_or_none()
+    village = tenant_get(Village, village_id)
     if village is None:
         raise NotFound(_("Not found."))
     authorize(actor, "village.view", village)
@@ -71,7 +71,7 @@ def create_village(actor: Actor, data: dict) -> Village:
 
 @action("village.update")
 def update_village(actor: Actor, village_id, data: dict) -> Village:
-    village = db.session.execute(select(Village).where(Village.id == village_id)).scalar_one_or_none()
+    village = tenant_get(Village, village_id)
     if village is None:
         raise NotFound(_("Not found."))
     authorize(actor, "village.update", village)
