@@ -176,3 +176,23 @@ def test_demo_loads_longwo_and_is_idempotent(app):
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(User)
                                   .execution_options(all_tenants=True)).scalar() == 5
+
+
+def test_a_suspension_made_by_another_process_is_seen_within_the_cache_time(make_app, clean):
+    """Each process caches its township snapshots briefly (townships/lookup.py)."""
+    import time
+
+    from sqlalchemy import update
+
+    from tests.conftest import make_world
+
+    app = make_app(TENANT_CACHE_SECONDS=0.5)
+    with app.app_context():
+        make_world()
+    client = app.test_client()
+    assert client.get("/t/alpha/login").status_code == 200
+    with app.app_context():  # as another process would: straight to the database, no forget()
+        db.session.execute(update(Tenant).where(Tenant.slug == "alpha").values(status="suspended"))
+        db.session.commit()
+    time.sleep(0.6)
+    assert client.get("/t/alpha/login").status_code == 403
