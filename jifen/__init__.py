@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Flask, g, render_template, send_from_directory
 from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from jifen.platform import config
 
@@ -15,6 +16,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
+    if app.config["PROXY_COUNT"]:  # behind nginx: the client's address and scheme come from it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
+                                x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
 
     from jifen.platform import api, i18n, ratelimit, web
     from jifen.platform.db import db
@@ -53,11 +57,16 @@ def _register_pages(app: Flask) -> None:
                village_views.bp, audit_views.bp):
         app.register_blueprint(bp)
 
+    wants_slug = {}  # endpoint -> does its rule take a tenant_slug (cached: url_for is hot in templates)
+
     @app.url_defaults
     def _tenant_slug(endpoint, values):
         """Links inside a township's pages keep its slug without every url_for naming it."""
-        if "tenant_slug" not in values and g.get("tenant_slug") and app.url_map.is_endpoint_expecting(
-                endpoint, "tenant_slug"):
+        if "tenant_slug" in values or not g.get("tenant_slug"):
+            return
+        if endpoint not in wants_slug:
+            wants_slug[endpoint] = app.url_map.is_endpoint_expecting(endpoint, "tenant_slug")
+        if wants_slug[endpoint]:
             values["tenant_slug"] = g.tenant_slug
 
     @app.get("/")

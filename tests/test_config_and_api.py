@@ -147,3 +147,20 @@ def test_celery_is_set_up_for_safe_redelivery_and_the_beat_ticks(monkeypatch):
     assert celery.conf.broker_transport_options["visibility_timeout"] >= 6 * 3600
     assert celery.conf.beat_schedule["beat-tick"]["task"] == "jifen.beat_tick"
     assert {"jifen.beat_tick", "jifen.audit_chain_check", "jifen.purge_expired_credentials"} <= set(celery.tasks)
+
+
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(make_app, clean):
+    """Otherwise every user shares nginx's address and one per-IP login bucket."""
+    from tests.conftest import make_world
+
+    app = make_app(PROXY_COUNT=1, LOGIN_LIMIT_PER_IP="2 per minute")
+    with app.app_context():
+        make_world()
+    client = app.test_client()
+
+    def attempt(ip):
+        return client.post("/api/v1/t/alpha/auth/token", json={"username": "nobody", "password": "x"},
+                           headers={"X-Forwarded-For": ip}).status_code
+
+    assert [attempt("1.1.1.1") for _ in range(3)] == [401, 401, 429]
+    assert attempt("2.2.2.2") == 401  # another villager behind the same nginx is not locked out

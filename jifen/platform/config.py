@@ -41,6 +41,10 @@ def defaults(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_REFRESH_EACH_REQUEST": False,  # the login session expires server-side anyway
+        # proxies in front (nginx: 1) whose X-Forwarded-For/-Proto to trust; the per-IP login
+        # limit needs the real client address, or every user shares nginx's
+        "PROXY_COUNT": 0,
         "SESSION_LIFETIME_HOURS": 12,
         "TENANT_CACHE_SECONDS": 5,  # see townships/lookup.py
         "SETUP_LINK_HOURS": 72,

@@ -21,9 +21,8 @@ def select_locale() -> str:
     if picked in languages:
         return picked
     actor = g.get("actor")
-    account = getattr(actor, "account", None)
-    if account is not None and account.locale in languages:
-        return account.locale
+    if actor is not None and actor.locale in languages:
+        return actor.locale
     tenant = g.get("tenant")
     if tenant is not None and tenant.default_locale in languages:
         return tenant.default_locale

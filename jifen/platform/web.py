@@ -19,7 +19,6 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
-from jifen.platform.accounts.models import Operator
 from jifen.platform.api import is_api_request, service_error_body
 from jifen.platform.db import db
 from jifen.platform.errors import (
@@ -45,21 +44,21 @@ def public(view):
 
 
 class Principal:
-    """What Flask-Login sees as the current user: an account and the credential that proved it."""
+    """What Flask-Login sees as the current user: the actor a valid credential stands for."""
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
-    def __init__(self, actor, credential):
-        self.actor, self.account, self.credential = actor, actor.account, credential
+    def __init__(self, actor):
+        self.actor = actor
 
     def get_id(self):
-        return str(self.account.id)
+        return str(self.actor.id)
 
     @property
     def is_operator(self) -> bool:
-        return isinstance(self.account, Operator)
+        return self.actor.kind == "operator"
 
 
 def _bearer() -> str | None:
@@ -81,7 +80,7 @@ def _load_principal(req):
         if parsed and tenant is not None and (parsed[0] == "operator" or parsed[1] != tenant.id):
             g.foreign_principal = True
         return None
-    return Principal(*found)
+    return Principal(found[0])
 
 
 def _is_public() -> bool:

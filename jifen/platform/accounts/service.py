@@ -29,7 +29,7 @@ from jifen.platform.db import db, utcnow
 from jifen.platform.errors import Invalid, NotFound, Unauthenticated
 from jifen.platform.roles.authz import Actor, Grant, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
-from jifen.platform.tenancy import current_tenant, register_url_object
+from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get
 
 register_url_object("user_id", User)
 register_url_object("token_id", UserToken)
@@ -74,15 +74,14 @@ def _with_grants(stmt):
                        & (RoleScope.tenant_id == RoleAssignment.tenant_id)))
 
 
-def actor_for(account, grants: tuple[Grant, ...] | None = None) -> Actor:
+def actor_for(account) -> Actor:
     if isinstance(account, Operator):
         return Actor("operator", account.id, account.display_name, county_id=account.county_id,
-                     account=account)
-    if grants is None:
-        rows = db.session.execute(_with_grants(select(User.id)).where(User.id == account.id)).all()
-        grants = _grants((role, scope) for _id, role, scope in rows)
+                     locale=account.locale, _account=account)
+    rows = db.session.execute(_with_grants(select(User.id)).where(User.id == account.id)).all()
     return Actor("user", account.id, account.display_name, tenant_id=account.tenant_id,
-                 grants=grants, account=account)
+                 grants=_grants((role, scope) for _id, role, scope in rows), locale=account.locale,
+                 _account=account)
 
 
 # --- sign in ----------------------------------------------------------------------------------
@@ -118,24 +117,24 @@ def start_session(account) -> str:
 
 @lru_cache(maxsize=None)
 def _credential_statement(model, account_model):
-    """Built once per credential table: the live credential with this hash, its active account
-    and (for township users) every (role, scope id) of that account. One round trip per request."""
+    """Built once per credential table: the live credential with this hash, what a request needs
+    of its active account and (for township users) every (role, scope id) of that account. One
+    round trip, plain columns (no ORM objects to build): this runs on every request."""
     live = (model.token_hash == bindparam("token_hash")) & model.revoked_at.is_(None) & (
         model.expires_at.is_(None) | (model.expires_at > bindparam("now")))
     if account_model is Operator:
-        return (select(model, Operator).join(Operator, Operator.id == model.operator_id)
+        return (select(model.id, Operator.id, Operator.display_name, Operator.locale, Operator.county_id)
+                .join(Operator, Operator.id == model.operator_id)
                 .where(live, Operator.status == Operator.ACTIVE))
-    return (_with_grants(select(model, User).join(User, (User.id == model.user_id)
-                                                  & (User.tenant_id == model.tenant_id)))
+    return (_with_grants(select(model.id, User.id, User.display_name, User.locale)
+                         .join(User, (User.id == model.user_id) & (User.tenant_id == model.tenant_id)))
             .where(live, User.status == User.ACTIVE))
 
 
 def resolve(token: str, *, api: bool):
-    """The active account a session cookie / bearer token belongs to, in one query.
-
-    Returns (actor, credential) or None. A user credential is only looked up inside its own
-    tenant (the token names it); the caller decides what a credential of elsewhere means.
-    """
+    """Who a session cookie / bearer token belongs to, in one query: (actor, credential model,
+    credential id), or None. A user credential is only looked up inside its own tenant (the token
+    names it); the caller decides what a credential of elsewhere means."""
     parsed = credentials.parse(token or "")
     if parsed is None:
         return None
@@ -145,20 +144,30 @@ def resolve(token: str, *, api: bool):
         tenant = current_tenant()
         if tenant is None or tenant.id != tenant_id:
             return None
-        rows = db.session.execute(_credential_statement(UserToken if api else UserSession, User), params).all()
+        model = UserToken if api else UserSession
+        rows = db.session.execute(_credential_statement(model, User), params).all()
         if not rows:
             return None
-        cred, user = rows[0][0], rows[0][1]
-        return actor_for(user, _grants((role, scope) for _c, _u, role, scope in rows)), cred
-    row = db.session.execute(_credential_statement(OperatorToken if api else OperatorSession, Operator),
-                             params).first()
-    return (actor_for(row[1]), row[0]) if row else None
+        cred_id, user_id, name, locale = rows[0][:4]
+        actor = Actor("user", user_id, name, tenant_id=tenant.id, locale=locale,
+                      grants=_grants((role, scope) for *_, role, scope in rows),
+                      load_account=lambda: tenant_get(User, user_id))
+        return actor, model, cred_id
+    model = OperatorToken if api else OperatorSession
+    row = db.session.execute(_credential_statement(model, Operator), params).first()
+    if row is None:
+        return None
+    cred_id, op_id, name, locale, county_id = row
+    actor = Actor("operator", op_id, name, county_id=county_id, locale=locale,
+                  load_account=lambda: db.session.get(Operator, op_id))
+    return actor, model, cred_id
 
 
 def end_session(token: str) -> None:
     found = resolve(token, api=False)
     if found:
-        found[1].revoked_at = utcnow()
+        _actor, model, cred_id = found
+        db.session.execute(update(model).where(model.id == cred_id).values(revoked_at=utcnow()))
 
 
 def revoke_all(account) -> None:
@@ -224,7 +233,7 @@ def complete_setup(secret: str, password: str, confirm: str) -> User:
 def set_locale(actor: Actor, locale: str) -> None:
     if locale not in current_app.config["LANGUAGES"]:
         raise Invalid.field("locale", _("Unknown language."))
-    actor.account.locale = locale
+    actor.account.locale = actor.locale = locale
 
 
 @action("account.update")

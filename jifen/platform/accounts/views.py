@@ -128,7 +128,7 @@ def set_language():
     session["lang"] = locale
     actor = current_actor()  # township users are resolved only on township routes: see below
     if actor is not None and actor.kind == "operator":
-        actor.account.locale = locale
+        actor.account.locale = actor.locale = locale
         db.session.commit()
     return redirect(_safe_next("/"))
 

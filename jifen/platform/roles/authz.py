@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from functools import wraps
+from typing import Callable
 
 from flask_babel import gettext as _
 
@@ -74,7 +75,16 @@ class Actor:
     tenant_id: uuid.UUID | None = None
     county_id: uuid.UUID | None = None
     grants: tuple[Grant, ...] = ()
-    account: object = field(default=None, repr=False, compare=False)
+    locale: str | None = None
+    _account: object = field(default=None, repr=False, compare=False)
+    load_account: Callable[[], object] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def account(self):
+        """The account row, loaded only when a service needs to change it (most requests don't)."""
+        if self._account is None and self.load_account is not None:
+            self._account = self.load_account()
+        return self._account
 
     @property
     def roles(self) -> set[str]:
