@@ -59,18 +59,6 @@ def tenant_scope(tenant):
         g.tenant = previous
 
 
-@contextmanager
-def no_tenant():
-    """Platform code (county console) that must not touch tenant data runs in this block."""
-    previous = g.get("tenant")
-    g.pop("tenant", None)
-    try:
-        yield
-    finally:
-        if previous is not None:
-            g.tenant = previous
-
-
 # --- objects named in tenant URLs ------------------------------------------------------------
 # Every `<uuid:..._id>` in a township route names a tenant-owned row. Before any view runs (and
 # before a body is even parsed), the row must exist in the current tenant, else 404: so another

@@ -14,7 +14,7 @@ from typing import Callable
 from flask_babel import gettext as _
 
 from jifen.platform.errors import Forbidden, NotFound
-from jifen.platform.roles.registry import ROLES, STAFF_ROLES, TOWNSHIP_ADMIN, scope_path
+from jifen.platform.roles.registry import ROLES, TOWNSHIP_ADMIN, scope_path
 
 ALL_ROLES = frozenset(ROLES)
 ADMIN = frozenset({TOWNSHIP_ADMIN})
@@ -89,9 +89,6 @@ class Actor:
     @property
     def roles(self) -> set[str]:
         return {g.role for g in self.grants}
-
-    def is_staff(self) -> bool:
-        return bool(self.roles & STAFF_ROLES)
 
     @classmethod
     def system(cls, name: str = "system", tenant_id=None) -> "Actor":

@@ -39,7 +39,6 @@ ROLES: dict[str, RoleSpec] = {
         RoleSpec(VILLAGER, _l("Villager"), "household"),
     )
 }
-STAFF_ROLES = frozenset(ROLES) - {VILLAGER}
 
 
 @dataclass(frozen=True)
