@@ -9,27 +9,11 @@ import re
 
 import pytest
 
+from tests.browser.steps import no_horizontal_scroll, sign_in, submit
+
 pytestmark = pytest.mark.browser
 
 ADMIN_PASSWORD = "Hills&Rice-Fields-2024"  # must not contain the username "admin"
-
-
-def _submit(page, form_selector: str = "main form"):
-    """Click the form's submit button and return the response of the resulting navigation."""
-    with page.expect_navigation() as nav:
-        page.locator(form_selector).locator("button").last.click()
-    return nav.value
-
-
-def _sign_in(page, username: str, password: str):
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    return _submit(page, "main form:has(input[name=password])")
-
-
-def _no_horizontal_scroll(page):
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 1, f"page is {overflow}px wider than the phone screen"
 
 
 def test_onboard_township_end_to_end(phone, live_server, shot, server_log, operator):
@@ -39,9 +23,9 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
     resp = page.goto("/county/login")
     assert resp.status == 200
     assert page.locator("html").get_attribute("lang") == "zh-CN"
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     shot(page, "01-county-login")
-    resp = _sign_in(page, operator["username"], operator["password"])
+    resp = sign_in(page, operator["username"], operator["password"])
     assert resp.status == 200, server_log.read_text()
     assert page.url == f"{live_server}/county/"
     assert page.locator("ul.list li").count() == 0
@@ -54,7 +38,7 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
     assert page.input_value("input[name=timezone]") == "Asia/Shanghai"
     page.fill("input[name=admin_display_name]", "龙窝镇管理员")
     page.fill("input[name=admin_username]", "admin")
-    resp = _submit(page)
+    resp = submit(page)
     assert resp.status == 422
     slug_field = page.locator(".field.has-error:has(input[name=slug])")
     assert slug_field.count() == 1
@@ -71,17 +55,17 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
     assert page.input_value("input[name=name]") == "龙窝镇"
     assert page.input_value("input[name=slug]") == "Bad Slug!"
     assert page.input_value("input[name=admin_username]") == "admin"
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     slug_field.scroll_into_view_if_needed()
     shot(page, "02-onboard-form-error")
 
     # ...then the good address
     page.fill("input[name=slug]", "longwo")
-    resp = _submit(page)
+    resp = submit(page)
     assert resp.status == 200, server_log.read_text()
     link = page.input_value("#setup-link")
     assert re.fullmatch(re.escape(live_server) + r"/t/longwo/setup/\S+", link), link
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     shot(page, "03-setup-link")
 
     page.goto("/county/")
@@ -101,9 +85,9 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
         assert "admin" in apage.locator("main").inner_text()
         apage.fill("input[name=password]", ADMIN_PASSWORD)
         apage.fill("input[name=confirm]", ADMIN_PASSWORD)
-        _no_horizontal_scroll(apage)
+        no_horizontal_scroll(apage)
         shot(apage, "04-set-password")
-        resp = _submit(apage)
+        resp = submit(apage)
         assert resp.status == 200, apage.locator("main").inner_text()
         assert apage.url.startswith(f"{live_server}/t/longwo/login"), apage.url
         assert apage.locator("p.ok").count() == 1
@@ -115,18 +99,18 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
         shot(apage, "04b-used-link")
 
         apage.goto("/t/longwo/login".join([live_server, ""]))
-        resp = _sign_in(apage, "admin", ADMIN_PASSWORD)
+        resp = sign_in(apage, "admin", ADMIN_PASSWORD)
         assert resp.status == 200, server_log.read_text()
         assert apage.url == f"{live_server}/t/longwo/"
         assert apage.locator("main h1").inner_text().strip() == "龙窝镇"
         assert "龙窝镇" in apage.locator("header.top .brand").inner_text()
-        _no_horizontal_scroll(apage)
+        no_horizontal_scroll(apage)
         shot(apage, "05-township-home")
 
         # 4. the operator suspends the township: its pages show the suspension notice
         page.goto("/county/townships/longwo")
         page.fill("input[name=reason]", "欠费")
-        resp = _submit(page, 'form[action="/county/townships/longwo/suspend"]')
+        resp = submit(page, 'form[action="/county/townships/longwo/suspend"]')
         assert resp.status == 200
         assert page.locator(".badge.suspended").count() == 1
         assert page.locator('form[action="/county/townships/longwo/reactivate"]').count() == 1
@@ -134,19 +118,19 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
         resp = apage.goto(f"{live_server}/t/longwo/")
         assert resp.status == 403
         assert apage.locator(".card.notice.warn h1").count() == 1
-        _no_horizontal_scroll(apage)
+        no_horizontal_scroll(apage)
         shot(apage, "06-suspended")
         # the sign-in page is suspended too
         assert apage.goto(f"{live_server}/t/longwo/login").status == 403
 
         # reactivate: the admin's home works again (sessions survive a suspension)
-        resp = _submit(page, 'form[action="/county/townships/longwo/reactivate"]')
+        resp = submit(page, 'form[action="/county/townships/longwo/reactivate"]')
         assert resp.status == 200
         assert page.locator(".badge.suspended").count() == 0
         resp = apage.goto(f"{live_server}/t/longwo/")
         assert resp.status == 200
         if "/login" in apage.url:  # in case suspension ended the sessions
-            _sign_in(apage, "admin", ADMIN_PASSWORD)
+            sign_in(apage, "admin", ADMIN_PASSWORD)
         assert apage.url == f"{live_server}/t/longwo/"
         assert apage.locator("main h1").inner_text().strip() == "龙窝镇"
     finally:
@@ -162,7 +146,7 @@ def test_onboard_township_end_to_end(phone, live_server, shot, server_log, opera
     assert page.locator("main h1").inner_text().strip() == "Townships"
     assert page.locator('a[href="/county/townships/new"]').inner_text().strip() == "Onboard a township"
     assert page.locator("form.lang button[name=locale][value=zh_CN]").count() == 1
-    _no_horizontal_scroll(page)
+    no_horizontal_scroll(page)
     shot(page, "07-english")
     page.goto("/county/townships/new")
     assert "/t/<address>/" in page.locator(".field:has(input[name=slug]) .hint").inner_text()
