@@ -128,3 +128,34 @@ def test_core_table_statements_on_tenant_tables_are_refused(both, stmt):
     with tenant_scope(a):
         with pytest.raises(UnfilteredTenantQuery):
             db.session.execute(stmt())
+
+
+def test_reads_run_in_autocommit_and_the_connection_is_transactional_again_afterwards(make_app, clean):
+    """GETs skip BEGIN/ROLLBACK (web.py); the pooled connection must come back transactional,
+    or a later failing POST could leave half its writes behind."""
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0})
+    with app.app_context():
+        make_world()
+        default = db.session.connection().get_isolation_level()
+        db.session.rollback()
+    client = app.test_client()
+    assert client.get("/t/alpha/login").status_code == 200
+    with app.app_context():
+        assert default != "AUTOCOMMIT"
+        assert db.session.connection().get_isolation_level() == default
+
+
+def test_a_get_that_tries_to_write_is_refused(app, world):
+    from flask import request
+
+    from jifen.platform.web import _read_only_requests_autocommit
+
+    with app.test_request_context("/t/alpha/login", method="GET"):
+        assert request.method == "GET"
+        _read_only_requests_autocommit()
+        with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+            db.session.add(Village(name="读请求村", code="ro"))
+            with pytest.raises(RuntimeError, match="GET request tried to write"):
+                db.session.flush()
+            db.session.rollback()
+        db.session.info.pop("read_only", None)
