@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import current_app, g, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, get_translations
 
 babel = Babel()
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
@@ -34,8 +34,22 @@ def select_timezone() -> str:
     return tenant.timezone if tenant is not None else current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
+def _request_translations():
+    """The request's catalog, looked up once: a page has dozens of `_()` and Flask-Babel would
+    resolve locale, domain and catalog again for each."""
+    translations = g.get("_translations")
+    if translations is None:
+        translations = g._translations = get_translations()
+    return translations
+
+
 def init_app(app) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.install_gettext_callables(
+        lambda message: _request_translations().ugettext(message),
+        lambda singular, plural, n: _request_translations().ungettext(singular, plural, n),
+        newstyle=True,
+    )
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["get_locale"] = get_locale

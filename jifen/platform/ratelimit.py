@@ -24,3 +24,8 @@ def login_limits(view):
 
 def init_app(app) -> None:
     limiter.init_app(app)
+    # Only the decorated sign-in views have limits, and their decorators check them; the hook
+    # Flask-Limiter adds to every request would only find nothing to do, on every page.
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:  # absent when rate limiting is switched off
+        hooks.remove(limiter._check_request_limit)
