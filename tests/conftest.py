@@ -59,6 +59,9 @@ BASE_CONFIG = {
     "ARGON2_MEMORY_COST": 8192,
     "ARGON2_PARALLELISM": 1,
     "SERVER_NAME": "jifen.test",
+    # one process: every test runs with resolved credentials cached, so each revocation test
+    # also proves the cache lets go at once
+    "CREDENTIAL_CACHE": "local",
 }
 
 

@@ -121,3 +121,20 @@ def test_scope_applies_through_the_api(client, world):
                                                        "roles": [{"role": TA}]}, headers=headers)
     assert resp.status_code == 403
     assert resp.get_json()["status"] == "forbidden"
+
+
+def test_new_roles_apply_to_signed_in_sessions_at_once(app, world):
+    """Resolved credentials are cached; a role change must not wait for the cache to expire."""
+    from tests.conftest import api_token, bearer
+
+    client = app.test_client()
+    user = bearer(api_token(client, "alpha", world.a.username(VA)))
+    admin = bearer(api_token(client, "alpha", world.a.username(TA)))
+    v1, v2, _ = world.a.villages
+    assert client.get(f"/api/v1/t/alpha/villages/{v1}", headers=user).status_code == 200
+    assert client.get(f"/api/v1/t/alpha/villages/{v2}", headers=user).status_code == 404
+    resp = client.put(f"/api/v1/t/alpha/staff/{world.a.user_id(VA)}/roles", headers=admin,
+                      json={"roles": [{"role": VA, "scope_ids": [str(v2)]}]})
+    assert resp.status_code == 200
+    assert client.get(f"/api/v1/t/alpha/villages/{v1}", headers=user).status_code == 404
+    assert client.get(f"/api/v1/t/alpha/villages/{v2}", headers=user).status_code == 200

@@ -122,3 +122,21 @@ def test_login_limit_is_shared_between_web_processes_through_redis(make_app, cle
 def test_readiness_checks_redis(make_app, migrated, services):
     resp = make_app(REDIS_URL=services).test_client().get("/readyz")
     assert resp.status_code == 200 and resp.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_a_revocation_in_one_web_process_reaches_the_others_at_once(make_app, clean, services):
+    """Each process caches resolved credentials; the revocation version in Redis is shared."""
+    from tests.conftest import api_token, bearer
+
+    web1, web2 = (make_app(REDIS_URL=services, CREDENTIAL_CACHE="redis") for _ in range(2))
+    with web1.app_context():
+        make_world()
+    c1, c2 = web1.test_client(), web2.test_client()
+    token = bearer(api_token(c1, "alpha", "vadmin"))
+    for _ in range(3):  # both processes now remember the token
+        assert c1.get("/api/v1/t/alpha/me", headers=token).status_code == 200
+        assert c2.get("/api/v1/t/alpha/me", headers=token).status_code == 200
+    token_id = c1.get("/api/v1/t/alpha/tokens", headers=token).get_json()[0]["id"]
+    assert c1.delete(f"/api/v1/t/alpha/tokens/{token_id}", headers=token).status_code == 204
+    assert c2.get("/api/v1/t/alpha/me", headers=token).status_code == 401
+    assert c1.get("/api/v1/t/alpha/me", headers=token).status_code == 401

@@ -47,6 +47,7 @@ def defaults(instance_path: str) -> dict:
         "PROXY_COUNT": 0,
         "SESSION_LIFETIME_HOURS": 12,
         "TENANT_CACHE_SECONDS": 5,  # see townships/lookup.py
+        "CREDENTIAL_CACHE": "auto",  # auto (Redis if configured, else off) | redis | local | off
         "SETUP_LINK_HOURS": 72,
         "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute;20 per hour",
         "LOGIN_LIMIT_PER_IP": "30 per minute",

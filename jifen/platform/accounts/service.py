@@ -14,7 +14,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select, update
 
-from jifen.platform.accounts import credentials, passwords
+from jifen.platform.accounts import credential_cache, credentials, passwords
 from jifen.platform.accounts.models import (
     Operator,
     OperatorSession,
@@ -34,6 +34,7 @@ from jifen.platform.tenancy import current_tenant, register_url_object, tenant_g
 register_url_object("user_id", User)
 register_url_object("token_id", UserToken)
 
+COUNTY_SCOPE = "county"  # the credential-cache scope of operators
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,62}$")
 
 
@@ -123,51 +124,77 @@ def _credential_statement(model, account_model):
     live = (model.token_hash == bindparam("token_hash")) & model.revoked_at.is_(None) & (
         model.expires_at.is_(None) | (model.expires_at > bindparam("now")))
     if account_model is Operator:
-        return (select(model.id, Operator.id, Operator.display_name, Operator.locale, Operator.county_id)
+        return (select(model.id, model.expires_at, Operator.id, Operator.display_name, Operator.locale,
+                       Operator.county_id)
                 .join(Operator, Operator.id == model.operator_id)
                 .where(live, Operator.status == Operator.ACTIVE))
-    return (_with_grants(select(model.id, User.id, User.display_name, User.locale)
+    return (_with_grants(select(model.id, model.expires_at, User.id, User.display_name, User.locale)
                          .join(User, (User.id == model.user_id) & (User.tenant_id == model.tenant_id)))
             .where(live, User.status == User.ACTIVE))
 
 
+def _seconds_left(expires_at) -> float | None:
+    return None if expires_at is None else (expires_at - utcnow()).total_seconds()
+
+
 def resolve(token: str, *, api: bool):
-    """Who a session cookie / bearer token belongs to, in one query: (actor, credential model,
-    credential id), or None. A user credential is only looked up inside its own tenant (the token
-    names it); the caller decides what a credential of elsewhere means."""
+    """Who a session cookie / bearer token belongs to: (actor, credential model, credential id),
+    or None. One query, or none when `credential_cache` remembers it and nothing has changed. A
+    user credential is only looked up inside its own tenant (the token names it); the caller
+    decides what a credential of elsewhere means."""
     parsed = credentials.parse(token or "")
     if parsed is None:
         return None
     kind, tenant_id, secret = parsed
-    params = {"token_hash": credentials.digest(secret), "now": utcnow()}
+    token_hash = credentials.digest(secret)
     if kind == "user":
         tenant = current_tenant()
         if tenant is None or tenant.id != tenant_id:
             return None
         model = UserToken if api else UserSession
-        rows = db.session.execute(_credential_statement(model, User), params).all()
-        if not rows:
+
+        def load_user():
+            rows = db.session.execute(_credential_statement(model, User),
+                                      {"token_hash": token_hash, "now": utcnow()}).all()
+            if not rows:
+                return None
+            cred_id, expires_at, user_id, name, locale = rows[0][:5]
+            grants = _grants((role, scope) for *_, role, scope in rows)
+            return (cred_id, user_id, name, locale, grants), _seconds_left(expires_at)
+
+        found = credential_cache.lookup(str(tenant.id), (model.__tablename__, token_hash), load_user)
+        if found is None:
             return None
-        cred_id, user_id, name, locale = rows[0][:4]
-        actor = Actor("user", user_id, name, tenant_id=tenant.id, locale=locale,
-                      grants=_grants((role, scope) for *_, role, scope in rows),
+        cred_id, user_id, name, locale, grants = found
+        actor = Actor("user", user_id, name, tenant_id=tenant.id, locale=locale, grants=grants,
                       load_account=lambda: tenant_get(User, user_id))
         return actor, model, cred_id
     model = OperatorToken if api else OperatorSession
-    row = db.session.execute(_credential_statement(model, Operator), params).first()
-    if row is None:
+
+    def load_operator():
+        row = db.session.execute(_credential_statement(model, Operator),
+                                 {"token_hash": token_hash, "now": utcnow()}).first()
+        return (tuple(row[:1]) + tuple(row[2:]), _seconds_left(row[1])) if row else None
+
+    found = credential_cache.lookup(COUNTY_SCOPE, (model.__tablename__, token_hash), load_operator)
+    if found is None:
         return None
-    cred_id, op_id, name, locale, county_id = row
+    cred_id, op_id, name, locale, county_id = found
     actor = Actor("operator", op_id, name, county_id=county_id, locale=locale,
                   load_account=lambda: db.session.get(Operator, op_id))
     return actor, model, cred_id
 
 
+def _scope_of(account) -> str:
+    return COUNTY_SCOPE if isinstance(account, Operator) else str(account.tenant_id)
+
+
 def end_session(token: str) -> None:
     found = resolve(token, api=False)
     if found:
-        _actor, model, cred_id = found
+        actor, model, cred_id = found
         db.session.execute(update(model).where(model.id == cred_id).values(revoked_at=utcnow()))
+        credential_cache.changed(actor.tenant_id or COUNTY_SCOPE)
 
 
 def revoke_all(account) -> None:
@@ -182,6 +209,7 @@ def revoke_all(account) -> None:
         db.session.execute(
             update(model).where(col == account.id, model.revoked_at.is_(None)).values(revoked_at=now)
         )
+    credential_cache.changed(_scope_of(account))
 
 
 # --- setup links ------------------------------------------------------------------------------
@@ -234,6 +262,7 @@ def set_locale(actor: Actor, locale: str) -> None:
     if locale not in current_app.config["LANGUAGES"]:
         raise Invalid.field("locale", _("Unknown language."))
     actor.account.locale = actor.locale = locale
+    credential_cache.changed(_scope_of(actor.account))
 
 
 @action("account.update")
@@ -281,6 +310,7 @@ def revoke_token(actor: Actor, token_id) -> None:
     if token is None or token.revoked_at is not None:
         raise NotFound(_("Not found."))
     token.revoked_at = utcnow()
+    credential_cache.changed(actor.tenant_id)
     record(actor, "token.revoke", token, before={"name": token.name})
 
 

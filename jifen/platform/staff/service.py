@@ -11,6 +11,7 @@ import uuid
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 
+from jifen.platform.accounts import credential_cache
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
@@ -63,6 +64,7 @@ def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
 
 
 def _write_roles(user: User, roles: list[tuple[str, list[uuid.UUID]]]) -> None:
+    credential_cache.changed(user.tenant_id)  # signed-in sessions carry the roles
     db.session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user.id))
     db.session.flush()
     for role, ids in roles:
