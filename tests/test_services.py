@@ -140,3 +140,19 @@ def test_a_revocation_in_one_web_process_reaches_the_others_at_once(make_app, cl
     assert c1.delete(f"/api/v1/t/alpha/tokens/{token_id}", headers=token).status_code == 204
     assert c2.get("/api/v1/t/alpha/me", headers=token).status_code == 401
     assert c1.get("/api/v1/t/alpha/me", headers=token).status_code == 401
+
+
+def test_without_a_reachable_redis_credentials_are_checked_in_the_database(make_app, clean):
+    """The cache never decides alone: if the version store is down, every request asks PostgreSQL
+    (or SQLite), so a revocation still takes effect at once."""
+    from tests.conftest import api_token, bearer
+
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0", CREDENTIAL_CACHE="redis")
+    with app.app_context():
+        make_world()
+    client = app.test_client()
+    token = bearer(api_token(client, "alpha", "vadmin"))
+    assert client.get("/api/v1/t/alpha/me", headers=token).status_code == 200
+    token_id = client.get("/api/v1/t/alpha/tokens", headers=token).get_json()[0]["id"]
+    assert client.delete(f"/api/v1/t/alpha/tokens/{token_id}", headers=token).status_code == 204
+    assert client.get("/api/v1/t/alpha/me", headers=token).status_code == 401

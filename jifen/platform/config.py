@@ -52,6 +52,7 @@ def defaults(instance_path: str) -> dict:
         "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute;20 per hour",
         "LOGIN_LIMIT_PER_IP": "30 per minute",
         "RATELIMIT_ENABLED": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis down: limit per process, keep signing in
         "API_TITLE": "Jifen",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

@@ -87,7 +87,12 @@ def lookup(scope: str, key: tuple, load: Callable[[], tuple[object, float | None
     if versions is None:
         found = load()
         return found[0] if found else None
-    version = versions.get(scope)
+    try:
+        version = versions.get(scope)
+    except Exception:  # Redis unreachable: ask the database, remember nothing
+        current_app.logger.warning("credential cache: version store unreachable", exc_info=True)
+        found = load()
+        return found[0] if found else None
     now = time.monotonic()
     hit = memo.get(key)
     if hit is not None and hit.version == version and hit.until > now:
@@ -115,8 +120,13 @@ def _bump_after_commit(session) -> None:
     if scopes:
         versions, _memo = _state()
         for scope in scopes:
-            if versions is not None:
+            if versions is None:
+                continue
+            try:
                 versions.bump(scope)
+            except Exception:  # the change is committed; other processes let go within TTL_SECONDS
+                current_app.logger.error("credential cache: could not publish a revocation for %s",
+                                         scope, exc_info=True)
 
 
 @event.listens_for(Session, "after_soft_rollback")
