@@ -18,7 +18,7 @@ from sqlalchemy import Column, Table, event
 from sqlalchemy.orm import Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
-from jifen.platform.db import TenantScoped
+from jifen.platform.db import TenantScoped, db
 
 
 class TenantNotSet(RuntimeError):
@@ -48,7 +48,6 @@ def tenant_scope(tenant):
 
     Rows added inside the block are flushed before it ends, while their tenant is still in scope.
     """
-    from jifen.platform.db import db
 
     previous = g.get("tenant")
     g.tenant = tenant
@@ -85,8 +84,6 @@ def check_url_objects(app) -> None:
 def tenant_get(model: type, object_id):
     """The current tenant's `model` row with this id, or None. Goes through the session's identity
     map first, so a row already loaded in this request (e.g. by the URL check) costs no query."""
-    from jifen.platform.db import db
-
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise TenantNotSet(f"{model.__name__} looked up with no tenant in scope")

@@ -118,7 +118,7 @@ def changed(scope: str) -> None:
 def _bump_after_commit(session) -> None:
     scopes = session.info.pop("credentials_changed", None)
     if scopes:
-        versions, _memo = _state()
+        versions, _ = _state()
         for scope in scopes:
             if versions is None:
                 continue

@@ -75,13 +75,21 @@ def _with_grants(stmt):
                        & (RoleScope.tenant_id == RoleAssignment.tenant_id)))
 
 
+def grants_by_user(user_ids) -> dict[uuid.UUID, tuple[Grant, ...]]:
+    """Every role (with its scope ids) of each of these users, in one query."""
+    rows = db.session.execute(_with_grants(select(User.id)).where(User.id.in_(list(user_ids)))).all()
+    pairs: dict[uuid.UUID, list] = {}
+    for user_id, role, scope_id in rows:
+        pairs.setdefault(user_id, []).append((role, scope_id))
+    return {user_id: _grants(p) for user_id, p in pairs.items()}
+
+
 def actor_for(account) -> Actor:
     if isinstance(account, Operator):
         return Actor("operator", account.id, account.display_name, county_id=account.county_id,
                      locale=account.locale, _account=account)
-    rows = db.session.execute(_with_grants(select(User.id)).where(User.id == account.id)).all()
     return Actor("user", account.id, account.display_name, tenant_id=account.tenant_id,
-                 grants=_grants((role, scope) for _id, role, scope in rows), locale=account.locale,
+                 grants=grants_by_user([account.id]).get(account.id, ()), locale=account.locale,
                  _account=account)
 
 

@@ -12,15 +12,18 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
+from jifen.platform.console import register_tile, tiles_for
 from jifen.platform.db import db
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.web import current_actor, public, submit
 
 bp = Blueprint("township", __name__, url_prefix="/t/<tenant_slug>")
 lang_bp = Blueprint("lang", __name__)
+register_tile("township.account", _l("My account"), "account.view", order=95)
 
 
 def _safe_next(default: str) -> str:
@@ -92,8 +95,6 @@ def setup(secret):
 
 @bp.route("/")
 def home():
-    from jifen.platform.console import tiles_for
-
     return render_template("township/home.html", tiles=tiles_for(current_actor()))
 
 

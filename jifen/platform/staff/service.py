@@ -77,20 +77,9 @@ def _write_roles(user: User, roles: list[tuple[str, list[uuid.UUID]]]) -> None:
 
 
 def roles_of(user_ids) -> dict[uuid.UUID, list[dict]]:
-    """{user id: [{"role", "scope_ids"}]} for many users in one query."""
-    rows = db.session.execute(
-        select(RoleAssignment.user_id, RoleAssignment.role, RoleScope.scope_id)
-        .join(RoleScope, (RoleScope.assignment_id == RoleAssignment.id)
-              & (RoleScope.tenant_id == RoleAssignment.tenant_id), isouter=True)
-        .where(RoleAssignment.user_id.in_(list(user_ids)))
-    ).all()
-    out: dict[uuid.UUID, dict[str, list]] = {}
-    for user_id, role, scope_id in rows:
-        ids = out.setdefault(user_id, {}).setdefault(role, [])
-        if scope_id is not None:
-            ids.append(scope_id)
-    return {uid: [{"role": r, "scope_ids": sorted(ids)} for r, ids in sorted(roles.items())]
-            for uid, roles in out.items()}
+    """{user id: [{"role", "scope_ids"}]} for many users in one query (the API's shape)."""
+    return {user_id: [{"role": g.role, "scope_ids": sorted(g.scope_ids)} for g in grants]
+            for user_id, grants in accounts.grants_by_user(user_ids).items()}
 
 
 def _snapshot(user: User) -> dict:

@@ -6,19 +6,17 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.roles.registry import ROLES, SCOPE_KINDS
+from jifen.platform.pinyin import pinyin_key
+from jifen.platform.roles.registry import SCOPE_KINDS
 from jifen.platform.staff import service
 from jifen.platform.web import current_actor, submit
 
 bp = Blueprint("staff", __name__, url_prefix="/t/<tenant_slug>/staff")
 register_tile("staff.index", _l("Staff and roles"), "staff.list", order=10)
-register_tile("township.account", _l("My account"), "account.view", order=95)
 
 
 def scope_choices() -> dict[str, list]:
     """For each registered scope kind, its objects (pinyin order) to pick from."""
-    from jifen.platform.pinyin import pinyin_key
-
     out = {}
     for kind in SCOPE_KINDS.values():
         objs = db.session.execute(db.select(kind.model)).scalars().all()
@@ -32,15 +30,14 @@ def roles_from_form(form) -> list[dict]:
 
 
 def _roles_page(template: str, **ctx):
-    return render_template(template, ROLES=ROLES, SCOPE_KINDS=SCOPE_KINDS, choices=scope_choices(), **ctx)
+    return render_template(template, SCOPE_KINDS=SCOPE_KINDS, choices=scope_choices(), **ctx)
 
 
 @bp.route("/")
 def index():
     actor = current_actor()
     users = service.list_staff(actor)
-    return render_template("staff/index.html", users=users, roles=service.roles_of([u.id for u in users]),
-                           ROLES=ROLES)
+    return render_template("staff/index.html", users=users, roles=service.roles_of([u.id for u in users]))
 
 
 @bp.route("/new", methods=["GET", "POST"])

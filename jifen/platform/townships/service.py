@@ -17,6 +17,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, utcnow
 from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment
 from jifen.platform.roles.registry import TOWNSHIP_ADMIN
@@ -90,16 +91,18 @@ def onboard(actor: Actor, data: dict) -> tuple[Tenant, User, str]:
 
 @action("township.list")
 def list_townships(actor: Actor) -> list[tuple[Tenant, int]]:
-    """Townships of the operator's county with their number of active accounts."""
+    """Townships of the operator's county (pinyin order) with their number of active accounts.
+
+    Counting users across townships is county-wide on purpose, hence `all_tenants`."""
     counts = (select(User.tenant_id, func.count().label("n")).where(User.status == User.ACTIVE)
-              .group_by(User.tenant_id).execution_options(all_tenants=True).subquery())
+              .group_by(User.tenant_id).subquery())
     rows = db.session.execute(
         select(Tenant, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.tenant_id == Tenant.id)
         .where(Tenant.county_id == actor.county_id)
         .execution_options(all_tenants=True)
     ).all()
-    return [(t, n) for t, n in rows]
+    return sorted(((t, n) for t, n in rows), key=lambda r: pinyin_key(r[0].name))
 
 
 def _get(actor: Actor, slug: str) -> Tenant:

@@ -8,7 +8,6 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
 from jifen.platform.db import db
-from jifen.platform.pinyin import pinyin_key
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.townships import service
 from jifen.platform.web import current_actor, public, submit
@@ -37,9 +36,7 @@ def logout():
 
 @bp.route("/")
 def index():
-    rows = service.list_townships(current_actor())
-    rows.sort(key=lambda r: pinyin_key(r[0].name))
-    return render_template("county/index.html", rows=rows)
+    return render_template("county/index.html", rows=service.list_townships(current_actor()))
 
 
 @bp.route("/townships/new", methods=["GET", "POST"])
