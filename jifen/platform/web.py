@@ -94,11 +94,18 @@ READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def _read_only_requests_autocommit() -> None:
-    """A GET reads: run it in autocommit, which saves the BEGIN and ROLLBACK round trips (two of
-    the four a typical page costs). A GET that tries to write is refused (see `_no_writes`)."""
-    if request.method in READ_METHODS and not db.session.info.get("read_only"):
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    """A GET reads: its first query opens the connection in autocommit, which saves the BEGIN and
+    ROLLBACK round trips (two of the four a typical page costs); requests that never query (static
+    files, /healthz) take no connection at all. A GET that tries to write is refused."""
+    if request.method in READ_METHODS:
         db.session.info["read_only"] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _autocommit_reads(state) -> None:
+    session = state.session
+    if session.info.get("read_only") and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 @event.listens_for(Session, "before_flush")
