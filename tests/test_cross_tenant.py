@@ -30,8 +30,59 @@ def _beta_objects(app, world) -> dict:
             _user, secret = staff.new_setup_link(accounts.actor_for(admin), world.b.user_id("panel_member"))
             values = {"user_id": world.b.user_id("panel_member"), "village_id": world.b.villages[0],
                       "token_id": token.id, "secret": secret}
+            values |= _beta_configuration(world.b.villages[0])
         db.session.commit()
     return values
+
+
+def _beta_configuration(village_id) -> dict:
+    """Rows written straight to the tables (not through services): this test must name an object
+    for every URL parameter whatever the services require."""
+    from datetime import date
+
+    from jifen.platform.files.models import StoredFile
+    from jifen.tenants.households.models import CustomTag, Household, Resident, RosterImport
+    from jifen.tenants.rulebook.models import (
+        CommitmentSignature,
+        RuleCategory,
+        RuleItem,
+        RulebookVersion,
+        VillageRulebook,
+    )
+    from jifen.tenants.store.models import CatalogItem, Store, StockMovement
+    from jifen.tenants.villages.models import GridNode, VillageGroup
+
+    def add(obj):
+        db.session.add(obj)
+        db.session.flush()
+        return obj
+
+    file = add(StoredFile(kind="image", filename="x.jpg", content_type="image/jpeg", size=1, sha256="0" * 64,
+                          data=b"x"))
+    group = add(VillageGroup(village_id=village_id, name="一组"))
+    node = add(GridNode(level=1, name="大网格", path="", village_id=village_id))
+    node.path = f"/{node.id}/"
+    household = add(Household(village_id=village_id, grid_node_id=node.id, door_plate="1号", head_name="张三"))
+    resident = add(Resident(household_id=household.id, name="张三", name_pinyin="zhangsan", name_initials="zs",
+                            relation="head"))
+    tag = add(CustomTag(code="beta", name_zh="标签", name_en="tag"))
+    roster = add(RosterImport(file_id=file.id, status="previewed"))
+    version = add(RulebookVersion(number=1, title="细则"))
+    category = add(RuleCategory(name_zh="人居环境", name_en="Living environment"))
+    item = add(RuleItem(version_id=version.id, category_id=category.id, code="A1", title_zh="项", direction="award",
+                        points_min=1, points_max=1, points_default=1))
+    village_rulebook = add(VillageRulebook(village_id=village_id, version_id=version.id))
+    signature = add(CommitmentSignature(village_rulebook_id=village_rulebook.id, household_id=household.id,
+                                        signed_on=date(2026, 1, 1), signer_name="张三"))
+    store = add(Store(name="积分超市", village_id=village_id))
+    catalog_item = add(CatalogItem(name="牙膏", price_points=5, unit="支"))
+    movement = add(StockMovement(store_id=store.id, catalog_item_id=catalog_item.id, kind="restock", delta=1,
+                                 quantity_after=1))
+    return {"file_id": file.id, "group_id": group.id, "grid_node_id": node.id, "household_id": household.id,
+            "resident_id": resident.id, "tag_id": tag.id, "import_id": roster.id, "version_id": version.id,
+            "category_id": category.id, "item_id": item.id, "village_rulebook_id": village_rulebook.id,
+            "signature_id": signature.id, "store_id": store.id, "catalog_item_id": catalog_item.id,
+            "movement_id": movement.id}
 
 
 def tenant_rules(app):

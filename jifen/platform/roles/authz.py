@@ -18,6 +18,7 @@ from jifen.platform.roles.registry import ROLES, TOWNSHIP_ADMIN, scope_path
 
 ALL_ROLES = frozenset(ROLES)
 ADMIN = frozenset({TOWNSHIP_ADMIN})
+STAFF = ADMIN | {"village_admin", "area_cadre", "grid_worker", "panel_member"}  # who works with households
 OPERATOR = "operator"
 SELF = "self"  # any signed-in user of the tenant, acting on their own account
 
@@ -49,6 +50,36 @@ POLICIES: dict[str, Policy] = {
     "village.view": Policy(ADMIN | {"village_admin", "area_cadre", "panel_member"}, scoped=True),
     "village.create": Policy(ADMIN),
     "village.update": Policy(ADMIN | {"village_admin"}, scoped=True),
+    # village groups and the grid (scoped: a grid worker's scope is the subtree of their nodes)
+    "village_group.list": Policy(ALL_ROLES),
+    "village_group.manage": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "grid.view": Policy(STAFF, scoped=True),
+    "grid.manage": Policy(ADMIN),
+    # households and residents
+    "household.list": Policy(STAFF | {"villager"}, scoped=True),
+    "household.view": Policy(STAFF | {"villager"}, scoped=True),
+    "household.create": Policy(ADMIN | {"village_admin", "grid_worker"}, scoped=True),
+    "household.update": Policy(ADMIN | {"village_admin", "grid_worker"}, scoped=True),
+    "household.split": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "household.merge": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "household.view_id_numbers": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "household.import": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "household.export": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "household_tag.manage": Policy(ADMIN),
+    # rulebook
+    "rulebook.view": Policy(ALL_ROLES),
+    "rulebook.manage": Policy(ADMIN),
+    "village_rulebook.manage": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "commitment.record": Policy(ADMIN | {"village_admin", "grid_worker"}, scoped=True),
+    "commitment.report": Policy(STAFF, scoped=True),
+    # stores and catalog
+    "store.list": Policy(ALL_ROLES),
+    "store.manage": Policy(ADMIN),
+    "catalog.manage": Policy(ADMIN),
+    "stock.view": Policy(ADMIN | {"village_admin", "storekeeper"}, scoped=True),
+    "stock.move": Policy(ADMIN | {"storekeeper"}, scoped=True),
+    # uploaded files (photos, scans)
+    "file.view": Policy(ALL_ROLES),
     # audit
     "audit.list": Policy(ADMIN),
     "audit.verify": Policy(ADMIN),

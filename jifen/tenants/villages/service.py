@@ -1,8 +1,7 @@
-"""Villages: list (pinyin order), create, rename. Registers `village` as a scope kind."""
+"""Villages: list (pinyin order), create, rename. """
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from jifen.platform.audit.service import record
@@ -10,12 +9,10 @@ from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
-from jifen.platform.roles.registry import register_scope_kind, register_scope_path
 from jifen.platform.tenancy import register_url_object, tenant_get
+from jifen.tenants.villages import scopes  # noqa: F401 - registers the village and grid scope kinds
 from jifen.tenants.villages.models import Village
 
-register_scope_kind("village", _l("village"), Village)
-register_scope_path(Village, lambda v: {"village": {v.id}})
 register_url_object("village_id", Village)
 
 

@@ -1,0 +1,1 @@
+"""Uploaded files (photos, assembly-resolution scans, rosters), stored in the database."""

@@ -1,0 +1,1 @@
+"""Points stores (积分超市), the reward catalog and stock movements."""
