@@ -52,6 +52,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
     from jifen.platform.files import views as files_views
+    from jifen.tenants.households import roster_views
     from jifen.tenants.households import views as household_views
     from jifen.tenants.rulebook import views as rulebook_views
     from jifen.tenants.store import views as store_views
@@ -59,7 +60,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.tenants.villages import views as village_views
 
     for bp in (health, accounts_views.bp, accounts_views.lang_bp, county_views.bp, staff_views.bp,
-               village_views.bp, grid_views.bp, household_views.bp, rulebook_views.bp, store_views.bp,
+               village_views.bp, grid_views.bp, household_views.bp, roster_views.bp, rulebook_views.bp, store_views.bp,
                files_views.bp, audit_views.bp):
         app.register_blueprint(bp)
 
@@ -96,12 +97,13 @@ def _register_api(api) -> None:
     from jifen.platform.staff.api import blp as staff_api
     from jifen.platform.townships.api import blp as county_api
     from jifen.tenants.households.api import blp as households_api
+    from jifen.tenants.households.roster_api import blp as roster_api
     from jifen.tenants.rulebook.api import blp as rulebook_api
     from jifen.tenants.store.api import blp as store_api
     from jifen.tenants.villages.api import blp as villages_api
     from jifen.tenants.villages.grid_api import blp as grid_api
 
-    for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, rulebook_api,
+    for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
                 store_api, audit_api):
         api.register_blueprint(blp)
 
