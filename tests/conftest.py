@@ -163,6 +163,9 @@ class Township:
     tenant_id: uuid.UUID
     villages: list  # village ids
     staff: dict = field(default_factory=dict)  # role name -> (user id, username)
+    grid: list = field(default_factory=list)  # large, medium, small, micro node ids in villages[0]
+    store: uuid.UUID | None = None  # a store of villages[0]
+    household: uuid.UUID | None = None  # a household on the micro node
 
     def user_id(self, role="township_admin") -> uuid.UUID:
         return self.staff[role][0]
@@ -199,14 +202,44 @@ def build_township(operator_actor, slug: str, name: str, villages: list[str], tz
         vs = [village_service.create_village(admin_actor, {"name": v, "code": f"{slug}-{i}"}).id
               for i, v in enumerate(villages)]
         t = Township(slug, tenant.id, vs, {"township_admin": (admin.id, admin.username)})
+        t.grid, t.store, t.household = _configuration(vs[0])
         for role, username, scope in (("village_admin", "vadmin", [vs[0]]),
                                       ("area_cadre", "cadre", [vs[0], vs[1]]),
-                                      ("panel_member", "panel", [vs[1]])):
+                                      ("panel_member", "panel", [vs[1]]),
+                                      ("grid_worker", "gridder", [t.grid[1]]),
+                                      ("storekeeper", "keeper", [t.store]),
+                                      ("villager", "villager", [t.household])):
             user, _ = staff.invite(admin_actor, {"username": username, "display_name": username,
                                                  "roles": [{"role": role, "scope_ids": scope}]})
             set_password(user)
             t.staff[role] = (user.id, user.username)
     return t
+
+
+def _configuration(village_id) -> tuple[list, uuid.UUID, uuid.UUID]:
+    """A four-level grid branch in the first village, a store there and one household on the micro
+    node, written straight to the tables so every role has something to be scoped to."""
+    from jifen.tenants.households.models import Household, Resident
+    from jifen.tenants.store.models import Store
+    from jifen.tenants.villages.models import GridNode
+
+    path, parent, grid = "/", None, []
+    for level, name in enumerate(("大网格", "中网格", "小网格", "微网格"), start=1):
+        node = GridNode(level=level, name=name, village_id=village_id, parent_id=parent, path="")
+        db.session.add(node)
+        db.session.flush()
+        path = node.path = f"{path}{node.id}/"
+        parent = node.id
+        grid.append(node.id)
+    store = Store(name="积分超市", village_id=village_id)
+    household = Household(village_id=village_id, grid_node_id=grid[-1], door_plate="1号", head_name="张三伟",
+                          head_pinyin="zhangsanwei", head_initials="zsw")
+    db.session.add_all([store, household])
+    db.session.flush()
+    db.session.add(Resident(household_id=household.id, name="张三伟", name_pinyin="zhangsanwei",
+                            name_initials="zsw", relation="head"))
+    db.session.flush()
+    return grid, store.id, household.id
 
 
 def make_world() -> World:

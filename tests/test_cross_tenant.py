@@ -16,7 +16,7 @@ from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from tests.conftest import CSRF_RE, api_token, bearer, make_world, page_login
 
-ROLES = ["township_admin", "village_admin", "area_cadre", "panel_member"]
+ROLES = ["township_admin", "village_admin", "area_cadre", "panel_member", "grid_worker", "storekeeper", "villager"]
 SKIP_METHODS = {"HEAD", "OPTIONS"}
 
 
@@ -62,7 +62,7 @@ def _beta_configuration(village_id) -> dict:
     group = add(VillageGroup(village_id=village_id, name="一组"))
     node = add(GridNode(level=1, name="大网格", path="", village_id=village_id))
     node.path = f"/{node.id}/"
-    household = add(Household(village_id=village_id, grid_node_id=node.id, door_plate="1号", head_name="张三"))
+    household = add(Household(village_id=village_id, grid_node_id=node.id, door_plate="99号", head_name="张三"))
     resident = add(Resident(household_id=household.id, name="张三", name_pinyin="zhangsan", name_initials="zs",
                             relation="head"))
     tag = add(CustomTag(code="beta", name_zh="标签", name_en="tag"))
@@ -74,7 +74,7 @@ def _beta_configuration(village_id) -> dict:
     village_rulebook = add(VillageRulebook(village_id=village_id, version_id=version.id))
     signature = add(CommitmentSignature(village_rulebook_id=village_rulebook.id, household_id=household.id,
                                         signed_on=date(2026, 1, 1), signer_name="张三"))
-    store = add(Store(name="积分超市", village_id=village_id))
+    store = add(Store(name="另一积分超市", village_id=village_id))
     catalog_item = add(CatalogItem(name="牙膏", price_points=5, unit="支"))
     movement = add(StockMovement(store_id=store.id, catalog_item_id=catalog_item.id, kind="restock", delta=1,
                                  quantity_after=1))

@@ -44,19 +44,24 @@ ROLES: dict[str, RoleSpec] = {
 @dataclass(frozen=True)
 class ScopeKind:
     """`model` is the tenant table whose ids a role of this kind is scoped to; `path(obj)` gives,
-    for any object that lives inside such scopes, the ids of each kind that contain it."""
+    for any object that lives inside such scopes, the ids of each kind that contain it.
+
+    `choices()` lists (id, label) pairs for the staff page's scope picker, or is None when there
+    are too many to pick from a list (households: a villager's account is given from the
+    household's own page)."""
 
     name: str
     label: object
     model: type
+    choices: Callable[[], list[tuple]] | None = None
 
 
 SCOPE_KINDS: dict[str, ScopeKind] = {}
 _PATHS: dict[type, Callable[[object], dict[str, set]]] = {}
 
 
-def register_scope_kind(name: str, label, model: type) -> None:
-    SCOPE_KINDS[name] = ScopeKind(name, label, model)
+def register_scope_kind(name: str, label, model: type, choices: Callable[[], list[tuple]] | None = None) -> None:
+    SCOPE_KINDS[name] = ScopeKind(name, label, model, choices)
 
 
 def register_scope_path(model: type, path: Callable[[object], dict[str, set]]) -> None:

@@ -6,7 +6,6 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.registry import SCOPE_KINDS
 from jifen.platform.staff import service
 from jifen.platform.web import current_actor, submit
@@ -15,13 +14,9 @@ bp = Blueprint("staff", __name__, url_prefix="/t/<tenant_slug>/staff")
 register_tile("staff.index", _l("Staff and roles"), "staff.list", order=10)
 
 
-def scope_choices() -> dict[str, list]:
-    """For each registered scope kind, its objects (pinyin order) to pick from."""
-    out = {}
-    for kind in SCOPE_KINDS.values():
-        objs = db.session.execute(db.select(kind.model)).scalars().all()
-        out[kind.name] = sorted(objs, key=lambda o: pinyin_key(getattr(o, "name", str(o.id))))
-    return out
+def scope_choices() -> dict[str, list | None]:
+    """For each registered scope kind, (id, label) pairs to pick from; None: not picked here."""
+    return {kind.name: kind.choices() if kind.choices else None for kind in SCOPE_KINDS.values()}
 
 
 def roles_from_form(form) -> list[dict]:
