@@ -43,7 +43,7 @@ def test_every_query_shape_sees_only_the_current_tenant(both):
         joined = db.session.execute(
             select(User.username).join(RoleAssignment, (RoleAssignment.user_id == User.id)
                                        & (RoleAssignment.tenant_id == User.tenant_id))).scalars().all()
-        assert sorted(joined) == ["admin", "cadre", "panel", "vadmin"]
+        assert sorted(joined) == ["admin", "cadre", "gridder", "keeper", "panel", "vadmin", "villager"]
         sub = select(Village.id).scalar_subquery()
         assert db.session.execute(select(func.count()).where(Village.id.in_(select(Village.id)))).scalar() == 3
         del sub
@@ -114,7 +114,7 @@ def test_unique_keys_are_per_tenant(both):
 
 def test_explicit_all_tenants_escape_hatch(both):
     n = db.session.execute(select(func.count()).select_from(User).execution_options(all_tenants=True)).scalar()
-    assert n == 8
+    assert n == 14  # seven users in each of the two townships
 
 
 @pytest.mark.parametrize("stmt", [
