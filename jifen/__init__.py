@@ -94,6 +94,7 @@ def _register_pages(app: Flask) -> None:
 def _register_api(api) -> None:
     from jifen.platform.accounts.api import blp as account_api
     from jifen.platform.audit.api import blp as audit_api
+    from jifen.platform.files.api import blp as files_api
     from jifen.platform.staff.api import blp as staff_api
     from jifen.platform.townships.api import blp as county_api
     from jifen.tenants.households.api import blp as households_api
@@ -104,6 +105,6 @@ def _register_api(api) -> None:
     from jifen.tenants.villages.grid_api import blp as grid_api
 
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
-                store_api, audit_api):
+                store_api, files_api, audit_api):
         api.register_blueprint(blp)
 

@@ -87,3 +87,20 @@ def test_file_is_served_to_its_township_only(app):
     other = app.test_client()
     page_login(other, "beta", world.b.username())
     assert other.get(f"/t/beta/files/{file_id}").status_code == 404
+
+
+def test_api_clients_fetch_files_with_their_token(app):
+    from tests.conftest import api_token, bearer
+
+    with app.app_context():
+        world = make_world()
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            admin = actor_for(db.session.get(User, (tenant.id, world.a.user_id())))
+            file_id = files.store_image(admin, ("p.png", _png())).id
+        db.session.commit()
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", world.a.username("storekeeper")))
+    resp = client.get(f"/api/v1/t/alpha/files/{file_id}", headers=headers)
+    assert resp.status_code == 200 and resp.mimetype == "image/jpeg"
+    assert client.get(f"/api/v1/t/alpha/files/{file_id}").status_code == 401

@@ -13,7 +13,10 @@ bp = Blueprint("files", __name__, url_prefix="/t/<tenant_slug>/files")
 
 @bp.get("/<uuid:file_id>")
 def download(file_id):
-    stored = service.get_file(current_actor(), file_id)
+    return file_response(service.get_file(current_actor(), file_id))
+
+
+def file_response(stored) -> Response:
     inline = stored.kind in ("image", "document")
     resp = Response(stored.data, mimetype=stored.content_type)
     disposition = "inline" if inline else "attachment"
