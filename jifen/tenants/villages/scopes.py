@@ -7,7 +7,7 @@ from sqlalchemy import select
 from jifen.platform.db import db
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.registry import register_scope_kind, register_scope_path
-from jifen.tenants.villages.models import GridNode, Village
+from jifen.tenants.villages.models import GridNode, Village, VillageGroup
 
 
 def village_choices() -> list[tuple]:
@@ -23,6 +23,7 @@ def grid_node_choices() -> list[tuple]:
 
 register_scope_kind("village", _l("village"), Village, village_choices)
 register_scope_path(Village, lambda v: {"village": {v.id}})
+register_scope_path(VillageGroup, lambda group: {"village": {group.village_id}})
 register_scope_kind("grid_node", _l("grid node"), GridNode, grid_node_choices)
 
 
