@@ -1,6 +1,304 @@
-"""Households and residents"""
+"""Township API: households, their members, splits, merges, status, history and tags.
+
+The list answers a wrapper object `{items, total, page, per_page, pages}` (one JSON body a client
+can page through without reading headers). Every change answers the household as its page shows
+it: ID numbers and phones masked unless the caller may see them (`identity_visible`).
+"""
 from __future__ import annotations
 
+from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
-blp = Blueprint("households_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/households", description="Households and residents")
+from jifen.platform.api import SECURITY
+from jifen.platform.db import db
+from jifen.platform.schemas import Schema
+from jifen.platform.web import current_actor
+from jifen.tenants.households import service
+from jifen.tenants.households.models import STATUSES
+
+blp = Blueprint("households_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/households",
+                description="Households and residents")
+
+
+class HouseholdTagRefSchema(Schema):
+    code = fields.String()
+    label = fields.String()
+
+
+class HouseholdTagSchema(Schema):
+    id = fields.UUID(dump_only=True, allow_none=True, metadata={"description": "null for a built-in tag"})
+    code = fields.String(dump_only=True)
+    name_zh = fields.String(required=True)
+    name_en = fields.String(metadata={"description": "defaults to the Chinese name"})
+    label = fields.String(dump_only=True, metadata={"description": "the name in the request's language"})
+    builtin = fields.Boolean(dump_only=True)
+
+
+class MemberInSchema(Schema):
+    name = fields.String()
+    relation = fields.String(metadata={"description": "head, spouse, child, … or 户主, 配偶, 子, 女, …"})
+    phone = fields.String(allow_none=True)
+    id_number = fields.String(allow_none=True)
+
+
+class MemberPatchSchema(MemberInSchema):
+    sort_order = fields.Integer()
+    previous_head_relation = fields.String(
+        metadata={"description": "when this member becomes head: the former head's new relation (default other)"})
+
+
+class MemberSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    relation = fields.String()
+    phone = fields.String(metadata={"description": "masked unless identity_visible"})
+    id_number = fields.String(metadata={"description": "masked unless identity_visible"})
+    sort_order = fields.Integer()
+    left_on = fields.Date(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class HouseholdInSchema(Schema):
+    village_id = fields.UUID(required=True)
+    grid_node_id = fields.UUID(required=True, metadata={"description": "an active micro (level 4) node of the village"})
+    door_plate = fields.String(required=True)
+    note = fields.String()
+    tags = fields.List(fields.String(), metadata={"description": "tag codes or names"})
+    members = fields.List(fields.Nested(MemberInSchema), required=True,
+                          metadata={"description": "exactly one with relation head"})
+
+
+class HouseholdPatchSchema(Schema):
+    village_id = fields.UUID()
+    grid_node_id = fields.UUID()
+    door_plate = fields.String()
+    note = fields.String()
+    tags = fields.List(fields.String())
+
+
+class HouseholdEventSchema(Schema):
+    id = fields.UUID()
+    kind = fields.String(metadata={"description": "created, split_off, split_from, merged_into, merged_from, status"})
+    happened_on = fields.Date()
+    actor_name = fields.String()
+    other_household_id = fields.UUID(allow_none=True)
+    other_door_plate = fields.String(allow_none=True)
+    other_head_name = fields.String(allow_none=True)
+    details = fields.Dict()
+
+
+class HouseholdSummarySchema(Schema):
+    id = fields.UUID()
+    village_id = fields.UUID()
+    village_name = fields.String()
+    grid_node_id = fields.UUID()
+    grid_node_name = fields.String()
+    door_plate = fields.String()
+    head_name = fields.String()
+    head_pinyin = fields.String()
+    status = fields.String()
+    tags = fields.List(fields.Nested(HouseholdTagRefSchema))
+    member_count = fields.Integer()
+
+
+class HouseholdSchema(HouseholdSummarySchema):
+    note = fields.String()
+    merged_into_id = fields.UUID(allow_none=True)
+    grid_path = fields.List(fields.String())
+    identity_visible = fields.Boolean()
+    members = fields.List(fields.Nested(MemberSchema))
+    former_members = fields.List(fields.Nested(MemberSchema))
+    history = fields.List(fields.Nested(HouseholdEventSchema))
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class HouseholdPageSchema(Schema):
+    items = fields.List(fields.Nested(HouseholdSummarySchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    pages = fields.Integer()
+
+
+class HouseholdSearchArgsSchema(Schema):
+    q = fields.String(load_default="", metadata={"description": "name, pinyin, pinyin initials or door plate"})
+    village_id = fields.UUID(load_default=None)
+    grid_node_id = fields.UUID(load_default=None, metadata={"description": "the node's whole subtree"})
+    tag = fields.String(load_default=None, metadata={"description": "tag code or name"})
+    status = fields.String(load_default="active", validate=validate.OneOf([*STATUSES, "all"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=service.MAX_PER_PAGE))
+
+
+class MemberLeaveSchema(Schema):
+    left_on = fields.Date(metadata={"description": "default today"})
+
+
+class HouseholdStatusSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(service.SETTABLE_STATUSES))
+    reason = fields.String(metadata={"description": "required for moved_out and dissolved"})
+
+
+class MemberMoveSchema(Schema):
+    resident_id = fields.UUID(required=True)
+    relation = fields.String(metadata={"description": "relation to the receiving household's head"})
+
+
+class HouseholdSplitSchema(Schema):
+    members = fields.List(fields.Nested(MemberMoveSchema), required=True,
+                          metadata={"description": "who moves; exactly one becomes head of the new household"})
+    door_plate = fields.String(required=True)
+    grid_node_id = fields.UUID(metadata={"description": "default: the household's micro node"})
+    note = fields.String()
+    tags = fields.List(fields.String())
+
+
+class HouseholdMergeSchema(Schema):
+    into_household_id = fields.UUID(required=True)
+    members = fields.List(fields.Nested(MemberMoveSchema),
+                          metadata={"description": "relations to the receiving head; members left out: other"})
+
+
+def _detail(household_id):
+    return service.household_detail(current_actor(), household_id)
+
+
+def _done(household_id):
+    db.session.commit()
+    return _detail(household_id)
+
+
+@blp.route("/")
+class Households(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdSearchArgsSchema, location="query")
+    @blp.response(200, HouseholdPageSchema)
+    def get(self, args):
+        """Search the households in your area, ordered by the head's pinyin, then door plate."""
+        return service.search_households(current_actor(), **args)
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdInSchema)
+    @blp.response(201, HouseholdSchema)
+    def post(self, data):
+        """Register a household with its members."""
+        return _done(service.create_household(current_actor(), data).id)
+
+
+@blp.route("/tags")
+class Tags(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, HouseholdTagSchema(many=True))
+    def get(self):
+        """Built-in tags, then the township's own."""
+        return service.list_tags(current_actor())
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdTagSchema)
+    @blp.response(201, HouseholdTagSchema)
+    def post(self, data):
+        """Add a township tag; its code is made from the Chinese name's pinyin."""
+        tag = service.create_tag(current_actor(), data)
+        db.session.commit()
+        return service.Tag(tag.code, tag.name_zh, tag.name_en, tag.id)
+
+
+@blp.route("/tags/<uuid:tag_id>")
+class TagDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdTagSchema(partial=True))
+    @blp.response(200, HouseholdTagSchema)
+    def patch(self, data, tag_id):
+        """Rename a township tag (its code, and so the households' tags, stay)."""
+        tag = service.rename_tag(current_actor(), tag_id, data)
+        db.session.commit()
+        return service.Tag(tag.code, tag.name_zh, tag.name_en, tag.id)
+
+
+@blp.route("/<uuid:household_id>")
+class HouseholdDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, HouseholdSchema)
+    def get(self, household_id):
+        return _detail(household_id)
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdPatchSchema)
+    @blp.response(200, HouseholdSchema)
+    def patch(self, data, household_id):
+        """Change door plate, village and micro grid, note or tags; fields left out stay."""
+        service.update_household(current_actor(), household_id, data)
+        return _done(household_id)
+
+
+@blp.route("/<uuid:household_id>/members")
+class Members(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(MemberInSchema)
+    @blp.response(201, HouseholdSchema)
+    def post(self, data, household_id):
+        service.add_member(current_actor(), household_id, data)
+        return _done(household_id)
+
+
+@blp.route("/<uuid:household_id>/members/<uuid:resident_id>")
+class MemberDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(MemberPatchSchema)
+    @blp.response(200, HouseholdSchema)
+    def patch(self, data, household_id, resident_id):
+        """Edit a member; relation head hands the household over to them."""
+        service.update_member(current_actor(), household_id, resident_id, data)
+        return _done(household_id)
+
+
+@blp.route("/<uuid:household_id>/members/<uuid:resident_id>/leave")
+class MemberLeaves(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(MemberLeaveSchema)
+    @blp.response(200, HouseholdSchema)
+    def post(self, data, household_id, resident_id):
+        """The member leaves; the record stays in the household's former members."""
+        service.member_leaves(current_actor(), household_id, resident_id, data)
+        return _done(household_id)
+
+
+@blp.route("/<uuid:household_id>/split")
+class Split(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdSplitSchema)
+    @blp.response(201, HouseholdSchema)
+    def post(self, data, household_id):
+        """Move members into a new household of the same village; answers the new household."""
+        return _done(service.split_household(current_actor(), household_id, data).id)
+
+
+@blp.route("/<uuid:household_id>/merge")
+class Merge(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdMergeSchema)
+    @blp.response(200, HouseholdSchema)
+    def post(self, data, household_id):
+        """Merge this household into another; answers the receiving household."""
+        return _done(service.merge_household(current_actor(), household_id, data).id)
+
+
+@blp.route("/<uuid:household_id>/status")
+class Status(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(HouseholdStatusSchema)
+    @blp.response(200, HouseholdSchema)
+    def post(self, data, household_id):
+        service.set_status(current_actor(), household_id, data)
+        return _done(household_id)
+
+
+@blp.route("/<uuid:household_id>/history")
+class History(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, HouseholdEventSchema(many=True))
+    def get(self, household_id):
+        """Created, split, merged, status changes: newest first, naming the other household."""
+        return service.household_history(current_actor(), household_id)

@@ -6,7 +6,6 @@ import re
 
 from flask_babel import gettext as _
 
-from jifen.platform.pinyin import initials
 from jifen.tenants.households.models import RELATIONS
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile
@@ -24,11 +23,28 @@ RELATION_WORDS = {
     "父亲": "parent", "母亲": "parent", "父": "parent", "母": "parent", "祖父": "grandparent",
     "祖母": "grandparent", "兄弟": "sibling", "姐妹": "sibling", "兄": "sibling", "弟": "sibling",
     "姐": "sibling", "妹": "sibling", "其他": "other",
+    "子女": "child", "子女配偶": "child_in_law", "孙子女": "grandchild", "父母": "parent", "祖父母": "grandparent",
+    "兄弟姐妹": "sibling",
 }
+# the word a roster export writes for each relation; clean_relation reads it back to the same code
+RELATION_SHEET_WORDS = {
+    "head": "户主", "spouse": "配偶", "child": "子女", "child_in_law": "子女配偶", "grandchild": "孙子女",
+    "parent": "父母", "grandparent": "祖父母", "sibling": "兄弟姐妹", "other": "其他",
+}
+
+
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class FieldError(ValueError):
     pass
+
+
+def check_plain(text: str) -> str:
+    """Refuse control characters pasted into a field (PostgreSQL cannot even store NUL)."""
+    if CONTROL_RE.search(text):
+        raise FieldError(_("Remove the invisible control characters from this field."))
+    return text
 
 
 def clean_name(value) -> str:
@@ -37,7 +53,7 @@ def clean_name(value) -> str:
         raise FieldError(_("Enter the name."))
     if len(name) > 32:
         raise FieldError(_("A name has at most 32 characters."))
-    return name
+    return check_plain(name)
 
 
 def clean_door_plate(value) -> str:
@@ -46,7 +62,7 @@ def clean_door_plate(value) -> str:
         raise FieldError(_("Enter the door plate (门牌号)."))
     if len(plate) > 100:
         raise FieldError(_("A door plate has at most 100 characters."))
-    return plate
+    return check_plain(plate)
 
 
 def clean_phone(value) -> str | None:
@@ -103,4 +119,5 @@ def name_search_keys(name: str) -> tuple[str, str]:
     """(full pinyin without spaces, initials): '张三伟' -> ('zhangsanwei', 'zsw')."""
     from pypinyin import lazy_pinyin
 
-    return "".join(lazy_pinyin(name)).lower(), initials(name)
+    syllables = lazy_pinyin(name)  # once: the roster import computes this for 35,000 names
+    return "".join(syllables).lower(), "".join(s[0] for s in syllables if s).lower()

@@ -1,4 +1,394 @@
-"""Rulebook versions, categories and items; village adoption; commitment signing."""
+"""The township rulebook: categories, versions and their items, and adopting a version.
+
+A version is a draft until the villagers' representative assembly adopts it; from then on it is
+read-only and a change makes a new version (a copy of its items, codes included). Adopting a
+version retires the one before it on the day the new one takes force, so for any day exactly one
+version, or none, is in force (`version_in_force`): points are judged by the version in force on
+the day the conduct happened.
+"""
 from __future__ import annotations
 
-from jifen.tenants.rulebook import models  # noqa: F401
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+
+from jifen.platform.audit.service import record
+from jifen.platform.db import db
+from jifen.platform.errors import Conflict, NotFound
+from jifen.platform.files.service import store_document
+from jifen.platform.pinyin import pinyin_key
+from jifen.platform.roles.authz import Actor, action
+from jifen.platform.tenancy import register_url_object, tenant_get
+from jifen.tenants.rulebook.checks import Fields, iso, resolution_snapshot, resolution_with_scan
+from jifen.tenants.rulebook.models import (
+    ADOPTED,
+    AWARD,
+    CAP_PERIODS,
+    DEDUCTION,
+    DRAFT,
+    INITIATORS,
+    RETIRED,
+    REVIEWS,
+    UNITS,
+    RulebookVersion,
+    RuleCategory,
+    RuleItem,
+)
+
+register_url_object("category_id", RuleCategory)
+register_url_object("version_id", RulebookVersion)
+register_url_object("item_id", RuleItem)
+
+# the categories the issue suggests; offered by `add_standard_categories`, never inserted unasked
+STANDARD_CATEGORIES = (
+    ("人居环境", "Living environment"), ("文明新风", "Civic virtue"), ("志愿服务", "Volunteer service"),
+    ("党建引领", "Party leadership"), ("脱贫致富", "Prosperity"), ("遵纪守法", "Law and order"),
+    ("移风易俗", "Reformed customs"),
+)
+
+
+# --- categories ---------------------------------------------------------------------------------
+
+def _category_snapshot(c: RuleCategory) -> dict:
+    return {"name_zh": c.name_zh, "name_en": c.name_en, "sort_order": c.sort_order}
+
+
+@action("rulebook.view")
+def list_categories(actor: Actor) -> list[RuleCategory]:
+    categories = db.session.execute(select(RuleCategory)).scalars().all()
+    return sorted(categories, key=lambda c: (c.sort_order, pinyin_key(c.name_zh)))
+
+
+def _next_category_order() -> int:
+    return (db.session.execute(select(func.max(RuleCategory.sort_order))).scalar() or 0) + 1
+
+
+def _check_category(data: dict, category: RuleCategory | None = None) -> dict:
+    f = Fields(data)
+    name_zh = f.text("name_zh", 32, required=True)
+    name_en = f.text("name_en", 64)
+    order = f.number("sort_order", required=False)
+    clash = db.session.execute(select(RuleCategory.id).where(RuleCategory.name_zh == name_zh)).scalar()
+    if name_zh and clash and (category is None or clash != category.id):
+        f.fail("name_zh", _("Another category already has this name."))
+    f.check()
+    if order is None:
+        order = category.sort_order if category else _next_category_order()
+    return {"name_zh": name_zh, "name_en": name_en, "sort_order": order}
+
+
+@action("rulebook.manage")
+def create_category(actor: Actor, data: dict) -> RuleCategory:
+    category = RuleCategory(**_check_category(data))
+    db.session.add(category)
+    db.session.flush()
+    record(actor, "rule_category.create", category, after=_category_snapshot(category))
+    return category
+
+
+def _category(category_id) -> RuleCategory:
+    category = tenant_get(RuleCategory, category_id)
+    if category is None:
+        raise NotFound(_("Not found."))
+    return category
+
+
+@action("rulebook.view")
+def get_category(actor: Actor, category_id) -> RuleCategory:
+    return _category(category_id)
+
+
+@action("rulebook.manage")
+def update_category(actor: Actor, category_id, data: dict) -> RuleCategory:
+    """Rename or reorder (sort_order) a category; every version shows the new name."""
+    category = _category(category_id)
+    before = _category_snapshot(category)
+    for k, v in _check_category(data, category).items():
+        setattr(category, k, v)
+    record(actor, "rule_category.update", category, before=before, after=_category_snapshot(category))
+    return category
+
+
+@action("rulebook.manage")
+def add_standard_categories(actor: Actor) -> list[RuleCategory]:
+    """Add those of the seven standard categories the township does not have yet."""
+    have = set(db.session.execute(select(RuleCategory.name_zh)).scalars())
+    order, added = _next_category_order(), []
+    for name_zh, name_en in STANDARD_CATEGORIES:
+        if name_zh not in have:
+            added.append(RuleCategory(name_zh=name_zh, name_en=name_en, sort_order=order))
+            order += 1
+    db.session.add_all(added)
+    db.session.flush()
+    for category in added:
+        record(actor, "rule_category.create", category, after=_category_snapshot(category))
+    return added
+
+
+# --- versions ------------------------------------------------------------------------------------
+
+def _version_snapshot(v: RulebookVersion) -> dict:
+    return {"number": v.number, "title": v.title, "based_on_id": iso(v.based_on_id)} | resolution_snapshot(v)
+
+
+@action("rulebook.view")
+def list_versions(actor: Actor) -> list[RulebookVersion]:
+    """Newest first."""
+    return list(db.session.execute(select(RulebookVersion).order_by(RulebookVersion.number.desc())).scalars())
+
+
+def _version(version_id) -> RulebookVersion:
+    version = tenant_get(RulebookVersion, version_id)
+    if version is None:
+        raise NotFound(_("Not found."))
+    return version
+
+
+def _draft(version_id) -> RulebookVersion:
+    version = _version(version_id)
+    if version.status != DRAFT:
+        raise Conflict(_("Version %(n)d is adopted or retired and cannot change; start a new version from it.",
+                         n=version.number))
+    return version
+
+
+@action("rulebook.view")
+def get_version(actor: Actor, version_id) -> RulebookVersion:
+    return _version(version_id)
+
+
+@action("rulebook.manage")
+def create_version(actor: Actor, data: dict) -> RulebookVersion:
+    """A new draft: empty, or a copy of another version's items (codes kept, so a rule keeps its
+    identity from version to version)."""
+    f = Fields(data)
+    title = f.text("title", 200)
+    based_on = None
+    if data.get("based_on_id"):
+        based_on = tenant_get(RulebookVersion, data["based_on_id"])
+        if based_on is None:
+            f.fail("based_on_id", _("Choose a version of this township."))
+    title = title or (based_on.title if based_on else "")
+    if not title and "title" not in f.errors:
+        f.fail("title", _("This is required."))
+    f.check()
+    number = (db.session.execute(select(func.max(RulebookVersion.number))).scalar() or 0) + 1
+    version = RulebookVersion(number=number, title=title, status=DRAFT, based_on_id=based_on.id if based_on else None)
+    db.session.add(version)
+    db.session.flush()
+    copied = 0
+    if based_on is not None:
+        for item in items_of(based_on.id):
+            db.session.add(RuleItem(version_id=version.id, **{k: getattr(item, k) for k in ITEM_FIELDS}))
+            copied += 1
+        db.session.flush()
+    record(actor, "rulebook_version.create", version, after=_version_snapshot(version) | {"items_copied": copied})
+    return version
+
+
+@action("rulebook.manage")
+def update_version(actor: Actor, version_id, data: dict) -> RulebookVersion:
+    version = _draft(version_id)
+    f = Fields(data)
+    title = f.text("title", 200, required=True)
+    f.check()
+    before = _version_snapshot(version)
+    version.title = title
+    record(actor, "rulebook_version.update", version, before=before, after=_version_snapshot(version))
+    return version
+
+
+def adopted_version() -> RulebookVersion | None:
+    """The version adopted last (it may take force on a later day); older ones are retired."""
+    return db.session.execute(select(RulebookVersion).where(RulebookVersion.status == ADOPTED)).scalars().first()
+
+
+@action("rulebook.manage")
+def adopt_version(actor: Actor, version_id, data: dict, scan=None) -> RulebookVersion:
+    """Record the assembly resolution (see `checks.check_resolution`) and put the draft in force
+    from `adopted_on`; the version adopted before it is retired on that day."""
+    version = _draft(version_id)
+    if not items_of(version.id):
+        raise Conflict(_("Add at least one item before adopting the version."))
+    previous = adopted_version()
+    resolution, stored = resolution_with_scan(actor, data, scan, previous=previous.adopted_on if previous else None)
+    if previous is not None:
+        before = _version_snapshot(previous)
+        previous.status, previous.retired_on = RETIRED, resolution["adopted_on"]
+        record(actor, "rulebook_version.retire", previous, before=before, after=_version_snapshot(previous))
+    before = _version_snapshot(version)
+    for k, v in resolution.items():
+        setattr(version, k, v)
+    version.status, version.adopted_by = ADOPTED, actor.id
+    if stored is not None:
+        version.scan_file_id = stored.id
+    record(actor, "rulebook_version.adopt", version, before=before, after=_version_snapshot(version))
+    return version
+
+
+@action("rulebook.manage")
+def attach_version_scan(actor: Actor, version_id, scan) -> RulebookVersion:
+    """The scanned resolution may come after the vote: it documents the adoption, it does not
+    change the rules, so a draft or the adopted version takes it (a retired one is history)."""
+    version = _version(version_id)
+    if version.status == RETIRED:
+        raise Conflict(_("Version %(n)d is retired; its record cannot change.", n=version.number))
+    stored = store_document(actor, scan, "scan")
+    before = _version_snapshot(version)
+    version.scan_file_id = stored.id
+    record(actor, "rulebook_version.scan", version, before=before, after=_version_snapshot(version))
+    return version
+
+
+def version_in_force(day: date) -> RulebookVersion | None:
+    """The township version in force on `day`: adopted on or before it and not retired by it."""
+    return db.session.execute(
+        select(RulebookVersion)
+        .where(RulebookVersion.status.in_((ADOPTED, RETIRED)), RulebookVersion.adopted_on <= day,
+               or_(RulebookVersion.retired_on.is_(None), RulebookVersion.retired_on > day))
+        .order_by(RulebookVersion.adopted_on.desc())
+    ).scalars().first()
+
+
+# --- items ---------------------------------------------------------------------------------------
+
+ITEM_FIELDS = ("category_id", "code", "title_zh", "title_en", "description", "direction", "points_min",
+               "points_max", "points_default", "unit", "cap_points", "cap_period", "evidence_required",
+               "initiator", "review", "sort_order")
+
+
+def _item_snapshot(item: RuleItem) -> dict:
+    return {k: iso(getattr(item, k)) if k == "category_id" else getattr(item, k) for k in ITEM_FIELDS}
+
+
+def items_of(version_id) -> list[RuleItem]:
+    """In reading order: by category order, then the item's own order."""
+    return list(db.session.execute(
+        select(RuleItem).join(RuleCategory, RuleCategory.id == RuleItem.category_id)
+        .where(RuleItem.version_id == version_id)
+        .order_by(RuleCategory.sort_order, RuleCategory.name_zh, RuleItem.sort_order, RuleItem.id)
+    ).scalars())
+
+
+@action("rulebook.view")
+def version_items(actor: Actor, version_id) -> list[RuleItem]:
+    return items_of(_version(version_id).id)
+
+
+def _check_item(data: dict, version: RulebookVersion, item: RuleItem | None = None) -> dict:
+    """Every bad field named at once; points are magnitudes (> 0), `direction` gives the sign."""
+    f = Fields(data)
+    out = {"code": f.text("code", 32), "title_zh": f.text("title_zh", 200, required=True),
+           "title_en": f.text("title_en", 200), "description": f.text("description", 2000)}
+    category = tenant_get(RuleCategory, data["category_id"]) if data.get("category_id") else None
+    if category is None:
+        f.fail("category_id", _("Choose a category of this township."))
+    out["category_id"] = category.id if category else None
+    out["direction"] = f.choice("direction", (AWARD, DEDUCTION))
+    low, high = f.number("points_min", minimum=1), f.number("points_max", required=False, minimum=1)
+    default = f.number("points_default", required=False, minimum=1)
+    if low is not None and "points_max" not in f.errors:
+        high = low if high is None else high
+        if low > high:
+            f.fail("points_max", _("The highest points must be at least the lowest (%(n)d).", n=low))
+        elif "points_default" not in f.errors:
+            default = low if default is None else default
+            if not low <= default <= high:
+                f.fail("points_default", _("The usual points must lie between %(lo)d and %(hi)d.", lo=low, hi=high))
+    out |= {"points_min": low, "points_max": high, "points_default": default}
+    out["unit"] = f.choice("unit", UNITS, "occurrence")
+    cap = f.number("cap_points", required=False, minimum=1)
+    period = data.get("cap_period") or None
+    if period is not None and period not in CAP_PERIODS:
+        f.fail("cap_period", _("Choose one of: %(options)s.", options=", ".join(CAP_PERIODS)))
+    elif cap is not None and period is None:
+        f.fail("cap_period", _("Say per month or per year, or leave the cap empty."))
+    elif period is not None and cap is None and "cap_points" not in f.errors:
+        f.fail("cap_points", _("Enter the cap, or leave the period empty."))
+    elif cap is not None and low is not None and cap < low:
+        f.fail("cap_points", _("A cap below the lowest points (%(n)d) could never be reached.", n=low))
+    out |= {"cap_points": cap, "cap_period": period}
+    out["evidence_required"] = f.flag("evidence_required")
+    out["initiator"] = f.choice("initiator", INITIATORS, "household")
+    out["review"] = f.choice("review", REVIEWS, "certification")
+    out["sort_order"] = f.number("sort_order", required=False)
+    codes = {code: item_id for item_id, code in db.session.execute(
+        select(RuleItem.id, RuleItem.code).where(RuleItem.version_id == version.id))}
+    if out["code"] and codes.get(out["code"], item.id if item else None) != (item.id if item else None):
+        f.fail("code", _("Another item of this version already has this code."))
+    f.check()
+    if not out["code"]:
+        out["code"] = item.code if item else _free_code(codes)
+    if out["sort_order"] is None:
+        out["sort_order"] = item.sort_order if item else max((i.sort_order for i in items_of(version.id)),
+                                                             default=0) + 1
+    return out
+
+
+def _free_code(codes: dict) -> str:
+    n = len(codes) + 1
+    while f"R{n:03d}" in codes:
+        n += 1
+    return f"R{n:03d}"
+
+
+@action("rulebook.manage")
+def create_item(actor: Actor, version_id, data: dict) -> RuleItem:
+    version = _draft(version_id)
+    item = RuleItem(version_id=version.id, **_check_item(data, version))
+    db.session.add(item)
+    db.session.flush()
+    record(actor, "rule_item.create", item, after=_item_snapshot(item))
+    return item
+
+
+def _draft_item(item_id) -> tuple[RuleItem, RulebookVersion]:
+    item = tenant_get(RuleItem, item_id)
+    if item is None:
+        raise NotFound(_("Not found."))
+    return item, _draft(item.version_id)
+
+
+@action("rulebook.view")
+def get_item(actor: Actor, item_id) -> RuleItem:
+    item = tenant_get(RuleItem, item_id)
+    if item is None:
+        raise NotFound(_("Not found."))
+    return item
+
+
+@action("rulebook.manage")
+def update_item(actor: Actor, item_id, data: dict) -> RuleItem:
+    item, version = _draft_item(item_id)
+    before = _item_snapshot(item)
+    for k, v in _check_item(data, version, item).items():
+        setattr(item, k, v)
+    record(actor, "rule_item.update", item, before=before, after=_item_snapshot(item))
+    return item
+
+
+@action("rulebook.manage")
+def delete_item(actor: Actor, item_id) -> None:
+    item, _version_row = _draft_item(item_id)
+    record(actor, "rule_item.delete", item, before=_item_snapshot(item))
+    db.session.delete(item)
+    db.session.flush()
+
+
+@action("rulebook.manage")
+def move_item(actor: Actor, item_id, up: bool) -> RuleItem:
+    """One place up or down among the items of its category (the items are renumbered)."""
+    item, version = _draft_item(item_id)
+    items = [i for i in items_of(version.id) if i.category_id == item.category_id]
+    at = items.index(item)
+    to = at - 1 if up else at + 1
+    if 0 <= to < len(items):
+        before = {"sort_order": item.sort_order}
+        items[at], items[to] = items[to], items[at]
+        base = min(i.sort_order for i in items)
+        for n, i in enumerate(items):
+            i.sort_order = base + n
+        record(actor, "rule_item.move", item, before=before, after={"sort_order": item.sort_order})
+    return item
+

@@ -1,0 +1,163 @@
+"""Field checks shared by the rulebook's forms and API, and the assembly resolution rule.
+
+`Fields` collects one message per bad field so a form or API body gets every problem named at
+once, and nothing is written until all of them pass.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from jifen.platform.errors import Invalid
+from jifen.platform.files.models import StoredFile
+from jifen.platform.files.service import store_document
+from jifen.platform.roles.authz import Actor
+from jifen.platform.tenancy import current_tenant
+
+MAX_NUMBER = 100_000  # points, attendance and votes: far above any real value, far below the column limit
+STATUS_LABELS = {"draft": _l("draft"), "adopted": _l("adopted"), "retired": _l("retired")}
+
+
+def local_today() -> date:
+    """Today in the township's time zone (a village signs on its own calendar, not UTC's)."""
+    return datetime.now(ZoneInfo(current_tenant().timezone)).date()
+
+
+class Fields:
+    def __init__(self, data: dict | None):
+        self.data = data or {}
+        self.errors: dict[str, list[str]] = {}
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def check(self) -> None:
+        if self.errors:
+            raise Invalid(_("Please correct the marked fields."), self.errors)
+
+    def text(self, field: str, max_len: int, required: bool = False) -> str:
+        value = self.data.get(field)
+        value = value.strip() if isinstance(value, str) else "" if value is None else None
+        if value is None or "\x00" in value:  # PostgreSQL cannot store NUL: refuse before any query carries it
+            self.fail(field, _("Enter text."))
+            return ""
+        if required and not value:
+            self.fail(field, _("This is required."))
+        elif len(value) > max_len:
+            self.fail(field, _("At most %(n)d characters.", n=max_len))
+        return value
+
+    def number(self, field: str, required: bool = True, minimum: int = 0) -> int | None:
+        value = self.data.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(field, _("Enter a whole number."))
+            return None
+        try:
+            if isinstance(value, (bool, float)):
+                raise ValueError
+            number = int(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            self.fail(field, _("Enter a whole number."))
+            return None
+        if not minimum <= number <= MAX_NUMBER:
+            self.fail(field, _("Enter a whole number from %(lo)d to %(hi)d.", lo=minimum, hi=MAX_NUMBER))
+            return None
+        return number
+
+    def day(self, field: str, required: bool = True) -> date | None:
+        value = self.data.get(field)
+        if isinstance(value, date):
+            return value
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(field, _("Enter a date."))
+            return None
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(field, _("Enter a date as YYYY-MM-DD."))
+            return None
+
+    def flag(self, field: str, default: bool = False) -> bool:
+        value = self.data.get(field, default)
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "on", "true", "yes")
+        return bool(value)
+
+    def choice(self, field: str, options: tuple, default: str | None = None) -> str | None:
+        value = self.data.get(field) or default
+        if value not in options:
+            self.fail(field, _("Choose one of: %(options)s.", options=", ".join(options)))
+            return None
+        return value
+
+
+def check_resolution(data: dict, *, in_force_from: date | None = None, previous: date | None = None) -> dict:
+    """The villagers' representative assembly resolution that adopts a rulebook.
+
+    The rule (村民委员会组织法, art. 26): a decision of the representative assembly needs the votes
+    of more than half of those present, so `votes_for` must exceed half the attendance; abstaining
+    or not voting counts against. The votes cannot add up to more than the attendance. The assembly
+    lies in the past and the rulebook takes force on or after it (`adopted_on`, inclusive), after
+    the day the rulebook it replaces took force (`previous`) and, for a village, not before the
+    township version it adopts is in force (`in_force_from`).
+    """
+    f = Fields(data)
+    assembly = f.day("assembly_date")
+    attendance = f.number("attendance", minimum=1)
+    votes_for = f.number("votes_for")
+    votes_against = f.number("votes_against", required=False) or 0
+    votes_abstain = f.number("votes_abstain", required=False) or 0
+    adopted_on = f.day("adopted_on")
+    if assembly and assembly > local_today():
+        f.fail("assembly_date", _("The assembly cannot be in the future."))
+    if attendance and votes_for is not None:
+        cast = votes_for + votes_against + votes_abstain
+        if cast > attendance:
+            f.fail("attendance", _("The votes (%(cast)d) add up to more than the attendance.", cast=cast))
+        elif votes_for * 2 <= attendance:
+            half = "%g" % (attendance / 2)
+            f.fail("votes_for", _("Adoption needs more than half of those present: more than %(half)s of %(n)d.",
+                                  half=half, n=attendance))
+    if adopted_on and assembly and adopted_on < assembly:
+        f.fail("adopted_on", _("The rulebook cannot take force before the assembly adopted it."))
+    if adopted_on and previous and adopted_on <= previous:
+        f.fail("adopted_on", _("Must be after %(day)s, when the rulebook it replaces took force.", day=previous))
+    if adopted_on and in_force_from and adopted_on < in_force_from:
+        f.fail("adopted_on", _("The township version is in force only from %(day)s.", day=in_force_from))
+    f.check()
+    return {"assembly_date": assembly, "attendance": attendance, "votes_for": votes_for,
+            "votes_against": votes_against, "votes_abstain": votes_abstain, "adopted_on": adopted_on}
+
+
+def resolution_with_scan(actor: Actor, data: dict, scan, **rules) -> tuple[dict, StoredFile | None]:
+    """The checked resolution and the stored scan (a PDF or a photo), with the errors of both
+    named together. The scan row is written in the caller's transaction, so a refusal removes it."""
+    errors, resolution, stored = {}, {}, None
+    try:
+        resolution = check_resolution(data, **rules)
+    except Invalid as e:
+        errors = dict(e.errors)
+    if scan is not None:
+        try:
+            stored = store_document(actor, scan, "scan")
+        except Invalid as e:
+            errors |= e.errors
+    if errors:
+        raise Invalid(_("Please correct the marked fields."), errors)
+    return resolution, stored
+
+
+def iso(value) -> str | None:
+    """Dates and ids as text for audit snapshots (stored as JSON)."""
+    return None if value is None else value.isoformat() if isinstance(value, date) else str(value)
+
+
+def resolution_snapshot(obj) -> dict:
+    return {"status": obj.status, "assembly_date": iso(obj.assembly_date), "attendance": obj.attendance,
+            "votes_for": obj.votes_for, "votes_against": obj.votes_against, "votes_abstain": obj.votes_abstain,
+            "adopted_on": iso(obj.adopted_on), "retired_on": iso(obj.retired_on), "scan_file_id": iso(obj.scan_file_id)}
