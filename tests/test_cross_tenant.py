@@ -44,12 +44,12 @@ def _beta_configuration(village_id) -> dict:
     from jifen.tenants.households.models import CustomTag, Household, Resident, RosterImport
     from jifen.tenants.rulebook.models import (
         CommitmentSignature,
+        RulebookVersion,
         RuleCategory,
         RuleItem,
-        RulebookVersion,
         VillageRulebook,
     )
-    from jifen.tenants.store.models import CatalogItem, Store, StockMovement
+    from jifen.tenants.store.models import CatalogItem, StockMovement, Store
     from jifen.tenants.villages.models import GridNode, VillageGroup
 
     def add(obj):

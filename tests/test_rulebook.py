@@ -831,3 +831,22 @@ def test_random_bodies_never_cause_a_500_and_a_refusal_writes_nothing(app):
             assert audit_count() == before
 
     check()
+
+
+def test_drafts_are_hidden_from_those_who_cannot_manage_the_rulebook(app):
+    """A villager or panel member reads adopted rules only; a draft is the admins' work in progress."""
+    with app.app_context():
+        world = make_world()
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            admin = actor_for(db.session.get(User, (tenant.id, world.a.user_id())))
+            service.add_standard_categories(admin)
+            draft = service.create_version(admin, {"title": "草稿细则"})
+        db.session.commit()
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", world.a.username("villager")))
+    assert client.get("/api/v1/t/alpha/rulebook/versions", headers=headers).get_json() == []
+    assert client.get(f"/api/v1/t/alpha/rulebook/versions/{draft.id}", headers=headers).status_code == 404
+    admin_headers = bearer(api_token(client, "alpha", world.a.username()))
+    listed = client.get("/api/v1/t/alpha/rulebook/versions", headers=admin_headers).get_json()
+    assert [v["title"] for v in listed] == ["草稿细则"]

@@ -155,6 +155,15 @@ def authorize(actor: Actor, action_name: str, target=None) -> Grant | None:
     raise NotFound(_("Not found."))
 
 
+def may(actor: Actor, action_name: str, target=None) -> bool:
+    """For pages: offer a link or form only to those `authorize` would let through."""
+    try:
+        authorize(actor, action_name, target)
+        return True
+    except (Forbidden, NotFound):
+        return False
+
+
 def scope_ids(actor: Actor, action_name: str, kind: str) -> set | None:
     """For list queries: the `kind` ids the actor's allowed grants reach, or None for 'all'."""
     policy = POLICIES[action_name]

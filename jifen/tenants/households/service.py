@@ -24,9 +24,9 @@ from sqlalchemy.exc import IntegrityError
 
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.pinyin import sort_by_pinyin
-from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
+from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get
 from jifen.tenants.households import (
     rules,
@@ -59,15 +59,6 @@ STATUS_LABELS = {ACTIVE: _l("Active"), MOVED_OUT: _l("Moved out"), MERGED: _l("M
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-def may(actor: Actor, action_name: str, obj=None) -> bool:
-    """For pages: offer a link or form only to those the service would let through."""
-    try:
-        authorize(actor, action_name, obj)
-        return True
-    except (Forbidden, NotFound):
-        return False
-
 
 def can_see_identity(actor: Actor, household: Household) -> bool:
     """Whether this actor sees the household's ID numbers and phones unmasked (pages, API, export)."""

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
-from jifen.platform.roles.authz import authorize
+from jifen.platform.roles.authz import authorize, may
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.households import service
 from jifen.tenants.households.models import ACTIVE, RELATIONS, STATUSES
@@ -24,7 +24,7 @@ DEFAULT_ROWS, MAX_ROWS = 4, 20
 def _render(template: str, errors=None, **context):
     context.setdefault("errors", errors or {})
     return (render_template(template, RELATION_CHOICES=[(r, service.RELATION_LABELS[r]) for r in RELATIONS],
-                            RELATION_LABELS=service.RELATION_LABELS, STATUS_LABELS=service.STATUS_LABELS, may=service.may, actor=current_actor(), **context),
+                            RELATION_LABELS=service.RELATION_LABELS, STATUS_LABELS=service.STATUS_LABELS, may=may, actor=current_actor(), **context),
             422 if errors else 200)
 
 
@@ -37,7 +37,7 @@ def index():
                "grid_node_id": args.get("grid_node_id") or None, "tag": args.get("tag") or None,
                "status": args.get("status") or ACTIVE}
     result = service.search_households(actor, **filters, page=args.get("page", 1, type=int), per_page=20)
-    roster = "roster.index" in current_app.view_functions and service.may(actor, "household.import")
+    roster = "roster.index" in current_app.view_functions and may(actor, "household.import")
 
     def page_url(n: int) -> str:
         return url_for("households.index", **(args.to_dict() | {"page": n}))

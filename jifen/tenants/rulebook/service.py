@@ -18,7 +18,7 @@ from jifen.platform.db import db
 from jifen.platform.errors import Conflict, NotFound
 from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import pinyin_key
-from jifen.platform.roles.authz import Actor, action
+from jifen.platform.roles.authz import Actor, action, may
 from jifen.platform.tenancy import register_url_object, tenant_get
 from jifen.tenants.rulebook.checks import Fields, iso, resolution_snapshot, resolution_with_scan
 from jifen.tenants.rulebook.models import (
@@ -132,10 +132,18 @@ def _version_snapshot(v: RulebookVersion) -> dict:
     return {"number": v.number, "title": v.title, "based_on_id": iso(v.based_on_id)} | resolution_snapshot(v)
 
 
+def _sees_drafts(actor: Actor) -> bool:
+    """Drafts are work in progress of the township admins; everyone else sees adopted rules only."""
+    return may(actor, "rulebook.manage")
+
+
 @action("rulebook.view")
 def list_versions(actor: Actor) -> list[RulebookVersion]:
     """Newest first."""
-    return list(db.session.execute(select(RulebookVersion).order_by(RulebookVersion.number.desc())).scalars())
+    query = select(RulebookVersion).order_by(RulebookVersion.number.desc())
+    if not _sees_drafts(actor):
+        query = query.where(RulebookVersion.status != DRAFT)
+    return list(db.session.execute(query).scalars())
 
 
 def _version(version_id) -> RulebookVersion:
@@ -155,7 +163,10 @@ def _draft(version_id) -> RulebookVersion:
 
 @action("rulebook.view")
 def get_version(actor: Actor, version_id) -> RulebookVersion:
-    return _version(version_id)
+    version = _version(version_id)
+    if version.status == DRAFT and not _sees_drafts(actor):
+        raise NotFound(_("Not found."))
+    return version
 
 
 @action("rulebook.manage")
@@ -273,7 +284,7 @@ def items_of(version_id) -> list[RuleItem]:
 
 @action("rulebook.view")
 def version_items(actor: Actor, version_id) -> list[RuleItem]:
-    return items_of(_version(version_id).id)
+    return items_of(get_version(actor, version_id).id)
 
 
 def _check_item(data: dict, version: RulebookVersion, item: RuleItem | None = None) -> dict:
@@ -355,6 +366,7 @@ def get_item(actor: Actor, item_id) -> RuleItem:
     item = tenant_get(RuleItem, item_id)
     if item is None:
         raise NotFound(_("Not found."))
+    get_version(actor, item.version_id)  # an item of a draft is as hidden as the draft
     return item
 
 

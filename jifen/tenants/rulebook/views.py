@@ -9,9 +9,8 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.errors import NotFound
-from jifen.platform.roles.authz import Actor
+from jifen.platform.roles.authz import Actor, may
 from jifen.platform.web import current_actor, submit
-from jifen.tenants.households.service import may
 from jifen.tenants.rulebook import adoption, service, signing
 from jifen.tenants.rulebook.checks import STATUS_LABELS, local_today
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_image
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize
@@ -47,15 +47,6 @@ KIND_LABELS = {"restock": _l("Restock"), "correction": _l("Correction"), "write_
 FUNDING_LABELS = {"collective_income": _l("Village collective income"),
                   "government_subsidy": _l("Government subsidy"), "donation": _l("Donation"),
                   "sponsorship": _l("Sponsorship"), "other": _l("Other")}
-
-
-def may(actor: Actor, action_name: str, obj=None) -> bool:
-    """For pages: show a section or a form only to those the service would let through."""
-    try:
-        authorize(actor, action_name, obj)
-        return True
-    except (Forbidden, NotFound):
-        return False
 
 
 def _uuid(value, field: str) -> uuid.UUID:

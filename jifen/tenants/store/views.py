@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
-from jifen.platform.roles.authz import authorize
+from jifen.platform.roles.authz import authorize, may
 from jifen.platform.staff import service as staff
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.store import service
@@ -48,7 +48,7 @@ def _village_names(actor) -> dict:
 def index():
     actor = current_actor()
     return render_template("store/index.html", stores=service.list_stores(actor),
-                           village_names=_village_names(actor), may_manage=service.may(actor, "store.manage"))
+                           village_names=_village_names(actor), may_manage=may(actor, "store.manage"))
 
 
 def _store_form(store, errors, form, status=200):
@@ -94,11 +94,11 @@ def _detail(store_id, errors=None, form=None, status=200):
     """The store page; after a refused form, that form again with its errors (`form["form"]` says which)."""
     actor = current_actor()
     store = service.get_store(actor, store_id)
-    may_view = service.may(actor, "stock.view", store)
+    may_view = may(actor, "stock.view", store)
     item_filter = request.args.get("item") or None
     ctx = {"store": store, "village_names": _village_names(actor), "may_view": may_view,
-           "may_move": store.active and service.may(actor, "stock.move", store),
-           "may_manage": service.may(actor, "store.manage"), "errors": errors or {}, "form": form or {},
+           "may_move": store.active and may(actor, "stock.move", store),
+           "may_manage": may(actor, "store.manage"), "errors": errors or {}, "form": form or {},
            "keepers": service.storekeepers(actor, store_id), "item_filter": item_filter}
     if may_view:
         stock = ctx["stock"] = service.stock_of(actor, store_id)
@@ -173,7 +173,7 @@ def remove_storekeeper(store_id):
 @bp.get("/catalog")
 def catalog():
     actor = current_actor()
-    may_manage = service.may(actor, "catalog.manage")
+    may_manage = may(actor, "catalog.manage")
     return render_template("store/catalog.html", items=service.list_catalog(actor, include_inactive=may_manage),
                            may_manage=may_manage)
 

@@ -21,7 +21,7 @@ from sqlalchemy import String, and_, case, false, func, literal, or_, select, up
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id, utcnow
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.models import RoleAssignment, RoleScope
@@ -39,15 +39,6 @@ DEFAULT_LEVEL_NAMES = {1: ("大网格", "Large grid"), 2: ("中网格", "Medium 
                        4: ("微网格", "Micro grid")}
 STAFF_ORDER = {VILLAGE_ADMIN: 0, AREA_CADRE: 1, GRID_WORKER: 2}
 MAX_ORDER = 1_000_000
-
-
-def may(actor: Actor, action_name: str, obj=None) -> bool:
-    """For pages: show a form only to those the service would let through."""
-    try:
-        authorize(actor, action_name, obj)
-        return True
-    except (Forbidden, NotFound):
-        return False
 
 
 def _uuid(value, field: str, errors: dict) -> uuid.UUID | None:

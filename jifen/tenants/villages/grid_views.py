@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, NotFound
-from jifen.platform.roles.authz import authorize
+from jifen.platform.roles.authz import authorize, may
 from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor, submit
@@ -35,7 +35,7 @@ def index():
     for row in rows:
         kids[row["node"].parent_id if row["node"].parent_id in shown else None].append(row)
     return render_template("grid/index.html", kids=kids, villages=villages.list_villages(actor),
-                           village_id=village_id, may_manage=grid.may(actor, "grid.manage"))
+                           village_id=village_id, may_manage=may(actor, "grid.manage"))
 
 
 def _group_choices(village_id=None) -> list[tuple]:
@@ -52,7 +52,7 @@ def _node_page(grid_node_id, errors=None, form=None, status=200):
     parent_village = trail[-1].village_id if trail else None  # set: the node's village is inherited
     ctx = {"node": node, "info": grid.describe([node])[0], "trail": trail, "errors": errors or {},
            "form": form or {}, "children": grid.describe(grid.children(node)),
-           "may_manage": grid.may(actor, "grid.manage") and node.retired_at is None,
+           "may_manage": may(actor, "grid.manage") and node.retired_at is None,
            "parent_village": parent_village}
     if ctx["may_manage"]:
         workers = {p["user"].id for p in ctx["info"]["staff"] if p["role"] == "grid_worker"}
@@ -144,7 +144,7 @@ def levels():
     if not form or saved:
         form = {f"name_{lang}_{r['level']}": r[f"name_{lang}"] for r in rows for lang in ("zh", "en")}
     return render_template("grid/levels.html", rows=rows, errors=errors, form=form, saved=saved,
-                           may_manage=grid.may(actor, "grid.manage")), (422 if errors else 200)
+                           may_manage=may(actor, "grid.manage")), (422 if errors else 200)
 
 
 def _groups_page(village_id, errors=None, form=None, status=200):
@@ -154,7 +154,7 @@ def _groups_page(village_id, errors=None, form=None, status=200):
         raise NotFound(_("Not found."))
     return render_template("grid/groups.html", village=village, groups=grid.list_groups(actor, village.id),
                            errors=errors or {}, form=form or {},
-                           may_manage=grid.may(actor, "village_group.manage", village)), status
+                           may_manage=may(actor, "village_group.manage", village)), status
 
 
 @bp.route("/villages/<uuid:village_id>/groups", methods=["GET", "POST"])
