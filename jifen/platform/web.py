@@ -237,6 +237,34 @@ def _rate_limited(err):
     return render_template("error.html", status=429, message=message), 429
 
 
+def upload_form(render):
+    """Mark a page view whose form takes a file: when its request is over MAX_CONTENT_LENGTH (413),
+    `render(message)` shows the form again with the message next to the file field, instead of the
+    generic error page."""
+
+    def mark(view):
+        view.jifen_too_large = render
+        return view
+
+    return mark
+
+
+def _too_large(err):
+    """A request body over MAX_CONTENT_LENGTH (a 50 MB photo or spreadsheet): say the limit."""
+    db.session.rollback()
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    message = _("The upload is too large: at most %(mb)d MB.", mb=limit // (1024 * 1024))
+    if is_api_request():
+        return {"code": 413, "status": "too_large", "message": message}, 413
+    render = getattr(current_app.view_functions.get(request.endpoint), "jifen_too_large", None)
+    if render is not None and g.get("actor") is not None:
+        try:
+            return render(message), 413
+        except ServiceError:
+            db.session.rollback()
+    return render_template("error.html", status=413, message=message), 413
+
+
 def _internal_error(err):
     db.session.rollback()
     current_app.logger.exception("unhandled error (request id %s)", g.get("request_id"))
@@ -257,5 +285,6 @@ def init_app(app) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(429, _rate_limited)
+    app.register_error_handler(413, _too_large)
     app.register_error_handler(500, _internal_error)
     app.jinja_env.globals["ROLES"] = ROLES

@@ -1,7 +1,137 @@
-"""Roster (花名册) import and export"""
+"""Township API: the roster (花名册) template, upload → preview → confirm, and export."""
 from __future__ import annotations
 
+from flask.views import MethodView
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+from marshmallow import fields
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import MultiDict
+
+from jifen.platform.api import SECURITY
+from jifen.platform.db import db
+from jifen.platform.errors import Conflict
+from jifen.platform.schemas import Schema
+from jifen.platform.web import current_actor
+from jifen.tenants.households import roster
+from jifen.tenants.households.roster_excel import XLSX_MIMETYPE
+from jifen.tenants.households.roster_views import xlsx_response
 
 blp = Blueprint("roster_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/roster",
                 description="Roster (花名册) import and export")
+
+
+class MultipartParser(FlaskParser):
+    """Reads a multipart body's fields and files as one schema (the roster file and its village in
+    one form, documented as one multipart/form-data body: OpenAPI allows one request body)."""
+
+    __location_map__ = {**FlaskParser.__location_map__, "form_and_files": "load_form_and_files"}
+
+    def load_form_and_files(self, req, schema):
+        data = MultiDict(req.form)
+        data.update(req.files)
+        return self._makeproxy(data, schema)
+
+
+blp.ARGUMENTS_PARSER = MultipartParser()
+blp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+                                             "form_and_files": "multipart/form-data"}
+
+
+class RosterErrorSchema(Schema):
+    row = fields.Integer(allow_none=True, metadata={"description": "Excel row number (1 is the header row)"})
+    column = fields.String(allow_none=True, metadata={"description": "the column's header, e.g. 门牌号"})
+    message = fields.String()
+
+
+class RosterSummarySchema(Schema):
+    error_count = fields.Integer()
+    households_created = fields.Integer()
+    households_updated = fields.Integer()
+    households_unchanged = fields.Integer()
+    residents_created = fields.Integer()
+    residents_updated = fields.Integer()
+    residents_unchanged = fields.Integer()
+
+
+class RosterImportSchema(Schema):
+    id = fields.UUID()
+    status = fields.String(metadata={"description": "previewed (no errors: may be confirmed), invalid, imported"})
+    village_id = fields.UUID(allow_none=True)
+    file_id = fields.UUID()
+    row_count = fields.Integer()
+    errors = fields.List(fields.Nested(RosterErrorSchema), metadata={"description": "at most 1000 are kept"})
+    summary = fields.Nested(RosterSummarySchema)
+    created_at = fields.DateTime()
+    imported_at = fields.DateTime(allow_none=True)
+
+
+class RosterUploadSchema(Schema):
+    file = Upload(required=True, metadata={"description": "the roster, an .xlsx workbook (see GET template)"})
+    village_id = fields.UUID(load_default=None, metadata={
+        "description": "import into this village (rows may leave 村 empty); omitted: the 村 column says"})
+
+
+class VillageQuerySchema(Schema):
+    village_id = fields.UUID(load_default=None)
+
+
+class ExportQuerySchema(VillageQuerySchema):
+    masked = fields.Boolean(load_default=False, metadata={"description": "mask ID numbers and phones"})
+
+
+@blp.route("/template")
+class Template(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(VillageQuerySchema, location="query")
+    @blp.response(200, content_type=XLSX_MIMETYPE, description="The empty roster workbook with its 填写说明 sheet")
+    def get(self, args):
+        return xlsx_response(roster.template(current_actor(), args["village_id"]), "花名册模板.xlsx")
+
+
+@blp.route("/imports")
+class Imports(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(RosterUploadSchema, location="form_and_files")
+    @blp.response(201, RosterImportSchema)
+    def post(self, form):
+        """Upload a roster: it is checked in full and kept as a preview (status previewed or invalid,
+        with every error's row and column). Nothing is imported until it is confirmed."""
+        imp = roster.upload(current_actor(), form["file"], form["village_id"])
+        db.session.commit()
+        return imp
+
+
+@blp.route("/imports/<uuid:import_id>")
+class ImportDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RosterImportSchema)
+    def get(self, import_id):
+        return roster.get_import(current_actor(), import_id)
+
+
+@blp.route("/imports/<uuid:import_id>/confirm")
+class ImportConfirm(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RosterImportSchema)
+    @blp.alt_response(409, description="Already imported, has errors, or no longer passes the checks")
+    def post(self, import_id):
+        """Import every row or none. The rows are checked again against the database as it is now;
+        if they no longer pass, the import turns invalid (409, see its errors)."""
+        imp = roster.confirm(current_actor(), import_id)
+        db.session.commit()
+        if imp.status != roster.IMPORTED:
+            raise Conflict(_("The rows no longer pass the checks (the data changed since the preview); "
+                             "see the import's errors."),
+                           {"rows": [f"{e['row']} {e['column'] or ''}: {e['message']}" for e in imp.errors]})
+        return imp
+
+
+@blp.route("/export")
+class Export(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(ExportQuerySchema, location="query")
+    @blp.response(200, content_type=XLSX_MIMETYPE, description="The roster in the template's columns")
+    def get(self, args):
+        return xlsx_response(roster.export(current_actor(), args["village_id"], masked=args["masked"]), "花名册.xlsx")
