@@ -654,3 +654,11 @@ def test_beta_households_are_404_in_alpha(app):
     assert client.get(f"/t/alpha/households/{beta}").status_code == 404
     assert "张三伟" in client.get("/t/alpha/households/?q=zsw").get_data(as_text=True)
     assert client.get("/t/alpha/households/?q=zsw").get_data(as_text=True).count("1号") == 1  # alpha's only
+
+
+def test_surnames_are_read_as_surnames_in_search(ctx):
+    """曾 is a common Hakka surname read zēng; pypinyin alone reads it céng."""
+    from jifen.tenants.households.rules import name_search_keys
+
+    assert name_search_keys("曾志强") == ("zengzhiqiang", "zzq")
+    assert name_search_keys("曾经") == ("zengjing", "zj")  # a name, so the first character is the surname

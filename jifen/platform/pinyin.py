@@ -15,6 +15,22 @@ def pinyin_key(text: str) -> tuple:
     return ([s.lower() for s in plain], tones, text)
 
 
+# Characters read differently as a surname than pypinyin's most common reading (曾 is common in
+# Hakka villages: 曾 zēng, not céng).
+SURNAME_READINGS = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "区": "ou", "查": "zha", "朴": "piao",
+                    "盖": "ge", "缪": "miao", "覃": "qin", "翟": "zhai", "乐": "yue", "秘": "bi", "种": "chong",
+                    "召": "shao"}
+
+
+def person_pinyin(name: str) -> list[str]:
+    """Toneless syllables of a person's name, its first character read as a surname."""
+    name = name or ""
+    syllables = lazy_pinyin(name, errors="default")
+    if name[:1] in SURNAME_READINGS and syllables:
+        syllables[0] = SURNAME_READINGS[name[0]]
+    return syllables
+
+
 def initials(text: str) -> str:
     """'张三伟' -> 'zsw', for search by initials."""
     return "".join(s[0] for s in lazy_pinyin(text or "", errors="default") if s).lower()

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from jifen.platform.db import db, new_id, utcnow
 from jifen.platform.tenancy import current_tenant_id
-from jifen.tenants.households.models import ACTIVE, CustomTag, Household, HouseholdTag, Resident
+from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag, Resident
 from jifen.tenants.households.roster_excel import HEADERS, Row
 from jifen.tenants.households.rules import (
     FieldError,
@@ -33,18 +33,9 @@ from jifen.tenants.households.rules import (
     mask_id_number,
     name_search_keys,
 )
+from jifen.tenants.households.service import all_tags
 from jifen.tenants.villages.models import MICRO, GridNode, Village
 
-# The built-in household tags. The household service will own the tag helpers; until then this is
-# the roster's one lookup over them and the township's CustomTag rows.
-BUILTIN_TAGS = {
-    "party_member": ("党员户", "Party-member household"),
-    "poverty_alleviated": ("脱贫户", "Poverty-alleviated household"),
-    "monitored": ("监测户", "Monitored household"),
-    "low_income": ("低保户", "Low-income household"),
-    "five_guarantee": ("五保户", "Five-guarantee household"),
-    "military_family": ("军属", "Military family"),
-}
 TAG_SEPARATORS = re.compile(r"[、,，;；/\n]+")
 GRID_SEPARATORS = re.compile(r"\s*[/／>]\s*")
 MAX_NOTE = 500
@@ -58,12 +49,11 @@ class TagLookup:
 
     @classmethod
     def load(cls) -> "TagLookup":
-        pairs = [(code, zh, en) for code, (zh, en) in BUILTIN_TAGS.items()]
-        pairs += [(t.code, t.name_zh, t.name_en) for t in db.session.execute(select(CustomTag)).scalars()]
+        """Built once per sheet from the household service's tags (built-in and the township's)."""
         codes, names = {}, {}
-        for code, zh, en in pairs:
-            codes.update({code.lower(): code, zh: code, en.lower(): code})
-            names[code] = zh
+        for tag in all_tags():
+            codes.update({tag.code.lower(): tag.code, tag.name_zh: tag.code, tag.name_en.lower(): tag.code})
+            names[tag.code] = tag.name_zh
         return cls(codes, names)
 
     def parse(self, text: str) -> tuple[frozenset, list[str]]:

@@ -6,6 +6,7 @@ import re
 
 from flask_babel import gettext as _
 
+from jifen.platform.pinyin import person_pinyin
 from jifen.tenants.households.models import RELATIONS
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile
@@ -116,8 +117,7 @@ def mask_phone(value: str | None) -> str:
 
 
 def name_search_keys(name: str) -> tuple[str, str]:
-    """(full pinyin without spaces, initials): '张三伟' -> ('zhangsanwei', 'zsw')."""
-    from pypinyin import lazy_pinyin
-
-    syllables = lazy_pinyin(name)  # once: the roster import computes this for 35,000 names
+    """(full pinyin without spaces, initials): '张三伟' -> ('zhangsanwei', 'zsw'); surnames are read
+    as surnames ('曾' is zeng, not ceng)."""
+    syllables = person_pinyin(name)  # once: the roster import computes this for 35,000 names
     return "".join(syllables).lower(), "".join(s[0] for s in syllables if s).lower()
