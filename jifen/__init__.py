@@ -48,10 +48,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _register_pages(app: Flask) -> None:
     from jifen.platform.accounts import views as accounts_views
     from jifen.platform.audit import views as audit_views
+    from jifen.platform.files import views as files_views
     from jifen.platform.health import bp as health
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
-    from jifen.platform.files import views as files_views
     from jifen.tenants.households import roster_views
     from jifen.tenants.households import views as household_views
     from jifen.tenants.rulebook import views as rulebook_views

@@ -1,10 +1,11 @@
-"""Demo data: Zijin county (紫金县), Longwo township (龙窝镇) and its nine pilot villages.
+"""Demo data: Zijin county (紫金县), Longwo township (龙窝镇), its nine pilot villages, their grid,
+generated households, the Longwo rulebook adopted by every village, stores and the catalog.
 
-Loading twice changes nothing. Later capabilities extend `load()` with their own demo data.
+Loading twice changes nothing. Each capability's `load_demo` does its own part, in dependency order.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jifen.platform.accounts import passwords
 from jifen.platform.accounts.models import Operator, User
@@ -14,8 +15,14 @@ from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships import service as townships
 from jifen.platform.townships.models import Tenant
+from jifen.tenants.households import demo as household_demo
+from jifen.tenants.households.models import Household
+from jifen.tenants.rulebook import demo as rulebook_demo
+from jifen.tenants.store import demo as store_demo
+from jifen.tenants.store.models import Store
+from jifen.tenants.villages import demo as grid_demo
 from jifen.tenants.villages import service as villages
-from jifen.tenants.villages.models import Village
+from jifen.tenants.villages.models import GridNode, Village
 
 PASSWORD = "Longwo-demo-2026"
 VILLAGES = ["礼坑村", "梅园村", "官田村", "彭坊村", "嶂下村", "竹径村", "光明村", "琴南村", "琴口村"]
@@ -27,6 +34,8 @@ STAFF = [  # username, name, role, village index or None
     ("huangming", "黄明", "area_cadre", [0, 2]),
     ("zhanghua", "张华", "village_admin", 0),
 ]
+GRID_WORKER = ("liuqiang", "刘强", "官田村")  # grid worker of this village's large grid
+STOREKEEPER = ("zengli", "曾丽", "官田村积分超市")
 
 
 def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
@@ -51,18 +60,37 @@ def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
                 existing[name] = villages.create_village(admin_actor, {"name": name, "code": code,
                                                                        "sort_order": order})
         ids = [existing[n].id for n in VILLAGES]
-        for username, name, role, where in STAFF:
+        people = [(u, n, r, [ids[i] for i in (w if isinstance(w, list) else [w])]) for u, n, r, w in STAFF]
+        by_name = {name: existing[name] for name in VILLAGES}
+        grid_demo.load_demo(admin_actor, by_name)
+        store_demo.load_demo(admin_actor, by_name)
+        household_demo.load_demo(admin_actor, by_name)
+        rulebook_demo.load_demo(admin_actor, by_name)
+        people.append((*GRID_WORKER[:2], "grid_worker", [_large_grid(existing[GRID_WORKER[2]])]))
+        people.append((*STOREKEEPER[:2], "storekeeper", [_store(STOREKEEPER[2])]))
+        for username, name, role, scope in people:
             if db.session.execute(select(User.id).where(User.username == username)).first():
                 continue
-            scope = [ids[i] for i in (where if isinstance(where, list) else [where])]
             user, _secret = staff.invite(admin_actor, {"username": username, "display_name": name,
                                                        "roles": [{"role": role, "scope_ids": scope}]})
             user.password_hash = passwords.hash_password(PASSWORD)
+        count = db.session.execute(select(func.count()).select_from(Household)).scalar()
     db.session.commit()
+    usernames = [s[0] for s in STAFF] + [GRID_WORKER[0], STOREKEEPER[0]]
     return [
-        "Demo loaded: 紫金县 / 龙窝镇 (longwo) with 9 villages.",
+        f"Demo loaded: 紫金县 / 龙窝镇 (longwo) with 9 villages, their grid, {count} households, "
+        "the Longwo rulebook and the points stores.",
         f"County console:  {base_url}/county/login   operator / {PASSWORD}",
         f"Township (龙窝镇): {base_url}/t/longwo/login   admin / {PASSWORD}",
-        f"  other staff, same password: {', '.join(s[0] for s in STAFF)}",
+        f"  other staff, same password: {', '.join(usernames)}",
     ]
 
+
+
+def _large_grid(village: Village):
+    return db.session.execute(select(GridNode.id).where(GridNode.village_id == village.id, GridNode.level == 1,
+                                                        GridNode.retired_at.is_(None))).scalars().first()
+
+
+def _store(name: str):
+    return db.session.execute(select(Store.id).where(Store.name == name)).scalar_one()

@@ -175,7 +175,18 @@ def test_demo_loads_longwo_and_is_idempotent(app):
     assert names == ["官田村", "光明村", "礼坑村", "梅园村", "彭坊村", "琴口村", "琴南村", "嶂下村", "竹径村"]
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(User)
-                                  .execution_options(all_tenants=True)).scalar() == 5
+                                  .execution_options(all_tenants=True)).scalar() == 7
+    # the township is configured: a full grid, households on it, the rulebook, stores and catalog
+    grid = client.get("/api/v1/t/longwo/grid/nodes", headers=bearer(token)).get_json()
+    assert {n["level"] for n in grid} == {1, 2, 3, 4}
+    assert {n["village_name"] for n in grid if n["level"] == 1} == set(names)
+    found = client.get("/api/v1/t/longwo/households/?per_page=1", headers=bearer(token)).get_json()
+    assert found["total"] >= 2000
+    in_force = client.get("/api/v1/t/longwo/rulebook/in-force?day=2026-06-01", headers=bearer(token)).get_json()
+    assert len(in_force["items"]) >= 30
+    catalog = client.get("/api/v1/t/longwo/stores/catalog", headers=bearer(token)).get_json()
+    names = {c["name"] for c in catalog}
+    assert {"牙膏", "牙刷", "洗衣粉", "洗发水"} <= names and any(n.startswith(("食用油", "花生油")) for n in names)
 
 
 def test_a_suspension_made_by_another_process_is_seen_within_the_cache_time(make_app, clean):
