@@ -232,7 +232,7 @@ def _check_item(data: dict, item: CatalogItem | None = None) -> tuple[dict, dict
         "description": _text(data, "description", errors, 2000, current=cur.get("description", "")),
         "price_points": _whole(data.get("price_points", cur["price_points"]), "price_points", errors, 1, MAX_PRICE,
                                _("Enter the price as a whole number of points from 1 to %(max)s.",
-                                 max=f"{MAX_PRICE:,}")),
+                                 max=format(MAX_PRICE, ","))),
         "sort_order": _whole(data.get("sort_order", cur["sort_order"]) or 0, "sort_order", errors,
                              -MAX_PRICE, MAX_PRICE, _("Enter a whole number.")),
         "active": _flag(data.get("active", cur["active"])),
@@ -374,7 +374,7 @@ def _check_movement(store: Store, catalog_item_id, kind, delta, funding_source, 
     elif item is not None and not item.active and kind == "restock":
         errors["catalog_item_id"] = [_("This item is withdrawn from the catalog; restore it before restocking.")]
     low, high, message = {
-        "restock": (1, MAX_DELTA, _("Enter how many arrived: a whole number from 1 to %(max)s.", max=f"{MAX_DELTA:,}")),
+        "restock": (1, MAX_DELTA, _("Enter how many arrived: a whole number from 1 to %(max)s.", max=format(MAX_DELTA, ","))),
         "write_off": (-MAX_DELTA, -1, _("Enter how many are written off as a negative whole number, e.g. -2.")),
     }.get(kind, (-MAX_DELTA, MAX_DELTA, _("Enter the change as a whole number other than 0, e.g. 3 or -2.")))
     delta = _whole(delta, "delta", errors, low, high, message)
