@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get
@@ -763,18 +764,6 @@ def _matches(q: str):
                    Resident.name_initials.startswith(key, autoescape=True)]
     members = exists().where(Resident.household_id == Household.id, Resident.left_on.is_(None), or_(*member))
     return or_(*household, members)
-
-
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 @action("household.list")

@@ -20,6 +20,7 @@ from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_document
+from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.tenancy import tenant_get
@@ -113,18 +114,6 @@ class NodeRate(Rate):
 class Report:
     villages: list[VillageRate] = field(default_factory=list)
     nodes: list[NodeRate] = field(default_factory=list)  # tree order, each counting its whole subtree
-
-
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 @action("commitment.report")
