@@ -19,7 +19,7 @@ from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.tenancy import register_url_object, tenant_get
-from jifen.tenants.rulebook.checks import Fields, iso, resolution_snapshot, resolution_with_scan
+from jifen.tenants.rulebook.checks import Fields, iso, put_in_force, resolution_snapshot, resolution_with_scan
 from jifen.tenants.rulebook.models import (
     ADOPTED,
     DRAFT,
@@ -265,17 +265,7 @@ def adopt_village_rulebook(actor: Actor, vr_id, data: dict, scan=None) -> Villag
         VillageRulebook.village_id == vr.village_id, VillageRulebook.status == ADOPTED)).scalars().first()
     resolution, stored = resolution_with_scan(actor, data, scan, in_force_from=version.adopted_on,
                                               previous=previous.adopted_on if previous else None)
-    if previous is not None:
-        before = _snapshot(previous)
-        previous.status, previous.retired_on = RETIRED, resolution["adopted_on"]
-        record(actor, "village_rulebook.retire", previous, before=before, after=_snapshot(previous))
-    before = _snapshot(vr)
-    for k, v in resolution.items():
-        setattr(vr, k, v)
-    vr.status, vr.adopted_by = ADOPTED, actor.id
-    if stored is not None:
-        vr.scan_file_id = stored.id
-    record(actor, "village_rulebook.adopt", vr, before=before, after=_snapshot(vr))
+    put_in_force(actor, "village_rulebook", vr, previous, resolution, stored, _snapshot)
     return vr
 
 

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform.audit.service import record
 from jifen.platform.errors import Invalid
 from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_document
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import current_tenant
+from jifen.tenants.rulebook.models import ADOPTED, RETIRED
 
 MAX_NUMBER = 100_000  # points, attendance and votes: far above any real value, far below the column limit
 STATUS_LABELS = {"draft": _l("draft"), "adopted": _l("adopted"), "retired": _l("retired")}
@@ -150,6 +152,23 @@ def resolution_with_scan(actor: Actor, data: dict, scan, **rules) -> tuple[dict,
     if errors:
         raise Invalid(_("Please correct the marked fields."), errors)
     return resolution, stored
+
+
+def put_in_force(actor: Actor, kind: str, adopted, previous, resolution: dict, stored: StoredFile | None,
+                 snapshot) -> None:
+    """Adopt a township version or a village rulebook: the one in force before it (if any) is
+    retired on the new one's first day; both changes are audited as `<kind>.retire` / `<kind>.adopt`."""
+    if previous is not None:
+        before = snapshot(previous)
+        previous.status, previous.retired_on = RETIRED, resolution["adopted_on"]
+        record(actor, f"{kind}.retire", previous, before=before, after=snapshot(previous))
+    before = snapshot(adopted)
+    for k, v in resolution.items():
+        setattr(adopted, k, v)
+    adopted.status, adopted.adopted_by = ADOPTED, actor.id
+    if stored is not None:
+        adopted.scan_file_id = stored.id
+    record(actor, f"{kind}.adopt", adopted, before=before, after=snapshot(adopted))
 
 
 def iso(value) -> str | None:

@@ -20,7 +20,7 @@ from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, may
 from jifen.platform.tenancy import register_url_object, tenant_get
-from jifen.tenants.rulebook.checks import Fields, iso, resolution_snapshot, resolution_with_scan
+from jifen.tenants.rulebook.checks import Fields, iso, put_in_force, resolution_snapshot, resolution_with_scan
 from jifen.tenants.rulebook.models import (
     ADOPTED,
     AWARD,
@@ -224,17 +224,7 @@ def adopt_version(actor: Actor, version_id, data: dict, scan=None) -> RulebookVe
         raise Conflict(_("Add at least one item before adopting the version."))
     previous = adopted_version()
     resolution, stored = resolution_with_scan(actor, data, scan, previous=previous.adopted_on if previous else None)
-    if previous is not None:
-        before = _version_snapshot(previous)
-        previous.status, previous.retired_on = RETIRED, resolution["adopted_on"]
-        record(actor, "rulebook_version.retire", previous, before=before, after=_version_snapshot(previous))
-    before = _version_snapshot(version)
-    for k, v in resolution.items():
-        setattr(version, k, v)
-    version.status, version.adopted_by = ADOPTED, actor.id
-    if stored is not None:
-        version.scan_file_id = stored.id
-    record(actor, "rulebook_version.adopt", version, before=before, after=_version_snapshot(version))
+    put_in_force(actor, "rulebook_version", version, previous, resolution, stored, _version_snapshot)
     return version
 
 
