@@ -38,6 +38,9 @@ def _node(node_id) -> GridNode:
                               .execution_options(populate_existing=True)).scalar_one()
 
 
+LOOP = "本身，或在它下面"  # the grid-loop error, in Chinese (the default language)
+
+
 @pytest.fixture
 def alpha(ctx):
     """(world, actor(role)) inside alpha's scope. The world's branch in 官田村: large › medium (the
@@ -142,7 +145,7 @@ def test_retired_parents_take_no_children_and_names_free_up(alpha):
     grid.retire_node(admin, extra.id)
     with pytest.raises(Invalid) as e:
         grid.create_node(admin, {"parent_id": extra.id, "name": "x"})
-    assert "retired" in e.value.errors["parent_id"][0]
+    assert "已停用" in e.value.errors["parent_id"][0]
     again = grid.create_node(admin, {"parent_id": large, "name": "北片"})  # unique among active siblings only
     assert again.id != extra.id
     with pytest.raises(Conflict):
@@ -160,9 +163,9 @@ def test_moves_that_break_the_tree_are_refused(alpha):
     grid.retire_node(admin, retired_medium.id)
     db.session.commit()
     audits = _count(AuditEntry)
-    cases = [(medium, medium, "Grid loop"), (medium, small, "Grid loop"), (medium, micro, "Grid loop"),
-             (small, other_large.id, "can only go under"), (large, other_large.id, "top-level"),
-             (small, retired_medium.id, "retired"), (small, None, "Choose")]
+    cases = [(medium, medium, LOOP), (medium, small, LOOP), (medium, micro, LOOP),
+             (small, other_large.id, "只能放在"), (large, other_large.id, "最高一级"),
+             (small, retired_medium.id, "已停用"), (small, None, "请选择")]
     for node, parent, words in cases:
         with pytest.raises(Invalid) as e:
             grid.move_node(admin, node, parent)
@@ -228,7 +231,7 @@ def test_nodes_below_a_village_stay_in_it(alpha):
     # the village of a subtree that holds households is fixed
     with pytest.raises(Invalid) as e:
         grid.update_node(admin, large, {"village_id": v1})
-    assert "1 household" in e.value.errors["village_id"][0]
+    assert "1 户" in e.value.errors["village_id"][0]
     # an untied root: tie it later, the subtree follows and drops groups of other villages
     root = grid.create_node(admin, {"name": "片区大网格"})
     child = grid.create_node(admin, {"parent_id": root.id, "name": "一片"})
@@ -250,7 +253,7 @@ def test_moving_into_another_village(alpha):
     other_medium = grid.create_node(admin, {"parent_id": other.id, "name": "礼坑东片"})
     with pytest.raises(Invalid) as e:  # the small grid carries a household of v0
         grid.move_node(admin, small, other_medium.id)
-    assert "1 household" in e.value.errors["parent_id"][0]
+    assert "1 户" in e.value.errors["parent_id"][0]
     empty = grid.create_node(admin, {"parent_id": medium, "name": "空小网格"})
     leaf = grid.create_node(admin, {"parent_id": empty.id, "name": "空微网格"})
     grid.move_node(admin, empty.id, other_medium.id)  # its tie was inherited, no households: joins v1
@@ -260,7 +263,7 @@ def test_moving_into_another_village(alpha):
     free_medium = grid.create_node(admin, {"parent_id": free.id, "name": "跨村一片", "village_id": v0})
     with pytest.raises(Invalid) as e:
         grid.move_node(admin, free_medium.id, other.id)
-    assert "tied to another village" in e.value.errors["parent_id"][0]
+    assert "关联的村不是" in e.value.errors["parent_id"][0]
 
 
 # --- retiring ---------------------------------------------------------------------------------
@@ -431,7 +434,7 @@ def test_tree_page_shows_levels_counts_and_staff_in_chinese(app, world):
     page_login(client, "alpha", "admin")
     html = client.get(f"{PAGES}/").get_data(as_text=True)
     assert 'lang="zh-CN"' in html
-    for text in ("大网格", "中网格", "微网格", "官田村", "gridder", "vadmin", "1 household"):
+    for text in ("大网格", "中网格", "微网格", "官田村", "gridder", "vadmin", "1 户"):
         assert text in html, text
     node = client.get(f"{PAGES}/{world.a.grid[1]}").get_data(as_text=True)
     assert "gridder" in node and "小网格" in node and 'action="/t/alpha/grid/' in node
@@ -465,12 +468,12 @@ def test_page_forms_show_errors_next_to_fields(app, world):
     resp = client.post(f"{PAGES}/new", data={"csrf_token": token, "parent_id": str(micro), "name": "x"})
     assert resp.status_code == 422
     html = resp.get_data(as_text=True)
-    assert 'id="e-parent_id"' in html and "lowest level" in html
+    assert 'id="e-parent_id"' in html and "最低一级" in html
     resp = client.post(f"{PAGES}/{medium}/move", data={"csrf_token": token, "parent_id": str(small)})
     assert resp.status_code == 422 and 'id="e-parent_id"' in resp.get_data(as_text=True)
-    assert "Grid loop" in resp.get_data(as_text=True)
+    assert LOOP in resp.get_data(as_text=True)
     resp = client.post(f"{PAGES}/{medium}/retire", data={"csrf_token": token})
-    assert resp.status_code == 422 and "1 active household is still under" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "1 户在册农户" in resp.get_data(as_text=True)
     resp = client.post(f"{PAGES}/{small}/edit", data={"csrf_token": token, "name": ""})
     assert resp.status_code == 422 and 'id="e-name"' in resp.get_data(as_text=True)
     resp = client.post(f"{PAGES}/levels", data={"csrf_token": token, "name_zh_1": "", "name_en_1": "Big"})
@@ -478,7 +481,7 @@ def test_page_forms_show_errors_next_to_fields(app, world):
     groups = f"{PAGES}/villages/{world.a.villages[0]}/groups"
     assert client.post(groups, data={"csrf_token": token, "name": "上屋组"}).status_code == 302
     resp = client.post(groups, data={"csrf_token": token, "name": "上屋组"})
-    assert resp.status_code == 422 and "already has a group" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "本村已有名为" in resp.get_data(as_text=True)
     # and the good paths
     resp = client.post(f"{PAGES}/new", data={"csrf_token": token, "parent_id": str(small), "name": "上屋组第2微网格"})
     assert resp.status_code == 302
@@ -507,12 +510,12 @@ def test_api_builds_moves_and_retires_with_named_field_errors(app, world):
     assert (west["level"], west["level_name"], west["depth"], west["household_count"]) == (2, "中网格", 1, 0)
     assert west["path_ids"] == [large, west["id"]] and west["village_name"] == "官田村"
     resp = client.post(f"{API}/nodes/{medium}/move", json={"parent_id": micro}, headers=h)
-    assert resp.status_code == 422 and "Grid loop" in resp.get_json()["errors"]["json"]["parent_id"][0]
+    assert resp.status_code == 422 and LOOP in resp.get_json()["errors"]["json"]["parent_id"][0]
     resp = client.post(f"{API}/nodes/{small}/move", json={"parent_id": west["id"]}, headers=h)
     assert resp.status_code == 200 and resp.get_json()["path_ids"] == [large, west["id"], small]
     assert client.get(f"{API}/nodes/{west['id']}", headers=h).get_json()["household_count"] == 1
     resp = client.post(f"{API}/nodes/{west['id']}/retire", headers=h)
-    assert resp.status_code == 409 and "1 active household" in resp.get_json()["message"]
+    assert resp.status_code == 409 and "1 户在册农户" in resp.get_json()["message"]
     resp = client.patch(f"{API}/nodes/{medium}", json={"name": "老片", "sort_order": 2}, headers=h)
     assert resp.status_code == 200 and resp.get_json()["name"] == "老片"
     assert client.post(f"{API}/nodes/{medium}/retire", headers=h).get_json()["retired_at"]

@@ -149,7 +149,7 @@ def test_an_adopted_version_is_read_only_and_a_new_version_copies_its_items(ctx)
                       lambda: service.adopt_version(admin, v1.id, RESOLUTION)):
             with pytest.raises(Conflict) as e:
                 write()
-            assert "new version" in e.value.message
+            assert "新建版本" in e.value.message
         v2 = service.create_version(admin, {"based_on_id": v1.id})
         assert (v2.number, v2.title, v2.status, v2.based_on_id) == (2, v1.title, "draft", v1.id)
         copied = service.version_items(admin, v2.id)

@@ -101,7 +101,7 @@ class GridLookup:
             return micro[0]
         if micro:
             raise FieldError(_("Several micro grids of this village are called “%(name)s”; write the full path, "
-                               "e.g. %(paths)s.", name=text, paths=" or ".join(self.path(n.id) for n in micro[:3])))
+                               "e.g. %(paths)s.", name=text, paths=" | ".join(self.path(n.id) for n in micro[:3])))
         if any(n.level == MICRO for n in here):
             raise FieldError(_("The grid “%(name)s” has been retired; choose a current micro grid.", name=text))
         if here:
