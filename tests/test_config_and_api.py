@@ -164,3 +164,21 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(make_app, 
 
     assert [attempt("1.1.1.1") for _ in range(3)] == [401, 401, 429]
     assert attempt("2.2.2.2") == 401  # another villager behind the same nginx is not locked out
+
+
+def test_a_nul_character_is_refused_naming_the_field_never_a_500(app, world):
+    """PostgreSQL cannot store NUL; every body, form and query string is checked once, up front."""
+    from tests.conftest import api_token, bearer, csrf_token, page_login
+
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", world.a.username()))
+    resp = client.post("/api/v1/t/alpha/villages/", json={"name": "a\x00b", "code": "x"}, headers=headers)
+    assert resp.status_code == 422 and "name" in resp.get_json()["errors"]["json"]
+    resp = client.get("/api/v1/t/alpha/households/?q=%00", headers=headers)
+    assert resp.status_code == 422 and "q" in resp.get_json()["errors"]["json"]
+    web = app.test_client()
+    page_login(web, "alpha", world.a.username())
+    token = csrf_token(web, "/t/alpha/villages/new")
+    resp = web.post("/t/alpha/villages/new", data={"name": "a\x00b", "code": "x", "csrf_token": token})
+    assert resp.status_code == 422
+    assert client.get("/api/v1/t/alpha/villages/", headers=headers).get_json()[0]["name"] != "a\x00b"

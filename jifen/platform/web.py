@@ -151,7 +151,33 @@ def _before_request():
         raise NotFound(_("Not found."))
     if not is_api_request() and request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
+    _refuse_nul_characters()
     return None
+
+
+def _nul_field(value, name: str = "") -> str | None:
+    """The name of the first field whose text holds a NUL character (None if none does)."""
+    if isinstance(value, str):
+        return name or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((f"{name}.{i}" if name else str(i), v) for i, v in enumerate(value))
+        return next((f for k, v in items if (f := _nul_field(v, k))), None)
+    else:
+        return None
+    return next((f for k, v in items if (f := _nul_field(v, f"{name}.{k}" if name else str(k)))), None)
+
+
+def _refuse_nul_characters() -> None:
+    """No text anywhere may carry a NUL character: PostgreSQL cannot store one, and no person
+    types one. Refused once here, for every form, query string and JSON body, naming the field."""
+    field = _nul_field(request.args.to_dict()) or _nul_field(request.form.to_dict(flat=False))
+    if field is None and request.is_json:
+        field = _nul_field(request.get_json(silent=True))
+    if field is not None:
+        raise Invalid.field(field.split(".")[0] if not is_api_request() else field,
+                            _("This text holds a character that is not allowed (NUL)."))
 
 
 def _realm_guard(tenant, principal):
