@@ -158,11 +158,16 @@ def _build_grid(page, t, village_id, shot) -> list[str]:
     shot(page, "22-grid-micro-node")
 
     page.goto(f"{t}/grid/?village={village_id}")
-    for node_id, name in zip(ids, GRIDS, strict=True):
-        assert page.locator(f'.grid-tree a[href="./{node_id}"]').text_content().strip() == name
+    for node_id, name in zip(ids, GRIDS, strict=True):  # each row names its grid and links to its page
+        row = page.locator(f'.grid-tree .grid-row:has(a[href="./{node_id}"])')
+        assert row.locator(".grid-name").text_content().strip() == name
+    # opened down to the small grid; one tap anywhere on its row but the link unfolds the micro grid
     small = page.locator(f'.grid-tree details:has(> summary a[href="./{ids[2]}"])')
-    if small.get_attribute("open") is None:  # the micro level starts folded: unfold it
-        small.locator("> summary > .grid-level").click()  # the name is a link to the grid's page
+    assert small.get_attribute("open") is None
+    assert not page.locator(f'.grid-tree a[href="./{ids[3]}"]').is_visible()
+    small.locator("> summary .grid-name").click()
+    assert small.get_attribute("open") is not None, "tapping the name unfolds, it does not navigate"
+    assert page.url.endswith(f"{t}/grid/?village={village_id}")
     assert page.locator(f'.grid-tree a[href="./{ids[3]}"]').is_visible()
     no_horizontal_scroll(page)
     shot(page, "23-grid-tree")
@@ -272,9 +277,13 @@ def _adopt_rulebook(page, t, village_id, household_id, shot):
     page.locator(f'main a[href="{t}/rulebook/categories"]').click()
     page.wait_for_url(f"**{t}/rulebook/categories")
     _ok(submit(page, f'form[action="{t}/rulebook/categories/standard"]'), page)
-    names = page.locator("main form.rb-row-form input[name=name_zh]")
-    assert [names.nth(i).input_value() for i in range(names.count())][:2] == ["人居环境", "文明新风"]
+    names = page.locator("main ul.rb-cats .rb-cat-zh")
+    assert [n.strip() for n in names.all_inner_texts()][:2] == ["人居环境", "文明新风"]
     assert names.count() == 7
+    first = page.locator("main ul.rb-cats li").first
+    assert not first.locator("input[name=name_en]").is_visible(), "the edit form starts folded"
+    first.locator("summary").click()
+    assert first.locator("input[name=name_en]").input_value() == "Living environment"
     no_horizontal_scroll(page)
     shot(page, "29-rulebook-categories")
 
@@ -379,7 +388,13 @@ def _adopt_rulebook(page, t, village_id, household_id, shot):
     _ok(submit(page), page)
     assert page.input_value(f"input[name='points-{award_id}']") == "4"
     assert not page.is_checked(f"input[name='enabled-{deduction_id}']")
-    page.locator(f'main a[href="{t}/rulebook/village-rulebooks/{vr_id}/adopt"]').click()
+    page.check(f"input[name='enabled-{deduction_id}']")  # changed, not saved: "save and adopt" keeps it
+    page.locator("main button[name=then][value=adopt]").click()
+    page.wait_for_url(f"**/village-rulebooks/{vr_id}/adopt")
+    page.goto(f"{t}/rulebook/village-rulebooks/{vr_id}")
+    assert page.is_checked(f"input[name='enabled-{deduction_id}']")
+    page.uncheck(f"input[name='enabled-{deduction_id}']")
+    page.locator("main button[name=then][value=adopt]").click()
     page.wait_for_url(f"**/village-rulebooks/{vr_id}/adopt")
     page.fill("input[name=assembly_date]", (TODAY - timedelta(days=5)).isoformat())
     page.fill("input[name=attendance]", "30")

@@ -211,8 +211,9 @@ def village_rulebook(village_rulebook_id):
         rows = {key.removeprefix("points-"): {"points": value, "enabled": request.form.get(f"enabled-{key[7:]}", "")}
                 for key, value in request.form.items() if key.startswith("points-")}
         _vr, errors = submit(adoption.set_village_items, actor, village_rulebook_id, rows)
-        if not errors:
-            return redirect(url_for("rulebook.village_rulebook", village_rulebook_id=village_rulebook_id))
+        if not errors:  # "save and adopt" saves first, so no change is lost on the way to the resolution
+            then = "rulebook.adopt_village_rulebook" if request.form.get("then") == "adopt" else "rulebook.village_rulebook"
+            return redirect(url_for(then, village_rulebook_id=village_rulebook_id))
     vr = adoption.get_village_rulebook(actor, village_rulebook_id)
     groups = _by_category(adoption.village_items(actor, village_rulebook_id), lambda e: e.item)
     return render_template("rulebook/village_rulebook.html", vr=vr, errors=errors, form=request.form, groups=groups,

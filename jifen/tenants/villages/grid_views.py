@@ -23,6 +23,9 @@ bp.add_app_template_global(grid.level_name, "grid_level_name")
 register_tile("grid.index", _l("Grid"), "grid.view", order=25)
 
 NODE_FIELDS = ("name", "sort_order", "village_id", "group_id")
+# The tree opens down to the small grids (their micro grids one tap away) unless the whole township's
+# tree is this long: then only the large grids open, and picking a village opens it further.
+OPEN_DEEP_UP_TO = 60
 
 
 @bp.get("/")
@@ -34,8 +37,9 @@ def index():
     kids = defaultdict(list)
     for row in rows:
         kids[row["node"].parent_id if row["node"].parent_id in shown else None].append(row)
+    open_through = 2 if village_id or len(rows) <= OPEN_DEEP_UP_TO else 1
     return render_template("grid/index.html", kids=kids, villages=villages.list_villages(actor),
-                           village_id=village_id, may_manage=may(actor, "grid.manage"))
+                           village_id=village_id, open_through=open_through, may_manage=may(actor, "grid.manage"))
 
 
 def _group_choices(village_id=None) -> list[tuple]:
