@@ -662,3 +662,33 @@ def test_surnames_are_read_as_surnames_in_search(ctx):
 
     assert name_search_keys("曾志强") == ("zengzhiqiang", "zzq")
     assert name_search_keys("曾经") == ("zengjing", "zj")  # a name, so the first character is the surname
+
+
+def test_a_township_admin_gives_a_household_a_villager_account_from_its_page(app):
+    """The staff page cannot list thousands of households: a villager's account is given on the
+    household's own page, scoped to that household."""
+    from jifen.platform.staff import service as staff_service
+
+    with app.app_context():
+        world = make_world()
+    client = app.test_client()
+    page_login(client, "alpha", world.a.username())
+    path = f"/t/alpha/households/{world.a.household}"
+    html = client.get(path).get_data(as_text=True)
+    assert 'action="/t/alpha/households/%s/accounts' % world.a.household in html
+    token = csrf_token(client, path)
+    bad = client.post(f"{path}/accounts", data={"display_name": "张三伟", "username": "villager", "csrf_token": token})
+    assert bad.status_code == 422 and 'id="e-username"' in bad.get_data(as_text=True)  # taken
+    resp = client.post(f"{path}/accounts", data={"display_name": "张三伟", "username": "zhangsanwei",
+                                                   "csrf_token": token})
+    assert resp.status_code == 200 and "/t/alpha/setup/" in resp.get_data(as_text=True)
+    with app.app_context():
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            names = [u.username for u in staff_service.holders("villager", world.a.household)]
+    assert sorted(names) == ["villager", "zhangsanwei"]
+    assert "zhangsanwei" in client.get(path).get_data(as_text=True)
+    # a panel member sees the household but not the accounts section
+    other = app.test_client()
+    page_login(other, "alpha", world.a.username("village_admin"))
+    assert 'id="accounts"' not in other.get(path).get_data(as_text=True)

@@ -76,6 +76,16 @@ def _write_roles(user: User, roles: list[tuple[str, list[uuid.UUID]]]) -> None:
                                      scope_id=scope_id))
 
 
+def holders(role: str, scope_id) -> list[User]:
+    """Accounts holding `role` scoped to this object (e.g. a household's villager accounts)."""
+    users = db.session.execute(
+        select(User).join(RoleAssignment, (RoleAssignment.user_id == User.id) & (RoleAssignment.tenant_id == User.tenant_id))
+        .join(RoleScope, (RoleScope.assignment_id == RoleAssignment.id) & (RoleScope.tenant_id == RoleAssignment.tenant_id))
+        .where(RoleAssignment.role == role, RoleScope.scope_kind == ROLES[role].scope_kind, RoleScope.scope_id == scope_id)
+    ).scalars().all()
+    return sorted(users, key=lambda u: pinyin_key(u.display_name))
+
+
 def roles_of(user_ids) -> dict[uuid.UUID, list[dict]]:
     """{user id: [{"role", "scope_ids"}]} for many users in one query (the API's shape)."""
     return {user_id: [{"role": g.role, "scope_ids": sorted(g.scope_ids)} for g in grants]

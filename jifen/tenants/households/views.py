@@ -10,6 +10,8 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.roles.authz import authorize, may
+from jifen.platform.roles.registry import VILLAGER
+from jifen.platform.staff import service as staff
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.households import service
 from jifen.tenants.households.models import ACTIVE, RELATIONS, STATUSES
@@ -52,7 +54,32 @@ def index():
 
 @bp.route("/<uuid:household_id>")
 def detail(household_id):
-    return _render("households/detail.html", h=service.household_detail(current_actor(), household_id))
+    return _account_page(household_id, {}, {})
+
+
+def _account_page(household_id, errors: dict, form):
+    """The household page; for township admins also its villager accounts and a form to add one."""
+    actor = current_actor()
+    h = service.household_detail(actor, household_id)
+    accounts = staff.holders(VILLAGER, household_id) if may(actor, "staff.invite") else None
+    return _render("households/detail.html", errors, h=h, accounts=accounts,
+                   form=form or {"display_name": h["head_name"]})
+
+
+@bp.post("/<uuid:household_id>/accounts")
+def add_account(household_id):
+    """A villager account for this household (it will see the household's points and apply)."""
+    actor = current_actor()
+    service.household_detail(actor, household_id)  # in scope, else 404
+    form = request.form.to_dict()
+    invited, errors = submit(staff.invite, actor, {
+        "username": form.get("username", ""), "display_name": form.get("display_name", ""),
+        "roles": [{"role": VILLAGER, "scope_ids": [household_id]}]})
+    if errors:
+        return _account_page(household_id, errors, form)
+    user, secret = invited
+    return render_template("staff/invited.html", user=user,
+                           link=url_for("township.setup", secret=secret, _external=True))
 
 
 def _member_rows(form) -> list:
