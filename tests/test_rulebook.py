@@ -850,3 +850,36 @@ def test_drafts_are_hidden_from_those_who_cannot_manage_the_rulebook(app):
     admin_headers = bearer(api_token(client, "alpha", world.a.username()))
     listed = client.get("/api/v1/t/alpha/rulebook/versions", headers=admin_headers).get_json()
     assert [v["title"] for v in listed] == ["草稿细则"]
+
+
+def test_api_bulk_signing_is_all_or_nothing(app, world):
+    """A grid worker's batch: households that signed together on one day before one witness."""
+    from jifen.tenants.households import service as households
+
+    with app.app_context():
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            admin = actor_of(world, "township_admin")
+            _rulebook(admin)
+            vr = _village_rulebook(admin, world.a.villages[0])
+            second = households.create_household(admin, {
+                "village_id": world.a.villages[0], "grid_node_id": world.a.grid[-1], "door_plate": "2号",
+                "members": [{"name": "李四", "relation": "head"}]})
+            ids = {"vr": vr.id, "second": second.id}
+        db.session.commit()
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", "gridder"))
+    url = f"/api/v1/t/alpha/rulebook/village-rulebooks/{ids['vr']}/signatures/bulk"
+    body = {"household_ids": [str(world.a.household), str(ids["second"])], "signed_on": "2026-04-05",
+            "witness_name": "刘建国"}
+    resp = client.post(url, json=body | {"witness_name": ""}, headers=headers)
+    assert resp.status_code == 422 and "witness_name" in resp.get_json()["errors"]["json"]
+    resp = client.post(url, json=body, headers=headers)
+    assert resp.status_code == 201
+    assert sorted(s["signer_name"] for s in resp.get_json()) == ["张三伟", "李四"]
+    again = client.post(url, json=body, headers=headers)
+    assert again.status_code == 409
+    beta = client.post(url, json=body | {"household_ids": [str(world.b.household)]}, headers=headers)
+    assert beta.status_code == 404
+    with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+        assert db.session.execute(select(func.count()).select_from(CommitmentSignature)).scalar() == 2

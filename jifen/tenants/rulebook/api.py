@@ -160,6 +160,13 @@ class SignatureSchema(Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
+class BulkSignatureSchema(Schema):
+    household_ids = fields.List(fields.UUID(), required=True,
+                                metadata={"description": "households of this village that signed together"})
+    signed_on = fields.Date(required=True)
+    witness_name = fields.String(required=True)
+
+
 class ReportQuerySchema(Schema):
     village_id = fields.UUID(load_default=None)
     grid_node_id = fields.UUID(load_default=None, metadata={"description": "unsigned list: this subtree only"})
@@ -447,6 +454,20 @@ class Signatures(MethodView):
         signature = signing.record_signature(current_actor(), village_rulebook_id, data)
         db.session.commit()
         return signature
+
+
+@blp.route("/village-rulebooks/<uuid:village_rulebook_id>/signatures/bulk")
+class BulkSignatures(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(BulkSignatureSchema)
+    @blp.response(201, SignatureSchema(many=True))
+    def post(self, data, village_rulebook_id):
+        """Many households signed on one day before one witness (each signer: the household head);
+        all or none: one that cannot sign refuses the whole batch."""
+        signatures = signing.record_signatures(current_actor(), village_rulebook_id, data["household_ids"],
+                                               {"signed_on": data["signed_on"], "witness_name": data["witness_name"]})
+        db.session.commit()
+        return signatures
 
 
 @blp.route("/signing-report")
