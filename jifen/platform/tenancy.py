@@ -14,11 +14,13 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from flask import g, has_app_context
+from flask_babel import gettext as _
 from sqlalchemy import Column, Table, event
 from sqlalchemy.orm import Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
 from jifen.platform.db import TenantScoped, db
+from jifen.platform.errors import NotFound
 
 
 class TenantNotSet(RuntimeError):
@@ -93,6 +95,14 @@ def tenant_get(model: type, object_id):
         except ValueError:
             return None
     return db.session.get(model, (tenant_id, object_id))
+
+
+def tenant_get_or_404(model: type, object_id):
+    """`tenant_get`, with a missing row (or another tenant's) raised as NotFound."""
+    obj = tenant_get(model, object_id)
+    if obj is None:
+        raise NotFound(_("Not found."))
+    return obj
 
 
 def url_objects_exist(view_args: dict) -> bool:

@@ -12,10 +12,10 @@ from flask_babel import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.errors import Invalid
 from jifen.platform.files.models import StoredFile
 from jifen.platform.roles.authz import Actor, action
-from jifen.platform.tenancy import register_url_object, tenant_get
+from jifen.platform.tenancy import register_url_object, tenant_get_or_404
 
 register_url_object("file_id", StoredFile)
 
@@ -90,7 +90,5 @@ def store_spreadsheet(actor: Actor, upload, field: str = "file") -> StoredFile:
 
 @action("file.view")
 def get_file(actor: Actor, file_id) -> StoredFile:
-    stored = tenant_get(StoredFile, file_id)
-    if stored is None:
-        raise NotFound(_("Not found."))
+    stored = tenant_get_or_404(StoredFile, file_id)
     return stored

@@ -16,12 +16,12 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.roles.registry import ROLES, SCOPE_KINDS, TOWNSHIP_ADMIN
-from jifen.platform.tenancy import tenant_get
+from jifen.platform.tenancy import tenant_get_or_404
 
 
 def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
@@ -114,9 +114,7 @@ def list_staff(actor: Actor) -> list[User]:
 
 @action("staff.view")
 def get_staff(actor: Actor, user_id) -> User:
-    user = tenant_get(User, user_id)
-    if user is None:
-        raise NotFound(_("Not found."))
+    user = tenant_get_or_404(User, user_id)
     return user
 
 

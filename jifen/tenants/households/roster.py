@@ -21,7 +21,7 @@ from jifen.platform.files.service import store_spreadsheet
 from jifen.platform.jobs.schedule import local_now
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
-from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get
+from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdEvent, HouseholdTag, Resident, RosterImport
 from jifen.tenants.households.roster_check import Checker, GridLookup, Plan, TagLookup
 from jifen.tenants.households.roster_excel import (
@@ -144,9 +144,7 @@ def upload(actor: Actor, file, village_id=None) -> RosterImport:
 
 @action("household.import")
 def get_import(actor: Actor, import_id) -> RosterImport:
-    imp = tenant_get(RosterImport, import_id)
-    if imp is None:
-        raise NotFound(_("Not found."))
+    imp = tenant_get_or_404(RosterImport, import_id)
     return _in_scope(actor, imp)
 
 

@@ -28,7 +28,7 @@ from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
-from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get
+from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households import (
     rules,
     scopes,  # noqa: F401 - registers the household scope kind
@@ -97,9 +97,7 @@ def _text(value, limit: int, field: str, errors: dict) -> str:
 
 
 def _load(actor: Actor, action_name: str, household_id) -> Household:
-    household = tenant_get(Household, household_id)
-    if household is None:
-        raise NotFound(_("Not found."))
+    household = tenant_get_or_404(Household, household_id)
     authorize(actor, action_name, household)
     return household
 
@@ -259,9 +257,7 @@ def create_tag(actor: Actor, data: dict) -> CustomTag:
 @action("household_tag.manage")
 def rename_tag(actor: Actor, tag_id, data: dict) -> CustomTag:
     """Renames only: the code stays, so households keep their tag."""
-    tag = tenant_get(CustomTag, tag_id)
-    if tag is None:
-        raise NotFound(_("Not found."))
+    tag = tenant_get_or_404(CustomTag, tag_id)
     before = {"code": tag.code, "name_zh": tag.name_zh, "name_en": tag.name_en}
     for key, value in _check_tag_names(data, tag).items():
         setattr(tag, key, value)

@@ -18,7 +18,7 @@ from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize
-from jifen.platform.tenancy import register_url_object, tenant_get
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.rulebook.checks import Fields, iso, put_in_force, resolution_snapshot, resolution_with_scan
 from jifen.tenants.rulebook.models import (
     ADOPTED,
@@ -86,16 +86,12 @@ def rules_in_force(village_id, day: date) -> RulesInForce | None:
 
 
 def _village(village_id) -> Village:
-    village = tenant_get(Village, village_id)
-    if village is None:
-        raise NotFound(_("Not found."))
+    village = tenant_get_or_404(Village, village_id)
     return village
 
 
 def _vr(vr_id) -> VillageRulebook:
-    vr = tenant_get(VillageRulebook, vr_id)
-    if vr is None:
-        raise NotFound(_("Not found."))
+    vr = tenant_get_or_404(VillageRulebook, vr_id)
     return vr
 
 

@@ -19,7 +19,7 @@ from jifen.platform.errors import Conflict, NotFound
 from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, may
-from jifen.platform.tenancy import register_url_object, tenant_get
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.rulebook.checks import Fields, iso, put_in_force, resolution_snapshot, resolution_with_scan
 from jifen.tenants.rulebook.models import (
     ADOPTED,
@@ -88,9 +88,7 @@ def create_category(actor: Actor, data: dict) -> RuleCategory:
 
 
 def _category(category_id) -> RuleCategory:
-    category = tenant_get(RuleCategory, category_id)
-    if category is None:
-        raise NotFound(_("Not found."))
+    category = tenant_get_or_404(RuleCategory, category_id)
     return category
 
 
@@ -147,9 +145,7 @@ def list_versions(actor: Actor) -> list[RulebookVersion]:
 
 
 def _version(version_id) -> RulebookVersion:
-    version = tenant_get(RulebookVersion, version_id)
-    if version is None:
-        raise NotFound(_("Not found."))
+    version = tenant_get_or_404(RulebookVersion, version_id)
     return version
 
 
@@ -345,17 +341,13 @@ def create_item(actor: Actor, version_id, data: dict) -> RuleItem:
 
 
 def _draft_item(item_id) -> tuple[RuleItem, RulebookVersion]:
-    item = tenant_get(RuleItem, item_id)
-    if item is None:
-        raise NotFound(_("Not found."))
+    item = tenant_get_or_404(RuleItem, item_id)
     return item, _draft(item.version_id)
 
 
 @action("rulebook.view")
 def get_item(actor: Actor, item_id) -> RuleItem:
-    item = tenant_get(RuleItem, item_id)
-    if item is None:
-        raise NotFound(_("Not found."))
+    item = tenant_get_or_404(RuleItem, item_id)
     get_version(actor, item.version_id)  # an item of a draft is as hidden as the draft
     return item
 

@@ -23,7 +23,7 @@ from jifen.platform.files.service import store_document
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
-from jifen.platform.tenancy import tenant_get
+from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
 from jifen.tenants.households.service import scope_condition
 from jifen.tenants.rulebook.checks import Fields, iso, local_today
@@ -161,9 +161,7 @@ def _unsigned(condition, village_id=None, grid_node_id=None, page: int = 1, per_
     if village_id is not None:
         query = query.where(Household.village_id == village_id)
     if grid_node_id is not None:
-        node = tenant_get(GridNode, grid_node_id)
-        if node is None:
-            raise NotFound(_("Not found."))
+        node = tenant_get_or_404(GridNode, grid_node_id)
         query = query.where(Household.grid_node_id.in_(_subtree_ids(node.path)))
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar()
     page = max(1, min(page, -(-total // per_page) or 1))
@@ -182,9 +180,7 @@ def unsigned_households(actor: Actor, village_id=None, grid_node_id=None, page: 
 # --- recording signatures ------------------------------------------------------------------------
 
 def _signable(vr_id) -> VillageRulebook:
-    vr = tenant_get(VillageRulebook, vr_id)
-    if vr is None:
-        raise NotFound(_("Not found."))
+    vr = tenant_get_or_404(VillageRulebook, vr_id)
     if vr.status != ADOPTED:
         raise Conflict(_("Households sign the village's adopted rulebook."))
     return vr
@@ -211,9 +207,7 @@ def signing_household(actor: Actor, vr_id, household_id) -> tuple[VillageRuleboo
 def _household(actor: Actor, household_id) -> Household:
     if not household_id:
         raise Invalid.field("household_id", _("Choose a household."))
-    household = tenant_get(Household, household_id)
-    if household is None:
-        raise NotFound(_("Not found."))
+    household = tenant_get_or_404(Household, household_id)
     authorize(actor, "commitment.record", household)
     return household
 

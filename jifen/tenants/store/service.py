@@ -19,14 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.files.service import store_image
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.roles.registry import STOREKEEPER
 from jifen.platform.staff import service as staff
-from jifen.platform.tenancy import current_tenant_id, register_url_object, tenant_get
+from jifen.platform.tenancy import current_tenant_id, register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.store import scopes  # noqa: F401 - registers the store scope kind
 from jifen.tenants.store.models import FUNDING_SOURCES, CatalogItem, StockLevel, StockMovement, Store
 from jifen.tenants.villages.models import Village
@@ -129,9 +129,7 @@ def list_stores(actor: Actor) -> list[Store]:
 
 @action("store.list")
 def get_store(actor: Actor, store_id) -> Store:
-    store = tenant_get(Store, store_id)
-    if store is None:
-        raise NotFound(_("Not found."))
+    store = tenant_get_or_404(Store, store_id)
     return store
 
 
@@ -266,9 +264,7 @@ def list_catalog(actor: Actor, include_inactive: bool = False) -> list[CatalogIt
 
 @action("store.list")
 def get_catalog_item(actor: Actor, catalog_item_id) -> CatalogItem:
-    item = tenant_get(CatalogItem, catalog_item_id)
-    if item is None:
-        raise NotFound(_("Not found."))
+    item = tenant_get_or_404(CatalogItem, catalog_item_id)
     return item
 
 
@@ -302,9 +298,7 @@ def update_catalog_item(actor: Actor, catalog_item_id, data: dict, photo=None) -
 # --- stock ----------------------------------------------------------------------------------
 
 def _store_in_scope(actor: Actor, action_name: str, store_id) -> Store:
-    store = tenant_get(Store, store_id)
-    if store is None:
-        raise NotFound(_("Not found."))
+    store = tenant_get_or_404(Store, store_id)
     authorize(actor, action_name, store)
     return store
 
@@ -334,9 +328,7 @@ def list_movements(actor: Actor, store_id, catalog_item_id=None, limit: int = 10
 
 @action("stock.view")
 def get_movement(actor: Actor, movement_id) -> StockMovement:
-    movement = tenant_get(StockMovement, movement_id)
-    if movement is None:
-        raise NotFound(_("Not found."))
+    movement = tenant_get_or_404(StockMovement, movement_id)
     _store_in_scope(actor, "stock.view", movement.store_id)
     return movement
 

@@ -21,13 +21,13 @@ from sqlalchemy import String, and_, case, false, func, literal, or_, select, up
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id, utcnow
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.roles.registry import AREA_CADRE, GRID_WORKER, VILLAGE_ADMIN
 from jifen.platform.staff import service as staff
-from jifen.platform.tenancy import current_tenant_id, register_url_object, tenant_get
+from jifen.platform.tenancy import current_tenant_id, register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household
 from jifen.tenants.villages import scopes  # noqa: F401 - registers the grid scope kind and paths
 from jifen.tenants.villages.models import LARGE, LEVELS, MICRO, GridLevelName, GridNode, Village, VillageGroup
@@ -101,9 +101,7 @@ def list_groups(actor: Actor, village_id=None) -> list[VillageGroup]:
     """One village's groups (or every village's, village by village), by order then pinyin."""
     query = select(VillageGroup)
     if village_id not in (None, ""):
-        village = tenant_get(Village, village_id)
-        if village is None:
-            raise NotFound(_("Not found."))
+        village = tenant_get_or_404(Village, village_id)
         query = query.where(VillageGroup.village_id == village.id)
     groups = db.session.execute(query).scalars().all()
     names = dict(db.session.execute(select(Village.id, Village.name)).all())
@@ -112,9 +110,7 @@ def list_groups(actor: Actor, village_id=None) -> list[VillageGroup]:
 
 @action("village_group.list")
 def get_group(actor: Actor, group_id) -> VillageGroup:
-    group = tenant_get(VillageGroup, group_id)
-    if group is None:
-        raise NotFound(_("Not found."))
+    group = tenant_get_or_404(VillageGroup, group_id)
     return group
 
 
@@ -261,9 +257,7 @@ def tree_order(nodes) -> list[tuple[GridNode, int]]:
 
 @action("grid.view")
 def get_node(actor: Actor, grid_node_id) -> GridNode:
-    node = tenant_get(GridNode, grid_node_id)
-    if node is None:
-        raise NotFound(_("Not found."))
+    node = tenant_get_or_404(GridNode, grid_node_id)
     authorize(actor, "grid.view", node)
     return node
 
@@ -276,9 +270,7 @@ def list_tree(actor: Actor, village_id=None, include_retired: bool = False) -> l
     if area is not None:
         query = query.where(area)
     if village_id not in (None, ""):
-        village = tenant_get(Village, village_id)
-        if village is None:
-            raise NotFound(_("Not found."))
+        village = tenant_get_or_404(Village, village_id)
         query = query.where(GridNode.village_id == village.id)
     if not include_retired:
         query = query.where(GridNode.retired_at.is_(None))
@@ -414,9 +406,7 @@ def _node_for(value, field: str, errors: dict) -> GridNode | None:
 
 
 def _active_node(grid_node_id) -> GridNode:
-    node = tenant_get(GridNode, grid_node_id)
-    if node is None:
-        raise NotFound(_("Not found."))
+    node = tenant_get_or_404(GridNode, grid_node_id)
     if node.retired_at is not None:
         raise Conflict(_("“%(name)s” has been retired and cannot be changed.", name=node.name))
     return node
@@ -665,9 +655,7 @@ def assign_grid_worker(actor: Actor, grid_node_id, user_id) -> User:
 
 @action("grid.manage")
 def remove_grid_worker(actor: Actor, grid_node_id, user_id) -> User:
-    node = tenant_get(GridNode, grid_node_id)
-    if node is None:
-        raise NotFound(_("Not found."))
+    node = tenant_get_or_404(GridNode, grid_node_id)
     user = _staff_member(user_id)
     nodes, others = _worker_nodes(user)
     if node.id not in nodes:

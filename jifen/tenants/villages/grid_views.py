@@ -4,15 +4,14 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, NotFound
+from jifen.platform.errors import Conflict
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.staff import service as staff
-from jifen.platform.tenancy import tenant_get
+from jifen.platform.tenancy import tenant_get_or_404
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.villages import grid
 from jifen.tenants.villages import service as villages
@@ -153,9 +152,7 @@ def levels():
 
 def _groups_page(village_id, errors=None, form=None, status=200):
     actor = current_actor()
-    village = tenant_get(Village, village_id)
-    if village is None:
-        raise NotFound(_("Not found."))
+    village = tenant_get_or_404(Village, village_id)
     return render_template("grid/groups.html", village=village, groups=grid.list_groups(actor, village.id),
                            errors=errors or {}, form=form or {},
                            may_manage=may(actor, "village_group.manage", village)), status

@@ -6,10 +6,10 @@ from sqlalchemy import select
 
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.errors import Invalid
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
-from jifen.platform.tenancy import register_url_object, tenant_get
+from jifen.platform.tenancy import register_url_object, tenant_get_or_404
 from jifen.tenants.villages import scopes  # noqa: F401 - registers the village and grid scope kinds
 from jifen.tenants.villages.models import Village
 
@@ -28,9 +28,7 @@ def list_villages(actor: Actor) -> list[Village]:
 
 @action("village.view")
 def get_village(actor: Actor, village_id) -> Village:
-    village = tenant_get(Village, village_id)
-    if village is None:
-        raise NotFound(_("Not found."))
+    village = tenant_get_or_404(Village, village_id)
     authorize(actor, "village.view", village)
     return village
 
@@ -68,9 +66,7 @@ def create_village(actor: Actor, data: dict) -> Village:
 
 @action("village.update")
 def update_village(actor: Actor, village_id, data: dict) -> Village:
-    village = tenant_get(Village, village_id)
-    if village is None:
-        raise NotFound(_("Not found."))
+    village = tenant_get_or_404(Village, village_id)
     authorize(actor, "village.update", village)
     before = _snapshot(village)
     for k, v in _check(data, village).items():
