@@ -52,8 +52,11 @@ def _register_pages(app: Flask) -> None:
     from jifen.platform.health import bp as health
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
+    from jifen.tenants.activities import views as activity_views
     from jifen.tenants.households import roster_views
     from jifen.tenants.households import views as household_views
+    from jifen.tenants.notifications import views as inbox_views
+    from jifen.tenants.points import apply_views, ledger_views, notice_views, review_views
     from jifen.tenants.rulebook import views as rulebook_views
     from jifen.tenants.store import views as store_views
     from jifen.tenants.villages import grid_views
@@ -61,6 +64,7 @@ def _register_pages(app: Flask) -> None:
 
     for bp in (health, accounts_views.bp, accounts_views.lang_bp, county_views.bp, staff_views.bp,
                village_views.bp, grid_views.bp, household_views.bp, roster_views.bp, rulebook_views.bp, store_views.bp,
+               apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
                files_views.bp, audit_views.bp):
         app.register_blueprint(bp)
 
@@ -97,14 +101,18 @@ def _register_api(api) -> None:
     from jifen.platform.files.api import blp as files_api
     from jifen.platform.staff.api import blp as staff_api
     from jifen.platform.townships.api import blp as county_api
+    from jifen.tenants.activities.api import blp as activities_api
     from jifen.tenants.households.api import blp as households_api
     from jifen.tenants.households.roster_api import blp as roster_api
+    from jifen.tenants.notifications.api import blp as inbox_api
+    from jifen.tenants.points.api import blp as points_api
+    from jifen.tenants.points.ledger_api import blp as ledger_api
     from jifen.tenants.rulebook.api import blp as rulebook_api
     from jifen.tenants.store.api import blp as store_api
     from jifen.tenants.villages.api import blp as villages_api
     from jifen.tenants.villages.grid_api import blp as grid_api
 
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
-                store_api, files_api, audit_api):
+                store_api, points_api, ledger_api, activities_api, inbox_api, files_api, audit_api):
         api.register_blueprint(blp)
 

@@ -177,6 +177,37 @@ def audit_verify(slug):
     sys.exit(1 if broken else 0)
 
 
+@click.group("points")
+def points():
+    """Points ledger commands."""
+
+
+@points.command("check-balances")
+@click.option("--tenant", "slug", default=None, help="One township (default: all)")
+@click.option("--fix", is_flag=True, help="Set cached balances to what the ledger sums to")
+@with_appcontext
+def points_check_balances(slug, fix):
+    """Recompute every household's cached balances from the ledger; exit 1 on any difference."""
+    from jifen.platform.roles.authz import Actor
+    from jifen.platform.tenancy import tenant_scope
+    from jifen.platform.townships.models import Tenant
+    from jifen.tenants.points.entries import check_balances
+
+    tenants = [_tenant(slug)] if slug else db.session.execute(select(Tenant).order_by(Tenant.slug)).scalars().all()
+    bad = 0
+    for tenant in tenants:
+        with tenant_scope(tenant):
+            report = check_balances(Actor.system("check-balances", tenant.id), fix=fix)
+        bad += bool(report["differences"] or report["unbalanced"])
+        click.echo(f"{tenant.slug}: {report['balances']} balances, {len(report['differences'])} differ"
+                   f"{' (fixed)' if fix and report['differences'] else ''}, "
+                   f"{len(report['unbalanced'])} unbalanced transactions")
+        for d in report["differences"]:
+            click.echo(f"  household {d.household_id} {d.period}: cached earned {d.cached_earned} available "
+                       f"{d.cached_available}, ledger earned {d.earned} available {d.available}")
+    sys.exit(1 if bad and not fix else 0)
+
+
 @click.command("demo")
 @click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
 @with_appcontext
@@ -190,5 +221,5 @@ def demo(base_url):
 
 def init_app(app) -> None:
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
-                beat_tick, audit, demo):
+                beat_tick, audit, points, demo):
         app.cli.add_command(cmd)

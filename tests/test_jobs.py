@@ -16,9 +16,12 @@ from jifen.workers.jobs import AUDIT_CHECK, PURGE
 from tests.conftest import make_world
 
 
+PLATFORM_JOBS = (AUDIT_CHECK, PURGE)  # these tests follow the platform's own two jobs; others run alongside
+
+
 def runs():
     rows = db.session.execute(select(Tenant.slug, JobRun.job, JobRun.local_date, JobRun.status, JobRun.attempts)
-                              .join(Tenant, Tenant.id == JobRun.tenant_id)
+                              .join(Tenant, Tenant.id == JobRun.tenant_id).where(JobRun.job.in_(PLATFORM_JOBS))
                               .execution_options(all_tenants=True)).all()
     return sorted(tuple(r) for r in rows)
 
@@ -47,7 +50,7 @@ def test_each_township_runs_at_its_own_local_time(towns):
 
 def test_ticking_twice_runs_nothing_twice(towns):
     with freeze_time("2026-11-28 12:00:00"):
-        first = tick()
+        first = [r for r in tick() if r[1] in PLATFORM_JOBS]
         second = tick()
         third = tick()
     assert len(first) == 4 and second == [] and third == []

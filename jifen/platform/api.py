@@ -11,6 +11,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from jifen.platform.errors import ServiceError
+from jifen.platform.idempotency import idempotent  # noqa: F401  (re-exported for API modules)
 
 
 def is_api_request() -> bool:

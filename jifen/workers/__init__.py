@@ -25,6 +25,6 @@ def celery_init_app(app: Flask) -> Celery:
     }
     celery.set_default()
     app.extensions["celery"] = celery
-    from jifen.workers import jobs  # noqa: F401  registers the tasks and their daily schedule
+    from jifen.workers import jobs, points_jobs  # noqa: F401  registers the tasks and their daily schedule
 
     return celery

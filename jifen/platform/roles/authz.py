@@ -19,6 +19,7 @@ from jifen.platform.roles.registry import ROLES, TOWNSHIP_ADMIN, scope_path
 ALL_ROLES = frozenset(ROLES)
 ADMIN = frozenset({TOWNSHIP_ADMIN})
 STAFF = ADMIN | {"village_admin", "area_cadre", "grid_worker", "panel_member"}  # who works with households
+WORK_TEAM = ADMIN | {"area_cadre", "grid_worker"}  # 积分工作队: gathers and verifies
 OPERATOR = "operator"
 SELF = "self"  # any signed-in user of the tenant, acting on their own account
 
@@ -78,6 +79,35 @@ POLICIES: dict[str, Policy] = {
     "catalog.manage": Policy(ADMIN),
     "stock.view": Policy(ADMIN | {"village_admin", "storekeeper"}, scoped=True),
     "stock.move": Policy(ADMIN | {"storekeeper"}, scoped=True),
+    # points: applications and their judging (state steps: tenants/points/workflow.py)
+    "application.self_apply": Policy(frozenset({"villager"}), scoped=True),
+    "application.proxy": Policy(WORK_TEAM | {"village_admin"}, scoped=True),
+    "application.record": Policy(WORK_TEAM | {"village_admin"}, scoped=True),
+    "application.list": Policy(STAFF | {"villager"}, scoped=True),
+    "application.view": Policy(STAFF | {"villager"}, scoped=True),
+    "application.confirm": Policy(frozenset({"villager"}), scoped=True),
+    "application.withdraw": Policy(frozenset({"villager"}), scoped=True),
+    "application.verify": Policy(WORK_TEAM, scoped=True),
+    "application.certify": Policy(frozenset({"panel_member"}), scoped=True),
+    "points_settings.manage": Policy(ADMIN),
+    # public notices and objections
+    "notice.list": Policy(STAFF, scoped=True),
+    "notice.view": Policy(STAFF, scoped=True),
+    "notice.publish": Policy(ADMIN | {"village_admin", "panel_member"}, scoped=True),
+    "notice.object": Policy(frozenset({"villager"}), scoped=True),
+    "objection.decide": Policy(frozenset({"panel_member"}), scoped=True),
+    # the ledger
+    "ledger.view": Policy(STAFF | {"villager"}, scoped=True),
+    "ledger.correct": Policy(ADMIN),
+    "ledger.check": Policy(ADMIN),
+    "inbox.view": Policy(frozenset({"villager"}), scoped=True),
+    # activities
+    "activity.list": Policy(STAFF | {"villager"}, scoped=True),
+    "activity.view": Policy(STAFF | {"villager"}, scoped=True),
+    "activity.manage": Policy(WORK_TEAM | {"village_admin"}, scoped=True),
+    "activity.signup": Policy(frozenset({"villager"}), scoped=True),
+    "activity.checkin": Policy(frozenset({"villager"}), scoped=True),
+    "activity.report": Policy(STAFF, scoped=True),
     # uploaded files (photos, scans)
     "file.view": Policy(ALL_ROLES),
     # audit

@@ -18,10 +18,9 @@ from jifen.platform.db import db, new_id, utcnow
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_spreadsheet
-from jifen.platform.jobs.schedule import local_now
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
-from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get, tenant_get_or_404
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdEvent, HouseholdTag, Resident, RosterImport
 from jifen.tenants.households.roster_check import Checker, GridLookup, Plan, TagLookup
 from jifen.tenants.households.roster_excel import (
@@ -62,13 +61,9 @@ def villages_for(actor: Actor, action_name: str = "household.import") -> list[Vi
     return sorted((v for v in villages if allowed is None or v.id in allowed), key=lambda v: pinyin_key(v.name))
 
 
-def _today():
-    return local_now(current_tenant(), utcnow()).date()
-
-
 def _check(actor: Actor, rows: list[Row], village: Village | None, import_id=None) -> Plan:
     checker = Checker(village, scope_ids(actor, "household.import", "village"),
-                      actor_id=actor.id, actor_name=actor.name, import_id=import_id, today=_today())
+                      actor_id=actor.id, actor_name=actor.name, import_id=import_id, today=tenant_today())
     return checker.check(rows)
 
 

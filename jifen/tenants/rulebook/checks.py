@@ -5,8 +5,7 @@ once, and nothing is written until all of them pass.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,16 +15,14 @@ from jifen.platform.errors import Invalid
 from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_document
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import current_tenant
+from jifen.platform.tenancy import tenant_today
 from jifen.tenants.rulebook.models import ADOPTED, RETIRED
 
 MAX_NUMBER = 100_000  # points, attendance and votes: far above any real value, far below the column limit
 STATUS_LABELS = {"draft": _l("draft"), "adopted": _l("adopted"), "retired": _l("retired")}
 
 
-def local_today() -> date:
-    """Today in the township's time zone (a village signs on its own calendar, not UTC's)."""
-    return datetime.now(ZoneInfo(current_tenant().timezone)).date()
+local_today = tenant_today  # a village signs on its own calendar, not UTC's
 
 
 class Fields:

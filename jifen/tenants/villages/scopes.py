@@ -33,3 +33,10 @@ def grid_node_path(node: GridNode) -> dict[str, set]:
 
 
 register_scope_path(GridNode, grid_node_path)
+
+
+def village_area_path(village_id) -> dict[str, set]:
+    """For things that belong to a whole village (a notice, an activity): the village, and every
+    grid node in it, so grid workers of the village reach them too."""
+    nodes = db.session.execute(select(GridNode.id).where(GridNode.village_id == village_id)).scalars()
+    return {"village": {village_id}, "grid_node": set(nodes)}

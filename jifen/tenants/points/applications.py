@@ -1,0 +1,476 @@
+"""How applications come to be (self-application, proxy entry, staff records and batch sheets) and
+how the work team and the certification panel judge them. States change only through
+`workflow.move`; every function here is an action with a policy in `platform.roles.authz`."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from jifen.platform.db import db, utcnow
+from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.files.service import store_image
+from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
+from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.tenants.households.models import ACTIVE, Household, Resident
+from jifen.tenants.households.rules import FieldError, check_plain
+from jifen.tenants.households.scopes import household_path
+from jifen.tenants.notifications.service import notify
+from jifen.tenants.points.models import (
+    PROXY,
+    SELF,
+    STAFF,
+    Application,
+    ApplicationPhoto,
+    Batch,
+    CertificationVote,
+    PointsSettings,
+)
+from jifen.tenants.points.workflow import CERTIFIED, REJECTED, SUBMITTED, VERIFIED, move, require
+from jifen.tenants.rulebook.adoption import EffectiveItem, rules_in_force
+from jifen.tenants.rulebook.models import AWARD, RuleItem
+
+register_url_object("application_id", Application)
+register_url_object("batch_id", Batch)
+register_scope_path(Application, lambda a: household_path(tenant_get(Household, a.household_id)))
+
+MAX_PHOTOS = 6
+MAX_DESCRIPTION = 1000
+MAX_REASON = 500
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+def settings() -> PointsSettings:
+    """The township's points settings (defaults until an admin changes them)."""
+    row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
+    return row or PointsSettings(quorum=2, notice_days=5)
+
+
+@action("points_settings.manage")
+def update_settings(actor: Actor, data: dict) -> PointsSettings:
+    from jifen.platform.audit.service import record
+    errors: dict = {}
+    values = {}
+    for name, low, high in (("quorum", 1, 9), ("notice_days", 1, 30)):
+        try:
+            values[name] = int(str(data.get(name, "")).strip())
+            if not low <= values[name] <= high:
+                raise ValueError
+        except ValueError:
+            errors[name] = [_("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)]
+    if errors:
+        raise Invalid(_("Please correct the marked fields."), errors)
+    row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
+    before = {"quorum": row.quorum, "notice_days": row.notice_days} if row else None
+    if row is None:
+        row = PointsSettings()
+        db.session.add(row)
+    row.quorum, row.notice_days = values["quorum"], values["notice_days"]
+    db.session.flush()
+    record(actor, "points_settings.update", row, before=before, after=values)
+    db.session.commit()
+    return row
+
+
+# --- checking input ----------------------------------------------------------------------------
+
+def _text(value, limit: int, field: str, errors: dict, required: bool = False) -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        errors[field] = [_("Please fill this in.")]
+    elif len(text) > limit:
+        errors[field] = [_("At most %(n)d characters.", n=limit)]
+    else:
+        try:
+            check_plain(text)
+        except FieldError as e:
+            errors[field] = [str(e)]
+    return text
+
+
+def _day(value, errors: dict, field: str = "occurred_on") -> date | None:
+    """The day the conduct happened: not in the future, not before last year."""
+    if isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(str(value or "").strip())
+        except ValueError:
+            errors[field] = [_("Enter the date as YYYY-MM-DD.")]
+            return None
+    today = tenant_today()
+    if day > today:
+        errors[field] = [_("The date can't be in the future.")]
+    elif day.year < today.year - 1:
+        errors[field] = [_("Only conduct from this year or last year can be applied for.")]
+    return day
+
+
+def _uuid(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _effective_item(village_id, item_ref, day: date | None, errors: dict, field: str = "item_id") -> EffectiveItem | None:
+    """The item as the village's rules of `day` give it. `item_ref` is an item id (of any version:
+    the same code is looked up in the version of that day) or an item code."""
+    if item_ref in (None, ""):
+        errors[field] = [_("Choose a rule item.")]
+        return None
+    item_id = _uuid(item_ref)
+    code = None
+    if item_id is not None:
+        item = tenant_get(RuleItem, item_id)
+        code = item.code if item else None
+    else:
+        code = str(item_ref).strip()
+    if not code:
+        errors[field] = [_("No such rule item.")]
+        return None
+    if day is None:
+        return None
+    rules = rules_in_force(village_id, day)
+    found = rules.by_code(code) if rules else None
+    if found is None or not found.enabled:
+        errors[field] = [_("This item was not in force in the village on %(day)s.", day=day.isoformat())]
+        return None
+    return found
+
+
+def _points(eff: EffectiveItem, value, errors: dict, field: str = "points") -> int:
+    """Points (a magnitude) within the item's range; fixed when the village set them. Returns the
+    signed value."""
+    sign = 1 if eff.item.direction == AWARD else -1
+    if value in (None, ""):
+        return sign * eff.points
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        errors[field] = [_("Enter a whole number.")]
+        return sign * eff.points
+    n = abs(n)
+    if eff.overridden and n != eff.points:
+        errors[field] = [_("This village gives exactly %(n)d points for this item.", n=eff.points)]
+    elif not eff.item.points_min <= n <= eff.item.points_max:
+        errors[field] = [_("Points for this item are from %(low)d to %(high)d.", low=eff.item.points_min,
+                           high=eff.item.points_max)]
+    return sign * n
+
+
+def _raise(errors: dict) -> None:
+    if errors:
+        raise Invalid(_("Please correct the marked fields."), errors)
+
+
+def _household(actor: Actor, policy: str, household_id, field: str = "household_id") -> Household:
+    household = tenant_get_or_404(Household, household_id)
+    authorize(actor, policy, household)
+    if household.status != ACTIVE:
+        raise Invalid.field(field, _("This household is no longer active."))
+    return household
+
+
+def _new(actor: Actor, household: Household, eff: EffectiveItem, *, points: int, occurred_on: date,
+         description: str, origin: str, state: str, batch_id=None, activity_id=None) -> Application:
+    app = Application(household_id=household.id, village_id=household.village_id, item_id=eff.item.id,
+                      item_code=eff.item.code, version_id=eff.item.version_id, points=points,
+                      occurred_on=occurred_on, description=description, origin=origin, state=SUBMITTED,
+                      submitted_by=actor.id, submitted_by_name=actor.name, batch_id=batch_id,
+                      activity_id=activity_id)
+    if state == VERIFIED:  # staff saw it happen: the recorder is the verifier
+        app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, utcnow()
+    db.session.add(app)
+    db.session.flush()
+    move(actor, app, "submit", state, points=points, authorized=True)
+    return app
+
+
+def _photos(actor: Actor, app: Application, uploads, errors: dict) -> None:
+    uploads = [u for u in (uploads or []) if u is not None and getattr(u, "filename", "")]
+    if len(uploads) > MAX_PHOTOS:
+        errors["photos"] = [_("At most %(n)d photos.", n=MAX_PHOTOS)]
+        return
+    for i, upload in enumerate(uploads):
+        stored = store_image(actor, upload, field="photos")
+        db.session.add(ApplicationPhoto(application_id=app.id, file_id=stored.id, sort_order=i))
+
+
+def _check_photos(eff: EffectiveItem | None, uploads, errors: dict) -> None:
+    present = [u for u in (uploads or []) if u is not None and getattr(u, "filename", "")]
+    if eff is not None and eff.item.evidence_required and not present:
+        errors["photos"] = [_("This item needs at least one photo as evidence.")]
+
+
+# --- how applications come to be ---------------------------------------------------------------
+
+@action("application.self_apply")
+def self_apply(actor: Actor, household_id, data: dict, photos=None) -> Application:
+    """积分申请/自评: a household member applies for an award item on their phone."""
+    household = _household(actor, "application.self_apply", household_id)
+    return _apply(actor, household, data, photos, origin=SELF)
+
+
+@action("application.proxy")
+def proxy_apply(actor: Actor, household_id, data: dict, photos=None) -> Application:
+    """A grid worker files an application for a household without a phone (marked as proxy); the
+    household can confirm it later."""
+    household = _household(actor, "application.proxy", household_id)
+    app = _apply(actor, household, data, photos, origin=PROXY)
+    notify(household.id, "proxy_filed", f"proxy:{app.id}", link=f"applications/{app.id}", by=actor.name,
+           item=app.item_code)
+    return app
+
+
+def _apply(actor: Actor, household: Household, data: dict, photos, origin: str) -> Application:
+    errors: dict = {}
+    day = _day(data.get("occurred_on"), errors)
+    eff = _effective_item(household.village_id, data.get("item_id") or data.get("item_code"), day, errors)
+    description = _text(data.get("description"), MAX_DESCRIPTION, "description", errors, required=True)
+    if eff is not None:
+        if eff.item.direction != AWARD or eff.item.initiator != "household":
+            errors["item_id"] = [_("Only staff record this item; choose an item households apply for.")]
+    _check_photos(eff, photos, errors)
+    _raise(errors)
+    app = _new(actor, household, eff, points=eff.points, occurred_on=day, description=description,
+               origin=origin, state=SUBMITTED)
+    _photos(actor, app, photos, errors)
+    _raise(errors)
+    db.session.commit()
+    return app
+
+
+@action("application.record")
+def record_conduct(actor: Actor, household_id, data: dict, photos=None) -> Application:
+    """A staff record of observed conduct (award or deduction) for one household. The recorder is
+    the work team, so it starts verified."""
+    household = _household(actor, "application.record", household_id)
+    errors: dict = {}
+    day = _day(data.get("occurred_on"), errors)
+    eff = _effective_item(household.village_id, data.get("item_id") or data.get("item_code"), day, errors)
+    description = _text(data.get("description"), MAX_DESCRIPTION, "description", errors, required=True)
+    points = _points(eff, data.get("points"), errors) if eff is not None else 0
+    _check_photos(eff, photos, errors)
+    _raise(errors)
+    app = _new(actor, household, eff, points=points, occurred_on=day, description=description, origin=STAFF,
+               state=_after_verification(eff))
+    _photos(actor, app, photos, errors)
+    _raise(errors)
+    db.session.commit()
+    return app
+
+
+def _after_verification(eff: EffectiveItem) -> str:
+    return CERTIFIED if eff.item.review == "verification" else VERIFIED
+
+
+@action("application.record")
+def record_batch(actor: Actor, data: dict) -> Batch:
+    """A batch sheet: one item, one day, a score per household (e.g. a micro grid's monthly
+    sanitation inspection). `data["rows"]` is [{"household_id", "points", "note"}]; a row with
+    empty points is skipped. All rows are written, or none."""
+    errors: dict = {}
+    day = _day(data.get("occurred_on"), errors)
+    rows = data.get("rows") or []
+    title = _text(data.get("title"), 200, "title", errors, required=True)
+    if not isinstance(rows, list) or not rows:
+        errors["rows"] = [_("Give at least one household a score.")]
+        rows = []
+    households: list[tuple[Household, dict]] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or row.get("points") in (None, ""):
+            continue
+        household = tenant_get(Household, _uuid(row.get("household_id")))
+        if household is None:
+            errors[f"rows.{i}.household_id"] = [_("No such household.")]
+            continue
+        authorize(actor, "application.record", household)
+        households.append((household, row))
+    villages = {h.village_id for h, _row in households}
+    if len(villages) > 1:
+        errors["rows"] = [_("A batch sheet covers households of one village.")]
+    if not households and "rows" not in errors:
+        errors["rows"] = [_("Give at least one household a score.")]
+    village_id = next(iter(villages)) if villages else None
+    eff = _effective_item(village_id, data.get("item_id") or data.get("item_code"), day, errors) if village_id else None
+    scored = []
+    for i, (household, row) in enumerate(households):
+        if eff is None:
+            break
+        if household.status != ACTIVE:
+            errors[f"rows.{i}.household_id"] = [_("This household is no longer active.")]
+        points = _points(eff, row.get("points"), errors, field=f"rows.{i}.points")
+        note = _text(row.get("note"), 200, f"rows.{i}.note", errors)
+        scored.append((household, points, note))
+    _raise(errors)
+    batch = Batch(village_id=village_id, grid_node_id=_uuid(data.get("grid_node_id")), item_id=eff.item.id,
+                  title=title, occurred_on=day, row_count=len(scored), created_by=actor.id,
+                  created_by_name=actor.name)
+    db.session.add(batch)
+    db.session.flush()
+    for household, points, note in scored:
+        _new(actor, household, eff, points=points, occurred_on=day, description=note or title, origin=STAFF,
+             state=_after_verification(eff), batch_id=batch.id)
+    db.session.commit()
+    return batch
+
+
+def staff_submit_for_activity(actor: Actor, household: Household, eff: EffectiveItem, *, occurred_on: date,
+                              description: str, activity_id, checked_in: bool) -> Application:
+    """Attendance becomes an application: staff-marked attendance starts verified, a self
+    check-in waits for verification. The caller (activities) has checked the actor's rights."""
+    from jifen.tenants.points.models import ACTIVITY
+    state = SUBMITTED if checked_in else _after_verification(eff)
+    sign = 1 if eff.item.direction == AWARD else -1
+    return _new(actor, household, eff, points=sign * eff.points, occurred_on=occurred_on, description=description,
+                origin=ACTIVITY, state=state, activity_id=activity_id)
+
+
+# --- the household's own steps -----------------------------------------------------------------
+
+def _lock(application_id) -> Application:
+    """Load and lock the application row: concurrent steps on one application take turns."""
+    app_id = _uuid(application_id)
+    app = db.session.execute(select(Application).where(Application.id == app_id).with_for_update()
+                             .execution_options(populate_existing=True)).scalar_one_or_none() if app_id else None
+    if app is None:
+        raise NotFound(_("Not found."))
+    return app
+
+
+@action("application.view")
+def get_application(actor: Actor, application_id) -> Application:
+    app = tenant_get_or_404(Application, application_id)
+    authorize(actor, "application.view", app)
+    return app
+
+
+@action("application.confirm")
+def confirm(actor: Actor, application_id) -> Application:
+    """The household confirms an application a grid worker filed for it."""
+    app = _lock(application_id)
+    if app.origin != PROXY:
+        raise Invalid.field("origin", _("Only an application filed on the household's behalf needs confirming."))
+    if app.confirmed_at is not None:
+        return app
+    move(actor, app, "confirm", app.state)
+    app.confirmed_at = utcnow()
+    db.session.commit()
+    return app
+
+
+@action("application.withdraw")
+def withdraw(actor: Actor, application_id) -> Application:
+    app = _lock(application_id)
+    move(actor, app, "withdraw", "withdrawn")
+    db.session.commit()
+    return app
+
+
+# --- verification by the work team -------------------------------------------------------------
+
+@action("application.verify")
+def verify(actor: Actor, application_id, data: dict | None = None) -> Application:
+    """Accept, optionally adjusting points within the item's range (a reason is then required).
+    Verification-only items go straight on to public notice."""
+    data = data or {}
+    app = _lock(application_id)
+    authorize(actor, "application.verify", app)
+    require(app, "verify")
+    errors: dict = {}
+    eff = _effective_item(app.village_id, app.item_code, app.occurred_on, errors)
+    if eff is None:
+        raise Invalid.field("item_id", errors["item_id"][0])
+    points = _points(eff, data.get("points"), errors) if data.get("points") not in (None, "") else app.points
+    reason = _text(data.get("reason"), MAX_REASON, "reason", errors, required=points != app.points)
+    if points != app.points and "reason" in errors:
+        errors["reason"] = [_("Say why the points were changed.")]
+    _raise(errors)
+    app.points = points
+    app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, utcnow()
+    move(actor, app, "verify", _after_verification(eff), reason=reason, points=points, authorized=True)
+    db.session.commit()
+    return app
+
+
+@action("application.verify")
+def reject(actor: Actor, application_id, data: dict) -> Application:
+    app = _lock(application_id)
+    errors: dict = {}
+    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
+    authorize(actor, "application.verify", app)
+    _raise(errors)
+    app.reject_reason = reason
+    move(actor, app, "reject", REJECTED, reason=reason)
+    db.session.commit()
+    return app
+
+
+# --- certification by the panel ----------------------------------------------------------------
+
+def own_households(actor: Actor) -> set:
+    """Households the actor belongs to: their villager grants, and households with a current member
+    whose phone is the account's phone (a panel member may not certify for these)."""
+    own = set(scope_ids(actor, "application.self_apply", "household") or set())
+    phone = getattr(actor.account, "phone", None) if actor.kind == "user" else None
+    if phone:
+        own |= set(db.session.execute(select(Resident.household_id).where(
+            Resident.phone == phone, Resident.left_on.is_(None))).scalars())
+    return own
+
+
+@dataclass(frozen=True)
+class Tally:
+    approvals: int
+    rejections: int
+    quorum: int
+    voters: list
+
+
+def tally(application_id) -> Tally:
+    votes = db.session.execute(select(CertificationVote).where(CertificationVote.application_id == application_id)
+                               .order_by(CertificationVote.created_at)).scalars().all()
+    return Tally(sum(v.decision == "approve" for v in votes), sum(v.decision == "reject" for v in votes),
+                 settings().quorum, votes)
+
+
+@action("application.certify")
+def vote(actor: Actor, application_id, data: dict) -> Application:
+    """A panel member approves or rejects (with a reason). When approvals reach the township's
+    quorum the application is certified; when rejections do, it is rejected."""
+    app = _lock(application_id)
+    authorize(actor, "application.certify", app)
+    decision = str((data or {}).get("decision", "")).strip()
+    errors: dict = {}
+    if decision not in ("approve", "reject"):
+        errors["decision"] = [_("Choose approve or reject.")]
+    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=decision == "reject")
+    if decision == "reject" and "reason" in errors:
+        errors["reason"] = [_("Say why it is rejected.")]
+    _raise(errors)
+    require(app, "vote")
+    if app.household_id in own_households(actor):
+        raise Invalid.field("decision", _("You may not certify points for your own household."))
+    if db.session.execute(select(func.count()).select_from(CertificationVote).where(
+            CertificationVote.application_id == app.id, CertificationVote.member_id == actor.id)).scalar_one():
+        raise Conflict(_("You have already decided on this application."), {"decision": [_("Already decided.")]})
+    db.session.add(CertificationVote(application_id=app.id, member_id=actor.id, member_name=actor.name,
+                                     decision=decision, reason=reason))
+    db.session.flush()
+    move(actor, app, "vote", VERIFIED, reason=f"{decision}: {reason}" if reason else decision, authorized=True)
+    t = tally(app.id)
+    if t.approvals >= t.quorum:
+        app.certified_at = utcnow()
+        app.certified_by_names = "、".join(v.member_name for v in t.voters if v.decision == "approve")[:300]
+        move(actor, app, "certify", CERTIFIED, authorized=True)
+    elif t.rejections >= t.quorum:
+        app.reject_reason = "；".join(v.reason for v in t.voters if v.decision == "reject")[:500]
+        move(actor, app, "decline", REJECTED, reason=app.reject_reason, authorized=True)
+    db.session.commit()
+    return app

@@ -1,0 +1,189 @@
+"""公示: certified items go on a village's public notice; villagers of the village may object while
+it is up; the panel decides objections. Closing and posting is in `posting.py`."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from jifen.platform.db import db, utcnow
+from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
+from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.tenants.households.models import Household
+from jifen.tenants.households.scopes import household_path
+from jifen.tenants.points.applications import MAX_REASON, _lock, _raise, _text, own_households, settings
+from jifen.tenants.points.models import Application, Notice, Objection
+from jifen.tenants.points.workflow import CERTIFIED, OBJECTED, ON_NOTICE, REJECTED, move, require
+from jifen.tenants.villages.models import Village
+from jifen.tenants.villages.scopes import village_area_path
+
+register_url_object("notice_id", Notice)
+register_url_object("objection_id", Objection)
+register_scope_path(Notice, lambda n: village_area_path(n.village_id))
+register_scope_path(Objection, lambda o: household_path(tenant_get(Household, tenant_get(Application, o.application_id).household_id)))
+
+
+def _publish(actor: Actor, village: Village) -> Notice | None:
+    apps = db.session.execute(select(Application).where(Application.village_id == village.id,
+                                                        Application.state == CERTIFIED)
+                              .order_by(Application.certified_at, Application.id).with_for_update()).scalars().all()
+    if not apps:
+        return None
+    today = tenant_today()
+    number = (db.session.execute(select(func.max(Notice.number)).where(Notice.village_id == village.id))
+              .scalar_one() or 0) + 1
+    notice = Notice(village_id=village.id, number=number, opens_on=today,
+                    closes_on=today + timedelta(days=settings().notice_days - 1), public_token=secrets.token_urlsafe(16),
+                    item_count=len(apps), created_by=actor.id, created_by_name=actor.name)
+    db.session.add(notice)
+    db.session.flush()
+    for app in apps:
+        app.notice_id = notice.id
+        move(actor, app, "publish", ON_NOTICE, authorized=True, notify_params={"until": notice.closes_on.isoformat()})
+    return notice
+
+
+@action("notice.publish")
+def publish(actor: Actor, village_id) -> Notice:
+    """Put every certified item of the village on a new notice, public for the township's notice
+    period from today."""
+    village = tenant_get_or_404(Village, village_id)
+    authorize(actor, "notice.publish", village)
+    notice = _publish(actor, village)
+    if notice is None:
+        raise Invalid.field("village_id", _("No certified items are waiting for public notice in this village."))
+    db.session.commit()
+    return notice
+
+
+def publish_waiting(actor: Actor) -> int:
+    """The nightly job: a new notice for every village with certified items waiting."""
+    villages = db.session.execute(select(Village).where(Village.id.in_(
+        select(Application.village_id).where(Application.state == CERTIFIED)))).scalars().all()
+    count = 0
+    for village in sorted(villages, key=lambda v: str(v.id)):
+        count += _publish(actor, village) is not None
+        db.session.commit()
+    return count
+
+
+def is_open(notice: Notice) -> bool:
+    return notice.status == Notice.OPEN and notice.opens_on <= tenant_today() <= notice.closes_on
+
+
+@action("notice.list")
+def list_notices(actor: Actor, village_id=None, limit: int = 100) -> list[Notice]:
+    """Newest first, in the actor's villages."""
+    query = select(Notice).order_by(Notice.opens_on.desc(), Notice.number.desc()).limit(limit)
+    villages = scope_ids(actor, "notice.list", "village")
+    if villages is not None:
+        query = query.where(Notice.village_id.in_(list(villages) or [None]))
+    if village_id is not None:
+        query = query.where(Notice.village_id == village_id)
+    return list(db.session.execute(query).scalars())
+
+
+@action("notice.view")
+def get_notice(actor: Actor, notice_id) -> Notice:
+    notice = tenant_get_or_404(Notice, notice_id)
+    authorize(actor, "notice.view", notice)
+    return notice
+
+
+def notice_by_token(token: str) -> Notice:
+    """The public page: anyone with the link. The tenant is already resolved from the URL."""
+    notice = db.session.execute(select(Notice).where(Notice.public_token == str(token)[:32])).scalar_one_or_none()
+    if notice is None:
+        raise NotFound(_("Not found."))
+    return notice
+
+
+def notice_items(notice: Notice) -> list[tuple[Application, Household]]:
+    """Every application that went on this notice (including ones since rejected on objection),
+    in door-plate order within the village."""
+    rows = db.session.execute(select(Application, Household).join(Household, Household.id == Application.household_id)
+                              .where(Application.notice_id == notice.id)).all()
+    return sorted(rows, key=lambda r: (r[1].door_plate, str(r[0].id)))
+
+
+def _villager_households_in(actor: Actor, village_id) -> list:
+    own = scope_ids(actor, "notice.object", "household") or set()
+    if not own:
+        return []
+    return list(db.session.execute(select(Household.id).where(Household.id.in_(list(own)),
+                                                              Household.village_id == village_id)).scalars())
+
+
+def may_object(actor: Actor, app: Application, notice: Notice) -> bool:
+    return (app.state in (ON_NOTICE, OBJECTED) and is_open(notice)
+            and bool(_villager_households_in(actor, notice.village_id)))
+
+
+@action("notice.object")
+def object_to(actor: Actor, application_id, data: dict) -> Objection:
+    """A villager of the village contests an item while its notice is up; the item goes back to
+    the panel."""
+    app = _lock(application_id)
+    notice = tenant_get(Notice, app.notice_id) if app.notice_id else None
+    households = _villager_households_in(actor, app.village_id)
+    if notice is None or not households:
+        raise NotFound(_("Not found."))
+    errors: dict = {}
+    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
+    if "reason" in errors and not reason:
+        errors["reason"] = [_("Say what is wrong with this item.")]
+    if not is_open(notice):
+        errors["notice"] = [_("The notice period is over; objections are no longer taken.")]
+    _raise(errors)
+    require(app, "object")
+    objection = Objection(application_id=app.id, notice_id=notice.id, household_id=sorted(households, key=str)[0],
+                          objector_id=actor.id, objector_name=actor.name, reason=reason)
+    db.session.add(objection)
+    db.session.flush()
+    move(actor, app, "object", OBJECTED, reason=reason, authorized=True)
+    db.session.commit()
+    return objection
+
+
+@action("objection.decide")
+def decide(actor: Actor, objection_id, data: dict) -> Objection:
+    """The panel upholds an objection (the item is rejected) or dismisses it with a reason (the item
+    goes back on notice once no objection is open)."""
+    objection = tenant_get_or_404(Objection, objection_id)
+    app = _lock(objection.application_id)
+    authorize(actor, "objection.decide", app)
+    errors: dict = {}
+    decision = str((data or {}).get("decision", "")).strip()
+    if decision not in ("uphold", "dismiss"):
+        errors["decision"] = [_("Choose uphold or dismiss.")]
+    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
+    if "reason" in errors and not reason:
+        errors["reason"] = [_("Say why.")]
+    if objection.status != Objection.OPEN:
+        errors["decision"] = [_("This objection has already been decided.")]
+    if app.household_id in own_households(actor):
+        errors["decision"] = [_("You may not decide on your own household's points.")]
+    _raise(errors)
+    require(app, "uphold" if decision == "uphold" else "dismiss")
+    objection.status = Objection.UPHELD if decision == "uphold" else Objection.DISMISSED
+    objection.decided_by, objection.decided_by_name = actor.id, actor.name
+    objection.decision_reason, objection.decided_at = reason, utcnow()
+    db.session.flush()
+    if decision == "uphold":
+        app.reject_reason = reason
+        move(actor, app, "uphold", REJECTED, reason=reason, authorized=True)
+    else:
+        still_open = db.session.execute(select(func.count()).select_from(Objection).where(
+            Objection.application_id == app.id, Objection.status == Objection.OPEN)).scalar_one()
+        move(actor, app, "dismiss", OBJECTED if still_open else ON_NOTICE, reason=reason, authorized=True)
+    db.session.commit()
+    return objection
+
+
+def objections_of(application_id) -> list[Objection]:
+    return list(db.session.execute(select(Objection).where(Objection.application_id == application_id)
+                                   .order_by(Objection.created_at)).scalars())
