@@ -107,12 +107,13 @@ def _register_api(api) -> None:
     from jifen.tenants.notifications.api import blp as inbox_api
     from jifen.tenants.points.api import blp as points_api
     from jifen.tenants.points.ledger_api import blp as ledger_api
+    from jifen.tenants.points.notice_api import blp as notices_api
     from jifen.tenants.rulebook.api import blp as rulebook_api
     from jifen.tenants.store.api import blp as store_api
     from jifen.tenants.villages.api import blp as villages_api
     from jifen.tenants.villages.grid_api import blp as grid_api
 
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
-                store_api, points_api, ledger_api, activities_api, inbox_api, files_api, audit_api):
+                store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, files_api, audit_api):
         api.register_blueprint(blp)
 

@@ -78,7 +78,25 @@ def _beta_configuration(village_id) -> dict:
     catalog_item = add(CatalogItem(name="牙膏", price_points=5, unit="支"))
     movement = add(StockMovement(store_id=store.id, catalog_item_id=catalog_item.id, kind="restock", delta=1,
                                  quantity_after=1))
-    return {"file_id": file.id, "group_id": group.id, "grid_node_id": node.id, "household_id": household.id,
+    from jifen.tenants.activities.models import Activity
+    from jifen.tenants.points.models import Application, Batch, LedgerTransaction, Notice, Objection
+
+    notice = add(Notice(village_id=village_id, number=1, opens_on=date(2026, 1, 1), closes_on=date(2026, 1, 5),
+                        public_token="beta-notice-token"))
+    activity = add(Activity(village_id=village_id, item_code="A1", title="义务劳动", held_on=date(2026, 1, 1),
+                            checkin_code="123456"))
+    batch = add(Batch(village_id=village_id, item_id=item.id, title="卫生检查", occurred_on=date(2026, 1, 1)))
+    application = add(Application(household_id=household.id, village_id=village_id, item_id=item.id, item_code="A1",
+                                  version_id=version.id, points=1, occurred_on=date(2026, 1, 1), origin="self",
+                                  state="on_notice", notice_id=notice.id))
+    objection = add(Objection(application_id=application.id, notice_id=notice.id, objector_name="李四", reason="x"))
+    transaction = add(LedgerTransaction(source_kind="application", source_id=application.id,
+                                        household_id=household.id, period=2026, points=1,
+                                        occurred_on=date(2026, 1, 1)))
+    return {"notice_id": notice.id, "activity_id": activity.id, "batch_id": batch.id,
+            "application_id": application.id, "objection_id": objection.id, "transaction_id": transaction.id,
+            "token": notice.public_token,
+            "file_id": file.id, "group_id": group.id, "grid_node_id": node.id, "household_id": household.id,
             "resident_id": resident.id, "tag_id": tag.id, "import_id": roster.id, "version_id": version.id,
             "category_id": category.id, "item_id": item.id, "village_rulebook_id": village_rulebook.id,
             "signature_id": signature.id, "store_id": store.id, "catalog_item_id": catalog_item.id,
