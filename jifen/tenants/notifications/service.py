@@ -10,7 +10,6 @@ from jifen.tenants.notifications.models import Notification
 
 # kind -> how the inbox says it; params are filled in the reader's language when shown
 MESSAGES = {
-    "submitted": lambda p: _("Application received: %(item)s, %(points)s points.", **p),
     "verified": lambda p: _("Verified: %(item)s, %(points)s points.", **p),
     "rejected": lambda p: _("Not accepted: %(item)s. Reason: %(reason)s", **p),
     "certified": lambda p: _("Certified by the panel: %(item)s, %(points)s points.", **p),
@@ -18,8 +17,8 @@ MESSAGES = {
     "objected": lambda p: _("An objection was raised against %(item)s; the panel will decide.", **p),
     "objection_upheld": lambda p: _("The objection was upheld, %(item)s is not counted. Reason: %(reason)s", **p),
     "objection_dismissed": lambda p: _("The objection was dismissed: %(item)s stays on notice.", **p),
-    "posted": lambda p: _("Posted: %(item)s, %(points)s points are in your passbook.", **p),
-    "capped": lambda p: _("Posted: %(item)s, %(points)s points; %(capped)s points were over the item's limit.", **p),
+    "posted": lambda p: (_("Posted: %(item)s, %(points)s points; %(capped)s points were over the item's limit.", **p)
+                         if p.get("capped") else _("Posted: %(item)s, %(points)s points are in your passbook.", **p)),
     "corrected": lambda p: _("Corrected: %(item)s is now %(points)s points. Reason: %(reason)s", **p),
     "proxy_filed": lambda p: _("%(by)s filed %(item)s for your household; please check and confirm.", **p),
 }

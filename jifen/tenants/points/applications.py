@@ -30,7 +30,7 @@ from jifen.tenants.points.models import (
     CertificationVote,
     PointsSettings,
 )
-from jifen.tenants.points.workflow import CERTIFIED, REJECTED, SUBMITTED, VERIFIED, move, require
+from jifen.tenants.points.workflow import CERTIFIED, REJECTED, SUBMITTED, VERIFIED, item_title, move, require
 from jifen.tenants.rulebook.adoption import EffectiveItem, rules_in_force
 from jifen.tenants.rulebook.models import AWARD, RuleItem
 
@@ -224,7 +224,7 @@ def proxy_apply(actor: Actor, household_id, data: dict, photos=None) -> Applicat
     household = _household(actor, "application.proxy", household_id)
     app = _apply(actor, household, data, photos, origin=PROXY)
     notify(household.id, "proxy_filed", f"proxy:{app.id}", link=f"applications/{app.id}", by=actor.name,
-           item=app.item_code)
+           item=item_title(app))
     return app
 
 
