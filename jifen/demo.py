@@ -17,6 +17,7 @@ from jifen.platform.townships import service as townships
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households import demo as household_demo
 from jifen.tenants.households.models import Household
+from jifen.tenants.points import demo as points_demo
 from jifen.tenants.rulebook import demo as rulebook_demo
 from jifen.tenants.store import demo as store_demo
 from jifen.tenants.store.models import Store
@@ -74,6 +75,8 @@ def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
             user, _secret = staff.invite(admin_actor, {"username": username, "display_name": name,
                                                        "roles": [{"role": role, "scope_ids": scope}]})
             user.password_hash = passwords.hash_password(PASSWORD)
+        db.session.commit()
+        points = points_demo.load_demo(admin_actor, by_name)
         count = db.session.execute(select(func.count()).select_from(Household)).scalar()
     db.session.commit()
     usernames = [s[0] for s in STAFF] + [GRID_WORKER[0], STOREKEEPER[0]]
@@ -83,6 +86,12 @@ def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
         f"County console:  {base_url}/county/login   operator / {PASSWORD}",
         f"Township (龙窝镇): {base_url}/t/longwo/login   admin / {PASSWORD}",
         f"  other staff, same password: {', '.join(usernames)}",
+        (f"Points history from January 1 to today: {points['applications']} applications "
+         f"({points['batches']} batch sheets), {points['notices']} public notices, "
+         f"{points['objections']} objections, {points['corrections']} corrections; panel members "
+         f"panel-<village>-1/2, grid workers grid-<village>, villagers villager-<village>-<n> "
+         f"(e.g. {points_demo.DEMO_VILLAGER}), same password." if points else
+         "Points history: already loaded (nothing added)."),
     ]
 
 

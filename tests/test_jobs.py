@@ -15,7 +15,6 @@ from jifen.platform.townships.models import Tenant
 from jifen.workers.jobs import AUDIT_CHECK, PURGE
 from tests.conftest import make_world
 
-
 PLATFORM_JOBS = (AUDIT_CHECK, PURGE)  # these tests follow the platform's own two jobs; others run alongside
 
 

@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
 from jifen.platform.townships.models import Tenant
@@ -116,7 +116,7 @@ def test_deduction_never_takes_available_below_zero_and_corrections_reverse(pw, 
     posting.nightly(Actor.system(), today=notice.closes_on + timedelta(days=1))
     assert entries.balances(who("villager"), pw.household) == (-5, 0)
     tx = db.session.execute(select(LedgerTransaction)).scalar_one()
-    with pytest.raises(Exception):
+    with pytest.raises(Forbidden):
         entries.correct_entry(who("gridder"), tx.id, {"points": 0, "reason": "误记"})
     entries.correct_entry(who("admin"), tx.id, {"points": 0, "reason": "误记，不是这户"})
     assert entries.balances(who("villager"), pw.household) == (0, 5)

@@ -500,7 +500,7 @@ def test_a_grid_worker_records_and_sees_only_their_households(signing_world):
 # --- demo ----------------------------------------------------------------------------------------
 
 def test_demo_rulebook_loads_once_with_all_villages_adopting_and_most_households_signing(ctx):
-    from jifen.tenants.rulebook.demo import ITEMS, TITLE, load_demo
+    from jifen.tenants.rulebook.demo import ADOPTED_ON, ITEMS, TITLE, load_demo
 
     with alpha() as (world, admin):
         meiyuan = world.a.villages[2]
@@ -514,7 +514,7 @@ def test_demo_rulebook_loads_once_with_all_villages_adopting_and_most_households
         load_demo(admin, villages)
         assert (_count(AuditEntry), _count(CommitmentSignature)) == before  # idempotent
         demo = db.session.execute(select(RulebookVersion).where(RulebookVersion.title == TITLE)).scalar_one()
-        assert demo.status == "adopted" and demo.adopted_on == APRIL
+        assert demo.status == "adopted" and demo.adopted_on == ADOPTED_ON == date(2026, 1, 1)
         assert len(ITEMS) >= 30 and _count(RuleItem, RuleItem.version_id == demo.id) == len(ITEMS)
         assert _count(RuleCategory) == 7 and all(item[3] for item in ITEMS)
         assert {i.direction for i in service.version_items(admin, demo.id)} == {"award", "deduction"}

@@ -76,7 +76,8 @@ def tenant_scope(tenant):
 # registered model stops the app from starting (see `check_url_objects`).
 
 URL_OBJECTS: dict[str, type] = {}
-URL_PARAMS_NOT_OBJECTS = {"tenant_slug", "secret"}  # `secret`: setup links, looked up by hash
+URL_PARAMS_NOT_OBJECTS = {"tenant_slug", "secret", "token"}  # `secret`: setup links, looked up by hash;
+# `token`: public notice links, looked up by value within the tenant (notices.notice_by_token)
 
 
 def register_url_object(param: str, model: type) -> None:

@@ -40,6 +40,15 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256((prev_hash + _canonical(entry)).encode()).hexdigest()
 
 
+def lock_chain() -> None:
+    """Take the current tenant's chain head lock now (held until commit). A transaction that will
+    both lock other rows and append to the chain calls this first, so every such transaction takes
+    the head before the rows and two of them cannot deadlock (the head is otherwise taken midway,
+    at the first `record`)."""
+    db.session.execute(select(AuditHead.tenant_id).where(AuditHead.tenant_id == current_tenant_id())
+                       .with_for_update())
+
+
 def record(actor: Actor, action_name: str, obj=None, *, object_type: str | None = None,
            object_id=None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
     tenant_id = current_tenant_id()

@@ -62,7 +62,9 @@ def _account_page(household_id, errors: dict, form):
     actor = current_actor()
     h = service.household_detail(actor, household_id)
     accounts = staff.holders(VILLAGER, household_id) if may(actor, "staff.invite") else None
-    return _render("households/detail.html", errors, h=h, accounts=accounts,
+    from jifen.tenants.points import entries  # the household's points, for those who may see them
+    balances = entries.balances(actor, household_id) if may(actor, "ledger.view", h["household"]) else None
+    return _render("households/detail.html", errors, h=h, accounts=accounts, balances=balances,
                    form=form or {"display_name": h["head_name"]})
 
 

@@ -474,3 +474,139 @@ def vote(actor: Actor, application_id, data: dict) -> Application:
         move(actor, app, "decline", REJECTED, reason=app.reject_reason, authorized=True)
     db.session.commit()
     return app
+
+
+# --- lists and queues ----------------------------------------------------------------------------
+
+MAX_PER_PAGE = 100
+
+
+def _in_scope(actor: Actor, action_name: str):
+    """SQL condition on Household for the actor's area under `action_name` (None: the township)."""
+    from jifen.tenants.households.service import scope_condition
+    return scope_condition(actor, action_name)
+
+
+@action("application.list")
+def list_applications(actor: Actor, *, state: str | None = None, village_id=None, household_id=None, batch_id=None,
+                      page: int = 1, per_page: int = 20):
+    """Applications in the actor's area (a villager: their own household's), newest first; each row
+    is (application, household)."""
+    from jifen.platform.paging import Page
+    from jifen.tenants.points.workflow import STATES
+    conditions = []
+    scope = _in_scope(actor, "application.list")
+    if scope is not None:
+        conditions.append(scope)
+    if state:
+        if state not in STATES:
+            raise Invalid.field("state", _("Unknown state."))
+        conditions.append(Application.state == state)
+    for name, column, value in (("village_id", Application.village_id, village_id),
+                                ("household_id", Application.household_id, household_id),
+                                ("batch_id", Application.batch_id, batch_id)):
+        if value not in (None, ""):
+            ident = _uuid(value)
+            if ident is None:
+                raise Invalid.field(name, _("Not found."))
+            conditions.append(column == ident)
+    try:
+        page, per_page = max(1, int(page or 1)), min(MAX_PER_PAGE, max(1, int(per_page or 20)))
+    except (TypeError, ValueError):
+        raise Invalid.field("page", _("Enter a whole number.")) from None
+    base = select(Application, Household).join(Household, Household.id == Application.household_id).where(*conditions)
+    total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = db.session.execute(base.order_by(Application.created_at.desc(), Application.id)
+                              .offset((page - 1) * per_page).limit(per_page)).all()
+    return Page([tuple(r) for r in rows], total, page, per_page)
+
+
+@dataclass
+class Queue:
+    """The actor's work, oldest first: rows are (application, household) or, for objections,
+    (objection, application, household)."""
+    to_verify: list
+    to_certify: list
+    objections: list
+
+    @property
+    def count(self) -> int:
+        return len(self.to_verify) + len(self.to_certify) + len(self.objections)
+
+
+@action("application.list")
+def work_queue(actor: Actor, limit: int = 200) -> Queue:
+    """待办: applications to verify (submitted, in the actor's area), to certify (verified, in the
+    panel member's village, not yet voted on by them, not their own household) and objections to
+    decide (open, on items of their village)."""
+    from jifen.platform.roles.authz import may
+    from jifen.tenants.points.models import Objection
+    from jifen.tenants.points.workflow import OBJECTED
+
+    def rows(policy: str, *where, order):
+        scope = _in_scope(actor, policy)
+        query = (select(Application, Household).join(Household, Household.id == Application.household_id)
+                 .where(*where))
+        if scope is not None:
+            query = query.where(scope)
+        return [tuple(r) for r in db.session.execute(query.order_by(*order).limit(limit)).all()]
+
+    to_verify, to_certify, objections = [], [], []
+    if may(actor, "application.verify"):
+        to_verify = rows("application.verify", Application.state == SUBMITTED,
+                         order=(Application.created_at, Application.id))
+    own = own_households(actor) if may(actor, "application.certify") or may(actor, "objection.decide") else set()
+    if may(actor, "application.certify"):
+        voted = select(CertificationVote.application_id).where(CertificationVote.member_id == actor.id)
+        to_certify = [r for r in rows("application.certify", Application.state == VERIFIED,
+                                      Application.id.not_in(voted),
+                                      order=(Application.verified_at, Application.created_at, Application.id))
+                      if r[0].household_id not in own]
+    if may(actor, "objection.decide"):
+        apps = {r[0].id: r for r in rows("objection.decide", Application.state == OBJECTED,
+                                         order=(Application.updated_at, Application.id)) if r[0].household_id not in own}
+        if apps:
+            open_ones = db.session.execute(select(Objection).where(
+                Objection.application_id.in_(list(apps)), Objection.status == Objection.OPEN)
+                .order_by(Objection.created_at, Objection.id)).scalars().all()
+            objections = [(o, *apps[o.application_id]) for o in open_ones]
+    return Queue(to_verify, to_certify, objections)
+
+
+def photos_of(application_id) -> list[ApplicationPhoto]:
+    return list(db.session.execute(select(ApplicationPhoto).where(ApplicationPhoto.application_id == application_id)
+                                   .order_by(ApplicationPhoto.sort_order)).scalars())
+
+
+def steps_of(application_id) -> list:
+    from jifen.tenants.points.models import ApplicationStep
+    return list(db.session.execute(select(ApplicationStep).where(ApplicationStep.application_id == application_id)
+                                   .order_by(ApplicationStep.created_at, ApplicationStep.id)).scalars())
+
+
+def applicant_households(actor: Actor, policy: str = "application.self_apply") -> list[Household]:
+    """The households the actor may apply for themselves (a villager's own), active ones."""
+    ids = scope_ids(actor, policy, "household") or set()
+    if not ids:
+        return []
+    return list(db.session.execute(select(Household).where(Household.id.in_(list(ids)), Household.status == ACTIVE)
+                                   .order_by(Household.door_plate)).scalars())
+
+
+def items_for(village_id, day: date | None = None, *, household: bool) -> list[tuple]:
+    """Enabled items in force in the village (today by default), grouped by category in the
+    rulebook's order: [(category, [EffectiveItem, …])]. `household`: only award items households
+    apply for themselves; otherwise every enabled item (staff records)."""
+    from jifen.tenants.rulebook.models import RuleCategory
+    rules = rules_in_force(village_id, day or tenant_today())
+    if rules is None:
+        return []
+    items = [e for e in rules.items if e.enabled
+             and (not household or (e.item.direction == AWARD and e.item.initiator == "household"))]
+    categories = {c.id: c for c in db.session.execute(select(RuleCategory)).scalars()}
+    groups: dict = {}
+    for e in sorted(items, key=lambda e: (e.item.sort_order, e.item.code)):
+        groups.setdefault(e.item.category_id, []).append(e)
+    order = sorted(groups, key=lambda cid: (categories[cid].sort_order, categories[cid].name_zh) if cid in categories
+                   else (999, ""))
+    return [(categories.get(cid), groups[cid]) for cid in order]

@@ -48,18 +48,22 @@ def period_of(day: date) -> int:
 def lock_balance(household_id, period: int) -> HouseholdBalance:
     """The household's balance row for `period`, created if missing, locked until commit.
 
-    Callers that lock several households lock them in ascending id order (no deadlocks)."""
+    Callers that lock several households lock them in ascending id order (no deadlocks).
+    The row usually exists: lock it in one statement; only a missing row costs the insert."""
+    query = (select(HouseholdBalance).where(HouseholdBalance.household_id == household_id,
+                                            HouseholdBalance.period == period)
+             .with_for_update().execution_options(populate_existing=True))
+    found = db.session.execute(query).scalar_one_or_none()
+    if found is not None:
+        return found
     dialect = db.session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(HouseholdBalance)
-    # raw insert-if-missing: the tenant is bound explicitly (reviewed)
+    # raw insert-if-missing (a racing first posting may insert it first): the tenant is bound
+    # explicitly (reviewed)
     db.session.execute(insert.values(tenant_id=current_tenant_id(), id=new_id(), household_id=household_id,
                                      period=period, earned=0, available=0)
                        .on_conflict_do_nothing(index_elements=["tenant_id", "household_id", "period"]))
-    return db.session.execute(
-        select(HouseholdBalance).where(HouseholdBalance.household_id == household_id,
-                                       HouseholdBalance.period == period)
-        .with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
+    return db.session.execute(query).scalar_one()
 
 
 def balance(household_id, period: int) -> HouseholdBalance | None:

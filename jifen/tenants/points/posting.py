@@ -2,8 +2,8 @@
 
 An item posts when its notice has closed and it stands on notice (no open or upheld objection).
 Workers take chunks of such items with `FOR UPDATE SKIP LOCKED`, so several workers (or a retry
-overlapping a slow run) share the work without waiting on each other and never post one item
-twice: the row lock and the state check make the second attempt a no-op, and the ledger's unique
+overlapping a slow run) share the work and never post one item twice (they do wait on each other:
+a chunk holds the tenant's audit chain head until it commits, see `post_ready`): the row lock and the state check make the second attempt a no-op, and the ledger's unique
 source key would refuse it anyway. Within a chunk, items are taken in household order, so balance
 rows are always locked in ascending order (no deadlocks between workers).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from jifen.platform.audit.service import lock_chain
 from jifen.platform.db import db, utcnow
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import tenant_get, tenant_today
@@ -61,6 +62,10 @@ def post_ready(actor: Actor, chunk: int = CHUNK) -> dict:
     posted = capped = 0
     items: dict = {}
     while True:
+        # every posting appends to the audit chain: take its head before any balance row, or two
+        # workers deadlock (one holds the head and waits for a balance row the other holds while
+        # that one waits for the head); workers therefore post one chunk at a time
+        lock_chain()
         apps = db.session.execute(_postable(chunk)).scalars().all()
         if not apps:
             break

@@ -5,7 +5,8 @@
         ├─withdraw─▶ withdrawn                                          object │   │ dismiss
         └─reject (verification or certification)─▶ rejected ◀──uphold── objected ◀┘
 
-Staff records and staff-marked attendance start at `verified` (the work team saw it happen);
+Staff records and staff-marked attendance start at `verified` (the work team saw it happen), or at
+`certified` for verification-only items;
 self-applications, proxy entries and self check-ins start at `submitted`. `correct` keeps a posted
 application posted and adds a reversing ledger entry.
 
@@ -48,7 +49,7 @@ class Step:
 
 
 STEPS: dict[str, Step] = {
-    "submit": Step(frozenset({None}), frozenset({SUBMITTED, VERIFIED}), None, _l("Submitted")),
+    "submit": Step(frozenset({None}), frozenset({SUBMITTED, VERIFIED, CERTIFIED}), None, _l("Submitted")),
     "confirm": Step(frozenset(PENDING), frozenset(PENDING), "application.confirm", _l("Confirmed by the household")),
     "withdraw": Step(frozenset({SUBMITTED}), frozenset({WITHDRAWN}), "application.withdraw", _l("Withdrawn")),
     "verify": Step(frozenset({SUBMITTED}), frozenset({VERIFIED, CERTIFIED}), "application.verify", _l("Verified"),

@@ -18,8 +18,8 @@ from jifen.tenants.rulebook import adoption, service, signing
 from jifen.tenants.rulebook.models import CommitmentSignature, RulebookVersion, VillageRulebook
 
 TITLE = "龙窝镇乡村治理积分管理实施细则（试行）"
-ADOPTED_ON = date(2026, 4, 1)
-RESOLUTION = {"assembly_date": date(2026, 3, 18), "attendance": 45, "votes_for": 42, "votes_against": 1,
+ADOPTED_ON = date(2026, 1, 1)  # in force for the whole of 2026 (the points demo builds a year of history)
+RESOLUTION = {"assembly_date": date(2025, 12, 18), "attendance": 45, "votes_for": 42, "votes_against": 1,
               "votes_abstain": 2, "adopted_on": ADOPTED_ON}
 A, D = "award", "deduction"
 H, S = "household", "staff"
@@ -152,12 +152,12 @@ def _village_adoption(actor: Actor, village, name: str, n: int) -> VillageRulebo
                                                   for code, (on, points) in choices.items()})
     attendance = 36 + (n * 3) % 11
     return adoption.adopt_village_rulebook(actor, vr.id, {
-        "assembly_date": date(2026, 3, 20) + timedelta(days=n), "attendance": attendance,
+        "assembly_date": date(2025, 12, 20) + timedelta(days=n), "attendance": attendance,
         "votes_for": attendance - 2, "votes_against": 1, "votes_abstain": 1, "adopted_on": ADOPTED_ON})
 
 
 def _signatures(actor: Actor, vr: VillageRulebook, n: int) -> None:
-    """About 85% of the village's active households sign, over the first two weeks of April."""
+    """About 85% of the village's active households sign, over the first two weeks after adoption."""
     signed = set(db.session.execute(select(CommitmentSignature.household_id).where(
         CommitmentSignature.village_rulebook_id == vr.id)).scalars())
     by_day: dict[date, list] = {}

@@ -1,0 +1,559 @@
+"""Activities (志愿服务, 集中整治行动, 党员志愿者服务): creating them, sign-up, attendance marked by
+staff or checked in by villagers with the activity's code, and the participation report.
+
+Attendance becomes an application of the activity's rule item (as the village's rules of the day
+give it) through `points.applications.staff_submit_for_activity`; the applications table allows one
+application per activity and household, and attendance rows are unique per activity and household,
+so marking twice changes nothing. The activity row is locked (SELECT … FOR UPDATE) while
+attendance is written, so two people marking at once take turns.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from jifen.platform.db import db
+from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.pinyin import sort_by_pinyin
+from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
+from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
+from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag
+from jifen.tenants.households.rules import FieldError, check_plain
+from jifen.tenants.households.service import all_tags, scope_condition
+from jifen.tenants.points.applications import staff_submit_for_activity
+from jifen.tenants.points.models import Application
+from jifen.tenants.points.workflow import PENDING, POSTED, STATES
+from jifen.tenants.rulebook.adoption import EffectiveItem, rules_in_force
+from jifen.tenants.villages.models import GridNode, Village
+from jifen.tenants.villages.scopes import village_area_path
+
+register_url_object("activity_id", Activity)
+register_scope_path(Activity, lambda a: village_area_path(a.village_id))
+
+MAX_TITLE = 200
+MAX_PLACE = 200
+MAX_DESCRIPTION = 2000
+CHECKIN_DAYS = 1  # a self check-in is taken from the day before to the day after held_on
+MAX_MARK = 2000  # households in one attendance request
+
+
+# --- input -------------------------------------------------------------------------------------
+
+def uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip())
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _text(data: dict, name: str, limit: int, errors: dict, required: bool = False, current: str = "") -> str:
+    value = data.get(name, current)
+    value = "" if value is None else str(value).strip()
+    if required and not value:
+        errors[name] = [_("Please fill this in.")]
+    elif len(value) > limit:
+        errors[name] = [_("At most %(n)d characters.", n=limit)]
+    else:
+        try:
+            check_plain(value)
+        except FieldError as e:
+            errors[name] = [str(e)]
+    return value
+
+
+def _day(value, errors: dict, name: str = "held_on") -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value or "").strip())
+    except ValueError:
+        errors[name] = [_("Enter the date as YYYY-MM-DD.")]
+        return None
+
+
+def _raise(errors: dict) -> None:
+    if errors:
+        raise Invalid(_("Please correct the marked fields."), errors)
+
+
+def new_checkin_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def effective_item(village_id, item_code: str, day: date) -> EffectiveItem | None:
+    """The activity's item as the village's rules of `day` give it, if it is in force and enabled."""
+    rules = rules_in_force(village_id, day)
+    found = rules.by_code(item_code) if rules and item_code else None
+    return found if found is not None and found.enabled else None
+
+
+def item_choices(village_id, day: date) -> list[EffectiveItem]:
+    """Award items in force and enabled in the village on `day`, for the create form."""
+    rules = rules_in_force(village_id, day) if village_id and day else None
+    if rules is None:
+        return []
+    return [e for e in rules.items if e.enabled and e.item.direction == "award"]
+
+
+# --- who reaches what ----------------------------------------------------------------------------
+
+def _own_households(actor: Actor, action_name: str = "activity.signup") -> set:
+    """The households a villager account stands for (its villager grants)."""
+    if actor.kind != "user" or "villager" not in actor.roles:
+        return set()
+    return set(scope_ids(actor, action_name, "household") or set())
+
+
+def own_households_in(actor: Actor, village_id) -> list[Household]:
+    own = _own_households(actor)
+    if not own:
+        return []
+    rows = db.session.execute(select(Household).where(Household.id.in_(list(own)), Household.village_id == village_id,
+                                                      Household.status == ACTIVE)).scalars().all()
+    return sorted(rows, key=lambda h: (h.door_plate, str(h.id)))
+
+
+def _reach(actor: Actor, action_name: str, activity: Activity) -> None:
+    """Staff reach an activity through their village or grid scope; a villager through a household
+    of theirs in its village. Out of reach is 404, like a missing activity."""
+    try:
+        authorize(actor, action_name, activity)
+    except NotFound:
+        if not own_households_in(actor, activity.village_id):
+            raise
+
+
+def may_reach(actor: Actor, action_name: str, activity: Activity) -> bool:
+    try:
+        _reach(actor, action_name, activity)
+        return True
+    except (NotFound, Forbidden):
+        return False
+
+
+def may_manage_village(actor: Actor, village_id) -> bool:
+    """May the actor hold activities in this village (its village staff, and its grid workers)?"""
+    return may(actor, "activity.manage", Activity(village_id=village_id))
+
+
+def village_ids(actor: Actor, action_name: str = "activity.list") -> set | None:
+    """Villages whose activities the actor sees (None: all of the township)."""
+    villages = scope_ids(actor, action_name, "village")
+    if villages is None:
+        return None
+    ids = set(villages)
+    nodes = scope_ids(actor, action_name, "grid_node") or set()
+    if nodes:
+        ids |= set(db.session.execute(select(GridNode.village_id).where(GridNode.id.in_(list(nodes)))).scalars())
+    own = scope_ids(actor, action_name, "household") or set()
+    if own:
+        ids |= set(db.session.execute(select(Household.village_id).where(Household.id.in_(list(own)))).scalars())
+    ids.discard(None)
+    return ids
+
+
+def _locked(activity_id) -> Activity:
+    found = uuid_or_none(activity_id)
+    activity = db.session.execute(select(Activity).where(Activity.id == found).with_for_update()
+                                  .execution_options(populate_existing=True)).scalar_one_or_none() if found else None
+    if activity is None:
+        raise NotFound(_("Not found."))
+    return activity
+
+
+# --- activities ------------------------------------------------------------------------------------
+
+@action("activity.list")
+def list_activities(actor: Actor, village_id=None) -> list[Activity]:
+    """Activities in the actor's villages, newest day first."""
+    conditions = []
+    ids = village_ids(actor)
+    if ids is not None:
+        conditions.append(Activity.village_id.in_(list(ids)))
+    if village_id:
+        conditions.append(Activity.village_id == uuid_or_none(village_id))
+    return list(db.session.execute(select(Activity).where(*conditions)
+                                   .order_by(Activity.held_on.desc(), Activity.created_at.desc())).scalars())
+
+
+@action("activity.view")
+def get_activity(actor: Actor, activity_id) -> Activity:
+    activity = tenant_get_or_404(Activity, activity_id)
+    _reach(actor, "activity.view", activity)
+    return activity
+
+
+def _check_fields(actor: Actor, data: dict, activity: Activity | None) -> dict:
+    errors: dict = {}
+    values: dict = {}
+    if activity is None or "village_id" in data:
+        village = tenant_get(Village, uuid_or_none(data.get("village_id")))
+        if village is None:
+            errors["village_id"] = [_("Choose a village.")]
+        elif not may_manage_village(actor, village.id):
+            errors["village_id"] = [_("This village is outside your area.")]
+        else:
+            values["village_id"] = village.id
+    else:
+        values["village_id"] = activity.village_id
+    held_on = _day(data.get("held_on", activity.held_on if activity else None), errors)
+    if held_on is not None and held_on.year < tenant_today().year - 1:
+        errors["held_on"] = [_("Only activities from this year or last year can be entered.")]
+    values["held_on"] = held_on
+    values["title"] = _text(data, "title", MAX_TITLE, errors, required=True, current=activity.title if activity else "")
+    values["place"] = _text(data, "place", MAX_PLACE, errors, current=activity.place if activity else "")
+    values["description"] = _text(data, "description", MAX_DESCRIPTION, errors,
+                                  current=activity.description if activity else "")
+    code = str(data.get("item_code", activity.item_code if activity else "") or "").strip()
+    if not code:
+        errors["item_code"] = [_("Choose a rule item.")]
+    elif "village_id" in values and held_on is not None and "held_on" not in errors:
+        eff = effective_item(values["village_id"], code, held_on)
+        if eff is None:
+            errors["item_code"] = [_("This item was not in force in the village on %(day)s.", day=held_on.isoformat())]
+        elif eff.item.direction != "award":
+            errors["item_code"] = [_("Attendance earns points: choose an award item.")]
+    values["item_code"] = code
+    _raise(errors)
+    return values
+
+
+@action("activity.manage")
+def create_activity(actor: Actor, data: dict) -> Activity:
+    values = _check_fields(actor, data or {}, None)
+    activity = Activity(**values, checkin_code=new_checkin_code(), status=Activity.OPEN, created_by=actor.id,
+                        created_by_name=actor.name)
+    db.session.add(activity)
+    db.session.commit()
+    return activity
+
+
+@action("activity.manage")
+def update_activity(actor: Actor, activity_id, data: dict) -> Activity:
+    """Edit the details. The village, day and item stay fixed once anyone attended (their
+    applications were made from them)."""
+    activity = _locked(activity_id)
+    authorize(actor, "activity.manage", activity)
+    data = dict(data or {})
+    values = _check_fields(actor, data, activity)
+    attended = _count(Attendance, activity.id)
+    if attended and (values["village_id"] != activity.village_id or values["held_on"] != activity.held_on
+                     or values["item_code"] != activity.item_code):
+        name = next(n for n in ("village_id", "held_on", "item_code")
+                    if values[n] != getattr(activity, n))
+        raise Invalid.field(name, _("Households already attended: the village, day and item can no longer change."))
+    for name, value in values.items():
+        setattr(activity, name, value)
+    db.session.commit()
+    return activity
+
+
+@action("activity.manage")
+def close_activity(actor: Actor, activity_id) -> Activity:
+    """No more sign-up or check-in."""
+    activity = _locked(activity_id)
+    authorize(actor, "activity.manage", activity)
+    activity.status = Activity.CLOSED
+    db.session.commit()
+    return activity
+
+
+@action("activity.manage")
+def reopen_activity(actor: Actor, activity_id) -> Activity:
+    activity = _locked(activity_id)
+    authorize(actor, "activity.manage", activity)
+    activity.status = Activity.OPEN
+    db.session.commit()
+    return activity
+
+
+def _count(model, activity_id) -> int:
+    return db.session.execute(select(func.count()).select_from(model).where(model.activity_id == activity_id)).scalar()
+
+
+# --- sign-up -------------------------------------------------------------------------------------
+
+def _household_for(actor: Actor, activity: Activity, household_id, field_name: str = "household_id") -> Household:
+    """The household a sign-up (or cancellation) is for: a villager's own household in the
+    activity's village (the only one, or the one named); staff name any household in their scope."""
+    own = own_households_in(actor, activity.village_id)
+    if household_id in (None, ""):
+        if len(own) == 1:
+            return own[0]
+        raise Invalid.field(field_name, _("Choose a household."))
+    household = tenant_get(Household, uuid_or_none(household_id))
+    if household is None or household.village_id != activity.village_id:
+        raise Invalid.field(field_name, _("No such household in this activity's village."))
+    if household in own:
+        authorize(actor, "activity.signup", household)
+    else:
+        authorize(actor, "activity.manage", activity)
+        try:
+            authorize(actor, "activity.manage", household)
+        except NotFound:
+            raise Invalid.field(field_name, _("No such household in this activity's village.")) from None
+    if household.status != ACTIVE:
+        raise Invalid.field(field_name, _("This household is no longer active."))
+    return household
+
+
+def signup_of(activity_id, household_id) -> ActivitySignup | None:
+    return db.session.execute(select(ActivitySignup).where(ActivitySignup.activity_id == activity_id,
+                                                           ActivitySignup.household_id == household_id)
+                              ).scalar_one_or_none()
+
+
+def attendance_of(activity_id, household_id) -> Attendance | None:
+    return db.session.execute(select(Attendance).where(Attendance.activity_id == activity_id,
+                                                       Attendance.household_id == household_id)).scalar_one_or_none()
+
+
+@action("activity.view")
+def sign_up(actor: Actor, activity_id, household_id=None) -> ActivitySignup:
+    """A villager signs up their household; staff sign up any household of the village in their
+    area. Signing up again changes nothing."""
+    activity = _locked(activity_id)
+    _reach(actor, "activity.view", activity)
+    household = _household_for(actor, activity, household_id)
+    if activity.status != Activity.OPEN:
+        raise Invalid.field("status", _("This activity is closed."))
+    if activity.held_on < tenant_today():
+        raise Invalid.field("held_on", _("This activity is over; sign-up has ended."))
+    row = signup_of(activity.id, household.id)
+    if row is None:
+        row = ActivitySignup(activity_id=activity.id, household_id=household.id, signed_up_by=actor.id)
+        db.session.add(row)
+        _commit()
+    return row
+
+
+@action("activity.view")
+def cancel_sign_up(actor: Actor, activity_id, household_id=None) -> None:
+    activity = _locked(activity_id)
+    _reach(actor, "activity.view", activity)
+    household = _household_for(actor, activity, household_id)
+    if attendance_of(activity.id, household.id) is not None:
+        raise Invalid.field("household_id", _("This household already attended; the sign-up stays."))
+    row = signup_of(activity.id, household.id)
+    if row is not None:
+        db.session.delete(row)
+        db.session.commit()
+
+
+def _commit() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError as e:
+        db.session.rollback()
+        raise Conflict(_("Someone else changed this at the same moment. Reload and try again.")) from e
+
+
+# --- attendance ------------------------------------------------------------------------------------
+
+def _attend(actor: Actor, activity: Activity, household: Household, eff: EffectiveItem, checked_in: bool) -> Attendance:
+    app = staff_submit_for_activity(actor, household, eff, occurred_on=activity.held_on,
+                                    description=activity.title, activity_id=activity.id, checked_in=checked_in)
+    row = Attendance(activity_id=activity.id, household_id=household.id, checked_in=checked_in, marked_by=actor.id,
+                     marked_by_name=actor.name, application_id=app.id)
+    db.session.add(row)
+    return row
+
+
+def _item_or_invalid(activity: Activity, field_name: str) -> EffectiveItem:
+    eff = effective_item(activity.village_id, activity.item_code, activity.held_on)
+    if eff is None:
+        raise Invalid.field(field_name, _("This activity's rule item is no longer in force in the village on "
+                                          "%(day)s.", day=activity.held_on.isoformat()))
+    return eff
+
+
+@dataclass
+class Marked:
+    """What a staff marking did: attendance rows created now, and households already marked."""
+
+    activity: Activity
+    created: list = field(default_factory=list)  # Attendance
+    already: list = field(default_factory=list)  # household ids
+
+
+@action("activity.manage")
+def mark_attendance(actor: Actor, activity_id, household_ids) -> Marked:
+    """Staff mark the households that attended: all are written, or none. Each new attendance makes
+    one application that starts verified (certified for verification-only items); a household
+    already marked (or checked in) is left as it is."""
+    activity = _locked(activity_id)
+    authorize(actor, "activity.manage", activity)
+    errors: dict = {}
+    if isinstance(household_ids, str):
+        household_ids = [household_ids]
+    if not isinstance(household_ids, list | tuple) or not household_ids:
+        raise Invalid.field("household_ids", _("Tick at least one household."))
+    if len(household_ids) > MAX_MARK:
+        raise Invalid.field("household_ids", _("At most %(n)d households at once.", n=MAX_MARK))
+    if activity.status != Activity.OPEN:
+        errors["status"] = [_("This activity is closed.")]
+    if activity.held_on > tenant_today():
+        errors["held_on"] = [_("Attendance can be marked from the day the activity is held.")]
+    _raise(errors)
+    eff = _item_or_invalid(activity, "item_code")
+    households: list[Household] = []
+    seen = set()
+    for i, raw in enumerate(household_ids):
+        hid = uuid_or_none(raw)
+        household = tenant_get(Household, hid) if hid else None
+        if household is not None and household.village_id == activity.village_id:
+            if not may(actor, "activity.manage", household):
+                household = None
+        if household is None or household.village_id != activity.village_id:
+            errors[f"household_ids.{i}"] = [_("No such household in this activity's village.")]
+        elif household.status != ACTIVE:
+            errors[f"household_ids.{i}"] = [_("This household is no longer active.")]
+        elif household.id not in seen:
+            seen.add(household.id)
+            households.append(household)
+    _raise(errors)
+    marked = Marked(activity)
+    existing = set(db.session.execute(select(Attendance.household_id).where(Attendance.activity_id == activity.id))
+                   .scalars())
+    for household in households:
+        if household.id in existing:
+            marked.already.append(household.id)
+            continue
+        marked.created.append(_attend(actor, activity, household, eff, checked_in=False))
+    _commit()
+    return marked
+
+
+@action("activity.checkin")
+def check_in(actor: Actor, activity_id, code, household_id=None) -> Attendance:
+    """A villager enters the code read out at the site: their household's attendance, and an
+    application waiting for verification. Taken while the activity is open, from the day before
+    to the day after it is held. Checking in again changes nothing."""
+    activity = _locked(activity_id)
+    _reach(actor, "activity.checkin", activity)
+    own = own_households_in(actor, activity.village_id)
+    if household_id not in (None, ""):
+        own = [h for h in own if h.id == uuid_or_none(household_id)]
+        if not own:
+            raise Invalid.field("household_id", _("Choose one of your households."))
+    if not own:
+        raise NotFound(_("Not found."))
+    household = own[0]
+    typed = "".join(str(code or "").split())
+    if not typed:
+        raise Invalid.field("code", _("Enter the check-in code."))
+    if not secrets.compare_digest(typed.encode(), activity.checkin_code.encode()):
+        raise Invalid.field("code", _("That is not this activity's check-in code."))
+    if activity.status != Activity.OPEN:
+        raise Invalid.field("code", _("This activity is closed; check-in has ended."))
+    today = tenant_today()
+    if not activity.held_on - timedelta(days=CHECKIN_DAYS) <= today <= activity.held_on + timedelta(days=CHECKIN_DAYS):
+        raise Invalid.field("code", _("Check-in is open from the day before to the day after the activity."))
+    row = attendance_of(activity.id, household.id)
+    if row is not None:
+        return row
+    eff = _item_or_invalid(activity, "code")
+    row = _attend(actor, activity, household, eff, checked_in=True)
+    _commit()
+    return row
+
+
+# --- what pages show ---------------------------------------------------------------------------
+
+@dataclass
+class Roster:
+    household: Household
+    signed_up: bool
+    attendance: Attendance | None
+
+
+@action("activity.manage")
+def attendance_roster(actor: Actor, activity_id) -> list[Roster]:
+    """The village's active households in the actor's area (and any household that attended):
+    signed-up first, then by pinyin of the head's name, then door plate."""
+    activity = get_activity(actor, activity_id)
+    authorize(actor, "activity.manage", activity)
+    conditions = [Household.village_id == activity.village_id, Household.status == ACTIVE]
+    scope = scope_condition(actor, "activity.manage")
+    if scope is not None:
+        conditions.append(scope)
+    households = {h.id: h for h in db.session.execute(select(Household).where(*conditions)).scalars()}
+    signed = set(db.session.execute(select(ActivitySignup.household_id)
+                                    .where(ActivitySignup.activity_id == activity.id)).scalars())
+    attended = {a.household_id: a for a in db.session.execute(
+        select(Attendance).where(Attendance.activity_id == activity.id)).scalars()}
+    for hid in attended.keys() - households.keys():
+        h = tenant_get(Household, hid)
+        if h is not None:
+            households[hid] = h
+    ordered = sort_by_pinyin(list(households.values()), key=lambda h: h.head_name)
+    rows = [Roster(h, h.id in signed, attended.get(h.id)) for h in ordered]
+    return sorted(rows, key=lambda r: not r.signed_up)  # stable: pinyin order within each group
+
+
+def counts(activity_id) -> dict:
+    return {"signed_up": _count(ActivitySignup, activity_id), "attended": _count(Attendance, activity_id)}
+
+
+@dataclass
+class ReportRow:
+    code: str | None  # None: every household
+    label: str
+    households: int = 0  # active households of the village with this tag
+    signed_up: int = 0
+    attended: int = 0
+    points_posted: int = 0
+    points_pending: int = 0
+
+
+@dataclass
+class Report:
+    activity: Activity
+    rows: list  # ReportRow: all households first, then one per tag in use
+    states: dict  # application state -> (count, points)
+
+
+@action("activity.report")
+def participation_report(actor: Actor, activity_id) -> Report:
+    """Who took part, overall and by household tag (e.g. how many 脱贫户 of the village attended),
+    and the points their applications carry, posted or still on their way."""
+    activity = get_activity(actor, activity_id)
+    authorize(actor, "activity.report", activity)
+    village_households = set(db.session.execute(select(Household.id).where(
+        Household.village_id == activity.village_id, Household.status == ACTIVE)).scalars())
+    signed = set(db.session.execute(select(ActivitySignup.household_id)
+                                    .where(ActivitySignup.activity_id == activity.id)).scalars())
+    attended = set(db.session.execute(select(Attendance.household_id)
+                                      .where(Attendance.activity_id == activity.id)).scalars())
+    apps = db.session.execute(select(Application.household_id, Application.state, Application.points)
+                              .where(Application.activity_id == activity.id)).all()
+    posted = {h: p for h, s, p in apps if s == POSTED}
+    pending = {h: p for h, s, p in apps if s in PENDING}
+    states = {s: (0, 0) for s in STATES}
+    for _h, s, p in apps:
+        n, total = states[s]
+        states[s] = (n + 1, total + p)
+    tags_of: dict = {}
+    involved = village_households | signed | attended
+    if involved:
+        for hid, tag in db.session.execute(select(HouseholdTag.household_id, HouseholdTag.tag)
+                                           .where(HouseholdTag.household_id.in_(list(involved)))):
+            tags_of.setdefault(tag, set()).add(hid)
+
+    def row(code, label, members: set | None) -> ReportRow:
+        pick = (lambda s: s) if members is None else (lambda s: s & members)
+        return ReportRow(code, label, len(pick(village_households)), len(pick(signed)), len(pick(attended)),
+                         sum(p for h, p in posted.items() if members is None or h in members),
+                         sum(p for h, p in pending.items() if members is None or h in members))
+
+    rows = [row(None, _("All households"), None)]
+    rows += [row(t.code, t.label, tags_of[t.code]) for t in all_tags() if t.code in tags_of]
+    return Report(activity, rows, {s: v for s, v in states.items() if v[0]})

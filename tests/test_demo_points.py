@@ -1,0 +1,95 @@
+"""The demo's year of points history: loaded through the real services, every application state and
+notice outcome present, the ledger consistent, and loading again adds nothing.
+
+The Longwo demo is loaded without its points part first (fast); then the points demo runs for two
+villages at a smaller volume than `jifen demo` uses."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from jifen.platform.accounts.models import User
+from jifen.platform.accounts.service import actor_for
+from jifen.platform.db import db
+from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.townships.models import Tenant
+from jifen.tenants.points import demo as points_demo
+from jifen.tenants.points import entries, ledger
+from jifen.tenants.points.models import Application, Batch, HouseholdBalance, LedgerTransaction, Notice, Objection
+from jifen.tenants.points.workflow import STATES
+from jifen.tenants.villages.models import Village
+from tests.conftest import api_token
+
+
+def _count(model, *where) -> int:
+    return db.session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+@pytest.fixture
+def longwo(app, monkeypatch):
+    """The Longwo demo (villages, households, rulebook, staff) with points loaded for 官田村 and 琴口村."""
+    real = points_demo.load_demo
+    monkeypatch.setattr(points_demo, "load_demo", lambda *a, **k: None)
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(points_demo, "load_demo", real)
+    for name, value in (("RATE", {"官田村": 6}), ("RATE_DEFAULT", 3), ("BATCH_EVERY", {"官田村": 4}),
+                        ("BATCH_EVERY_DEFAULT", 6), ("VILLAGERS", {"官田村": 2}), ("VILLAGERS_DEFAULT", 1)):
+        monkeypatch.setattr(points_demo, name, value)
+    with app.app_context():
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == "longwo")).scalar_one()
+        with tenant_scope(tenant):
+            admin = actor_for(db.session.execute(select(User).where(User.username == "admin")).scalar_one())
+            villages = {v.name: v for v in db.session.execute(select(Village)).scalars()
+                        if v.name in ("官田村", "琴口村")}
+            stats = points_demo.load_demo(admin, villages)
+            yield tenant, admin, villages, stats
+
+
+def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo):
+    tenant, admin, villages, stats = longwo
+    assert stats["errors"] == [] and stats["skipped"] == 0
+    states = dict(db.session.execute(select(Application.state, func.count()).group_by(Application.state)).all())
+    assert set(states) == set(STATES), states
+    assert states["posted"] > states["rejected"] > 0
+    total = sum(states.values())
+    assert total == stats["applications"] and 200 <= total <= 1500
+    # where applications came from: households, grid workers on their behalf, staff, batch sheets
+    origins = dict(db.session.execute(select(Application.origin, func.count()).group_by(Application.origin)).all())
+    assert {"self", "proxy", "staff"} <= set(origins)
+    assert _count(Batch) >= 1 and _count(Application, Application.batch_id.is_not(None)) >= 10
+    # the year: applications from January to now, nothing in the future
+    today = tenant_today()
+    first, last = db.session.execute(select(func.min(Application.occurred_on), func.max(Application.occurred_on))).one()
+    assert first.year == today.year and first.month <= 2 and last <= today
+    # notices: many closed, exactly one open per village with points
+    for village in villages.values():
+        assert _count(Notice, Notice.village_id == village.id, Notice.status == Notice.CLOSED) >= 10
+        assert _count(Notice, Notice.village_id == village.id, Notice.status == Notice.OPEN) == 1
+    # objections: upheld and dismissed, and one still open (官田村)
+    outcomes = dict(db.session.execute(select(Objection.status, func.count()).group_by(Objection.status)).all())
+    assert outcomes.get("upheld", 0) >= 1 and outcomes.get("dismissed", 0) >= 1 and outcomes.get("open") == 1
+    # corrections are reversing entries pointing at their original
+    assert _count(LedgerTransaction, LedgerTransaction.reverses_id.is_not(None)) == stats["corrections"] >= 1
+    report = ledger.recompute()
+    assert report["differences"] == [] and report["unbalanced"] == []
+    with_points = _count(HouseholdBalance, HouseholdBalance.period == today.year, HouseholdBalance.available > 0)
+    assert with_points >= 60
+
+    # the demo villager signs in and has points of their own
+    user = db.session.execute(select(User).where(User.username == points_demo.DEMO_VILLAGER)).scalar_one()
+    villager = actor_for(user)
+    (household_id,) = next(g.scope_ids for g in villager.grants if g.role == "villager")
+    assert _count(Application, Application.household_id == household_id, Application.origin == "self") >= 1
+    earned, _available = entries.balances(villager, household_id)
+    assert earned > 0
+    assert api_token(app.test_client(), "longwo", points_demo.DEMO_VILLAGER, "Longwo-demo-2026")
+
+    # loading again adds nothing: the points demo alone, and the whole demo
+    counts = lambda: [_count(m) for m in (Application, Notice, Objection, LedgerTransaction, User)]  # noqa: E731
+    before = counts()
+    assert points_demo.load_demo(admin, villages) is None
+    assert counts() == before
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert counts() == before
