@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from flask import g, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import Column, Table, event
+from sqlalchemy import Column, Table, event, insert
 from sqlalchemy.orm import Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
@@ -192,3 +192,23 @@ def _stamp_tenant(session, flush_context, instances) -> None:
             obj.tenant_id = tenant_id
         elif obj.tenant_id != tenant_id:
             raise CrossTenantWrite(f"{type(obj).__name__} of another tenant written")
+
+
+def insert_new(objects: list) -> None:
+    """Insert new (transient) rows of one model in a single multi-row statement, without the unit
+    of work: far cheaper per row for jobs that write thousands (posting). The rows are not added to
+    the session. They get the current tenant, as a flush would give them (and refuse another's)."""
+    if not objects:
+        return
+    model = type(objects[0])
+    tenant_id = current_tenant_id()
+    rows = []
+    for obj in objects:
+        row = {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+        if isinstance(obj, TenantScoped):
+            if tenant_id is None:
+                raise TenantNotSet(f"{model.__name__} written with no tenant in scope")
+            if row.setdefault("tenant_id", tenant_id) != tenant_id:
+                raise CrossTenantWrite(f"{model.__name__} of another tenant written")
+        rows.append(row)
+    db.session.execute(insert(model), rows)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from jifen.platform.audit.models import AuditEntry, AuditHead
 from jifen.platform.db import db, utcnow
 from jifen.platform.roles.authz import Actor, action
-from jifen.platform.tenancy import current_tenant_id
+from jifen.platform.tenancy import current_tenant_id, insert_new
 
 GENESIS = "0" * 64
 
@@ -40,17 +40,7 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256((prev_hash + _canonical(entry)).encode()).hexdigest()
 
 
-def lock_chain() -> None:
-    """Take the current tenant's chain head lock now (held until commit). A transaction that will
-    both lock other rows and append to the chain calls this first, so every such transaction takes
-    the head before the rows and two of them cannot deadlock (the head is otherwise taken midway,
-    at the first `record`)."""
-    db.session.execute(select(AuditHead.tenant_id).where(AuditHead.tenant_id == current_tenant_id())
-                       .with_for_update())
-
-
-def record(actor: Actor, action_name: str, obj=None, *, object_type: str | None = None,
-           object_id=None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
+def _head():
     tenant_id = current_tenant_id()
     head = db.session.execute(
         select(AuditHead).where(AuditHead.tenant_id == tenant_id).with_for_update()
@@ -58,8 +48,13 @@ def record(actor: Actor, action_name: str, obj=None, *, object_type: str | None 
     if head is None:
         head = AuditHead(tenant_id=tenant_id, seq=0, entry_hash=GENESIS)
         db.session.add(head)
+    return head
+
+
+def _append(head: AuditHead, actor: Actor, action_name: str, obj=None, *, object_type: str | None = None,
+            object_id=None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
     entry = AuditEntry(
-        tenant_id=tenant_id,
+        tenant_id=head.tenant_id,
         seq=head.seq + 1,
         created_at=utcnow().replace(microsecond=0),
         actor_kind=actor.kind,
@@ -75,8 +70,23 @@ def record(actor: Actor, action_name: str, obj=None, *, object_type: str | None 
     )
     entry.entry_hash = entry_hash(head.entry_hash, entry)
     head.seq, head.entry_hash = entry.seq, entry.entry_hash
+    return entry
+
+
+def record(actor: Actor, action_name: str, obj=None, **kw) -> AuditEntry:
+    entry = _append(_head(), actor, action_name, obj, **kw)
     db.session.add(entry)
     return entry
+
+
+def record_many(items: list[tuple]) -> list[AuditEntry]:
+    """Append several entries under one head lock: `items` are (actor, action, obj, kwargs)."""
+    if not items:
+        return []
+    head = _head()
+    entries = [_append(head, actor, action_name, obj, **kw) for actor, action_name, obj, kw in items]
+    insert_new(entries)
+    return entries
 
 
 @dataclass

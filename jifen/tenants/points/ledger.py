@@ -1,6 +1,6 @@
 """The points ledger: append-only, double-entry, with cached balances per household and period.
 
-Every change of points goes through `_write` (below), which locks the household's balance row for
+Every change of points goes through `_entry` (below), which locks the household's balance row for
 the period (`SELECT … FOR UPDATE`), writes a transaction with legs that sum to zero over accounts,
 and moves the cached balance in the same database transaction. Nothing here updates or deletes a
 ledger row. Rules:
@@ -12,6 +12,8 @@ ledger row. Rules:
   against earned points (ranking and dividends must see it);
 * a source (an application, an order, a correction request) posts at most once, enforced by the
   unique key (tenant, source_kind, source_id);
+* lock order, everywhere: application rows, then balance rows (ascending household), then the
+  audit chain head (taken by the first audit entry): so write audit entries after the ledger;
 * an item's cap per household and month/year is enforced here, under the same lock, so racing
   postings cannot exceed it; what the cap holds back is returned to the caller to report.
 """
@@ -25,9 +27,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jifen.platform.db import db, new_id
+from jifen.platform.db import db, new_id, utcnow
 from jifen.platform.errors import Invalid, NotFound
-from jifen.platform.tenancy import current_tenant_id, tenant_get
+from jifen.platform.tenancy import current_tenant_id, insert_new, tenant_get
 from jifen.tenants.points.models import (
     CORRECTION,
     DEDUCTED,
@@ -45,25 +47,46 @@ def period_of(day: date) -> int:
     return day.year
 
 
-def lock_balance(household_id, period: int) -> HouseholdBalance:
-    """The household's balance row for `period`, created if missing, locked until commit.
-
-    Callers that lock several households lock them in ascending id order (no deadlocks).
-    The row usually exists: lock it in one statement; only a missing row costs the insert."""
-    query = (select(HouseholdBalance).where(HouseholdBalance.household_id == household_id,
-                                            HouseholdBalance.period == period)
-             .with_for_update().execution_options(populate_existing=True))
-    found = db.session.execute(query).scalar_one_or_none()
-    if found is not None:
-        return found
+def _ensure_balances(keys) -> None:
+    """Insert the missing balance rows of (household, period) `keys` (a racing first posting may
+    insert one first: nothing happens then). Raw insert: the tenant is bound explicitly (reviewed)."""
     dialect = db.session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(HouseholdBalance)
-    # raw insert-if-missing (a racing first posting may insert it first): the tenant is bound
-    # explicitly (reviewed)
-    db.session.execute(insert.values(tenant_id=current_tenant_id(), id=new_id(), household_id=household_id,
-                                     period=period, earned=0, available=0)
-                       .on_conflict_do_nothing(index_elements=["tenant_id", "household_id", "period"]))
-    return db.session.execute(query).scalar_one()
+    rows = [{"tenant_id": current_tenant_id(), "id": new_id(), "household_id": h, "period": p, "earned": 0,
+             "available": 0} for h, p in keys]
+    db.session.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "household_id", "period"]))
+
+
+def lock_balances(keys) -> dict:
+    """Lock the balance rows of (household, period) `keys`, creating missing ones, in ascending
+    household order (every caller does, and locks the tenant's audit chain head only after its
+    balance rows, at its first audit entry: so two transactions cannot deadlock).
+    Returns {(household_id, period): HouseholdBalance}, held until commit."""
+    keys = sorted(set(keys), key=lambda k: (str(k[0]), k[1]))
+    if not keys:
+        return {}
+    households = sorted({h for h, _p in keys}, key=str)
+    periods = {p for _h, p in keys}
+
+    def locked():
+        rows = db.session.execute(
+            select(HouseholdBalance).where(HouseholdBalance.household_id.in_(households),
+                                           HouseholdBalance.period.in_(periods))
+            .order_by(HouseholdBalance.household_id, HouseholdBalance.period)
+            .with_for_update().execution_options(populate_existing=True)).scalars()
+        return {(b.household_id, b.period): b for b in rows}
+
+    found = locked()
+    missing = [k for k in keys if k not in found]
+    if missing:
+        _ensure_balances(missing)
+        found = locked()
+    return found
+
+
+def lock_balance(household_id, period: int) -> HouseholdBalance:
+    """The household's balance row for `period`, created if missing, locked until commit."""
+    return lock_balances([(household_id, period)])[(household_id, period)]
 
 
 def balance(household_id, period: int) -> HouseholdBalance | None:
@@ -77,16 +100,46 @@ class Posted:
     capped: int  # points the cap held back (same sign as the request), 0 if none
 
 
-def _write(bal: HouseholdBalance, *, earned: int, available: int, counter: str, **fields) -> LedgerTransaction:
-    tx = LedgerTransaction(id=new_id(), household_id=bal.household_id, period=bal.period, points=earned, **fields)
-    db.session.add(tx)
-    db.session.flush()  # the legs reference it (no ORM relationship orders the inserts)
-    db.session.add(LedgerPosting(transaction_id=tx.id, account=HOUSEHOLD, household_id=bal.household_id,
-                                 period=bal.period, available=available, earned=earned))
-    db.session.add(LedgerPosting(transaction_id=tx.id, account=counter, household_id=None, period=bal.period,
-                                 available=-available, earned=0))
+class Batch:
+    """Ledger rows being written by one database transaction: transactions first, then their legs,
+    in two multi-row inserts however many postings there are (`insert_new`: the rows are never in
+    the session, and ledger rows are never changed after)."""
+
+    def __init__(self):
+        self.transactions: list[LedgerTransaction] = []
+        self.postings: list[LedgerPosting] = []
+
+    def write(self) -> None:
+        insert_new(self.transactions)
+        insert_new(self.postings)
+        self.transactions, self.postings = [], []
+
+
+def _entry(batch: Batch, bal: HouseholdBalance, *, earned: int, available: int, counter: str,
+           **fields) -> LedgerTransaction:
+    """One transaction and its two legs (the household's and the township's `counter` account;
+    their `available` sums to zero), moving the locked cached balance by the same amounts."""
+    tx = LedgerTransaction(id=new_id(), household_id=bal.household_id, period=bal.period, points=earned,
+                           created_at=utcnow(), **fields)
+    batch.transactions.append(tx)
+    batch.postings.append(LedgerPosting(transaction_id=tx.id, account=HOUSEHOLD, household_id=bal.household_id,
+                                        period=bal.period, available=available, earned=earned))
+    batch.postings.append(LedgerPosting(transaction_id=tx.id, account=counter, household_id=None, period=bal.period,
+                                        available=-available, earned=0))
     bal.earned += earned
     bal.available += available
+    return tx
+
+
+def _available_change(bal: HouseholdBalance, earned: int) -> int:
+    """Earning adds to available points in full; losing points takes them down to zero at most."""
+    return earned if earned >= 0 else -min(-earned, bal.available)
+
+
+def _write_one(bal: HouseholdBalance, **kw) -> LedgerTransaction:
+    batch = Batch()
+    tx = _entry(batch, bal, **kw)
+    batch.write()
     return tx
 
 
@@ -99,15 +152,77 @@ def _cap_window(day: date, cap_period: str) -> tuple[date, date]:
     return start, end
 
 
-def cap_used(household_id, item_code: str, day: date, cap_period: str) -> int:
-    """Points (magnitude) of `item_code` already earned by the household in the cap window."""
-    start, end = _cap_window(day, cap_period)
+def cap_key(household_id, item, day: date) -> tuple | None:
+    """What a cap counts over: the household, the item's code (the same rule across rulebook
+    versions) and the month or year of the day; None when the item has no cap."""
+    if item is None or not item.cap_points:
+        return None
+    return (household_id, item.code, *_cap_window(day, item.cap_period or "year"))
+
+
+def cap_used(key: tuple) -> int:
+    """Points (magnitude) already earned under cap `key`, corrections included."""
+    household_id, code, start, end = key
     total = db.session.execute(
         select(func.coalesce(func.sum(LedgerTransaction.points), 0))
-        .where(LedgerTransaction.household_id == household_id, LedgerTransaction.item_code == item_code,
+        .where(LedgerTransaction.household_id == household_id, LedgerTransaction.item_code == code,
                LedgerTransaction.occurred_on >= start, LedgerTransaction.occurred_on < end)
     ).scalar_one()
     return abs(int(total))
+
+
+def _earn(batch: Batch, bal: HouseholdBalance, used: dict, *, points: int, occurred_on: date, item=None,
+          **fields) -> Posted:
+    """The posting rule: hold back what exceeds the item's cap (`used` holds the points already
+    counted under each cap key and is updated), take a deduction's available points down to zero
+    at most, and write the entry."""
+    capped = 0
+    key = cap_key(bal.household_id, item, occurred_on)
+    if key is not None:
+        if key not in used:
+            used[key] = cap_used(key)
+        room = max(item.cap_points - used[key], 0)
+        if abs(points) > room:
+            capped = points - (room if points > 0 else -room)
+            points -= capped
+        used[key] += abs(points)
+    tx = _entry(batch, bal, earned=points, available=_available_change(bal, points), counter=ISSUED if points >= 0 else DEDUCTED,
+                occurred_on=occurred_on, item_id=getattr(item, "id", None), item_code=getattr(item, "code", None),
+                **fields)
+    return Posted(tx, capped)
+
+
+@dataclass
+class Earning:
+    """One posting of earned points for `earn_many`."""
+
+    household_id: uuid.UUID
+    points: int
+    occurred_on: date
+    source_kind: str
+    source_id: uuid.UUID
+    item: object = None
+    version_id: uuid.UUID | None = None
+    memo: str = ""
+    certified_by: str = ""
+    created_by: uuid.UUID | None = None
+    created_by_name: str = ""
+
+
+def earn_many(earnings: list[Earning]) -> list[Posted]:
+    """Post several earnings in the caller's transaction: lock every balance row they touch (in
+    order), apply caps as they accumulate, write all entries in two inserts."""
+    bals = lock_balances((e.household_id, period_of(e.occurred_on)) for e in earnings)
+    used: dict = {}
+    for key in {cap_key(e.household_id, e.item, e.occurred_on) for e in earnings} - {None}:
+        used[key] = cap_used(key)  # before anything of this batch is pending
+    batch = Batch()
+    out = [_earn(batch, bals[(e.household_id, period_of(e.occurred_on))], used, points=e.points,
+                 occurred_on=e.occurred_on, item=e.item, source_kind=e.source_kind, source_id=e.source_id,
+                 version_id=e.version_id, memo=e.memo[:300], certified_by=e.certified_by[:300],
+                 created_by=e.created_by, created_by_name=e.created_by_name) for e in earnings]
+    batch.write()
+    return out
 
 
 def earn(*, household_id, points: int, occurred_on: date, source_kind: str, source_id, item=None,
@@ -116,19 +231,12 @@ def earn(*, household_id, points: int, occurred_on: date, source_kind: str, sour
     """Post earned points (an award > 0 or a deduction < 0) for the period of `occurred_on`,
     within the item's cap. Raises IntegrityError (unique source) if the source posted before."""
     bal = lock_balance(household_id, period_of(occurred_on))
-    capped = 0
-    if item is not None and item.cap_points:
-        room = max(item.cap_points - cap_used(household_id, item.code, occurred_on, item.cap_period or "year"), 0)
-        if abs(points) > room:
-            capped = points - (room if points > 0 else -room)
-            points = points - capped
-    available = points if points >= 0 else -min(-points, bal.available)
-    tx = _write(bal, earned=points, available=available, counter=ISSUED if points >= 0 else DEDUCTED,
-                source_kind=source_kind, source_id=source_id, item_id=getattr(item, "id", None),
-                item_code=getattr(item, "code", None), version_id=version_id, occurred_on=occurred_on,
-                memo=memo[:300], certified_by=certified_by[:300], created_by=created_by,
-                created_by_name=created_by_name, reason=reason)
-    return Posted(tx, capped)
+    batch = Batch()
+    posted = _earn(batch, bal, {}, points=points, occurred_on=occurred_on, item=item, source_kind=source_kind,
+                   source_id=source_id, version_id=version_id, memo=memo[:300], certified_by=certified_by[:300],
+                   created_by=created_by, created_by_name=created_by_name, reason=reason)
+    batch.write()
+    return posted
 
 
 def effective_points(tx: LedgerTransaction) -> int:
@@ -149,8 +257,7 @@ def correct(original: LedgerTransaction, *, new_points: int, reason: str, reques
     delta = new_points - effective_points(original)
     if delta == 0:
         raise Invalid.field("points", _("The entry already has these points."))
-    available = delta if delta > 0 else -min(-delta, bal.available)
-    return _write(bal, earned=delta, available=available, counter=ISSUED if delta > 0 else DEDUCTED,
+    return _write_one(bal, earned=delta, available=_available_change(bal, delta), counter=ISSUED if delta > 0 else DEDUCTED,
                   source_kind=CORRECTION, source_id=request_id, item_id=original.item_id,
                   item_code=original.item_code, version_id=original.version_id, occurred_on=original.occurred_on,
                   memo=original.memo, reverses_id=original.id, reason=reason, created_by=created_by,
@@ -165,7 +272,7 @@ def spend(*, household_id, points: int, period: int, source_kind: str, source_id
     bal = lock_balance(household_id, period)
     if bal.available < points:
         raise Invalid.field("points", _("Only %(n)s points are available.", n=bal.available))
-    return _write(bal, earned=0, available=-points, counter=REDEEMED, source_kind=source_kind, source_id=source_id,
+    return _write_one(bal, earned=0, available=-points, counter=REDEEMED, source_kind=source_kind, source_id=source_id,
                   occurred_on=on, memo=memo, created_by=created_by, created_by_name=created_by_name)
 
 

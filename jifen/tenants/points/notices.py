@@ -169,9 +169,13 @@ def decide(actor: Actor, objection_id, data: dict) -> Objection:
         errors["decision"] = [_("You may not decide on your own household's points.")]
     _raise(errors)
     require(app, "uphold" if decision == "uphold" else "dismiss")
-    objection.status = Objection.UPHELD if decision == "uphold" else Objection.DISMISSED
-    objection.decided_by, objection.decided_by_name = actor.id, actor.name
-    objection.decision_reason, objection.decided_at = reason, utcnow()
+    # upholding one objection rejects the item, which answers every other open objection to it too
+    decided = [objection] if decision == "dismiss" else db.session.execute(select(Objection).where(
+        Objection.application_id == app.id, Objection.status == Objection.OPEN)).scalars().all()
+    for o in decided:
+        o.status = Objection.UPHELD if decision == "uphold" else Objection.DISMISSED
+        o.decided_by, o.decided_by_name = actor.id, actor.name
+        o.decision_reason, o.decided_at = reason, utcnow()
     db.session.flush()
     if decision == "uphold":
         app.reject_reason = reason

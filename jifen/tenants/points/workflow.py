@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from jifen.platform.audit.service import record
-from jifen.platform.db import db, utcnow
+from jifen.platform.audit.service import record, record_many
+from jifen.platform.db import db, new_id, utcnow
 from jifen.platform.errors import Conflict
 from jifen.platform.roles.authz import Actor, authorize
+from jifen.platform.tenancy import insert_new
+from jifen.tenants.notifications.models import Notification
 from jifen.tenants.notifications.service import notify
 from jifen.tenants.points.models import Application, ApplicationStep
 
@@ -90,8 +92,24 @@ def require(app: Application, step: str) -> None:
                        {"state": [label]})
 
 
+class Log:
+    """The history rows, audit entries and notifications of many steps, written together in a few
+    inserts (the posting job); without a log, `move` writes each at once."""
+
+    def __init__(self):
+        self.steps: list[ApplicationStep] = []
+        self.audits: list[tuple] = []
+        self.notes: list = []
+
+    def write(self) -> None:
+        insert_new(self.steps)
+        record_many(self.audits)
+        insert_new(self.notes)
+        self.steps, self.audits, self.notes = [], [], []
+
+
 def move(actor: Actor, app: Application, step: str, to: str, *, reason: str = "", points: int | None = None,
-         notify_params: dict | None = None, authorized: bool = False) -> ApplicationStep:
+         notify_params: dict | None = None, authorized: bool = False, log: Log | None = None) -> ApplicationStep:
     """Take `app` through `step` into state `to`. Raises Conflict naming `state` when the step may
     not start from the application's state, Forbidden/NotFound when the actor may not take it.
     `authorized`: the caller already checked the policy against the application (batch paths)."""
@@ -108,13 +126,25 @@ def move(actor: Actor, app: Application, step: str, to: str, *, reason: str = ""
     before = app.state if step != "submit" else None
     app.state = to
     app.updated_at = utcnow()
-    row = ApplicationStep(application_id=app.id, step=step, from_state=before, to_state=to, points=points,
-                          reason=reason, actor_id=actor.id, actor_name=actor.name)
-    db.session.add(row)
-    db.session.flush()
-    record(actor, f"application.{step}", app, before={"state": before} if before else None,
-           after={"state": to, "points": points if points is not None else app.points, "reason": reason or None})
+    row = ApplicationStep(id=new_id(), application_id=app.id, step=step, from_state=before, to_state=to,
+                          points=points, reason=reason, actor_id=actor.id, actor_name=actor.name)
+    audit = (actor, f"application.{step}", app, {
+        "before": {"state": before} if before else None,
+        "after": {"state": to, "points": points if points is not None else app.points, "reason": reason or None}})
+    note = None
     if spec.notify:
-        params = {"item": item_title(app), "points": app.points, "reason": reason} | (notify_params or {})
-        notify(app.household_id, spec.notify, f"app:{app.id}:{row.id}", link=f"applications/{app.id}", **params)
+        params = {"points": app.points, "reason": reason} | (notify_params or {})
+        params.setdefault("item", item_title(app))
+        note = (app.household_id, spec.notify, f"app:{app.id}:{row.id}", f"applications/{app.id}", params)
+    if log is None:
+        db.session.add(row)
+        record(audit[0], audit[1], audit[2], **audit[3])
+        if note:
+            notify(note[0], note[1], note[2], link=note[3], **note[4])
+    else:
+        log.steps.append(row)
+        log.audits.append(audit)
+        if note:  # the key names this new step: it cannot exist yet, so no look-up first
+            log.notes.append(Notification(household_id=note[0], kind=note[1], dedupe_key=note[2], link=note[3],
+                                          params=note[4]))
     return row
