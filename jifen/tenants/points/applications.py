@@ -463,7 +463,7 @@ def vote(actor: Actor, application_id, data: dict) -> Application:
     db.session.add(CertificationVote(application_id=app.id, member_id=actor.id, member_name=actor.name,
                                      decision=decision, reason=reason))
     db.session.flush()
-    move(actor, app, "vote", VERIFIED, reason=f"{decision}: {reason}" if reason else decision, authorized=True)
+    move(actor, app, "vote" if decision == "approve" else "oppose", VERIFIED, reason=reason, authorized=True)
     t = tally(app.id)
     if t.approvals >= t.quorum:
         app.certified_at = utcnow()

@@ -59,6 +59,8 @@ STEPS: dict[str, Step] = {
     "reject": Step(frozenset({SUBMITTED}), frozenset({REJECTED}), "application.verify", _l("Rejected at verification"),
                    "rejected"),
     "vote": Step(frozenset({VERIFIED}), frozenset({VERIFIED}), "application.certify", _l("Panel member approved")),
+    "oppose": Step(frozenset({VERIFIED}), frozenset({VERIFIED}), "application.certify",
+                   _l("Panel member voted to reject")),
     "certify": Step(frozenset({VERIFIED}), frozenset({CERTIFIED}), "application.certify", _l("Certified"),
                     "certified"),
     "decline": Step(frozenset({VERIFIED}), frozenset({REJECTED}), "application.certify",
