@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/points_bench.py                        # N = 8,000, ~2 min
     .venv/bin/python bench/points_bench.py --n 20000 --json out.json
-    .venv/bin/python bench/points_bench.py --profile              # also cProfile one chunk
+    .venv/bin/python bench/points_bench.py --profile              # also cProfile posting 2,000 items
 
 What one run does (see bench/README.md, "Points posting"):
 1. creates its own database on the server of --database-url (default
@@ -272,14 +272,14 @@ def profile_chunk(app, env) -> None:
     from jifen.platform.roles.authz import Actor
     from jifen.tenants.points import posting
 
-    notice = standing_notice(app, env, 200)
+    notice = standing_notice(app, env, 2000)
     close(app, env, notice)
     with in_tenant(app, env["tenant_id"]):
         prof = cProfile.Profile()
         prof.enable()
         posting.post_ready(Actor.system())
         prof.disable()
-    pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from flask import g, has_request_context
 from sqlalchemy import select
@@ -52,8 +53,9 @@ def _head():
 
 
 def _append(head: AuditHead, actor: Actor, action_name: str, obj=None, *, object_type: str | None = None,
-            object_id=None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
-    entry = AuditEntry(
+            object_id=None, before: dict | None = None, after: dict | None = None) -> SimpleNamespace:
+    """The next entry's values (hashed onto the chain; the head moves on), not yet a row."""
+    entry = SimpleNamespace(
         tenant_id=head.tenant_id,
         seq=head.seq + 1,
         created_at=utcnow().replace(microsecond=0),
@@ -74,19 +76,17 @@ def _append(head: AuditHead, actor: Actor, action_name: str, obj=None, *, object
 
 
 def record(actor: Actor, action_name: str, obj=None, **kw) -> AuditEntry:
-    entry = _append(_head(), actor, action_name, obj, **kw)
+    entry = AuditEntry(**vars(_append(_head(), actor, action_name, obj, **kw)))
     db.session.add(entry)
     return entry
 
 
-def record_many(items: list[tuple]) -> list[AuditEntry]:
+def record_many(items: list[tuple]) -> None:
     """Append several entries under one head lock: `items` are (actor, action, obj, kwargs)."""
     if not items:
-        return []
+        return
     head = _head()
-    entries = [_append(head, actor, action_name, obj, **kw) for actor, action_name, obj, kw in items]
-    insert_new(entries)
-    return entries
+    insert_new(AuditEntry, [vars(_append(head, actor, action_name, obj, **kw)) for actor, action_name, obj, kw in items])
 
 
 @dataclass

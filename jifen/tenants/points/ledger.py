@@ -107,11 +107,11 @@ class Batch:
 
     def __init__(self):
         self.transactions: list[LedgerTransaction] = []
-        self.postings: list[LedgerPosting] = []
+        self.postings: list[dict] = []
 
     def write(self) -> None:
-        insert_new(self.transactions)
-        insert_new(self.postings)
+        insert_new(LedgerTransaction, self.transactions)
+        insert_new(LedgerPosting, self.postings)
         self.transactions, self.postings = [], []
 
 
@@ -122,10 +122,11 @@ def _entry(batch: Batch, bal: HouseholdBalance, *, earned: int, available: int, 
     tx = LedgerTransaction(id=new_id(), household_id=bal.household_id, period=bal.period, points=earned,
                            created_at=utcnow(), **fields)
     batch.transactions.append(tx)
-    batch.postings.append(LedgerPosting(transaction_id=tx.id, account=HOUSEHOLD, household_id=bal.household_id,
-                                        period=bal.period, available=available, earned=earned))
-    batch.postings.append(LedgerPosting(transaction_id=tx.id, account=counter, household_id=None, period=bal.period,
-                                        available=-available, earned=0))
+    batch.postings.append({"id": new_id(), "transaction_id": tx.id, "account": HOUSEHOLD,
+                           "household_id": bal.household_id, "period": bal.period, "available": available,
+                           "earned": earned})
+    batch.postings.append({"id": new_id(), "transaction_id": tx.id, "account": counter, "household_id": None,
+                           "period": bal.period, "available": -available, "earned": 0})
     bal.earned += earned
     bal.available += available
     return tx

@@ -104,14 +104,14 @@ class Log:
         self.notes: list = []
 
     def write(self) -> None:
-        insert_new(self.steps)
+        insert_new(ApplicationStep, self.steps)
         record_many(self.audits)
-        insert_new(self.notes)
+        insert_new(Notification, self.notes)
         self.steps, self.audits, self.notes = [], [], []
 
 
 def move(actor: Actor, app: Application, step: str, to: str, *, reason: str = "", points: int | None = None,
-         notify_params: dict | None = None, authorized: bool = False, log: Log | None = None) -> ApplicationStep:
+         notify_params: dict | None = None, authorized: bool = False, log: Log | None = None) -> None:
     """Take `app` through `step` into state `to`. Raises Conflict naming `state` when the step may
     not start from the application's state, Forbidden/NotFound when the actor may not take it.
     `authorized`: the caller already checked the policy against the application (batch paths)."""
@@ -128,8 +128,9 @@ def move(actor: Actor, app: Application, step: str, to: str, *, reason: str = ""
     before = app.state if step != "submit" else None
     app.state = to
     app.updated_at = utcnow()
-    row = ApplicationStep(id=new_id(), application_id=app.id, step=step, from_state=before, to_state=to,
-                          points=points, reason=reason, actor_id=actor.id, actor_name=actor.name)
+    step_row = {"id": new_id(), "application_id": app.id, "step": step, "from_state": before, "to_state": to,
+                "points": points, "reason": reason, "actor_id": actor.id, "actor_name": actor.name,
+                "created_at": utcnow()}
     audit = (actor, f"application.{step}", app, {
         "before": {"state": before} if before else None,
         "after": {"state": to, "points": points if points is not None else app.points, "reason": reason or None}})
@@ -137,16 +138,17 @@ def move(actor: Actor, app: Application, step: str, to: str, *, reason: str = ""
     if spec.notify:
         params = {"points": app.points, "reason": reason} | (notify_params or {})
         params.setdefault("item", item_title(app))
-        note = (app.household_id, spec.notify, f"app:{app.id}:{row.id}", f"applications/{app.id}", params)
+        note = (app.household_id, spec.notify, f"app:{app.id}:{step_row['id']}", f"applications/{app.id}", params)
     if log is None:
-        db.session.add(row)
+        db.session.add(ApplicationStep(**step_row))
         record(audit[0], audit[1], audit[2], **audit[3])
         if note:
             notify(note[0], note[1], note[2], link=note[3], **note[4])
     else:
-        log.steps.append(row)
+        log.steps.append(step_row)
         log.audits.append(audit)
         if note:  # the key names this new step: it cannot exist yet, so no look-up first
-            log.notes.append(Notification(household_id=note[0], kind=note[1], dedupe_key=note[2], link=note[3],
-                                          params=note[4]))
-    return row
+            log.notes.append({"id": new_id(), "household_id": note[0], "kind": note[1], "dedupe_key": note[2],
+                              "link": note[3], "params": note[4], "delivery": Notification.PENDING,
+                              "created_at": utcnow()})
+
