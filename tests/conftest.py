@@ -263,6 +263,15 @@ def world(app) -> World:
         return make_world()
 
 
+@pytest.fixture
+def pw(app, world):
+    """`world` plus an adopted rulebook, a second household and a panel (tests/points_world.py)."""
+    from tests.points_world import setup_points
+
+    with app.app_context():
+        return setup_points(world)
+
+
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -5,6 +5,7 @@ household with its own villager account, and a three-member certification panel 
 plain ids, like the world itself."""
 from __future__ import annotations
 
+import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -81,3 +82,23 @@ def setup_points(world, township="a") -> PointsWorld:
             users[username] = user.id
         db.session.commit()
     return PointsWorld(t.slug, village, ids, t.household, household2.id, ["panel1", "panel2", "panel3"], users)
+
+
+def jpeg() -> io.BytesIO:
+    """A small real JPEG, for photo uploads."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 120, 30)).save(buf, "JPEG")
+    buf.seek(0)
+    return buf
+
+
+def in_alpha(app, world, fn):
+    """Run `fn()` inside township alpha (its own app context) and return what it returns."""
+    from jifen.platform.tenancy import tenant_scope
+    from jifen.platform.townships.models import Tenant
+
+    with app.app_context():
+        with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+            return fn()

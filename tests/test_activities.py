@@ -20,16 +20,9 @@ from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
 from jifen.tenants.households.models import HouseholdTag
 from jifen.tenants.points.models import Application
 from tests.conftest import api_token, bearer, csrf_token, page_login
-from tests.points_world import setup_points
 
 PAGES = "/t/alpha/activities"
 API = "/api/v1/t/alpha/activities"
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
 
 
 @pytest.fixture

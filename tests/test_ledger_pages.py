@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from jifen.platform.db import db
@@ -14,14 +13,7 @@ from jifen.tenants.points import posting
 from jifen.tenants.points.applications import settings
 from jifen.tenants.points.models import LedgerTransaction
 from tests.conftest import CSRF_RE, page_login
-from tests.points_world import setup_points
 from tests.test_notices_pages import form_token, in_alpha, on_notice
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
 
 
 def posted(app, world, pw):

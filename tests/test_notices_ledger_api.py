@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from jifen.platform.db import db
 from jifen.platform.tenancy import tenant_today
 from jifen.tenants.points.models import LedgerTransaction, Notice, Objection
 from tests.conftest import api_token, bearer
-from tests.points_world import setup_points
 from tests.test_ledger_pages import posted
 from tests.test_notices_pages import certified, in_alpha, on_notice
 
 BASE = "/api/v1/t/alpha"
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
 
 
 def test_publish_list_and_detail(client, app, world, pw):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from jifen.platform.accounts.models import User
@@ -18,13 +17,6 @@ from jifen.tenants.points import applications as apps
 from jifen.tenants.points import notices, posting
 from jifen.tenants.points.models import Application, Notice, Objection
 from tests.conftest import CSRF_RE, page_login, set_password
-from tests.points_world import setup_points
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
 
 
 def who(username) -> Actor:

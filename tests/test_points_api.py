@@ -1,40 +1,17 @@
 """The applications API: creating applications (idempotently), judging them, the queue."""
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
 from sqlalchemy import func, select
 
 from jifen.platform.accounts.models import User
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_scope, tenant_today
-from jifen.platform.townships.models import Tenant
+from jifen.platform.tenancy import tenant_today
 from jifen.tenants.points.models import Application, ApplicationPhoto, Batch, CertificationVote
 from tests.conftest import api_token, bearer
-from tests.points_world import setup_points
+from tests.points_world import in_alpha, jpeg
 
 A = "/api/v1/t/alpha/points"
-
-
-def jpeg() -> io.BytesIO:
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), (30, 30, 200)).save(buf, "JPEG")
-    buf.seek(0)
-    return buf
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
-
-
-def in_alpha(app, world, fn):
-    with app.app_context():
-        with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-            return fn()
 
 
 def count(app, world, model) -> int:

@@ -20,7 +20,6 @@ from jifen.tenants.points import applications as apps
 from jifen.tenants.points import ledger, notices, posting
 from jifen.tenants.points.models import REDEMPTION, Application, LedgerTransaction, Notice
 from tests.conftest import PG_URL
-from tests.points_world import setup_points
 
 pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")]
 
@@ -64,12 +63,6 @@ def _race(app, tenant_id, n: int, work) -> list:
         t.join()
     assert not errors, errors
     return results
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
 
 
 def test_eight_workers_post_one_item_exactly_once(app, world, pw):

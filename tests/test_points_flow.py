@@ -20,7 +20,6 @@ from jifen.tenants.notifications.models import Notification
 from jifen.tenants.points import applications as apps
 from jifen.tenants.points import entries, ledger, notices, posting
 from jifen.tenants.points.models import Application, LedgerTransaction
-from tests.points_world import setup_points
 
 
 def photo() -> FileStorage:
@@ -28,12 +27,6 @@ def photo() -> FileStorage:
     Image.new("RGB", (40, 30), (200, 30, 30)).save(buf, "JPEG")
     buf.seek(0)
     return FileStorage(buf, filename="p.jpg", content_type="image/jpeg")
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
 
 
 @pytest.fixture

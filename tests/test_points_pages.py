@@ -4,39 +4,17 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
-from PIL import Image
 from sqlalchemy import func, select
 
 from jifen.platform.accounts.models import User
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_scope, tenant_today
-from jifen.platform.townships.models import Tenant
+from jifen.platform.tenancy import tenant_today
 from jifen.tenants.points.models import Application, ApplicationPhoto, CertificationVote
 from tests.conftest import csrf_token, page_login
-from tests.points_world import setup_points
+from tests.points_world import in_alpha, jpeg
 
 P = "/t/alpha/points"
 ONCE_RE = re.compile(r'name="once" value="([^"]+)"')
-
-
-def jpeg() -> io.BytesIO:
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), (30, 120, 30)).save(buf, "JPEG")
-    buf.seek(0)
-    return buf
-
-
-@pytest.fixture
-def pw(app, world):
-    with app.app_context():
-        return setup_points(world)
-
-
-def in_alpha(app, world, fn):
-    with app.app_context():
-        with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-            return fn()
 
 
 def today(app, world) -> str:
