@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.jobs.schedule import tick
+from jifen.platform.jobs.schedule import DAILY_JOBS, tick
 from tests.conftest import PG_URL, REDIS_URL, make_world, page_login, require
 
 pytestmark = pytest.mark.services
@@ -85,10 +85,11 @@ def test_beat_tick_publishes_to_redis_and_a_worker_process_runs_each_job_once(qu
     proc, log = worker
     with queued_app.app_context():
         make_world()
-        with freeze_time("2026-11-28 12:00:00"):  # 20:00 in Shanghai, 12:00 UTC: all four jobs due
+        jobs = 2 * len(DAILY_JOBS)  # every daily job (platform and points) of both townships
+        with freeze_time("2026-11-28 12:00:00"):  # 20:00 in Shanghai, 12:00 UTC: every job is due
             published = tick()
             assert tick() == []  # a second tick claims nothing
-        assert len(published) == 4
+        assert len(published) == jobs
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             db.session.rollback()
@@ -96,9 +97,9 @@ def test_beat_tick_publishes_to_redis_and_a_worker_process_runs_each_job_once(qu
                 break
             time.sleep(0.3)
         statuses = _statuses()
-        assert [s for _, s in statuses] == ["done"] * 4, (statuses, log.read_text()[-3000:])
+        assert [s for _, s in statuses] == ["done"] * jobs, (statuses, log.read_text()[-3000:])
         attempts = db.session.execute(select(JobRun.attempts).execution_options(all_tenants=True)).scalars().all()
-        assert attempts == [1, 1, 1, 1]
+        assert attempts == [1] * jobs
     assert proc.poll() is None
     assert "succeeded" in log.read_text()
 
