@@ -41,6 +41,16 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(bytes=uuid7().bytes)
 
 
+def parse_uuid(value) -> uuid.UUID | None:
+    """An id from a form, a query string or JSON; None when it is not one."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

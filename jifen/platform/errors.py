@@ -24,6 +24,14 @@ class Invalid(ServiceError):
     def field(cls, name: str, message: str) -> "Invalid":
         return cls(message, {name: [message]})
 
+    @classmethod
+    def raise_if(cls, errors: dict) -> None:
+        """After checking every field of a form: raise once with all the messages, if any."""
+        if errors:
+            from flask_babel import gettext as _
+
+            raise cls(_("Please correct the marked fields."), errors)
+
 
 class NotFound(ServiceError):
     """Missing, or another tenant's: the two are indistinguishable by design."""

@@ -79,11 +79,6 @@ def _day(value, errors: dict, name: str = "held_on") -> date | None:
         return None
 
 
-def _raise(errors: dict) -> None:
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
-
-
 def new_checkin_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
@@ -222,7 +217,7 @@ def _check_fields(actor: Actor, data: dict, activity: Activity | None) -> dict:
         elif eff.item.direction != "award":
             errors["item_code"] = [_("Attendance earns points: choose an award item.")]
     values["item_code"] = code
-    _raise(errors)
+    Invalid.raise_if(errors)
     return values
 
 
@@ -402,7 +397,7 @@ def mark_attendance(actor: Actor, activity_id, household_ids) -> Marked:
         errors["status"] = [_("This activity is closed.")]
     if activity.held_on > tenant_today():
         errors["held_on"] = [_("Attendance can be marked from the day the activity is held.")]
-    _raise(errors)
+    Invalid.raise_if(errors)
     eff = _item_or_invalid(activity, "item_code")
     households: list[Household] = []
     seen = set()
@@ -419,7 +414,7 @@ def mark_attendance(actor: Actor, activity_id, household_ids) -> Marked:
         elif household.id not in seen:
             seen.add(household.id)
             households.append(household)
-    _raise(errors)
+    Invalid.raise_if(errors)
     marked = Marked(activity)
     existing = set(db.session.execute(select(Attendance.household_id).where(Attendance.activity_id == activity.id))
                    .scalars())

@@ -22,7 +22,7 @@ from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from jifen.platform.audit.service import record
-from jifen.platform.db import db
+from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
@@ -68,15 +68,6 @@ def can_see_identity(actor: Actor, household: Household) -> bool:
 def _english() -> bool:
     locale = get_locale()
     return locale is not None and locale.language == "en"
-
-
-def _uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value).strip())
-    except (TypeError, ValueError):
-        return None
 
 
 def _text(value, limit: int, field: str, errors: dict) -> str:
@@ -351,11 +342,11 @@ def _event(actor: Actor, household: Household, kind: str, other: Household | Non
 def _check_place(data: dict, errors: dict, household: Household | None = None) -> dict:
     """Village, micro grid node and door plate; missing keys keep the household's current values."""
     out = {}
-    village_id = _uuid(data.get("village_id", household.village_id if household else None))
+    village_id = parse_uuid(data.get("village_id", household.village_id if household else None))
     if village_id is None or tenant_get(Village, village_id) is None:
         errors["village_id"] = [_("Choose one of the township's villages.")]
     out["village_id"] = village_id
-    node = tenant_get(GridNode, _uuid(data.get("grid_node_id", household.grid_node_id if household else None)))
+    node = tenant_get(GridNode, parse_uuid(data.get("grid_node_id", household.grid_node_id if household else None)))
     if node is None or node.retired_at is not None:
         errors["grid_node_id"] = [_("Choose an active micro grid node.")]
     elif node.level != MICRO:
@@ -414,11 +405,6 @@ def _check_members(rows, errors: dict) -> list[dict]:
     return members
 
 
-def _raise(errors: dict) -> None:
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
-
-
 # --- households: changes ---------------------------------------------------------------------
 
 @action("household.create")
@@ -430,7 +416,7 @@ def create_household(actor: Actor, data: dict) -> Household:
     tags = _clean_tags(data.get("tags"), errors)
     members = _check_members(data.get("members"), errors)
     _check_in_scope(actor, "household.create", place, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     household = Household(**place, note=note, status=ACTIVE)
     db.session.add(household)
     _flush()
@@ -456,7 +442,7 @@ def update_household(actor: Actor, household_id, data: dict) -> Household:
     tags = _clean_tags(data["tags"], errors) if "tags" in data else None
     if place.get("grid_node_id") != household.grid_node_id or place.get("village_id") != household.village_id:
         _check_in_scope(actor, "household.update", place, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     before = _snapshot(household)
     for key, value in place.items():
         setattr(household, key, value)
@@ -484,7 +470,7 @@ def add_member(actor: Actor, household_id, data: dict) -> Resident:
     if member.get("relation") == "head":
         errors["relation"] = [_("The household has a head. Add the member, then make them head.")]
     errors.update(_id_number_errors([("id_number", member.get("id_number"), None)]))
-    _raise(errors)
+    Invalid.raise_if(errors)
     order = max((r.sort_order for r in current_members(household.id)), default=-1) + 1
     resident = _new_resident(household.id, member, order)
     db.session.add(resident)
@@ -524,7 +510,7 @@ def update_member(actor: Actor, household_id, resident_id, data: dict) -> Reside
             order = int(data["sort_order"])
         except (TypeError, ValueError):
             errors["sort_order"] = [_("Enter a whole number.")]
-    _raise(errors)
+    Invalid.raise_if(errors)
     before = _member_snapshot(resident)
     if handover and head is not None:
         head_before = _member_snapshot(head)
@@ -588,7 +574,7 @@ def set_status(actor: Actor, household_id, data: dict) -> Household:
         _door_plate_free(household.village_id, household.door_plate, None, probe)
         if probe:
             errors["status"] = probe["door_plate"]
-    _raise(errors)
+    Invalid.raise_if(errors)
     before = _snapshot(household)
     previous, household.status = household.status, status
     _flush()
@@ -607,7 +593,7 @@ def _moves(rows, members: dict, errors: dict, *, head_allowed: bool) -> list[tup
     out, seen = [], set()
     for i, raw in enumerate(rows):
         raw = raw if isinstance(raw, dict) else {}
-        resident = members.get(_uuid(raw.get("resident_id")))
+        resident = members.get(parse_uuid(raw.get("resident_id")))
         if resident is None or resident.id in seen:
             errors[f"members.{i}.resident_id"] = [_("Choose a current member of this household.")]
             continue
@@ -649,7 +635,7 @@ def split_household(actor: Actor, household_id, data: dict) -> Household:
     note = _text(data.get("note"), MAX_NOTE, "note", errors)
     tags = _clean_tags(data.get("tags"), errors)
     _check_in_scope(actor, "household.split", place, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     before = _snapshot(source, list(members.values()))
     target = Household(**place, note=note, status=ACTIVE)
     db.session.add(target)
@@ -689,7 +675,7 @@ def merge_household(actor: Actor, household_id, data: dict) -> Household:
     source = _load(actor, "household.merge", household_id)
     _active(source)
     errors: dict = {}
-    target = tenant_get(Household, _uuid(data.get("into_household_id")))
+    target = tenant_get(Household, parse_uuid(data.get("into_household_id")))
     if target is None or not may(actor, "household.merge", target):
         errors["into_household_id"] = [_("Choose a household in your area to merge into.")]
     elif target.id == source.id:
@@ -698,7 +684,7 @@ def merge_household(actor: Actor, household_id, data: dict) -> Household:
         errors["into_household_id"] = [_("Only an active household can take in members.")]
     members = {r.id: r for r in current_members(source.id)}
     given = {r.id: (relation, i) for r, relation, i in _moves(data.get("members"), members, errors, head_allowed=False)}
-    _raise(errors)
+    Invalid.raise_if(errors)
     moves = [(r, given.get(r.id, ("other", None))[0], n) for n, r in enumerate(members.values())]
     before = _snapshot(source, list(members.values()))
     target_before = _snapshot(target, current_members(target.id))
@@ -769,7 +755,7 @@ def search_households(actor: Actor, *, q: str = "", village_id=None, grid_node_i
     if q:
         conditions.append(_matches(q))
     if village_id:
-        conditions.append(Household.village_id == _uuid(village_id))
+        conditions.append(Household.village_id == parse_uuid(village_id))
     if grid_node_id:
         node = tenant_get(GridNode, grid_node_id)
         conditions.append(Household.grid_node_id.in_(select(GridNode.id).where(
@@ -914,7 +900,7 @@ def grid_choices(actor: Actor, village_id=None, micro_only: bool = False) -> lis
         allowed_paths = db.session.execute(select(GridNode.path).where(GridNode.id.in_(list(grid_scope)))).scalars().all()
     out = []
     for n in nodes:
-        if n.village_id not in villages or (village_id and n.village_id != _uuid(village_id)):
+        if n.village_id not in villages or (village_id and n.village_id != parse_uuid(village_id)):
             continue
         if allowed_paths is not None and not any(n.path.startswith(p) for p in allowed_paths):
             continue

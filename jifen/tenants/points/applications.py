@@ -3,14 +3,13 @@ how the work team and the certification panel judge them. States change only thr
 `workflow.move`; every function here is an action with a policy in `platform.roles.authz`."""
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db, parse_uuid, utcnow
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_image
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
@@ -111,20 +110,13 @@ def _day(value, errors: dict, field: str = "occurred_on") -> date | None:
     return day
 
 
-def _uuid(value) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
 def _effective_item(village_id, item_ref, day: date | None, errors: dict, field: str = "item_id") -> EffectiveItem | None:
     """The item as the village's rules of `day` give it. `item_ref` is an item id (of any version:
     the same code is looked up in the version of that day) or an item code."""
     if item_ref in (None, ""):
         errors[field] = [_("Choose a rule item.")]
         return None
-    item_id = _uuid(item_ref)
+    item_id = parse_uuid(item_ref)
     code = None
     if item_id is not None:
         item = tenant_get(RuleItem, item_id)
@@ -162,11 +154,6 @@ def _points(eff: EffectiveItem, value, errors: dict, field: str = "points") -> i
         errors[field] = [_("Points for this item are from %(low)d to %(high)d.", low=eff.item.points_min,
                            high=eff.item.points_max)]
     return sign * n
-
-
-def _raise(errors: dict) -> None:
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
 
 
 def _household(actor: Actor, policy: str, household_id, field: str = "household_id") -> Household:
@@ -237,11 +224,11 @@ def _apply(actor: Actor, household: Household, data: dict, photos, origin: str) 
         if eff.item.direction != AWARD or eff.item.initiator != "household":
             errors["item_id"] = [_("Only staff record this item; choose an item households apply for.")]
     _check_photos(eff, photos, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     app = _new(actor, household, eff, points=eff.points, occurred_on=day, description=description,
                origin=origin, state=SUBMITTED)
     _photos(actor, app, photos, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     db.session.commit()
     return app
 
@@ -257,11 +244,11 @@ def record_conduct(actor: Actor, household_id, data: dict, photos=None) -> Appli
     description = _text(data.get("description"), MAX_DESCRIPTION, "description", errors, required=True)
     points = _points(eff, data.get("points"), errors) if eff is not None else 0
     _check_photos(eff, photos, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     app = _new(actor, household, eff, points=points, occurred_on=day, description=description, origin=STAFF,
                state=_after_verification(eff))
     _photos(actor, app, photos, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     db.session.commit()
     return app
 
@@ -286,7 +273,7 @@ def record_batch(actor: Actor, data: dict) -> Batch:
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or row.get("points") in (None, ""):
             continue
-        household = tenant_get(Household, _uuid(row.get("household_id")))
+        household = tenant_get(Household, parse_uuid(row.get("household_id")))
         if household is None:
             errors[f"rows.{i}.household_id"] = [_("No such household.")]
             continue
@@ -308,8 +295,8 @@ def record_batch(actor: Actor, data: dict) -> Batch:
         points = _points(eff, row.get("points"), errors, field=f"rows.{i}.points")
         note = _text(row.get("note"), 200, f"rows.{i}.note", errors)
         scored.append((household, points, note))
-    _raise(errors)
-    batch = Batch(village_id=village_id, grid_node_id=_uuid(data.get("grid_node_id")), item_id=eff.item.id,
+    Invalid.raise_if(errors)
+    batch = Batch(village_id=village_id, grid_node_id=parse_uuid(data.get("grid_node_id")), item_id=eff.item.id,
                   title=title, occurred_on=day, row_count=len(scored), created_by=actor.id,
                   created_by_name=actor.name)
     db.session.add(batch)
@@ -336,7 +323,7 @@ def staff_submit_for_activity(actor: Actor, household: Household, eff: Effective
 
 def _lock(application_id) -> Application:
     """Load and lock the application row: concurrent steps on one application take turns."""
-    app_id = _uuid(application_id)
+    app_id = parse_uuid(application_id)
     app = db.session.execute(select(Application).where(Application.id == app_id).with_for_update()
                              .execution_options(populate_existing=True)).scalar_one_or_none() if app_id else None
     if app is None:
@@ -391,7 +378,7 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
     reason = _text(data.get("reason"), MAX_REASON, "reason", errors, required=points != app.points)
     if points != app.points and "reason" in errors:
         errors["reason"] = [_("Say why the points were changed.")]
-    _raise(errors)
+    Invalid.raise_if(errors)
     app.points = points
     app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, utcnow()
     move(actor, app, "verify", _after_verification(eff), reason=reason, points=points, authorized=True)
@@ -405,7 +392,7 @@ def reject(actor: Actor, application_id, data: dict) -> Application:
     errors: dict = {}
     reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
     authorize(actor, "application.verify", app)
-    _raise(errors)
+    Invalid.raise_if(errors)
     app.reject_reason = reason
     move(actor, app, "reject", REJECTED, reason=reason)
     db.session.commit()
@@ -453,7 +440,7 @@ def vote(actor: Actor, application_id, data: dict) -> Application:
     reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=decision == "reject")
     if decision == "reject" and "reason" in errors:
         errors["reason"] = [_("Say why it is rejected.")]
-    _raise(errors)
+    Invalid.raise_if(errors)
     require(app, "vote")
     if app.household_id in own_households(actor):
         raise Invalid.field("decision", _("You may not certify points for your own household."))
@@ -506,7 +493,7 @@ def list_applications(actor: Actor, *, state: str | None = None, village_id=None
                                 ("household_id", Application.household_id, household_id),
                                 ("batch_id", Application.batch_id, batch_id)):
         if value not in (None, ""):
-            ident = _uuid(value)
+            ident = parse_uuid(value)
             if ident is None:
                 raise Invalid.field(name, _("Not found."))
             conditions.append(column == ident)

@@ -6,12 +6,13 @@ from sqlalchemy import select
 
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
+from jifen.platform.errors import Invalid
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
 from jifen.tenants.households.models import Household
 from jifen.tenants.notifications.service import notify
 from jifen.tenants.points import ledger
-from jifen.tenants.points.applications import MAX_REASON, _raise, _text
+from jifen.tenants.points.applications import MAX_REASON, _text
 from jifen.tenants.points.models import APPLICATION_SOURCE, Application, LedgerTransaction
 from jifen.tenants.points.workflow import move
 
@@ -70,7 +71,7 @@ def correct_entry(actor: Actor, transaction_id, data: dict) -> LedgerTransaction
     except ValueError:
         errors["points"] = [_("Enter the right points as a whole number (0 undoes the entry).")]
         new_points = None
-    _raise(errors)
+    Invalid.raise_if(errors)
     tx = ledger.correct(original, new_points=new_points, reason=reason, request_id=new_id(), created_by=actor.id,
                         created_by_name=actor.name)
     db.session.flush()

@@ -15,7 +15,7 @@ from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
 from jifen.tenants.households.models import Household
 from jifen.tenants.households.scopes import household_path
-from jifen.tenants.points.applications import MAX_REASON, _lock, _raise, _text, own_households, settings
+from jifen.tenants.points.applications import MAX_REASON, _lock, _text, own_households, settings
 from jifen.tenants.points.models import Application, Notice, Objection
 from jifen.tenants.points.workflow import CERTIFIED, OBJECTED, ON_NOTICE, REJECTED, move, require
 from jifen.tenants.villages.models import Village
@@ -138,7 +138,7 @@ def object_to(actor: Actor, application_id, data: dict) -> Objection:
         errors["reason"] = [_("Say what is wrong with this item.")]
     if not is_open(notice):
         errors["notice"] = [_("The notice period is over; objections are no longer taken.")]
-    _raise(errors)
+    Invalid.raise_if(errors)
     require(app, "object")
     objection = Objection(application_id=app.id, notice_id=notice.id, household_id=sorted(households, key=str)[0],
                           objector_id=actor.id, objector_name=actor.name, reason=reason)
@@ -167,7 +167,7 @@ def decide(actor: Actor, objection_id, data: dict) -> Objection:
         errors["decision"] = [_("This objection has already been decided.")]
     if app.household_id in own_households(actor):
         errors["decision"] = [_("You may not decide on your own household's points.")]
-    _raise(errors)
+    Invalid.raise_if(errors)
     require(app, "uphold" if decision == "uphold" else "dismiss")
     # upholding one objection rejects the item, which answers every other open objection to it too
     decided = [objection] if decision == "dismiss" else db.session.execute(select(Objection).where(

@@ -72,11 +72,6 @@ def _order(value, errors: dict) -> int:
     return order
 
 
-def _raise(errors: dict) -> None:
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
-
-
 def _ids_in(path: str) -> list[uuid.UUID]:
     return [uuid.UUID(p) for p in path.strip("/").split("/") if p]
 
@@ -135,7 +130,7 @@ def create_group(actor: Actor, data: dict) -> VillageGroup:
     if village is not None:
         authorize(actor, "village_group.manage", village)
     clean = _check_group(village.id if village else None, data, errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     group = VillageGroup(village_id=village.id, **clean)
     db.session.add(group)
     db.session.flush()
@@ -150,7 +145,7 @@ def update_group(actor: Actor, group_id, data: dict) -> VillageGroup:
     authorize(actor, "village_group.manage", group)
     errors: dict = {}
     clean = _check_group(group.village_id, data, errors, group)
-    _raise(errors)
+    Invalid.raise_if(errors)
     before = _group_snapshot(group)
     group.name, group.sort_order = clean["name"], clean["sort_order"]
     db.session.flush()
@@ -207,7 +202,7 @@ def set_level_names(actor: Actor, levels: list[dict]) -> list[dict]:
             if text and text in taken and f"name_{lang}_{level}" not in errors:
                 errors[f"name_{lang}_{level}"] = [_("Level %(other)d already has this name.", other=taken[text])]
             taken.setdefault(text, level)
-    _raise(errors)
+    Invalid.raise_if(errors)
     before = {str(k): list(v) for k, v in level_names().items()}
     rows = {r.level: r for r in db.session.execute(select(GridLevelName)).scalars()}
     for level in sorted(seen):
@@ -490,7 +485,7 @@ def create_node(actor: Actor, data: dict) -> GridNode:
     name = _name(data.get("name"), errors)
     _check_sibling_name(parent.id if parent else None, name, errors)
     order = _order(data.get("sort_order"), errors)
-    _raise(errors)
+    Invalid.raise_if(errors)
     node_id = new_id()
     node = GridNode(id=node_id, parent_id=parent.id if parent else None, level=level, name=name,
                     village_id=village_id, group_id=group_id, sort_order=order,
@@ -530,7 +525,7 @@ def update_node(actor: Actor, grid_node_id, data: dict) -> GridNode:
         group_id = _check_group_of(village_id, data["group_id"], errors)
     else:
         group_id = node.group_id if not moving_village else None
-    _raise(errors)
+    Invalid.raise_if(errors)
     before = _snapshot(node)
     if moving_village:
         db.session.execute(update(GridNode).where(_under(node.path), GridNode.id != node.id).values(
@@ -587,7 +582,7 @@ def move_node(actor: Actor, grid_node_id, parent_id) -> GridNode:
         elif _own_ties_outside(node, parent.village_id):
             errors["parent_id"] = [_("“%(name)s” or grids below it are tied to another village than %(other)s; "
                                      "untie them first.", name=node.name, other=_village_name(parent.village_id))]
-    _raise(errors)
+    Invalid.raise_if(errors)
     if parent.id == node.parent_id:
         return node
     before = _snapshot(node)
