@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform.db import db, new_id, utcnow
-from jifen.platform.errors import Invalid, NotFound
-from jifen.platform.tenancy import current_tenant_id, insert_new, tenant_get
+from jifen.platform.errors import Invalid
+from jifen.platform.tenancy import current_tenant_id, insert_new
 from jifen.tenants.points.models import (
     CORRECTION,
     DEDUCTED,
@@ -275,13 +275,6 @@ def spend(*, household_id, points: int, period: int, source_kind: str, source_id
         raise Invalid.field("points", _("Only %(n)s points are available.", n=bal.available))
     return _write_one(bal, earned=0, available=-points, counter=REDEEMED, source_kind=source_kind, source_id=source_id,
                   occurred_on=on, memo=memo, created_by=created_by, created_by_name=created_by_name)
-
-
-def get_transaction(tx_id) -> LedgerTransaction:
-    tx = tenant_get(LedgerTransaction, tx_id)
-    if tx is None:
-        raise NotFound(_("Not found."))
-    return tx
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
 from jifen.tenants.households.models import Household
-from jifen.tenants.households.scopes import household_path
 from jifen.tenants.points.applications import MAX_REASON, _lock, _text, own_households, settings
 from jifen.tenants.points.models import Application, Notice, Objection
 from jifen.tenants.points.workflow import CERTIFIED, OBJECTED, ON_NOTICE, REJECTED, move, require
@@ -24,7 +23,6 @@ from jifen.tenants.villages.scopes import village_area_path
 register_url_object("notice_id", Notice)
 register_url_object("objection_id", Objection)
 register_scope_path(Notice, lambda n: village_area_path(n.village_id))
-register_scope_path(Objection, lambda o: household_path(tenant_get(Household, tenant_get(Application, o.application_id).household_id)))
 
 
 def _publish(actor: Actor, village: Village) -> Notice | None:
