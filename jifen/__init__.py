@@ -53,11 +53,16 @@ def _register_pages(app: Flask) -> None:
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
     from jifen.tenants.activities import views as activity_views
+    from jifen.tenants.dividends import views as dividend_views
+    from jifen.tenants.honours import views as honour_views
     from jifen.tenants.households import roster_views
     from jifen.tenants.households import views as household_views
+    from jifen.tenants.notifications import delivery_views
     from jifen.tenants.notifications import views as inbox_views
-    from jifen.tenants.points import apply_views, ledger_views, notice_views, review_views
+    from jifen.tenants.points import apply_views, ledger_views, notice_views, period_views, review_views
+    from jifen.tenants.rankings import views as ranking_views
     from jifen.tenants.rulebook import views as rulebook_views
+    from jifen.tenants.store import order_views
     from jifen.tenants.store import views as store_views
     from jifen.tenants.villages import grid_views
     from jifen.tenants.villages import views as village_views
@@ -65,7 +70,8 @@ def _register_pages(app: Flask) -> None:
     for bp in (health, accounts_views.bp, accounts_views.lang_bp, county_views.bp, staff_views.bp,
                village_views.bp, grid_views.bp, household_views.bp, roster_views.bp, rulebook_views.bp, store_views.bp,
                apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
-               files_views.bp, audit_views.bp):
+               order_views.bp, ranking_views.bp, honour_views.bp, dividend_views.bp, delivery_views.bp,
+               period_views.bp, files_views.bp, audit_views.bp):
         app.register_blueprint(bp)
 
     wants_slug = {}  # endpoint -> does its rule take a tenant_slug (cached: url_for is hot in templates)
@@ -102,18 +108,25 @@ def _register_api(api) -> None:
     from jifen.platform.staff.api import blp as staff_api
     from jifen.platform.townships.api import blp as county_api
     from jifen.tenants.activities.api import blp as activities_api
+    from jifen.tenants.dividends.api import blp as dividends_api
+    from jifen.tenants.honours.api import blp as honours_api
     from jifen.tenants.households.api import blp as households_api
     from jifen.tenants.households.roster_api import blp as roster_api
     from jifen.tenants.notifications.api import blp as inbox_api
+    from jifen.tenants.notifications.delivery_api import blp as delivery_api
     from jifen.tenants.points.api import blp as points_api
     from jifen.tenants.points.ledger_api import blp as ledger_api
     from jifen.tenants.points.notice_api import blp as notices_api
+    from jifen.tenants.points.period_api import blp as periods_api
+    from jifen.tenants.rankings.api import blp as rankings_api
     from jifen.tenants.rulebook.api import blp as rulebook_api
     from jifen.tenants.store.api import blp as store_api
+    from jifen.tenants.store.order_api import blp as orders_api
     from jifen.tenants.villages.api import blp as villages_api
     from jifen.tenants.villages.grid_api import blp as grid_api
 
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
-                store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, files_api, audit_api):
+                store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, orders_api, rankings_api,
+                honours_api, dividends_api, delivery_api, periods_api, files_api, audit_api):
         api.register_blueprint(blp)
 

@@ -15,11 +15,16 @@ from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships import service as townships
 from jifen.platform.townships.models import Tenant
+from jifen.tenants.dividends import demo as dividend_demo
+from jifen.tenants.honours import demo as honour_demo
 from jifen.tenants.households import demo as household_demo
 from jifen.tenants.households.models import Household
+from jifen.tenants.notifications import delivery_demo
 from jifen.tenants.points import demo as points_demo
+from jifen.tenants.rankings import demo as ranking_demo
 from jifen.tenants.rulebook import demo as rulebook_demo
 from jifen.tenants.store import demo as store_demo
+from jifen.tenants.store import order_demo
 from jifen.tenants.store.models import Store
 from jifen.tenants.villages import demo as grid_demo
 from jifen.tenants.villages import service as villages
@@ -37,6 +42,9 @@ STAFF = [  # username, name, role, village index or None
 ]
 GRID_WORKER = ("liuqiang", "刘强", "官田村")  # grid worker of this village's large grid
 STOREKEEPER = ("zengli", "曾丽", "官田村积分超市")
+# after the points history, in this order: each returns a line for the summary (or None)
+REWARDS = [order_demo.load_demo, ranking_demo.load_demo, honour_demo.load_demo, dividend_demo.load_demo,
+           delivery_demo.load_demo]
 
 
 def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
@@ -77,6 +85,7 @@ def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
             user.password_hash = passwords.hash_password(PASSWORD)
         db.session.commit()
         points = points_demo.load_demo(admin_actor, by_name)
+        rewards = [loader(admin_actor, by_name) for loader in REWARDS]
         count = db.session.execute(select(func.count()).select_from(Household)).scalar()
     db.session.commit()
     usernames = [s[0] for s in STAFF] + [GRID_WORKER[0], STOREKEEPER[0]]
@@ -92,6 +101,7 @@ def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
          f"panel-<village>-1/2, grid workers grid-<village>, villagers villager-<village>-<n> "
          f"(e.g. {points_demo.DEMO_VILLAGER}), same password." if points else
          "Points history: already loaded (nothing added)."),
+        *[line for line in rewards if line],
     ]
 
 

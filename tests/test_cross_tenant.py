@@ -93,7 +93,11 @@ def _beta_configuration(village_id) -> dict:
     transaction = add(LedgerTransaction(source_kind="application", source_id=application.id,
                                         household_id=household.id, period=2026, points=1,
                                         occurred_on=date(2026, 1, 1)))
-    return {"notice_id": notice.id, "activity_id": activity.id, "batch_id": batch.id,
+    from tests.beta_objects import more_objects
+
+    found = {"village_id": village_id, "household_id": household.id, "store_id": store.id,
+             "catalog_item_id": catalog_item.id, "grid_node_id": node.id, "item_id": item.id, "add": add}
+    return more_objects(found) | {"notice_id": notice.id, "activity_id": activity.id, "batch_id": batch.id,
             "application_id": application.id, "objection_id": objection.id, "transaction_id": transaction.id,
             "token": notice.public_token,
             "file_id": file.id, "group_id": group.id, "grid_node_id": node.id, "household_id": household.id,

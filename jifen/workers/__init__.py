@@ -25,6 +25,15 @@ def celery_init_app(app: Flask) -> Celery:
     }
     celery.set_default()
     app.extensions["celery"] = celery
-    from jifen.workers import jobs, points_jobs  # noqa: F401  registers the tasks and their daily schedule
+    from jifen.workers import (  # noqa: F401  registers the tasks and their daily schedule
+        dividend_jobs,
+        honour_jobs,
+        jobs,
+        notification_jobs,
+        period_jobs,
+        points_jobs,
+        ranking_jobs,
+        store_jobs,
+    )
 
     return celery

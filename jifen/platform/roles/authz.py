@@ -108,6 +108,38 @@ POLICIES: dict[str, Policy] = {
     "activity.signup": Policy(frozenset({"villager"}), scoped=True),
     "activity.checkin": Policy(frozenset({"villager"}), scoped=True),
     "activity.report": Policy(STAFF, scoped=True),
+    # --- issue 5: rewards and the workers (each block belongs to one area) ---
+    # store orders (redemption): a villager orders for their household, a storekeeper at the counter
+    "order.place": Policy(ADMIN | {"storekeeper", "villager"}, scoped=True),
+    "order.list": Policy(ADMIN | {"village_admin", "storekeeper", "villager"}, scoped=True),
+    "order.view": Policy(ADMIN | {"village_admin", "storekeeper", "villager"}, scoped=True),
+    "order.cancel": Policy(ADMIN | {"storekeeper", "villager"}, scoped=True),
+    "order.hand_over": Policy(ADMIN | {"storekeeper"}, scoped=True),
+    "household_card.print": Policy(ADMIN | {"village_admin", "grid_worker", "storekeeper"}, scoped=True),
+    # nightly ranking
+    "ranking.view": Policy(ALL_ROLES, scoped=True),
+    # star ratings
+    "stars.manage": Policy(ADMIN),
+    "stars.view": Policy(ALL_ROLES, scoped=True),
+    # honour titles, recommendation lists, honour wall
+    "honour.manage": Policy(ADMIN),
+    "honour.shortlist": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "honour.confirm": Policy(frozenset({"panel_member"}), scoped=True),
+    "honour.view": Policy(ALL_ROLES, scoped=True),
+    "recommendation.manage": Policy(ADMIN),
+    "recommendation.view": Policy(ADMIN | {"village_admin"}, scoped=True),
+    # dividends
+    "dividend.manage": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "dividend.view": Policy(ADMIN | {"village_admin", "panel_member"}, scoped=True),
+    "dividend.simulate": Policy(ADMIN | {"village_admin"}, scoped=True),
+    "dividend.approve": Policy(ADMIN),
+    "dividend.pay": Policy(ADMIN),
+    # notification delivery
+    "notification_prefs.manage": Policy(ADMIN | {"village_admin", "grid_worker", "villager"}, scoped=True),
+    "delivery.view": Policy(ADMIN),
+    # period close
+    "period.close": Policy(ADMIN),
+    "period.view": Policy(STAFF),
     # uploaded files (photos, scans)
     "file.view": Policy(ALL_ROLES),
     # audit

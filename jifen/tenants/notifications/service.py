@@ -24,6 +24,13 @@ MESSAGES = {
 }
 
 
+def register_messages(messages: dict) -> None:
+    """A capability adds the kinds it sends (kind -> params -> text); each kind is said in one place."""
+    clash = set(messages) & set(MESSAGES)
+    assert not clash, f"notification kinds defined twice: {clash}"
+    MESSAGES.update(messages)
+
+
 def notify(household_id, kind: str, dedupe_key: str, link: str = "", **params) -> None:
     """Add the outbox row to the current transaction. The same `dedupe_key` writes once."""
     exists = db.session.execute(select(Notification.id).where(Notification.dedupe_key == dedupe_key)).first()

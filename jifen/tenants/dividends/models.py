@@ -1,0 +1,2 @@
+"""Dividends: the tables."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Star ratings, honour titles and recommendation lists: the tables."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Rankings: the tables."""
+from __future__ import annotations

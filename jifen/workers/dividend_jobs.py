@@ -1,0 +1,2 @@
+"""Dividend settlement runs in chunks."""
+from __future__ import annotations

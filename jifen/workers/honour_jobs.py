@@ -1,0 +1,2 @@
+"""The nightly star rating job."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""The nightly ranking job."""
+from __future__ import annotations

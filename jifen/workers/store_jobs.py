@@ -1,0 +1,2 @@
+"""Store jobs: expire unclaimed orders."""
+from __future__ import annotations
