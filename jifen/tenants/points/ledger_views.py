@@ -15,6 +15,7 @@ from jifen.platform.web import current_actor, submit
 from jifen.tenants.households import service as households
 from jifen.tenants.households.models import Household
 from jifen.tenants.points import applications, entries
+from jifen.tenants.points.home_panels import panels_for
 from jifen.tenants.points.models import CORRECTION, Application, ApplicationPhoto, LedgerTransaction
 from jifen.tenants.points.notice_views import application_url
 from jifen.tenants.points.workflow import PENDING, STATE_LABELS, item_title
@@ -91,7 +92,8 @@ def household(household_id):
                            pending=_pending(household_id),
                            may_apply=may(actor, "application.self_apply", hh) or may(actor, "application.proxy", hh),
                            own=may(actor, "application.self_apply", hh),
-                           may_inbox=household_id in (scope_ids(actor, "inbox.view", "household") or set()))
+                           may_inbox=household_id in (scope_ids(actor, "inbox.view", "household") or set()),
+                           panels=panels_for(actor, hh))
 
 
 # --- the passbook -------------------------------------------------------------------------------
