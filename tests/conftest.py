@@ -298,3 +298,14 @@ def api_token(client, slug: str | None, username: str, password: str = PASSWORD)
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist (`--dist loadgroup`) the tests that share one Redis database and start Celery
+    workers run on one worker, one after another; the browser tests too (each starts a server
+    and Chromium: two at once on a 2-core machine only slow each other down)."""
+    for item in items:
+        if item.get_closest_marker("services"):
+            item.add_marker(pytest.mark.xdist_group("services"))
+        elif item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
