@@ -208,6 +208,27 @@ def points_check_balances(slug, fix):
     sys.exit(1 if bad and not fix else 0)
 
 
+@points.command("close-period")
+@click.option("--tenant", "slug", required=True)
+@click.option("--period", type=int, required=True, help="A past year, e.g. 2025")
+@with_appcontext
+def points_close_period(slug, period):
+    """Close a past year now (or finish a close that stopped, or sweep late points into it):
+    available points carry over or expire per the township's policy. Safe to run again."""
+    from jifen.platform.tenancy import tenant_scope
+    from jifen.tenants.points.period_close import close_by_cli
+
+    with tenant_scope(_tenant(slug)):
+        try:
+            run = close_by_cli(period)
+        except ServiceError as err:
+            _fail(err)
+        c = run.close
+        click.echo(f"{slug} {period}: {c.status}; this run closed {run.households} households, carried "
+                   f"{run.carried}, expired {run.expired}; in all {c.households} households, carried {c.carried}, "
+                   f"expired {c.expired}")
+
+
 @click.command("demo")
 @click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
 @with_appcontext

@@ -99,11 +99,12 @@ def test_balances_passbook_and_correction(client, app, world, pw):
 
 def test_settings_api(client, app, world, pw):
     admin = bearer(api_token(client, "alpha", world.a.username()))
-    assert client.get(f"{BASE}/ledger/settings", headers=admin).get_json() == {"quorum": 2, "notice_days": 5}
+    assert client.get(f"{BASE}/ledger/settings", headers=admin).get_json() == {
+        "quorum": 2, "notice_days": 5, "period_end": "carry_over", "carry_over_limit": None}
     bad = client.put(f"{BASE}/ledger/settings", json={"quorum": 2, "notice_days": 40}, headers=admin)
     assert bad.status_code == 422 and list(bad.get_json()["errors"]["json"]) == ["notice_days"]
     ok = client.put(f"{BASE}/ledger/settings", json={"quorum": 3, "notice_days": 7}, headers=admin)
-    assert ok.get_json() == {"quorum": 3, "notice_days": 7}
+    assert ok.get_json() == {"quorum": 3, "notice_days": 7, "period_end": "carry_over", "carry_over_limit": None}
     villager = bearer(api_token(client, "alpha", "villager"))
     assert client.put(f"{BASE}/ledger/settings", json={"quorum": 1, "notice_days": 1},
                       headers=villager).status_code == 403

@@ -63,6 +63,23 @@ def defaults(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,  # uploads (rosters, photos) stay under 20 MiB
         "JOB_VISIBILITY_TIMEOUT": 6 * 3600,  # longer than any job, or Redis redelivers it
         "BEAT_TICK_SECONDS": 300,
+        # notification delivery: the SMS and WeChat adapters post JSON to these endpoints (a gateway
+        # in front of the provider); a channel with no URL writes its messages to the log instead
+        "SMS_URL": None,
+        "SMS_TOKEN": None,
+        "WECHAT_URL": None,
+        "WECHAT_TOKEN": None,
+        "WECHAT_TEMPLATE_ID": "",
+        "NOTIFY_LINK_BASE_URL": None,  # e.g. https://jifen.example.cn: links in texts become absolute
+        "NOTIFY_HTTP_TIMEOUT": 5,  # seconds per provider call
+        "NOTIFY_MAX_ATTEMPTS": 5,  # failures before a delivery is dead
+        "NOTIFY_RETRY_BASE_SECONDS": 60,  # backoff: base, 2x base, 4x base … up to the max
+        "NOTIFY_RETRY_MAX_SECONDS": 6 * 3600,
+        "NOTIFY_SENDING_TIMEOUT": 600,  # a claim older than this (worker died) is sent again
+        "NOTIFY_BATCH": 50,
+        "NOTIFY_RUN_SECONDS": 50,  # one delivery task stops taking new batches after this
+        "NOTIFY_MAX_AGE_HOURS": 72,  # older undelivered messages stay in the inbox only
+        "NOTIFY_DELIVER_SECONDS": 60,  # the beat's delivery interval
     }
 
 

@@ -22,6 +22,8 @@ def celery_init_app(app: Flask) -> Celery:
     celery.config_from_object(app.config["CELERY"])
     celery.conf.beat_schedule = {
         "beat-tick": {"task": "jifen.beat_tick", "schedule": float(app.config["BEAT_TICK_SECONDS"])},
+        "deliver-notifications": {"task": "jifen.deliver_notifications",
+                                  "schedule": float(app.config["NOTIFY_DELIVER_SECONDS"])},
     }
     celery.set_default()
     app.extensions["celery"] = celery

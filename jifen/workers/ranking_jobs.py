@@ -1,2 +1,20 @@
-"""The nightly ranking job."""
+"""The nightly ranking job: one snapshot per township per local date (see tenants/rankings/service.py)."""
 from __future__ import annotations
+
+from celery import shared_task
+
+from jifen.platform.jobs.runner import run_daily
+from jifen.platform.jobs.schedule import register_daily_job
+from jifen.tenants.rankings import service
+
+NIGHTLY = "jifen.nightly_ranking"
+register_daily_job(NIGHTLY, at="01:30")
+
+
+def _nightly(tenant, day) -> dict:
+    return service.take_snapshot(day)
+
+
+@shared_task(name=NIGHTLY, acks_late=True)
+def nightly_ranking(tenant_id: str, local_date: str, force: bool = False) -> dict:
+    return run_daily(NIGHTLY, tenant_id, local_date, _nightly, force=force)

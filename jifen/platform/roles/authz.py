@@ -137,6 +137,7 @@ POLICIES: dict[str, Policy] = {
     # notification delivery
     "notification_prefs.manage": Policy(ADMIN | {"village_admin", "grid_worker", "villager"}, scoped=True),
     "delivery.view": Policy(ADMIN),
+    "delivery.retry": Policy(ADMIN),
     # period close
     "period.close": Policy(ADMIN),
     "period.view": Policy(STAFF),

@@ -20,6 +20,8 @@ from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.households.scopes import household_path
 from jifen.tenants.notifications.service import notify
 from jifen.tenants.points.models import (
+    CARRY_OVER,
+    PERIOD_END_POLICIES,
     PROXY,
     SELF,
     STAFF,
@@ -47,14 +49,22 @@ MAX_REASON = 500
 def settings() -> PointsSettings:
     """The township's points settings (defaults until an admin changes them)."""
     row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
-    return row or PointsSettings(quorum=2, notice_days=5)
+    return row or PointsSettings(quorum=2, notice_days=5, period_end=CARRY_OVER, carry_over_limit=None)
+
+
+MAX_CARRY_OVER_LIMIT = 1_000_000
+SETTINGS_FIELDS = ("quorum", "notice_days", "period_end", "carry_over_limit")
 
 
 @action("points_settings.manage")
 def update_settings(actor: Actor, data: dict) -> PointsSettings:
+    """Change the settings. `period_end` and `carry_over_limit` may be left out (kept as they
+    are); an empty `carry_over_limit` means no limit."""
     from jifen.platform.audit.service import record
     errors: dict = {}
     values = {}
+    data = data or {}
+    current = settings()
     for name, low, high in (("quorum", 1, 9), ("notice_days", 1, 30)):
         try:
             values[name] = int(str(data.get(name, "")).strip())
@@ -62,14 +72,31 @@ def update_settings(actor: Actor, data: dict) -> PointsSettings:
                 raise ValueError
         except ValueError:
             errors[name] = [_("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)]
+    policy = data.get("period_end", current.period_end)
+    values["period_end"] = policy.strip() if isinstance(policy, str) else policy
+    if values["period_end"] not in PERIOD_END_POLICIES:
+        errors["period_end"] = [_("Choose whether available points carry over or expire at the end of the year.")]
+    limit = data.get("carry_over_limit", current.carry_over_limit)
+    values["carry_over_limit"] = None
+    if limit is not None and str(limit).strip() != "":
+        try:
+            if isinstance(limit, (bool, float)):
+                raise ValueError
+            values["carry_over_limit"] = int(str(limit).strip())
+            if not 1 <= values["carry_over_limit"] <= MAX_CARRY_OVER_LIMIT:
+                raise ValueError
+        except ValueError:
+            errors["carry_over_limit"] = [_("Enter a whole number from 1 to %(high)d, or leave it empty for no "
+                                            "limit.", high=MAX_CARRY_OVER_LIMIT)]
     if errors:
         raise Invalid(_("Please correct the marked fields."), errors)
     row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
-    before = {"quorum": row.quorum, "notice_days": row.notice_days} if row else None
+    before = {name: getattr(row, name) for name in SETTINGS_FIELDS} if row else None
     if row is None:
         row = PointsSettings()
         db.session.add(row)
-    row.quorum, row.notice_days = values["quorum"], values["notice_days"]
+    for name in SETTINGS_FIELDS:
+        setattr(row, name, values[name])
     db.session.flush()
     record(actor, "points_settings.update", row, before=before, after=values)
     db.session.commit()

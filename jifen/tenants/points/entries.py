@@ -13,7 +13,15 @@ from jifen.tenants.households.models import Household
 from jifen.tenants.notifications.service import notify
 from jifen.tenants.points import ledger
 from jifen.tenants.points.applications import MAX_REASON, _text
-from jifen.tenants.points.models import APPLICATION_SOURCE, Application, LedgerTransaction
+from jifen.tenants.points.models import (
+    APPLICATION_SOURCE,
+    HOUSEHOLD,
+    PERIOD_CLOSE,
+    Application,
+    HouseholdBalance,
+    LedgerPosting,
+    LedgerTransaction,
+)
 from jifen.tenants.points.workflow import move
 
 register_url_object("transaction_id", LedgerTransaction)
@@ -42,15 +50,22 @@ def passbook(actor: Actor, household_id, period: int | None = None) -> list[Ledg
     """积分存折: every entry of the household in the period, oldest first (as a passbook prints)."""
     household = _household(actor, household_id)
     query = select(LedgerTransaction).where(LedgerTransaction.household_id == household.id)
-    if period is not None:
-        query = query.where(LedgerTransaction.period == period)
+    if period is not None:  # with the close entries that carried points into the period
+        carried_in = select(LedgerPosting.transaction_id).where(
+            LedgerPosting.household_id == household.id, LedgerPosting.period == period,
+            LedgerPosting.account == HOUSEHOLD)
+        query = query.where((LedgerTransaction.period == period) | (
+            (LedgerTransaction.source_kind == PERIOD_CLOSE) & (LedgerTransaction.period == period - 1)
+            & LedgerTransaction.id.in_(carried_in)))
     return list(db.session.execute(query.order_by(LedgerTransaction.created_at, LedgerTransaction.id)).scalars())
 
 
 @action("ledger.view")
 def periods(actor: Actor, household_id) -> list[int]:
     household = _household(actor, household_id)
-    found = set(db.session.execute(select(LedgerTransaction.period).where(
+    found = set(db.session.execute(select(HouseholdBalance.period).where(
+        HouseholdBalance.household_id == household.id)).scalars())  # a year it only carried points into too
+    found |= set(db.session.execute(select(LedgerTransaction.period).where(
         LedgerTransaction.household_id == household.id).distinct()).scalars())
     return sorted(found | {current_period()}, reverse=True)
 
@@ -60,6 +75,8 @@ def correct_entry(actor: Actor, transaction_id, data: dict) -> LedgerTransaction
     """An admin corrects a wrong posting: a reversing entry bringing it to `points` (0 undoes it),
     with a reason. The original stays as it was."""
     original = tenant_get_or_404(LedgerTransaction, transaction_id)
+    if original.source_kind == PERIOD_CLOSE:
+        raise Invalid.field("transaction", _("A year-end close entry cannot be corrected."))
     errors: dict = {}
     reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
     if "reason" in errors and not reason:

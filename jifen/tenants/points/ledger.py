@@ -14,6 +14,11 @@ ledger row. Rules:
   unique key (tenant, source_kind, source_id);
 * lock order, everywhere: application rows, then balance rows (ascending household), then the
   audit chain head (taken by the first audit entry): so write audit entries after the ledger;
+  a store order takes its order row(s) and stock level rows before the balance row;
+* a store order is two-phase, like a pending transfer: `reserve` moves the points from the
+  household's available points to the township's RESERVED account (source "order"); `settle`
+  closes the reservation exactly once (source "order_close", unique like every source): spent
+  (RESERVED -> REDEEMED, no household leg) or released (RESERVED -> the household's available);
 * an item's cap per household and month/year is enforced here, under the same lock, so racing
   postings cannot exceed it; what the cap holds back is returned to the caller to report.
 """
@@ -36,6 +41,7 @@ from jifen.tenants.points.models import (
     HOUSEHOLD,
     ISSUED,
     REDEEMED,
+    RESERVED,
     HouseholdBalance,
     LedgerPosting,
     LedgerTransaction,
@@ -254,6 +260,8 @@ def correct(original: LedgerTransaction, *, new_points: int, reason: str, reques
     `request_id` is the correction's source id: the same request corrects once."""
     if original.source_kind == CORRECTION:
         raise Invalid.field("transaction", _("Correct the original entry, not a correction."))
+    if original.source_kind in (ORDER, ORDER_CLOSE):
+        raise Invalid.field("transaction", _("A store order is cancelled at the store, not corrected here."))
     bal = lock_balance(original.household_id, original.period)
     delta = new_points - effective_points(original)
     if delta == 0:
@@ -277,6 +285,101 @@ def spend(*, household_id, points: int, period: int, source_kind: str, source_id
                   occurred_on=on, memo=memo, created_by=created_by, created_by_name=created_by_name)
 
 
+ORDER, ORDER_CLOSE = "order", "order_close"  # source kinds of a store order's two transactions
+
+
+def _system_leg(tx: LedgerTransaction, account: str, available: int) -> dict:
+    return {"id": new_id(), "transaction_id": tx.id, "account": account, "household_id": None, "period": tx.period,
+            "available": available, "earned": 0}
+
+
+def _household_leg(tx: LedgerTransaction, available: int) -> dict:
+    return {"id": new_id(), "transaction_id": tx.id, "account": HOUSEHOLD, "household_id": tx.household_id,
+            "period": tx.period, "available": available, "earned": 0}
+
+
+def reserve(*, household_id, points: int, period: int, order_id, on: date, memo: str = "", created_by=None,
+            created_by_name: str = "") -> LedgerTransaction:
+    """Reserve `points` of the household's available points for store order `order_id`: the
+    household's leg -points, RESERVED +points. Locks the balance row (callers have locked their
+    order and stock rows first); refuses (field `points`) what is not available."""
+    if points <= 0:
+        raise Invalid.field("points", _("Points must be a whole number above zero."))
+    bal = lock_balance(household_id, period)
+    if bal.available < points:
+        raise Invalid.field("points", _("Only %(n)s points are available; this order needs %(m)s.",
+                                        n=bal.available, m=points))
+    tx = LedgerTransaction(id=new_id(), source_kind=ORDER, source_id=order_id, household_id=household_id,
+                           period=period, points=0, occurred_on=on, memo=memo[:300], created_by=created_by,
+                           created_by_name=created_by_name[:100], created_at=utcnow())
+    batch = Batch()
+    batch.transactions.append(tx)
+    batch.postings += [_household_leg(tx, -points), _system_leg(tx, RESERVED, points)]
+    bal.available -= points
+    batch.write()
+    return tx
+
+
+def reserved_for(order_id) -> int:
+    """What order `order_id` holds in the RESERVED account now (0 once it is settled)."""
+    total = db.session.execute(
+        select(func.coalesce(func.sum(LedgerPosting.available), 0))
+        .select_from(LedgerPosting).join(LedgerTransaction, (LedgerTransaction.id == LedgerPosting.transaction_id)
+              & (LedgerTransaction.tenant_id == LedgerPosting.tenant_id))
+        .where(LedgerPosting.account == RESERVED, LedgerTransaction.source_id == order_id,
+               LedgerTransaction.source_kind.in_((ORDER, ORDER_CLOSE)))).scalar_one()
+    return int(total)
+
+
+def settle(*, household_id, points: int, period: int, order_id, spend: bool, on: date, memo: str = "",
+           created_by=None, created_by_name: str = "") -> LedgerTransaction:
+    """Close the reservation of order `order_id` once, in the period it was reserved in: spent
+    (RESERVED -points, REDEEMED +points; the household's balance does not move again) or released
+    (RESERVED -points, the household's available +points, under its balance lock). A second
+    close of the same order is refused by the unique source (IntegrityError)."""
+    if reserved_for(order_id) != points:
+        raise Invalid.field("points", _("The order's reserved points do not match; nothing was changed."))
+    tx = LedgerTransaction(id=new_id(), source_kind=ORDER_CLOSE, source_id=order_id, household_id=household_id,
+                           period=period, points=0, occurred_on=on, memo=memo[:300], created_by=created_by,
+                           created_by_name=created_by_name[:100], created_at=utcnow())
+    batch = Batch()
+    batch.transactions.append(tx)
+    if spend:
+        batch.postings += [_system_leg(tx, RESERVED, -points), _system_leg(tx, REDEEMED, points)]
+    else:
+        bal = lock_balance(household_id, period)
+        batch.postings += [_system_leg(tx, RESERVED, -points), _household_leg(tx, points)]
+        bal.available += points
+    batch.write()
+    return tx
+
+
+def _reservation_problems() -> tuple[list, int]:
+    """(source ids of orders whose RESERVED legs are wrong, points held in RESERVED now).
+
+    Each order's reservation puts a positive amount in; its close, if any, takes exactly that out;
+    nothing else touches the account."""
+    rows = db.session.execute(
+        select(LedgerTransaction.source_kind, LedgerTransaction.source_id, func.sum(LedgerPosting.available))
+        .select_from(LedgerPosting).join(LedgerTransaction, (LedgerTransaction.id == LedgerPosting.transaction_id)
+              & (LedgerTransaction.tenant_id == LedgerPosting.tenant_id))
+        .where(LedgerPosting.account == RESERVED)
+        .group_by(LedgerTransaction.source_kind, LedgerTransaction.source_id)).all()
+    per_order: dict = {}
+    wrong = set()
+    for kind, source_id, amount in rows:
+        if kind not in (ORDER, ORDER_CLOSE):
+            wrong.add(source_id)
+            continue
+        per_order.setdefault(source_id, {})[kind] = int(amount)
+    for source_id, legs in per_order.items():
+        held = legs.get(ORDER, 0)
+        if held <= 0 or (ORDER_CLOSE in legs and held + legs[ORDER_CLOSE] != 0):
+            wrong.add(source_id)
+    held_now = sum(sum(legs.values()) for legs in per_order.values())
+    return sorted(wrong, key=str), held_now
+
+
 @dataclass(frozen=True)
 class Difference:
     household_id: uuid.UUID
@@ -291,7 +394,9 @@ def recompute(fix: bool = False) -> dict:
     """Sum every household's postings per period and compare with the cached balances.
 
     Returns {"balances": n, "differences": [...], "unbalanced": [transaction ids whose legs do not
-    sum to zero]}. With `fix`, cached balances are set to the sums (the ledger is the truth)."""
+    sum to zero], "reservations": [store order ids whose RESERVED legs are wrong], "reserved":
+    points held in RESERVED now}. With `fix`, cached balances are set to the sums (the ledger is
+    the truth); reservations are reported, never repaired here."""
     sums = {(h, p): (int(e), int(a)) for h, p, e, a in db.session.execute(
         select(LedgerPosting.household_id, LedgerPosting.period, func.sum(LedgerPosting.earned),
                func.sum(LedgerPosting.available))
@@ -311,4 +416,6 @@ def recompute(fix: bool = False) -> dict:
     unbalanced = db.session.execute(
         select(LedgerPosting.transaction_id).group_by(LedgerPosting.transaction_id)
         .having(func.sum(LedgerPosting.available) != 0)).scalars().all()
-    return {"balances": len(cached), "differences": differences, "unbalanced": list(unbalanced)}
+    reservations, reserved = _reservation_problems()
+    return {"balances": len(cached), "differences": differences, "unbalanced": list(unbalanced),
+            "reservations": reservations, "reserved": reserved}

@@ -84,6 +84,12 @@ class CheckReportSchema(Schema):
 class SettingsSchema(Schema):
     quorum = fields.Integer(required=True, metadata=_d("Panel approvals needed to certify (1–9)."))
     notice_days = fields.Integer(required=True, metadata=_d("Days a public notice stays up (1–30)."))
+    period_end = fields.String(metadata=_d("What happens to available points at the end of the year: carry_over "
+                                           "(into the next year) or expire. Left out: unchanged.",
+                                           enum=["carry_over", "expire"]))
+    carry_over_limit = fields.Integer(allow_none=True, strict=True, metadata=_d(
+        "carry_over: at most this many points per household carry over, the rest expires (1–1,000,000); "
+        "null: no limit. Left out: unchanged."))
 
 
 def _period(args) -> int:
@@ -151,5 +157,5 @@ class Settings(MethodView):
     @blp.arguments(SettingsSchema)
     @blp.response(200, SettingsSchema)
     def put(self, data):
-        """Change the quorum and notice length; out-of-range values are 422 naming the field."""
+        """Change the quorum, notice length and year-end policy; invalid values are 422 naming the field."""
         return applications.update_settings(current_actor(), data)

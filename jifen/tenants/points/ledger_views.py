@@ -14,9 +14,9 @@ from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.households import service as households
 from jifen.tenants.households.models import Household
-from jifen.tenants.points import applications, entries
+from jifen.tenants.points import applications, entries, period_close
 from jifen.tenants.points.home_panels import panels_for
-from jifen.tenants.points.models import CORRECTION, Application, ApplicationPhoto, LedgerTransaction
+from jifen.tenants.points.models import CORRECTION, PERIOD_CLOSE, Application, ApplicationPhoto, LedgerTransaction
 from jifen.tenants.points.notice_views import application_url
 from jifen.tenants.points.workflow import PENDING, STATE_LABELS, item_title
 from jifen.tenants.rulebook.models import CommitmentSignature
@@ -44,7 +44,8 @@ def apply_url(household_id, own: bool = True) -> str:
 @bp.context_processor
 def _helpers():
     return {"STATE_LABELS": STATE_LABELS, "item_title": item_title, "application_url": application_url,
-            "apply_url": apply_url, "may": may, "actor": current_actor(), "CORRECTION": CORRECTION}
+            "apply_url": apply_url, "may": may, "actor": current_actor(), "CORRECTION": CORRECTION,
+            "PERIOD_CLOSE": PERIOD_CLOSE}
 
 
 def _period() -> int | None:
@@ -58,16 +59,26 @@ def _pending(household_id) -> list[Application]:
         .order_by(Application.created_at.desc())).scalars())
 
 
-def _with_running(rows: list[LedgerTransaction]) -> list[dict]:
-    """Passbook lines, oldest first, with the running earned balance and what a correction corrects."""
+def _with_running(rows: list[LedgerTransaction], period: int | None = None) -> list[dict]:
+    """Passbook lines, oldest first, with the running earned balance and what a correction corrects.
+    With `period`, every row counts towards that year (a close entry of the year before, which
+    carried points into it, changes no earned points)."""
     by_id = {tx.id: tx for tx in rows}
     running: dict = {}
     out = []
     for tx in rows:
-        running[tx.period] = running.get(tx.period, 0) + tx.points
+        key = tx.period if period is None else period
+        running[key] = running.get(key, 0) + tx.points
         original = (by_id.get(tx.reverses_id) or tenant_get(LedgerTransaction, tx.reverses_id)) if tx.reverses_id else None
-        out.append({"tx": tx, "running": running[tx.period], "original": original})
+        out.append({"tx": tx, "running": running[key], "original": original})
     return out
+
+
+def _passbook_of(actor, household_id, period: int) -> tuple[list[dict], dict]:
+    """The year's passbook lines, the points carried in from the year before as the opening line,
+    and how each year-end close entry reads ({transaction id: period_close.CloseLine})."""
+    txs = sorted(entries.passbook(actor, household_id, period), key=lambda tx: tx.period == period)
+    return _with_running(txs, period), period_close.passbook_lines(household_id, txs, period)
 
 
 # --- the villager's landing ---------------------------------------------------------------------
@@ -86,9 +97,11 @@ def household(household_id):
     actor = current_actor()
     earned, available = entries.balances(actor, household_id)
     hh = tenant_get_or_404(Household, household_id)
-    latest = list(reversed(_with_running(entries.passbook(actor, household_id, entries.current_period()))))[:LATEST]
+    rows, closes = _passbook_of(actor, household_id, entries.current_period())
+    latest = list(reversed(rows))[:LATEST]
     return render_template("ledger/household.html", hh=hh, village=tenant_get(Village, hh.village_id),
                            earned=earned, available=available, period=entries.current_period(), latest=latest,
+                           closes=closes,
                            pending=_pending(household_id),
                            may_apply=may(actor, "application.self_apply", hh) or may(actor, "application.proxy", hh),
                            own=may(actor, "application.self_apply", hh),
@@ -103,9 +116,10 @@ def passbook(household_id):
     actor = current_actor()
     period = _period() or entries.current_period()
     earned, available = entries.balances(actor, household_id, period)
-    rows = _with_running(entries.passbook(actor, household_id, period))
+    rows, closes = _passbook_of(actor, household_id, period)
     hh = tenant_get_or_404(Household, household_id)
     return render_template("ledger/passbook.html", hh=hh, village=tenant_get(Village, hh.village_id), rows=rows,
+                           closes=closes,
                            period=period, periods=entries.periods(actor, household_id), earned=earned,
                            available=available, may_correct=may(actor, "ledger.correct"))
 
@@ -116,7 +130,7 @@ def correct(transaction_id):
     actor = current_actor()
     authorize(actor, "ledger.correct")
     tx = tenant_get_or_404(LedgerTransaction, transaction_id)
-    if tx.source_kind == CORRECTION:
+    if tx.source_kind in (CORRECTION, PERIOD_CLOSE):
         raise NotFound(_("Not found."))
     errors, form = {}, {}
     if request.method == "POST":
@@ -158,12 +172,13 @@ def _period_totals(rows) -> list[tuple[int, int]]:
 
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
-    """The township's quorum and notice length (township admin)."""
+    """The township's quorum, notice length and year-end policy (township admin)."""
     actor = current_actor()
     authorize(actor, "points_settings.manage")
     errors = {}
     current = applications.settings()
-    form = {"quorum": current.quorum, "notice_days": current.notice_days}
+    form = {"quorum": current.quorum, "notice_days": current.notice_days, "period_end": current.period_end,
+            "carry_over_limit": "" if current.carry_over_limit is None else current.carry_over_limit}
     if request.method == "POST":
         form = request.form.to_dict()
         _row, errors = submit(applications.update_settings, actor, form)

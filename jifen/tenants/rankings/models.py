@@ -1,2 +1,79 @@
-"""Rankings: the tables."""
+"""Rankings: dated snapshots of the nightly ranking.
+
+`RankingSnapshot` is one row per township and date (the job's local date): which period it ranks,
+how many households, and which earlier snapshot its movement is measured against.
+
+`RankingEntry` is one row per household per snapshot, written by one `INSERT … SELECT … RANK()
+OVER (…)` statement (see service.py): the household's scopes at that date (village, the grid node
+of each level) and its rank in each scope, plus its rank in the same scope in the previous
+snapshot (NULL: not ranked in that scope then, i.e. "new"), so a page shows movement from this
+one row even after the previous snapshot is gone.
+
+The entries table is a derived, rebuildable record written a million rows at a time, so it is
+kept lean on purpose (measured in bench/ranking_bench.py):
+* its primary key is (tenant_id, taken_on, village_id, rank_village, household_id): no UUID of its
+  own to generate in SQL, and the job writes a snapshot in exactly this order (the village window
+  is its last), so the key's index grows at its right edge instead of taking a million random
+  inserts, and a village's rows lie together on disk: a village's ranking (the page most opened),
+  the grid nodes inside a village (filtered within it) and a household's row (in its village) are
+  short reads of the key; a grid node spanning villages is read through its villages;
+* one more index, (tenant_id, taken_on, rank_township), for the township's ranking: its entries
+  are small (the one index that takes random inserts, measured against alternatives);
+* no foreign keys: each would be a per-row check on a million inserted rows. The snapshot row
+  (which has them) owns its entries; the job deletes entries explicitly with their snapshot.
+"""
 from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jifen.platform.db import TenantScoped, db, utcnow
+
+# the scopes a household is ranked in; the entry's columns are rank_<scope> and prev_<scope>
+SCOPES = ("village", "grid1", "grid2", "grid3", "grid4", "township")
+
+
+class RankingSnapshot(TenantScoped, db.Model):
+    __tablename__ = "ranking_snapshots"
+    __table_args__ = (UniqueConstraint("tenant_id", "taken_on"),
+                      Index("ix_ranking_snapshots_tenant_period", "tenant_id", "period", "taken_on"))
+    taken_on: Mapped[date]  # the job's local date
+    period: Mapped[int]  # the points period ranked (the year of taken_on)
+    previous_on: Mapped[date | None]  # the snapshot movement is measured against (same period), if any
+    households: Mapped[int] = mapped_column(default=0)  # active households ranked
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RankingEntry(TenantScoped, db.Model):
+    __tablename__ = "ranking_entries"
+    __table_args__ = (
+        Index("ix_ranking_entries_township", "tenant_id", "taken_on", "rank_township"),
+    )
+    # the key: no FK to tenants (a per-row check on every inserted row; the snapshot row has it)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-20)
+    id = None  # no id of its own: the key is (tenant_id, taken_on, village_id, rank_village, household_id)
+    taken_on: Mapped[date] = mapped_column(primary_key=True, sort_order=-15)
+    village_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-14)  # its village that day
+    rank_village: Mapped[int] = mapped_column(primary_key=True, autoincrement=False, sort_order=-13)
+    household_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-12)
+    # where else the household stood on that date
+    grid1: Mapped[uuid.UUID | None]  # large grid node
+    grid2: Mapped[uuid.UUID | None]  # medium
+    grid3: Mapped[uuid.UUID | None]  # small
+    grid4: Mapped[uuid.UUID | None]  # micro
+    earned: Mapped[int]
+    rank_township: Mapped[int]
+    rank_grid1: Mapped[int | None]
+    rank_grid2: Mapped[int | None]
+    rank_grid3: Mapped[int | None]
+    rank_grid4: Mapped[int | None]
+    # rank in the same scope in the previous snapshot; NULL: not ranked there ("new")
+    prev_village: Mapped[int | None]
+    prev_grid1: Mapped[int | None]
+    prev_grid2: Mapped[int | None]
+    prev_grid3: Mapped[int | None]
+    prev_grid4: Mapped[int | None]
+    prev_township: Mapped[int | None]

@@ -43,7 +43,7 @@ LOW_STOCK = 5  # an item with this many or fewer left is flagged on the store pa
 USER_KINDS = ("restock", "correction", "write_off")  # "redemption" comes from store orders only
 CATEGORY_SUGGESTIONS = ("日用品", "清洁用品", "粮油副食", "个人护理", "文具", "其他")
 KIND_LABELS = {"restock": _l("Restock"), "correction": _l("Correction"), "write_off": _l("Write-off"),
-               "redemption": _l("Redemption")}
+               "redemption": _l("Redemption"), "release": _l("Returned from an order")}
 FUNDING_LABELS = {"collective_income": _l("Village collective income"),
                   "government_subsidy": _l("Government subsidy"), "donation": _l("Donation"),
                   "sponsorship": _l("Sponsorship"), "other": _l("Other")}

@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Dividend settlement benchmark on PostgreSQL: a township pool over 1,000,000 households, settled
+by Jifen's chunked worker path, against one pure-SQL allocation statement, in the same run.
+
+    .venv/bin/python bench/dividend_bench.py                       # 1,000,000 households, ~5 min
+    .venv/bin/python bench/dividend_bench.py --households 200000 --chunk-size 10000 --json out.json
+
+What one run does (see bench/README.md, "Dividend settlement"):
+1. creates its own database on the server of --database-url (default
+   postgresql+psycopg://postgres@127.0.0.1:5432/postgres, or JIFEN_BENCH_ADMIN_URL), runs the
+   migrations through the app, builds the tests' world and points rulebook (tests/conftest.py
+   `make_world`, tests/points_world.py `setup_points`), adds --villages villages with a grid node each,
+   and generates with generate_series: --households households spread over them (1 % moved out),
+   their balance rows for the year (earned -5…194 points, 5 % with no row at all) and a D1 deduction
+   for 1 % of them; ANALYZE;
+2. sets up a township pool (¥5,000,000.00, 30 % equal, at least 10 points, D1 vetoes) through the
+   service, and warms the cache with one pass over the eligible households;
+3. **baseline**: one `INSERT … SELECT` into dividend_payouts computing N and W, every floor share and
+   remainder in NUMERIC, and the largest remainder with `row_number() OVER (ORDER BY remainder DESC,
+   earned DESC, household id)`; its amounts are kept aside and the table emptied;
+4. **Jifen**: `settlement.simulate` (the plan in the request, then the chunks and the last step,
+   inline as the embedded default runs them: one worker), timed end to end; then the same with
+   --processes worker processes calling `settlement.work` on one run;
+5. checks that every household's amount is the same in all three, and that each sums to the pool;
+   prints the times and Jifen/baseline (target <= 2), drops the database.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+AMOUNT_FEN = 500_000_000  # ¥5,000,000.00
+BASE, MIN_POINTS = 30, 10
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Database:
+    def __init__(self, url: str):
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        base = make_url(url)
+        self.admin = base.set(drivername="postgresql", database=base.database or "postgres")
+        self.name = f"jifen_dividend_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        with psycopg.connect(self.admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.dsn = self.admin.set(database=self.name).render_as_string(hide_password=False)
+        self.url = base.set(drivername="postgresql+psycopg", database=self.name).render_as_string(hide_password=False)
+        log(f"created database {self.name}")
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        log(f"dropped database {self.name}")
+
+
+def make_app(url: str, **more):
+    from jifen import create_app
+
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
+                       "SERVER_NAME": "jifen.test", "CREDENTIAL_CACHE": "local"} | more)
+
+
+def in_tenant(app, tenant_id):
+    from contextlib import ExitStack
+
+    from jifen.platform.db import db
+    from jifen.platform.tenancy import tenant_scope
+    from jifen.platform.townships.models import Tenant
+
+    stack = ExitStack()
+    stack.enter_context(app.app_context())
+    stack.enter_context(tenant_scope(db.session.get(Tenant, tenant_id)))
+    return stack
+
+
+def admin_actor():
+    from sqlalchemy import select
+
+    from jifen.platform.accounts.models import User
+    from jifen.platform.accounts.service import actor_for
+    from jifen.platform.db import db
+
+    return actor_for(db.session.execute(select(User).where(User.username == "admin")).scalar_one())
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+def setup(app, households: int, villages: int) -> dict:
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, text
+
+    from jifen.platform.db import db, new_id
+    from jifen.platform.tenancy import tenant_today
+    from jifen.tenants.villages.models import GridNode, Village
+    from tests.conftest import make_world
+    from tests.points_world import setup_points
+
+    with app.app_context():
+        upgrade()
+        world = make_world()
+        setup_points(world)
+    tenant_id = world.a.tenant_id
+    with in_tenant(app, tenant_id):
+        period = tenant_today().year
+        rows = [(new_id(), new_id()) for _ in range(villages)]
+        db.session.execute(insert(Village), [{"tenant_id": tenant_id, "id": v, "name": f"测试村{i}", "code": f"b{i}",
+                                              "sort_order": i} for i, (v, _n) in enumerate(rows)])
+        db.session.execute(insert(GridNode), [{"tenant_id": tenant_id, "id": n, "level": 4, "name": "微网格",
+                                               "village_id": v, "path": f"/{n}/"} for v, n in rows])
+        db.session.execute(text("CREATE TEMP TABLE bench_villages (idx int PRIMARY KEY, village_id uuid, node_id uuid)"))
+        db.session.execute(text("INSERT INTO bench_villages VALUES (:i, :v, :n)"),
+                           [{"i": i, "v": v, "n": n} for i, (v, n) in enumerate(rows)])
+        t0 = time.perf_counter()
+        db.session.execute(text("""
+            INSERT INTO households (tenant_id, id, village_id, grid_node_id, door_plate, head_name, head_pinyin,
+                                   head_initials, status, note, created_at, updated_at)
+            SELECT :t, gen_random_uuid(), v.village_id, v.node_id, n || '号', '户主' || n, '', '',
+                   CASE WHEN n % 100 = 0 THEN 'moved_out' ELSE 'active' END, '', now(), now()
+            FROM generate_series(0, :n - 1) n JOIN bench_villages v ON v.idx = n % :v"""),
+            {"t": tenant_id, "n": households, "v": villages})
+        db.session.execute(text("""
+            INSERT INTO household_balances (tenant_id, id, household_id, period, earned, available, updated_at)
+            SELECT h.tenant_id, gen_random_uuid(), h.id, :p, e.earned, GREATEST(e.earned, 0), now()
+            FROM households h CROSS JOIN LATERAL (SELECT abs(hashtext(h.id::text)) % 200 - 5 AS earned) e
+            WHERE h.tenant_id = :t AND abs(hashtext(h.id::text || 'x')) % 20 <> 0"""), {"t": tenant_id, "p": period})
+        db.session.execute(text("""
+            INSERT INTO ledger_transactions (tenant_id, id, source_kind, source_id, household_id, period, points,
+                                             item_code, occurred_on, memo, certified_by, reason, created_by_name,
+                                             created_at)
+            SELECT h.tenant_id, gen_random_uuid(), 'application', gen_random_uuid(), h.id, :p, -5, 'D1',
+                   make_date(:p, 3, 1), '', '', '', '', now()
+            FROM households h WHERE h.tenant_id = :t AND abs(hashtext(h.id::text || 'v')) % 100 = 0"""),
+            {"t": tenant_id, "p": period})
+        db.session.commit()
+        log(f"generated {households:,} households over {villages} villages in {time.perf_counter() - t0:.1f} s")
+        db.session.execute(text("ANALYZE households, household_balances, ledger_transactions"))
+        db.session.commit()
+        from jifen.tenants.dividends import pools
+
+        pool = pools.create_pool(admin_actor(), {
+            "title": "龙窝镇积分分红（基准）", "village_id": None, "amount": f"{AMOUNT_FEN // 100}",
+            "source": "government_subsidy", "period": period, "base_percent": BASE, "min_points": MIN_POINTS,
+            "veto_codes": ["D1"]})
+        return {"tenant_id": tenant_id, "pool_id": pool.id, "period": period}
+
+
+# --- the baseline: one statement ------------------------------------------------------------------
+
+BASELINE = """
+INSERT INTO dividend_payouts (tenant_id, id, run_id, household_id, village_id, chunk_seq, earned, amount_fen,
+                              remainder, bonus)
+WITH eligible AS (
+    SELECT h.id, h.village_id, COALESCE(b.earned, 0) AS earned
+    FROM households h LEFT JOIN household_balances b
+         ON b.tenant_id = h.tenant_id AND b.household_id = h.id AND b.period = :p
+    WHERE h.tenant_id = :t AND h.status = 'active' AND COALESCE(b.earned, 0) >= :min_points
+      AND NOT EXISTS (SELECT 1 FROM ledger_transactions x WHERE x.tenant_id = h.tenant_id AND x.household_id = h.id
+                      AND x.period = :p AND x.item_code IN ('D1') GROUP BY x.item_code HAVING SUM(x.points) < 0)
+), totals AS (
+    SELECT COUNT(*)::numeric AS n, SUM(earned)::numeric AS w FROM eligible
+), shares AS (
+    SELECT e.id, e.village_id, e.earned,
+           div(CAST(:a AS numeric) * :base * t.w + CAST(:a AS numeric) * (100 - :base) * t.n * e.earned, 100 * t.n * t.w) AS fl,
+           mod(CAST(:a AS numeric) * :base * t.w + CAST(:a AS numeric) * (100 - :base) * t.n * e.earned, 100 * t.n * t.w) AS rem
+    FROM eligible e CROSS JOIN totals t
+), ranked AS (
+    SELECT s.*, ROW_NUMBER() OVER (ORDER BY s.rem DESC, s.earned DESC, s.id ASC) AS rn,
+           :a - SUM(s.fl) OVER () AS k
+    FROM shares s
+)
+SELECT :t, gen_random_uuid(), :run, id, village_id, 0, earned, (fl + CASE WHEN rn <= k THEN 1 ELSE 0 END)::bigint,
+       rem, rn <= k
+FROM ranked"""
+
+
+def baseline(app, env) -> float:
+    from sqlalchemy import text
+
+    from jifen.platform.db import db
+    from jifen.tenants.dividends.models import DividendRun
+
+    with in_tenant(app, env["tenant_id"]):
+        run = DividendRun(pool_id=env["pool_id"], number=1000, state="superseded", period=env["period"],
+                          amount_fen=AMOUNT_FEN, base_percent=BASE, min_points=MIN_POINTS, veto_codes=["D1"])
+        db.session.add(run)
+        db.session.commit()
+        t0 = time.perf_counter()
+        db.session.execute(text("SET LOCAL jit = off"))  # as the settlement runs (see settlement._no_jit)
+        n = db.session.execute(text(BASELINE), {"t": env["tenant_id"], "p": env["period"], "min_points": MIN_POINTS,
+                                                "a": AMOUNT_FEN, "base": BASE, "run": run.id}).rowcount
+        db.session.commit()
+        elapsed = time.perf_counter() - t0
+        db.session.execute(text("CREATE TABLE bench_expected AS SELECT household_id, amount_fen FROM dividend_payouts "
+                                "WHERE run_id = :r"), {"r": run.id})
+        db.session.execute(text("TRUNCATE dividend_payouts"))
+        db.session.commit()
+    log(f"baseline: {n:,} payouts in {elapsed:.2f} s")
+    return elapsed
+
+
+def check(app, env, run_id) -> None:
+    from sqlalchemy import text
+
+    from jifen.platform.db import db
+
+    with in_tenant(app, env["tenant_id"]):
+        n, total, differ = db.session.execute(text("""
+            SELECT COUNT(*), SUM(p.amount_fen), COUNT(*) FILTER (WHERE e.amount_fen IS DISTINCT FROM p.amount_fen)
+            FROM dividend_payouts p FULL JOIN bench_expected e ON e.household_id = p.household_id
+            WHERE p.run_id = :r OR p.run_id IS NULL"""), {"r": run_id}).one()
+        assert total == AMOUNT_FEN and differ == 0, (n, total, differ)
+        log(f"checked: {n:,} payouts, same amounts as the baseline, sum {total:,} fen")
+        db.session.execute(text("TRUNCATE dividend_payouts"))
+        db.session.commit()
+
+
+def phases(app, env, run_id) -> dict:
+    """Plan, chunks and last step, from the run's and chunks' own timestamps."""
+    from sqlalchemy import func, select
+
+    from jifen.platform.db import db
+    from jifen.tenants.dividends.models import DividendChunk, DividendRun
+
+    with in_tenant(app, env["tenant_id"]):
+        run = db.session.get(DividendRun, (env["tenant_id"], run_id))
+        first, last = db.session.execute(select(func.min(DividendChunk.claimed_at), func.max(DividendChunk.done_at))
+                                         .where(DividendChunk.run_id == run_id)).one()
+        return {"plan": (first - run.started_at).total_seconds(), "chunks": (last - first).total_seconds(),
+                "last_step": (run.computed_at - last).total_seconds(), "chunks_total": run.chunks_total,
+                "leftover": run.leftover_fen, "households": run.households}
+
+
+# --- Jifen -----------------------------------------------------------------------------------------
+
+def service_inline(app, env) -> tuple[float, object]:
+    from jifen.tenants.dividends import settlement
+
+    with in_tenant(app, env["tenant_id"]):
+        t0 = time.perf_counter()
+        run = settlement.simulate(admin_actor(), env["pool_id"])
+        elapsed = time.perf_counter() - t0
+        assert run.state == "simulated", (run.state, run.error)
+        log(f"Jifen, inline (1 worker): {run.households:,} households, {run.chunks_total} chunks in {elapsed:.2f} s")
+        return elapsed, run.id
+
+
+def _worker(url, tenant_id, run_id, chunk_size, barrier, out):
+    app = make_app(url, DIVIDEND_CHUNK_SIZE=chunk_size)
+    from jifen.tenants.dividends import settlement
+
+    with in_tenant(app, tenant_id):
+        barrier.wait()
+        out.put(settlement.work(run_id))
+
+
+def service_processes(url, env, procs: int, chunk_size: int) -> tuple[float, object]:
+    """The plan in this process (as the request does), then `procs` worker processes share the run."""
+    from jifen.tenants.dividends import settlement
+
+    app = make_app(url, DIVIDEND_CHUNK_SIZE=chunk_size, TASKS_EAGER=False,
+                   CELERY={"broker_url": "memory://", "task_always_eager": False})
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
+    with in_tenant(app, env["tenant_id"]):
+        t0 = time.perf_counter()
+        run = settlement.simulate(admin_actor(), env["pool_id"])  # published to an in-memory queue nobody reads
+        run_id = run.id
+    planned = time.perf_counter() - t0
+    workers = [ctx.Process(target=_worker, args=(url, env["tenant_id"], run_id, chunk_size, barrier, out))
+               for _ in range(procs)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    t1 = time.perf_counter()
+    results = [out.get(timeout=3600) for _ in workers]
+    elapsed = planned + time.perf_counter() - t1
+    for w in workers:
+        w.join()
+    assert sum(r["finished"] for r in results) == 1, results
+    log(f"Jifen, {procs} worker processes: {sum(r['chunks'] for r in results)} chunks in {elapsed:.2f} s "
+        f"(plan {planned:.2f} s)")
+    return elapsed, run_id
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=os.environ.get("JIFEN_BENCH_ADMIN_URL", DEFAULT_ADMIN))
+    parser.add_argument("--households", type=int, default=1_000_000)
+    parser.add_argument("--villages", type=int, default=200)
+    parser.add_argument("--chunk-size", type=int, default=None, help="default: the app's DIVIDEND_CHUNK_SIZE")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--json")
+    parser.add_argument("--keep", action="store_true", help="keep the database (for EXPLAIN); prints its name")
+    args = parser.parse_args()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # drop the database on kill too
+    database = Database(args.database_url)
+    try:
+        from jifen.tenants.dividends.settlement import DEFAULT_CHUNK_SIZE
+
+        chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
+        app = make_app(database.url, DIVIDEND_CHUNK_SIZE=chunk)
+        t0 = time.perf_counter()
+        env = setup(app, args.households, args.villages)
+        log(f"setup in {time.perf_counter() - t0:.1f} s")
+        from sqlalchemy import text
+
+        from jifen.platform.db import db
+        with in_tenant(app, env["tenant_id"]):  # warm the cache: one pass over households and balances
+            db.session.execute(text("SELECT COUNT(*), SUM(b.earned) FROM households h LEFT JOIN household_balances b "
+                                    "ON b.tenant_id = h.tenant_id AND b.household_id = h.id"))
+            db.session.rollback()
+        base = baseline(app, env)
+        inline, run_id = service_inline(app, env)
+        split = phases(app, env, run_id)
+        check(app, env, run_id)
+        multi, run_id = service_processes(database.url, env, args.processes, chunk)
+        multi_split = phases(app, env, run_id)
+        check(app, env, run_id)
+        print(f"\nDividend settlement, {split['households']:,} eligible of {args.households:,} households, "
+              f"{split['chunks_total']} chunks of {chunk:,}, PostgreSQL\n")
+        print("| path | seconds | plan | chunks | last step | / baseline | target |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        print(f"| baseline: one INSERT … SELECT | {base:.2f} | | | | 1.00 | |")
+        for label, t, s in (("Jifen, 1 worker (inline)", inline, split),
+                            (f"Jifen, {args.processes} worker processes", multi, multi_split)):
+            print(f"| {label} | {t:.2f} | {s['plan']:.2f} | {s['chunks']:.2f} | {s['last_step']:.2f} | "
+                  f"{t / base:.2f} | {'met' if t / base <= 2 else 'missed'} |")
+        print(f"\nleftover fen handed out by largest remainder: {split['leftover']:,}; "
+              "amounts identical to the baseline's for every household")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"households": args.households, "chunk_size": chunk,
+                                                   "baseline_s": base, "inline_s": inline, "multi_s": multi,
+                                                   "inline": split, "multi": multi_split}, indent=2))
+        return 0
+    finally:
+        if args.keep:
+            log(f"kept database {database.name}")
+        else:
+            database.drop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""What the star, honour and recommendation services share: reading input, periods, villages in
+reach, the scope of a whole village, names in the reader's language."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from jifen.platform.db import db, parse_uuid
+from jifen.platform.errors import Invalid
+from jifen.platform.pinyin import sort_by_pinyin
+from jifen.platform.roles.authz import Actor, may, scope_ids
+from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.tenancy import tenant_get, tenant_today
+from jifen.tenants.households.rules import FieldError, check_plain
+from jifen.tenants.points.ledger import period_of
+from jifen.tenants.villages.models import GridNode, Village
+from jifen.tenants.villages.scopes import village_area_path
+
+FIRST_PERIOD = 2000
+
+
+@dataclass(frozen=True)
+class VillageArea:
+    """A whole village as a target of authorization: its village staff and the grid workers of
+    any grid in it reach it (like a notice or an activity)."""
+
+    village_id: uuid.UUID
+
+
+register_scope_path(VillageArea, lambda a: village_area_path(a.village_id))
+
+
+def current_period() -> int:
+    return period_of(tenant_today())
+
+
+def parse_period(value, field: str = "period") -> int:
+    """A period (calendar year) from a form, query string or JSON; this year when empty."""
+    if value is None or str(value).strip() == "":
+        return current_period()
+    raw = str(value).strip()
+    if not raw.isdigit() or not FIRST_PERIOD <= int(raw) <= current_period():
+        raise Invalid.field(field, _("Give a year between %(first)d and %(last)d.", first=FIRST_PERIOD,
+                                     last=current_period()))
+    return int(raw)
+
+
+def text(data: dict, name: str, limit: int, errors: dict, required: bool = False, current: str = "") -> str:
+    value = data.get(name, current)
+    value = "" if value is None else str(value).strip()
+    if required and not value:
+        errors[name] = [_("Please fill this in.")]
+    elif len(value) > limit:
+        errors[name] = [_("At most %(n)d characters.", n=limit)]
+    else:
+        try:
+            check_plain(value)
+        except FieldError as e:
+            errors[name] = [str(e)]
+    return value
+
+
+def optional_int(data: dict, name: str, errors: dict, low: int, high: int, current=None) -> int | None:
+    """A whole number within low..high, or None when left empty."""
+    value = data.get(name, current)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        errors[name] = [_("Enter a whole number.")]
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        errors[name] = [_("Enter a whole number.")]
+        return None
+    if not low <= number <= high:
+        errors[name] = [_("Enter a number from %(low)d to %(high)d.", low=low, high=high)]
+        return None
+    return number
+
+
+def flag(data: dict, name: str, current: bool) -> bool:
+    value = data.get(name, current)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "on", "yes")
+    return bool(value)
+
+
+def english() -> bool:
+    locale = get_locale()
+    return locale is not None and locale.language == "en"
+
+
+def localized(name_zh: str, name_en: str) -> str:
+    """A township-defined name in the reader's language (the Chinese one when no English is given)."""
+    return (name_en or name_zh) if english() else name_zh
+
+
+def village_or_invalid(village_id, field: str = "village_id") -> Village:
+    village = tenant_get(Village, parse_uuid(village_id)) if village_id else None
+    if village is None:
+        raise Invalid.field(field, _("Choose a village."))
+    return village
+
+
+def villages_in_reach(actor: Actor, action_name: str) -> list[Village]:
+    """Villages whose whole-village pages the actor reaches for `action_name`, in pinyin order:
+    every village for township-wide roles, else the villages of their village grants and of their
+    grid nodes (a villager's household grant reaches their household, not the whole village)."""
+    villages = db.session.execute(select(Village)).scalars().all()
+    ids = scope_ids(actor, action_name, "village")
+    if ids is not None:
+        ids = set(ids)
+        nodes = scope_ids(actor, action_name, "grid_node") or set()
+        if nodes:
+            ids |= set(db.session.execute(select(GridNode.village_id).where(GridNode.id.in_(list(nodes)))).scalars())
+        villages = [v for v in villages if v.id in ids]
+    return sort_by_pinyin(villages, key=lambda v: v.name)
+
+
+def may_village(actor: Actor, action_name: str, village_id) -> bool:
+    return may(actor, action_name, VillageArea(village_id))
+
+
+def stars_text(n: int) -> str:
+    """★★★☆☆ for 3 of 5."""
+    n = max(0, min(5, int(n or 0)))
+    return "★" * n + "☆" * (5 - n)
