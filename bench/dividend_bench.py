@@ -270,7 +270,7 @@ def _worker(url, tenant_id, run_id, chunk_size, barrier, out):
         out.put(settlement.work(run_id))
 
 
-def service_processes(url, env, procs: int, chunk_size: int) -> tuple[float, object]:
+def service_processes(url, env, procs: int, chunk_size: int) -> tuple[float, object, float]:
     """The plan in this process (as the request does), then `procs` worker processes share the run."""
     from jifen.tenants.dividends import settlement
 
@@ -296,7 +296,7 @@ def service_processes(url, env, procs: int, chunk_size: int) -> tuple[float, obj
     assert sum(r["finished"] for r in results) == 1, results
     log(f"Jifen, {procs} worker processes: {sum(r['chunks'] for r in results)} chunks in {elapsed:.2f} s "
         f"(plan {planned:.2f} s)")
-    return elapsed, run_id
+    return elapsed, run_id, planned
 
 
 def main() -> int:
@@ -331,8 +331,8 @@ def main() -> int:
         inline, run_id = service_inline(app, env)
         split = phases(app, env, run_id)
         check(app, env, run_id)
-        multi, run_id = service_processes(database.url, env, args.processes, chunk)
-        multi_split = phases(app, env, run_id)
+        multi, run_id, planned = service_processes(database.url, env, args.processes, chunk)
+        multi_split = phases(app, env, run_id) | {"plan": planned}  # the workers start after the plan
         check(app, env, run_id)
         print(f"\nDividend settlement, {split['households']:,} eligible of {args.households:,} households, "
               f"{split['chunks_total']} chunks of {chunk:,}, PostgreSQL\n")

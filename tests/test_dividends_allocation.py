@@ -31,7 +31,7 @@ def exact(amount, base, rows):
     return {h: f.exact_share(e) for h, e in rows}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(amounts, percents, households)
 def test_payouts_sum_to_the_pool_and_stay_within_one_fen_of_the_exact_share(amount, base, rows):
     paid = allocate(amount, base, rows)
@@ -45,7 +45,7 @@ def test_payouts_sum_to_the_pool_and_stay_within_one_fen_of_the_exact_share(amou
         assert fen in (shares[h].numerator // shares[h].denominator, -(-shares[h].numerator // shares[h].denominator))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(amounts, percents, households, st.randoms(use_true_random=False))
 def test_the_same_input_in_any_order_gives_the_same_amounts(amount, base, rows, rnd):
     shuffled = list(rows)
@@ -53,7 +53,7 @@ def test_the_same_input_in_any_order_gives_the_same_amounts(amount, base, rows, 
     assert allocate(amount, base, rows) == allocate(amount, base, shuffled)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.integers(1, 200), percents, households)
 def test_a_pool_smaller_than_the_number_of_households(amount, base, rows):
     paid = allocate(amount, base, rows)

@@ -98,6 +98,9 @@ def test_period_selector_and_a_bad_period(client, world, town, app):
     assert "2026-03-11" in client.get(url).get_data(as_text=True)  # default: the latest
     resp = client.get(url + "?period=20x5")
     assert resp.status_code == 422 and 'id="e-period"' in resp.get_data(as_text=True)
+    # the periods page links a closed year's rankings as /rankings/?period=Y: the year carries on
+    index = client.get("/t/alpha/rankings/?period=2025").get_data(as_text=True)
+    assert "2025-12-31" in index and f"villages/{town.villages['A']}?period=2025" in index
 
 
 def test_no_ranking_yet(client, world):

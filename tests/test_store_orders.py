@@ -423,3 +423,26 @@ def test_card_printing_follows_scope(alpha, world):
     nodes = [n.id for n, _v in cards.printable_nodes(who("gridder"))]
     assert nodes == world.a.grid[1:]  # the grid worker's subtree
     assert [n.id for n, _v in cards.printable_nodes(who("keeper2"))] == []
+
+
+def test_demo_orders_are_made_through_the_services_once(alpha, world):
+    from jifen.platform.staff import service as staff
+    from jifen.tenants.store import order_demo
+
+    shop = alpha
+    admin = who("admin")
+    for username, role, scope in (("villager-guantian-1", "villager", shop.household),
+                                  ("villager-guantian-2", "villager", shop.household2),
+                                  ("zengli", "storekeeper", shop.store)):
+        staff.invite(admin, {"username": username, "display_name": username,
+                             "roles": [{"role": role, "scope_ids": [scope]}]})
+    ledger.earn(household_id=shop.household2, points=40, occurred_on=tenant_today(), source_kind="application",
+                source_id=uuid.uuid4())
+    db.session.commit()
+    line = order_demo.load_demo(admin, {})
+    made = counts()
+    assert line.startswith("store orders: 3 (1 handed over, 1 waiting, 1 cancelled)"), line
+    assert order_demo.load_demo(admin, {}) == line and counts() == made  # a second load adds nothing
+    states = {o.state: o.closed_by_name for o in db.session.execute(select(Order)).scalars()}
+    assert states["handed_over"] == "zengli"
+    consistent()

@@ -153,6 +153,17 @@ def _cards_and_counter(browser, live_server, shot):
         assert page.locator("#available").inner_text().strip() == "4"
     finally:
         ctx.close()
+    # scanned on a phone that is not signed in yet: sign in first, then straight to the household
+    ctx = phone_context(browser, live_server)
+    try:
+        page = ctx.new_page()
+        _ok(page.goto(link), page)
+        assert "/login" in page.url
+        _ok(sign_in(page, "keeper", PASSWORD), page)
+        assert page.url.endswith(f"{T}/orders/counter?card={code}"), page.url
+        assert "李四" in page.locator("#household h2").inner_text()
+    finally:
+        ctx.close()
 
 
 def _passbook(browser, live_server, shot):

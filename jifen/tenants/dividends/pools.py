@@ -224,7 +224,7 @@ def settled_run(pool_id) -> DividendRun | None:
                                                         DividendRun.state.in_(SETTLED))).scalar_one_or_none()
 
 
-def _editable(pool: DividendPool) -> None:
+def check_editable(pool: DividendPool) -> None:
     if settled_run(pool.id) is not None:
         raise Conflict(_("A settlement of this pool is approved: its amounts are frozen and the pool can no "
                          "longer change."), {"state": [_("approved")]})
@@ -247,7 +247,7 @@ def update_pool(actor: Actor, pool_id, data: dict) -> DividendPool:
     """Change a pool until a run of it is approved. A simulation made before the change must be
     made again before it can be approved."""
     pool = pool_in_scope(actor, "dividend.manage", pool_id, lock=True)
-    _editable(pool)
+    check_editable(pool)
     values = _check(actor, {k: v for k, v in (data or {}).items() if k in FIELDS}, pool)
     before = snapshot(pool)
     for name, value in values.items():
@@ -262,7 +262,7 @@ def update_pool(actor: Actor, pool_id, data: dict) -> DividendPool:
 def delete_pool(actor: Actor, pool_id) -> None:
     """Remove a pool set up by mistake, with its simulations; not once a run is approved."""
     pool = pool_in_scope(actor, "dividend.manage", pool_id, lock=True)
-    _editable(pool)
+    check_editable(pool)
     runs = list(db.session.execute(select(DividendRun.id).where(DividendRun.pool_id == pool.id)
                                    .with_for_update()).scalars())
     if runs:

@@ -73,6 +73,7 @@ from jifen.tenants.dividends.models import (
 from jifen.tenants.dividends.pools import pool_in_scope, snapshot
 from jifen.tenants.households.models import Household
 from jifen.tenants.points.applications import settings as points_settings
+from jifen.tenants.villages.models import Village
 
 SETTLE_TASK = "jifen.dividend_settle"
 DEFAULT_CHUNK_SIZE = 5000
@@ -472,16 +473,22 @@ class PayoutRow:
     household: Household
 
 
+def door_plate_order() -> tuple:
+    """Door plates in a natural order: "2号" before "10号" (shorter first, then as text)."""
+    return func.length(Household.door_plate), Household.door_plate
+
+
 def _payout_query(run: DividendRun, village_id=None):
     conditions = [DividendPayout.run_id == run.id]
     if village_id:
         conditions.append(DividendPayout.village_id == village_id)
     return conditions, (select(DividendPayout, Household).join(Household, Household.id == DividendPayout.household_id)
-                        .where(*conditions).order_by(DividendPayout.village_id, Household.door_plate, Household.id))
+                        .join(Village, Village.id == DividendPayout.village_id).where(*conditions)
+                        .order_by(Village.sort_order, Village.name, *door_plate_order(), Household.id))
 
 
 def payouts(run: DividendRun, page: int = 1, per_page: int = 50, village_id=None) -> Page:
-    """One page of the run's payouts, by village and door plate."""
+    """One page of the run's payouts, by village (the township's order) and door plate."""
     page, per_page = max(1, int(page or 1)), max(1, min(int(per_page or 50), 500))
     conditions, query = _payout_query(run, village_id)
     total = db.session.execute(select(func.count()).select_from(DividendPayout).where(*conditions)).scalar_one()

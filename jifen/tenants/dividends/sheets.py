@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict
@@ -24,6 +24,7 @@ from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.dividends.models import SETTLED, DividendPayout, DividendRun
 from jifen.tenants.dividends.pools import yuan_plain
+from jifen.tenants.dividends.settlement import door_plate_order, payout_villages, pool_of
 from jifen.tenants.households.models import Household, Resident
 from jifen.tenants.households.rules import mask_id_number
 from jifen.tenants.villages.models import Village
@@ -37,7 +38,8 @@ def _money(fen: int) -> Decimal:
 
 
 def _rows(run: DividendRun, village_id):
-    """(payout, household, head's ID number) of one village, by door plate then id, in keyset pages."""
+    """(payout, household, head's ID number) of one village, by door plate (`door_plate_order`) then
+    id, in keyset pages."""
     after = None
     head = select(Resident.household_id, Resident.id_number).where(
         Resident.relation == "head", Resident.left_on.is_(None)).subquery()
@@ -47,15 +49,18 @@ def _rows(run: DividendRun, village_id):
                  .outerjoin(head, head.c.household_id == DividendPayout.household_id)
                  .where(DividendPayout.run_id == run.id, DividendPayout.village_id == village_id,
                         DividendPayout.amount_fen > 0)
-                 .order_by(Household.door_plate, Household.id).limit(BATCH))
-        if after is not None:
-            plate, hid = after
-            query = query.where((Household.door_plate > plate) | and_(Household.door_plate == plate, Household.id > hid))
+                 .order_by(*door_plate_order(), Household.id).limit(BATCH))
+        if after is not None:  # keyset: after the last row of the previous batch, in the same order
+            size, plate, hid = after
+            length = func.length(Household.door_plate)
+            query = query.where((length > size) | and_(length == size, Household.door_plate > plate)
+                                | and_(length == size, Household.door_plate == plate, Household.id > hid))
         rows = db.session.execute(query).all()
         yield from rows
         if len(rows) < BATCH:
             return
-        after = (rows[-1][1].door_plate, rows[-1][1].id)
+        last = rows[-1][1]
+        after = (len(last.door_plate), last.door_plate, last.id)
 
 
 @action("dividend.pay")
@@ -65,8 +70,6 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
     authorize(actor, "dividend.pay", run)
     if run.state not in SETTLED:
         raise Conflict(_("The payment sheet is made once the run is approved."), {"state": [run.state]})
-    from jifen.tenants.dividends.settlement import payout_villages, pool_of
-
     pool = pool_of(run)
     villages = sorted((tenant_get(Village, v) for v in payout_villages(run)), key=lambda v: pinyin_key(v.name))
     book = Workbook(write_only=True)

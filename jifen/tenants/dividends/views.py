@@ -99,7 +99,7 @@ def edit(dividend_pool_id):
         if errors:
             return _form(pool, errors, request.form, 422)
         return redirect(url_for("dividends.detail", dividend_pool_id=dividend_pool_id), 303)
-    pools._editable(pool)
+    pools.check_editable(pool)
     return _form(pool, {}, {"title": pool.title, "village_id": str(pool.village_id or ""),
                             "amount": pools.yuan_plain(pool.amount_fen), "source": pool.source,
                             "period": str(pool.period), "min_points": str(pool.min_points),

@@ -59,6 +59,7 @@ class RankingRowSchema(Schema):
     household_id = fields.UUID(allow_none=True, metadata=_d("Null for other households when names are masked."))
     head_name = fields.String(metadata=_d("Masked (张*伟) for other households when the caller is a villager."))
     door_plate = fields.String()
+    village_name = fields.String(metadata=_d("The household's village at the snapshot."))
     earned = fields.Integer(metadata=_d("Earned points of the period at the snapshot."))
     own = fields.Boolean(metadata=_d("The caller's own household."))
 

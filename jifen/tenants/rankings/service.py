@@ -360,6 +360,8 @@ class Row:
     own: bool = False
     movement: int | None = None  # previous_rank - rank: > 0 went up
     is_new: bool = False  # ranked in this scope now, not in the previous snapshot
+    village_id: uuid.UUID | None = None
+    village_name: str = ""
 
 
 @dataclass
@@ -447,8 +449,17 @@ def _row(entry: RankingEntry, head_name: str, door_plate: str, target: Target, s
     row = Row(rank=getattr(entry, f"rank_{target.column}"), previous_rank=getattr(entry, f"prev_{target.column}"),
               household_id=entry.household_id if (full or mine) else None,
               head_name=head_name if (full or mine) else masked(head_name), door_plate=door_plate,
-              earned=entry.earned, own=mine)
+              earned=entry.earned, own=mine, village_id=entry.village_id)
     return _movement(row, snapshot)
+
+
+def _village_names(rows: list[Row]) -> list[Row]:
+    ids = {r.village_id for r in rows}
+    names = dict(db.session.execute(select(Village.id, Village.name).where(Village.id.in_(list(ids)))).all()) \
+        if ids else {}
+    for r in rows:
+        r.village_name = names.get(r.village_id, "")
+    return rows
 
 
 def _page_of(target: Target, snapshot: RankingSnapshot, household_id, per_page: int) -> int | None:
@@ -494,14 +505,14 @@ def ranking(actor: Actor, target: Target, *, day=None, period=None, page: int = 
     else:
         total = db.session.execute(select(func.count()).select_from(RankingEntry).where(*conditions)).scalar_one()
     rows = _page_rows(target, conditions, (page - 1) * per_page, per_page)
-    result = Ranking(target, snapshot, Page([_row(e, n, p, target, snapshot, full, own) for e, n, p in rows],
-                                            total, page, per_page), full)
+    items = _village_names([_row(e, n, p, target, snapshot, full, own) for e, n, p in rows])
+    result = Ranking(target, snapshot, Page(items, total, page, per_page), full)
     for household_id in sorted(own, key=str):
         found = db.session.execute(select(RankingEntry, Household.head_name, Household.door_plate)
                                    .join(Household, Household.id == RankingEntry.household_id)
                                    .where(*conditions, RankingEntry.household_id == household_id)).first()
         if found is not None:
-            result.own.append(_row(*found, target, snapshot, full, own))
+            result.own.append(_village_names([_row(*found, target, snapshot, full, own)])[0])
             result.own_pages[household_id] = _page_of(target, snapshot, household_id, per_page)
     return result
 

@@ -37,15 +37,20 @@ def index():
     villager goes straight to their village's ranking."""
     actor = current_actor()
     authorize(actor, ACTION)
+    try:  # ?period=Y (the periods page links a closed year here): that year's last snapshot
+        period = service.parse_period(request.args.get("period"))
+    except Invalid:
+        period = None
     villages = service.villages_in_scope(actor)
     if _villager_only(actor) and len(villages) == 1:
-        return redirect(url_for("rankings.village", village_id=villages[0].id))
+        return redirect(url_for("rankings.village", village_id=villages[0].id, period=period))
     township = service.township_target(actor)
     spanning = service.grid_nodes_in_scope(actor, None)
     own_nodes = [n for n in (tenant_get(GridNode, i) for i in sorted(
         {i for g in actor.grants if g.role == "grid_worker" for i in g.scope_ids}, key=str)) if n is not None]
     return render_template("rankings/index.html", villages=villages, may_township=may(actor, ACTION, township),
-                           spanning=spanning, own_nodes=own_nodes, snapshot=service.pick_snapshot())
+                           spanning=spanning, own_nodes=own_nodes, snapshot=service.pick_snapshot(period=period),
+                           period=period)
 
 
 def _args() -> dict:

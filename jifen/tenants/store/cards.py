@@ -28,7 +28,7 @@ from jifen.tenants.villages.models import GridNode, Village
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: typed from paper without guessing
 CODE_LENGTH = 8
-MAX_SHEET = 2000  # households on one sheet (a whole large grid node of a big village)
+MAX_SHEET = 600  # households on one sheet (60 pages); a bigger grid prints its smaller grids
 
 
 def new_code() -> str:
@@ -53,22 +53,26 @@ def qr_svg(url: str) -> str:
 
 # --- who may print ------------------------------------------------------------------------------
 
-def _keeper_serves(actor: Actor, village_id) -> bool:
-    """A storekeeper prints the cards of households their store serves (its village's; a township
-    store's: every village's)."""
+ALL = "all"
+
+
+def _keeper_villages(actor: Actor):
+    """The villages whose households the actor's store(s) serve: a village store its village's, a
+    township store every village's (ALL); an empty set for those who keep no store."""
     stores = scope_ids(actor, "household_card.print", "store") or set()
     if not stores:
-        return False
+        return set()
     found = db.session.execute(select(Store.village_id).where(Store.id.in_(list(stores)))).scalars().all()
-    return any(v is None or v == village_id for v in found)
+    return ALL if None in found else set(found)
 
 
-def _reach(actor: Actor, target, village_id) -> None:
+def _reach(actor: Actor, target, village_id, keeper_villages=None) -> None:
     """Village admins and grid workers through their scope; storekeepers through their store."""
     try:
         authorize(actor, "household_card.print", target)
     except NotFound:
-        if not _keeper_serves(actor, village_id):
+        served = _keeper_villages(actor) if keeper_villages is None else keeper_villages
+        if served != ALL and village_id not in served:
             raise
 
 
@@ -77,10 +81,11 @@ def printable_nodes(actor: Actor) -> list[tuple[GridNode, str]]:
     """Grid nodes whose sheet the actor may print, in tree order, with their village's name."""
     nodes = db.session.execute(select(GridNode).where(GridNode.retired_at.is_(None)).order_by(GridNode.path)).scalars()
     villages = {v.id: v.name for v in db.session.execute(select(Village)).scalars()}
+    served = _keeper_villages(actor)
     out = []
     for node in nodes:
         try:
-            _reach(actor, node, node.village_id)
+            _reach(actor, node, node.village_id, served)
         except NotFound:
             continue
         out.append((node, villages.get(node.village_id, "")))
@@ -134,7 +139,7 @@ def _node_households(node: GridNode) -> list[Household]:
         select(Household).join(GridNode, (GridNode.id == Household.grid_node_id)
                                & (GridNode.tenant_id == Household.tenant_id))
         .where(Household.status == ACTIVE, GridNode.path.startswith(node.path, autoescape=True))
-        .limit(MAX_SHEET)).scalars().all()
+        .limit(MAX_SHEET + 1)).scalars().all()
     return sorted(households, key=lambda h: (_plate_key(h.door_plate), pinyin_key(h.head_name)))
 
 
@@ -145,13 +150,15 @@ def sheet(actor: Actor, grid_node_id) -> dict:
     node = tenant_get_or_404(GridNode, grid_node_id)
     _reach(actor, node, node.village_id)
     households = _node_households(node)
+    more = len(households) > MAX_SHEET
+    households = households[:MAX_SHEET]
     cards = {c.household_id: c for c in db.session.execute(select(HouseholdCard).where(
         HouseholdCard.household_id.in_([h.id for h in households]), HouseholdCard.revoked_at.is_(None))).scalars()}
     villages = {v.id: v.name for v in db.session.execute(select(Village)).scalars()}
     return {"node": node, "village": villages.get(node.village_id, ""),
             "cards": [{"household": h, "card": cards[h.id], "village": villages.get(h.village_id, "")}
                       for h in households if h.id in cards],
-            "missing": [h for h in households if h.id not in cards]}
+            "missing": [h for h in households if h.id not in cards], "more": more}
 
 
 @action("household_card.print")
@@ -159,7 +166,7 @@ def issue_for_node(actor: Actor, grid_node_id) -> int:
     """Issue a card to every active household of the node's subtree that has none (audited once)."""
     node = tenant_get_or_404(GridNode, grid_node_id)
     _reach(actor, node, node.village_id)
-    issued = _issue_missing(actor, [h.id for h in _node_households(node)])
+    issued = _issue_missing(actor, [h.id for h in _node_households(node)[:MAX_SHEET]])
     if issued:
         record(actor, "household_card.issue", node, after={"issued": issued})
     return issued

@@ -318,7 +318,7 @@ def cards_sheet(grid_node_id):
     found = cards.sheet(current_actor(), grid_node_id)
     for row in found["cards"]:
         row["qr"] = cards.qr_svg(_card_url(row["card"]))
-    return render_template("orders/cards_sheet.html", **found, single=False)
+    return render_template("orders/cards_sheet.html", **found, single=False, MAX_SHEET=cards.MAX_SHEET)
 
 
 @bp.post("/cards/<uuid:grid_node_id>/issue")
@@ -334,7 +334,7 @@ def card(household_id):
     rows = [{"household": household, "card": live, "village": village.name if village else "",
              "qr": cards.qr_svg(_card_url(live))}] if live else []
     return render_template("orders/cards_sheet.html", node=None, village=village.name if village else "", cards=rows,
-                           missing=[] if live else [household], single=True, household=household)
+                           missing=[] if live else [household], single=True, household=household, more=False)
 
 
 @bp.post("/cards/households/<uuid:household_id>/reissue")
