@@ -465,6 +465,7 @@ def test_api_flow_pay_twice_is_409_and_the_sheet_sums_to_the_pool(app, client, w
     assert client.patch(f"{API}/pools/{pool['id']}", json={"amount": "1"}, headers=admin).status_code == 409
     assert client.post(f"{API}/runs/{run['id']}/publish", headers=admin).get_json()["state"] == "published"
     assert client.get(f"{API}/runs/{run['id']}/sheet", headers=vadmin).status_code == 403
+    assert client.post(f"{API}/runs/{run['id']}/pay", json={"payment_reference": "x"}, headers=vadmin).status_code == 403
     sheet = client.get(f"{API}/runs/{run['id']}/sheet", headers=admin)
     assert sheet.status_code == 200 and sheet.headers["Content-Type"].startswith("application/vnd.openxml")
     rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
@@ -568,6 +569,6 @@ def test_demo_loads_a_paid_village_dividend_and_a_simulated_township_pool_once(a
     found = {p.title: settlement.current_run(p.id) for p in db.session.execute(select(DividendPool)).scalars()}
     assert len(found) == 2
     village_run, township_run = (found[t] for t in sorted(found, key=lambda t: "镇级" in t))
-    assert village_run.state == "paid" and village_run.total_fen == 2_000_000 and village_run.households == 5
+    assert village_run.state == "paid" and village_run.total_fen == 2_000_000 and village_run.households == 7
     assert township_run.state == "simulated" and township_run.total_fen == 5_000_000
     assert db.session.execute(select(func.count()).select_from(DividendRun)).scalar() == 2

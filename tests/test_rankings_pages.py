@@ -166,3 +166,17 @@ def test_api_grid_node_and_snapshots(client, world, town):
     assert client.get(f"/api/v1/t/alpha/rankings/grid-nodes/{town.nodes['LB'].id}", headers=h).status_code == 404
     snaps = client.get("/api/v1/t/alpha/rankings/snapshots", headers=h).get_json()
     assert [(s["taken_on"], s["households"]) for s in snaps] == [("2026-03-11", 9), ("2026-03-10", 9)]
+
+
+def test_api_township_pages_through_ties_in_order(client, world, town):
+    h = _api(client, world, "township_admin")
+    seen = []
+    for page in range(1, 7):
+        body = client.get(f"/api/v1/t/alpha/rankings/township?per_page=2&page={page}", headers=h).get_json()
+        seen += [(r["rank"], r["household_id"]) for r in body["items"]]
+    assert body["total"] == 9 and body["pages"] == 5
+    names = {str(v): k for k, v in town.hh.items()}
+    # 50 | 35 | 30 30 | 20 20 | 10 10 | 0 — ties by household id, every household once
+    assert [r for r, _ in seen] == [1, 2, 3, 3, 5, 5, 7, 7, 9]
+    assert seen == sorted(seen) and len({h for _, h in seen}) == 9
+    assert [names[h] for _, h in seen][:2] == ["hC1", "hA4"] and names[seen[-1][1]] == "hA6"

@@ -2,7 +2,7 @@
 
 Revision ID: a5e0c0de0005
 Revises: 951894276944
-Create Date: 2026-11-28 02:47:02.670830
+Create Date: 2026-11-28 03:21:26.024634
 
 """
 from alembic import op
@@ -44,9 +44,6 @@ def upgrade():
     sa.Column('prev_township', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('tenant_id', 'taken_on', 'village_id', 'rank_village', 'household_id', name=op.f('pk_ranking_entries'))
     )
-    with op.batch_alter_table('ranking_entries', schema=None) as batch_op:
-        batch_op.create_index('ix_ranking_entries_township', ['tenant_id', 'taken_on', 'rank_township'], unique=False)
-
     op.create_table('honour_settings',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -580,8 +577,5 @@ def downgrade():
     op.drop_table('period_closes')
     op.drop_table('honour_titles')
     op.drop_table('honour_settings')
-    with op.batch_alter_table('ranking_entries', schema=None) as batch_op:
-        batch_op.drop_index('ix_ranking_entries_township')
-
     op.drop_table('ranking_entries')
     # ### end Alembic commands ###

@@ -94,6 +94,10 @@ def test_township_admin_simulates_approves_publishes_and_pays_a_dividend(browser
     assert page.locator("#paid").count() == 1 and page.locator("#pay").count() == 0
     no_horizontal_scroll(page)
     shot(page, "dividends-03-paid")
+    _ok(page.goto(f"{T}/dividends/"), page)
+    assert page.locator("#pools [data-state]").get_attribute("data-state") == "paid"
+    no_horizontal_scroll(page)
+    shot(page, "dividends-00-index")
 
     anyone = phone_context(browser, live_server)  # not signed in
     notice = anyone.new_page()

@@ -36,7 +36,7 @@ def load_demo(admin_actor, villages: dict) -> str | None:
     year = tenant_today().year
     village = _pool(admin_actor, f"{year}年度{VILLAGE}积分分红", {
         "village_id": villages[VILLAGE].id, "amount": "20000.00", "source": "collective_income", "period": year,
-        "base_percent": 30, "min_points": 10, "veto_codes": [c for c in ("ZF04", "WM07")
+        "base_percent": 30, "min_points": 1, "veto_codes": [c for c in ("ZF04", "WM07")
                                                             if c in dict(pools.deduction_codes())],
         "note": "村集体经济收入（光伏电站、商铺租金）提取两万元，按积分分红。"})
     run = _simulated(admin_actor, village)
@@ -48,7 +48,7 @@ def load_demo(admin_actor, villages: dict) -> str | None:
         run = settlement.mark_paid(admin_actor, run.id, {"payment_reference": f"紫金农商银行代发批次 {year}-12-01"})
     township = _pool(admin_actor, f"{year}年度龙窝镇积分分红（镇级）", {
         "village_id": None, "amount": "50000.00", "source": "government_subsidy", "period": year,
-        "base_percent": 20, "min_points": 20, "veto_codes": [],
+        "base_percent": 20, "min_points": 5, "veto_codes": [],
         "note": "镇乡村振兴专项补助，全镇按积分统一分红；待镇党委会审定。"})
     township_run = _simulated(admin_actor, township)
     db.session.commit()

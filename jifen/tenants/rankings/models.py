@@ -17,8 +17,10 @@ kept lean on purpose (measured in bench/ranking_bench.py):
   inserts, and a village's rows lie together on disk: a village's ranking (the page most opened),
   the grid nodes inside a village (filtered within it) and a household's row (in its village) are
   short reads of the key; a grid node spanning villages is read through its villages;
-* one more index, (tenant_id, taken_on, rank_township), for the township's ranking: its entries
-  are small (the one index that takes random inserts, measured against alternatives);
+* no other index: every secondary index takes a million random inserts a night (measured: an
+  index on (tenant_id, taken_on, rank_township) for the township pages made the job's statement
+  1.3-1.6x slower at a million households). The township ranking reads the snapshot's key range
+  and keeps the top rows (see bench/README.md for what that costs at a million households);
 * no foreign keys: each would be a per-row check on a million inserted rows. The snapshot row
   (which has them) owns its entries; the job deletes entries explicitly with their snapshot.
 """
@@ -49,9 +51,6 @@ class RankingSnapshot(TenantScoped, db.Model):
 
 class RankingEntry(TenantScoped, db.Model):
     __tablename__ = "ranking_entries"
-    __table_args__ = (
-        Index("ix_ranking_entries_township", "tenant_id", "taken_on", "rank_township"),
-    )
     # the key: no FK to tenants (a per-row check on every inserted row; the snapshot row has it)
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-20)
     id = None  # no id of its own: the key is (tenant_id, taken_on, village_id, rank_village, household_id)

@@ -418,8 +418,9 @@ def _order(target: Target) -> list:
 
 
 def _page_rows(target: Target, conditions: list, offset: int, limit: int) -> list[tuple]:
-    """(entry, head name, door plate) of one page. The township's page is read off the key first and
-    its households fetched after (a join before the offset would touch every skipped household)."""
+    """(entry, head name, door plate) of one page. The township's page is picked from the snapshot's
+    rows first and its households fetched after (a join before the offset would touch every
+    skipped row)."""
     if target.kind != TOWNSHIP:
         return db.session.execute(select(RankingEntry, Household.head_name, Household.door_plate)
                                   .join(Household, Household.id == RankingEntry.household_id)
