@@ -21,6 +21,7 @@ from jifen.tenants.households import demo as household_demo
 from jifen.tenants.households.models import Household
 from jifen.tenants.notifications import delivery_demo
 from jifen.tenants.points import demo as points_demo
+from jifen.tenants.points.models import LedgerTransaction
 from jifen.tenants.rankings import demo as ranking_demo
 from jifen.tenants.rulebook import demo as rulebook_demo
 from jifen.tenants.store import demo as store_demo
@@ -85,7 +86,9 @@ def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:
             user.password_hash = passwords.hash_password(PASSWORD)
         db.session.commit()
         points = points_demo.load_demo(admin_actor, by_name)
-        rewards = [loader(admin_actor, by_name) for loader in REWARDS]
+        # rankings, stars, honours, orders and dividends are made of points: none without a history
+        has_points = db.session.execute(select(LedgerTransaction.id).limit(1)).first() is not None
+        rewards = [loader(admin_actor, by_name) for loader in REWARDS] if has_points else []
         count = db.session.execute(select(func.count()).select_from(Household)).scalar()
     db.session.commit()
     usernames = [s[0] for s in STAFF] + [GRID_WORKER[0], STOREKEEPER[0]]

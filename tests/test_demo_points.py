@@ -8,15 +8,20 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from jifen import demo
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.tenancy import tenant_scope, tenant_today
 from jifen.platform.townships.models import Tenant
+from jifen.tenants.dividends.models import DividendRun
+from jifen.tenants.honours.models import HonourCandidate, HonourWall, StarRating
 from jifen.tenants.points import demo as points_demo
 from jifen.tenants.points import entries, ledger
 from jifen.tenants.points.models import Application, Batch, HouseholdBalance, LedgerTransaction, Notice, Objection
 from jifen.tenants.points.workflow import STATES
+from jifen.tenants.rankings.models import RankingSnapshot
+from jifen.tenants.store.models import Order
 from jifen.tenants.villages.models import Village
 from tests.conftest import api_token
 
@@ -43,11 +48,19 @@ def longwo(app, monkeypatch):
             villages = {v.name: v for v in db.session.execute(select(Village)).scalars()
                         if v.name in ("官田村", "琴口村")}
             stats = points_demo.load_demo(admin, villages)
-            yield tenant, admin, villages, stats
+            every = {v.name: v for v in db.session.execute(select(Village)).scalars()}
+            summary = [loader(admin, every) for loader in demo.REWARDS]  # as `jifen demo` does next
+            yield tenant, admin, villages, stats | {"rewards": summary}
 
 
 def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo):
     tenant, admin, villages, stats = longwo
+    # what villagers get for their points: orders, rankings with movement, stars, an honour wall, a dividend
+    assert all(stats["rewards"]), stats["rewards"]
+    assert {o.state for o in db.session.execute(select(Order)).scalars()} >= {"open", "handed_over"}
+    assert _count(RankingSnapshot) >= 2 and _count(StarRating) > 0 and _count(HonourWall) > 0
+    assert _count(HonourCandidate, HonourCandidate.status == "confirmed") > 0
+    assert _count(DividendRun, DividendRun.state == "paid") == 1
     assert stats["errors"] == [] and stats["skipped"] == 0
     states = dict(db.session.execute(select(Application.state, func.count()).group_by(Application.state)).all())
     assert set(states) == set(STATES), states
@@ -85,8 +98,9 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo):
     assert earned > 0
     assert api_token(app.test_client(), "longwo", points_demo.DEMO_VILLAGER, "Longwo-demo-2026")
 
-    # loading again adds nothing: the points demo alone, and the whole demo
-    counts = lambda: [_count(m) for m in (Application, Notice, Objection, LedgerTransaction, User)]  # noqa: E731
+    # loading again adds nothing: the points demo alone, and the whole demo (rewards included)
+    counts = lambda: [_count(m) for m in (Application, Notice, Objection, LedgerTransaction, User, Order,  # noqa: E731
+                                          RankingSnapshot, StarRating, HonourCandidate, DividendRun)]
     before = counts()
     assert points_demo.load_demo(admin, villages) is None
     assert counts() == before
