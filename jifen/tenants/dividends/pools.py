@@ -75,7 +75,7 @@ def amount_to_fen(value, field: str = "amount") -> int:
     if fen <= 0:
         raise Invalid.field(field, _("The amount must be above zero."))
     if fen > MAX_AMOUNT_FEN:
-        raise Invalid.field(field, _("At most %(n)s yuan.", n=f"{MAX_AMOUNT_FEN // 100:,}"))
+        raise Invalid.field(field, _("At most %(n)s yuan.", n=format(MAX_AMOUNT_FEN // 100, ",")))
     return int(fen)
 
 
