@@ -15,20 +15,22 @@ What one run does (see bench/README.md, "Nightly ranking"):
    moved out); their balances for this year (97 % have a row; earned log-normal around 40 with a
    long tail, 6 % zero, 2 % negative: many ties) and for last year (ignored by the ranking);
    then ANALYZE;
-3. takes yesterday's snapshot (untimed, so that today's has a previous snapshot to measure
-   movement against), and changes 30 % of the balances;
-4. measures, alternating, twice each:
+3. takes a first night's snapshot (untimed: the measured nights then run with a previous snapshot
+   in the table, as every night but the first does), and changes 30 % of the balances;
+4. measures, alternating, --pairs times each (default 3):
    (a) bare: the same six RANK() OVER (PARTITION BY …) over the same tables (households ⋈ balances
        of the period ⋈ each household's grid branch), INSERT … SELECT into a plain table with no
        key or index (truncated before each run), committed — through bare psycopg;
    (b) job: `jifen.nightly_ranking` as a worker runs it — the Celery task (run_daily: claim the
-       job row, replace the day's snapshot with movement, retention, commit) in a fresh
+       job row, replace the day's snapshot, retention, commit) in a fresh
        subprocess; timed inside around the task, and the subprocess's peak RSS (ru_maxrss, read
        by a small launcher process: Linux carries ru_maxrss across exec, so a child forked
        straight from this big process would report this process's size);
    (a) runs with the job's session settings (service.PG_SETTINGS: jit off);
-5. prints job/bare (target <= 1.5) and the peak (target < 200 MB), the table's size per household,
-   the time of the reads the pages make at this size, and drops the database.
+5. prints job/bare of the best times (target <= 1.5) — and, less disturbed by whatever else the
+   machine runs, of the CPU seconds the database backend (and for the job the worker) spent —
+   the peak (target < 200 MB), the table's size per household, the time of the reads the pages
+   make at this size, and drops the database.
 """
 from __future__ import annotations
 
@@ -243,7 +245,15 @@ FROM (
 ) base"""
 
 
-def bare(dsn: str, tenant_id, period: int) -> tuple[float, int]:
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process on this machine has used: the PostgreSQL backend
+    serving a connection (the bench runs beside the server). Less sensitive than wall time to
+    what else the machine is doing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare(dsn: str, tenant_id, period: int) -> tuple[float, float, int]:
     import psycopg
 
     from jifen.tenants.rankings.service import PG_SETTINGS
@@ -255,12 +265,13 @@ def bare(dsn: str, tenant_id, period: int) -> tuple[float, int]:
         conn.commit()
         for name, value in PG_SETTINGS.items():  # the job's session settings (jit off), for a fair race
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-        t0 = time.perf_counter()
+        backend = conn.info.backend_pid
+        cpu0, t0 = proc_cpu(backend), time.perf_counter()
         cur = conn.execute(sql, {"t": tenant_id, "period": period})
         conn.commit()
-        elapsed = time.perf_counter() - t0
-    log(f"bare: {cur.rowcount:,} rows in {elapsed:.2f} s")
-    return elapsed, cur.rowcount
+        elapsed, cpu = time.perf_counter() - t0, proc_cpu(backend) - cpu0
+    log(f"bare: {cur.rowcount:,} rows in {elapsed:.2f} s (database CPU {cpu:.2f} s)")
+    return elapsed, cpu, cur.rowcount
 
 
 def check_same_ranks(dsn: str, tenant_id, day: date) -> int:
@@ -282,15 +293,28 @@ def check_same_ranks(dsn: str, tenant_id, day: date) -> int:
 
 def child(url: str, tenant_id: str, day: str) -> None:
     """What a worker process does for one delivery of the task: the app is up, the task runs."""
+    import resource
+
+    from sqlalchemy import text
+
+    from jifen.platform.db import db
+
     app = make_app(url)
     with app.app_context():
         task = app.extensions["celery"].tasks["jifen.nightly_ranking"]
-        t0 = time.perf_counter()
+        backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()  # the pooled connection
+        db.session.commit()
+        own0 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0, t0 = proc_cpu(backend), time.perf_counter()
         result = task.apply(kwargs={"tenant_id": tenant_id, "local_date": day, "force": True}).get()
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, proc_cpu(backend) - cpu0
+        same = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one() == backend
+        own1 = resource.getrusage(resource.RUSAGE_SELF)
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
                if line.startswith("VmHWM:"))
-    print(json.dumps({"seconds": elapsed, "result": result, "vmhwm_mb": hwm / 1024}))
+    worker_cpu = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
+    print(json.dumps({"seconds": elapsed, "result": result, "vmhwm_mb": hwm / 1024,
+                      "cpu": cpu + worker_cpu if same else None}))
 
 
 # Linux keeps a process's ru_maxrss across exec, and a child forked from this (big) process starts
@@ -304,7 +328,7 @@ print(json.dumps({"maxrss_kb": usage.ru_maxrss, "exit": os.waitstatus_to_exitcod
 """
 
 
-def job(url: str, tenant_id, day: date) -> tuple[float, float, dict]:
+def job(url: str, tenant_id, day: date) -> tuple[float, float | None, float, dict]:
     out = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, __file__, "--child", url, str(tenant_id),
                           day.isoformat()], stdout=subprocess.PIPE, cwd=str(ROOT), check=True).stdout
     lines = out.decode().strip().splitlines()
@@ -313,9 +337,11 @@ def job(url: str, tenant_id, day: date) -> tuple[float, float, dict]:
         raise RuntimeError(f"the job subprocess failed ({usage['exit']})")
     found = json.loads(lines[-2])
     peak_mb = usage["maxrss_kb"] / 1024  # kB on Linux
-    log(f"job {day}: {found['result'].get('households'):,} households in {found['seconds']:.2f} s, "
-        f"peak {peak_mb:.0f} MB (VmHWM {found['vmhwm_mb']:.0f} MB)")
-    return found["seconds"], peak_mb, found["result"]
+    cpu = found["cpu"]
+    log(f"job {day}: {found['result'].get('households'):,} households in {found['seconds']:.2f} s "
+        f"(database + worker CPU {cpu if cpu is None else round(cpu, 2)} s), peak {peak_mb:.0f} MB "
+        f"(VmHWM {found['vmhwm_mb']:.0f} MB)")
+    return found["seconds"], cpu, peak_mb, found["result"]
 
 
 def delete_snapshot(url: str, tenant_id, day: date) -> float:
@@ -389,16 +415,18 @@ def reads(url: str, tenant_id) -> dict:
     return out
 
 
-def explain(dsn: str, tenant_id, day: date, previous: date, period: int) -> None:
+def explain(dsn: str, tenant_id, day: date, period: int) -> None:
     import psycopg
 
-    from jifen.tenants.rankings.service import rank_sql
+    from jifen.tenants.rankings.service import PG_SETTINGS, rank_sql
 
-    sql = rank_sql(True).replace(":tenant_id", "%(tenant_id)s").replace(":taken_on", "%(taken_on)s") \
-        .replace(":previous_on", "%(previous_on)s").replace(":period", "%(period)s").replace(":active", "'active'")
+    sql = rank_sql().replace(":tenant_id", "%(tenant_id)s").replace(":taken_on", "%(taken_on)s") \
+        .replace(":period", "%(period)s").replace(":active", "'active'")
     with psycopg.connect(dsn) as conn:
-        plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, {"tenant_id": tenant_id, "taken_on": day + timedelta(days=30),
-                                                               "previous_on": previous, "period": period}).fetchall()
+        for name, value in PG_SETTINGS.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + sql, {
+            "tenant_id": tenant_id, "taken_on": day + timedelta(days=30), "period": period}).fetchall()
         conn.rollback()
     print("\n".join(r[0] for r in plan), file=sys.stderr)
 
@@ -411,6 +439,7 @@ def main() -> int:
     parser.add_argument("--database-url", default=os.environ.get("JIFEN_BENCH_ADMIN_URL", DEFAULT_ADMIN))
     parser.add_argument("--households", type=int, default=1_000_000)
     parser.add_argument("--villages", type=int, default=2000)
+    parser.add_argument("--pairs", type=int, default=3, help="bare/job measurements, alternating")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--keep", action="store_true", help="do not drop the database (prints its name)")
     parser.add_argument("--json")
@@ -429,39 +458,55 @@ def main() -> int:
         with app.app_context():
             today = local_now(db.session.get(Tenant, tenant_id), utcnow()).date()
         period = today.year
-        days = [today - timedelta(days=2), today - timedelta(days=1), today]
+        days = [today - timedelta(days=args.pairs - i) for i in range(args.pairs + 1)]
         if days[0].year != period:  # keep every snapshot in one period (movement is within a period)
-            days = [date(period, 1, 1) + timedelta(days=i) for i in range(3)]
+            days = [date(period, 1, 1) + timedelta(days=i) for i in range(args.pairs + 1)]
         log(f"generating {args.households:,} households in {args.villages:,} villages")
         generate(database.dsn, tenant_id, args, period)
-        log(f"setup in {time.perf_counter() - t0:.1f} s; yesterday's snapshot (untimed)")
+        log(f"setup in {time.perf_counter() - t0:.1f} s; the first night's snapshot (untimed)")
         job(database.url, tenant_id, days[0])
         shuffle_balances(database.dsn, tenant_id, period)
         if args.explain:
-            explain(database.dsn, tenant_id, days[1], days[0], period)
-        bare_s, job_s, peaks, rows = [], [], [], 0
-        for day in days[1:]:
-            elapsed, rows = bare(database.dsn, tenant_id, period)
+            explain(database.dsn, tenant_id, days[1], period)
+        load0 = os.getloadavg()
+        bare_s, bare_cpu, job_s, job_cpu, peaks, rows = [], [], [], [], [], 0
+        for day in days[1:]:  # alternating, each job on a new night
+            elapsed, cpu, rows = bare(database.dsn, tenant_id, period)
             bare_s.append(elapsed)
-            seconds, peak, result = job(database.url, tenant_id, day)
+            bare_cpu.append(cpu)
+            seconds, cpu, peak, result = job(database.url, tenant_id, day)
             assert result["households"] == rows, (result, rows)
             job_s.append(seconds)
+            job_cpu.append(cpu)
             peaks.append(peak)
+        load1 = os.getloadavg()
         diff = check_same_ranks(database.dsn, tenant_id, days[-1])
         size = sizes(database.dsn)
         read_ms = reads(database.url, tenant_id)
         deleted_s = delete_snapshot(database.url, tenant_id, days[0])
 
         ratio = min(job_s) / min(bare_s)
+        cpu_ratio = min(c for c in job_cpu if c is not None) / min(bare_cpu) if any(job_cpu) else None
+        n = len(bare_s)
+
+        def cells(values, fmt="{:.2f}"):
+            return " | ".join("–" if v is None else fmt.format(v) for v in values)
+
         print(f"\nNightly ranking, {rows:,} active households of {args.households:,}, {args.villages:,} villages, "
-              f"PostgreSQL\n")
-        print("| | run 1 | run 2 | best |")
-        print("|---|---:|---:|---:|")
-        print(f"| (a) bare RANK() statement, s | {bare_s[0]:.2f} | {bare_s[1]:.2f} | {min(bare_s):.2f} |")
-        print(f"| (b) job end to end, s | {job_s[0]:.2f} | {job_s[1]:.2f} | {min(job_s):.2f} |")
-        print(f"| job / bare | {job_s[0] / bare_s[0]:.2f} | {job_s[1] / bare_s[1]:.2f} | **{ratio:.2f}** "
+              f"PostgreSQL; load average {load0[0]:.1f} before, {load1[0]:.1f} after the measured runs\n")
+        print("| | " + " | ".join(f"pair {i + 1}" for i in range(n)) + " | best |")
+        print("|---|" + "---:|" * (n + 1))
+        print(f"| (a) bare RANK() statement, s | {cells(bare_s)} | {min(bare_s):.2f} |")
+        print(f"| (b) job end to end, s | {cells(job_s)} | {min(job_s):.2f} |")
+        print(f"| job / bare (wall) | {cells([j / b for j, b in zip(job_s, bare_s, strict=True)])} | **{ratio:.2f}** "
               f"({'met' if ratio <= 1.5 else 'missed'}: <= 1.5) |")
-        print(f"| worker peak RSS, MB | {peaks[0]:.0f} | {peaks[1]:.0f} | **{max(peaks):.0f}** "
+        print(f"| (a) database CPU, s | {cells(bare_cpu)} | {min(bare_cpu):.2f} |")
+        print(f"| (b) database + worker CPU, s | {cells(job_cpu)} | "
+              f"{min(c for c in job_cpu if c is not None):.2f} |" if any(job_cpu) else "| (b) CPU | – |")
+        if cpu_ratio is not None:
+            print(f"| job / bare (CPU) | {cells([j / b if j else None for j, b in zip(job_cpu, bare_cpu, strict=True)])}"
+                  f" | {cpu_ratio:.2f} |")
+        print(f"| worker peak RSS, MB | {cells(peaks, '{:.0f}')} | **{max(peaks):.0f}** "
               f"({'met' if max(peaks) < 200 else 'missed'}: < 200) |")
         print(f"\nranks differing between job and bare: {diff} rows")
         per = (size["table"] + size["indexes"]) / max(1, size["rows"])
@@ -472,7 +517,8 @@ def main() -> int:
         for label, ms in read_ms.items():
             print(f"| {label} | {ms:.1f} |")
         if args.json:
-            Path(args.json).write_text(json.dumps({"bare_s": bare_s, "job_s": job_s, "peak_mb": peaks, "ratio": ratio,
+            Path(args.json).write_text(json.dumps({"bare_s": bare_s, "job_s": job_s, "bare_cpu": bare_cpu,
+                                                   "job_cpu": job_cpu, "peak_mb": peaks, "ratio": ratio,
                                                    "rows": rows, "size": size, "reads_ms": read_ms,
                                                    "delete_snapshot_s": deleted_s}, indent=2))
         return 0 if diff == 0 else 1

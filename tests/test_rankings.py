@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from jifen.platform.db import db, new_id
+from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household
@@ -154,8 +155,9 @@ def test_ranks_ties_and_scopes(town):
     # each household's branch is recorded level by level
     h0 = rows[t.hh["h0"]]
     assert (h0.grid1, h0.grid2, h0.grid3, h0.grid4) == (n["LA"], n["MA"], n["SA"], n["UA1"])
-    # no previous snapshot: no previous ranks
-    assert all(e.prev_township is None and e.prev_village is None for e in rows.values())
+    # no previous snapshot: no movement, nobody "new"
+    first = service.household_ranks(Actor.system(), t.hh["hA3"])
+    assert [(r.previous_rank, r.movement, r.is_new) for r in first.ranks] == [(None, None, False)] * 6
     snap = db.session.execute(select(RankingSnapshot)).scalar_one()
     assert (snap.taken_on, snap.period, snap.households, snap.previous_on) == (DAY1, 2026, 9, None)
 
@@ -172,12 +174,16 @@ def test_movement_since_the_last_snapshot(town):
     result = service.take_snapshot(DAY2)
     db.session.commit()
     assert result["previous_on"] == DAY1.isoformat() and result["households"] == 10
-    rows = entries(DAY2)
-    a = {k: e for k, e in in_scope(rows, t, "village_id", t.villages["A"]).items()}
-    got = {k: (e.rank_village, e.prev_village) for k, e in a.items()}
-    assert got == {"hA4": (1, 4), "hA3": (2, 1), "h0": (3, 2), "hA2": (3, 2), "hA6": (5, 5), "new": (5, None)}
-    assert rows[t.hh["hA4"]].prev_grid3 == 1 and rows[t.hh["hA4"]].rank_grid3 == 1
-    assert rows[t.hh["hA4"]].prev_township == 8 and rows[t.hh["hA4"]].rank_township == 2
+    got = {k: moves(t, k)["village"] for k in ("hA4", "hA3", "h0", "hA2", "hA6", "new")}
+    assert got == {"hA4": (1, 4, 3, False), "hA3": (2, 1, -1, False), "h0": (3, 2, -1, False),
+                   "hA2": (3, 2, -1, False), "hA6": (5, 5, 0, False), "new": (5, None, None, True)}
+    assert moves(t, "hA4")["grid3"] == (1, 1, 0, False) and moves(t, "hA4")["township"] == (2, 8, 6, False)
+    # the village page shows the same arrows, read with the rows on show
+    page = service.village_ranking(Actor.system(), t.villages["A"])
+    names = {v: k for k, v in t.hh.items()}
+    assert [(names[r.household_id], r.rank, r.movement, r.is_new) for r in page.page.items] == [
+        ("hA4", 1, 3, False), ("hA3", 2, -1, False), ("hA2", 3, -1, False), ("h0", 3, -1, False),
+        ("hA6", 5, 0, False), ("new", 5, None, True)]
     snap = db.session.execute(select(RankingSnapshot).where(RankingSnapshot.taken_on == DAY2)).scalar_one()
     assert snap.previous_on == DAY1
 
@@ -189,9 +195,30 @@ def test_a_household_that_moved_grid_is_new_in_its_new_scopes_only(town):
     hh.grid_node_id = t.nodes["UA3"].id  # from UA2 (under SA) to UA3 (under SA2), same MA, same village
     db.session.commit()
     service.take_snapshot(DAY2)
-    e = entries(DAY2)[t.hh["hA6"]]
-    assert e.prev_village == 5 and e.prev_grid2 == 5 and e.prev_township == 9  # same village, large, medium
-    assert e.prev_grid3 is None and e.prev_grid4 is None  # other small and micro node: new there
+    m = moves(t, "hA6")
+    assert m["village"][1] == 5 and m["grid2"][1] == 5 and m["township"][1] == 9  # same village, large, medium
+    assert m["grid3"][1:] == (None, None, True) and m["grid4"][1:] == (None, None, True)  # new there
+
+
+def test_a_household_that_moved_village_is_new_there_but_not_in_the_township(town):
+    t = town
+    service.take_snapshot(DAY1)
+    hh = db.session.get(Household, (t.tenant_id, t.hh["hB1"]))
+    hh.village_id, hh.grid_node_id = t.villages["C"], t.nodes["UXC"].id  # B (LB) -> C (LX)
+    db.session.commit()
+    service.take_snapshot(DAY2)
+    m = moves(t, "hB1")
+    assert m["village"] == (2, None, None, True) and m["grid1"] == (2, None, None, True)  # after hC1 (50)
+    assert m["township"] == (2, 2, 0, False)  # found in its old village's rows
+    page = service.township_ranking(Actor.system())
+    row = next(r for r in page.page.items if r.household_id == t.hh["hB1"])
+    assert (row.previous_rank, row.movement, row.is_new) == (2, 0, False)
+
+
+def moves(t: Township, key: str) -> dict:
+    """scope -> (rank, previous rank, movement, new) of a household in the latest snapshot."""
+    found = service.household_ranks(Actor.system(), t.hh[key])
+    return {r.scope: (r.rank, r.previous_rank, r.movement, r.is_new) for r in found.ranks}
 
 
 def _job(tenant_id, day: date, force=True):
@@ -206,17 +233,17 @@ def test_job_run_twice_gives_the_same_snapshot(town, app):
     earn(t.hh["hB2"], 15, DAY2)
     db.session.commit()
     first = _job(t.tenant_id, DAY2)
-    snap1 = [(e.household_id, e.earned, *[getattr(e, f"rank_{s}") for s in service.SCOPES],
-              *[getattr(e, f"prev_{s}") for s in service.SCOPES]) for e in entries(DAY2).values()]
+    snap1 = [(e.household_id, e.village_id, e.grid1, e.grid2, e.grid3, e.grid4, e.earned,
+              *[getattr(e, f"rank_{s}") for s in service.SCOPES]) for e in entries(DAY2).values()]
     again = _job(t.tenant_id, DAY2, force=False)  # a redelivered task: skipped
     assert again["skipped"] == "already done"
     second = _job(t.tenant_id, DAY2)  # run by hand with --force: replaced, not duplicated
-    snap2 = [(e.household_id, e.earned, *[getattr(e, f"rank_{s}") for s in service.SCOPES],
-              *[getattr(e, f"prev_{s}") for s in service.SCOPES]) for e in entries(DAY2).values()]
+    snap2 = [(e.household_id, e.village_id, e.grid1, e.grid2, e.grid3, e.grid4, e.earned,
+              *[getattr(e, f"rank_{s}") for s in service.SCOPES]) for e in entries(DAY2).values()]
     assert first == second and sorted(snap1, key=str) == sorted(snap2, key=str)
     assert db.session.execute(select(db.func.count()).select_from(RankingEntry)).scalar_one() == 18
     assert len(db.session.execute(select(RankingSnapshot)).scalars().all()) == 2
-    assert entries(DAY2)[t.hh["hB2"]].rank_village == 1 and entries(DAY2)[t.hh["hB2"]].prev_village == 2
+    assert moves(t, "hB2")["village"] == (1, 2, 1, False)
 
 
 def test_retention_keeps_recent_days_month_ends_and_period_ends(ctx, world):
@@ -232,6 +259,11 @@ def test_retention_keeps_recent_days_month_ends_and_period_ends(ctx, world):
         # entries went with their snapshots
         left = set(db.session.execute(select(RankingEntry.taken_on).distinct()).scalars())
         assert left == set(kept)
+        # each kept snapshot measures movement against the one before it still kept, of its period
+        chain = dict(db.session.execute(select(RankingSnapshot.taken_on, RankingSnapshot.previous_on)).all())
+        assert chain[date(2025, 12, 31)] is None and chain[date(2026, 1, 31)] is None
+        assert chain[date(2026, 2, 28)] == date(2026, 1, 31) and chain[last - timedelta(days=6)] == date(2026, 2, 28)
+        assert chain[last] == last - timedelta(days=1)
         # the period selector finds 2025's last snapshot after the period ended
         assert service.pick_snapshot(period=2025).taken_on == date(2025, 12, 31)
         assert service.pick_snapshot(day=date(2026, 2, 15)).taken_on == date(2026, 1, 31)
@@ -251,3 +283,23 @@ def test_an_empty_township_ranks_nobody(ctx, world):
         db.session.commit()
     with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):  # the other township is untouched
         assert db.session.execute(select(RankingSnapshot)).scalars().all() == []
+
+
+def test_demo_loader_takes_a_month_end_and_tonight_once(town):
+    from jifen.tenants.rankings import demo
+
+    today = service.tenant_today()
+    line = demo.load_demo(None, {})
+    earlier = demo.earlier_day(today)
+    taken = sorted(db.session.execute(select(RankingSnapshot.taken_on)).scalars())
+    assert taken == sorted({d for d in (earlier, today) if d is not None}) and str(today) in line
+    assert demo.load_demo(None, {}) == line  # again: nothing added, nothing changed
+    assert sorted(db.session.execute(select(RankingSnapshot.taken_on)).scalars()) == taken
+
+
+def test_earlier_demo_day():
+    from jifen.tenants.rankings.demo import earlier_day
+
+    assert earlier_day(date(2026, 11, 28)) == date(2026, 10, 31)
+    assert earlier_day(date(2026, 1, 20)) == date(2026, 1, 14)
+    assert earlier_day(date(2026, 1, 3)) is None

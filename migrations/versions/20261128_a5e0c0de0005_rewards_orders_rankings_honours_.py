@@ -2,7 +2,7 @@
 
 Revision ID: a5e0c0de0005
 Revises: 951894276944
-Create Date: 2026-11-28 03:21:26.024634
+Create Date: 2026-11-28 03:53:16.859772
 
 """
 from alembic import op
@@ -36,12 +36,6 @@ def upgrade():
     sa.Column('rank_grid2', sa.Integer(), nullable=True),
     sa.Column('rank_grid3', sa.Integer(), nullable=True),
     sa.Column('rank_grid4', sa.Integer(), nullable=True),
-    sa.Column('prev_village', sa.Integer(), nullable=True),
-    sa.Column('prev_grid1', sa.Integer(), nullable=True),
-    sa.Column('prev_grid2', sa.Integer(), nullable=True),
-    sa.Column('prev_grid3', sa.Integer(), nullable=True),
-    sa.Column('prev_grid4', sa.Integer(), nullable=True),
-    sa.Column('prev_township', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('tenant_id', 'taken_on', 'village_id', 'rank_village', 'household_id', name=op.f('pk_ranking_entries'))
     )
     op.create_table('honour_settings',

@@ -1,13 +1,13 @@
 """Rankings: dated snapshots of the nightly ranking.
 
 `RankingSnapshot` is one row per township and date (the job's local date): which period it ranks,
-how many households, and which earlier snapshot its movement is measured against.
+how many households, and which earlier snapshot (still kept, same period) its movement is
+measured against.
 
 `RankingEntry` is one row per household per snapshot, written by one `INSERT … SELECT … RANK()
 OVER (…)` statement (see service.py): the household's scopes at that date (village, the grid node
-of each level) and its rank in each scope, plus its rank in the same scope in the previous
-snapshot (NULL: not ranked in that scope then, i.e. "new"), so a page shows movement from this
-one row even after the previous snapshot is gone.
+of each level), its earned points and its rank in each scope. Movement is read by comparing the
+rows shown with the same households' rows in the previous snapshot.
 
 The entries table is a derived, rebuildable record written a million rows at a time, so it is
 kept lean on purpose (measured in bench/ranking_bench.py):
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.platform.db import TenantScoped, db, utcnow
 
-# the scopes a household is ranked in; the entry's columns are rank_<scope> and prev_<scope>
+# the scopes a household is ranked in; the entry's columns are rank_<scope>
 SCOPES = ("village", "grid1", "grid2", "grid3", "grid4", "township")
 
 
@@ -44,7 +44,7 @@ class RankingSnapshot(TenantScoped, db.Model):
                       Index("ix_ranking_snapshots_tenant_period", "tenant_id", "period", "taken_on"))
     taken_on: Mapped[date]  # the job's local date
     period: Mapped[int]  # the points period ranked (the year of taken_on)
-    previous_on: Mapped[date | None]  # the snapshot movement is measured against (same period), if any
+    previous_on: Mapped[date | None]  # the snapshot movement is measured against (kept, same period), if any
     households: Mapped[int] = mapped_column(default=0)  # active households ranked
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -69,10 +69,3 @@ class RankingEntry(TenantScoped, db.Model):
     rank_grid2: Mapped[int | None]
     rank_grid3: Mapped[int | None]
     rank_grid4: Mapped[int | None]
-    # rank in the same scope in the previous snapshot; NULL: not ranked there ("new")
-    prev_village: Mapped[int | None]
-    prev_grid1: Mapped[int | None]
-    prev_grid2: Mapped[int | None]
-    prev_grid3: Mapped[int | None]
-    prev_grid4: Mapped[int | None]
-    prev_township: Mapped[int | None]

@@ -5,9 +5,12 @@ the API and the household home panel make of them.
 Writing a snapshot (`take_snapshot`) is one `INSERT … SELECT` with `RANK() OVER (PARTITION BY …)`
 per scope, run inside the database over the whole township: no household row passes through
 Python. It works on PostgreSQL and SQLite (window functions since 3.25). Ties rank equal (RANK:
-1, 2, 2, 4). The same statement looks up each household's row of the previous snapshot of the
-same period and keeps its rank per scope (only where the household stood in the same scope then),
-so movement (↑3, ↓1, new) needs no second snapshot at read time.
+1, 2, 2, 4).
+
+Movement (↑3, ↓1, new) is read with the page: the rows shown are looked up in the snapshot's
+previous one (the latest earlier snapshot still kept, of the same period) by the key, a few
+dozen rows. Filling previous ranks in the nightly statement instead cost a join of two
+million-row sets every night (measured ~20 % of the job; bench/README.md).
 
 Rerunning a day replaces that day's snapshot (same result); the retention policy (`RETENTION`
 below) runs in the same transaction.
@@ -51,7 +54,7 @@ class Retention:
     * the last snapshot of each period, for ever (so a year's ranking stays viewable after the
       period is closed; with calendar-year periods it is also December's last).
     Everything else is deleted. A township of 20,000 households keeps about 12 + 7 snapshots a year
-    at ~0.4 kB per household each (table and indexes): ~100 MB a year.
+    at ~0.25 kB per household each (table and key): ~95 MB a year.
     """
 
     daily_days: int = 7
@@ -79,23 +82,19 @@ def _level_id(k: int) -> str:
 
 
 def _rank(scope: str) -> str:
+    """The window of a scope. A grid level is partitioned by its node *and the nodes above it*:
+    the same partitions (a node has one parent), but the four grid windows then sort by
+    (grid1, grid2, grid3, grid4, earned), (grid1, grid2, grid3, earned), … : each one's rows are
+    already grouped by the last one's prefix, so the database sorts once and then only within
+    groups (an incremental sort) instead of sorting every household four times."""
     if scope == "township":
         return "RANK() OVER (ORDER BY earned DESC)"
-    partition = "village_id" if scope == "village" else scope
+    if scope == "village":
+        partition = "village_id"
+    else:
+        partition = ", ".join(f"grid{k}" for k in range(1, int(scope[-1]) + 1))
     ranked = f"RANK() OVER (PARTITION BY {partition} ORDER BY earned DESC)"
     return ranked if scope == "village" else f"CASE WHEN {scope} IS NULL THEN NULL ELSE {ranked} END"
-
-
-def _prev(scope: str, with_previous: bool) -> str:
-    """The household's rank in the same scope in the previous snapshot (row `p`), only where it
-    stood in the same scope then (same village, same node of that level)."""
-    if not with_previous:
-        return "CAST(NULL AS INTEGER)"
-    if scope == "township":
-        return "p.rank_township"
-    if scope == "village":
-        return "CASE WHEN p.village_id = h.village_id THEN p.rank_village END"
-    return f"CASE WHEN p.{scope} = b.{scope} THEN p.rank_{scope} END"
 
 
 def _earned_source(as_of: bool) -> str:
@@ -113,7 +112,7 @@ def _earned_source(as_of: bool) -> str:
 PG_SETTINGS = {"jit": "off"}
 
 
-def rank_sql(with_previous: bool, as_of: bool = False) -> str:
+def rank_sql(as_of: bool = False) -> str:
     """The one statement that writes a snapshot. Raw SQL, reviewed: every table read is filtered
     by `:tenant_id` and every row written carries it (the session guard cannot see inside text).
 
@@ -122,12 +121,9 @@ def rank_sql(with_previous: bool, as_of: bool = False) -> str:
     order (village_id, rank_village, household_id), so the key's index is appended to, not updated
     at random, and each village's rows lie together."""
     levels = ", ".join(f"{_level_id(k)} AS grid{k}" for k in LEVELS)
-    prevs = ", ".join(f"{_prev(s, with_previous)} AS prev_{s}" for s in SCOPES)
     ranks = ",\n           ".join(f"{_rank(s)} AS rank_{s}" for s in SCOPES if s != "village")
-    previous_join = ("LEFT JOIN ranking_entries p ON p.tenant_id = :tenant_id AND p.taken_on = :previous_on "
-                     "AND p.household_id = h.id") if with_previous else ""
     columns = ("household_id, village_id, grid1, grid2, grid3, grid4, earned, "
-               + ", ".join(f"rank_{s}" for s in SCOPES) + ", " + ", ".join(f"prev_{s}" for s in SCOPES))
+               + ", ".join(f"rank_{s}" for s in SCOPES))
     return f"""
 WITH branch AS (
     SELECT n.id AS node_id, {levels}
@@ -139,11 +135,10 @@ WITH branch AS (
 ),
 base AS (
     SELECT h.id AS household_id, h.village_id, b.grid1, b.grid2, b.grid3, b.grid4,
-           COALESCE(e.earned, 0) AS earned, {prevs}
+           COALESCE(e.earned, 0) AS earned
     FROM households h
     LEFT JOIN ({_earned_source(as_of)}) e ON e.household_id = h.id
     LEFT JOIN branch b ON b.node_id = h.grid_node_id
-    {previous_join}
     WHERE h.tenant_id = :tenant_id AND h.status = :active
 ),
 ranked_elsewhere AS (
@@ -162,11 +157,9 @@ ORDER BY village_id, rank_village, household_id
 """
 
 
-def _params(tenant_id, day: date, period: int, previous_on: date | None, as_of: datetime | None) -> list:
+def _params(tenant_id, day: date, period: int, as_of: datetime | None) -> list:
     params = [bindparam("tenant_id", tenant_id, type_=Uuid()), bindparam("taken_on", day, type_=Date()),
               bindparam("period", period, type_=Integer()), bindparam("active", ACTIVE, type_=String())]
-    if previous_on is not None:
-        params.append(bindparam("previous_on", previous_on, type_=Date()))
     if as_of is not None:
         params.append(bindparam("as_of", as_of, type_=DateTime(timezone=True)))
     return params
@@ -185,10 +178,7 @@ def take_snapshot(day: date, *, as_of: datetime | None = None) -> dict:
     period = period_of(day)
     db.session.execute(delete(RankingEntry).where(RankingEntry.taken_on == day))
     db.session.execute(delete(RankingSnapshot).where(RankingSnapshot.taken_on == day))
-    previous_on = db.session.execute(select(func.max(RankingSnapshot.taken_on)).where(
-        RankingSnapshot.period == period, RankingSnapshot.taken_on < day)).scalar_one_or_none()
-    statement = text(rank_sql(previous_on is not None, as_of is not None)).bindparams(
-        *_params(tenant_id, day, period, previous_on, as_of))
+    statement = text(rank_sql(as_of is not None)).bindparams(*_params(tenant_id, day, period, as_of))
     if db.session.get_bind().dialect.name == "postgresql":
         for name, value in PG_SETTINGS.items():
             db.session.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
@@ -196,21 +186,33 @@ def take_snapshot(day: date, *, as_of: datetime | None = None) -> dict:
     if ranked is None or ranked < 0:  # SQLite reports no count for WITH … INSERT
         ranked = db.session.execute(select(func.count()).select_from(RankingEntry)
                                     .where(RankingEntry.taken_on == day)).scalar_one()
-    db.session.add(RankingSnapshot(taken_on=day, period=period, previous_on=previous_on, households=ranked))
+    db.session.add(RankingSnapshot(taken_on=day, period=period, households=ranked))
     db.session.flush()
     removed = apply_retention(day)
+    previous_on = db.session.execute(select(RankingSnapshot.previous_on).where(
+        RankingSnapshot.taken_on == day)).scalar_one()
     return {"taken_on": day.isoformat(), "period": period, "households": ranked,
             "previous_on": previous_on.isoformat() if previous_on else None, "removed": [d.isoformat() for d in removed]}
 
 
 def apply_retention(today: date) -> list[date]:
-    """Delete the snapshots `RETENTION` does not keep (entries first; both tenant-filtered)."""
-    rows = db.session.execute(select(RankingSnapshot.taken_on, RankingSnapshot.period)).all()
-    periods = {d: p for d, p in rows}
+    """Delete the snapshots `RETENTION` does not keep (entries first; both tenant-filtered), then
+    point each snapshot left at the one before it still kept, of its period (its movement's basis:
+    yesterday's for recent nights, the previous month's last for an archived month-end)."""
+    snapshots = db.session.execute(select(RankingSnapshot).order_by(RankingSnapshot.taken_on)).scalars().all()
+    periods = {s.taken_on: s.period for s in snapshots}
     doomed = sorted(set(periods) - RETENTION.keep(list(periods), periods, today))
     if doomed:
         db.session.execute(delete(RankingEntry).where(RankingEntry.taken_on.in_(doomed)))
         db.session.execute(delete(RankingSnapshot).where(RankingSnapshot.taken_on.in_(doomed)))
+    last: dict = {}
+    for snap in snapshots:
+        if snap.taken_on in doomed:
+            continue
+        if snap.previous_on != last.get(snap.period):
+            snap.previous_on = last.get(snap.period)
+        last[snap.period] = snap.taken_on
+    db.session.flush()
     return doomed
 
 
@@ -241,7 +243,7 @@ class Target:
 
     @property
     def column(self) -> str:
-        """The scope's column suffix in RankingEntry (rank_<column>, prev_<column>)."""
+        """The scope's column suffix in RankingEntry (rank_<column>)."""
         return {TOWNSHIP: "township", VILLAGE: "village"}.get(self.kind) or f"grid{self.level}"
 
 
@@ -445,13 +447,50 @@ def entry_of(day: date, household: Household) -> RankingEntry | None:
     return None
 
 
-def _row(entry: RankingEntry, head_name: str, door_plate: str, target: Target, snapshot, full: bool, own: set) -> Row:
+def same_scope(previous: RankingEntry, entry: RankingEntry, scope: str) -> bool:
+    """Did the household stand in the same `scope` in the previous snapshot (same village, same
+    node of that level)? Only then is its old rank there a movement; else it is new there."""
+    if scope == "township":
+        return True
+    column = "village_id" if scope == "village" else scope
+    return getattr(entry, column) is not None and getattr(previous, column) == getattr(entry, column)
+
+
+def previous_entries(snapshot: RankingSnapshot, entries: list, across_villages: bool) -> dict:
+    """household id -> its row in the snapshot's previous one, for the rows on show: looked up by
+    the key in the village each stood in now; with `across_villages` (the township, a grid node
+    spanning villages) a household not found there (it moved village) is looked up anywhere."""
+    if snapshot.previous_on is None or not entries:
+        return {}
+    by_village: dict = {}
+    for e in entries:
+        by_village.setdefault(e.village_id, set()).add(e.household_id)
+    base = select(RankingEntry).where(RankingEntry.taken_on == snapshot.previous_on)
+    found = {e.household_id: e for e in db.session.execute(base.where(or_(*[
+        and_(RankingEntry.village_id == v, RankingEntry.household_id.in_(sorted(ids, key=str)))
+        for v, ids in by_village.items()]))).scalars()}
+    missing = [e.household_id for e in entries if e.household_id not in found]
+    if missing and across_villages:
+        found |= {e.household_id: e for e in db.session.execute(
+            base.where(RankingEntry.household_id.in_(missing))).scalars()}
+    return found
+
+
+def _row(entry: RankingEntry, head_name: str, door_plate: str, target: Target, snapshot, full: bool, own: set,
+         previous: dict) -> Row:
     mine = entry.household_id in own
-    row = Row(rank=getattr(entry, f"rank_{target.column}"), previous_rank=getattr(entry, f"prev_{target.column}"),
+    before = previous.get(entry.household_id)
+    row = Row(rank=getattr(entry, f"rank_{target.column}"),
+              previous_rank=getattr(before, f"rank_{target.column}") if before is not None and same_scope(
+                  before, entry, target.column) else None,
               household_id=entry.household_id if (full or mine) else None,
               head_name=head_name if (full or mine) else masked(head_name), door_plate=door_plate,
               earned=entry.earned, own=mine, village_id=entry.village_id)
     return _movement(row, snapshot)
+
+
+def _crosses_villages(target: Target) -> bool:
+    return target.kind == TOWNSHIP or (target.kind == GRID and target.node.village_id is None)
 
 
 def _village_names(rows: list[Row]) -> list[Row]:
@@ -506,14 +545,16 @@ def ranking(actor: Actor, target: Target, *, day=None, period=None, page: int = 
     else:
         total = db.session.execute(select(func.count()).select_from(RankingEntry).where(*conditions)).scalar_one()
     rows = _page_rows(target, conditions, (page - 1) * per_page, per_page)
-    items = _village_names([_row(e, n, p, target, snapshot, full, own) for e, n, p in rows])
+    previous = previous_entries(snapshot, [e for e, _n, _p in rows], _crosses_villages(target))
+    items = _village_names([_row(e, n, p, target, snapshot, full, own, previous) for e, n, p in rows])
     result = Ranking(target, snapshot, Page(items, total, page, per_page), full)
     for household_id in sorted(own, key=str):
         found = db.session.execute(select(RankingEntry, Household.head_name, Household.door_plate)
                                    .join(Household, Household.id == RankingEntry.household_id)
                                    .where(*conditions, RankingEntry.household_id == household_id)).first()
         if found is not None:
-            result.own.append(_village_names([_row(*found, target, snapshot, full, own)])[0])
+            previous = previous_entries(snapshot, [found[0]], _crosses_villages(target))
+            result.own.append(_village_names([_row(*found, target, snapshot, full, own, previous)])[0])
             result.own_pages[household_id] = _page_of(target, snapshot, household_id, per_page)
     return result
 
@@ -591,6 +632,7 @@ def household_ranks(actor: Actor, household_id, *, day=None, period=None) -> Hou
     nodes = {n.id: n for n in db.session.execute(select(GridNode).where(GridNode.id.in_(
         [g for g in (entry.grid1, entry.grid2, entry.grid3, entry.grid4) if g is not None]))).scalars()}
     tenant = current_tenant()
+    before = previous_entries(snapshot, [entry], across_villages=True).get(entry.household_id)
     for scope in SCOPES:
         rank = getattr(entry, f"rank_{scope}")
         if rank is None:
@@ -603,7 +645,9 @@ def household_ranks(actor: Actor, household_id, *, day=None, period=None) -> Hou
             scope_id = getattr(entry, scope)
             node = nodes.get(scope_id)
             name, level = (node.name if node else ""), int(scope[-1])
-        item = ScopeRank(scope, scope_id, name, level, rank, getattr(entry, f"prev_{scope}"),
+        previous_rank = getattr(before, f"rank_{scope}") if before is not None and same_scope(
+            before, entry, scope) else None
+        item = ScopeRank(scope, scope_id, name, level, rank, previous_rank,
                          _count(snapshot.taken_on, scope, scope_id, snapshot))
         if snapshot.previous_on is not None:
             item.is_new = item.previous_rank is None
