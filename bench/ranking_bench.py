@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -51,30 +50,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-class Database:
-    def __init__(self, url: str):
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        base = make_url(url)
-        self.admin = base.set(drivername="postgresql", database=base.database or "postgres")
-        self.name = f"jifen_ranking_bench_{os.getpid()}_{secrets.token_hex(3)}"
-        with psycopg.connect(self.admin.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.dsn = self.admin.set(database=self.name).render_as_string(hide_password=False)
-        self.url = base.set(drivername="postgresql+psycopg", database=self.name).render_as_string(hide_password=False)
-        log(f"created database {self.name}")
-
-    def drop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        log(f"dropped database {self.name}")
+from bench.scratch import Database, log  # noqa: E402 - after the path is set
 
 
 def make_app(url: str):
@@ -446,7 +422,7 @@ def main() -> int:
     args = parser.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # drop the database on kill too
-    database = Database(args.database_url)
+    database = Database(args.database_url, "ranking")
     try:
         app = make_app(database.url)
         t0 = time.perf_counter()
