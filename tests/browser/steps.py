@@ -1,6 +1,10 @@
 """Steps the browser tests share: a phone, submitting a form, signing in, the no-sideways-scroll check."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 
 def phone_context(browser, base_url: str):
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
@@ -25,3 +29,30 @@ def sign_in(page, username: str, password: str):
 def no_horizontal_scroll(page):
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1, f"page is {overflow}px wider than the phone screen"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_seed(server_env: dict, module: str, slug: str, timeout: int = 180) -> str:
+    """Run `python -m <module> <slug>` against the test server's database (each browser test seeds
+    its own township that way); returns its stdout, which must say "seeded"."""
+    env = dict(server_env)
+    env["PYTHONPATH"] = f"{REPO}{':' + env['PYTHONPATH'] if env.get('PYTHONPATH') else ''}"
+    done = subprocess.run([sys.executable, "-m", module, slug], env=env, cwd=server_env["_TMP"],
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0 and "seeded" in done.stdout, f"{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def ok(resp, page) -> None:
+    assert resp is not None and resp.status == 200, page.locator("body").inner_text()
+
+
+def signed_in(browser, live_server: str, slug: str, username: str, password: str):
+    """A phone of its own for `username`, signed in on the township's login page: (context, page)."""
+    ctx = phone_context(browser, live_server)
+    page = ctx.new_page()
+    ok(page.goto(f"/t/{slug}/login"), page)
+    ok(sign_in(page, username, password), page)
+    return ctx, page

@@ -8,39 +8,28 @@ Assertions are on data (ids, amounts, states, URLs), not on translated text.
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, phone_context, sign_in
+from tests.browser.steps import no_horizontal_scroll, ok, phone_context, run_seed, sign_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 SLUG = "fenhong"
 T = f"/t/{SLUG}"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _seed(server_env) -> None:
-    env = dict(server_env)
-    env["PYTHONPATH"] = f"{REPO}{':' + env['PYTHONPATH'] if env.get('PYTHONPATH') else ''}"
-    done = subprocess.run([sys.executable, "-m", "tests.browser.test_dividends", SLUG], env=env,
-                          cwd=server_env["_TMP"], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0 and "seeded" in done.stdout, f"{done.stdout}\n{done.stderr}"
-
-
-def _ok(resp, page):
-    assert resp is not None and resp.status == 200, page.locator("body").inner_text()
+    run_seed(server_env, "tests.browser.test_dividends", SLUG, timeout=180)
 
 
 def _click(page, selector: str):
     with page.expect_navigation() as nav:
         page.click(selector)
-    _ok(nav.value, page)
+    ok(nav.value, page)
 
 
 def test_township_admin_simulates_approves_publishes_and_pays_a_dividend(browser, live_server, server_env, shot,
@@ -49,8 +38,8 @@ def test_township_admin_simulates_approves_publishes_and_pays_a_dividend(browser
     ctx = phone_context(browser, live_server)
     page = ctx.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # "approve these amounts?"
-    _ok(page.goto(f"{T}/login"), page)
-    _ok(sign_in(page, "admin", PASSWORD), page)
+    ok(page.goto(f"{T}/login"), page)
+    ok(sign_in(page, "admin", PASSWORD), page)
     _click(page, f"a[href='{T}/dividends/']")  # the home tile
     _click(page, "#new-pool")
     page.fill("#f-title", "2026年度琴南村积分分红")
@@ -94,21 +83,21 @@ def test_township_admin_simulates_approves_publishes_and_pays_a_dividend(browser
     assert page.locator("#paid").count() == 1 and page.locator("#pay").count() == 0
     no_horizontal_scroll(page)
     shot(page, "dividends-03-paid")
-    _ok(page.goto(f"{T}/dividends/"), page)
+    ok(page.goto(f"{T}/dividends/"), page)
     assert page.locator("#pools [data-state]").get_attribute("data-state") == "paid"
     no_horizontal_scroll(page)
     shot(page, "dividends-00-index")
 
     anyone = phone_context(browser, live_server)  # not signed in
     notice = anyone.new_page()
-    _ok(notice.goto(public_url), notice)
+    ok(notice.goto(public_url), notice)
     names = notice.locator("td.nt-name").all_inner_texts()
     assert len(names) == 7 and "张*伟" in names and "张三伟" not in notice.content()
     no_horizontal_scroll(notice)
     shot(notice, "dividends-04-public-notice")
     a4 = browser.new_context(viewport={"width": 794, "height": 1123}, locale="zh-CN", base_url=live_server)
     printed = a4.new_page()
-    _ok(printed.goto(public_url + "/print"), printed)
+    ok(printed.goto(public_url + "/print"), printed)
     assert printed.locator(".dv-sign span").count() == 3 and "张*伟" in printed.content()
     shot(printed, "dividends-05-print")
     for c in (ctx, anyone, a4):

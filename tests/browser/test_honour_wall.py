@@ -10,13 +10,11 @@ Assertions are on data (names, ranks, star counts, element ids), not on translat
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, phone_context, sign_in
+from tests.browser.steps import no_horizontal_scroll, ok, phone_context, run_seed, sign_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -24,7 +22,6 @@ pytestmark = pytest.mark.browser
 SLUG = "honourwall"
 T = f"/t/{SLUG}"
 VILLAGE = "官田村"
-REPO = Path(__file__).resolve().parents[2]
 # head, points: 安明 tops the village and gets 最美家庭; 张三伟 (the villager) has 12 points
 HOUSEHOLDS = [("安明", 96), ("白华", 88), ("曹军", 75), ("邓丽", 61), ("方强", 47), ("高峰", 33), ("韩梅", 25),
               ("蒋涛", 18), ("孔亮", 9), ("林芳", 4), ("马超", 2), ("倪红", 1)]
@@ -76,16 +73,8 @@ def seed(slug: str) -> str:
 
 
 def _seed(server_env) -> str:
-    env = dict(server_env)
-    env["PYTHONPATH"] = f"{REPO}{':' + env['PYTHONPATH'] if env.get('PYTHONPATH') else ''}"
-    done = subprocess.run([sys.executable, "-m", "tests.browser.test_honour_wall", SLUG], env=env,
-                          cwd=server_env["_TMP"], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0 and "seeded" in done.stdout, f"{done.stdout}\n{done.stderr}"
-    return done.stdout.split()[-1]
-
-
-def _ok(resp, page):
-    assert resp is not None and resp.status == 200, page.locator("body").inner_text()
+    done = run_seed(server_env, "tests.browser.test_honour_wall", SLUG, timeout=180)
+    return done.split()[-1]
 
 
 def test_honour_wall_renders_on_a_phone_and_as_an_a4_poster(browser, live_server, server_env, shot):
@@ -96,7 +85,7 @@ def test_honour_wall_renders_on_a_phone_and_as_an_a4_poster(browser, live_server
     ctx = phone_context(browser, live_server)
     try:
         page = ctx.new_page()
-        _ok(page.goto(wall_url), page)
+        ok(page.goto(wall_url), page)
         assert page.url.endswith(wall_url), "no sign-in redirect: the wall is public"
         ranks = page.locator("ol.hw-top li")
         assert ranks.count() == 10
@@ -120,7 +109,7 @@ def test_honour_wall_renders_on_a_phone_and_as_an_a4_poster(browser, live_server
     a4 = browser.new_context(viewport={"width": 794, "height": 1123}, locale="zh-CN", base_url=live_server)
     try:
         page = a4.new_page()
-        _ok(page.goto(f"{wall_url}/print"), page)
+        ok(page.goto(f"{wall_url}/print"), page)
         page.emulate_media(media="print")
         assert page.locator("body.hw-print").count() == 1
         assert page.locator(".no-print").first.is_hidden(), "the print button does not print"
@@ -140,9 +129,9 @@ def test_honour_wall_renders_on_a_phone_and_as_an_a4_poster(browser, live_server
     ctx = phone_context(browser, live_server)
     try:
         page = ctx.new_page()
-        _ok(page.goto(f"{T}/login"), page)
-        _ok(sign_in(page, "vadmin", PASSWORD), page)
-        _ok(page.goto(f"{T}/honours/"), page)
+        ok(page.goto(f"{T}/login"), page)
+        ok(sign_in(page, "vadmin", PASSWORD), page)
+        ok(page.goto(f"{T}/honours/"), page)
         assert page.locator("#wall-link").get_attribute("href").endswith(wall_url)
         assert page.locator("#wall-print").get_attribute("href").startswith(f"{wall_url}/print")
         assert page.locator("#distribution li[data-stars='5']").get_attribute("data-count") == "2"
@@ -155,9 +144,9 @@ def test_honour_wall_renders_on_a_phone_and_as_an_a4_poster(browser, live_server
     ctx = phone_context(browser, live_server)
     try:
         page = ctx.new_page()
-        _ok(page.goto(f"{T}/login"), page)
-        _ok(sign_in(page, "villager", PASSWORD), page)
-        _ok(page.goto(f"{T}/ledger/me"), page)
+        ok(page.goto(f"{T}/login"), page)
+        ok(sign_in(page, "villager", PASSWORD), page)
+        ok(page.goto(f"{T}/ledger/me"), page)
         card = page.locator("#stars")
         assert card.get_attribute("data-stars") == "2"  # 12 points: at least 10
         hint = page.locator("#next-star")

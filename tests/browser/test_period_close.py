@@ -3,15 +3,12 @@ page, confirms the close of last year, sees its summary; the villager's passbook
 both years. Assertions are on data (ids, numbers, states), not on translated text."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, phone_context, sign_in, submit
+from tests.browser.steps import no_horizontal_scroll, ok, run_seed, signed_in, submit
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -20,26 +17,14 @@ SLUG = "qinkoupc"
 T = f"/t/{SLUG}"
 YEAR = datetime.now(ZoneInfo("Asia/Shanghai")).year
 LAST = YEAR - 1
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _seed(server_env) -> None:
-    env = dict(server_env)
-    env["PYTHONPATH"] = f"{REPO}{':' + env['PYTHONPATH'] if env.get('PYTHONPATH') else ''}"
-    done = subprocess.run([sys.executable, "-m", "tests.browser.seed_periods", SLUG], env=env,
-                          cwd=server_env["_TMP"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "seeded" in done.stdout, f"{done.stdout}\n{done.stderr}"
-
-
-def _ok(resp, page):
-    assert resp is not None and resp.status == 200, page.locator("body").inner_text()
+    run_seed(server_env, "tests.browser.seed_periods", SLUG, timeout=120)
 
 
 def _signed_in(browser, live_server, username: str):
-    ctx = phone_context(browser, live_server)
-    page = ctx.new_page()
-    _ok(page.goto(f"{T}/login"), page)
-    _ok(sign_in(page, username, PASSWORD), page)
+    ctx, page = signed_in(browser, live_server, SLUG, username, PASSWORD)
     return ctx, page
 
 
@@ -48,12 +33,12 @@ def test_admin_closes_last_year_and_the_villager_reads_it(browser, live_server, 
     ctx, page = _signed_in(browser, live_server, "admin")
     try:
         # the year-end policy: carry over, at most 10 per household
-        _ok(page.goto(f"{T}/ledger/settings"), page)
+        ok(page.goto(f"{T}/ledger/settings"), page)
         assert page.locator("input[name=period_end][value=carry_over]").is_checked()
         page.fill("input[name=carry_over_limit]", "10")
         no_horizontal_scroll(page)
         shot(page, "periods-01-settings")
-        _ok(submit(page, "main form"), page)
+        ok(submit(page, "main form"), page)
         assert page.locator("input[name=carry_over_limit]").input_value() == "10"
 
         page.goto(f"{T}/")
@@ -74,7 +59,7 @@ def test_admin_closes_last_year_and_the_villager_reads_it(browser, live_server, 
         assert page.locator("#pv-expired").inner_text() == "4"
         no_horizontal_scroll(page)
         shot(page, "periods-03-confirm")
-        _ok(submit(page, "form.pc-confirm"), page)
+        ok(submit(page, "form.pc-confirm"), page)
         assert page.url.endswith(f"{T}/periods/?closed={LAST}#p-{LAST}"), page.url
         last = page.locator(f"#p-{LAST}")
         assert last.get_attribute("data-status") == "done"

@@ -12,8 +12,6 @@ codes), not on translated text, so the test holds while the Chinese catalog catc
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from tests.browser.steps import no_horizontal_scroll, phone_context, sign_in, submit
+from tests.browser.steps import no_horizontal_scroll, ok, phone_context, run_seed, signed_in, submit
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -38,27 +36,15 @@ DISMISSAL = "网格员有照片为证"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the township's timezone
 TODAY = datetime.now(SHANGHAI).date()  # the township's day
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _seed(server_env) -> None:
-    env = dict(server_env)
-    env["PYTHONPATH"] = f"{REPO}{':' + env['PYTHONPATH'] if env.get('PYTHONPATH') else ''}"
-    done = subprocess.run([sys.executable, "-m", "tests.browser.seed_points", SLUG], env=env,
-                          cwd=server_env["_TMP"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "seeded" in done.stdout, f"{done.stdout}\n{done.stderr}"
-
-
-def _ok(resp, page):
-    assert resp is not None and resp.status == 200, page.locator("body").inner_text()
+    run_seed(server_env, "tests.browser.seed_points", SLUG, timeout=120)
 
 
 def _signed_in(browser, live_server, username: str):
     """A phone of its own for `username`, signed in on the township's login page."""
-    ctx = phone_context(browser, live_server)
-    page = ctx.new_page()
-    _ok(page.goto(f"{T}/login"), page)
-    _ok(sign_in(page, username, PASSWORD), page)
+    ctx, page = signed_in(browser, live_server, SLUG, username, PASSWORD)
     assert page.url == f"{live_server}{T}/", page.url
     return ctx, page
 
@@ -99,7 +85,7 @@ def _apply(browser, live_server, tmp_path, shot) -> str:
         shot(page, "points-02-apply-form")
 
         resp = submit(page, "form#apply-form")
-        _ok(resp, page)
+        ok(resp, page)
         m = re.fullmatch(rf".*{T}/points/applications/({UUID})\?done=1", page.url)
         assert m, page.url
         assert page.locator("#done").count() == 1
@@ -124,7 +110,7 @@ def _apply(browser, live_server, tmp_path, shot) -> str:
 def _verify(browser, live_server, app_id, shot):
     ctx, page = _signed_in(browser, live_server, "gridder")
     try:
-        _ok(page.goto(f"{T}/points/queue"), page)
+        ok(page.goto(f"{T}/points/queue"), page)
         row = page.locator(f"#to-verify #q-{app_id}")
         assert row.count() == 1
         assert HEAD in row.locator(".pt-row-head").inner_text()
@@ -132,10 +118,10 @@ def _verify(browser, live_server, app_id, shot):
         no_horizontal_scroll(page)
         shot(page, "points-04-gridder-queue")
         resp = submit(page, f'#q-{app_id} form[action="{T}/points/applications/{app_id}/verify"]')
-        _ok(resp, page)
+        ok(resp, page)
         assert page.url == f"{live_server}{T}/points/queue"
         assert page.locator(f"#q-{app_id}").count() == 0, "the verified row leaves the queue"
-        _ok(page.goto(f"{T}/points/applications/{app_id}"), page)
+        ok(page.goto(f"{T}/points/applications/{app_id}"), page)
         assert _state(page) == "verified"
     finally:
         ctx.close()
@@ -152,10 +138,10 @@ def _approve(browser, live_server, app_id, username, shot, name):
         shot(page, name)
         with page.expect_navigation() as nav:
             row.locator('button[name=decision][value=approve]').click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert page.url == f"{live_server}{T}/points/panel"
         assert page.locator(f"#q-{app_id}").count() == 0
-        _ok(page.goto(f"{T}/points/applications/{app_id}"), page)
+        ok(page.goto(f"{T}/points/applications/{app_id}"), page)
         assert page.locator(f"#votes li.pt-vote-approve:has-text('{username}')").count() == 1
         return _state(page)
     finally:
@@ -174,7 +160,7 @@ def _publish(browser, live_server, app_id, shot) -> tuple[str, date]:
         shot(page, "points-07-notices-waiting")
         with page.expect_navigation() as nav:
             village.locator("button").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert re.fullmatch(rf".*{T}/notices/{UUID}", page.url), page.url
         item = page.locator(f"li.nt-item#a-{app_id}")
         assert item.get_attribute("data-state") == "on_notice"
@@ -197,7 +183,7 @@ def _read_public(browser, live_server, link, app_id, shot):
     ctx = phone_context(browser, live_server)
     try:
         page = ctx.new_page()
-        _ok(page.goto(link), page)
+        ok(page.goto(link), page)
         row = page.locator(f"tr.nt-row[data-application='{app_id}']")
         assert row.count() == 1
         cells = row.inner_text()
@@ -214,7 +200,7 @@ def _read_public(browser, live_server, link, app_id, shot):
     a4 = browser.new_context(viewport={"width": 794, "height": 1123}, locale="zh-CN", base_url=live_server)
     try:
         page = a4.new_page()
-        _ok(page.goto(f"{link}/print"), page)
+        ok(page.goto(f"{link}/print"), page)
         row = page.locator(f"tr.nt-row[data-application='{app_id}']")
         assert row.count() == 1 and HEAD_MASKED in row.inner_text()
         assert page.locator("body.nt-print").count() == 1
@@ -227,7 +213,7 @@ def _read_public(browser, live_server, link, app_id, shot):
 def _object(browser, live_server, link, app_id, shot):
     ctx, page = _signed_in(browser, live_server, "villager2")
     try:
-        _ok(page.goto(link), page)
+        ok(page.goto(link), page)
         button = page.locator(f"tr.nt-row[data-application='{app_id}'] a.nt-object")
         assert button.count() == 1
         no_horizontal_scroll(page)
@@ -238,7 +224,7 @@ def _object(browser, live_server, link, app_id, shot):
         page.fill("textarea[name=reason]", OBJECTION)
         no_horizontal_scroll(page)
         shot(page, "points-12-objection-form")
-        _ok(submit(page, "main form.nt-object-form"), page)
+        ok(submit(page, "main form.nt-object-form"), page)
         assert page.url == f"{live_server}{link}?objected={app_id}", page.url
         assert page.locator(".nt-public p.ok").count() == 1
         no_horizontal_scroll(page)
@@ -250,22 +236,22 @@ def _object(browser, live_server, link, app_id, shot):
 def _dismiss(browser, live_server, app_id, shot):
     ctx, page = _signed_in(browser, live_server, "panel3")
     try:
-        _ok(page.goto(f"{T}/points/panel"), page)
+        ok(page.goto(f"{T}/points/panel"), page)
         row = page.locator(f'#to-decide li.pt-qrow:has(a[href="{T}/points/applications/{app_id}"])')
         assert row.count() == 1
         assert OBJECTION in row.locator(".pt-objection-text").inner_text()
         assert "villager2" in row.locator(".pt-objection-text").inner_text()
-        _ok(page.goto(f"{T}/points/applications/{app_id}"), page)
+        ok(page.goto(f"{T}/points/applications/{app_id}"), page)
         assert _state(page) == "objected"
-        _ok(page.goto(f"{T}/points/panel"), page)
+        ok(page.goto(f"{T}/points/panel"), page)
         row.locator("input[name=reason]").fill(DISMISSAL)
         no_horizontal_scroll(page)
         shot(page, "points-14-objection-queue")
         with page.expect_navigation() as nav:
             row.locator("button[name=decision][value=dismiss]").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert page.locator(f'#to-decide a[href="{T}/points/applications/{app_id}"]').count() == 0
-        _ok(page.goto(f"{T}/points/applications/{app_id}"), page)
+        ok(page.goto(f"{T}/points/applications/{app_id}"), page)
         assert _state(page) == "on_notice"
         objection = page.locator("#objections li.pt-objection")
         assert objection.count() == 1
@@ -304,7 +290,7 @@ def _passbook(browser, live_server, app_id, shot):
         no_horizontal_scroll(page)
         shot(page, "points-17-passbook")
 
-        _ok(page.goto(f"{T}/points/applications/{app_id}"), page)
+        ok(page.goto(f"{T}/points/applications/{app_id}"), page)
         assert _state(page) == "posted"
         shot(page, "points-18-application-posted")
     finally:

@@ -9,20 +9,17 @@ Assertions are on data (names, ranks, element ids), not on translated text.
 """
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, phone_context, sign_in
+from tests.browser.steps import no_horizontal_scroll, ok, phone_context, run_seed, sign_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 SLUG = "rankwalk"
 T = f"/t/{SLUG}"
-REPO = Path(__file__).resolve().parents[2]
 SURNAMES = "王李赵刘陈杨黄吴周徐孙马朱胡郭何林罗高钟曾邱温叶赖廖邓"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
 
@@ -66,17 +63,9 @@ def seed(slug: str) -> dict:
 
 
 def _seed(server_env) -> dict:
-    env = dict(server_env)
-    env["PYTHONPATH"] = f"{REPO}{':' + env['PYTHONPATH'] if env.get('PYTHONPATH') else ''}"
-    done = subprocess.run([sys.executable, "-m", "tests.browser.test_rankings", SLUG], env=env,
-                          cwd=server_env["_TMP"], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0 and "seeded" in done.stdout, f"{done.stdout}\n{done.stderr}"
-    village, household, node = done.stdout.split()[-3:]
+    done = run_seed(server_env, "tests.browser.test_rankings", SLUG, timeout=180)
+    village, household, node = done.split()[-3:]
     return {"village": village, "household": household, "node": node}
-
-
-def _ok(resp, page):
-    assert resp is not None and resp.status == 200, page.locator("body").inner_text()
 
 
 def test_villager_and_admin_read_the_rankings_on_a_phone(browser, live_server, server_env, shot):
@@ -88,13 +77,13 @@ def test_villager_and_admin_read_the_rankings_on_a_phone(browser, live_server, s
         page = ctx.new_page()
         page.goto(f"{T}/login")
         sign_in(page, "villager", PASSWORD)
-        _ok(page.goto(f"{T}/ledger/households/{ids['household']}"), page)
+        ok(page.goto(f"{T}/ledger/households/{ids['household']}"), page)
         panel = page.locator("#ranking-panel")
         assert panel.locator("#rank-village .rk-big").inner_text() == "1"  # 90 points now: first in 官田村
         assert "↑" in panel.locator("#rank-village").inner_text()
         no_horizontal_scroll(page)
         shot(page, "rankings-01-household-panel")
-        _ok(page.goto(f"{T}/rankings/"), page)  # a villager lands on their village's ranking
+        ok(page.goto(f"{T}/rankings/"), page)  # a villager lands on their village's ranking
         assert page.url.endswith(f"/rankings/villages/{ids['village']}")
         own = page.locator("li.rk-own")
         assert own.count() == 1 and "张三伟" in own.inner_text() and "↑" in own.inner_text()
@@ -113,7 +102,7 @@ def test_villager_and_admin_read_the_rankings_on_a_phone(browser, live_server, s
         page = ctx.new_page()
         page.goto(f"{T}/login")
         sign_in(page, "admin", PASSWORD)
-        _ok(page.goto(f"{T}/rankings/villages/{ids['village']}"), page)
+        ok(page.goto(f"{T}/rankings/villages/{ids['village']}"), page)
         assert "李建国" in page.locator("ol.rk-list").inner_text()
         assert page.locator("ul.rk-grid li").count() >= 4  # the village's grid rankings
         no_horizontal_scroll(page)
@@ -121,14 +110,14 @@ def test_villager_and_admin_read_the_rankings_on_a_phone(browser, live_server, s
         with page.expect_navigation():
             page.click("a[rel=next]")
         assert page.locator("ol.rk-list li.rk-row").count() == 15
-        _ok(page.goto(f"{T}/rankings/grid/{ids['node']}"), page)
+        ok(page.goto(f"{T}/rankings/grid/{ids['node']}"), page)
         assert page.locator("ol.rk-list li.rk-row").first.locator(".rk-rank").inner_text() == "1"
         no_horizontal_scroll(page)
-        _ok(page.goto(f"{T}/rankings/township"), page)
+        ok(page.goto(f"{T}/rankings/township"), page)
         assert page.locator("ol.rk-list li.rk-row").count() == 50
         no_horizontal_scroll(page)
         shot(page, "rankings-04-admin-township")
-        _ok(page.goto(f"{T}/rankings/"), page)
+        ok(page.goto(f"{T}/rankings/"), page)
         assert page.locator("#township-ranking").count() == 1
         no_horizontal_scroll(page)
     finally:

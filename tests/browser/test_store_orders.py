@@ -7,13 +7,10 @@ Assertions are on data (ids, numbers, states, URLs), not on translated text."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, phone_context, sign_in, submit
+from tests.browser.steps import no_horizontal_scroll, ok, phone_context, run_seed, sign_in, signed_in, submit
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -21,26 +18,14 @@ pytestmark = pytest.mark.browser
 SLUG = "qinnanorders"
 T = f"/t/{SLUG}"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _seed(server_env) -> None:
-    env = dict(server_env)
-    env["PYTHONPATH"] = f"{REPO}{':' + env['PYTHONPATH'] if env.get('PYTHONPATH') else ''}"
-    done = subprocess.run([sys.executable, "-m", "tests.browser.seed_store_orders", SLUG], env=env,
-                          cwd=server_env["_TMP"], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0 and "seeded" in done.stdout, f"{done.stdout}\n{done.stderr}"
-
-
-def _ok(resp, page):
-    assert resp is not None and resp.status == 200, page.locator("body").inner_text()
+    run_seed(server_env, "tests.browser.seed_store_orders", SLUG, timeout=180)
 
 
 def _signed_in(browser, live_server, username: str):
-    ctx = phone_context(browser, live_server)
-    page = ctx.new_page()
-    _ok(page.goto(f"{T}/login"), page)
-    _ok(sign_in(page, username, PASSWORD), page)
+    ctx, page = signed_in(browser, live_server, SLUG, username, PASSWORD)
     return ctx, page
 
 
@@ -61,14 +46,14 @@ def _villager_orders(browser, live_server, shot) -> str:
         shot(page, "orders-01-villager-shop")
         with page.expect_navigation() as nav:
             page.locator("#review").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert page.locator("#total").inner_text().strip() == "28"
         assert (page.locator("#before").inner_text(), page.locator("#after").inner_text()) == ("100", "72")
         no_horizontal_scroll(page)
         shot(page, "orders-02-villager-review")
         with page.expect_navigation() as nav:
             page.locator("#confirm").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         m = re.fullmatch(rf".*{T}/orders/({UUID})\?done=1", page.url)
         assert m, page.url
         assert page.locator("#state").inner_text().strip() and page.locator("#done").count() == 1
@@ -92,13 +77,13 @@ def _keeper_hands_over(browser, live_server, order_id, shot):
         shot(page, "orders-04-keeper-desk")
         with page.expect_navigation() as nav:
             row.locator("form.or-hand button").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert page.locator("#waiting li").count() == 0
         assert page.locator("#today li.or-row").get_attribute("data-state") == "handed_over"
-        _ok(page.goto(f"{T}/orders/{order_id}"), page)
+        ok(page.goto(f"{T}/orders/{order_id}"), page)
         assert page.locator("#state").inner_text().strip()
         assert page.locator("#hand-over").count() == 0
-        _ok(page.goto(f"{T}/orders/low-stock"), page)
+        ok(page.goto(f"{T}/orders/low-stock"), page)
         assert page.locator("#low li[data-item='毛巾']").count() == 1
         no_horizontal_scroll(page)
         shot(page, "orders-05-low-stock")
@@ -109,11 +94,11 @@ def _keeper_hands_over(browser, live_server, order_id, shot):
 def _cards_and_counter(browser, live_server, shot):
     ctx, page = _signed_in(browser, live_server, "keeper")
     try:
-        _ok(page.goto(f"{T}/orders/cards"), page)
+        ok(page.goto(f"{T}/orders/cards"), page)
         page.locator("ul.or-nodes a").first.click()
         page.wait_for_url(re.compile(rf".*{T}/orders/cards/{UUID}$"))
         resp = submit(page, "#missing form")
-        _ok(resp, page)
+        ok(resp, page)
         card = page.locator(".hcard", has_text="李四")
         assert card.count() == 1 and card.locator("svg").count() == 1
         code = card.get_attribute("data-code")
@@ -127,11 +112,11 @@ def _cards_and_counter(browser, live_server, shot):
         page.emulate_media(media="screen")
         page.set_viewport_size({"width": 390, "height": 844})
 
-        _ok(page.goto(f"{T}/orders/counter"), page)
+        ok(page.goto(f"{T}/orders/counter"), page)
         page.fill("#f-q", f"{code[:4].lower()} {code[4:].lower()}")  # typed from the card, sloppily
         with page.expect_navigation() as nav:
             page.locator("form.or-find button").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert "李四" in page.locator("#household h2").inner_text()
         assert page.locator("#available").inner_text().strip() == "20"
         _qty(page, "毛巾").fill("2")
@@ -139,17 +124,17 @@ def _cards_and_counter(browser, live_server, shot):
         shot(page, "orders-08-counter")
         with page.expect_navigation() as nav:
             page.locator("#review").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert (page.locator("#before").inner_text(), page.locator("#after").inner_text()) == ("20", "4")
         with page.expect_navigation() as nav:
             page.locator("#confirm").click()
-        _ok(nav.value, page)
+        ok(nav.value, page)
         assert re.fullmatch(rf".*{T}/orders/{UUID}\?done=1", page.url), page.url
         assert (page.locator("#before").inner_text(), page.locator("#after").inner_text()) == ("20", "4")
         no_horizontal_scroll(page)
         shot(page, "orders-09-counter-handed-over")
         # the scanned QR link opens the same household
-        _ok(page.goto(link), page)
+        ok(page.goto(link), page)
         assert page.locator("#available").inner_text().strip() == "4"
     finally:
         ctx.close()
@@ -157,9 +142,9 @@ def _cards_and_counter(browser, live_server, shot):
     ctx = phone_context(browser, live_server)
     try:
         page = ctx.new_page()
-        _ok(page.goto(link), page)
+        ok(page.goto(link), page)
         assert "/login" in page.url
-        _ok(sign_in(page, "keeper", PASSWORD), page)
+        ok(sign_in(page, "keeper", PASSWORD), page)
         assert page.url.endswith(f"{T}/orders/counter?card={code}"), page.url
         assert "李四" in page.locator("#household h2").inner_text()
     finally:
@@ -179,7 +164,7 @@ def _passbook(browser, live_server, shot):
         assert {rows.nth(i).get_attribute("data-available") for i in range(2)} == {"-28", "0"}
         no_horizontal_scroll(page)
         shot(page, "orders-11-passbook")
-        _ok(page.goto(f"{T}/orders/"), page)
+        ok(page.goto(f"{T}/orders/"), page)
         assert page.locator("li.or-row").count() == 1
         assert page.locator("li.or-row").get_attribute("data-state") == "handed_over"
     finally:
