@@ -501,13 +501,13 @@ def test_cli_closes_a_past_year(runner, app, world, pw):
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")
 def test_racing_closes_post_each_household_once(app, world, pw):
-    from tests.test_points_concurrency import _race
+    from tests.race import race
 
     with in_alpha(app, world):
         third = third_household(world, pw)
         for h, pts in ((pw.household, 11), (pw.household2, 7), (third, 3)):
             give(h, pts)
-    results = _race(app, world.a.tenant_id, 4, lambda i: period_close.run_close(Actor.system(f"w{i}"), Y, chunk=1)
+    results = race(app, world.a.tenant_id, 4, lambda i: period_close.run_close(Actor.system(f"w{i}"), Y, chunk=1)
                     .households)
     assert sum(results) == 3
     with in_alpha(app, world):

@@ -2,7 +2,6 @@
 under racing workers, available points never go below zero."""
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 
@@ -20,6 +19,7 @@ from jifen.tenants.points import applications as apps
 from jifen.tenants.points import ledger, notices, posting
 from jifen.tenants.points.models import REDEMPTION, Application, LedgerTransaction, Notice
 from tests.conftest import PG_URL
+from tests.race import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")]
 
@@ -43,34 +43,12 @@ def _on_closed_notice(pw, make) -> list:
     return [a.id for a in made]
 
 
-def _race(app, tenant_id, n: int, work) -> list:
-    """Run work(i) in n threads, each with its own app context and session, started together."""
-    start, errors, results = threading.Barrier(n), [], [None] * n
-
-    def run(i):
-        try:
-            with app.app_context(), tenant_scope(db.session.get(Tenant, tenant_id)):
-                db.session.commit()
-                start.wait(timeout=30)
-                results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
-
-
 def test_eight_workers_post_one_item_exactly_once(app, world, pw):
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         villager = _who("villager")
         [app_id] = _on_closed_notice(pw, lambda: [apps.self_apply(villager, pw.household, {
             "item_code": "V1", "occurred_on": tenant_today().isoformat(), "description": "参加村民大会"})])
-    results = _race(app, world.a.tenant_id, 8, lambda i: posting.post_ready(Actor.system()))
+    results = race(app, world.a.tenant_id, 8, lambda i: posting.post_ready(Actor.system()))
     assert sum(r["posted"] for r in results) == 1
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         assert db.session.execute(select(func.count()).select_from(LedgerTransaction)).scalar_one() == 1
@@ -96,7 +74,7 @@ def test_racing_postings_of_a_capped_item_never_exceed_the_cap(app, world, pw):
         db.session.commit()
         return done
 
-    assert _race(app, world.a.tenant_id, len(ids), post_mine) == [True] * len(ids)
+    assert race(app, world.a.tenant_id, len(ids), post_mine) == [True] * len(ids)
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         made = [tenant_get(Application, i) for i in ids]
         assert {a.state for a in made} == {"posted"}
@@ -118,7 +96,7 @@ def test_racing_post_ready_workers_share_capped_items(app, world, pw):
         ids = _on_closed_notice(pw, lambda: [apps.self_apply(villager, pw.household, {
             "item_code": "A2", "occurred_on": tenant_today().isoformat(), "description": f"第{i}次"})
             for i in range(6)])
-    results = _race(app, world.a.tenant_id, 4, lambda i: posting.post_ready(Actor.system(), chunk=1))
+    results = race(app, world.a.tenant_id, 4, lambda i: posting.post_ready(Actor.system(), chunk=1))
     assert sum(r["posted"] for r in results) == 6
     assert sum(r["capped"] for r in results) == 4
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
@@ -150,7 +128,7 @@ def test_racing_spends_never_take_available_below_zero(app, world, pw):
             assert "points" in e.errors
             return False
 
-    results = _race(app, world.a.tenant_id, 8, spend)
+    results = race(app, world.a.tenant_id, 8, spend)
     assert results.count(True) == 3
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         bal = ledger.balance(pw.household, period)

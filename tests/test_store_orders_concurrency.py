@@ -3,7 +3,6 @@ at once; a hand-over and a cancel of one order at once. Stock and available poin
 zero, exactly the right orders win, the ledger stays consistent."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -26,6 +25,7 @@ from jifen.tenants.store import orders, service
 from jifen.tenants.store.models import Order, StockLevel
 from jifen.workers.store_jobs import ORDER_EXPIRY
 from tests.conftest import PG_URL, make_world
+from tests.race import race
 from tests.test_services import queued_app, services, worker  # noqa: F401  (the real worker's fixtures)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")]
@@ -37,28 +37,6 @@ BUYERS, STOCK, PRICE = 200, 50, 7
 def pg_app(make_app, clean):
     """An app whose pool lets every racing thread wait for a connection (200 threads, 20 connections)."""
     return make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 20, "max_overflow": 0, "pool_timeout": 300})
-
-
-def _race(app, tenant_id, n: int, work) -> list:
-    """Run work(i) in n threads, each with its own app context and session, started together."""
-    start, errors, results = threading.Barrier(n), [], [None] * n
-
-    def run(i):
-        try:
-            with app.app_context(), tenant_scope(db.session.get(Tenant, tenant_id)):
-                db.session.commit()
-                start.wait(timeout=120)
-                results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:3]
-    return results
 
 
 def _who(username: str):
@@ -104,7 +82,7 @@ def test_200_orders_race_for_50_in_stock(pg_app):
             assert "quantity" in e.errors, e.errors
             return None
 
-    results = _race(app, world.a.tenant_id, BUYERS, order)
+    results = race(app, world.a.tenant_id, BUYERS, order, timeout=120)
     won = [r for r in results if r is not None]
     assert len(won) == STOCK
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
@@ -119,7 +97,7 @@ def test_200_orders_race_for_50_in_stock(pg_app):
             orders.hand_over(_who("keeper"), order_id)
             db.session.commit()
 
-    _race(app, world.a.tenant_id, 2, hand_over_half)
+    race(app, world.a.tenant_id, 2, hand_over_half, timeout=120)
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         assert _sums() == {RESERVED: 0, REDEEMED: STOCK * PRICE}  # spent exactly 50 × price
         report = ledger.recompute()
@@ -148,7 +126,7 @@ def test_hand_over_and_cancel_of_one_order_race_and_one_wins(pg_app):
                 db.session.rollback()
                 return "conflict"
 
-        assert sorted(_race(app, world.a.tenant_id, 2, act)) == ["conflict", "won"]
+        assert sorted(race(app, world.a.tenant_id, 2, act, timeout=120)) == ["conflict", "won"]
         with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
             assert tenant_get(Order, order_id).state in ("handed_over", "cancelled")
             report = ledger.recompute()
