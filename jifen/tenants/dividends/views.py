@@ -2,7 +2,6 @@
 payment sheet, and the public notice of the dividend list (printable A4)."""
 from __future__ import annotations
 
-import uuid
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
@@ -11,13 +10,13 @@ from flask_babel import lazy_gettext as _l
 from jifen.platform.console import register_tile
 from jifen.platform.db import parse_uuid
 from jifen.platform.errors import NotFound
+from jifen.platform.page_once import new_key, once
 from jifen.platform.paging import Page
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.tenancy import tenant_get, tenant_today
 from jifen.platform.web import current_actor, public, submit
 from jifen.tenants.dividends import pools, settlement, sheets
 from jifen.tenants.dividends.models import COMPUTING, SETTLED, DividendRun
-from jifen.tenants.points.apply_views import once
 from jifen.tenants.points.notice_views import masked
 from jifen.tenants.villages.models import Village
 from jifen.tenants.villages.scopes import village_choices
@@ -62,7 +61,7 @@ def index():
 def _form(pool, errors, form, status=200):
     actor = current_actor()
     return render_template("dividends/form.html", pool=pool, errors=errors, form=form, choices=pools.choices(actor),
-                           once_key=uuid.uuid4().hex, this_year=tenant_today().year), status
+                           once_key=new_key(), this_year=tenant_today().year), status
 
 
 def _form_data() -> dict:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.platform.web import current_actor, public, submit
@@ -30,7 +31,6 @@ from jifen.tenants.honours.models import CONFIRMED, DECLINED, SHORTLISTED, StarR
 from jifen.tenants.households.models import RELATIONS, Household
 from jifen.tenants.households.roster_views import xlsx_response
 from jifen.tenants.households.service import RELATION_LABELS, all_tags
-from jifen.tenants.points.apply_views import _new_key, once
 from jifen.tenants.points.home_panels import register_home_panel
 from jifen.tenants.villages.models import Village
 
@@ -246,7 +246,7 @@ def title_list():
 
 def _title_form(title, form, errors, status=200):
     return render_template("honours/title_form.html", title=title, form=form, errors=errors, tags=_tags(),
-                           once_key=_new_key()), status
+                           once_key=new_key()), status
 
 
 def _title_values(t) -> dict:
@@ -351,7 +351,7 @@ def list_index():
 
 def _list_form(rec, form, errors, status=200):
     return render_template("honours/list_form.html", rec=rec, form=form, errors=errors, tags=_tags(),
-                           relations=[(r, RELATION_LABELS[r]) for r in RELATIONS], once_key=_new_key()), status
+                           relations=[(r, RELATION_LABELS[r]) for r in RELATIONS], once_key=new_key()), status
 
 
 @bp.route("/lists/new", methods=["GET", "POST"])

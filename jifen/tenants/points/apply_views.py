@@ -1,17 +1,14 @@
 """Pages where applications come to be: self-application, proxy entry, staff records, batch sheets."""
 from __future__ import annotations
 
-import time
-import uuid
-
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from jifen.platform import idempotency
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.errors import Invalid
+from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.tenancy import tenant_get_or_404, tenant_today
 from jifen.platform.web import current_actor, submit, upload_form
@@ -25,62 +22,6 @@ register_tile("points_apply.apply", _l("Apply for points"), "application.self_ap
 register_tile("points_apply.proxy_search", _l("Apply for a household"), "application.proxy", order=41)
 register_tile("points_apply.batch", _l("Batch sheet"), "application.record", order=44)
 
-WAIT_FOR_FIRST = 5.0  # seconds a double tap waits for the first request's answer
-
-
-# --- one submission per rendered form ------------------------------------------------------------
-
-def _new_key() -> str:
-    return uuid.uuid4().hex
-
-
-def _stored_location(user_id, key: str) -> str | None:
-    """Wait briefly for the first request with this key to finish; its redirect, or None."""
-    deadline = time.monotonic() + WAIT_FOR_FIRST
-    while time.monotonic() < deadline:
-        db.session.rollback()
-        row = db.session.execute(db.select(idempotency.IdempotencyKey).where(
-            idempotency.IdempotencyKey.user_id == user_id, idempotency.IdempotencyKey.key == key)).scalar_one_or_none()
-        if row is None:
-            return None
-        if row.status_code is not None:
-            return (row.response or {}).get("location")
-        time.sleep(0.2)
-    return None
-
-
-def once(work):
-    """Run `work()` (a redirect on success, a form with errors otherwise) once per rendered form:
-    the form carries a hidden one-time key, so a double tap or a resent form makes one application
-    and the second request is sent where the first one went."""
-    actor = current_actor()
-    raw = (request.form.get("once") or "").strip()[:64]
-    if not raw:
-        return work()
-    key = f"page:{request.endpoint}:{raw}"
-    try:
-        stored = idempotency.claim(actor.id, key, {})
-    except Conflict:
-        location = _stored_location(actor.id, key)
-        if location is None:
-            raise
-        return redirect(location, 303)
-    if stored is not None:
-        return redirect((stored.response or {}).get("location") or url_for("points_review.applications"), 303)
-    try:
-        response = work()
-    except Exception:
-        db.session.rollback()
-        idempotency.release(actor.id, key)
-        raise
-    if isinstance(response, tuple) or response.status_code >= 400:
-        idempotency.release(actor.id, key)
-        return response
-    idempotency.remember(actor.id, key, response.status_code, {"location": response.location})
-    db.session.commit()
-    return response
-
-
 def _photos() -> list:
     return [f for f in request.files.getlist("photos") if f and f.filename]
 
@@ -91,7 +32,7 @@ def _apply_form(household: Household | None, choices: list, errors: dict, form, 
     village_id = household.village_id if household else None
     groups = applications.items_for(village_id, household=True) if village_id else []
     return render_template("points/apply.html", household=household, choices=choices, groups=groups,
-                           errors=errors, form=form, proxy=proxy, once_key=_new_key(), max_photos=MAX_PHOTOS,
+                           errors=errors, form=form, proxy=proxy, once_key=new_key(), max_photos=MAX_PHOTOS,
                            today=tenant_today()), status
 
 
@@ -173,7 +114,7 @@ def _record_page(household_id, errors=None, form=None, status=200):
     authorize(actor, "application.record", household)
     groups = applications.items_for(household.village_id, household=False)
     return render_template("points/record.html", household=household, groups=groups, errors=errors or {},
-                           form=form or {"occurred_on": tenant_today().isoformat()}, once_key=_new_key(),
+                           form=form or {"occurred_on": tenant_today().isoformat()}, once_key=new_key(),
                            max_photos=MAX_PHOTOS, today=tenant_today()), status
 
 
@@ -224,7 +165,7 @@ def _batch_page(errors=None, form=None, status=200):
     values["occurred_on"] = form.get("occurred_on") or tenant_today().isoformat()
     return render_template("points/batch.html", villages=villages, village=village, grid=grid,
                            grid_node_id=grid_node_id, groups=groups, rows=rows, values=values, form=form,
-                           errors=errors or {}, once_key=_new_key(), today=tenant_today()), status
+                           errors=errors or {}, once_key=new_key(), today=tenant_today()), status
 
 
 def _batch_data(form) -> tuple[dict, list[str]]:

@@ -2,17 +2,15 @@
 closes a past year by hand after a confirmation (the daily job does it on January 1 otherwise)."""
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
+from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.points import period_close
 from jifen.tenants.points.applications import settings
-from jifen.tenants.points.apply_views import once
 
 bp = Blueprint("periods", __name__, url_prefix="/t/<tenant_slug>/periods")
 register_tile("periods.index", _l("Periods"), "period.view", order=88)
@@ -57,7 +55,7 @@ def _confirm(period_value, errors=None, status=200):
     if not errors:
         preview = period_close.preview(actor, period_value)
     return render_template("periods/confirm.html", preview=preview, errors=errors or {}, period=period_value,
-                           once_key=uuid.uuid4().hex), status
+                           once_key=new_key()), status
 
 
 @bp.get("/close")

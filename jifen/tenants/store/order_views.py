@@ -16,6 +16,7 @@ from sqlalchemy import select
 from jifen.platform.console import register_tile
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Forbidden, Invalid, NotFound
+from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import Actor, authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_today
 from jifen.platform.web import current_actor, submit
@@ -23,7 +24,6 @@ from jifen.tenants.households import service as households_service
 from jifen.tenants.households.models import ACTIVE, Household
 from jifen.tenants.notifications.digest_sources import register_digest_source
 from jifen.tenants.points import ledger
-from jifen.tenants.points.apply_views import once
 from jifen.tenants.points.home_panels import register_home_panel
 from jifen.tenants.store import cards, orders
 from jifen.tenants.store.models import ORDER_CANCELLED, ORDER_HANDED_OVER, ORDER_OPEN, ORDER_STATES, Order, Store
@@ -134,7 +134,7 @@ def shop():
 
 
 def _review(p: dict, counter: bool):
-    return render_template("orders/review.html", p=p, counter=counter, once_key=orders.new_key(),
+    return render_template("orders/review.html", p=p, counter=counter, once_key=new_key(),
                            form=request.form)
 
 

@@ -14,7 +14,6 @@ head (audit entries are written after the ledger). Services flush; the caller co
 """
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -591,5 +590,3 @@ def verify_orders() -> list[dict]:
     return out
 
 
-def new_key() -> str:
-    return uuid.uuid4().hex
