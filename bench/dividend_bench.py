@@ -82,8 +82,8 @@ def setup(app, households: int, villages: int) -> dict:
     from flask_migrate import upgrade
     from sqlalchemy import insert, text
 
+    from jifen.platform import clock
     from jifen.platform.db import db, new_id
-    from jifen.platform.tenancy import tenant_today
     from jifen.tenants.villages.models import GridNode, Village
     from tests.conftest import make_world
     from tests.points_world import setup_points
@@ -94,7 +94,7 @@ def setup(app, households: int, villages: int) -> dict:
         setup_points(world)
     tenant_id = world.a.tenant_id
     with in_tenant(app, tenant_id):
-        period = tenant_today().year
+        period = clock.today().year
         rows = [(new_id(), new_id()) for _ in range(villages)]
         db.session.execute(insert(Village), [{"tenant_id": tenant_id, "id": v, "name": f"测试村{i}", "code": f"b{i}",
                                               "sort_order": i} for i, (v, _n) in enumerate(rows)])

@@ -97,13 +97,13 @@ def standing_notice(app, env: dict, n: int, households: list | None = None) -> u
     """`n` applications of A1 on a new open notice (closed by `close()` right before timing)."""
     from sqlalchemy import func, insert, select
 
+    from jifen.platform import clock
     from jifen.platform.db import db, new_id
-    from jifen.platform.tenancy import tenant_today
     from jifen.tenants.points.models import Application, Notice
 
     households = households or env["households"]
     with in_tenant(app, env["tenant_id"]):
-        today = tenant_today()
+        today = clock.today()
         number = (db.session.execute(select(func.max(Notice.number))).scalar_one() or 0) + 1
         notice = Notice(id=new_id(), village_id=env["village"], number=number, opens_on=today - timedelta(days=5),
                         closes_on=today - timedelta(days=1), status=Notice.OPEN,
@@ -270,15 +270,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # drop the database on kill too
     database = Database(args.database_url, "points")
     try:
+        from jifen.platform import clock
         from jifen.platform.db import db
-        from jifen.platform.tenancy import tenant_today
         from jifen.tenants.points import ledger
 
         app = make_app(database.url)
         t0 = time.perf_counter()
         env = setup(app, args.households)
         with in_tenant(app, env["tenant_id"]):
-            env["today"] = tenant_today()
+            env["today"] = clock.today()
             env["period"] = ledger.period_of(env["today"])
             for h in env["households"]:  # the balance rows exist for both paths after the first run
                 ledger.lock_balance(h, env["period"])

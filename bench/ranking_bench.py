@@ -427,12 +427,12 @@ def main() -> int:
         app = make_app(database.url)
         t0 = time.perf_counter()
         tenant_id, _slug = onboard(app)
-        from jifen.platform.db import db, utcnow
-        from jifen.platform.jobs.schedule import local_now
+        from jifen.platform import clock
+        from jifen.platform.db import db
         from jifen.platform.townships.models import Tenant
 
         with app.app_context():
-            today = local_now(db.session.get(Tenant, tenant_id), utcnow()).date()
+            today = clock.today(db.session.get(Tenant, tenant_id))
         period = today.year
         days = [today - timedelta(days=args.pairs - i) for i in range(args.pairs + 1)]
         if days[0].year != period:  # keep every snapshot in one period (movement is within a period)

@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import ServiceError
 
@@ -125,18 +126,18 @@ def list_townships(operator_name):
 @click.command("run-job")
 @click.argument("job")
 @click.option("--tenant", "slug", required=True)
-@click.option("--date", "day", default=None, help="Tenant-local date (default: today there)")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Tenant-local date YYYY-MM-DD (default: today there); the job runs as of that day")
 @click.option("--force", is_flag=True, help="Run again even if today's run finished")
 @with_appcontext
 def run_job(job, slug, day, force):
     """Run a daily job for one township now, inline."""
-    from jifen.platform.db import utcnow
-    from jifen.platform.jobs.schedule import DAILY_JOBS, local_now
+    from jifen.platform.jobs.schedule import DAILY_JOBS
 
     if job not in DAILY_JOBS:
         raise click.ClickException(f"unknown job {job!r}; known: {', '.join(sorted(DAILY_JOBS))}")
     tenant = _tenant(slug)
-    day = day or local_now(tenant, utcnow()).date().isoformat()
+    day = (day.date() if day else clock.today(tenant)).isoformat()
     task = current_app.extensions["celery"].tasks[job]
     result = task.apply(kwargs={"tenant_id": str(tenant.id), "local_date": day, "force": force}).get()
     click.echo(f"{job} for {slug} on {day}: {result}")

@@ -7,10 +7,11 @@ from datetime import date
 
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db, new_id
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household, HouseholdTag, Resident
 from jifen.tenants.households.rules import ID_CHECK, ID_WEIGHTS
@@ -76,7 +77,7 @@ def give(household_id, points: int, code: str | None = None, day: date | None = 
     """Post points through the real ledger (an award, or a deduction when negative)."""
     code = code or ("A1" if points > 0 else "D1")
     item = db.session.execute(select(RuleItem).where(RuleItem.code == code)).scalars().first()
-    posted = ledger.earn(household_id=household_id, points=points, occurred_on=day or tenant_today(),
+    posted = ledger.earn(household_id=household_id, points=points, occurred_on=day or clock.today(),
                          source_kind=APPLICATION_SOURCE, source_id=new_id(), item=item, memo=f"test {code}")
     db.session.flush()
     return posted.transaction

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from jifen.platform import clock
 from jifen.platform.db import db
 
 
@@ -29,7 +30,7 @@ def setup_shop(world, points=(100, 20)) -> Shop:
     from jifen.platform.accounts.models import User
     from jifen.platform.accounts.service import actor_for
     from jifen.platform.staff import service as staff
-    from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
+    from jifen.platform.tenancy import tenant_get, tenant_scope
     from jifen.platform.townships.models import Tenant
     from jifen.tenants.households.models import Household, Resident
     from jifen.tenants.points import ledger
@@ -59,7 +60,7 @@ def setup_shop(world, points=(100, 20)) -> Shop:
                                            "roles": [{"role": role, "scope_ids": [scope]}]})
             set_password(user)
         for household, amount in zip((t.household, household2.id), points, strict=True):
-            ledger.earn(household_id=household, points=amount, occurred_on=tenant_today(), source_kind="application",
+            ledger.earn(household_id=household, points=amount, occurred_on=clock.today(), source_kind="application",
                         source_id=uuid.uuid4(), memo="测试积分")
         db.session.commit()
         return Shop(t.store, other.id, items["牙膏"], items["毛巾"], items["洗衣粉"], t.household, household2.id)

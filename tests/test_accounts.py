@@ -8,10 +8,11 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts import passwords
 from jifen.platform.accounts.models import SetupLink, User, UserSession
 from jifen.platform.audit.models import AuditEntry
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from tests.conftest import PASSWORD, api_token, bearer, csrf_token, page_login
@@ -165,7 +166,7 @@ def test_expired_setup_link_is_refused(app, world):
 
     def expire():
         for link in db.session.execute(select(SetupLink)).scalars():
-            link.expires_at = utcnow() - timedelta(minutes=1)
+            link.expires_at = clock.now() - timedelta(minutes=1)
 
     _in_alpha(app, world, expire)
     client = app.test_client()

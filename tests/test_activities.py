@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.activities import service
 from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
@@ -43,7 +44,7 @@ def _in_alpha(app, world, fn):
 
 
 def _today(app, world):
-    return _in_alpha(app, world, tenant_today)
+    return _in_alpha(app, world, clock.today)
 
 
 def _apps(app, world, activity_id):
@@ -55,7 +56,7 @@ def _activity(app, world, pw, code="S1", held_on=None, title="环境卫生集中
     def make():
         return service.create_activity(who("admin"), {
             "village_id": pw.village, "item_code": code, "title": title, "place": "村委会",
-            "held_on": held_on or tenant_today()}).id
+            "held_on": held_on or clock.today()}).id
     return _in_alpha(app, world, make)
 
 
@@ -106,7 +107,7 @@ def test_staff_create_villager_signs_up_staff_marks_and_marking_again_adds_nothi
 
 def test_verification_only_item_starts_certified_and_all_or_nothing(app, world, pw, scope):
     activity = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "V1",
-                                                      "title": "党员志愿服务", "held_on": tenant_today()})
+                                                      "title": "党员志愿服务", "held_on": clock.today()})
     with pytest.raises(Invalid) as e:  # one bad id: nothing is written
         service.mark_attendance(who("gridder"), activity.id, [str(pw.household), "not-an-id"])
     assert "household_ids.1" in e.value.errors
@@ -146,7 +147,7 @@ def test_villager_checks_in_with_the_code_wrong_code_names_code(app, client, wor
 
 
 def test_check_in_only_while_open_and_near_the_day(app, world, pw, scope):
-    today = tenant_today()
+    today = clock.today()
     later = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "下周活动",
                                                    "held_on": today + timedelta(days=3)})
     with pytest.raises(Invalid) as e:
@@ -166,7 +167,7 @@ def test_check_in_only_while_open_and_near_the_day(app, world, pw, scope):
 def test_create_refuses_an_item_not_in_force(app, world, pw, scope):
     with pytest.raises(Invalid) as e:
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "NOPE", "title": "x",
-                                               "held_on": tenant_today()})
+                                               "held_on": clock.today()})
     assert "item_code" in e.value.errors
     with pytest.raises(Invalid) as e:  # before the rulebook was adopted
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "x",
@@ -174,7 +175,7 @@ def test_create_refuses_an_item_not_in_force(app, world, pw, scope):
     assert "item_code" in e.value.errors or "held_on" in e.value.errors
     with pytest.raises(Invalid) as e:  # a deduction is no reward for attending
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "D1", "title": "x",
-                                               "held_on": tenant_today()})
+                                               "held_on": clock.today()})
     assert "item_code" in e.value.errors
 
 
@@ -234,7 +235,7 @@ def test_staff_cannot_mark_a_household_of_another_village(app, world, pw, scope)
     db.session.add(other)
     db.session.commit()
     activity = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "整治",
-                                                      "held_on": tenant_today()})
+                                                      "held_on": clock.today()})
     with pytest.raises(Invalid) as e:
         service.mark_attendance(who("admin"), activity.id, [other.id])
     assert "household_ids.0" in e.value.errors

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from jifen import demo
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends.models import DividendRun
 from jifen.tenants.honours.models import HonourCandidate, HonourWall, StarRating
@@ -72,7 +73,7 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo):
     assert {"self", "proxy", "staff"} <= set(origins)
     assert _count(Batch) >= 1 and _count(Application, Application.batch_id.is_not(None)) >= 10
     # the year: applications from January to now, nothing in the future
-    today = tenant_today()
+    today = clock.today()
     first, last = db.session.execute(select(func.min(Application.occurred_on), func.max(Application.occurred_on))).one()
     assert first.year == today.year and first.month <= 2 and last <= today
     # notices: many closed, exactly one open per village with points

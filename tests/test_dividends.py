@@ -14,12 +14,13 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, select, update
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends import allocation, pools, settlement
 from jifen.tenants.dividends.models import DividendChunk, DividendPayout, DividendRun
@@ -68,7 +69,7 @@ def setup_dividends(world, pw) -> DividendWorld:
     """Inside alpha's scope: points of this year for pw's two households and six more in 官田村
     (real ledger postings), one moved-out household with points, a D1 deduction for 郑十, and three
     households in 礼坑村."""
-    today = tenant_today()
+    today = clock.today()
     period, day = today.year, date(today.year, 1, 15)
     dw = DividendWorld(period, world.a.villages[0], world.a.villages[1])
     dw.households = {"张三伟": pw.household, "李四": pw.household2}

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends import allocation, pools, settlement
 from jifen.tenants.dividends.models import DividendChunk, DividendPayout, DividendRun
@@ -100,7 +101,7 @@ def test_a_worker_killed_mid_run_is_followed_by_one_that_finishes_with_the_same_
             tenant = db.session.get(Tenant, world.a.tenant_id)
             with tenant_scope(tenant):
                 dw = setup_dividends(world, pw)
-                day = date(tenant_today().year, 3, 1)
+                day = date(clock.today().year, 3, 1)
                 for n in range(EXTRA_HOUSEHOLDS):
                     h = Household(village_id=dw.village, grid_node_id=world.a.grid[-1], door_plate=f"新{n}号",
                                   head_name=f"户主{n}")

@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import Forbidden, Invalid, NotFound
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.honours import stars, wall
 from jifen.tenants.honours.models import StarRating
 from jifen.tenants.points import ledger
@@ -38,7 +38,7 @@ def _village(app, world, pw, points: list[int], tags=None) -> list:
 
 
 def _rate(app, world, period=None):  # every village
-    return in_tenant(app, world.a.tenant_id, lambda: stars.rate(period or tenant_today().year))
+    return in_tenant(app, world.a.tenant_id, lambda: stars.rate(period or clock.today().year))
 
 
 def _other_village(app, world, village_id, points: list[int]) -> list:
@@ -55,7 +55,7 @@ def _other_village(app, world, village_id, points: list[int]) -> list:
 
 
 def test_levels_by_points_by_top_percentage_and_ties_at_a_threshold(app, world, pw):
-    period = in_tenant(app, world.a.tenant_id, tenant_today).year
+    period = in_tenant(app, world.a.tenant_id, clock.today).year
 
     def rated(levels, village):
         return in_tenant(app, world.a.tenant_id, lambda: (set_levels(who("admin"), levels),
@@ -137,7 +137,7 @@ def test_next_star_hint_by_points_by_share_and_blocked(app, world, pw, client):
 def test_nightly_job_stores_ratings_and_running_twice_gives_the_same_rows(app, world, pw):
     ids = _village(app, world, pw, [85, 35, 0])
     in_tenant(app, world.a.tenant_id, lambda: set_levels(who("admin"), {1: (10, None), 5: (80, None)}))
-    day = in_tenant(app, world.a.tenant_id, tenant_today)
+    day = in_tenant(app, world.a.tenant_id, clock.today)
 
     def rows():
         return sorted((r.household_id, r.period, r.stars, r.points_stars, r.earned, r.village_rank,
@@ -170,7 +170,7 @@ def test_nightly_job_stores_ratings_and_running_twice_gives_the_same_rows(app, w
 
 
 def test_january_also_rates_the_period_just_ended_and_past_periods_stay_viewable(app, world, pw, client):
-    last_year = in_tenant(app, world.a.tenant_id, tenant_today).year - 1
+    last_year = in_tenant(app, world.a.tenant_id, clock.today).year - 1
     ids = _village(app, world, pw, [0, 0])
 
     def setup():

@@ -9,10 +9,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
 from jifen.platform.jobs.queue import enqueue
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.honours.models import StarRating
 from jifen.workers.honour_jobs import STAR_RATINGS
 from tests.conftest import make_world
@@ -47,7 +47,7 @@ def test_the_worker_rates_households_and_a_forced_rerun_changes_nothing(queued_a
             give(add_household(pw.village, world.a.grid[-1], NAMES[n], f"{10 + n}号"), points)
         set_levels(who("admin"), {1: (10, None), 3: (40, None), 5: (80, 10)}, vetoes={"D1": 1})
         give(pw.household, -3, "D1")
-        return tenant_today().isoformat()
+        return clock.today().isoformat()
     day = in_tenant(queued_app, world.a.tenant_id, setup)
 
     def rows():

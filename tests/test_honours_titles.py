@@ -11,11 +11,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
 from jifen.platform.errors import Forbidden, Invalid, NotFound
 from jifen.platform.staff import service as staff
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.honours import recommendations, titles, wall
 from jifen.tenants.honours.models import CONFIRMED, DECLINED, SHORTLISTED, HonourCandidate
 from jifen.tenants.notifications.models import Notification
@@ -194,7 +194,7 @@ def _born(years_ago: int, today: date) -> date:
 
 
 def test_recommendation_list_filters_by_age_from_id_numbers_and_exports_xlsx(app, world, pw, client):
-    today = in_tenant(app, world.a.tenant_id, tenant_today)
+    today = in_tenant(app, world.a.tenant_id, clock.today)
     young, mid, old = (id_number(_born(y, today), n) for n, y in ((1, 20), (2, 35), (3, 70)))
     _households(app, world, pw, [
         (30, (), [("安小明", "child", young), ("安老汉", "parent", old)]),

@@ -7,6 +7,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
 from jifen.platform.jobs.schedule import tick
@@ -115,7 +116,6 @@ def test_job_result_is_stored_and_failure_is_recorded(towns, monkeypatch):
 
 def test_purge_removes_only_long_dead_credentials(app, world):
     from jifen.platform.accounts.models import UserSession
-    from jifen.platform.db import utcnow
     from tests.conftest import page_login
 
     page_login(app.test_client(), "alpha", "admin")
@@ -124,7 +124,7 @@ def test_purge_removes_only_long_dead_credentials(app, world):
         alpha = db.session.get(Tenant, world.a.tenant_id)
         with tenant_scope(alpha):
             sessions = db.session.execute(select(UserSession)).scalars().all()
-            sessions[0].expires_at = utcnow() - timedelta(days=31)
+            sessions[0].expires_at = clock.now() - timedelta(days=31)
         db.session.commit()
     result = app.test_cli_runner().invoke(args=["run-job", PURGE, "--tenant", "alpha"])
     assert result.exit_code == 0, result.output

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.points.models import LedgerTransaction, Notice, Objection
 from tests.conftest import api_token, bearer
 from tests.test_ledger_pages import posted
@@ -60,7 +60,7 @@ def test_objection_refused_after_close_and_from_another_village(client, app, wor
     app_id, _nid, _token, _closes = on_notice(app, world, pw)
     with in_alpha(app, world):
         notice = db.session.execute(select(Notice)).scalar_one()
-        notice.opens_on = notice.closes_on = tenant_today() - timedelta(days=2)
+        notice.opens_on = notice.closes_on = clock.today() - timedelta(days=2)
         db.session.commit()
     villager = bearer(api_token(client, "alpha", "villager2"))
     late = client.post(f"{BASE}/notices/objections", json={"application_id": str(app_id), "reason": "晚了"},
@@ -74,7 +74,7 @@ def test_objection_refused_after_close_and_from_another_village(client, app, wor
 def test_balances_passbook_and_correction(client, app, world, pw):
     tx_id = posted(app, world, pw)
     villager = bearer(api_token(client, "alpha", "villager"))
-    year = tenant_today().year
+    year = clock.today().year
     bal = client.get(f"{BASE}/ledger/households/{pw.household}/balances?period={year}", headers=villager)
     assert bal.get_json() == {"household_id": str(pw.household), "period": year, "earned": 5, "available": 5}
     assert client.get(f"{BASE}/ledger/households/{pw.household2}/balances", headers=villager).status_code == 404

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.points import applications as apps
 from jifen.tenants.points import notices, posting
@@ -40,7 +41,7 @@ def in_alpha(app, world):
 def certified(pw, household=None, code="S1", points=5, description="志愿服务"):
     """A staff record on the household, certified by two panel members (needs a tenant scope)."""
     a = apps.record_conduct(who("gridder"), household or pw.household, {
-        "item_code": code, "occurred_on": tenant_today().isoformat(), "description": description,
+        "item_code": code, "occurred_on": clock.today().isoformat(), "description": description,
         "points": points})
     for m in ("panel1", "panel2"):
         apps.vote(who(m), a.id, {"decision": "approve"})
@@ -161,7 +162,7 @@ def test_objection_after_the_notice_closed_is_refused(client, app, world, pw):
     app_id, _nid, token, closes_on = on_notice(app, world, pw)
     with in_alpha(app, world):
         notice = db.session.execute(select(Notice)).scalar_one()
-        notice.opens_on = notice.closes_on = tenant_today() - timedelta(days=1)  # ended yesterday
+        notice.opens_on = notice.closes_on = clock.today() - timedelta(days=1)  # ended yesterday
         db.session.commit()
     assert page_login(client, "alpha", "villager2").status_code == 302
     html = client.get(f"/t/alpha/notices/public/{token}").get_data(as_text=True)
@@ -172,6 +173,6 @@ def test_objection_after_the_notice_closed_is_refused(client, app, world, pw):
     assert resp.status_code == 422
     assert re.search(r'id="e-notice"><p class="error">', resp.get_data(as_text=True))
     with in_alpha(app, world):
-        posting.nightly(Actor.system(), today=tenant_today())
+        posting.nightly(Actor.system(), today=clock.today())
         assert tenant_get(Application, app_id).state == "posted"
         assert db.session.execute(select(Objection)).first() is None

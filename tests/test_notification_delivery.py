@@ -12,12 +12,13 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household, Resident
 from jifen.tenants.notifications import delivery, digest, preferences, service
@@ -554,7 +555,7 @@ def _waiting_work(pw):
     """One application to verify (household 1) and one to certify (household 2, verified)."""
     from jifen.tenants.points import applications as apps
 
-    today = tenant_today().isoformat()
+    today = clock.today().isoformat()
     apps.self_apply(who("villager"), pw.household, {"item_code": "A2", "occurred_on": today,
                                                                  "description": "打扫卫生"})
     verified = apps.self_apply(who("villager2"), pw.household2, {"item_code": "A2", "occurred_on": today,
@@ -577,7 +578,7 @@ def test_the_digest_counts_what_waits_for_each_role_once_a_day(alpha, pw, provid
     db.session.commit()
     tenant = db.session.get(Tenant, pw_tenant(pw))
     task = alpha.extensions["celery"].tasks["jifen.staff_digest"]
-    day = tenant_today().isoformat()
+    day = clock.today().isoformat()
     first = task.apply(kwargs={"tenant_id": str(tenant.id), "local_date": day}).get()
     assert _points_items() == {
         "admin": {"points.to_verify": 1}, "cadre": {"points.to_verify": 1}, "gridder": {"points.to_verify": 1},
@@ -601,7 +602,7 @@ def test_the_digest_shows_on_the_staff_home_and_in_the_api(napp, pw):
     with napp.app_context(), tenant_scope(db.session.get(Tenant, pw_tenant(pw))):
         _waiting_work(pw)
         tenant_id = pw_tenant(pw)
-        digest.run(db.session.get(Tenant, tenant_id), tenant_today())
+        digest.run(db.session.get(Tenant, tenant_id), clock.today())
     client = napp.test_client()
     page_login(client, "alpha", "panel1")
     home = client.get("/t/alpha/").get_data(as_text=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.points.models import Application, ApplicationPhoto, Batch, CertificationVote
 from tests.conftest import api_token, bearer
 from tests.points_world import in_alpha, jpeg
@@ -19,7 +19,7 @@ def count(app, world, model) -> int:
 
 
 def today(app, world) -> str:
-    return in_alpha(app, world, lambda: tenant_today().isoformat())
+    return in_alpha(app, world, lambda: clock.today().isoformat())
 
 
 @pytest.fixture

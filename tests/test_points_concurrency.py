@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.points import applications as apps
 from jifen.tenants.points import ledger, notices, posting
@@ -47,13 +48,13 @@ def test_eight_workers_post_one_item_exactly_once(app, world, pw):
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         villager = _who("villager")
         [app_id] = _on_closed_notice(pw, lambda: [apps.self_apply(villager, pw.household, {
-            "item_code": "V1", "occurred_on": tenant_today().isoformat(), "description": "参加村民大会"})])
+            "item_code": "V1", "occurred_on": clock.today().isoformat(), "description": "参加村民大会"})])
     results = race(app, world.a.tenant_id, 8, lambda i: posting.post_ready(Actor.system()))
     assert sum(r["posted"] for r in results) == 1
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         assert db.session.execute(select(func.count()).select_from(LedgerTransaction)).scalar_one() == 1
         assert tenant_get(Application, app_id).state == "posted"
-        bal = ledger.balance(pw.household, ledger.period_of(tenant_today()))
+        bal = ledger.balance(pw.household, ledger.period_of(clock.today()))
         assert (bal.earned, bal.available) == (1, 1)
         assert ledger.recompute()["differences"] == []
 
@@ -64,7 +65,7 @@ def test_racing_postings_of_a_capped_item_never_exceed_the_cap(app, world, pw):
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         villager = _who("villager")
         ids = _on_closed_notice(pw, lambda: [apps.self_apply(villager, pw.household, {
-            "item_code": "A2", "occurred_on": tenant_today().isoformat(), "description": f"第{i}次"})
+            "item_code": "A2", "occurred_on": clock.today().isoformat(), "description": f"第{i}次"})
             for i in range(5)])
 
     def post_mine(i):
@@ -84,7 +85,7 @@ def test_racing_postings_of_a_capped_item_never_exceed_the_cap(app, world, pw):
         earned = db.session.execute(select(func.sum(LedgerTransaction.points)).where(
             LedgerTransaction.item_code == "A2")).scalar_one()
         assert earned == 6
-        bal = ledger.balance(pw.household, ledger.period_of(tenant_today()))
+        bal = ledger.balance(pw.household, ledger.period_of(clock.today()))
         assert (bal.earned, bal.available) == (6, 6)
         assert ledger.recompute()["differences"] == []
 
@@ -94,7 +95,7 @@ def test_racing_post_ready_workers_share_capped_items(app, world, pw):
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         villager = _who("villager")
         ids = _on_closed_notice(pw, lambda: [apps.self_apply(villager, pw.household, {
-            "item_code": "A2", "occurred_on": tenant_today().isoformat(), "description": f"第{i}次"})
+            "item_code": "A2", "occurred_on": clock.today().isoformat(), "description": f"第{i}次"})
             for i in range(6)])
     results = race(app, world.a.tenant_id, 4, lambda i: posting.post_ready(Actor.system(), chunk=1))
     assert sum(r["posted"] for r in results) == 6
@@ -111,16 +112,16 @@ def test_racing_spends_never_take_available_below_zero(app, world, pw):
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         gridder = _who("gridder")
         _on_closed_notice(pw, lambda: [apps.record_conduct(gridder, pw.household, {
-            "item_code": "S1", "occurred_on": tenant_today().isoformat(), "description": "志愿服务",
+            "item_code": "S1", "occurred_on": clock.today().isoformat(), "description": "志愿服务",
             "points": p}) for p in (2, 8)])
         posting.post_ready(Actor.system())
-        period = ledger.period_of(tenant_today())
+        period = ledger.period_of(clock.today())
         assert ledger.balance(pw.household, period).available == 10
 
     def spend(i):
         try:
             ledger.spend(household_id=pw.household, points=3, period=period, source_kind=REDEMPTION,
-                         source_id=uuid.uuid4(), memo="兑换", on=tenant_today())
+                         source_id=uuid.uuid4(), memo="兑换", on=clock.today())
             db.session.commit()
             return True
         except Invalid as e:

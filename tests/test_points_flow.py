@@ -9,12 +9,13 @@ from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications.models import Notification
 from jifen.tenants.points import applications as apps
@@ -43,7 +44,7 @@ def who(username_or_role, world=None) -> Actor:
 
 
 def test_self_application_goes_all_the_way_to_the_passbook(pw, scope):
-    today = tenant_today()
+    today = clock.today()
     villager, gridder = who("villager"), who("gridder")
     with pytest.raises(Invalid) as e:
         apps.self_apply(villager, pw.household, {"item_id": pw.items["A1"], "occurred_on": today.isoformat(),
@@ -83,7 +84,7 @@ def test_self_application_goes_all_the_way_to_the_passbook(pw, scope):
 
 
 def test_caps_hold_back_the_excess_and_report_it(pw, scope):
-    today = tenant_today()
+    today = clock.today()
     villager = who("villager")
     made = [apps.self_apply(villager, pw.household, {"item_code": "A2", "occurred_on": today.isoformat(),
                                                      "description": f"第{i}次"}) for i in range(3)]
@@ -99,7 +100,7 @@ def test_caps_hold_back_the_excess_and_report_it(pw, scope):
 
 
 def test_deduction_never_takes_available_below_zero_and_corrections_reverse(pw, scope):
-    today = tenant_today()
+    today = clock.today()
     rec = apps.record_conduct(who("gridder"), pw.household, {"item_code": "D1", "occurred_on": today.isoformat(),
                                                              "description": "乱倒垃圾", "points": 5})
     assert rec.state == "verified" and rec.points == -5
@@ -118,7 +119,7 @@ def test_deduction_never_takes_available_below_zero_and_corrections_reverse(pw, 
 
 
 def test_recusal_scope_and_wrong_state(pw, scope):
-    today = tenant_today()
+    today = clock.today()
     a = apps.record_conduct(who("gridder"), pw.household2, {"item_code": "S1", "occurred_on": today.isoformat(),
                                                             "description": "志愿服务"})
     user = db.session.execute(select(User).where(User.username == "panel1")).scalar_one()

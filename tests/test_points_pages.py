@@ -6,9 +6,9 @@ import re
 
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.points.models import Application, ApplicationPhoto, CertificationVote
 from tests.conftest import csrf_token, page_login
 from tests.points_world import in_alpha, jpeg
@@ -18,7 +18,7 @@ ONCE_RE = re.compile(r'name="once" value="([^"]+)"')
 
 
 def today(app, world) -> str:
-    return in_alpha(app, world, lambda: tenant_today().isoformat())
+    return in_alpha(app, world, lambda: clock.today().isoformat())
 
 
 def apps_of(app, world, **where) -> list[Application]:

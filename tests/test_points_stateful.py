@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import io
 import uuid
+from contextlib import ExitStack
 from datetime import timedelta
 
 from PIL import Image
 from sqlalchemy import func, select, text
 from werkzeug.datastructures import FileStorage
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.points import applications as apps
 from jifen.tenants.points import entries, ledger, notices, posting
@@ -78,20 +80,18 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
 
             households = {pw.household: "villager", pw.household2: "villager2"}
             usernames = ["villager", "villager2", "gridder", "admin", *pw.panel]
-            today = tenant_today()
+            today = clock.today()
             period = ledger.period_of(today)
-            # the simulated calendar: notices open, close and take objections by it (applications
-            # keep the real day, so none is dated in the future)
-            clock = {"today": today}
-            monkeypatch.setattr(notices, "tenant_today", lambda: clock["today"])
-            monkeypatch.setattr(posting, "tenant_today", lambda: clock["today"])
+            # the simulated calendar: the nightly rule moves the township's clock forward (applications
+            # keep the first day as the day they happened, so none is dated in the future)
+            calendar = ExitStack()
 
             class PointsMachine(RuleBasedStateMachine):
                 def __init__(self):
                     super().__init__()
                     _reset()
                     self.actors = {u: who(u) for u in usernames}
-                    clock["today"] = today  # moves forward only
+                    calendar.close()  # every run starts on the real day; the clock moves forward only
                     self.spends = 0
 
                 # --- helpers -------------------------------------------------------------------
@@ -200,15 +200,15 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                 # --- the nightly job ----------------------------------------------------------
                 @rule(days=st.integers(0, 7))
                 def nightly(self, days):
-                    clock["today"] += timedelta(days=days)
+                    calendar.enter_context(clock.at(clock.now() + timedelta(days=days)))
                     standing = set(db.session.execute(select(Application.id).join(
                         Notice, Notice.id == Application.notice_id).where(
-                        Application.state == "on_notice", Notice.closes_on < clock["today"])).scalars())
-                    result = posting.nightly(Actor.system(), today=clock["today"])
+                        Application.state == "on_notice", Notice.closes_on < clock.today())).scalars())
+                    result = posting.nightly(Actor.system(), today=clock.today())
                     assert result["posted"] == len(standing)
                     for app_id in standing:
                         assert tenant_get(Application, app_id).state == "posted"
-                    assert posting.nightly(Actor.system(), today=clock["today"])["posted"] == 0  # idempotent
+                    assert posting.nightly(Actor.system(), today=clock.today())["posted"] == 0  # idempotent
 
                 # --- the ledger ---------------------------------------------------------------
                 @precondition(lambda self: self.ids_in("posted"))
@@ -270,6 +270,7 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
 
                 def teardown(self):
                     db.session.rollback()
+                    calendar.close()
 
             run_state_machine_as_test(PointsMachine, settings=settings(
                 max_examples=25, stateful_step_count=30, deadline=None, database=None,

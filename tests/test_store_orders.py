@@ -3,18 +3,19 @@ errors naming fields, expiry, household cards."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.audit.service import verify_chain
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
-from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications.models import Notification
 from jifen.tenants.points import ledger
@@ -48,7 +49,7 @@ def stock(store, item) -> int:
 
 
 def available(household) -> int:
-    return ledger.balance(household, ledger.period_of(tenant_today())).available
+    return ledger.balance(household, ledger.period_of(clock.today())).available
 
 
 def account(name: str) -> int:
@@ -87,14 +88,14 @@ def test_placing_takes_stock_and_reserves_points_in_one_go(alpha):
     assert (stock(shop.store, shop.toothpaste), stock(shop.store, shop.towel)) == (8, 2)
     assert available(shop.household) == 72
     assert (account(RESERVED), account(REDEEMED)) == (28, 0)
-    bal = ledger.balance(shop.household, ledger.period_of(tenant_today()))
+    bal = ledger.balance(shop.household, ledger.period_of(clock.today()))
     assert bal.earned == 100  # spending never lowers earned points
     movements = db.session.execute(select(StockMovement).where(StockMovement.order_id == order.id)).scalars().all()
     assert sorted((m.kind, m.delta) for m in movements) == [("redemption", -2), ("redemption", -1)]
     [m] = service.list_movements(who("keeper"), shop.store, shop.toothpaste, limit=1)  # the store's history
     assert (m.kind, m.order_id, m.note) == ("redemption", order.id, "#1")
     [tx] = db.session.execute(select(LedgerTransaction).where(LedgerTransaction.source_id == order.id)).scalars().all()
-    assert (tx.source_kind, tx.points, tx.period) == ("order", 0, ledger.period_of(tenant_today()))
+    assert (tx.source_kind, tx.points, tx.period) == ("order", 0, ledger.period_of(clock.today()))
     legs = {p.account: p.available for p in db.session.execute(
         select(LedgerPosting).where(LedgerPosting.transaction_id == tx.id)).scalars()}
     assert legs == {"household": -28, "reserved": 28}
@@ -156,12 +157,12 @@ def test_the_counter_hands_over_at_once_with_both_ledger_transactions(alpha):
     consistent()
 
 
-def test_an_order_closes_in_the_period_it_reserved_in(alpha, monkeypatch):
+def test_an_order_closes_in_the_period_it_reserved_in(alpha):
     shop = alpha
     order = place(who("villager"), shop, [(shop.toothpaste, 1)])
     year = order.period
-    monkeypatch.setattr(orders, "tenant_today", lambda: date(year + 1, 1, 2))
-    orders.cancel(who("villager"), order.id)
+    with clock.at(clock.local_moment(date(year + 1, 1, 2), time(9))):
+        orders.cancel(who("villager"), order.id)
     db.session.commit()
     assert ledger.balance(shop.household, year).available == 100
     assert ledger.balance(shop.household, year + 1) is None
@@ -315,7 +316,7 @@ def test_expiry_releases_old_open_orders_and_a_second_run_changes_nothing(alpha,
     _age(old.id, orders.ORDER_DAYS)
     _age(young.id, orders.ORDER_DAYS - 2)
     _age(collected.id, 30)
-    today = tenant_today()
+    today = clock.today()
     first = store_jobs.order_expiry(str(world.a.tenant_id), today.isoformat())
     assert first["expired"] == 1
     snapshot = counts(), stock(shop.store, shop.toothpaste), available(shop.household)
@@ -344,7 +345,7 @@ def test_recompute_reports_a_broken_reservation(alpha):
     order = place(who("villager"), shop, [(shop.toothpaste, 1)])
     assert ledger.recompute()["reserved"] == 10
     tx = LedgerTransaction(id=new_id(), source_kind="order_close", source_id=order.id, household_id=shop.household,
-                           period=order.period, points=0, occurred_on=tenant_today())
+                           period=order.period, points=0, occurred_on=clock.today())
     db.session.add(tx)
     db.session.flush()
     db.session.add_all([LedgerPosting(transaction_id=tx.id, account="reserved", period=order.period, available=-4),
@@ -366,19 +367,19 @@ def test_order_entries_cannot_be_corrected_or_settled_twice(alpha):
     assert "transaction" in e.value.errors
     db.session.rollback()
     ledger.settle(household_id=shop.household, points=10, period=order.period, order_id=order.id, spend=True,
-                  on=tenant_today())
+                  on=clock.today())
     with pytest.raises(Invalid):  # nothing reserved any more
         ledger.settle(household_id=shop.household, points=10, period=order.period, order_id=order.id, spend=False,
-                      on=tenant_today())
+                      on=clock.today())
     db.session.rollback()
     tx = LedgerTransaction(id=new_id(), source_kind="order_close", source_id=order.id, household_id=shop.household,
-                           period=order.period, points=0, occurred_on=tenant_today())
+                           period=order.period, points=0, occurred_on=clock.today())
     db.session.add(tx)
     db.session.flush()
     with pytest.raises(IntegrityError):  # the unique source: an order closes once, whatever the code does
         db.session.add(LedgerTransaction(id=new_id(), source_kind="order_close", source_id=order.id,
                                          household_id=shop.household, period=order.period, points=0,
-                                         occurred_on=tenant_today()))
+                                         occurred_on=clock.today()))
         db.session.flush()
     db.session.rollback()
 
@@ -436,7 +437,7 @@ def test_demo_orders_are_made_through_the_services_once(alpha, world):
                                   ("zengli", "storekeeper", shop.store)):
         staff.invite(admin, {"username": username, "display_name": username,
                              "roles": [{"role": role, "scope_ids": [scope]}]})
-    ledger.earn(household_id=shop.household2, points=40, occurred_on=tenant_today(), source_kind="application",
+    ledger.earn(household_id=shop.household2, points=40, occurred_on=clock.today(), source_kind="application",
                 source_id=uuid.uuid4())
     db.session.commit()
     line = order_demo.load_demo(admin, {})

@@ -10,13 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.jobs.models import JobRun
 from jifen.platform.jobs.queue import enqueue
-from jifen.platform.tenancy import tenant_get, tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household
 from jifen.tenants.points import ledger
@@ -55,7 +56,7 @@ def _setup(app, buyers: int, stock: int, points: int = PRICE + 3):
                                     door_plate=f"{n + 100}号", head_name=f"户{n}") for n in range(buyers)]
             db.session.add_all(households)
             db.session.flush()
-            ledger.earn_many([ledger.Earning(household_id=h.id, points=points, occurred_on=tenant_today(),
+            ledger.earn_many([ledger.Earning(household_id=h.id, points=points, occurred_on=clock.today(),
                                              source_kind="application", source_id=uuid.uuid4()) for h in households])
             db.session.commit()
             return world, item.id, [h.id for h in households]
@@ -103,7 +104,7 @@ def test_200_orders_race_for_50_in_stock(pg_app):
         report = ledger.recompute()
         assert report["differences"] == [] and report["unbalanced"] == [] and report["reservations"] == []
         assert orders.verify_orders() == [] and service.verify_stock(world.a.store) == []
-        spent = {h for h in households if ledger.balance(h, ledger.period_of(tenant_today())).available == 3}
+        spent = {h for h in households if ledger.balance(h, ledger.period_of(clock.today())).available == 3}
         assert len(spent) == STOCK
 
 
@@ -146,7 +147,7 @@ def test_the_expiry_job_runs_in_a_worker_process_and_twice_changes_nothing(reque
             {"catalog_item_id": str(item), "quantity": 1}]}) for h in households)
         old.placed_at -= timedelta(days=orders.ORDER_DAYS)
         db.session.commit()
-        old_id, young_id, today = old.id, young.id, tenant_today()
+        old_id, young_id, today = old.id, young.id, clock.today()
 
     def run_and_wait(expected_attempts):
         with app.app_context():

@@ -51,10 +51,6 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class UTCDateTime(TypeDecorator):
     """Timestamps are stored and returned as aware UTC (SQLite would otherwise drop the zone)."""
 

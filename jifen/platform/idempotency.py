@@ -20,7 +20,8 @@ from sqlalchemy import JSON, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db
 from jifen.platform.errors import Conflict
 
 ABANDONED_AFTER = timedelta(minutes=1)
@@ -35,7 +36,7 @@ class IdempotencyKey(TenantScoped, db.Model):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]  # None while the first request is still working
     response: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 def fingerprint(body) -> str:
@@ -65,8 +66,8 @@ def claim(user_id, key: str, body) -> IdempotencyKey | None:
     if row.fingerprint != fp:
         raise Conflict(_("This idempotency key was used with a different request."),
                        {"Idempotency-Key": [_("Used before with another body.")]})
-    if row.status_code is None and row.created_at < utcnow() - ABANDONED_AFTER:
-        row.created_at = utcnow()  # the first request died before answering: this one takes over
+    if row.status_code is None and row.created_at < clock.now() - ABANDONED_AFTER:
+        row.created_at = clock.now()  # the first request died before answering: this one takes over
         db.session.commit()
         return None
     if row.status_code is None:

@@ -40,15 +40,6 @@ def current_tenant_id():
     return tenant.id if tenant is not None else None
 
 
-def tenant_today():
-    """Today in the current township's time zone: villages live by their own calendar, not UTC's."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    tenant = current_tenant()
-    return datetime.now(ZoneInfo(tenant.timezone if tenant else "Asia/Shanghai")).date()
-
-
 def set_current_tenant(tenant) -> None:
     g.tenant = tenant
 

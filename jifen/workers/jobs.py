@@ -11,9 +11,10 @@ from celery import shared_task
 from flask import current_app
 from sqlalchemy import delete
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import SetupLink, UserSession
 from jifen.platform.audit.service import verify_chain
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job, tick
 
@@ -38,7 +39,7 @@ def _audit_check(tenant, day) -> dict:
 
 def _purge(tenant, day) -> dict:
     """Sessions and setup links that ended over 30 days ago are of no further use."""
-    cutoff = utcnow() - timedelta(days=30)
+    cutoff = clock.now() - timedelta(days=30)
     removed = 0
     for model in (UserSession, SetupLink):
         removed += db.session.execute(

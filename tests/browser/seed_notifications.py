@@ -11,10 +11,11 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from jifen import create_app
+from jifen.platform import clock
 from jifen.platform.accounts.models import Operator, User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from tests.conftest import build_township
 from tests.fake_provider import FakeProvider
@@ -37,14 +38,14 @@ def main(slug: str) -> None:
             def who(name):
                 return actor_for(db.session.execute(select(User).where(User.username == name)).scalar_one())
 
-            today = tenant_today().isoformat()
+            today = clock.today().isoformat()
             apps.self_apply(who("villager"), pw.household, {"item_code": "A2", "occurred_on": today,
                                                             "description": "打扫卫生"})
             second = apps.self_apply(who("villager2"), pw.household2, {"item_code": "A2", "occurred_on": today,
                                                                        "description": "清理河道"})
             apps.verify(who("gridder"), second.id)
             db.session.commit()
-            digest.run(tenant, tenant_today())
+            digest.run(tenant, clock.today())
             preferences.update_preferences(who("admin"), pw.household2, {"channel": "sms"})
             gateway.fail(10, "500")
             delivery.deliver_all(tenant.id)

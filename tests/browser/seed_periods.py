@@ -11,10 +11,11 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from jifen import create_app
+from jifen.platform import clock
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db, new_id
-from jifen.platform.tenancy import tenant_scope, tenant_today
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.points import ledger
 from jifen.tenants.points.models import REDEMPTION
@@ -30,7 +31,7 @@ def main(slug: str) -> None:
         db.session.commit()
         pw = setup_points(SimpleNamespace(a=township))
         with tenant_scope(db.session.get(Tenant, township.tenant_id)):
-            year = tenant_today().year
+            year = clock.today().year
             last = year - 1
             for household, memo, points, day in (
                     (pw.household, "测试项A1：清理村道垃圾", 12, date(last, 3, 2)),

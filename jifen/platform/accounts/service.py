@@ -14,6 +14,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select, update
 
+from jifen.platform import clock
 from jifen.platform.accounts import credential_cache, credentials, passwords
 from jifen.platform.accounts.models import (
     Operator,
@@ -25,7 +26,7 @@ from jifen.platform.accounts.models import (
     UserToken,
 )
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound, Unauthenticated
 from jifen.platform.roles.authz import Actor, Grant, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
@@ -112,7 +113,7 @@ def start_session(account) -> str:
     """A new session for `account`; returns the cookie value. The caller commits."""
     secret = credentials.new_secret()
     hours = current_app.config["SESSION_LIFETIME_HOURS"]
-    now = utcnow()
+    now = clock.now()
     fields = dict(token_hash=credentials.digest(secret), created_at=now,
                   expires_at=now + timedelta(hours=hours))
     account.last_login_at = now
@@ -142,7 +143,7 @@ def _credential_statement(model, account_model):
 
 
 def _seconds_left(expires_at) -> float | None:
-    return None if expires_at is None else (expires_at - utcnow()).total_seconds()
+    return None if expires_at is None else (expires_at - clock.now()).total_seconds()
 
 
 def resolve(token: str, *, api: bool):
@@ -163,7 +164,7 @@ def resolve(token: str, *, api: bool):
 
         def load_user():
             rows = db.session.execute(_credential_statement(model, User),
-                                      {"token_hash": token_hash, "now": utcnow()}).all()
+                                      {"token_hash": token_hash, "now": clock.now()}).all()
             if not rows:
                 return None
             cred_id, expires_at, user_id, name, locale = rows[0][:5]
@@ -181,7 +182,7 @@ def resolve(token: str, *, api: bool):
 
     def load_operator():
         row = db.session.execute(_credential_statement(model, Operator),
-                                 {"token_hash": token_hash, "now": utcnow()}).first()
+                                 {"token_hash": token_hash, "now": clock.now()}).first()
         return (tuple(row[:1]) + tuple(row[2:]), _seconds_left(row[1])) if row else None
 
     found = credential_cache.lookup(COUNTY_SCOPE, (model.__tablename__, token_hash), load_operator)
@@ -201,13 +202,13 @@ def end_session(token: str) -> None:
     found = resolve(token, api=False)
     if found:
         actor, model, cred_id = found
-        db.session.execute(update(model).where(model.id == cred_id).values(revoked_at=utcnow()))
+        db.session.execute(update(model).where(model.id == cred_id).values(revoked_at=clock.now()))
         credential_cache.changed(actor.tenant_id or COUNTY_SCOPE)
 
 
 def revoke_all(account) -> None:
     """Every session and token of the account stops working at once."""
-    now = utcnow()
+    now = clock.now()
     if isinstance(account, Operator):
         pairs = [(OperatorSession, OperatorSession.operator_id), (OperatorToken, OperatorToken.operator_id)]
     else:
@@ -224,7 +225,7 @@ def revoke_all(account) -> None:
 
 def issue_setup_link(user: User) -> str:
     """Revoke the user's open links and return a new one-time secret (the caller builds the URL)."""
-    now = utcnow()
+    now = clock.now()
     db.session.execute(
         update(SetupLink).where(SetupLink.user_id == user.id, SetupLink.used_at.is_(None),
                                 SetupLink.revoked_at.is_(None)).values(revoked_at=now)
@@ -244,7 +245,7 @@ def find_setup_link(secret: str) -> tuple[SetupLink, User]:
         raise NotFound(_("This setup link is not valid."))
     if link.used_at is not None:
         raise Invalid.field("link", _("This setup link has already been used."))
-    if link.expires_at <= utcnow():
+    if link.expires_at <= clock.now():
         raise Invalid.field("link", _("This setup link has expired; ask your administrator for a new one."))
     user = db.session.get(User, (link.tenant_id, link.user_id))
     if user is None or not user.is_active:
@@ -258,7 +259,7 @@ def complete_setup(secret: str, password: str, confirm: str) -> User:
         raise Invalid.field("confirm", _("The two passwords differ."))
     check_new_password(password, user)
     user.password_hash = passwords.hash_password(password)
-    link.used_at = utcnow()
+    link.used_at = clock.now()
     record(actor_for(user), "account.setup", user, after={"password": "set"})
     return user
 
@@ -317,7 +318,7 @@ def revoke_token(actor: Actor, token_id) -> None:
     ).scalar_one_or_none()
     if token is None or token.revoked_at is not None:
         raise NotFound(_("Not found."))
-    token.revoked_at = utcnow()
+    token.revoked_at = clock.now()
     credential_cache.changed(actor.tenant_id)
     record(actor, "token.revoke", token, before={"name": token.name})
 

@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db
 
 
 class AuditEntry(TenantScoped, db.Model):
@@ -15,7 +16,7 @@ class AuditEntry(TenantScoped, db.Model):
     __tablename__ = "audit_entries"
     __table_args__ = (UniqueConstraint("tenant_id", "seq"),)
     seq: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     actor_kind: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str] = mapped_column(String(100))

@@ -14,8 +14,9 @@ from types import SimpleNamespace
 from flask import g, has_request_context
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.audit.models import AuditEntry, AuditHead
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.tenancy import current_tenant_id, insert_new
 
@@ -58,7 +59,7 @@ def _append(head: AuditHead, actor: Actor, action_name: str, obj=None, *, object
     entry = SimpleNamespace(
         tenant_id=head.tenant_id,
         seq=head.seq + 1,
-        created_at=utcnow().replace(microsecond=0),
+        created_at=clock.now().replace(microsecond=0),
         actor_kind=actor.kind,
         actor_id=actor.id,
         actor_name=actor.name,

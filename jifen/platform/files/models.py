@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from jifen.platform.db import TenantScoped, db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db
 
 
 class StoredFile(TenantScoped, db.Model):
@@ -21,4 +22,4 @@ class StoredFile(TenantScoped, db.Model):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     created_by: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -5,7 +5,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db
 
 
 class JobRun(TenantScoped, db.Model):
@@ -17,7 +18,7 @@ class JobRun(TenantScoped, db.Model):
     job: Mapped[str] = mapped_column(String(64))
     local_date: Mapped[date]
     status: Mapped[str] = mapped_column(String(16), default=CLAIMED)
-    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime] = mapped_column(default=clock.now)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)

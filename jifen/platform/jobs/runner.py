@@ -2,17 +2,25 @@
 
 A finished run is skipped, so a redelivered or republished task does nothing twice; a run that
 died halfway is simply run again (job bodies are written to converge to the same result).
+
+The body runs on the clock of its own date: a run for another day than the township's today (named
+with `jifen run-job --date`, or a task picked up after midnight) sees that day at the job's
+scheduled local time, so what it dates and stamps (a notice it opens, an order it expires) belongs
+to that day, not to the day it happened to run. The run's own bookkeeping keeps the real time.
 """
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from contextlib import nullcontext
+from datetime import date, time
 from typing import Callable
 
 from sqlalchemy import select
 
-from jifen.platform.db import db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
+from jifen.platform.jobs.schedule import DAILY_JOBS
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 
@@ -33,19 +41,27 @@ def run_daily(job: str, tenant_id: str, local_date: str, body: Callable[[Tenant,
         elif run.status == JobRun.DONE and not force:
             db.session.rollback()
             return {"skipped": "already done", **(run.result or {})}
-        run.status, run.started_at, run.attempts = JobRun.RUNNING, utcnow(), (run.attempts or 0) + 1
+        run.status, run.started_at, run.attempts = JobRun.RUNNING, clock.now(), (run.attempts or 0) + 1
         db.session.flush()
         run_id = run.id
         db.session.commit()
         try:
-            result = body(tenant, day) or {}
+            with _as_of(job, tenant, day):
+                result = body(tenant, day) or {}
         except Exception as exc:
             db.session.rollback()
             failed = db.session.execute(select(JobRun).where(JobRun.id == run_id)).scalar_one()
-            failed.status, failed.error, failed.finished_at = JobRun.FAILED, repr(exc)[:2000], utcnow()
+            failed.status, failed.error, failed.finished_at = JobRun.FAILED, repr(exc)[:2000], clock.now()
             db.session.commit()
             raise
         done = db.session.execute(select(JobRun).where(JobRun.id == run_id)).scalar_one()
-        done.status, done.result, done.finished_at, done.error = JobRun.DONE, result, utcnow(), None
+        done.status, done.result, done.finished_at, done.error = JobRun.DONE, result, clock.now(), None
         db.session.commit()
         return result
+
+
+def _as_of(job: str, tenant: Tenant, day: date):
+    if day == clock.today(tenant):
+        return nullcontext()
+    scheduled = DAILY_JOBS[job].at if job in DAILY_JOBS else time(0)
+    return clock.at(clock.local_moment(day, scheduled, tenant))

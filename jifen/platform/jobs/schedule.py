@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db, new_id
 from jifen.platform.jobs.models import JobRun
 from jifen.platform.townships.models import Tenant
 
@@ -37,10 +37,6 @@ def register_daily_job(name: str, at: str) -> None:
     DAILY_JOBS[name] = DailyJob(name, time(hour, minute))
 
 
-def local_now(tenant: Tenant, now: datetime) -> datetime:
-    return now.astimezone(ZoneInfo(tenant.timezone))
-
-
 def _insert_ignore():
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JobRun)
@@ -48,11 +44,11 @@ def _insert_ignore():
 
 def claim_due(now: datetime | None = None) -> list[tuple]:
     """Claim every due (tenant, job, local date); returns the newly claimed ones. Commits."""
-    now = now or utcnow()
+    now = now or clock.now()
     claimed = []
     tenants = db.session.execute(select(Tenant).where(Tenant.status == Tenant.ACTIVE)).scalars().all()
     for tenant in tenants:
-        local = local_now(tenant, now)
+        local = now.astimezone(clock.zone(tenant))
         for job in DAILY_JOBS.values():
             if local.time() < job.at:
                 continue
@@ -80,7 +76,7 @@ def tick(now: datetime | None = None) -> list[tuple]:
     """Claim what is due, then publish it (after the commit, never inside the transaction)."""
     from jifen.platform.jobs.queue import enqueue
 
-    now = now or utcnow()
+    now = now or clock.now()
     todo = claim_due(now) + stale_claims(now)
     for tenant_id, job, local_date in todo:
         enqueue(job, tenant_id=str(tenant_id), local_date=local_date.isoformat())

@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 
 class RoleAssignment(TenantScoped, db.Model):
@@ -16,7 +17,7 @@ class RoleAssignment(TenantScoped, db.Model):
     __table_args__ = (UniqueConstraint("tenant_id", "user_id", "role"), tenant_fk(["user_id"], "users"))
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     role: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class RoleScope(TenantScoped, db.Model):

@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db, new_id
 
 
 class County(db.Model):
@@ -16,7 +17,7 @@ class County(db.Model):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100))
     slug: Mapped[str] = mapped_column(String(40), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Tenant(db.Model):
@@ -33,7 +34,7 @@ class Tenant(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     default_locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     status_changed_at: Mapped[datetime | None]
     status_reason: Mapped[str | None] = mapped_column(String(200))
 

@@ -12,10 +12,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
@@ -125,7 +126,7 @@ def _set_status(actor: Actor, slug: str, status: str, reason: str | None, action
         raise Conflict(_("The township is already %(status)s.", status=_(status)))
     before = snapshot(tenant)
     lookup.forget(tenant.slug)
-    tenant.status, tenant.status_changed_at = status, utcnow()
+    tenant.status, tenant.status_changed_at = status, clock.now()
     tenant.status_reason = (reason or "").strip()[:200] or None
     with tenant_scope(tenant):
         record(actor, action_name, tenant, object_type="township", before=before,

@@ -9,9 +9,9 @@ from datetime import date
 
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.activities import service
 from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag
@@ -27,7 +27,7 @@ ACTIVITIES = [
 
 
 def load_demo(admin_actor: Actor, villages: dict) -> None:
-    today = tenant_today()
+    today = clock.today()
     for name, village in sorted(villages.items(), key=lambda kv: kv[0]):
         households = list(db.session.execute(select(Household).where(
             Household.village_id == village.id, Household.status == ACTIVE).order_by(Household.door_plate,

@@ -7,7 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 
 class Activity(TenantScoped, db.Model):
@@ -30,7 +31,7 @@ class Activity(TenantScoped, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=OPEN)  # closed: no more sign-up or check-in
     created_by: Mapped[uuid.UUID | None]
     created_by_name: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class ActivitySignup(TenantScoped, db.Model):
@@ -40,7 +41,7 @@ class ActivitySignup(TenantScoped, db.Model):
     activity_id: Mapped[uuid.UUID] = mapped_column(index=True)
     household_id: Mapped[uuid.UUID]
     signed_up_by: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Attendance(TenantScoped, db.Model):
@@ -57,4 +58,4 @@ class Attendance(TenantScoped, db.Model):
     marked_by: Mapped[uuid.UUID | None]
     marked_by_name: Mapped[str] = mapped_column(String(100), default="")
     application_id: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -18,12 +18,13 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
-from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag
 from jifen.tenants.households.rules import FieldError, check_plain
@@ -200,7 +201,7 @@ def _check_fields(actor: Actor, data: dict, activity: Activity | None) -> dict:
     else:
         values["village_id"] = activity.village_id
     held_on = _day(data.get("held_on", activity.held_on if activity else None), errors)
-    if held_on is not None and held_on.year < tenant_today().year - 1:
+    if held_on is not None and held_on.year < clock.today().year - 1:
         errors["held_on"] = [_("Only activities from this year or last year can be entered.")]
     values["held_on"] = held_on
     values["title"] = _text(data, "title", MAX_TITLE, errors, required=True, current=activity.title if activity else "")
@@ -320,7 +321,7 @@ def sign_up(actor: Actor, activity_id, household_id=None) -> ActivitySignup:
     household = _household_for(actor, activity, household_id)
     if activity.status != Activity.OPEN:
         raise Invalid.field("status", _("This activity is closed."))
-    if activity.held_on < tenant_today():
+    if activity.held_on < clock.today():
         raise Invalid.field("held_on", _("This activity is over; sign-up has ended."))
     row = signup_of(activity.id, household.id)
     if row is None:
@@ -395,7 +396,7 @@ def mark_attendance(actor: Actor, activity_id, household_ids) -> Marked:
         raise Invalid.field("household_ids", _("At most %(n)d households at once.", n=MAX_MARK))
     if activity.status != Activity.OPEN:
         errors["status"] = [_("This activity is closed.")]
-    if activity.held_on > tenant_today():
+    if activity.held_on > clock.today():
         errors["held_on"] = [_("Attendance can be marked from the day the activity is held.")]
     Invalid.raise_if(errors)
     eff = _item_or_invalid(activity, "item_code")
@@ -449,7 +450,7 @@ def check_in(actor: Actor, activity_id, code, household_id=None) -> Attendance:
         raise Invalid.field("code", _("That is not this activity's check-in code."))
     if activity.status != Activity.OPEN:
         raise Invalid.field("code", _("This activity is closed; check-in has ended."))
-    today = tenant_today()
+    today = clock.today()
     if not activity.held_on - timedelta(days=CHECKIN_DAYS) <= today <= activity.held_on + timedelta(days=CHECKIN_DAYS):
         raise Invalid.field("code", _("Check-in is open from the day before to the day after the activity."))
     row = attendance_of(activity.id, household.id)

@@ -6,9 +6,9 @@ from datetime import date
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.roles.authz import authorize, may
-from jifen.platform.tenancy import tenant_today
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.activities import service
 from jifen.tenants.points.workflow import STATE_LABELS
@@ -31,7 +31,7 @@ def index():
     actor = current_actor()
     village_id = request.args.get("village_id") or None
     activities = service.list_activities(actor, village_id)
-    today = tenant_today()
+    today = clock.today()
     names = _village_names(actor)
     visible = service.village_ids(actor)
     return render_template("activities/index.html",
@@ -46,7 +46,7 @@ def _form(activity, errors, form, status=200):
     actor = current_actor()
     choices = _manageable_villages(actor)
     village_id = form.get("village_id") or (str(choices[0][0]) if len(choices) == 1 else "")
-    day = form.get("held_on") or tenant_today().isoformat()
+    day = form.get("held_on") or clock.today().isoformat()
     try:
         items = service.item_choices(service.uuid_or_none(village_id), date.fromisoformat(day))
     except ValueError:
@@ -92,7 +92,7 @@ def _detail(activity_id, errors=None, status=200, marked=None):
     may_manage = may(actor, "activity.manage", activity)
     own = service.own_households_in(actor, activity.village_id)
     eff = service.effective_item(activity.village_id, activity.item_code, activity.held_on)
-    today = tenant_today()
+    today = clock.today()
     ctx = {"activity": activity, "may_manage": may_manage, "errors": errors or {}, "marked": marked,
            "may_report": service.may_reach(actor, "activity.report", activity),
            "village_name": _village_names(actor).get(activity.village_id, ""), "eff": eff,

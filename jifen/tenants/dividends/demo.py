@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.dividends import pools, settlement
 from jifen.tenants.dividends.models import APPROVED, COMPUTING, PAID, PUBLISHED, SIMULATED, DividendPool
 
@@ -33,7 +33,7 @@ def load_demo(admin_actor, villages: dict) -> str | None:
     """Add this area's demo data for Longwo (idempotent); returns one line for the demo's summary."""
     if VILLAGE not in villages:
         return None
-    year = tenant_today().year
+    year = clock.today().year
     village = _pool(admin_actor, f"{year}年度{VILLAGE}积分分红", {
         "village_id": villages[VILLAGE].id, "amount": "20000.00", "source": "collective_income", "period": year,
         "base_percent": 30, "min_points": 1, "veto_codes": [c for c in ("ZF04", "WM07")

@@ -13,7 +13,8 @@ from decimal import Decimal
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 # run states (the machine is in settlement.py)
 COMPUTING, SIMULATED, FAILED, SUPERSEDED = "computing", "simulated", "failed", "superseded"
@@ -51,8 +52,8 @@ class DividendPool(TenantScoped, db.Model):
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[uuid.UUID | None]
     created_by_name: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 class DividendRun(TenantScoped, db.Model):
@@ -100,7 +101,7 @@ class DividendRun(TenantScoped, db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
     started_by: Mapped[uuid.UUID | None]
     started_by_name: Mapped[str] = mapped_column(String(100), default="")
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
     computed_at: Mapped[datetime | None]
     approved_by: Mapped[uuid.UUID | None]
     approved_by_name: Mapped[str] = mapped_column(String(100), default="")

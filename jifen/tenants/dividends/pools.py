@@ -15,12 +15,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
-from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.dividends.models import SETTLED, DividendChunk, DividendPayout, DividendPool, DividendRun
 from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.rulebook.models import RuleItem
@@ -184,7 +185,7 @@ def _check(actor: Actor, data: dict, pool: DividendPool | None) -> dict:
             errors["source"] = [_("Say where the money comes from.")]
         values["source"] = source
     if given("period"):
-        this_year = tenant_today().year
+        this_year = clock.today().year
         values["period"] = _whole(data.get("period"), "period", errors, FIRST_PERIOD, this_year,
                                   _("Enter a year from %(first)d to %(last)d.", first=FIRST_PERIOD, last=this_year))
     if given("min_points"):

@@ -47,12 +47,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.paging import Page
 from jifen.platform.roles.authz import Actor, action, authorize
-from jifen.platform.tenancy import current_tenant_id, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import current_tenant_id, tenant_get, tenant_get_or_404
 from jifen.tenants.dividends import allocation
 from jifen.tenants.dividends.models import (
     APPROVED,
@@ -210,7 +211,7 @@ def simulate(actor: Actor, pool_id) -> DividendRun:
                       village_id=pool.village_id, period=pool.period, amount_fen=pool.amount_fen,
                       base_percent=pool.base_percent, min_points=pool.min_points,
                       veto_codes=list(pool.veto_codes or []), started_by=actor.id, started_by_name=actor.name,
-                      started_at=utcnow(), chunk_size=_chunk_size())
+                      started_at=clock.now(), chunk_size=_chunk_size())
     chunks = _plan(run, run.chunk_size)
     if not chunks:
         raise Invalid.field("min_points", _("No household is eligible: none of the pool's active households has "
@@ -280,7 +281,7 @@ def _claim(run_id) -> uuid.UUID | None:
     if chunk is None:
         db.session.rollback()
         return None
-    chunk.claimed_at, chunk.attempts = utcnow(), chunk.attempts + 1
+    chunk.claimed_at, chunk.attempts = clock.now(), chunk.attempts + 1
     db.session.commit()
     return chunk.id
 
@@ -332,7 +333,7 @@ def _compute(run_id, chunk_id) -> bool:
     pause = float(current_app.config.get("DIVIDEND_CHUNK_SLEEP") or 0)  # tests: a slow worker to kill
     if pause:
         time.sleep(pause)
-    chunk.state, chunk.done_at, chunk.floor_fen = DONE, utcnow(), int(floor)
+    chunk.state, chunk.done_at, chunk.floor_fen = DONE, clock.now(), int(floor)
     db.session.commit()
     return True
 
@@ -387,7 +388,7 @@ def _finish(run_id) -> bool:
                         "%(amount)d fen); simulate again.", n=count, fen=int(total), m=run.households,
                         amount=run.amount_fen))
         return False
-    run.state, run.computed_at = SIMULATED, utcnow()
+    run.state, run.computed_at = SIMULATED, clock.now()
     run.total_fen, run.min_fen, run.max_fen, run.leftover_fen = int(total), int(low), int(high), leftover
     db.session.commit()
     return True
@@ -443,7 +444,7 @@ def progress(run: DividendRun) -> Progress:
         return Progress(run.chunks_total, run.chunks_total, 0, run.computed_at, False)
     last = max([t for t in (run.started_at, last_claim, last_done) if t is not None])
     return Progress(int(done), run.chunks_total, int(claimed), last,
-                    utcnow() - last > timedelta(seconds=STALL_SECONDS))
+                    clock.now() - last > timedelta(seconds=STALL_SECONDS))
 
 
 @action("dividend.view")
@@ -541,7 +542,7 @@ def approve(actor: Actor, run_id) -> DividendRun:
     if pool_changed(pool, run):
         raise _conflict_state(run, _("The pool was changed after this simulation: simulate again, then approve."))
     before = _run_facts(run)
-    run.state, run.approved_by, run.approved_by_name, run.approved_at = APPROVED, actor.id, actor.name, utcnow()
+    run.state, run.approved_by, run.approved_by_name, run.approved_at = APPROVED, actor.id, actor.name, clock.now()
     try:
         db.session.flush()
     except IntegrityError:
@@ -560,10 +561,10 @@ def publish(actor: Actor, run_id) -> DividendRun:
     if run.state != APPROVED:
         raise _conflict_state(run, _("Only an approved run goes on public notice (this run is %(state)s).",
                                      state=STATE_LABELS[run.state]))
-    today = tenant_today()
+    today = clock.today()
     run.state, run.notice_token = PUBLISHED, secrets.token_urlsafe(16)
     run.notice_opens_on, run.notice_closes_on = today, today + timedelta(days=points_settings().notice_days - 1)
-    run.published_by_name, run.published_at = actor.name, utcnow()
+    run.published_by_name, run.published_at = actor.name, clock.now()
     record(actor, "dividend_run.publish", run, before={"state": APPROVED},
            after={"state": PUBLISHED, "opens_on": run.notice_opens_on.isoformat(),
                   "closes_on": run.notice_closes_on.isoformat()})
@@ -587,7 +588,7 @@ def mark_paid(actor: Actor, run_id, data: dict) -> DividendRun:
                                                    "number on the transfer receipt)."))
     if len(reference) > MAX_REFERENCE:
         raise Invalid.field("payment_reference", _("At most %(n)d characters.", n=MAX_REFERENCE))
-    run.state, run.paid_by, run.paid_by_name, run.paid_at = PAID, actor.id, actor.name, utcnow()
+    run.state, run.paid_by, run.paid_by_name, run.paid_at = PAID, actor.id, actor.name, clock.now()
     run.payment_reference = reference
     record(actor, "dividend_run.pay", run, before={"state": PUBLISHED},
            after={"state": PAID, "payment_reference": reference, "total_fen": run.total_fen})
@@ -609,7 +610,7 @@ def run_by_token(token: str) -> DividendRun:
 
 
 def notice_open(run: DividendRun) -> bool:
-    return (run.notice_opens_on is not None and run.notice_opens_on <= tenant_today() <= run.notice_closes_on)
+    return (run.notice_opens_on is not None and run.notice_opens_on <= clock.today() <= run.notice_closes_on)
 
 
 def pool_of(run: DividendRun) -> DividendPool:

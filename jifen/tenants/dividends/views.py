@@ -2,18 +2,17 @@
 payment sheet, and the public notice of the dividend list (printable A4)."""
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.db import parse_uuid
 from jifen.platform.errors import NotFound
 from jifen.platform.page_once import new_key, once
 from jifen.platform.paging import Page
 from jifen.platform.roles.authz import authorize, may
-from jifen.platform.tenancy import tenant_get, tenant_today
+from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor, public, submit
 from jifen.tenants.dividends import pools, settlement, sheets
 from jifen.tenants.dividends.models import COMPUTING, SETTLED, DividendRun
@@ -32,8 +31,7 @@ def local_time(moment) -> str:
     """A stored UTC time as the township's clock shows it."""
     if moment is None:
         return ""
-    tenant = g.get("tenant")
-    return moment.astimezone(ZoneInfo(tenant.timezone if tenant else "Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(clock.zone()).strftime("%Y-%m-%d %H:%M")
 
 
 @bp.context_processor
@@ -61,7 +59,7 @@ def index():
 def _form(pool, errors, form, status=200):
     actor = current_actor()
     return render_template("dividends/form.html", pool=pool, errors=errors, form=form, choices=pools.choices(actor),
-                           once_key=new_key(), this_year=tenant_today().year), status
+                           once_key=new_key(), this_year=clock.today().year), status
 
 
 def _form_data() -> dict:
@@ -85,7 +83,7 @@ def create():
         return once(work)
     choices = pools.choices(actor)
     default_village = "" if choices.township or not choices.villages else str(choices.villages[0][0])
-    return _form(None, {}, {"period": str(tenant_today().year), "base_percent": "30", "min_points": "0",
+    return _form(None, {}, {"period": str(clock.today().year), "base_percent": "30", "min_points": "0",
                             "source": "collective_income", "village_id": default_village})
 
 

@@ -9,12 +9,13 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Invalid
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
-from jifen.platform.tenancy import tenant_get, tenant_today
+from jifen.platform.tenancy import tenant_get
 from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.points.ledger import period_of
 from jifen.tenants.villages.models import GridNode, Village
@@ -35,7 +36,7 @@ register_scope_path(VillageArea, lambda a: village_area_path(a.village_id))
 
 
 def current_period() -> int:
-    return period_of(tenant_today())
+    return period_of(clock.today())
 
 
 def parse_period(value, field: str = "period") -> int:

@@ -10,11 +10,12 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import current_tenant, tenant_today
+from jifen.platform.tenancy import current_tenant
 from jifen.tenants.honours import recommendations, stars, titles, wall
 from jifen.tenants.honours.models import (
     CONFIRMED,
@@ -60,7 +61,7 @@ def load_demo(admin_actor: Actor, villages: dict) -> str | None:
             "levels": [{"stars": n, "min_points": p, "top_percent": t} for n, (p, t) in LEVELS.items()],
             "vetoes": [{"item_code": c, "max_stars": m} for c, m in VETOES.items() if c in stars.deduction_items()]})
         db.session.commit()
-    today = tenant_today()
+    today = clock.today()
     stars.nightly(today)  # what the 02:00 job does; rerunning changes nothing
     period = stars.periods_to_rate(today)[0]
 

@@ -19,7 +19,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 MASKED, FULL = "masked", "full"
 NAME_DISPLAYS = (MASKED, FULL)
@@ -32,7 +33,7 @@ class HonourSettings(TenantScoped, db.Model):
                       CheckConstraint("wall_size BETWEEN 3 AND 50", name="wall_size"))
     name_display: Mapped[str] = mapped_column(String(8), default=MASKED)
     wall_size: Mapped[int] = mapped_column(default=10)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 class StarLevel(TenantScoped, db.Model):
@@ -96,7 +97,7 @@ class HonourTitle(TenantScoped, db.Model):
     no_veto: Mapped[bool] = mapped_column(default=True)  # no deduction of a veto item in the period
     active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class HonourShortlist(TenantScoped, db.Model):
@@ -110,7 +111,7 @@ class HonourShortlist(TenantScoped, db.Model):
     eligible: Mapped[int] = mapped_column(default=0)  # households meeting the criteria when drawn
     drawn_by: Mapped[uuid.UUID | None]
     drawn_by_name: Mapped[str] = mapped_column(String(100), default="")
-    drawn_at: Mapped[datetime] = mapped_column(default=utcnow)
+    drawn_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 SHORTLISTED, CONFIRMED, DECLINED = "shortlisted", "confirmed", "declined"
@@ -143,7 +144,7 @@ class HonourCandidate(TenantScoped, db.Model):
     decided_by: Mapped[uuid.UUID | None]
     decided_by_name: Mapped[str] = mapped_column(String(100), default="")
     decided_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class RecommendationList(TenantScoped, db.Model):
@@ -166,7 +167,7 @@ class RecommendationList(TenantScoped, db.Model):
     relation: Mapped[str | None] = mapped_column(String(16))  # a resident relation code (households.models)
     active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class HonourWall(TenantScoped, db.Model):
@@ -178,4 +179,4 @@ class HonourWall(TenantScoped, db.Model):
     village_id: Mapped[uuid.UUID]
     public_token: Mapped[str] = mapped_column(String(32))
     created_by: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

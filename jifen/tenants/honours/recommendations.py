@@ -21,12 +21,13 @@ from openpyxl.styles import Alignment, Font
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, may
-from jifen.platform.tenancy import register_url_object, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get_or_404
 from jifen.tenants.honours import stars
 from jifen.tenants.honours.common import VillageArea, flag, localized, optional_int, parse_period, text
 from jifen.tenants.honours.models import RecommendationList
@@ -50,7 +51,7 @@ def birth_date(id_number: str | None) -> date | None:
         born = date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
     except ValueError:
         return None
-    return born if date(1900, 1, 1) <= born <= date.today() else None
+    return born if date(1900, 1, 1) <= born <= clock.today() else None
 
 
 def age_on(born: date | None, day: date) -> int | None:
@@ -202,7 +203,7 @@ def members(actor: Actor, list_id, village_id, period=None, masked: bool = False
             if (rec.min_points is None or r.earned >= rec.min_points)
             and (rec.min_stars is None or r.stars >= rec.min_stars)
             and (tagged is None or h in tagged) and h not in vetoed}
-    out = Members(rec, village, period, tenant_today(), households=len(keep))
+    out = Members(rec, village, period, clock.today(), households=len(keep))
     if not keep:
         return out
     conditions = [Resident.household_id.in_(list(keep)), Resident.left_on.is_(None)]

@@ -25,13 +25,14 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.roles.registry import register_scope_path
-from jifen.platform.tenancy import current_tenant_id, insert_new, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import current_tenant_id, insert_new, tenant_get, tenant_get_or_404
 from jifen.tenants.honours.common import VillageArea, parse_period
 from jifen.tenants.honours.models import StarLevel, StarRating, StarVeto
 from jifen.tenants.households.models import ACTIVE, Household
@@ -310,7 +311,7 @@ def recompute(actor: Actor, period=None) -> dict:
     """Rate now (after changing the settings) instead of waiting for the night."""
     period = parse_period(period)
     try:
-        result = store(period, rate(period), tenant_today())
+        result = store(period, rate(period), clock.today())
         record(actor, "stars.recompute", object_type="star_ratings", object_id=period, after=result)
         db.session.flush()
     except IntegrityError as e:  # the nightly job wrote the same rows at this moment

@@ -20,8 +20,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key, sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
@@ -252,7 +253,7 @@ def draw_shortlist(actor: Actor, title_id, village_id, period=None) -> HonourSho
                                        period=period, household_id=r.household_id, earned=r.earned, stars=r.stars,
                                        village_rank=r.rank, tied=r.earned == tied_value) for r in picked)
     shortlist.eligible = len(found)
-    shortlist.drawn_by, shortlist.drawn_by_name, shortlist.drawn_at = actor.id, actor.name, utcnow()
+    shortlist.drawn_by, shortlist.drawn_by_name, shortlist.drawn_at = actor.id, actor.name, clock.now()
     db.session.flush()
     record(actor, "honour.shortlist", shortlist, after={
         "title": title.name_zh, "village": village.name, "period": period, "eligible": len(found),
@@ -330,7 +331,7 @@ def decide(actor: Actor, candidate_id, data: dict) -> HonourCandidate:
                                               n=title.quota))
     candidate.status = CONFIRMED if decision == "confirm" else DECLINED
     candidate.reason = reason
-    candidate.decided_by, candidate.decided_by_name, candidate.decided_at = actor.id, actor.name, utcnow()
+    candidate.decided_by, candidate.decided_by_name, candidate.decided_at = actor.id, actor.name, clock.now()
     db.session.flush()
     if decision == "confirm":
         notify(candidate.household_id, "honour_confirmed", f"honour:{candidate.id}",

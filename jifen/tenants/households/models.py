@@ -7,7 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 ACTIVE, MOVED_OUT, MERGED, DISSOLVED = "active", "moved_out", "merged", "dissolved"
 STATUSES = (ACTIVE, MOVED_OUT, MERGED, DISSOLVED)
@@ -39,8 +40,8 @@ class Household(TenantScoped, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
     merged_into_id: Mapped[uuid.UUID | None]
     note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 RELATIONS = ("head", "spouse", "child", "child_in_law", "grandchild", "parent", "grandparent", "sibling", "other")
@@ -68,7 +69,7 @@ class Resident(TenantScoped, db.Model):
     id_number: Mapped[str | None] = mapped_column(String(18))
     sort_order: Mapped[int] = mapped_column(default=0)
     left_on: Mapped[date | None]  # moved to another household (split/merge) or left; history is kept
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class CustomTag(TenantScoped, db.Model):
@@ -79,7 +80,7 @@ class CustomTag(TenantScoped, db.Model):
     code: Mapped[str] = mapped_column(String(32))
     name_zh: Mapped[str] = mapped_column(String(32))
     name_en: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class HouseholdTag(TenantScoped, db.Model):
@@ -107,7 +108,7 @@ class HouseholdEvent(TenantScoped, db.Model):
     actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str] = mapped_column(String(64), default="")
     happened_on: Mapped[date]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class RosterImport(TenantScoped, db.Model):
@@ -122,5 +123,5 @@ class RosterImport(TenantScoped, db.Model):
     errors: Mapped[list] = mapped_column(JSON, default=list)  # [{"row": 5, "column": "门牌号", "message": ...}]
     summary: Mapped[dict] = mapped_column(JSON, default=dict)  # created / updated / unchanged counts
     created_by: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     imported_at: Mapped[datetime | None]

@@ -13,14 +13,15 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_spreadsheet
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
-from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdEvent, HouseholdTag, Resident, RosterImport
 from jifen.tenants.households.roster_check import Checker, GridLookup, Plan, TagLookup
 from jifen.tenants.households.roster_excel import (
@@ -63,7 +64,7 @@ def villages_for(actor: Actor, action_name: str = "household.import") -> list[Vi
 
 def _check(actor: Actor, rows: list[Row], village: Village | None, import_id=None) -> Plan:
     checker = Checker(village, scope_ids(actor, "household.import", "village"),
-                      actor_id=actor.id, actor_name=actor.name, import_id=import_id, today=tenant_today())
+                      actor_id=actor.id, actor_name=actor.name, import_id=import_id, today=clock.today())
     return checker.check(rows)
 
 
@@ -187,7 +188,7 @@ def confirm(actor: Actor, import_id) -> RosterImport:
     except IntegrityError:  # a household or ID number written by someone else since the check
         raise Conflict(_("These households were changed by someone else while the roster was being imported; "
                          "nothing was imported. Confirm again.")) from None
-    imp.status, imp.imported_at, imp.summary = IMPORTED, utcnow(), {"error_count": 0} | plan.counts
+    imp.status, imp.imported_at, imp.summary = IMPORTED, clock.now(), {"error_count": 0} | plan.counts
     record(actor, "household.import", imp, after=plan.counts)
     return imp
 

@@ -19,7 +19,8 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db, new_id
 from jifen.platform.tenancy import current_tenant_id
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag, Resident
 from jifen.tenants.households.roster_excel import HEADERS, Row
@@ -229,7 +230,7 @@ class Checker:
                  import_id=None, today: date | None = None):
         self.village, self.allowed = village, allowed
         self.actor_id, self.actor_name, self.import_id = actor_id, actor_name, import_id
-        self.today = today or utcnow().date()
+        self.today = today or clock.now().date()
         villages = db.session.execute(select(Village)).scalars().all()
         self.villages_by_word = {v.name: v for v in villages} | {v.code: v for v in villages}
         self.village_names = {v.id: v.name for v in villages}
@@ -393,10 +394,10 @@ class Checker:
                 "relation": m.relation,
                 "phone": None if m.phone is KEEP else m.phone,
                 "id_number": None if m.id_number is KEEP else m.id_number, "sort_order": order, "left_on": None,
-                "created_at": utcnow()}
+                "created_at": clock.now()}
 
     def _new_household(self, key, grid, tags, note, head: Member, members: list[Member]) -> None:
-        plan, tenant_id, now = self.plan, current_tenant_id(), utcnow()
+        plan, tenant_id, now = self.plan, current_tenant_id(), clock.now()
         household_id = new_id()
         plan.households.append({"id": household_id, "tenant_id": tenant_id, "village_id": key[0],
                                 "grid_node_id": grid.id if grid else None, "door_plate": key[1], "head_name": head.name,
@@ -480,6 +481,6 @@ class Checker:
                       for t in sorted(added)]
         plan.tag_deletes += [have[t] for t in removed]
         if change:
-            plan.household_updates.append({"tenant_id": tenant_id, "id": household.id, "updated_at": utcnow(),
+            plan.household_updates.append({"tenant_id": tenant_id, "id": household.id, "updated_at": clock.now(),
                                            **change})
         plan.counts["households_updated" if change or added or removed else "households_unchanged"] += 1

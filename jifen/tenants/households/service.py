@@ -21,13 +21,14 @@ from pypinyin import lazy_pinyin
 from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
-from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households import (
     rules,
     scopes,  # noqa: F401 - registers the household scope kind
@@ -334,7 +335,7 @@ def _snapshot(h: Household, members: list[Resident] | None = None) -> dict:
 
 def _event(actor: Actor, household: Household, kind: str, other: Household | None = None, **details) -> None:
     db.session.add(HouseholdEvent(household_id=household.id, kind=kind, other_household_id=other.id if other else None,
-                                  details=details, actor_id=actor.id, actor_name=actor.name, happened_on=tenant_today()))
+                                  details=details, actor_id=actor.id, actor_name=actor.name, happened_on=clock.today()))
 
 
 # --- households: checks ----------------------------------------------------------------------
@@ -538,13 +539,13 @@ def member_leaves(actor: Actor, household_id, resident_id, data: dict | None = N
         raise Invalid.field("resident_id", _("This member has already left the household."))
     if resident.relation == "head":
         raise Invalid.field("resident_id", _("The head can't leave: make another member head first."))
-    left_on = data.get("left_on") or tenant_today()
+    left_on = data.get("left_on") or clock.today()
     if isinstance(left_on, str):
         try:
             left_on = date.fromisoformat(left_on)
         except ValueError:
             raise Invalid.field("left_on", _("Enter a date like 2026-03-01.")) from None
-    if left_on > tenant_today():
+    if left_on > clock.today():
         raise Invalid.field("left_on", _("The day can't be in the future."))
     before = _member_snapshot(resident)
     resident.left_on = left_on
@@ -656,7 +657,7 @@ def split_household(actor: Actor, household_id, data: dict) -> Household:
 
 def _transfer(moves: list[tuple[Resident, str, int]], target: Household, start: int = 0) -> list[tuple]:
     """Close the old rows, then open the new ones (the ID number index sees one current row)."""
-    today = tenant_today()
+    today = clock.today()
     pairs = [(r, _move_resident(r, target.id, relation, start + n, today)) for n, (r, relation, _i) in enumerate(moves)]
     db.session.flush()
     db.session.add_all(new for _old, new in pairs)

@@ -24,11 +24,11 @@ put back, due at the end of the quiet hours, without counting an attempt.
 """
 from __future__ import annotations
 
-import time as clock
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -38,9 +38,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.tenancy import (
@@ -115,7 +116,7 @@ def _insert_ignore():
 def plan(limit: int | None = None) -> int:
     """Decide the external delivery of pending notifications (at most `limit` given a channel);
     returns how many notifications left `pending`. Commits."""
-    now = utcnow()
+    now = clock.now()
     limit = limit or int(_cfg("NOTIFY_BATCH"))
     external = select(NotificationPreference.household_id).where(NotificationPreference.channel != IN_APP)
     cutoff = now - timedelta(hours=float(_cfg("NOTIFY_MAX_AGE_HOURS")))
@@ -165,7 +166,7 @@ class Claim:
 
 def claim(limit: int | None = None) -> list[Claim]:
     """Take up to `limit` due deliveries for this worker (state `sending`). Commits."""
-    now = utcnow()
+    now = clock.now()
     rows = db.session.execute(
         select(D.id, D.state, D.attempts).where(_due(now)).order_by(D.next_attempt_at, D.id)
         .limit(limit or int(_cfg("NOTIFY_BATCH"))).with_for_update(skip_locked=True)).all()
@@ -221,7 +222,7 @@ def render(n: Notification, locale: str) -> str:
 
 
 def _local(tenant: Tenant, moment: datetime) -> str:
-    return moment.astimezone(ZoneInfo(tenant.timezone)).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(clock.zone(tenant)).strftime("%Y-%m-%d %H:%M")
 
 
 def _message(d: NotificationDelivery, tenant: Tenant) -> Message | datetime:
@@ -231,7 +232,7 @@ def _message(d: NotificationDelivery, tenant: Tenant) -> Message | datetime:
         p = db.session.execute(select(NotificationPreference).where(
             NotificationPreference.household_id == n.household_id)).scalar_one_or_none()
         if p is not None:
-            later = quiet_until(utcnow(), tenant.timezone, p.quiet_start, p.quiet_end)
+            later = quiet_until(clock.now(), tenant.timezone, p.quiet_start, p.quiet_end)
             if later is not None:
                 return later
         locale = (p.language if p else None) or tenant.default_locale
@@ -279,8 +280,8 @@ def send_one(c: Claim, channels: dict | None = None) -> str:
         dead = c.attempts >= int(_cfg("NOTIFY_MAX_ATTEMPTS"))
         state = D.DEAD if dead else D.FAILED
         return state if _settle(c, state=state, last_error=(str(e) or type(e).__name__)[:500],
-                                next_attempt_at=utcnow() + backoff(c.attempts)) else "lost"
-    return D.SENT if _settle(c, state=D.SENT, sent_at=utcnow(), via=result.via, last_error=None,
+                                next_attempt_at=clock.now() + backoff(c.attempts)) else "lost"
+    return D.SENT if _settle(c, state=D.SENT, sent_at=clock.now(), via=result.via, last_error=None,
                              provider_ref=result.provider_ref) else "lost"
 
 
@@ -288,14 +289,14 @@ def deliver_tenant(channels: dict | None = None) -> Counter:
     """Plan and send everything due in the current tenant, batch after batch, until nothing is left
     or NOTIFY_RUN_SECONDS have passed. Safe to run in several workers at once."""
     stats: Counter = Counter()
-    deadline = clock.monotonic() + float(_cfg("NOTIFY_RUN_SECONDS"))
+    deadline = monotonic() + float(_cfg("NOTIFY_RUN_SECONDS"))
     while True:
         planned = plan()
         stats["planned"] += planned
         claims = claim()
         for c in claims:
             stats[send_one(c, channels)] += 1
-        if (not planned and not claims) or clock.monotonic() > deadline:
+        if (not planned and not claims) or monotonic() > deadline:
             return stats
 
 
@@ -388,7 +389,7 @@ def retry(actor: Actor, delivery_id) -> NotificationDelivery:
         raise Conflict(_("Only failed or given-up deliveries can be retried."),
                        {"state": [_("This delivery is %(state)s.", state=STATE_LABELS.get(d.state, d.state))]})
     before = {"state": d.state, "attempts": d.attempts, "last_error": d.last_error}
-    d.state, d.attempts, d.next_attempt_at, d.claimed_at = D.PENDING, 0, utcnow(), None
+    d.state, d.attempts, d.next_attempt_at, d.claimed_at = D.PENDING, 0, clock.now(), None
     db.session.flush()
     record(actor, "delivery.retry", d, before=before, after={"state": d.state, "attempts": 0})
     db.session.commit()

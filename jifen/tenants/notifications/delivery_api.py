@@ -7,9 +7,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate
 
+from jifen.platform import clock
 from jifen.platform.api import SECURITY
 from jifen.platform.schemas import Schema
-from jifen.platform.tenancy import tenant_today
 from jifen.platform.web import current_actor
 from jifen.tenants.notifications import delivery, digest, preferences
 from jifen.tenants.notifications.models import CHANNELS, LANGUAGES, NotificationDelivery
@@ -165,5 +165,5 @@ class Digest(MethodView):
         """The caller's staff digest of this morning: what waited for them."""
         found = digest.today_for(current_actor())
         if found is None:
-            return {"local_date": tenant_today(), "items": []}
+            return {"local_date": clock.today(), "items": []}
         return {"local_date": found[0].local_date, "items": found[1]}

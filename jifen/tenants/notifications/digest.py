@@ -16,14 +16,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.errors import ServiceError
 from jifen.platform.roles.authz import Actor, authorize
 from jifen.platform.roles.models import RoleAssignment
 from jifen.platform.roles.registry import VILLAGER
-from jifen.platform.tenancy import current_tenant, tenant_today
+from jifen.platform.tenancy import current_tenant
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications.digest_sources import SOURCES, register_digest_source
 from jifen.tenants.notifications.models import SMS, NotificationDelivery, StaffDigest
@@ -90,7 +91,7 @@ def run(tenant: Tenant, day: date) -> dict:
     try:
         users = staff_users()
         have = set(db.session.execute(select(StaffDigest.user_id).where(StaffDigest.local_date == day)).scalars())
-        now = utcnow()
+        now = clock.now()
         for user in users:
             if user.id in have:
                 continue
@@ -150,7 +151,7 @@ def today_for(actor: Actor) -> tuple[StaffDigest, list[dict]] | None:
     if actor.kind != "user" or actor.id is None:
         return None
     digest = db.session.execute(select(StaffDigest).where(StaffDigest.user_id == actor.id,
-                                                          StaffDigest.local_date == tenant_today())).scalar_one_or_none()
+                                                          StaffDigest.local_date == clock.today())).scalar_one_or_none()
     if digest is None:
         return None
     return digest, lines(digest, current_tenant())

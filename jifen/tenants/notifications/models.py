@@ -6,7 +6,8 @@ from datetime import date, datetime, time
 from sqlalchemy import JSON, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 
 class Notification(TenantScoped, db.Model):
@@ -31,7 +32,7 @@ class Notification(TenantScoped, db.Model):
     link: Mapped[str] = mapped_column(String(300), default="")  # path inside the tenant, e.g. applications/<id>
     dedupe_key: Mapped[str] = mapped_column(String(120))
     delivery: Mapped[str] = mapped_column(String(16), default=PENDING)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     read_at: Mapped[datetime | None]
 
 
@@ -53,7 +54,7 @@ class NotificationPreference(TenantScoped, db.Model):
     language: Mapped[str | None] = mapped_column(String(10))  # None: the township's language
     quiet_start: Mapped[time | None]  # tenant-local; both set or neither; may wrap midnight
     quiet_end: Mapped[time | None]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     updated_by_name: Mapped[str] = mapped_column(String(100), default="")
 
 
@@ -68,7 +69,7 @@ class StaffDigest(TenantScoped, db.Model):
     user_id: Mapped[uuid.UUID]
     local_date: Mapped[date]
     items: Mapped[list] = mapped_column(JSON, default=list)  # [{"source": name, "count": n}], non-zero only
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 OPEN_STATES = "state IN ('pending', 'failed', 'sending')"
@@ -96,10 +97,10 @@ class NotificationDelivery(TenantScoped, db.Model):
     channel: Mapped[str] = mapped_column(String(16))  # sms | wechat
     state: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
     claimed_at: Mapped[datetime | None]  # when the current `sending` began
     last_error: Mapped[str | None] = mapped_column(String(500))
     via: Mapped[str | None] = mapped_column(String(16))  # the adapter that sent it (log: no endpoint configured)
     provider_ref: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

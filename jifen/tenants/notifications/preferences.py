@@ -15,8 +15,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, utcnow
+from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
@@ -191,7 +192,7 @@ def update_preferences(actor: Actor, household_id, data: dict) -> Prefs:
     old_channel = row.channel or IN_APP
     for name, value in values.items():
         setattr(row, name, value)
-    row.updated_at, row.updated_by_name = utcnow(), actor.name[:100]
+    row.updated_at, row.updated_by_name = clock.now(), actor.name[:100]
     try:
         db.session.flush()
     except IntegrityError:

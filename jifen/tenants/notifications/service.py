@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
-from jifen.platform.db import db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor, action, scope_ids
 from jifen.tenants.notifications.models import Notification
 
@@ -77,6 +78,6 @@ def mark_read(actor: Actor) -> int:
         return 0
     n = db.session.execute(update(Notification).where(Notification.household_id.in_(households),
                                                       Notification.read_at.is_(None))
-                           .values(read_at=utcnow())).rowcount
+                           .values(read_at=clock.now())).rowcount
     db.session.commit()
     return n

@@ -9,12 +9,13 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from jifen.platform.db import db, parse_uuid, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_image
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_path
-from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
 from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.households.scopes import household_path
@@ -129,7 +130,7 @@ def _day(value, errors: dict, field: str = "occurred_on") -> date | None:
         except ValueError:
             errors[field] = [_("Enter the date as YYYY-MM-DD.")]
             return None
-    today = tenant_today()
+    today = clock.today()
     if day > today:
         errors[field] = [_("The date can't be in the future.")]
     elif day.year < today.year - 1:
@@ -199,7 +200,7 @@ def _new(actor: Actor, household: Household, eff: EffectiveItem, *, points: int,
                       submitted_by=actor.id, submitted_by_name=actor.name, batch_id=batch_id,
                       activity_id=activity_id)
     if state == VERIFIED:  # staff saw it happen: the recorder is the verifier
-        app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, utcnow()
+        app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, clock.now()
     db.session.add(app)
     db.session.flush()
     move(actor, app, "submit", state, points=points, authorized=True)
@@ -374,7 +375,7 @@ def confirm(actor: Actor, application_id) -> Application:
     if app.confirmed_at is not None:
         return app
     move(actor, app, "confirm", app.state)
-    app.confirmed_at = utcnow()
+    app.confirmed_at = clock.now()
     db.session.commit()
     return app
 
@@ -407,7 +408,7 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
         errors["reason"] = [_("Say why the points were changed.")]
     Invalid.raise_if(errors)
     app.points = points
-    app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, utcnow()
+    app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, clock.now()
     move(actor, app, "verify", _after_verification(eff), reason=reason, points=points, authorized=True)
     db.session.commit()
     return app
@@ -480,7 +481,7 @@ def vote(actor: Actor, application_id, data: dict) -> Application:
     move(actor, app, "vote" if decision == "approve" else "oppose", VERIFIED, reason=reason, authorized=True)
     t = tally(app.id)
     if t.approvals >= t.quorum:
-        app.certified_at = utcnow()
+        app.certified_at = clock.now()
         app.certified_by_names = "、".join(v.member_name for v in t.voters if v.decision == "approve")[:300]
         move(actor, app, "certify", CERTIFIED, authorized=True)
     elif t.rejections >= t.quorum:
@@ -612,7 +613,7 @@ def items_for(village_id, day: date | None = None, *, household: bool) -> list[t
     rulebook's order: [(category, [EffectiveItem, …])]. `household`: only award items households
     apply for themselves; otherwise every enabled item (staff records)."""
     from jifen.tenants.rulebook.models import RuleCategory
-    rules = rules_in_force(village_id, day or tenant_today())
+    rules = rules_in_force(village_id, day or clock.today())
     if rules is None:
         return []
     items = [e for e in rules.items if e.enabled

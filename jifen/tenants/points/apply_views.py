@@ -5,12 +5,13 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid
 from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may
-from jifen.platform.tenancy import tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import tenant_get_or_404
 from jifen.platform.web import current_actor, submit, upload_form
 from jifen.tenants.households import service as households
 from jifen.tenants.households.models import ACTIVE, Household
@@ -33,7 +34,7 @@ def _apply_form(household: Household | None, choices: list, errors: dict, form, 
     groups = applications.items_for(village_id, household=True) if village_id else []
     return render_template("points/apply.html", household=household, choices=choices, groups=groups,
                            errors=errors, form=form, proxy=proxy, once_key=new_key(), max_photos=MAX_PHOTOS,
-                           today=tenant_today()), status
+                           today=clock.today()), status
 
 
 def _self_page(errors=None, form=None, status=200):
@@ -42,7 +43,7 @@ def _self_page(errors=None, form=None, status=200):
     choices = applications.applicant_households(actor)
     chosen = (form or request.args).get("household_id") or ""
     household = next((h for h in choices if str(h.id) == chosen), choices[0] if choices else None)
-    return _apply_form(household, choices, errors or {}, form or {"occurred_on": tenant_today().isoformat()},
+    return _apply_form(household, choices, errors or {}, form or {"occurred_on": clock.today().isoformat()},
                        proxy=False, status=status)
 
 
@@ -72,7 +73,7 @@ def _proxy_page(household_id, errors=None, form=None, status=200):
     actor = current_actor()
     household = tenant_get_or_404(Household, household_id)
     authorize(actor, "application.proxy", household)
-    return _apply_form(household, [], errors or {}, form or {"occurred_on": tenant_today().isoformat()}, proxy=True,
+    return _apply_form(household, [], errors or {}, form or {"occurred_on": clock.today().isoformat()}, proxy=True,
                        status=status)
 
 
@@ -114,8 +115,8 @@ def _record_page(household_id, errors=None, form=None, status=200):
     authorize(actor, "application.record", household)
     groups = applications.items_for(household.village_id, household=False)
     return render_template("points/record.html", household=household, groups=groups, errors=errors or {},
-                           form=form or {"occurred_on": tenant_today().isoformat()}, once_key=new_key(),
-                           max_photos=MAX_PHOTOS, today=tenant_today()), status
+                           form=form or {"occurred_on": clock.today().isoformat()}, once_key=new_key(),
+                           max_photos=MAX_PHOTOS, today=clock.today()), status
 
 
 @bp.route("/households/<uuid:household_id>/record", methods=["GET", "POST"])
@@ -162,10 +163,10 @@ def _batch_page(errors=None, form=None, status=200):
     groups = applications.items_for(village.id, household=False) if village else []
     rows = _grid_households(actor, village.id, grid_node_id) if village else []
     values = {k: form.get(k, "") for k in ("item_id", "title")}
-    values["occurred_on"] = form.get("occurred_on") or tenant_today().isoformat()
+    values["occurred_on"] = form.get("occurred_on") or clock.today().isoformat()
     return render_template("points/batch.html", villages=villages, village=village, grid=grid,
                            grid_node_id=grid_node_id, groups=groups, rows=rows, values=values, form=form,
-                           errors=errors or {}, once_key=new_key(), today=tenant_today()), status
+                           errors=errors or {}, once_key=new_key(), today=clock.today()), status
 
 
 def _batch_data(form) -> tuple[dict, list[str]]:

@@ -2,9 +2,9 @@
 
 Everything goes through the real service functions (self-applications, proxy entries, staff
 records, monthly sanitation batch sheets, verification, panel votes, public notices, objections,
-the nightly posting job and ledger corrections). The services take "today" from the clock, so the
-clock is stepped through the year with freezegun: every event of the year is planned first (with
-a fixed seed per village), then played in time order with the clock moved to the event's moment.
+the nightly posting job and ledger corrections). The services take the time from the platform's
+clock, so the history is written as it happened: every event of the year is planned first (with a
+fixed seed per village), then played in time order, each inside `clock.at(its moment)`.
 
 The rhythm, every 14 days counted back from two days ago (the notice day C):
   C-3  the work team verifies what was submitted (a few rejected, a few adjusted)
@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from jifen.platform import clock
 from jifen.platform.accounts import passwords
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
@@ -127,9 +128,9 @@ CORRECTION_REASONS = ["录入时分值填错，更正", "重复计分，撤销",
 
 
 def _local(day: date, hour: float, tz: ZoneInfo) -> datetime:
-    """A moment of the tenant's day as naive UTC (what freezegun wants)."""
+    """A moment of the tenant's day, in UTC."""
     h, m = int(hour), int(round((hour - int(hour)) * 60)) % 60
-    return datetime.combine(day, time(h, m), tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+    return datetime.combine(day, time(h, m), tzinfo=tz).astimezone(UTC)
 
 
 def _photo_bytes() -> list[bytes]:
@@ -150,7 +151,7 @@ class Demo:
     def __init__(self, admin: Actor, villages: dict):
         self.admin = admin
         self.villages = villages  # name -> Village
-        self.tz = ZoneInfo(current_tenant().timezone or "Asia/Shanghai")
+        self.tz = clock.zone()
         self.system = Actor.system("notices job", current_tenant().id)
         self.photos = _photo_bytes()
         self.items = {code: (direction, low, high, photo, who, review)
@@ -178,12 +179,10 @@ class Demo:
                 users[username] = user
             return user
 
-        from jifen.demo import VILLAGE_CODES, VILLAGES
-        codes = dict(zip(VILLAGES, VILLAGE_CODES, strict=True))
         names = iter(PANEL_NAMES)
         grid_names = iter(GRID_NAMES)
         for name, village in self.villages.items():
-            code = codes.get(name, str(village.code or village.id)[:12])
+            code = village.code  # account names: panel-guantian-1, villager-guantian-1, grid-guantian
             panel = [account(f"panel-{code}-{n}", next(names, f"评议员{n}"), "panel_member", village.id)
                      for n in (1, 2)]
             if name == "官田村" and "chenfang" in users:
@@ -262,7 +261,7 @@ class Demo:
                               rng.choice(households), code=code)
             for k in range(2):
                 when = end - timedelta(minutes=30 - k)
-                self.plan_app(name, rng, when, when.replace(tzinfo=UTC).astimezone(self.tz).date(), "proxy",
+                self.plan_app(name, rng, when, when.astimezone(self.tz).date(), "proxy",
                               rng.choice(households))
             self.at(_local(yesterday, 17, self.tz), self._verify_sweep(name, rng, before=_local(yesterday, 12, self.tz),
                                                                        reject=False))
@@ -357,7 +356,7 @@ class Demo:
 
     def _verify_sweep(self, name, rng, before=None, reject=True):
         def run():
-            cutoff = before.replace(tzinfo=UTC) if before else datetime.now(UTC) - timedelta(hours=12)
+            cutoff = before or clock.now() - timedelta(hours=12)
             for app in self._pending(name, SUBMITTED, cutoff):
                 who = rng.choice(self.workers[name])
                 roll = rng.random()
@@ -478,19 +477,15 @@ class Demo:
     # --- playing -----------------------------------------------------------------------------
 
     def play(self, end: datetime) -> None:
-        from freezegun import freeze_time
         events = sorted((e for e in self.events if e[0] <= end), key=lambda e: (e[0], e[1]))
-        if not events:
-            return
-        with freeze_time(events[0][0], tick=True) as clock:
-            for when, _n, fn in events:
-                clock.move_to(when)
-                try:
+        for when, _n, fn in events:
+            try:
+                with clock.at(when):
                     fn()
-                except (Invalid, Conflict) as e:  # a step the rules refuse: note it, go on
-                    db.session.rollback()
-                    self.stats["skipped"] += 1
-                    self.errors.append(f"{when:%Y-%m-%d %H:%M}: {e} {getattr(e, 'errors', '')}")
+            except (Invalid, Conflict) as e:  # a step the rules refuse: note it, go on
+                db.session.rollback()
+                self.stats["skipped"] += 1
+                self.errors.append(f"{when:%Y-%m-%d %H:%M}: {e} {getattr(e, 'errors', '')}")
 
 
 def load_demo(admin_actor: Actor, villages: dict, today: date | None = None) -> dict | None:
@@ -498,9 +493,8 @@ def load_demo(admin_actor: Actor, villages: dict, today: date | None = None) -> 
     None when points already exist (nothing is added then)."""
     if db.session.execute(select(func.count()).select_from(Application)).scalar_one():
         return None
-    from jifen.platform.tenancy import tenant_today
-    today = today or tenant_today()
-    end = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
+    today = today or clock.today()
+    end = clock.now() - timedelta(minutes=10)
     db.session.commit()
     fast = _fast_commits(True)
     try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Invalid
 from jifen.platform.roles.authz import Actor, action, authorize
-from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import Household
 from jifen.tenants.notifications.service import notify
 from jifen.tenants.points import ledger
@@ -28,7 +29,7 @@ register_url_object("transaction_id", LedgerTransaction)
 
 
 def current_period() -> int:
-    return ledger.period_of(tenant_today())
+    return ledger.period_of(clock.today())
 
 
 def _household(actor: Actor, household_id) -> Household:

@@ -32,7 +32,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import Invalid
 from jifen.platform.tenancy import current_tenant_id, insert_new
 from jifen.tenants.points.models import (
@@ -126,7 +127,7 @@ def _entry(batch: Batch, bal: HouseholdBalance, *, earned: int, available: int, 
     """One transaction and its two legs (the household's and the township's `counter` account;
     their `available` sums to zero), moving the locked cached balance by the same amounts."""
     tx = LedgerTransaction(id=new_id(), household_id=bal.household_id, period=bal.period, points=earned,
-                           created_at=utcnow(), **fields)
+                           created_at=clock.now(), **fields)
     batch.transactions.append(tx)
     batch.postings.append({"id": new_id(), "transaction_id": tx.id, "account": HOUSEHOLD,
                            "household_id": bal.household_id, "period": bal.period, "available": available,
@@ -311,7 +312,7 @@ def reserve(*, household_id, points: int, period: int, order_id, on: date, memo:
                                         n=bal.available, m=points))
     tx = LedgerTransaction(id=new_id(), source_kind=ORDER, source_id=order_id, household_id=household_id,
                            period=period, points=0, occurred_on=on, memo=memo[:300], created_by=created_by,
-                           created_by_name=created_by_name[:100], created_at=utcnow())
+                           created_by_name=created_by_name[:100], created_at=clock.now())
     batch = Batch()
     batch.transactions.append(tx)
     batch.postings += [_household_leg(tx, -points), _system_leg(tx, RESERVED, points)]
@@ -341,7 +342,7 @@ def settle(*, household_id, points: int, period: int, order_id, spend: bool, on:
         raise Invalid.field("points", _("The order's reserved points do not match; nothing was changed."))
     tx = LedgerTransaction(id=new_id(), source_kind=ORDER_CLOSE, source_id=order_id, household_id=household_id,
                            period=period, points=0, occurred_on=on, memo=memo[:300], created_by=created_by,
-                           created_by_name=created_by_name[:100], created_at=utcnow())
+                           created_by_name=created_by_name[:100], created_at=clock.now())
     batch = Batch()
     batch.transactions.append(tx)
     if spend:

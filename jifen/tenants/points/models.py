@@ -11,7 +11,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 # where an application came from
 SELF, PROXY, STAFF, ACTIVITY = "self", "proxy", "staff", "activity"
@@ -41,7 +42,7 @@ class PointsSettings(TenantScoped, db.Model):
     # that already exists)
     period_end: Mapped[str] = mapped_column(String(16), default=CARRY_OVER, server_default=CARRY_OVER)
     carry_over_limit: Mapped[int | None]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 class Batch(TenantScoped, db.Model):
@@ -59,7 +60,7 @@ class Batch(TenantScoped, db.Model):
     row_count: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[uuid.UUID | None]
     created_by_name: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Application(TenantScoped, db.Model):
@@ -112,8 +113,8 @@ class Application(TenantScoped, db.Model):
     capped_points: Mapped[int | None]  # what the cap held back (reported, not dropped silently)
     posted_at: Mapped[datetime | None]
     reject_reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 class ApplicationPhoto(TenantScoped, db.Model):
@@ -141,7 +142,7 @@ class ApplicationStep(TenantScoped, db.Model):
     reason: Mapped[str] = mapped_column(Text, default="")
     actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class CertificationVote(TenantScoped, db.Model):
@@ -156,7 +157,7 @@ class CertificationVote(TenantScoped, db.Model):
     member_name: Mapped[str] = mapped_column(String(100))
     decision: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Notice(TenantScoped, db.Model):
@@ -178,7 +179,7 @@ class Notice(TenantScoped, db.Model):
     item_count: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[uuid.UUID | None]
     created_by_name: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     closed_at: Mapped[datetime | None]
 
 
@@ -200,7 +201,7 @@ class Objection(TenantScoped, db.Model):
     decided_by: Mapped[uuid.UUID | None]
     decided_by_name: Mapped[str] = mapped_column(String(100), default="")
     decision_reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     decided_at: Mapped[datetime | None]
 
 
@@ -246,7 +247,7 @@ class LedgerTransaction(TenantScoped, db.Model):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[uuid.UUID | None]
     created_by_name: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class LedgerPosting(TenantScoped, db.Model):
@@ -284,7 +285,7 @@ class HouseholdBalance(TenantScoped, db.Model):
     period: Mapped[int]
     earned: Mapped[int] = mapped_column(default=0)
     available: Mapped[int] = mapped_column(default=0)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 class PeriodClose(TenantScoped, db.Model):
@@ -310,6 +311,6 @@ class PeriodClose(TenantScoped, db.Model):
     expired: Mapped[int] = mapped_column(default=0)
     started_by: Mapped[uuid.UUID | None]
     started_by_name: Mapped[str] = mapped_column(String(100), default="")
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
     finished_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)

@@ -8,11 +8,12 @@ from datetime import timedelta
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from jifen.platform.db import db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_path
-from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import Household
 from jifen.tenants.points.applications import MAX_REASON, _lock, _text, own_households, settings
 from jifen.tenants.points.models import Application, Notice, Objection
@@ -31,7 +32,7 @@ def _publish(actor: Actor, village: Village) -> Notice | None:
                               .order_by(Application.certified_at, Application.id).with_for_update()).scalars().all()
     if not apps:
         return None
-    today = tenant_today()
+    today = clock.today()
     number = (db.session.execute(select(func.max(Notice.number)).where(Notice.village_id == village.id))
               .scalar_one() or 0) + 1
     notice = Notice(village_id=village.id, number=number, opens_on=today,
@@ -70,7 +71,7 @@ def publish_waiting(actor: Actor) -> int:
 
 
 def is_open(notice: Notice) -> bool:
-    return notice.status == Notice.OPEN and notice.opens_on <= tenant_today() <= notice.closes_on
+    return notice.status == Notice.OPEN and notice.opens_on <= clock.today() <= notice.closes_on
 
 
 @action("notice.list")
@@ -173,7 +174,7 @@ def decide(actor: Actor, objection_id, data: dict) -> Objection:
     for o in decided:
         o.status = Objection.UPHELD if decision == "uphold" else Objection.DISMISSED
         o.decided_by, o.decided_by_name = actor.id, actor.name
-        o.decision_reason, o.decided_at = reason, utcnow()
+        o.decision_reason, o.decided_at = reason, clock.now()
     db.session.flush()
     if decision == "uphold":
         app.reject_reason = reason

@@ -30,11 +30,12 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.roles.authz import Actor, action
-from jifen.platform.tenancy import current_tenant, current_tenant_id, tenant_today
+from jifen.platform.tenancy import current_tenant, current_tenant_id
 from jifen.tenants.notifications.service import notify, register_messages
 from jifen.tenants.points import ledger
 from jifen.tenants.points.applications import settings
@@ -86,7 +87,7 @@ def _close_entry(batch: ledger.Batch, bal: HouseholdBalance, nxt: HouseholdBalan
     the legs' available sum to zero."""
     out = carried + expired
     tx = LedgerTransaction(id=new_id(), household_id=bal.household_id, period=bal.period, points=0,
-                           created_at=utcnow(), **fields)
+                           created_at=clock.now(), **fields)
     batch.transactions.append(tx)
     batch.postings.append({"id": new_id(), "transaction_id": tx.id, "account": HOUSEHOLD,
                            "household_id": bal.household_id, "period": bal.period, "available": -out, "earned": 0})
@@ -148,8 +149,8 @@ def _claim(actor: Actor, period: int) -> PeriodClose:
     inserted = db.session.execute(insert.values(
         tenant_id=current_tenant_id(), id=new, period=period, status=PeriodClose.RUNNING, policy=policy.period_end,
         carry_over_limit=policy.carry_over_limit if policy.period_end == CARRY_OVER else None, households=0,
-        carried=0, expired=0, started_by=actor.id, started_by_name=actor.name[:100], started_at=utcnow(),
-        updated_at=utcnow()).on_conflict_do_nothing(index_elements=["tenant_id", "period"])
+        carried=0, expired=0, started_by=actor.id, started_by_name=actor.name[:100], started_at=clock.now(),
+        updated_at=clock.now()).on_conflict_do_nothing(index_elements=["tenant_id", "period"])
         .returning(PeriodClose.id)).first()
     if inserted is not None:
         record(actor, "period.close", object_type="period_closes", object_id=new, before=None,
@@ -197,7 +198,7 @@ def _chunk(actor: Actor, pc: PeriodClose, limit: int) -> tuple[int, int, int] | 
     households, carried, expired = len(done), sum(d[2] for d in done), sum(d[3] for d in done)
     db.session.execute(update(PeriodClose).where(PeriodClose.id == pc.id).values(
         households=PeriodClose.households + households, carried=PeriodClose.carried + carried,
-        expired=PeriodClose.expired + expired, updated_at=utcnow()))
+        expired=PeriodClose.expired + expired, updated_at=clock.now()))
     if done:
         record(actor, "period.close_chunk", object_type="period_closes", object_id=pc.id,
                after={"period": period, "households": households, "carried": carried, "expired": expired})
@@ -228,7 +229,7 @@ def run_close(actor: Actor, period: int, *, chunk: int = CHUNK,
             after_chunk(run.chunks)
     finished = db.session.execute(update(PeriodClose).where(
         PeriodClose.id == pc.id, PeriodClose.status == PeriodClose.RUNNING)
-        .values(status=PeriodClose.DONE, finished_at=utcnow(), updated_at=utcnow())
+        .values(status=PeriodClose.DONE, finished_at=clock.now(), updated_at=clock.now())
         .returning(PeriodClose.households, PeriodClose.carried, PeriodClose.expired)).first()
     if finished is not None:  # this run finished it (a racing run may have)
         record(actor, "period.close_done", object_type="period_closes", object_id=pc.id,
@@ -261,7 +262,7 @@ def request_close(actor: Actor, data: dict, today: date | None = None) -> Period
     is closed already is a 409 naming `period`; one whose close stopped halfway is resumed."""
     from jifen.platform.jobs.queue import enqueue
 
-    period = _past_period((data or {}).get("period"), today or tenant_today())
+    period = _past_period((data or {}).get("period"), today or clock.today())
     pc = get_close(period)
     if pc is not None and pc.status == PeriodClose.DONE:
         raise Conflict(_("%(year)s is closed already.", year=period),
@@ -275,7 +276,7 @@ def request_close(actor: Actor, data: dict, today: date | None = None) -> Period
 def close_by_cli(period: int, name: str = "close-period") -> Run:
     """`jifen points close-period`: close (or resume, or sweep) a past period inline."""
     tenant = current_tenant()
-    period = _past_period(period, tenant_today())
+    period = _past_period(period, clock.today())
     return run_close(Actor.system(name, tenant.id), period)
 
 
@@ -284,7 +285,7 @@ def nightly(actor: Actor, today: date | None = None) -> dict:
     (a township whose job did not run on January 1 closes on the 2nd), and sweep the points that
     reached a closed year since (late postings, released store orders). Running it again the same
     day changes nothing."""
-    today = today or tenant_today()
+    today = today or clock.today()
     current = ledger.period_of(today)
     stats = db.session.execute(
         select(HouseholdBalance.period, func.sum(case((HouseholdBalance.available > 0, 1), else_=0)))
@@ -326,7 +327,7 @@ OPEN, UNCLOSED = "open", "unclosed"
 @action("period.view")
 def summaries(actor: Actor, today: date | None = None) -> list[PeriodSummary]:
     """Every year of the township, newest first, with its totals and its close."""
-    current = ledger.period_of(today or tenant_today())
+    current = ledger.period_of(today or clock.today())
     stats = {p: (int(n or 0), int(e or 0), int(a or 0)) for p, n, e, a in db.session.execute(
         select(HouseholdBalance.period, func.sum(case((HouseholdBalance.earned != 0, 1), else_=0)),
                func.sum(HouseholdBalance.earned), func.sum(HouseholdBalance.available))
@@ -357,7 +358,7 @@ class Preview:
 def preview(actor: Actor, period, today: date | None = None) -> Preview:
     """What closing `period` would do now, under the township's policy (or the policy the close
     began with, when it is resumed)."""
-    period = _past_period(period, today or tenant_today())
+    period = _past_period(period, today or clock.today())
     pc = get_close(period)
     policy, limit = (pc.policy, pc.carry_over_limit) if pc else (settings().period_end, settings().carry_over_limit)
     limit = limit if policy == CARRY_OVER else None

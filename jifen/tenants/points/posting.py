@@ -15,9 +15,9 @@ import gc
 
 from sqlalchemy import select, update
 
-from jifen.platform.db import db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.points import ledger
 from jifen.tenants.points.models import APPLICATION_SOURCE, Application, Notice
 from jifen.tenants.points.workflow import ON_NOTICE, POSTED, Log, move
@@ -28,9 +28,9 @@ CHUNK = 500
 
 def close_due(today=None) -> int:
     """Close every open notice whose last day has passed."""
-    today = today or tenant_today()
+    today = today or clock.today()
     n = db.session.execute(update(Notice).where(Notice.status == Notice.OPEN, Notice.closes_on < today)
-                           .values(status=Notice.CLOSED, closed_at=utcnow())).rowcount
+                           .values(status=Notice.CLOSED, closed_at=clock.now())).rowcount
     db.session.commit()
     return n
 
@@ -50,7 +50,7 @@ def post_many(actor: Actor, apps: list[Application], items: dict | None = None) 
         source_id=a.id, item=items[a.item_id], version_id=a.version_id,
         memo=f"{items[a.item_id].title_zh}：{a.description}", certified_by=a.certified_by_names or a.verified_by_name,
         created_by=actor.id, created_by_name=actor.name) for a in apps])
-    log, now = Log(), utcnow()
+    log, now = Log(), clock.now()
     for app, result in zip(apps, posted, strict=True):
         points = result.transaction.points
         app.posted_points, app.capped_points, app.posted_at = points, result.capped, now

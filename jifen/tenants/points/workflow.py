@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record, record_many
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict
 from jifen.platform.roles.authz import Actor, authorize
 from jifen.platform.tenancy import insert_new
@@ -127,10 +128,10 @@ def move(actor: Actor, app: Application, step: str, to: str, *, reason: str = ""
             authorize(actor, spec.policy, app)
     before = app.state if step != "submit" else None
     app.state = to
-    app.updated_at = utcnow()
+    app.updated_at = clock.now()
     step_row = {"id": new_id(), "application_id": app.id, "step": step, "from_state": before, "to_state": to,
                 "points": points, "reason": reason, "actor_id": actor.id, "actor_name": actor.name,
-                "created_at": utcnow()}
+                "created_at": clock.now()}
     audit = (actor, f"application.{step}", app, {
         "before": {"state": before} if before else None,
         "after": {"state": to, "points": points if points is not None else app.points, "reason": reason or None}})
@@ -150,5 +151,5 @@ def move(actor: Actor, app: Application, step: str, to: str, *, reason: str = ""
         if note:  # the key names this new step: it cannot exist yet, so no look-up first
             log.notes.append({"id": new_id(), "household_id": note[0], "kind": note[1], "dedupe_key": note[2],
                               "link": note[3], "params": note[4], "delivery": Notification.PENDING,
-                              "created_at": utcnow()})
+                              "created_at": clock.now()})
 

@@ -12,8 +12,8 @@ from datetime import date, time, timedelta
 
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.rankings import service
 from jifen.tenants.rankings.models import RankingSnapshot
 
@@ -30,12 +30,12 @@ def earlier_day(today: date) -> date | None:
 
 def load_demo(admin_actor, villages: dict) -> str | None:
     """Add this area's demo data for Longwo (idempotent); returns one line for the demo's summary."""
-    today = tenant_today()
+    today = clock.today()
     earlier = earlier_day(today)
     have = set(db.session.execute(select(RankingSnapshot.taken_on)).scalars())
     retake = False
     if earlier is not None and earlier not in have:
-        service.take_snapshot(earlier, as_of=service.local_moment(earlier, JOB_TIME))
+        service.take_snapshot(earlier, as_of=clock.local_moment(earlier, JOB_TIME))
         retake = True  # tonight's must be measured against it
     if retake or today not in have:
         service.take_snapshot(today)

@@ -32,7 +32,8 @@ from datetime import date, datetime
 from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db
 
 # the scopes a household is ranked in; the entry's columns are rank_<scope>
 SCOPES = ("village", "grid1", "grid2", "grid3", "grid4", "township")
@@ -46,7 +47,7 @@ class RankingSnapshot(TenantScoped, db.Model):
     period: Mapped[int]  # the points period ranked (the year of taken_on)
     previous_on: Mapped[date | None]  # the snapshot movement is measured against (kept, same period), if any
     households: Mapped[int] = mapped_column(default=0)  # active households ranked
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class RankingEntry(TenantScoped, db.Model):

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import Date, DateTime, Integer, String, Uuid, and_, bindparam, delete, func, or_, select, text, tuple_
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid
 from jifen.platform.paging import Page
 from jifen.platform.roles.authz import POLICIES, Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import ROLES, VILLAGER, register_scope_path
-from jifen.platform.tenancy import current_tenant, current_tenant_id, tenant_get, tenant_get_or_404, tenant_today
+from jifen.platform.tenancy import current_tenant, current_tenant_id, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household
 from jifen.tenants.points.ledger import period_of
 from jifen.tenants.points.notice_views import masked as notice_mask
@@ -216,12 +216,6 @@ def apply_retention(today: date) -> list[date]:
     return doomed
 
 
-def local_moment(day: date, at: time) -> datetime:
-    """`day` at the local time `at` in the current township's zone, as an aware datetime."""
-    tenant = current_tenant()
-    return datetime.combine(day, at, tzinfo=ZoneInfo(tenant.timezone if tenant else "Asia/Shanghai"))
-
-
 # --- what a ranking is of, and who may see it ----------------------------------------------------
 
 TOWNSHIP, VILLAGE, GRID = "township", "village", "grid"
@@ -309,7 +303,7 @@ def parse_period(value) -> int | None:
         return None
     raw = str(value).strip()
     if not raw.isdigit() or not 2000 <= int(raw) <= 2200:
-        raise Invalid.field("period", _("Enter a year such as %(year)d.", year=tenant_today().year))
+        raise Invalid.field("period", _("Enter a year such as %(year)d.", year=clock.today().year))
     return int(raw)
 
 

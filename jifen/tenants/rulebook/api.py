@@ -6,12 +6,12 @@ from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import fields
 
+from jifen.platform import clock
 from jifen.platform.api import SECURITY
 from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.rulebook import adoption, service, signing
-from jifen.tenants.rulebook.checks import local_today
 
 blp = Blueprint("rulebook_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/rulebook",
                 description="The rulebook, village adoption and commitment signing")
@@ -363,7 +363,7 @@ class InForce(MethodView):
     def get(self, args):
         """The rules that judge conduct of `day`: the village's adoption in force that day and its
         effective items (or, with no village, the township's version). Empty when none was in force."""
-        day = args["day"] or local_today()
+        day = args["day"] or clock.today()
         rules = adoption.view_rules_in_force(current_actor(), args["village_id"], day)
         if rules is None:
             return {"day": day, "version": None, "village_rulebook": None, "items": []}

@@ -10,19 +10,16 @@ from datetime import date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.errors import Invalid
 from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_document
 from jifen.platform.roles.authz import Actor
-from jifen.platform.tenancy import tenant_today
 from jifen.tenants.rulebook.models import ADOPTED, RETIRED
 
 MAX_NUMBER = 100_000  # points, attendance and votes: far above any real value, far below the column limit
 STATUS_LABELS = {"draft": _l("draft"), "adopted": _l("adopted"), "retired": _l("retired")}
-
-
-local_today = tenant_today  # a village signs on its own calendar, not UTC's
 
 
 class Fields:
@@ -112,7 +109,7 @@ def check_resolution(data: dict, *, in_force_from: date | None = None, previous:
     votes_against = f.number("votes_against", required=False) or 0
     votes_abstain = f.number("votes_abstain", required=False) or 0
     adopted_on = f.day("adopted_on")
-    if assembly and assembly > local_today():
+    if assembly and assembly > clock.today():
         f.fail("assembly_date", _("The assembly cannot be in the future."))
     if attendance and votes_for is not None:
         cast = votes_for + votes_against + votes_abstain

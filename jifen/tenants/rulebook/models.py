@@ -7,7 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 DRAFT, ADOPTED, RETIRED = "draft", "adopted", "retired"
 AWARD, DEDUCTION = "award", "deduction"
@@ -51,7 +52,7 @@ class RulebookVersion(Resolution, TenantScoped, db.Model):
     title: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
     based_on_id: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class RuleItem(TenantScoped, db.Model):
@@ -99,7 +100,7 @@ class VillageRulebook(Resolution, TenantScoped, db.Model):
     village_id: Mapped[uuid.UUID] = mapped_column(index=True)
     version_id: Mapped[uuid.UUID]
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class VillageItemSetting(TenantScoped, db.Model):
@@ -134,4 +135,4 @@ class CommitmentSignature(TenantScoped, db.Model):
     witness_name: Mapped[str] = mapped_column(String(64), default="")
     scan_file_id: Mapped[uuid.UUID | None]
     recorded_by: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

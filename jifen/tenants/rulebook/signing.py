@@ -16,6 +16,7 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import case, exists, func, select
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
@@ -26,7 +27,7 @@ from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
 from jifen.tenants.households.service import scope_condition
-from jifen.tenants.rulebook.checks import Fields, iso, local_today
+from jifen.tenants.rulebook.checks import Fields, iso
 from jifen.tenants.rulebook.models import ADOPTED, CommitmentSignature, VillageRulebook
 from jifen.tenants.villages.models import GridNode, Village
 
@@ -222,7 +223,7 @@ def _check_household(f: Fields, vr: VillageRulebook, household: Household, name:
 
 
 def _check_day(f: Fields, vr: VillageRulebook, day: date | None) -> None:
-    if day and day > local_today():
+    if day and day > clock.today():
         f.fail("signed_on", _("The signing day cannot be in the future."))
     elif day and vr.assembly_date and day < vr.assembly_date:
         f.fail("signed_on", _("The rulebook was adopted by the assembly on %(day)s; signing comes after.",

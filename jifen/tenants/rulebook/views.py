@@ -7,12 +7,13 @@ from itertools import groupby
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.errors import NotFound
 from jifen.platform.roles.authz import Actor, may
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.rulebook import adoption, service, signing
-from jifen.tenants.rulebook.checks import STATUS_LABELS, local_today
+from jifen.tenants.rulebook.checks import STATUS_LABELS
 
 bp = Blueprint("rulebook", __name__, url_prefix="/t/<tenant_slug>/rulebook")
 register_tile("rulebook.index", _l("Rulebook"), "rulebook.view", order=50)
@@ -67,7 +68,7 @@ def index():
 
 
 def _index(actor: Actor, errors: dict, form):
-    versions, today = service.list_versions(actor), local_today()
+    versions, today = service.list_versions(actor), clock.today()
     adopted = service.adopted_version()
     return render_template("rulebook/index.html", versions=versions, in_force=service.version_in_force(today),
                            upcoming=adopted if adopted and adopted.adopted_on > today else None,
@@ -253,7 +254,7 @@ def signing_bulk(village_rulebook_id):
     vr = adoption.get_village_rulebook(actor, village_rulebook_id)
     page = signing.households_to_sign(actor, village_rulebook_id, node_id, _page())
     nodes = signing.nodes_in_scope(signing.node_scope(actor, "commitment.record"), vr.village_id)
-    form = request.form if errors else {"signed_on": local_today().isoformat(),
+    form = request.form if errors else {"signed_on": clock.today().isoformat(),
                                         "witness_name": request.form.get("witness_name", "")}
     return render_template("rulebook/signing.html", vr=vr, page=page, nodes=nodes, node_id=node_id, errors=errors,
                            form=form, signed=request.args.get("signed", type=int),
@@ -272,7 +273,7 @@ def sign_one(village_rulebook_id):
         if not errors:
             return redirect(url_for("rulebook.signing_bulk", village_rulebook_id=village_rulebook_id,
                                     grid_node_id=request.args.get("grid_node_id") or None))
-    form = request.form if errors else {"signed_on": local_today().isoformat(), "signer_name": household.head_name}
+    form = request.form if errors else {"signed_on": clock.today().isoformat(), "signer_name": household.head_name}
     return render_template("rulebook/sign_one.html", vr=vr, household=household, members=members, errors=errors,
                            form=form), (422 if errors else 200)
 

@@ -16,8 +16,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import NotFound
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
@@ -121,7 +122,7 @@ def _issue_missing(actor: Actor, household_ids: list) -> int:
     issued = 0
     for _attempt in range(3):  # a code clash (one in ~10^12) is simply tried again
         rows = [{"tenant_id": current_tenant_id(), "id": new_id(), "household_id": h, "code": new_code(),
-                 "issued_at": utcnow(), "issued_by_name": actor.name[:100], "revoked_by_name": ""} for h in missing]
+                 "issued_at": clock.now(), "issued_by_name": actor.name[:100], "revoked_by_name": ""} for h in missing]
         # raw insert: the tenant is bound explicitly (reviewed; see tenancy.py)
         db.session.execute(insert(HouseholdCard).values(rows).on_conflict_do_nothing())
         have = set(db.session.execute(select(HouseholdCard.household_id).where(
@@ -214,7 +215,7 @@ def revoke(actor: Actor, household_id) -> HouseholdCard | None:
                               .with_for_update()).scalar_one_or_none()
     if card is None:
         return None
-    card.revoked_at, card.revoked_by_name = utcnow(), actor.name[:100]
+    card.revoked_at, card.revoked_by_name = clock.now(), actor.name[:100]
     db.session.flush()
     record(actor, "household_card.revoke", household, after={"code": card.code})
     return card

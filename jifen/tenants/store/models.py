@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 FUNDING_SOURCES = ("collective_income", "government_subsidy", "donation", "sponsorship", "other")
 # redemption: taken by a store order when placed (delta < 0); release: given back when the order is
@@ -25,7 +26,7 @@ class Store(TenantScoped, db.Model):
     address: Mapped[str] = mapped_column(String(200), default="")
     opening_hours: Mapped[str] = mapped_column(String(100), default="")
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class CatalogItem(TenantScoped, db.Model):
@@ -46,7 +47,7 @@ class CatalogItem(TenantScoped, db.Model):
     photo_file_id: Mapped[uuid.UUID | None]
     active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class StockLevel(TenantScoped, db.Model):
@@ -86,7 +87,7 @@ class StockMovement(TenantScoped, db.Model):
     actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str] = mapped_column(String(64), default="")
     order_id: Mapped[uuid.UUID | None] = mapped_column(index=True)  # the store order of a redemption/release
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 # --- store orders (redemption) and household cards ---------------------------------------------
@@ -132,7 +133,7 @@ class Order(TenantScoped, db.Model):
     channel: Mapped[str] = mapped_column(String(8))
     total_points: Mapped[int]
     period: Mapped[int]
-    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    placed_at: Mapped[datetime] = mapped_column(default=clock.now)
     placed_by: Mapped[uuid.UUID | None]
     placed_by_name: Mapped[str] = mapped_column(String(100), default="")
     closed_at: Mapped[datetime | None]
@@ -175,7 +176,7 @@ class HouseholdCard(TenantScoped, db.Model):
     )
     household_id: Mapped[uuid.UUID]
     code: Mapped[str] = mapped_column(String(16))
-    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    issued_at: Mapped[datetime] = mapped_column(default=clock.now)
     issued_by_name: Mapped[str] = mapped_column(String(100), default="")
     revoked_at: Mapped[datetime | None]
     revoked_by_name: Mapped[str] = mapped_column(String(100), default="")

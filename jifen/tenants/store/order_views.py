@@ -13,12 +13,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Forbidden, Invalid, NotFound
 from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import Actor, authorize, may, scope_ids
-from jifen.platform.tenancy import tenant_get, tenant_today
+from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.households import service as households_service
 from jifen.tenants.households.models import ACTIVE, Household
@@ -237,7 +238,7 @@ def desk():
     authorize(actor, "order.hand_over")
     store, stores = _store_or_403(actor, "order.hand_over", request.args.get("store_id"))
     waiting = list(reversed(orders.list_orders(actor, store_id=store.id, state=ORDER_OPEN, limit=500)))
-    today = orders.list_orders(actor, store_id=store.id, state=ORDER_HANDED_OVER, closed_on=tenant_today(), limit=500)
+    today = orders.list_orders(actor, store_id=store.id, state=ORDER_HANDED_OVER, closed_on=clock.today(), limit=500)
     low = orders.low_stock(actor, store.id) if may(actor, "stock.view", store) else []
     return render_template("orders/desk.html", store=store, stores=stores, waiting=waiting, today=today,
                            lines=orders.lines_of(waiting + today), households=_households(waiting + today), low=low)

@@ -15,26 +15,24 @@ head (audit entries are written after the ledger). Services flush; the caller co
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jifen.platform import clock
 from jifen.platform.audit.service import record_many
-from jifen.platform.db import db, new_id, parse_uuid, utcnow
+from jifen.platform.db import db, new_id, parse_uuid
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import (
-    current_tenant,
     current_tenant_id,
     register_url_object,
     tenant_get,
     tenant_get_or_404,
-    tenant_today,
 )
 from jifen.tenants.households.models import ACTIVE, Household
 from jifen.tenants.notifications.service import notify, register_messages
@@ -324,12 +322,12 @@ def place_order(actor: Actor, data: dict) -> Order:
     household, store, hand_over, lines = _check(actor, data)
     own = household.id in (scope_ids(actor, "order.place", "household") or set()) if actor.kind == "user" else False
     total = sum(item.price_points * quantity for item, quantity in lines)
-    today = tenant_today()
+    today = clock.today()
 
     number = _next_number()  # 1. the order counter
     order = Order(id=new_id(), number=number, store_id=store.id, household_id=household.id, state=ORDER_OPEN,
                   channel=PHONE if own and not hand_over else COUNTER, total_points=total,
-                  period=ledger.period_of(today), placed_at=utcnow(),
+                  period=ledger.period_of(today), placed_at=clock.now(),
                   placed_by=actor.id if actor.kind == "user" else None, placed_by_name=actor.name[:100])
     db.session.add(order)
     db.session.flush()  # the order row exists before its lines and movements name it
@@ -365,7 +363,7 @@ def _locked(order_id) -> Order:
 
 
 def _closed_by(actor: Actor, order: Order, state: str) -> None:
-    order.state, order.closed_at = state, utcnow()
+    order.state, order.closed_at = state, clock.now()
     order.closed_by = actor.id if actor.kind == "user" else None
     order.closed_by_name = actor.name[:100]
 
@@ -390,7 +388,7 @@ def hand_over(actor: Actor, order_id) -> Order:
     authorize(actor, "order.hand_over", order)
     if order.state != ORDER_OPEN:
         raise _not_open(order)
-    _spend(actor, order, tenant_today())
+    _spend(actor, order, clock.today())
     db.session.flush()
     record_many([(actor, "order.hand_over", order, {"before": {"state": ORDER_OPEN}, "after": {"state": order.state}})])
     _notify(order, "order_handed_over")
@@ -413,7 +411,7 @@ def _release(actor: Actor, order: Order, state: str, reason: str = "") -> Order:
         movements.append(_movement(actor, order, item.id, "release", line.quantity, level.quantity))
     db.session.add_all(movements)
     ledger.settle(household_id=order.household_id, points=order.total_points, period=order.period,
-                  order_id=order.id, spend=False, on=tenant_today(), memo=f"{store.name} #{order.number}",
+                  order_id=order.id, spend=False, on=clock.today(), memo=f"{store.name} #{order.number}",
                   created_by=actor.id if actor.kind == "user" else None,
                   created_by_name=actor.name)  # 3. the balance row
     _closed_by(actor, order, state)
@@ -441,9 +439,7 @@ def cancel(actor: Actor, order_id, reason: str = "") -> Order:
 def expiry_cutoff(day: date) -> datetime:
     """Orders placed before this instant are due to expire in the run of local date `day`: those
     placed on `day - ORDER_DAYS` or earlier (local dates of the township)."""
-    tenant = current_tenant()
-    zone = ZoneInfo(tenant.timezone if tenant else "Asia/Shanghai")
-    return datetime.combine(day - timedelta(days=ORDER_DAYS - 1), time(0), tzinfo=zone)
+    return clock.local_moment(day - timedelta(days=ORDER_DAYS - 1), time(0))
 
 
 def expire_due(actor: Actor, day: date) -> dict:
@@ -503,7 +499,7 @@ def list_orders(actor: Actor, *, store_id=None, household_id=None, state: str | 
         conditions.append(Order.state == state)
     for column, day in ((Order.placed_at, placed_on), (Order.closed_at, closed_on)):
         if day is not None:
-            start = datetime.combine(day, time(0), tzinfo=ZoneInfo(current_tenant().timezone))
+            start = clock.local_moment(day, time(0))
             conditions += [column >= start, column < start + timedelta(days=1)]
     limit = max(1, min(int(limit or 100), 500))
     return list(db.session.execute(select(Order).where(*conditions)
@@ -554,7 +550,7 @@ def low_stock(actor: Actor, store_id) -> list[dict]:
 
 
 def available_points(household_id) -> int:
-    bal = ledger.balance(household_id, ledger.period_of(tenant_today()))
+    bal = ledger.balance(household_id, ledger.period_of(clock.today()))
     return bal.available if bal else 0
 
 

@@ -18,9 +18,10 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import String, and_, case, false, func, literal, or_, select, update
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, new_id, utcnow
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
@@ -611,7 +612,7 @@ def retire_node(actor: Actor, grid_node_id) -> GridNode:
             held, name=node.name))
     before = _snapshot(node)
     retired = db.session.execute(update(GridNode).where(_under(node.path), GridNode.retired_at.is_(None))
-                                 .values(retired_at=utcnow())).rowcount
+                                 .values(retired_at=clock.now())).rowcount
     db.session.refresh(node)
     record(actor, "grid.retire", node, before=before, after=_snapshot(node) | {"subtree_nodes": retired})
     return node

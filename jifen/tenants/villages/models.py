@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform.db import TenantScoped, db, tenant_fk, utcnow
+from jifen.platform import clock
+from jifen.platform.db import TenantScoped, db, tenant_fk
 
 LARGE, MEDIUM, SMALL, MICRO = 1, 2, 3, 4
 LEVELS = (LARGE, MEDIUM, SMALL, MICRO)
@@ -19,7 +20,7 @@ class Village(TenantScoped, db.Model):
     name: Mapped[str] = mapped_column(String(64))
     code: Mapped[str] = mapped_column(String(32))
     sort_order: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class VillageGroup(TenantScoped, db.Model):
@@ -30,7 +31,7 @@ class VillageGroup(TenantScoped, db.Model):
     village_id: Mapped[uuid.UUID] = mapped_column(index=True)
     name: Mapped[str] = mapped_column(String(64))
     sort_order: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class GridLevelName(TenantScoped, db.Model):
@@ -68,7 +69,7 @@ class GridNode(TenantScoped, db.Model):
     path: Mapped[str] = mapped_column(String(200))
     sort_order: Mapped[int] = mapped_column(default=0)
     retired_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     def ancestor_ids(self) -> list[uuid.UUID]:
         """Ids from the root down to and including this node."""
