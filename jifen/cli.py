@@ -74,7 +74,7 @@ def create_operator(county_name, county_slug, username, display_name, password):
 @click.option("--operator", "operator_name", required=True, help="Operator username acting")
 @click.option("--slug", required=True)
 @click.option("--name", required=True)
-@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--timezone", default=clock.DEFAULT_ZONE, show_default=True)
 @click.option("--locale", "default_locale", default="zh_CN", show_default=True)
 @click.option("--admin-username", required=True)
 @click.option("--admin-name", "admin_display_name", required=True)

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from jifen.platform import clock
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import Operator
 from jifen.platform.api import SECURITY
@@ -33,7 +34,7 @@ class TownshipSchema(Schema):
 class OnboardSchema(Schema):
     slug = fields.String(required=True)
     name = fields.String(required=True)
-    timezone = fields.String(load_default="Asia/Shanghai")
+    timezone = fields.String(load_default=clock.DEFAULT_ZONE)
     default_locale = fields.String(load_default="zh_CN", validate=validate.OneOf(["zh_CN", "en"]))
     admin_username = fields.String(required=True)
     admin_display_name = fields.String(required=True)

@@ -31,7 +31,7 @@ class Tenant(db.Model):
     county_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("counties.id"), index=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    timezone: Mapped[str] = mapped_column(String(64), default=clock.DEFAULT_ZONE)
     default_locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -48,7 +48,7 @@ def _check_fields(data: dict) -> dict:
     name = (data.get("name") or "").strip()
     if not name or len(name) > 100:
         errors["name"] = [_("Enter the township's name (at most 100 characters).")]
-    tz = (data.get("timezone") or "Asia/Shanghai").strip()
+    tz = (data.get("timezone") or clock.DEFAULT_ZONE).strip()
     if tz not in available_timezones():
         errors["timezone"] = [_("Unknown time zone; use a name such as Asia/Shanghai.")]
     locale = data.get("default_locale") or "zh_CN"
