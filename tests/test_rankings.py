@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from jifen.platform import clock
 from jifen.platform.db import db, new_id
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import tenant_scope
@@ -288,7 +289,7 @@ def test_an_empty_township_ranks_nobody(ctx, world):
 def test_demo_loader_takes_a_month_end_and_tonight_once(town):
     from jifen.tenants.rankings import demo
 
-    today = service.tenant_today()
+    today = clock.today()
     line = demo.load_demo(None, {})
     earlier = demo.earlier_day(today)
     taken = sorted(db.session.execute(select(RankingSnapshot.taken_on)).scalars())
