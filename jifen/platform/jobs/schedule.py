@@ -77,12 +77,20 @@ def stale_claims(now: datetime) -> list[tuple]:
 
 
 def tick(now: datetime | None = None) -> list[tuple]:
-    """Claim what is due, then publish it (after the commit, never inside the transaction)."""
-    from jifen.platform.jobs.queue import enqueue
+    """Claim what is due, then publish it (after the commit, never inside the transaction). The
+    claims are their own outbox, so this publishes directly rather than through `jobs.outbox`:
+    a broker that is down is logged, and the claims go out again after `REPUBLISH_AFTER`."""
+    from jifen.platform.jobs.queue import BROKER_ERRORS, broker, publish
 
     now = now or utcnow()
-    todo = claim_due(now) + stale_claims(now)
-    for tenant_id, job, local_date in todo:
-        enqueue(job, tenant_id=str(tenant_id), local_date=local_date.isoformat())
-    current_app.logger.info("beat tick: %d job(s) published", len(todo))
-    return todo
+    todo, published = claim_due(now) + stale_claims(now), []
+    try:
+        with broker() as conn:
+            for tenant_id, job, local_date in todo:
+                publish(job, {"tenant_id": str(tenant_id), "local_date": local_date.isoformat()}, conn)
+                published.append((tenant_id, job, local_date))
+    except BROKER_ERRORS as exc:
+        current_app.logger.warning("beat tick: the broker is unreachable (%r); %d claim(s) go out again after %s",
+                                   exc, len(todo) - len(published), REPUBLISH_AFTER)
+    current_app.logger.info("beat tick: %d job(s) published", len(published))
+    return published
