@@ -184,3 +184,31 @@ def test_after_postgresql_drops_every_connection_the_next_simulation_completes(a
             run = settlement.simulate(who("admin"), pool_id)
             assert run.state == "simulated" and run.total_fen == 1_234_567
             assert db.session.execute(select(func.count()).select_from(OutboxJob)).scalar_one() == 0
+
+
+def test_a_failed_daily_job_is_run_again_by_a_later_tick(ctx, monkeypatch):
+    import jifen.workers.jobs as jobs
+
+    alpha = make_world().a.tenant_id
+    day = date(2026, 11, 28)
+
+    def disk_on_fire(tenant, day):
+        raise RuntimeError("disk on fire")
+
+    def alpha_audit():
+        db.session.rollback()
+        return db.session.execute(select(JobRun.status, JobRun.attempts).where(
+            JobRun.tenant_id == alpha, JobRun.job == AUDIT_CHECK, JobRun.local_date == day)
+            .execution_options(all_tenants=True)).one()
+
+    monkeypatch.setattr(jobs, "_audit_check", disk_on_fire)
+    with freeze_time("2026-11-28 12:00:00"):
+        tick()  # the failure is recorded on its run; the other jobs still run
+    assert tuple(alpha_audit()) == ("failed", 1)
+    monkeypatch.undo()
+    with freeze_time("2026-11-28 12:10:00"):
+        tick()
+    assert tuple(alpha_audit()) == ("failed", 1)  # not before REPUBLISH_AFTER
+    with freeze_time("2026-11-28 12:20:00"):
+        tick()
+    assert tuple(alpha_audit()) == ("done", 2)
