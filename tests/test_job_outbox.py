@@ -48,7 +48,7 @@ def audit_runs(day: date) -> list:
 
 
 def alpha_with_dividends(world):
-    """alpha in scope, with tests/test_dividends.py's households and points."""
+    """alpha and tests/points_world.py's setup, for tests/test_dividends.py's `setup_dividends`."""
     pw = setup_points(world)
     tenant = db.session.get(Tenant, world.a.tenant_id)
     return tenant, pw

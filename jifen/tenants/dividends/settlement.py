@@ -15,8 +15,9 @@ How a simulation is computed
    run in one aggregate query over the eligible households: how many there are (N), their earned
    points (W), and the chunks: ranges of household ids of `DIVIDEND_CHUNK_SIZE` eligible households
    each, with the count and earned points the plan saw in each. The chunks are rows
-   (`dividend_chunks`, pending); then it enqueues the task `jifen.dividend_settle` (inline in the
-   embedded default, on the workers otherwise).
+   (`dividend_chunks`, pending); then it enqueues the task `jifen.dividend_settle` in the same
+   transaction (the job outbox sends it after the commit: inline in the embedded default, to the
+   workers otherwise). A task that fails for good marks the run failed.
 2. A worker (`work`) claims a pending chunk (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers share
    a run without waiting for each other; the claim time and attempt are committed first, so a chunk
    whose worker died is visible), then in one transaction writes the payouts of its range with one
