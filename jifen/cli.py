@@ -153,6 +153,23 @@ def beat_tick():
         click.echo(f"published {job} for tenant {tenant_id} ({day})")
 
 
+@click.group("outbox")
+def outbox():
+    """Jobs written by requests and waiting for the broker."""
+
+
+@outbox.command("drain")
+@with_appcontext
+def outbox_drain():
+    """Publish every pending job now (what the beat does every OUTBOX_DRAIN_SECONDS)."""
+    from jifen.platform.jobs.outbox import drain
+
+    result = drain(min_age_seconds=0)
+    click.echo(f"published {result['published']} job(s); {result['pending']} still pending")
+    if result["pending"]:
+        sys.exit(1)
+
+
 @click.group("audit")
 def audit():
     """Audit log commands."""
@@ -243,5 +260,5 @@ def demo(base_url):
 
 def init_app(app) -> None:
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
-                beat_tick, audit, points, demo):
+                beat_tick, outbox, audit, points, demo):
         app.cli.add_command(cmd)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.jobs.queue import enqueue
+from jifen.platform.jobs.queue import publish
 from jifen.tenants.honours.models import StarRating
 from jifen.workers.honour_jobs import STAR_RATINGS
 from tests.conftest import make_world
@@ -55,13 +55,13 @@ def test_the_worker_rates_households_and_a_forced_rerun_changes_nothing(queued_a
                       for r in db.session.execute(select(StarRating)).scalars())
 
     with queued_app.app_context():
-        enqueue(STAR_RATINGS, tenant_id=str(world.a.tenant_id), local_date=day)
+        publish(STAR_RATINGS, {"tenant_id": str(world.a.tenant_id), "local_date": day})
     first = _wait(queued_app, world.a.tenant_id, 1, log)
     assert first.result[day[:4]]["households"] == 5
     once = in_tenant(queued_app, world.a.tenant_id, rows)
     assert sorted(r[1] for r in once) == [0, 0, 1, 3, 5]
     with queued_app.app_context():
-        enqueue(STAR_RATINGS, tenant_id=str(world.a.tenant_id), local_date=day, force=True)
+        publish(STAR_RATINGS, {"tenant_id": str(world.a.tenant_id), "local_date": day, "force": True})
     second = _wait(queued_app, world.a.tenant_id, 2, log)
     assert (second.result[day[:4]]["added"], second.result[day[:4]]["updated"]) == (0, 0)
     assert in_tenant(queued_app, world.a.tenant_id, rows) == once

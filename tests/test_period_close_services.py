@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.jobs.queue import enqueue
+from jifen.platform.jobs.queue import publish
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.points import ledger, period_close
@@ -56,7 +56,7 @@ def test_a_hand_close_runs_in_the_worker_and_the_daily_job_then_does_nothing(que
             assert [(b.earned, b.available) for b in (ledger.balance(pw.household, Y), ledger.balance(pw.household, NEXT))] == [(30, 0), (0, 20)]
             ledger_clean()
         for _ in range(2):  # the daily job of January 2, delivered twice
-            enqueue(CLOSE, tenant_id=str(world.a.tenant_id), local_date=date(NEXT, 1, 2).isoformat())
+            publish(CLOSE, {"tenant_id": str(world.a.tenant_id), "local_date": date(NEXT, 1, 2).isoformat()})
         with tenant_scope(tenant):
             def finished():
                 run = db.session.execute(select(JobRun).where(JobRun.job == CLOSE)).scalar_one_or_none()

@@ -16,7 +16,7 @@ from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.jobs.queue import enqueue
+from jifen.platform.jobs.queue import publish
 from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household
@@ -151,7 +151,7 @@ def test_the_expiry_job_runs_in_a_worker_process_and_twice_changes_nothing(reque
 
     def run_and_wait(expected_attempts):
         with app.app_context():
-            enqueue(ORDER_EXPIRY, tenant_id=str(world.a.tenant_id), local_date=today.isoformat())
+            publish(ORDER_EXPIRY, {"tenant_id": str(world.a.tenant_id), "local_date": today.isoformat()})
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 db.session.rollback()

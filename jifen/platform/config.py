@@ -30,9 +30,11 @@ def defaults(instance_path: str) -> dict:
     return {
         "JIFEN_ENV": "development",
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "jifen.db"),
-        # no pre-ping: it is a round trip on every request; recycle instead, and a connection
-        # that died with a database restart fails one request and is dropped from the pool
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800},
+        # pre-ping: a pooled connection that died with a database restart, a failover or
+        # pg_terminate_backend is found at checkout, before the request or job has used it, and
+        # the pool drops every connection as old as it (one round trip per checkout; see
+        # decisions.md, Issue 11: job outbox and dead connections)
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800, "pool_pre_ping": True},
         "REDIS_URL": None,
         "TASKS_EAGER": None,  # None: eager unless a Redis URL is configured
         "BABEL_DEFAULT_LOCALE": "zh_CN",
@@ -63,6 +65,13 @@ def defaults(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,  # uploads (rosters, photos) stay under 20 MiB
         "JOB_VISIBILITY_TIMEOUT": 6 * 3600,  # longer than any job, or Redis redelivers it
         "BEAT_TICK_SECONDS": 300,
+        # publishing a job (see jobs/outbox.py): one attempt with this connect timeout; after a
+        # failure a process leaves publishing to the dispatcher for the backoff; the dispatcher
+        # runs on the beat and sends the jobs left pending longer than the grace
+        "BROKER_CONNECT_TIMEOUT": 2,
+        "BROKER_BACKOFF_SECONDS": 30,
+        "OUTBOX_DRAIN_SECONDS": 30,
+        "OUTBOX_GRACE_SECONDS": 10,
         # notification delivery: the SMS and WeChat adapters post JSON to these endpoints (a gateway
         # in front of the provider); a channel with no URL writes its messages to the log instead
         "SMS_URL": None,

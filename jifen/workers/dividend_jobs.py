@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from celery import shared_task
+from flask import current_app
 
 from jifen.platform.db import db
 from jifen.platform.jobs.runner import run_daily
@@ -17,18 +18,29 @@ from jifen.platform.jobs.schedule import register_daily_job
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends import settlement
+from jifen.workers import will_retry
 
 RESUME = "jifen.dividend_resume"
 register_daily_job(RESUME, at="02:45")
 
 
-@shared_task(name=settlement.SETTLE_TASK, acks_late=True)
-def dividend_settle(tenant_id: str, run_id: str) -> dict:
+@shared_task(name=settlement.SETTLE_TASK, acks_late=True, bind=True)
+def dividend_settle(self, tenant_id: str, run_id: str) -> dict:
+    """A failure that will not be retried marks the run failed (never left computing for good)."""
     tenant = db.session.get(Tenant, uuid.UUID(str(tenant_id)))
     if tenant is None:
         return {"skipped": "unknown tenant"}
     with tenant_scope(tenant):
-        return settlement.work(run_id)
+        try:
+            return settlement.work(run_id)
+        except Exception as exc:
+            if not will_retry(self, exc):
+                try:
+                    settlement.stopped(run_id, exc)
+                except Exception:  # noqa: BLE001 - the database is gone too: the stall shows "resume"
+                    db.session.rollback()
+                    current_app.logger.exception("dividend run %s: could not record the failure", run_id)
+            raise
 
 
 def _resume(tenant, day) -> dict:

@@ -15,6 +15,7 @@ from jifen.platform import clock
 from jifen.platform.accounts.models import SetupLink, UserSession
 from jifen.platform.audit.service import verify_chain
 from jifen.platform.db import db
+from jifen.platform.jobs import outbox
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job, tick
 
@@ -27,6 +28,12 @@ register_daily_job(PURGE, at="04:00")
 @shared_task(name="jifen.beat_tick", ignore_result=True)
 def beat_tick() -> int:
     return len(tick())
+
+
+@shared_task(name="jifen.outbox_drain", ignore_result=True)
+def outbox_drain() -> dict:
+    """The dispatcher: publish the jobs whose publishing after their commit failed (broker down)."""
+    return outbox.drain()
 
 
 def _audit_check(tenant, day) -> dict:

@@ -24,3 +24,15 @@ class JobRun(TenantScoped, db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     result: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(String(2000))
+
+
+class OutboxJob(TenantScoped, db.Model):
+    """A job published by a request, written in the request's own transaction (see `outbox`). A row
+    lives from the commit until the broker has taken its message; then it is deleted."""
+
+    __tablename__ = "job_outbox"
+    task: Mapped[str] = mapped_column(String(128))
+    kwargs: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))

@@ -4,7 +4,8 @@ The beat calls `tick()` every few minutes. For every active township and every r
 job whose local time has come today, it inserts a `job_runs` row (unique key: tenant, job, local
 date; a second insert does nothing) and then, after commit, enqueues the job by task name. The row
 is also the job's outbox: a run still 'claimed' after `REPUBLISH_AFTER` (the enqueue was lost) is
-enqueued again; running it twice is harmless because the runner skips a finished run.
+enqueued again; running it twice is harmless because the runner skips a finished run. A run that
+failed is published again the same way, up to `MAX_ATTEMPTS` runs.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock
@@ -21,6 +22,7 @@ from jifen.platform.jobs.models import JobRun
 from jifen.platform.townships.models import Tenant
 
 REPUBLISH_AFTER = timedelta(minutes=15)
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -64,21 +66,38 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
 
 
 def stale_claims(now: datetime) -> list[tuple]:
+    """Claims whose message was lost, and failed runs with attempts left (a failed job is retried
+    on the tick after `REPUBLISH_AFTER`, up to `MAX_ATTEMPTS` runs a day)."""
     rows = db.session.execute(
         select(JobRun.tenant_id, JobRun.job, JobRun.local_date)
-        .where(JobRun.status == JobRun.CLAIMED, JobRun.claimed_at < now - REPUBLISH_AFTER)
+        .where(or_(and_(JobRun.status == JobRun.CLAIMED, JobRun.claimed_at < now - REPUBLISH_AFTER),
+                   and_(JobRun.status == JobRun.FAILED, JobRun.attempts < MAX_ATTEMPTS,
+                        JobRun.finished_at < now - REPUBLISH_AFTER)))
         .execution_options(all_tenants=True)  # the beat looks across tenants on purpose
     ).all()
     return [tuple(r) for r in rows]
 
 
 def tick(now: datetime | None = None) -> list[tuple]:
-    """Claim what is due, then publish it (after the commit, never inside the transaction)."""
-    from jifen.platform.jobs.queue import enqueue
+    """Claim what is due, then publish it (after the commit, never inside the transaction). The
+    claims are their own outbox, so this publishes directly rather than through `jobs.outbox`:
+    a broker that is down is logged, and the claims go out again after `REPUBLISH_AFTER`."""
+    from jifen.platform.jobs.queue import BROKER_ERRORS, broker, publish
 
     now = now or clock.now()
-    todo = claim_due(now) + stale_claims(now)
-    for tenant_id, job, local_date in todo:
-        enqueue(job, tenant_id=str(tenant_id), local_date=local_date.isoformat())
-    current_app.logger.info("beat tick: %d job(s) published", len(todo))
-    return todo
+    todo, published = claim_due(now) + stale_claims(now), []
+    try:
+        with broker() as conn:
+            for tenant_id, job, local_date in todo:
+                try:
+                    publish(job, {"tenant_id": str(tenant_id), "local_date": local_date.isoformat()}, conn)
+                except BROKER_ERRORS:
+                    raise
+                except Exception:  # noqa: BLE001 - run inline (eager) and failed: recorded on its run
+                    current_app.logger.exception("job %s failed (run inline)", job)
+                published.append((tenant_id, job, local_date))
+    except BROKER_ERRORS as exc:
+        current_app.logger.warning("beat tick: the broker is unreachable (%r); %d claim(s) go out again after %s",
+                                   exc, len(todo) - len(published), REPUBLISH_AFTER)
+    current_app.logger.info("beat tick: %d job(s) published", len(published))
+    return published

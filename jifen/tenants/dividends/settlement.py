@@ -15,8 +15,9 @@ How a simulation is computed
    run in one aggregate query over the eligible households: how many there are (N), their earned
    points (W), and the chunks: ranges of household ids of `DIVIDEND_CHUNK_SIZE` eligible households
    each, with the count and earned points the plan saw in each. The chunks are rows
-   (`dividend_chunks`, pending); then it enqueues the task `jifen.dividend_settle` (inline in the
-   embedded default, on the workers otherwise).
+   (`dividend_chunks`, pending); then it enqueues the task `jifen.dividend_settle` in the same
+   transaction (the job outbox sends it after the commit: inline in the embedded default, to the
+   workers otherwise). A task that fails for good marks the run failed.
 2. A worker (`work`) claims a pending chunk (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers share
    a run without waiting for each other; the claim time and attempt are committed first, so a chunk
    whose worker died is visible), then in one transaction writes the payouts of its range with one
@@ -235,21 +236,28 @@ def simulate(actor: Actor, pool_id) -> DividendRun:
     record(actor, "dividend_run.simulate", run, after=snapshot(pool) | {
         "number": run.number, "households": run.households, "earned_total": run.earned_total,
         "chunks": run.chunks_total})
-    db.session.commit()
     enqueue_work(run)
+    db.session.commit()
+    _show_inline_work(run)
     return run
 
 
 def enqueue_work(run: DividendRun) -> None:
-    """Hand the run to the workers (after the commit that made its chunks). Inline in the embedded
-    default; else `DIVIDEND_WORKERS` tasks (default 2) share the chunks."""
-    from jifen.platform.jobs.queue import enqueue
+    """Hand the run to the workers, in the transaction that made its chunks (the job outbox sends
+    it after the commit). Inline in the embedded default; else `DIVIDEND_WORKERS` tasks (default 2)
+    share the chunks."""
+    from jifen.platform.jobs.queue import eager, enqueue
 
-    eager = current_app.config["CELERY"].get("task_always_eager")
-    copies = 1 if eager else max(1, min(int(current_app.config.get("DIVIDEND_WORKERS") or 2), run.chunks_total))
+    copies = 1 if eager() else max(1, min(int(current_app.config.get("DIVIDEND_WORKERS") or 2), run.chunks_total))
     for _n in range(copies):
         enqueue(SETTLE_TASK, tenant_id=str(current_tenant_id()), run_id=str(run.id))
-    if eager:  # the task ran in this session: show what it wrote
+
+
+def _show_inline_work(run: DividendRun) -> None:
+    """In eager mode the task ran inline at the commit, in this session: show what it wrote."""
+    from jifen.platform.jobs.queue import eager
+
+    if eager():
         db.session.refresh(run)
 
 
@@ -260,8 +268,9 @@ def resume(actor: Actor, run_id) -> DividendRun:
     authorize(actor, "dividend.simulate", run)
     if run.state != COMPUTING:
         raise _conflict_state(run, _("This run is not computing."))
-    db.session.commit()
     enqueue_work(run)
+    db.session.commit()
+    _show_inline_work(run)
     return run
 
 
@@ -343,6 +352,14 @@ def _fail(run_id, message: str) -> None:
     if run.state == COMPUTING:
         run.state, run.error = FAILED, str(message)[:2000]
     db.session.commit()
+
+
+def stopped(run_id, error: Exception) -> None:
+    """A worker's task died of an error it will not retry: the run is failed with the error, never
+    left computing for good; "simulate again" starts over."""
+    db.session.rollback()
+    _fail(uuid.UUID(str(run_id)), _("The computation stopped with an error (%(error)s). Simulate again.",
+                                    error=repr(error)[:500]))
 
 
 def _lock_run(run_id) -> DividendRun:

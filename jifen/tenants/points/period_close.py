@@ -269,6 +269,7 @@ def request_close(actor: Actor, data: dict, today: date | None = None) -> Period
                        {"period": [_("%(year)s is closed already.", year=period)]})
     pc = _claim(actor, period)
     enqueue(RUN_TASK, tenant_id=str(current_tenant_id()), period=period)
+    db.session.commit()  # the job outbox publishes it now (an inline run: here)
     db.session.rollback()  # an inline run committed its own work: read it fresh
     return get_close(period)
 
