@@ -30,6 +30,7 @@ from jifen.platform.errors import (
     TenantSuspended,
     Unauthenticated,
 )
+from jifen.platform.ratelimit import retry_after
 from jifen.platform.roles.registry import ROLES
 from jifen.platform.tenancy import set_current_tenant, url_objects_exist
 from jifen.platform.townships.lookup import tenant_by_slug
@@ -199,6 +200,8 @@ def _realm_guard(tenant, principal):
 
 def _unauthenticated(login_endpoint: str):
     if is_api_request():
+        if _bearer():
+            raise Unauthenticated(_("The token is invalid or has expired: sign in again for a new one."))
         raise Unauthenticated(_("Sign in: send 'Authorization: Bearer <token>'."))
     args = {"next": request.full_path.rstrip("?")}
     if g.get("tenant_slug"):
@@ -258,9 +261,10 @@ def _csrf_error(err: CSRFError):
 def _rate_limited(err):
     db.session.rollback()
     message = _("Too many attempts. Wait a minute and try again.")
+    headers = {"Retry-After": str(retry_after())}
     if is_api_request():
-        return {"code": 429, "status": "rate_limited", "message": message}, 429
-    return render_template("error.html", status=429, message=message), 429
+        return {"code": 429, "status": "rate_limited", "message": message}, 429, headers
+    return render_template("error.html", status=429, message=message), 429, headers
 
 
 def upload_form(render):
