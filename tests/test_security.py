@@ -108,3 +108,32 @@ def test_a_401_says_whether_the_token_was_missing_or_not_valid(app, world):
 
 def _token_id(client, token):
     return next(t["id"] for t in client.get("/api/v1/t/alpha/tokens", headers=bearer(token)).get_json())
+
+
+# --- the password blocklist ----------------------------------------------------------------------
+
+def _change_password(client, slug, new):
+    return client.post(f"/t/{slug}/account", data={
+        "form": "password", "current": PASSWORD, "password": new, "confirm": new,
+        "csrf_token": csrf_token(client, f"/t/{slug}/account")})
+
+
+@pytest.mark.parametrize("slug,new,refused", [
+    ("alpha", "starwars2024", True),  # in the common-password list (its stem: trailing digits dropped)
+    ("alpha", "Manchester", True),  # (compared in lower case)
+    ("alpha", "Longwo-River-7", True),  # the township's name in pinyin (龙窝镇)
+    ("alpha", "龙窝-Quiet-River", True),  # its name
+    ("alpha", "Alpha-Quiet-River", True),  # its slug
+    ("beta", "Longwo-River-7", False),  # another township's name is no weakness here
+    ("beta", "Jiuhe-River-77", True),  # but its own (九和镇) is
+    ("alpha", "Quiet-Harbour-2031", False),
+])
+def test_new_passwords_are_checked_against_common_passwords_and_the_townships_own_name(
+        app, world, slug, new, refused):
+    from tests.conftest import page_login
+
+    client = app.test_client()
+    assert page_login(client, slug, "admin").status_code == 302
+    resp = _change_password(client, slug, new)
+    assert resp.status_code == (422 if refused else 200)
+    assert ('id="e-password"' in resp.get_data(as_text=True)) is refused
