@@ -137,3 +137,55 @@ def test_new_passwords_are_checked_against_common_passwords_and_the_townships_ow
     resp = _change_password(client, slug, new)
     assert resp.status_code == (422 if refused else 200)
     assert ('id="e-password"' in resp.get_data(as_text=True)) is refused
+
+
+# --- response headers ----------------------------------------------------------------------------
+
+def _nonce(resp) -> str:
+    import re
+
+    policy = resp.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    return re.search(r"'nonce-([^']+)'", policy).group(1)
+
+
+def test_pages_carry_a_csp_their_inline_blocks_satisfy_and_private_answers_are_not_stored(app, world):
+    import re
+
+    from tests.conftest import page_login
+
+    client = app.test_client()
+    login = client.get("/t/alpha/login")
+    assert "Cache-Control" not in login.headers or "no-store" not in login.headers["Cache-Control"]
+    assert page_login(client, "alpha", "admin").status_code == 302
+    for path in ("/t/alpha/", "/t/alpha/account", "/t/alpha/activities/new", "/t/alpha/no-such-page"):
+        resp = client.get(path)
+        nonce = _nonce(resp)
+        assert resp.headers["Cache-Control"] == "no-store", path
+        html = resp.get_data(as_text=True)
+        blocks = re.findall(r"<(script|style)\b([^>]*)>", html)
+        assert all(f'nonce="{nonce}"' in attrs or "src=" in attrs for _tag, attrs in blocks), (path, blocks)
+        assert not re.search(r"\son[a-z]+=|javascript:", html), path
+    assert "no-store" not in client.get("/static/jifen.css").headers.get("Cache-Control", "")
+    docs = client.get("/api/v1/docs")
+    assert f'<script nonce="{_nonce(docs)}">' in docs.get_data(as_text=True)
+    api = client.get("/api/v1/t/alpha/me", headers=bearer(api_token(client, "alpha", "admin")))
+    assert api.headers["Cache-Control"] == "no-store"
+    assert api.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_no_template_needs_inline_script_outside_a_nonce():
+    """Every template, including the pages no test above opens (print views, dividends, store)."""
+    import re
+    from pathlib import Path
+
+    import jifen
+
+    bad = []
+    for path in Path(jifen.__file__).parent.joinpath("templates").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        for tag, attrs in re.findall(r"<(script|style)\b([^>]*)>", text):
+            if "src=" not in attrs and "csp_nonce()" not in attrs:
+                bad.append(f"{path.name}: <{tag}> without the nonce")
+        bad += [f"{path.name}: {m}" for m in re.findall(r"\son[a-z]+=|javascript:", text)]
+    assert not bad

@@ -19,6 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from jifen.platform import headers
 from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
 from jifen.platform.api import is_api_request, service_error_body
@@ -211,11 +212,7 @@ def _unauthenticated(login_endpoint: str):
 
 def _after_request(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if not is_api_request():
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
+    return headers.secure(response)
 
 
 def current_actor():
@@ -318,3 +315,4 @@ def init_app(app) -> None:
     app.register_error_handler(413, _too_large)
     app.register_error_handler(500, _internal_error)
     app.jinja_env.globals["ROLES"] = ROLES
+    headers.init_app(app)
