@@ -8,8 +8,8 @@
   API answers JSON and needs nothing (`default-src 'none'`); its Swagger UI page gets the page
   policy plus inline styles, which the Swagger UI bundle injects.
 - Cache-Control: no-store on every response made for a signed-in user (pages and API alike, all
-  but the static files): a
-  shared or back-button cache must never show one person's households or tokens to the next.
+  but the static files): a shared or back-button cache must never show one person's households
+  or tokens to the next.
 """
 from __future__ import annotations
 
