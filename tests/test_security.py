@@ -80,6 +80,22 @@ def test_wrong_passwords_lock_the_account_on_every_sign_in_door(app, world, slug
     assert 1 <= int(resp.headers["Retry-After"]) <= 62  # the minute window, rounded up
 
 
+def test_the_shared_lock_out_holds_with_redis_storage(make_app, clean, world):
+    """Production keeps the counters in Redis: the page and the API still share them."""
+    from tests.conftest import REDIS_URL, require
+
+    require("Redis", bool(REDIS_URL), "(set JIFEN_TEST_REDIS_URL)")
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    api_app, page_app = (make_app(REDIS_URL=REDIS_URL, RATELIMIT_STORAGE_URI=REDIS_URL) for _ in range(2))
+    for i in range(5):
+        assert _api(api_app.test_client(), "alpha", "admin", f"wrong-{i}").status_code == 401
+    resp = _page(page_app.test_client(), "alpha", "admin", PASSWORD)
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) >= 1
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
 def test_the_address_limit_is_shared_by_page_and_api(make_app, clean, world):
     app = make_app(LOGIN_LIMIT_PER_IP="3 per minute")
     client = app.test_client()
