@@ -1,11 +1,15 @@
 """The audit log: written in the same transaction as the change, hash-chained per township."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
-from jifen.platform.audit.models import AuditEntry
+from jifen.platform.audit.models import AuditEntry, AuditHead
 from jifen.platform.audit.service import verify_chain
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid
@@ -17,6 +21,32 @@ from tests.conftest import api_token, bearer, make_world
 
 def _entries():
     return db.session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars().all()
+
+
+def _tid(tenant_id):
+    return tenant_id.hex if db.engine.dialect.name == "sqlite" else tenant_id
+
+
+@contextmanager
+def _guard_lifted():
+    """What the database's owner can do and the application cannot: lift the append-only
+    triggers for a moment (PostgreSQL: disable them; SQLite: drop them and put them back), then
+    commit the tampering done meanwhile."""
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+        yield conn
+        conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+    else:
+        triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                     "AND tbl_name = 'audit_entries'")).all()
+        assert triggers
+        for name, _sql in triggers:
+            conn.execute(text(f'DROP TRIGGER "{name}"'))
+        yield conn
+        for _name, sql in triggers:
+            conn.execute(text(sql))
+    db.session.commit()
 
 
 def test_each_change_records_who_what_before_and_after(ctx):
@@ -65,8 +95,9 @@ def test_tampering_is_found_by_the_cli_and_the_api(app, world):
     ok = runner.invoke(args=["audit", "verify"])
     assert ok.exit_code == 0 and "alpha:" in ok.output and "BROKEN" not in ok.output
     with app.app_context():
-        db.session.execute(text("UPDATE audit_entries SET actor_name = 'someone else' WHERE seq = 2 AND tenant_id = :t"),
-                           {"t": world.a.tenant_id.hex if db.engine.dialect.name == "sqlite" else world.a.tenant_id})
+        with _guard_lifted() as conn:
+            conn.execute(text("UPDATE audit_entries SET actor_name = 'someone else' WHERE seq = 2 AND tenant_id = :t"),
+                         {"t": _tid(world.a.tenant_id)})
         db.session.commit()
     bad = runner.invoke(args=["audit", "verify"])
     assert bad.exit_code == 1
@@ -82,10 +113,71 @@ def test_deleting_an_entry_breaks_the_chain(ctx):
     tenant = db.session.get(Tenant, world.b.tenant_id)
     with tenant_scope(tenant):
         n = len(_entries())
-        db.session.execute(text("DELETE FROM audit_entries WHERE seq = :s AND tenant_id = :t"),
-                           {"s": n, "t": tenant.id.hex if db.engine.dialect.name == "sqlite" else tenant.id})
+        with _guard_lifted() as conn:
+            conn.execute(text("DELETE FROM audit_entries WHERE seq = :s AND tenant_id = :t"),
+                         {"s": n - 1, "t": _tid(tenant.id)})
         report = verify_chain()
-        assert not report.ok
+        assert not report.ok and report.first_bad_seq == n - 1
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_entries SET actor_name = 'someone else' WHERE tenant_id = :t AND seq = 2",
+    "DELETE FROM audit_entries WHERE tenant_id = :t AND seq = 2",
+    "DELETE FROM audit_entries WHERE tenant_id = :t",
+])
+def test_the_database_refuses_to_change_or_delete_audit_entries(ctx, statement):
+    """Append-only in the database itself, not only in the code: any UPDATE or DELETE of an entry
+    is refused (on PostgreSQL and SQLite alike) and the chain is unchanged."""
+    world = make_world()
+    tenant = db.session.get(Tenant, world.a.tenant_id)
+    with tenant_scope(tenant):
+        before = [(e.seq, e.actor_name, e.entry_hash) for e in _entries()]
+        db.session.rollback()
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text(statement), {"t": _tid(tenant.id)})
+        db.session.rollback()
+        assert [(e.seq, e.actor_name, e.entry_hash) for e in _entries()] == before
+        assert verify_chain().ok
+
+
+def test_cutting_the_newest_entries_and_moving_the_head_back_is_found_by_the_nightly_anchor(app, world):
+    """The nightly chain check anchors the verified head in its job record and the log; deleting
+    the newest entries and moving the head back leaves a chain that verifies by itself, but not
+    against the anchor, and a later check does not anchor the shortened chain."""
+    from jifen.workers.jobs import audit_chain_check
+
+    alpha = str(world.a.tenant_id)
+    with app.app_context():
+        first = audit_chain_check.apply(kwargs={"tenant_id": alpha, "local_date": "2026-12-01"}).get()
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            entries = _entries()
+            head = entries[-1]
+            assert first["ok"] and first["anchor"] == {"seq": head.seq, "hash": head.entry_hash}
+    client = app.test_client()  # the chain goes on growing past the anchor: still fine
+    client.post("/api/v1/t/alpha/villages/", json={"name": "新村", "code": "xc"},
+                headers=bearer(api_token(client, "alpha", "admin")))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["audit", "verify", "--tenant", "alpha"]).exit_code == 0
+    with app.app_context():
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            keep = entries[-4]  # cut the anchored head and the two entries before it, and all after
+            with _guard_lifted() as conn:
+                conn.execute(text("DELETE FROM audit_entries WHERE tenant_id = :t AND seq > :s"),
+                             {"t": _tid(tenant.id), "s": keep.seq})
+            head_row = db.session.get(AuditHead, tenant.id)  # and the head moved back to `keep`
+            head_row.seq, head_row.entry_hash = keep.seq, keep.entry_hash
+            db.session.commit()
+            report = verify_chain()
+            assert not report.ok and report.first_bad_seq == keep.seq + 1
+            assert f"anchored entry {head.seq}" in report.problem
+    bad = runner.invoke(args=["audit", "verify", "--tenant", "alpha"])
+    assert bad.exit_code == 1 and f"BROKEN at seq {keep.seq + 1}" in bad.output
+    with app.app_context():
+        later = audit_chain_check.apply(kwargs={"tenant_id": alpha, "local_date": "2026-12-02"}).get()
+        assert later["ok"] is False and "anchor" not in later
+    assert runner.invoke(args=["audit", "verify", "--tenant", "alpha"]).exit_code == 1
 
 
 def test_chains_are_per_township(ctx):

@@ -883,3 +883,20 @@ def test_api_bulk_signing_is_all_or_nothing(app, world):
     assert beta.status_code == 404
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         assert db.session.execute(select(func.count()).select_from(CommitmentSignature)).scalar() == 2
+
+
+def test_another_villages_adopt_and_signing_forms_are_missing_like_the_rest(app, signing_ids):
+    """官田村's village admin and grid worker reach their own village's forms; 礼坑村's are 404,
+    exactly like posting to them (the pages once loaded the rulebook without the scoped check)."""
+    world, vrs, hh, _nodes = signing_ids
+    own, other = (f"/t/alpha/rulebook/village-rulebooks/{vrs[v]}" for v in world.a.villages[:2])
+    vadmin, gridder = _page_client(app, "vadmin"), _page_client(app, "gridder")
+    for path in (f"{own}/adopt", f"{own}/signing", f"{own}/sign?household_id={hh['张三伟']}"):
+        assert vadmin.get(path).status_code == 200, path
+    assert gridder.get(f"{own}/signing").status_code == 200
+    for path in (f"{other}/adopt", f"{other}/signing", f"{other}/sign?household_id={hh['赵六']}"):
+        assert vadmin.get(path).status_code == 404, path
+    assert gridder.get(f"{other}/signing").status_code == 404
+    token = csrf_token(vadmin, "/t/alpha/rulebook/")
+    assert vadmin.post(f"{other}/signing", data={"household_ids": [str(hh["赵六"])], "signed_on": "2026-04-05",
+                                                 "witness_name": "刘建国", "csrf_token": token}).status_code == 404

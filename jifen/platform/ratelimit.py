@@ -1,5 +1,14 @@
-"""Login throttling per account and per IP (Flask-Limiter; Redis storage when Redis is configured)."""
+"""Sign-in throttling per account and per client address (Flask-Limiter; Redis storage when Redis
+is configured, memory otherwise; `limiter.reset()` clears both).
+
+Both limits are shared: the page form, the API token endpoint and the county sign-in count into
+the same buckets, so an attacker cannot get five more guesses by switching to another door. The
+account bucket is the realm (township slug, or the county) and the username.
+"""
 from __future__ import annotations
+
+import math
+import time
 
 from flask import current_app, g, request
 from flask_limiter import Limiter
@@ -15,11 +24,17 @@ def _account_key() -> str:
 
 
 def login_limits(view):
-    """Apply both login limits to a view; only POSTs (attempts) count."""
-    view = limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_account_key,
-                         methods=["POST"])(view)
-    return limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"],
-                         scope="login-ip")(view)
+    """Apply both sign-in limits to a view; only POSTs (attempts) count."""
+    view = limiter.shared_limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], scope="login-account",
+                                key_func=_account_key, methods=["POST"])(view)
+    return limiter.shared_limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], scope="login-ip",
+                                methods=["POST"])(view)
+
+
+def retry_after() -> int:
+    """Seconds until the limit this request broke lets an attempt through again (at least 1)."""
+    breached = limiter.current_limit
+    return max(1, math.ceil(breached.reset_at - time.time())) if breached is not None else 60
 
 
 def init_app(app) -> None:

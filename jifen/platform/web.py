@@ -19,6 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from jifen.platform import headers
 from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
 from jifen.platform.api import is_api_request, service_error_body
@@ -30,6 +31,7 @@ from jifen.platform.errors import (
     TenantSuspended,
     Unauthenticated,
 )
+from jifen.platform.ratelimit import retry_after
 from jifen.platform.roles.registry import ROLES
 from jifen.platform.tenancy import set_current_tenant, url_objects_exist
 from jifen.platform.townships.lookup import tenant_by_slug
@@ -199,6 +201,8 @@ def _realm_guard(tenant, principal):
 
 def _unauthenticated(login_endpoint: str):
     if is_api_request():
+        if _bearer():
+            raise Unauthenticated(_("The token is invalid or has expired: sign in again for a new one."))
         raise Unauthenticated(_("Sign in: send 'Authorization: Bearer <token>'."))
     args = {"next": request.full_path.rstrip("?")}
     if g.get("tenant_slug"):
@@ -208,11 +212,7 @@ def _unauthenticated(login_endpoint: str):
 
 def _after_request(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if not is_api_request():
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
+    return headers.secure(response)
 
 
 def current_actor():
@@ -258,9 +258,10 @@ def _csrf_error(err: CSRFError):
 def _rate_limited(err):
     db.session.rollback()
     message = _("Too many attempts. Wait a minute and try again.")
+    headers = {"Retry-After": str(retry_after())}
     if is_api_request():
-        return {"code": 429, "status": "rate_limited", "message": message}, 429
-    return render_template("error.html", status=429, message=message), 429
+        return {"code": 429, "status": "rate_limited", "message": message}, 429, headers
+    return render_template("error.html", status=429, message=message), 429, headers
 
 
 def upload_form(render):
@@ -314,3 +315,4 @@ def init_app(app) -> None:
     app.register_error_handler(413, _too_large)
     app.register_error_handler(500, _internal_error)
     app.jinja_env.globals["ROLES"] = ROLES
+    headers.init_app(app)

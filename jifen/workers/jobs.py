@@ -13,13 +13,14 @@ from sqlalchemy import delete
 
 from jifen.platform import clock
 from jifen.platform.accounts.models import SetupLink, UserSession
+from jifen.platform.audit.anchor import CHAIN_CHECK_JOB
 from jifen.platform.audit.service import verify_chain
 from jifen.platform.db import db
 from jifen.platform.jobs import outbox
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job, tick
 
-AUDIT_CHECK = "jifen.audit_chain_check"
+AUDIT_CHECK = CHAIN_CHECK_JOB
 PURGE = "jifen.purge_expired_credentials"
 register_daily_job(AUDIT_CHECK, at="03:00")
 register_daily_job(PURGE, at="04:00")
@@ -37,11 +38,17 @@ def outbox_drain() -> dict:
 
 
 def _audit_check(tenant, day) -> dict:
+    """Verify the chain and, if it holds, anchor its head in this job's record and the log (see
+    audit/anchor.py). A broken chain is not anchored: the last good anchor keeps showing the break."""
     report = verify_chain()
+    result = {"entries": report.entries, "ok": report.ok, "first_bad_seq": report.first_bad_seq}
     if not report.ok:
         current_app.logger.error("audit chain of %s broken at seq %s: %s", tenant.slug,
                                  report.first_bad_seq, report.problem)
-    return {"entries": report.entries, "ok": report.ok, "first_bad_seq": report.first_bad_seq}
+        return result
+    current_app.logger.info("audit anchor %s %s: seq %d hash %s", tenant.slug, day.isoformat(),
+                            report.head_seq, report.head_hash)
+    return result | {"anchor": {"seq": report.head_seq, "hash": report.head_hash}}
 
 
 def _purge(tenant, day) -> dict:

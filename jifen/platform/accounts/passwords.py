@@ -2,29 +2,33 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources import files
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
+from pypinyin import lazy_pinyin
 
 MIN_LENGTH = 10
 
-# The most used passwords in Chinese and international leaks, plus obvious local patterns.
-COMMON = {
-    "123456", "123456789", "12345678", "1234567890", "111111", "000000", "123123", "666666",
-    "888888", "112233", "121212", "654321", "7758521", "5201314", "woaini", "woaini1314",
-    "woaini520", "iloveyou", "password", "password1", "password123", "passw0rd", "qwerty",
-    "qwerty123", "qwertyuiop", "1q2w3e4r", "1qaz2wsx", "1qaz2wsx3edc", "zxcvbnm", "abc123",
-    "abc123456", "a123456", "a123456789", "aa123456", "asd123", "asdfghjkl", "admin", "admin123",
-    "admin12345", "administrator", "root", "toor", "welcome", "welcome1", "letmein", "monkey",
-    "dragon", "football", "baseball", "sunshine", "princess", "superman", "1234qwer", "q1w2e3r4",
-    "qazwsxedc", "147258369", "123321", "159357", "987654321", "11111111", "00000000", "88888888",
-    "12341234", "20082008", "19491001", "jifen123", "jifen123456", "longwo123", "zijin123",
-    "changeme", "changeme123", "test1234", "test123456", "mima123456", "wodemima", "aini1314",
-    "zhang123", "wang123456", "li123456", "liu123456", "chen123456", "huang123", "zhao123",
-    "1234567890a", "a1234567890", "password1234", "qwe123456", "asd123456", "zxc123456",
-}
+COMMON_FILE = "common_passwords.txt"  # package data beside this module
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The most used passwords of public leaks and Chinese favourites (see the file's header)."""
+    text = files(__package__).joinpath(COMMON_FILE).read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def place_words(name: str, slug: str) -> tuple[str, ...]:
+    """What a password of this township (or county) must not be built on: its name (with and without
+    the 镇/乡/县 ending), its slug and the pinyin of its name ('龙窝镇' -> 'longwozhen', 'longwo')."""
+    name = (name or "").strip()
+    short = name[:-1] if len(name) > 2 and name[-1] in "镇乡县区村" else name
+    words = {name, short, (slug or "").strip()} | {"".join(lazy_pinyin(n)) for n in (name, short) if n}
+    return tuple(w.lower() for w in words if w)
 
 
 @lru_cache(maxsize=8)
@@ -56,16 +60,19 @@ def verify(stored: str | None, password: str) -> tuple[bool, str | None]:
     return True, (ph.hash(password) if ph.check_needs_rehash(stored) else None)
 
 
-def weakness(password: str, *, username: str = "", display_name: str = "") -> str | None:
-    """A message saying why `password` is too weak, or None."""
+def weakness(password: str, *, username: str = "", display_name: str = "", places: tuple[str, ...] = ()) -> str | None:
+    """A message saying why `password` is too weak, or None. `places`: see `place_words`."""
     if len(password) < MIN_LENGTH:
         return _("Use at least %(n)d characters.", n=MIN_LENGTH)
     low = password.lower()
-    if low in COMMON or low.rstrip("!.@#0123456789") in COMMON:
+    common = common_passwords()
+    if low in common or low.rstrip("!.@#0123456789") in common:
         return _("This password is too common; choose another.")
     if len(set(password)) < 4:
         return _("This password repeats too few characters.")
     for word in (username, display_name):
         if word and len(word) >= 3 and word.lower() in low:
             return _("The password must not contain your name or username.")
+    if any(len(word) >= (3 if word.isascii() else 2) and word in low for word in places):
+        return _("The password must not contain the name of your township or county.")
     return None

@@ -31,6 +31,7 @@ from jifen.platform.errors import Invalid, NotFound, Unauthenticated
 from jifen.platform.roles.authz import Actor, Grant, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get
+from jifen.platform.townships.models import County
 
 register_url_object("user_id", User)
 register_url_object("token_id", UserToken)
@@ -47,8 +48,9 @@ def check_username(username: str) -> str:
 
 
 def check_new_password(password: str, account) -> None:
-    problem = passwords.weakness(password or "", username=account.username,
-                                 display_name=account.display_name)
+    place = current_tenant() if isinstance(account, User) else db.session.get(County, account.county_id)
+    problem = passwords.weakness(password or "", username=account.username, display_name=account.display_name,
+                                 places=passwords.place_words(place.name, place.slug) if place else ())
     if problem:
         raise Invalid.field("password", problem)
 

@@ -1,6 +1,9 @@
 """Sign-in pages for both realms, the setup link page, the language switch and own-account pages."""
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     abort,
@@ -27,8 +30,18 @@ register_tile("township.account", _l("My account"), "account.view", order=95)
 
 
 def _safe_next(default: str) -> str:
+    """Where to go after signing in or switching language: `next` if it is a path on this site,
+    else `default`. Judged as a browser will read it once sent: browsers drop tabs and newlines
+    inside a URL and read a backslash as a slash, so `/<tab>/evil.example` and `/\\evil.example` both
+    mean `//evil.example`, another site. So any control or format character or backslash is refused
+    outright, and what is left must be a path with no scheme and no host."""
     nxt = request.values.get("next", "")
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") else default
+    if "\\" in nxt or any(unicodedata.category(c)[0] == "C" for c in nxt):
+        return default
+    parts = urlsplit(nxt)
+    if parts.scheme or parts.netloc or not nxt.startswith("/") or nxt.startswith("//"):
+        return default
+    return nxt
 
 
 def sign_in_page(model, template: str, home: str):

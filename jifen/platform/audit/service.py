@@ -15,6 +15,7 @@ from flask import g, has_request_context
 from sqlalchemy import select
 
 from jifen.platform import clock
+from jifen.platform.audit.anchor import newest_anchor
 from jifen.platform.audit.models import AuditEntry, AuditHead
 from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor, action
@@ -96,10 +97,13 @@ class ChainReport:
     ok: bool
     first_bad_seq: int | None = None
     problem: str | None = None
+    head_seq: int = 0
+    head_hash: str = GENESIS
 
 
 def verify_chain(batch: int = 1000) -> ChainReport:
-    """Recompute every hash of the current tenant's chain up to its head, in order.
+    """Recompute every hash of the current tenant's chain up to its head, in order, and check that
+    it still reaches the newest anchor (see anchor.py) with the anchored hash.
 
     The head is read first and only entries up to it are checked, so entries appended meanwhile
     don't look like a break. Entries are read in keyset batches (no server-side cursor, so it
@@ -109,6 +113,11 @@ def verify_chain(batch: int = 1000) -> ChainReport:
         select(AuditHead).where(AuditHead.tenant_id == current_tenant_id())
     ).scalar_one_or_none()
     last_seq = head.seq if head is not None else 0
+    anchor = newest_anchor()
+    if anchor is not None and anchor["seq"] > last_seq:
+        return ChainReport(0, False, last_seq + 1,
+                           f"entries {last_seq + 1} to {anchor['seq']} are missing: the chain check of "
+                           f"{anchor['date']} anchored entry {anchor['seq']}", last_seq)
     prev, expected_seq, count = GENESIS, 1, 0
     while expected_seq <= last_seq:
         rows = db.session.execute(
@@ -116,17 +125,20 @@ def verify_chain(batch: int = 1000) -> ChainReport:
             .order_by(AuditEntry.seq).limit(batch)
         ).scalars().all()
         if not rows:
-            return ChainReport(count, False, expected_seq, f"entry {expected_seq} is missing")
+            return ChainReport(count, False, expected_seq, f"entry {expected_seq} is missing", last_seq)
         for entry in rows:
             count += 1
             if entry.seq != expected_seq:
-                return ChainReport(count, False, expected_seq, f"entry {expected_seq} is missing")
+                return ChainReport(count, False, expected_seq, f"entry {expected_seq} is missing", last_seq)
             if entry.prev_hash != prev or entry_hash(prev, entry) != entry.entry_hash:
-                return ChainReport(count, False, entry.seq, "hash mismatch")
+                return ChainReport(count, False, entry.seq, "hash mismatch", last_seq)
+            if anchor is not None and entry.seq == anchor["seq"] and entry.entry_hash != anchor["hash"]:
+                return ChainReport(count, False, entry.seq, f"entry {entry.seq} differs from the chain "
+                                   f"check's anchor of {anchor['date']}", last_seq)
             prev, expected_seq = entry.entry_hash, expected_seq + 1
     if head is not None and head.entry_hash != prev:
-        return ChainReport(count, False, head.seq, "chain head does not match the last entry")
-    return ChainReport(count, True)
+        return ChainReport(count, False, head.seq, "chain head does not match the last entry", last_seq)
+    return ChainReport(count, True, head_seq=last_seq, head_hash=prev)
 
 
 @action("audit.verify")

@@ -173,6 +173,14 @@ def _managed(actor: Actor, vr_id, draft: bool = True) -> VillageRulebook:
     return vr
 
 
+@action("village_rulebook.manage")
+def managed_village_rulebook(actor: Actor, vr_id) -> VillageRulebook:
+    """A village's rulebook for a page whose form manages it: loaded under the same scoped check
+    as the form's action, so the form of a village out of reach is a 404 like its POST (reading
+    any village's rulebook stays open through `get_village_rulebook`)."""
+    return _managed(actor, vr_id, draft=False)
+
+
 def _check_setting(item: RuleItem, data: dict) -> tuple[bool, int | None, str | None]:
     """(enabled, points or None for the usual points, the message if the points are bad)."""
     enabled = Fields(data).flag("enabled", default=True)

@@ -180,24 +180,35 @@ def unsigned_households(actor: Actor, village_id=None, grid_node_id=None, page: 
 
 # --- recording signatures ------------------------------------------------------------------------
 
-def _signable(vr_id) -> VillageRulebook:
+def _signable(actor: Actor, vr_id) -> VillageRulebook:
+    """The adopted rulebook of a village where the actor may record signatures: one they reach as
+    a whole or through one of its grid nodes; any other is missing (404), like another village's
+    household. Every signing form and action loads its rulebook here, so none can skip the check."""
     vr = tenant_get_or_404(VillageRulebook, vr_id)
+    scope = node_scope(actor, "commitment.record")
+    if not (scope.everything or vr.village_id in scope.villages or nodes_in_scope(scope, vr.village_id)):
+        raise NotFound(_("Not found."))
     if vr.status != ADOPTED:
         raise Conflict(_("Households sign the village's adopted rulebook."))
     return vr
 
 
 @action("commitment.record")
+def rulebook_to_sign(actor: Actor, vr_id) -> VillageRulebook:
+    return _signable(actor, vr_id)
+
+
+@action("commitment.record")
 def households_to_sign(actor: Actor, vr_id, grid_node_id=None, page: int = 1) -> Page:
     """The village's active households the actor may record for and that have not signed."""
-    vr = _signable(vr_id)
+    vr = _signable(actor, vr_id)
     return _unsigned(scope_condition(actor, "commitment.record"), vr.village_id, grid_node_id, page, per_page=100)
 
 
 @action("commitment.record")
 def signing_household(actor: Actor, vr_id, household_id) -> tuple[VillageRulebook, Household, list[str]]:
     """The rulebook, the household and its current members' names (suggested signers)."""
-    vr = _signable(vr_id)
+    vr = _signable(actor, vr_id)
     household = _household(actor, household_id)
     members = db.session.execute(select(Resident.name).where(Resident.household_id == household.id,
                                                              Resident.left_on.is_(None))
@@ -263,7 +274,7 @@ def _sign(actor: Actor, vr: VillageRulebook, rows: list[tuple[Household, date, s
 @action("commitment.record")
 def record_signature(actor: Actor, vr_id, data: dict, scan=None) -> CommitmentSignature:
     """One household's signature, with an optional scan of the signed paper."""
-    vr = _signable(vr_id)
+    vr = _signable(actor, vr_id)
     household = _household(actor, data.get("household_id"))
     f = Fields(data)
     day = f.day("signed_on")
@@ -284,7 +295,7 @@ def record_signature(actor: Actor, vr_id, data: dict, scan=None) -> CommitmentSi
 @action("commitment.record")
 def record_signatures(actor: Actor, vr_id, household_ids: list, data: dict) -> list[CommitmentSignature]:
     """Many households of a grid signed on one day before one witness (each signer: the head)."""
-    vr = _signable(vr_id)
+    vr = _signable(actor, vr_id)
     f = Fields(data)
     day, witness = f.day("signed_on"), f.text("witness_name", 64, required=True)
     try:

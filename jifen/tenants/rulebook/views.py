@@ -225,7 +225,7 @@ def village_rulebook(village_rulebook_id):
 @bp.route("/village-rulebooks/<uuid:village_rulebook_id>/adopt", methods=["GET", "POST"])
 def adopt_village_rulebook(village_rulebook_id):
     actor, errors = current_actor(), {}
-    vr = adoption.get_village_rulebook(actor, village_rulebook_id)
+    vr = adoption.managed_village_rulebook(actor, village_rulebook_id)
     if request.method == "POST":
         _vr, errors = submit(adoption.adopt_village_rulebook, actor, village_rulebook_id, request.form.to_dict(),
                              _scan())
@@ -245,13 +245,13 @@ def signing_bulk(village_rulebook_id):
     """Tick the households of a grid that signed on one day."""
     actor, errors = current_actor(), {}
     node_id = _arg_uuid("grid_node_id")
+    vr = signing.rulebook_to_sign(actor, village_rulebook_id)
     if request.method == "POST":
         done, errors = submit(signing.record_signatures, actor, village_rulebook_id,
                               request.form.getlist("household_ids"), request.form.to_dict())
         if not errors:
             return redirect(url_for("rulebook.signing_bulk", village_rulebook_id=village_rulebook_id,
                                     grid_node_id=node_id, signed=len(done)))
-    vr = adoption.get_village_rulebook(actor, village_rulebook_id)
     page = signing.households_to_sign(actor, village_rulebook_id, node_id, _page())
     nodes = signing.nodes_in_scope(signing.node_scope(actor, "commitment.record"), vr.village_id)
     form = request.form if errors else {"signed_on": clock.today().isoformat(),
