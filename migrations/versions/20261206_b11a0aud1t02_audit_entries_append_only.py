@@ -12,14 +12,14 @@ nightly anchors catch: see "Issue 11: security" in docs/decisions.md.
   before audit_entries), never entries under a live head.
 
 Revision ID: b11a0aud1t02
-Revises: a5e0c0de0005
+Revises: b11a0utb0x01
 Create Date: 2026-12-06 05:30:00
 
 """
 from alembic import op
 
 revision = 'b11a0aud1t02'
-down_revision = 'a5e0c0de0005'
+down_revision = 'b11a0utb0x01'
 branch_labels = None
 depends_on = None
 
