@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from jifen.platform import clock
-from jifen.platform.db import db
-from jifen.tenants.points.models import LedgerTransaction, Notice, Objection
+from jifen.platform.db import db, new_id
+from jifen.tenants.points import ledger
+from jifen.tenants.points.models import APPLICATION_SOURCE, LedgerTransaction, Notice, Objection
 from tests.conftest import api_token, bearer
 from tests.test_ledger_pages import posted
 from tests.test_notices_pages import certified, in_alpha, on_notice
@@ -95,6 +96,41 @@ def test_balances_passbook_and_correction(client, app, world, pw):
     check = client.post(f"{BASE}/ledger/check-balances", json={}, headers=admin)
     assert check.status_code == 200 and check.get_json()["differences"] == []
     assert client.post(f"{BASE}/ledger/check-balances", json={}, headers=villager).status_code == 403
+
+
+def test_a_correction_gives_back_exactly_what_the_entry_took(client, app, world, pw):
+    """Issue 11: 2 earned points, a -5 deduction takes only those 2 (available stays at 0); correcting
+    it to 0 gives back the 2 it took, not 5 (the household must not spend 3 points it never had)."""
+    with in_alpha(app, world):
+        day = clock.today()
+        for points in (2, -5):
+            tx = ledger.earn(household_id=pw.household, points=points, occurred_on=day,
+                             source_kind=APPLICATION_SOURCE, source_id=new_id()).transaction
+        deduction = tx.id
+        db.session.commit()
+    admin = bearer(api_token(client, "alpha", world.a.username()))
+    url = f"{BASE}/ledger/households/{pw.household}/balances"
+
+    def balances():
+        got = client.get(url, headers=admin).get_json()
+        return got["earned"], got["available"]
+
+    def correct(points):
+        return client.post(f"{BASE}/ledger/entries/{deduction}/corrections",
+                           json={"points": points, "reason": "扣错了"}, headers=admin)
+
+    assert balances() == (-3, 0)
+    assert correct(0).status_code == 201
+    assert balances() == (2, 2)
+    assert correct(3).status_code == 201  # above what it took: new points, in full
+    assert balances() == (5, 5)
+    assert correct(-5).status_code == 201  # back to the deduction: takes what there is
+    assert balances() == (-3, 0)
+    same = correct(-5)  # to its own amount: refused, nothing moves
+    assert same.status_code == 422 and "points" in same.get_json()["errors"]["json"]
+    assert balances() == (-3, 0)
+    check = client.post(f"{BASE}/ledger/check-balances", json={}, headers=admin)
+    assert check.status_code == 200 and check.get_json()["differences"] == []
 
 
 def test_settings_api(client, app, world, pw):

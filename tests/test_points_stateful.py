@@ -8,12 +8,16 @@ Invariants (after every step):
 * available points are never negative;
 * no source (source_kind, source_id) posted twice;
 * an application in state `posted` has exactly one application-sourced transaction; an
-  application in any other state has none.
+  application in any other state has none;
+* available points are exactly earned-and-not-spent (`earned_and_not_spent`), so they never
+  exceed it: a correction gives back what its entry took, never more;
+* correcting an entry to its own amount changes nothing (refused, every balance identical).
 """
 from __future__ import annotations
 
 import io
 import uuid
+from collections import defaultdict
 from contextlib import ExitStack
 from datetime import timedelta
 
@@ -34,10 +38,12 @@ from jifen.tenants.points import entries, ledger, notices, posting
 from jifen.tenants.points.models import (
     APPLICATION_SOURCE,
     CORRECTION,
+    HOUSEHOLD,
     REDEMPTION,
     Application,
     CertificationVote,
     HouseholdBalance,
+    LedgerPosting,
     LedgerTransaction,
     Notice,
     Objection,
@@ -64,6 +70,46 @@ def _reset() -> None:
     for table in POINTS_TABLES:
         db.session.execute(text(f"DELETE FROM {table}"))
     db.session.commit()
+
+
+EARNING = (APPLICATION_SOURCE, "activity", CORRECTION)  # entries that move earned points, and their corrections
+
+
+def earned_and_not_spent() -> tuple[dict, dict]:
+    """({(household, period): available}, {(household, period): earned and not spent}) from the
+    ledger, walking the household legs in the order they were written.
+
+    Earned and not spent = earned points - what spending, orders and year-end closes took out of
+    available (+ what they brought in) + what is written off: what a deduction (or a correction
+    downwards) could not take because available points were at zero, cancelled first when the
+    entry is corrected upwards (a written-off point was never taken, so it is not given back).
+    Along the way: a take is written off only when it leaves available points at zero."""
+    rows = db.session.execute(
+        select(LedgerTransaction.id, LedgerTransaction.reverses_id, LedgerTransaction.source_kind,
+               LedgerPosting.household_id, LedgerPosting.period, LedgerPosting.earned, LedgerPosting.available)
+        .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
+        .where(LedgerPosting.account == HOUSEHOLD).order_by(LedgerTransaction.id)).all()
+    available, bound, written_off = defaultdict(int), defaultdict(int), defaultdict(int)
+    for tx_id, reverses_id, kind, household, period, earned, moved in rows:
+        key = (household, period)
+        available[key] += moved
+        if kind not in EARNING:
+            bound[key] += moved
+            continue
+        entry, before = reverses_id or tx_id, written_off[reverses_id or tx_id]
+        if earned < 0:
+            assert earned <= moved <= 0, (tx_id, earned, moved)
+            written_off[entry] += moved - earned
+            assert moved == earned or available[key] == 0, ("written off above zero", tx_id)
+        else:
+            written_off[entry] -= min(before, earned)
+        bound[key] += earned + written_off[entry] - before
+    return dict(available), dict(bound)
+
+
+def _balances() -> list:
+    return sorted((str(b.household_id), b.period, b.earned, b.available)
+                  for b in db.session.execute(select(HouseholdBalance)).scalars())
 
 
 def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
@@ -95,6 +141,9 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     self.spends = 0
 
                 # --- helpers -------------------------------------------------------------------
+                def count(self, model) -> int:
+                    return db.session.execute(select(func.count()).select_from(model)).scalar_one()
+
                 def ids_in(self, *states) -> list:
                     return list(db.session.execute(select(Application.id).where(Application.state.in_(states))
                                                    .order_by(Application.created_at, Application.id)).scalars())
@@ -211,19 +260,37 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     assert posting.nightly(Actor.system(), today=clock.today())["posted"] == 0  # idempotent
 
                 # --- the ledger ---------------------------------------------------------------
-                @precondition(lambda self: self.ids_in("posted"))
-                @rule(data=st.data(), points=st.integers(-12, 12))
-                def correct(self, data, points):
-                    app_id = data.draw(st.sampled_from(self.ids_in("posted")))
-                    original = db.session.execute(select(LedgerTransaction).where(
-                        LedgerTransaction.source_kind == APPLICATION_SOURCE,
-                        LedgerTransaction.source_id == app_id)).scalar_one()
+                def originals(self) -> list:
+                    return list(db.session.execute(select(LedgerTransaction.id).where(
+                        LedgerTransaction.source_kind.in_((APPLICATION_SOURCE, "activity")))
+                        .order_by(LedgerTransaction.id)).scalars())
+
+                @rule(household=st.sampled_from(sorted(households, key=str)),
+                      points=st.integers(-10, 10).filter(bool))
+                def earn(self, household, points):
+                    """Points posted straight to the ledger (as an activity's attendance is), so that
+                    deductions meet small balances often."""
+                    ledger.earn(household_id=household, points=points, occurred_on=today, source_kind="activity",
+                                source_id=uuid.uuid4(), memo="活动")
+                    db.session.commit()
+
+                @precondition(lambda self: self.originals())
+                @rule(data=st.data(), points=st.integers(-12, 12), same=st.booleans())
+                def correct(self, data, points, same):
+                    original = tenant_get(LedgerTransaction, data.draw(st.sampled_from(self.originals())))
                     before = ledger.effective_points(original)
+                    points = before if same else points
+                    balances, entries_before = _balances(), self.count(LedgerTransaction)
                     done = self.attempt(entries.correct_entry, self.actors["admin"], original.id,
                                         {"points": points, "reason": "更正"}, expect=(Invalid,))
                     assert (done is None) == (points == before)
                     if done is not None:
                         assert ledger.effective_points(original) == points
+                        later = self.attempt(entries.correct_entry, self.actors["admin"], done.id,
+                                             {"points": 0, "reason": "更正的更正"}, expect=(Invalid,))
+                        assert later is None  # a correction is not corrected: its entry is
+                    else:  # to its own amount: nothing changes
+                        assert _balances() == balances and self.count(LedgerTransaction) == entries_before
 
                 @rule(household=st.sampled_from(sorted(households, key=str)), amount=st.integers(1, 15))
                 def spend(self, household, amount):
@@ -266,6 +333,12 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     corrections = db.session.execute(select(func.count()).select_from(LedgerTransaction).where(
                         LedgerTransaction.source_kind == CORRECTION, LedgerTransaction.reverses_id.is_(None)))
                     assert corrections.scalar_one() == 0
+                    db.session.rollback()
+
+                @invariant()
+                def available_is_earned_and_not_spent(self):
+                    available, bound = earned_and_not_spent()
+                    assert available == bound
                     db.session.rollback()
 
                 def teardown(self):

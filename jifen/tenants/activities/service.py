@@ -21,13 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.input import Day, Text, check
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag
-from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.households.service import all_tags, scope_condition
 from jifen.tenants.points.applications import staff_submit_for_activity
 from jifen.tenants.points.models import Application
@@ -55,29 +55,8 @@ def uuid_or_none(value) -> uuid.UUID | None:
         return None
 
 
-def _text(data: dict, name: str, limit: int, errors: dict, required: bool = False, current: str = "") -> str:
-    value = data.get(name, current)
-    value = "" if value is None else str(value).strip()
-    if required and not value:
-        errors[name] = [_("Please fill this in.")]
-    elif len(value) > limit:
-        errors[name] = [_("At most %(n)d characters.", n=limit)]
-    else:
-        try:
-            check_plain(value)
-        except FieldError as e:
-            errors[name] = [str(e)]
-    return value
-
-
-def _day(value, errors: dict, name: str = "held_on") -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value or "").strip())
-    except ValueError:
-        errors[name] = [_("Enter the date as YYYY-MM-DD.")]
-        return None
+TITLE, PLACE, DESCRIPTION = Text(MAX_TITLE, required=True), Text(MAX_PLACE), Text(MAX_DESCRIPTION)
+HELD_ON = Day(required=True)
 
 
 def new_checkin_code() -> str:
@@ -200,14 +179,14 @@ def _check_fields(actor: Actor, data: dict, activity: Activity | None) -> dict:
             values["village_id"] = village.id
     else:
         values["village_id"] = activity.village_id
-    held_on = _day(data.get("held_on", activity.held_on if activity else None), errors)
+    held_on = check(HELD_ON, data.get("held_on", activity.held_on if activity else None), "held_on", errors)
     if held_on is not None and held_on.year < clock.today().year - 1:
         errors["held_on"] = [_("Only activities from this year or last year can be entered.")]
     values["held_on"] = held_on
-    values["title"] = _text(data, "title", MAX_TITLE, errors, required=True, current=activity.title if activity else "")
-    values["place"] = _text(data, "place", MAX_PLACE, errors, current=activity.place if activity else "")
-    values["description"] = _text(data, "description", MAX_DESCRIPTION, errors,
-                                  current=activity.description if activity else "")
+    values["title"] = check(TITLE, data.get("title", activity.title if activity else ""), "title", errors)
+    values["place"] = check(PLACE, data.get("place", activity.place if activity else ""), "place", errors)
+    values["description"] = check(DESCRIPTION, data.get("description", activity.description if activity else ""),
+                                  "description", errors)
     code = str(data.get("item_code", activity.item_code if activity else "") or "").strip()
     if not code:
         errors["item_code"] = [_("Choose a rule item.")]

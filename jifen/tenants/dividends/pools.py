@@ -19,11 +19,11 @@ from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.input import Text, check
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.dividends.models import SETTLED, DividendChunk, DividendPayout, DividendPool, DividendRun
-from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.rulebook.models import RuleItem
 from jifen.tenants.store.models import FUNDING_SOURCES
 from jifen.tenants.villages.models import Village
@@ -108,21 +108,6 @@ def _whole(value, field: str, errors: dict, low: int, high: int, message: str, d
     return int(text)
 
 
-def _text(data: dict, name: str, limit: int, errors: dict, current: str = "", required: bool = False) -> str:
-    value = data.get(name, current)
-    value = "" if value is None else str(value).strip()
-    if required and not value:
-        errors[name] = [_("Please fill this in.")]
-    elif len(value) > limit:
-        errors[name] = [_("At most %(n)d characters.", n=limit)]
-    else:
-        try:
-            check_plain(value)
-        except FieldError as e:
-            errors[name] = [str(e)]
-    return value
-
-
 def deduction_codes() -> list[tuple[str, str]]:
     """(code, title) of every deduction item in the township's rulebooks, newest title per code."""
     rows = db.session.execute(select(RuleItem.code, RuleItem.title_zh).where(RuleItem.direction == "deduction")
@@ -173,7 +158,7 @@ def _check(actor: Actor, data: dict, pool: DividendPool | None) -> dict:
             else:
                 values["village_id"] = village.id
     if given("title"):
-        values["title"] = _text(data, "title", MAX_TITLE, errors, required=True)
+        values["title"] = check(Text(MAX_TITLE, required=True), data.get("title"), "title", errors)
     if given("amount"):
         try:
             values["amount_fen"] = amount_to_fen(data.get("amount"))
@@ -197,7 +182,7 @@ def _check(actor: Actor, data: dict, pool: DividendPool | None) -> dict:
         values["base_percent"] = _whole(data.get("base_percent"), "base_percent", errors, 0, 100,
                                         _("Enter a whole percentage from 0 to 100."))
     if given("note"):
-        values["note"] = _text(data, "note", MAX_NOTE, errors)
+        values["note"] = check(Text(MAX_NOTE), data.get("note"), "note", errors)
     Invalid.raise_if(errors)
     return values
 

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Invalid
+from jifen.platform.input import Period, Text, Whole, check, value
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import tenant_get
-from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.points.ledger import period_of
 from jifen.tenants.villages.models import GridNode, Village
 from jifen.tenants.villages.scopes import village_area_path
@@ -39,49 +39,19 @@ def current_period() -> int:
     return period_of(clock.today())
 
 
-def parse_period(value, field: str = "period") -> int:
-    """A period (calendar year) from a form, query string or JSON; this year when empty."""
-    if value is None or str(value).strip() == "":
-        return current_period()
-    raw = str(value).strip()
-    if not raw.isdigit() or not FIRST_PERIOD <= int(raw) <= current_period():
-        raise Invalid.field(field, _("Give a year between %(first)d and %(last)d.", first=FIRST_PERIOD,
-                                     last=current_period()))
-    return int(raw)
+def parse_period(raw, field: str = "period") -> int:
+    """A period (calendar year) up to this one from a form, query string or JSON; this year when empty."""
+    return value(Period(FIRST_PERIOD, current_period), raw, field) or current_period()
 
 
 def text(data: dict, name: str, limit: int, errors: dict, required: bool = False, current: str = "") -> str:
-    value = data.get(name, current)
-    value = "" if value is None else str(value).strip()
-    if required and not value:
-        errors[name] = [_("Please fill this in.")]
-    elif len(value) > limit:
-        errors[name] = [_("At most %(n)d characters.", n=limit)]
-    else:
-        try:
-            check_plain(value)
-        except FieldError as e:
-            errors[name] = [str(e)]
-    return value
+    """The honours forms' text fields (the key left out keeps `current`), checked by the one Text field."""
+    return check(Text(limit, required=required), data.get(name, current), name, errors)
 
 
 def optional_int(data: dict, name: str, errors: dict, low: int, high: int, current=None) -> int | None:
     """A whole number within low..high, or None when left empty."""
-    value = data.get(name, current)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        errors[name] = [_("Enter a whole number.")]
-        return None
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        errors[name] = [_("Enter a whole number.")]
-        return None
-    if not low <= number <= high:
-        errors[name] = [_("Enter a number from %(low)d to %(high)d.", low=low, high=high)]
-        return None
-    return number
+    return check(Whole(low, high), data.get(name, current), name, errors)
 
 
 def flag(data: dict, name: str, current: bool) -> bool:

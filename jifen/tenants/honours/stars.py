@@ -29,6 +29,7 @@ from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.input import Whole, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.roles.registry import register_scope_path
@@ -71,21 +72,6 @@ def settings_snapshot() -> dict:
             "vetoes": [{"item_code": v.item_code, "max_stars": v.max_stars} for v in vetoes()]}
 
 
-def _int(value, low: int, high: int, key: str, errors: dict) -> int | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = int(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
-    if number is None:
-        errors[key] = [_("Enter a whole number.")]
-    elif not low <= number <= high:
-        errors[key] = [_("Enter a number from %(low)d to %(high)d.", low=low, high=high)]
-        number = None
-    return number
-
-
 def _check_levels(rows, errors: dict) -> list[dict]:
     """Levels with neither criterion are not used; higher stars may not ask less than lower ones."""
     if rows is None:
@@ -96,7 +82,7 @@ def _check_levels(rows, errors: dict) -> list[dict]:
     out, seen = [], set()
     for i, row in enumerate(rows):
         row = row if isinstance(row, dict) else {}
-        stars = _int(row.get("stars"), 1, 5, f"levels.{i}.stars", errors)
+        stars = check(Whole(1, 5), row.get("stars"), f"levels.{i}.stars", errors)
         if stars is None:
             errors.setdefault(f"levels.{i}.stars", [_("Give the number of stars, 1 to 5.")])
             continue
@@ -104,8 +90,8 @@ def _check_levels(rows, errors: dict) -> list[dict]:
             errors[f"levels.{i}.stars"] = [_("Each number of stars once.")]
             continue
         seen.add(stars)
-        min_points = _int(row.get("min_points"), 0, MAX_POINTS, f"levels.{i}.min_points", errors)
-        top_percent = _int(row.get("top_percent"), 1, 100, f"levels.{i}.top_percent", errors)
+        min_points = check(Whole(0, MAX_POINTS), row.get("min_points"), f"levels.{i}.min_points", errors)
+        top_percent = check(Whole(1, 100), row.get("top_percent"), f"levels.{i}.top_percent", errors)
         if min_points is not None or top_percent is not None:
             out.append({"stars": stars, "min_points": min_points, "top_percent": top_percent, "index": i})
     out.sort(key=lambda r: r["stars"])
@@ -139,7 +125,7 @@ def _check_vetoes(rows, errors: dict) -> list[dict]:
         elif code in seen:
             errors[f"vetoes.{i}.item_code"] = [_("Each item once.")]
         seen.add(code)
-        max_stars = _int(row.get("max_stars"), 0, 4, f"vetoes.{i}.max_stars", errors)
+        max_stars = check(Whole(0, 4), row.get("max_stars"), f"vetoes.{i}.max_stars", errors)
         if max_stars is None:
             errors.setdefault(f"vetoes.{i}.max_stars", [_("Give the most stars left, 0 to 4.")])
         out.append({"item_code": code, "max_stars": max_stars})

@@ -6,6 +6,7 @@ import re
 
 from flask_babel import gettext as _
 
+from jifen.platform.input import CONTROL_RE, FieldError, check_plain  # noqa: F401 - the roster rules use them too
 from jifen.platform.pinyin import person_pinyin
 from jifen.tenants.households.models import RELATIONS
 
@@ -34,18 +35,6 @@ RELATION_SHEET_WORDS = {
 }
 
 
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class FieldError(ValueError):
-    pass
-
-
-def check_plain(text: str) -> str:
-    """Refuse control characters pasted into a field (PostgreSQL cannot even store NUL)."""
-    if CONTROL_RE.search(text):
-        raise FieldError(_("Remove the invisible control characters from this field."))
-    return text
 
 
 def clean_name(value) -> str:

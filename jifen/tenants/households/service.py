@@ -25,6 +25,7 @@ from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.input import Text, check
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
@@ -69,17 +70,6 @@ def can_see_identity(actor: Actor, household: Household) -> bool:
 def _english() -> bool:
     locale = get_locale()
     return locale is not None and locale.language == "en"
-
-
-def _text(value, limit: int, field: str, errors: dict) -> str:
-    text = "" if value is None else str(value).strip()
-    if len(text) > limit:
-        errors[field] = [_("At most %(n)d characters.", n=limit)]
-    try:
-        rules.check_plain(text)
-    except rules.FieldError as e:
-        errors[field] = [str(e)]
-    return text
 
 
 def _load(actor: Actor, action_name: str, household_id) -> Household:
@@ -200,8 +190,8 @@ def list_tags(actor: Actor) -> list[Tag]:
 
 def _check_tag_names(data: dict, tag: CustomTag | None) -> dict:
     errors: dict = {}
-    name_zh = _text(data.get("name_zh", tag.name_zh if tag else ""), 32, "name_zh", errors)
-    name_en = _text(data.get("name_en", tag.name_en if tag else ""), 64, "name_en", errors) or name_zh
+    name_zh = check(Text(32), data.get("name_zh", tag.name_zh if tag else ""), "name_zh", errors)
+    name_en = check(Text(64), data.get("name_en", tag.name_en if tag else ""), "name_en", errors) or name_zh
     if not name_zh:
         errors["name_zh"] = [_("Enter the tag's Chinese name.")]
     for other in all_tags():
@@ -413,7 +403,7 @@ def create_household(actor: Actor, data: dict) -> Household:
     """A household with its members in one go: exactly one head, every member checked."""
     errors: dict = {}
     place = _check_place(data, errors)
-    note = _text(data.get("note"), MAX_NOTE, "note", errors)
+    note = check(Text(MAX_NOTE), data.get("note"), "note", errors)
     tags = _clean_tags(data.get("tags"), errors)
     members = _check_members(data.get("members"), errors)
     _check_in_scope(actor, "household.create", place, errors)
@@ -439,7 +429,7 @@ def update_household(actor: Actor, household_id, data: dict) -> Household:
     _editable(household)
     errors: dict = {}
     place = _check_place(data, errors, household)
-    note = _text(data.get("note", household.note), MAX_NOTE, "note", errors)
+    note = check(Text(MAX_NOTE), data.get("note", household.note), "note", errors)
     tags = _clean_tags(data["tags"], errors) if "tags" in data else None
     if place.get("grid_node_id") != household.grid_node_id or place.get("village_id") != household.village_id:
         _check_in_scope(actor, "household.update", place, errors)
@@ -563,7 +553,7 @@ def set_status(actor: Actor, household_id, data: dict) -> Household:
     _editable(household)
     errors: dict = {}
     status = str(data.get("status") or "")
-    reason = _text(data.get("reason"), MAX_REASON, "reason", errors)
+    reason = check(Text(MAX_REASON), data.get("reason"), "reason", errors)
     if status not in SETTABLE_STATUSES:
         errors["status"] = [_("Choose active, moved out or dissolved.")]
     elif status == household.status:
@@ -633,7 +623,7 @@ def split_household(actor: Actor, household_id, data: dict) -> Household:
         errors[f"members.{i}.relation"] = [_("Only one member can be the head of the household.")]
     place = _check_place({"village_id": source.village_id, "grid_node_id": data.get("grid_node_id") or source.grid_node_id,
                           "door_plate": data.get("door_plate")}, errors)
-    note = _text(data.get("note"), MAX_NOTE, "note", errors)
+    note = check(Text(MAX_NOTE), data.get("note"), "note", errors)
     tags = _clean_tags(data.get("tags"), errors)
     _check_in_scope(actor, "household.split", place, errors)
     Invalid.raise_if(errors)

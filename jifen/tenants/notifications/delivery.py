@@ -55,6 +55,8 @@ from jifen.platform.tenancy import (
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household
 from jifen.tenants.notifications.channels import Channel, Message, Permanent, Retryable, channel_for
+from jifen.tenants.notifications.digest import digest_text
+from jifen.tenants.notifications.links import absolute, path
 from jifen.tenants.notifications.models import (
     IN_APP,
     SMS,
@@ -193,26 +195,16 @@ def _settle(c: Claim, **values) -> bool:
 
 # --- 3. send ----------------------------------------------------------------------------------
 
-def _path(endpoint: str, **values) -> str:
-    """A URL path without a request (workers): the app's routes, built directly."""
-    return current_app.url_map.bind("localhost").build(endpoint, values)
-
-
-def _absolute(path: str) -> str:
-    base = _cfg("NOTIFY_LINK_BASE_URL")
-    return f"{str(base).rstrip('/')}{path}" if base and path else path
-
-
 def notification_link(tenant: Tenant, n: Notification) -> str:
     if not n.link:
-        return _absolute(_path("ledger.me", tenant_slug=tenant.slug))
+        return absolute(path("ledger.me", tenant_slug=tenant.slug))
     if n.link.startswith("applications/"):
         try:
-            return _absolute(_path("points_review.detail",
+            return absolute(path("points_review.detail",
                                    tenant_slug=tenant.slug, application_id=n.link.split("/", 1)[1]))
         except Exception:  # noqa: BLE001 - a malformed link is sent as a plain path
             pass
-    return _absolute(f"/t/{tenant.slug}/{n.link}")
+    return absolute(f"/t/{tenant.slug}/{n.link}")
 
 
 def render(n: Notification, locale: str) -> str:
@@ -242,13 +234,11 @@ def _message(d: NotificationDelivery, tenant: Tenant) -> Message | datetime:
             to = (p.wechat_openid if p else None) or ""
         return Message(str(d.id), d.channel, to, render(n, locale), locale, notification_link(tenant, n), n.kind,
                        tenant.slug, {"title": tenant.name, "when": _local(tenant, n.created_at)})
-    from jifen.tenants.notifications.digest import digest_text
-
     digest = tenant_get(StaffDigest, d.digest_id)
     user = tenant_get(User, digest.user_id)
     locale = user.locale or tenant.default_locale
     return Message(str(d.id), d.channel, user.phone or "", digest_text(digest, locale, tenant), locale,
-                   _absolute(_path("township.home", tenant_slug=tenant.slug)), "digest", tenant.slug,
+                   absolute(path("township.home", tenant_slug=tenant.slug)), "digest", tenant.slug,
                    {"title": tenant.name, "when": _local(tenant, digest.created_at)})
 
 

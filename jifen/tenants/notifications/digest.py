@@ -27,6 +27,7 @@ from jifen.platform.roles.registry import VILLAGER
 from jifen.platform.tenancy import current_tenant
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications.digest_sources import SOURCES, register_digest_source
+from jifen.tenants.notifications.links import path
 from jifen.tenants.notifications.models import SMS, NotificationDelivery, StaffDigest
 
 QUEUE_LIMIT = 1000  # per list of the work queue; a digest says "1000" when more wait
@@ -119,10 +120,8 @@ def run(tenant: Tenant, day: date) -> dict:
 def _url(endpoint: str | None, tenant: Tenant) -> str | None:
     if not endpoint:
         return None
-    from jifen.tenants.notifications.delivery import _path
-
     try:
-        return _path(endpoint, tenant_slug=tenant.slug)
+        return path(endpoint, tenant_slug=tenant.slug)
     except Exception:  # noqa: BLE001 - an endpoint that needs more than the slug: no link
         return None
 

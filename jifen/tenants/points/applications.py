@@ -13,11 +13,11 @@ from jifen.platform import clock
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_image
+from jifen.platform.input import Day, Text, check
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
-from jifen.tenants.households.rules import FieldError, check_plain
 from jifen.tenants.households.scopes import household_path
 from jifen.tenants.notifications.service import notify
 from jifen.tenants.points.models import (
@@ -106,30 +106,16 @@ def update_settings(actor: Actor, data: dict) -> PointsSettings:
 
 # --- checking input ----------------------------------------------------------------------------
 
-def _text(value, limit: int, field: str, errors: dict, required: bool = False) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        errors[field] = [_("Please fill this in.")]
-    elif len(text) > limit:
-        errors[field] = [_("At most %(n)d characters.", n=limit)]
-    else:
-        try:
-            check_plain(text)
-        except FieldError as e:
-            errors[field] = [str(e)]
-    return text
+DESCRIPTION, TITLE, NOTE = Text(MAX_DESCRIPTION, required=True), Text(200, required=True), Text(200)
+REASON, OPTIONAL_REASON = Text(MAX_REASON, required=True), Text(MAX_REASON)
+DAY = Day(required=True)
 
 
-def _day(value, errors: dict, field: str = "occurred_on") -> date | None:
+def _conduct_day(value, errors: dict, field: str = "occurred_on") -> date | None:
     """The day the conduct happened: not in the future, not before last year."""
-    if isinstance(value, date):
-        day = value
-    else:
-        try:
-            day = date.fromisoformat(str(value or "").strip())
-        except ValueError:
-            errors[field] = [_("Enter the date as YYYY-MM-DD.")]
-            return None
+    day = check(DAY, value, field, errors)
+    if day is None:
+        return None
     today = clock.today()
     if day > today:
         errors[field] = [_("The date can't be in the future.")]
@@ -245,9 +231,9 @@ def proxy_apply(actor: Actor, household_id, data: dict, photos=None) -> Applicat
 
 def _apply(actor: Actor, household: Household, data: dict, photos, origin: str) -> Application:
     errors: dict = {}
-    day = _day(data.get("occurred_on"), errors)
+    day = _conduct_day(data.get("occurred_on"), errors)
     eff = _effective_item(household.village_id, data.get("item_id") or data.get("item_code"), day, errors)
-    description = _text(data.get("description"), MAX_DESCRIPTION, "description", errors, required=True)
+    description = check(DESCRIPTION, data.get("description"), "description", errors)
     if eff is not None:
         if eff.item.direction != AWARD or eff.item.initiator != "household":
             errors["item_id"] = [_("Only staff record this item; choose an item households apply for.")]
@@ -267,9 +253,9 @@ def record_conduct(actor: Actor, household_id, data: dict, photos=None) -> Appli
     the work team, so it starts verified."""
     household = _household(actor, "application.record", household_id)
     errors: dict = {}
-    day = _day(data.get("occurred_on"), errors)
+    day = _conduct_day(data.get("occurred_on"), errors)
     eff = _effective_item(household.village_id, data.get("item_id") or data.get("item_code"), day, errors)
-    description = _text(data.get("description"), MAX_DESCRIPTION, "description", errors, required=True)
+    description = check(DESCRIPTION, data.get("description"), "description", errors)
     points = _points(eff, data.get("points"), errors) if eff is not None else 0
     _check_photos(eff, photos, errors)
     Invalid.raise_if(errors)
@@ -291,9 +277,9 @@ def record_batch(actor: Actor, data: dict) -> Batch:
     sanitation inspection). `data["rows"]` is [{"household_id", "points", "note"}]; a row with
     empty points is skipped. All rows are written, or none."""
     errors: dict = {}
-    day = _day(data.get("occurred_on"), errors)
+    day = _conduct_day(data.get("occurred_on"), errors)
     rows = data.get("rows") or []
-    title = _text(data.get("title"), 200, "title", errors, required=True)
+    title = check(TITLE, data.get("title"), "title", errors)
     if not isinstance(rows, list) or not rows:
         errors["rows"] = [_("Give at least one household a score.")]
         rows = []
@@ -321,7 +307,7 @@ def record_batch(actor: Actor, data: dict) -> Batch:
         if household.status != ACTIVE:
             errors[f"rows.{i}.household_id"] = [_("This household is no longer active.")]
         points = _points(eff, row.get("points"), errors, field=f"rows.{i}.points")
-        note = _text(row.get("note"), 200, f"rows.{i}.note", errors)
+        note = check(NOTE, row.get("note"), f"rows.{i}.note", errors)
         scored.append((household, points, note))
     Invalid.raise_if(errors)
     batch = Batch(village_id=village_id, grid_node_id=parse_uuid(data.get("grid_node_id")), item_id=eff.item.id,
@@ -349,7 +335,7 @@ def staff_submit_for_activity(actor: Actor, household: Household, eff: Effective
 
 # --- the household's own steps -----------------------------------------------------------------
 
-def _lock(application_id) -> Application:
+def lock_application(application_id) -> Application:
     """Load and lock the application row: concurrent steps on one application take turns."""
     app_id = parse_uuid(application_id)
     app = db.session.execute(select(Application).where(Application.id == app_id).with_for_update()
@@ -369,7 +355,7 @@ def get_application(actor: Actor, application_id) -> Application:
 @action("application.confirm")
 def confirm(actor: Actor, application_id) -> Application:
     """The household confirms an application a grid worker filed for it."""
-    app = _lock(application_id)
+    app = lock_application(application_id)
     if app.origin != PROXY:
         raise Invalid.field("origin", _("Only an application filed on the household's behalf needs confirming."))
     if app.confirmed_at is not None:
@@ -382,7 +368,7 @@ def confirm(actor: Actor, application_id) -> Application:
 
 @action("application.withdraw")
 def withdraw(actor: Actor, application_id) -> Application:
-    app = _lock(application_id)
+    app = lock_application(application_id)
     move(actor, app, "withdraw", "withdrawn")
     db.session.commit()
     return app
@@ -395,7 +381,7 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
     """Accept, optionally adjusting points within the item's range (a reason is then required).
     Verification-only items go straight on to public notice."""
     data = data or {}
-    app = _lock(application_id)
+    app = lock_application(application_id)
     authorize(actor, "application.verify", app)
     require(app, "verify")
     errors: dict = {}
@@ -403,7 +389,7 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
     if eff is None:
         raise Invalid.field("item_id", errors["item_id"][0])
     points = _points(eff, data.get("points"), errors) if data.get("points") not in (None, "") else app.points
-    reason = _text(data.get("reason"), MAX_REASON, "reason", errors, required=points != app.points)
+    reason = check(REASON if points != app.points else OPTIONAL_REASON, data.get("reason"), "reason", errors)
     if points != app.points and "reason" in errors:
         errors["reason"] = [_("Say why the points were changed.")]
     Invalid.raise_if(errors)
@@ -416,9 +402,9 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
 
 @action("application.verify")
 def reject(actor: Actor, application_id, data: dict) -> Application:
-    app = _lock(application_id)
+    app = lock_application(application_id)
     errors: dict = {}
-    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
+    reason = check(REASON, (data or {}).get("reason"), "reason", errors)
     authorize(actor, "application.verify", app)
     Invalid.raise_if(errors)
     app.reject_reason = reason
@@ -459,13 +445,13 @@ def tally(application_id) -> Tally:
 def vote(actor: Actor, application_id, data: dict) -> Application:
     """A panel member approves or rejects (with a reason). When approvals reach the township's
     quorum the application is certified; when rejections do, it is rejected."""
-    app = _lock(application_id)
+    app = lock_application(application_id)
     authorize(actor, "application.certify", app)
     decision = str((data or {}).get("decision", "")).strip()
     errors: dict = {}
     if decision not in ("approve", "reject"):
         errors["decision"] = [_("Choose approve or reject.")]
-    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=decision == "reject")
+    reason = check(REASON if decision == "reject" else OPTIONAL_REASON, (data or {}).get("reason"), "reason", errors)
     if decision == "reject" and "reason" in errors:
         errors["reason"] = [_("Say why it is rejected.")]
     Invalid.raise_if(errors)

@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Invalid
+from jifen.platform.input import Text, check
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import Household
 from jifen.tenants.notifications.service import notify
 from jifen.tenants.points import ledger
-from jifen.tenants.points.applications import MAX_REASON, _text
+from jifen.tenants.points.applications import MAX_REASON
 from jifen.tenants.points.models import (
     APPLICATION_SOURCE,
     HOUSEHOLD,
@@ -26,6 +28,7 @@ from jifen.tenants.points.models import (
 from jifen.tenants.points.workflow import move
 
 register_url_object("transaction_id", LedgerTransaction)
+CORRECTION_REASON = Text(MAX_REASON, required=True, required_message=_l("Say why the entry is corrected."))
 
 
 def current_period() -> int:
@@ -79,9 +82,7 @@ def correct_entry(actor: Actor, transaction_id, data: dict) -> LedgerTransaction
     if original.source_kind == PERIOD_CLOSE:
         raise Invalid.field("transaction", _("A year-end close entry cannot be corrected."))
     errors: dict = {}
-    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
-    if "reason" in errors and not reason:
-        errors["reason"] = [_("Say why the entry is corrected.")]
+    reason = check(CORRECTION_REASON, (data or {}).get("reason"), "reason", errors)
     try:
         new_points = int(str((data or {}).get("points", "")).strip())
         if abs(new_points) > 100_000:

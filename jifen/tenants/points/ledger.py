@@ -9,7 +9,16 @@ ledger row. Rules:
   spending lowers available points, never earned ones;
 * available points never go below zero (a CHECK in the database as well): a deduction or a
   correction takes available points down to zero at most, while the full amount still counts
-  against earned points (ranking and dividends must see it);
+  against earned points (ranking and dividends must see it); what it could not take is written
+  off (the household is never in debt);
+* a correction (`correct`) moves earned points by the difference to the new amount. Available
+  points follow the entry, read from its postings (the original's and its earlier corrections'),
+  never from its nominal amount: taking more is clipped at zero like a fresh deduction; giving
+  back first cancels what the entry wrote off, so the household gets back exactly what the entry
+  took, and only a raise above that is new. So for each entry with its corrections, available
+  moved = earned moved + written off, and correcting an entry to its own amount changes nothing
+  (refused, 422 naming `points`). The township's side reverses the entry's own accounts first
+  (DEDUCTED gives back what it took, ISSUED takes back what it issued), then the rest is fresh;
 * a source (an application, an order, a correction request) posts at most once, enforced by the
   unique key (tenant, source_kind, source_id);
 * lock order, everywhere: application rows, then balance rows (ascending household), then the
@@ -42,6 +51,7 @@ from jifen.tenants.points.models import (
     HOUSEHOLD,
     ISSUED,
     REDEEMED,
+    REDEMPTION,
     RESERVED,
     HouseholdBalance,
     LedgerPosting,
@@ -122,18 +132,22 @@ class Batch:
         self.transactions, self.postings = [], []
 
 
-def _entry(batch: Batch, bal: HouseholdBalance, *, earned: int, available: int, counter: str,
+def _entry(batch: Batch, bal: HouseholdBalance, *, earned: int, available: int, counter: str | dict,
            **fields) -> LedgerTransaction:
-    """One transaction and its two legs (the household's and the township's `counter` account;
-    their `available` sums to zero), moving the locked cached balance by the same amounts."""
+    """One transaction and its legs: the household's and the township's `counter` account (or
+    {account: available} when the township's side is split, as a correction's may be; their
+    `available` sums to zero), moving the locked cached balance by the same amounts."""
+    counters = {counter: -available} if isinstance(counter, str) else counter
+    assert sum(counters.values()) == -available, counters
     tx = LedgerTransaction(id=new_id(), household_id=bal.household_id, period=bal.period, points=earned,
                            created_at=clock.now(), **fields)
     batch.transactions.append(tx)
     batch.postings.append({"id": new_id(), "transaction_id": tx.id, "account": HOUSEHOLD,
                            "household_id": bal.household_id, "period": bal.period, "available": available,
                            "earned": earned})
-    batch.postings.append({"id": new_id(), "transaction_id": tx.id, "account": counter, "household_id": None,
-                           "period": bal.period, "available": -available, "earned": 0})
+    for account, amount in counters.items():
+        batch.postings.append({"id": new_id(), "transaction_id": tx.id, "account": account, "household_id": None,
+                               "period": bal.period, "available": amount, "earned": 0})
     bal.earned += earned
     bal.available += available
     return tx
@@ -254,20 +268,52 @@ def effective_points(tx: LedgerTransaction) -> int:
     return tx.points + int(corrections)
 
 
+def moved(original: LedgerTransaction) -> dict:
+    """What `original` and its corrections have moved so far, read from their postings:
+    {account: (earned, available)}."""
+    rows = db.session.execute(
+        select(LedgerPosting.account, func.sum(LedgerPosting.earned), func.sum(LedgerPosting.available))
+        .select_from(LedgerPosting).join(LedgerTransaction, (LedgerTransaction.id == LedgerPosting.transaction_id)
+              & (LedgerTransaction.tenant_id == LedgerPosting.tenant_id))
+        .where((LedgerTransaction.id == original.id) | (LedgerTransaction.reverses_id == original.id))
+        .group_by(LedgerPosting.account))
+    return {account: (int(e), int(a)) for account, e, a in rows}
+
+
+def _correction(moved_: dict, delta: int, bal: HouseholdBalance) -> tuple[int, dict]:
+    """(the household's available change, the township's legs) of a correction moving the
+    entry's earned points by `delta` (the rule in the module docstring)."""
+    earned, available = moved_.get(HOUSEHOLD, (0, 0))
+    if delta > 0:
+        written_off = max(available - earned, 0)
+        change = max(delta - written_off, 0)
+        back = min(change, max(moved_.get(DEDUCTED, (0, 0))[1], 0))  # what the entry took, returned
+        legs = {DEDUCTED: -back, ISSUED: -(change - back)}
+    else:
+        change = _available_change(bal, delta)
+        back = min(-change, max(-moved_.get(ISSUED, (0, 0))[1], 0))  # what the entry issued, taken back
+        legs = {ISSUED: back, DEDUCTED: -change - back}
+    legs = {a: n for a, n in legs.items() if n} or {ISSUED if delta > 0 else DEDUCTED: 0}
+    return change, legs
+
+
 def correct(original: LedgerTransaction, *, new_points: int, reason: str, request_id, created_by=None,
             created_by_name: str = "") -> LedgerTransaction:
-    """A reversing transaction that brings `original` to `new_points` (0: undo it entirely).
+    """A reversing transaction that brings `original` to `new_points` (0: undo it entirely),
+    giving back exactly what the entry took (see the module docstring).
 
     `request_id` is the correction's source id: the same request corrects once."""
     if original.source_kind == CORRECTION:
         raise Invalid.field("transaction", _("Correct the original entry, not a correction."))
-    if original.source_kind in (ORDER, ORDER_CLOSE):
+    if original.source_kind in (ORDER, ORDER_CLOSE, REDEMPTION):  # spending earned nothing to correct
         raise Invalid.field("transaction", _("A store order is cancelled at the store, not corrected here."))
     bal = lock_balance(original.household_id, original.period)
-    delta = new_points - effective_points(original)
+    moved_ = moved(original)
+    delta = new_points - moved_.get(HOUSEHOLD, (0, 0))[0]
     if delta == 0:
         raise Invalid.field("points", _("The entry already has these points."))
-    return _write_one(bal, earned=delta, available=_available_change(bal, delta), counter=ISSUED if delta > 0 else DEDUCTED,
+    change, legs = _correction(moved_, delta, bal)
+    return _write_one(bal, earned=delta, available=change, counter=legs,
                   source_kind=CORRECTION, source_id=request_id, item_id=original.item_id,
                   item_code=original.item_code, version_id=original.version_id, occurred_on=original.occurred_on,
                   memo=original.memo, reverses_id=original.id, reason=reason, created_by=created_by,

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.errors import NotFound
+from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.input import Period, value
 from jifen.platform.roles.authz import authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.platform.web import current_actor, submit
@@ -49,8 +50,11 @@ def _helpers():
 
 
 def _period() -> int | None:
-    raw = (request.args.get("period") or "").strip()
-    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2200 else None
+    """The year asked for in the query string; none (all years) when it is not one."""
+    try:
+        return value(Period(), request.args.get("period"), "period")
+    except Invalid:
+        return None
 
 
 def _pending(household_id) -> list[Application]:

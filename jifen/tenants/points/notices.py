@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.input import check
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import Household
-from jifen.tenants.points.applications import MAX_REASON, _lock, _text, own_households, settings
+from jifen.tenants.points.applications import REASON, lock_application, own_households, settings
 from jifen.tenants.points.models import Application, Notice, Objection
 from jifen.tenants.points.workflow import CERTIFIED, OBJECTED, ON_NOTICE, REJECTED, move, require
 from jifen.tenants.villages.models import Village
@@ -126,13 +127,13 @@ def may_object(actor: Actor, app: Application, notice: Notice) -> bool:
 def object_to(actor: Actor, application_id, data: dict) -> Objection:
     """A villager of the village contests an item while its notice is up; the item goes back to
     the panel."""
-    app = _lock(application_id)
+    app = lock_application(application_id)
     notice = tenant_get(Notice, app.notice_id) if app.notice_id else None
     households = _villager_households_in(actor, app.village_id)
     if notice is None or not households:
         raise NotFound(_("Not found."))
     errors: dict = {}
-    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
+    reason = check(REASON, (data or {}).get("reason"), "reason", errors)
     if "reason" in errors and not reason:
         errors["reason"] = [_("Say what is wrong with this item.")]
     if not is_open(notice):
@@ -153,13 +154,13 @@ def decide(actor: Actor, objection_id, data: dict) -> Objection:
     """The panel upholds an objection (the item is rejected) or dismisses it with a reason (the item
     goes back on notice once no objection is open)."""
     objection = tenant_get_or_404(Objection, objection_id)
-    app = _lock(objection.application_id)
+    app = lock_application(objection.application_id)
     authorize(actor, "objection.decide", app)
     errors: dict = {}
     decision = str((data or {}).get("decision", "")).strip()
     if decision not in ("uphold", "dismiss"):
         errors["decision"] = [_("Choose uphold or dismiss.")]
-    reason = _text((data or {}).get("reason"), MAX_REASON, "reason", errors, required=True)
+    reason = check(REASON, (data or {}).get("reason"), "reason", errors)
     if "reason" in errors and not reason:
         errors["reason"] = [_("Say why.")]
     if objection.status != Objection.OPEN:

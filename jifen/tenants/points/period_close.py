@@ -34,6 +34,8 @@ from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.input import Period
+from jifen.platform.input import value as checked
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.tenancy import current_tenant, current_tenant_id
 from jifen.tenants.notifications.service import notify, register_messages
@@ -241,14 +243,9 @@ def run_close(actor: Actor, period: int, *, chunk: int = CHUNK,
 
 def _past_period(value, today: date) -> int:
     """The period named in input: a year, and a past one (the current year cannot be closed)."""
-    try:
-        if isinstance(value, (bool, float)):
-            raise ValueError
-        period = int(str(value).strip())
-        if not 2000 <= period <= 2200:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise Invalid.field("period", _("Enter a year, e.g. %(year)s.", year=today.year - 1)) from None
+    period = checked(Period(), value, "period")
+    if period is None:
+        raise Invalid.field("period", _("Enter a year, e.g. %(year)s.", year=today.year - 1))
     if period >= ledger.period_of(today):
         raise Conflict(_("Only a past year can be closed; %(year)s is not over yet.", year=period),
                        {"period": [_("%(year)s is not over yet.", year=period)]})

@@ -21,12 +21,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import Date, DateTime, Integer, String, Uuid, and_, bindparam, delete, func, or_, select, text, tuple_
 
-from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
+from jifen.platform.input import Day, Period, value
 from jifen.platform.paging import Page
 from jifen.platform.roles.authz import POLICIES, Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import ROLES, VILLAGER, register_scope_path
@@ -298,24 +296,12 @@ def masked(name: str) -> str:
 
 # --- choosing a snapshot -----------------------------------------------------------------------
 
-def parse_period(value) -> int | None:
-    if value in (None, ""):
-        return None
-    raw = str(value).strip()
-    if not raw.isdigit() or not 2000 <= int(raw) <= 2200:
-        raise Invalid.field("period", _("Enter a year such as %(year)d.", year=clock.today().year))
-    return int(raw)
+def parse_period(raw) -> int | None:
+    return value(Period(), raw, "period")
 
 
-def parse_day(value) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise Invalid.field("date", _("Enter the date as YYYY-MM-DD.")) from None
+def parse_day(raw) -> date | None:
+    return value(Day(), raw, "date")
 
 
 def pick_snapshot(day: date | None = None, period: int | None = None) -> RankingSnapshot | None:

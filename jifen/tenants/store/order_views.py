@@ -28,7 +28,7 @@ from jifen.tenants.points import ledger
 from jifen.tenants.points.home_panels import register_home_panel
 from jifen.tenants.store import cards, orders
 from jifen.tenants.store.models import ORDER_CANCELLED, ORDER_HANDED_OVER, ORDER_OPEN, ORDER_STATES, Order, Store
-from jifen.tenants.store.views import _helpers as store_helpers
+from jifen.tenants.store.views import template_helpers as store_helpers
 from jifen.tenants.villages.models import Village
 
 bp = Blueprint("orders", __name__, url_prefix="/t/<tenant_slug>/orders")

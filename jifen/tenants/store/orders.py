@@ -53,7 +53,7 @@ from jifen.tenants.store.models import (
     StockMovement,
     Store,
 )
-from jifen.tenants.store.service import LOW_STOCK, _locked_level
+from jifen.tenants.store.service import LOW_STOCK, locked_level
 
 register_url_object("order_id", Order)
 
@@ -227,7 +227,7 @@ def _take_stock(actor: Actor, order: Order, store: Store, lines: list[tuple[Cata
     errors: dict = {}
     levels = []
     for item, quantity in lines:
-        level = _locked_level(store, item, create=False)
+        level = locked_level(store, item, create=False)
         have = level.quantity if level else 0
         if have < quantity:
             message = (_("%(item)s is out of stock.", item=item.name) if have == 0 else
@@ -406,7 +406,7 @@ def _release(actor: Actor, order: Order, state: str, reason: str = "") -> Order:
     movements = []
     for line in order_lines(order.id):  # 2. the stock level rows, ascending item id
         item = tenant_get(CatalogItem, line.catalog_item_id)
-        level = _locked_level(store, item, create=True)
+        level = locked_level(store, item, create=True)
         level.quantity += line.quantity
         movements.append(_movement(actor, order, item.id, "release", line.quantity, level.quantity))
     db.session.add_all(movements)

@@ -21,6 +21,7 @@ from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.files.service import store_image
+from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.roles.models import RoleAssignment, RoleScope
@@ -66,19 +67,6 @@ def _whole(value, field: str, errors: dict, low: int, high: int, message: str) -
     return value
 
 
-def _text(data: dict, field: str, errors: dict, limit: int, required_message=None, current="") -> str:
-    value = data.get(field, current)
-    value = "" if value is None else str(value).strip()
-    if "\x00" in value:  # PostgreSQL cannot store it; refuse before any query carries it
-        errors[field] = [_("Remove the invisible control characters.")]
-        return ""
-    if required_message and not value:
-        errors[field] = [required_message]
-    elif len(value) > limit:
-        errors[field] = [_("At most %(n)d characters.", n=limit)]
-    return value
-
-
 def _flag(value) -> bool:
     return value in (True, "1", "true", "on", "yes")
 
@@ -99,8 +87,8 @@ def _store_snapshot(s: Store) -> dict:
 def _check_store(data: dict, store: Store | None = None) -> dict:
     """Missing keys keep the store's current values (a PATCH, or the page's open/close button)."""
     errors: dict = {}
-    name = _text(data, "name", errors, 64, _("Enter the store's name (at most 64 characters)."),
-                 store.name if store else "")
+    name = check(Text(64, required=True, required_message=_("Enter the store's name (at most 64 characters).")),
+                 data.get("name", store.name if store else ""), "name", errors) or ""
     _unique(Store, name, store, "name", errors, _("Another store already has this name."))
     village_id = data.get("village_id", store.village_id if store else None) or None
     if village_id is not None:
@@ -111,9 +99,9 @@ def _check_store(data: dict, store: Store | None = None) -> dict:
         except Invalid as e:
             errors.update(e.errors)
     out = {"name": name, "village_id": village_id,
-           "address": _text(data, "address", errors, 200, current=store.address if store else ""),
-           "opening_hours": _text(data, "opening_hours", errors, 100,
-                                  current=store.opening_hours if store else ""),
+           "address": check(Text(200), data.get("address", store.address if store else ""), "address", errors),
+           "opening_hours": check(Text(100), data.get("opening_hours", store.opening_hours if store else ""),
+                                  "opening_hours", errors),
            "active": _flag(data.get("active", store.active if store else True))}
     if errors:
         raise Invalid(_("Please correct the marked fields."), errors)
@@ -218,16 +206,17 @@ def _check_item(data: dict, item: CatalogItem | None = None) -> tuple[dict, dict
     """(clean values, errors); missing keys keep the item's current values."""
     errors: dict = {}
     cur = item_snapshot(item) if item else {"price_points": None, "sort_order": 0, "active": True}
-    name = _text(data, "name", errors, 64, _("Enter the item's name (at most 64 characters)."),
-                 item.name if item else "")
+    name = check(Text(64, required=True, required_message=_("Enter the item's name (at most 64 characters).")),
+                 data.get("name", item.name if item else ""), "name", errors) or ""
     _unique(CatalogItem, name, item, "name", errors, _("Another catalog item already has this name."))
     out = {
         "name": name,
-        "name_en": _text(data, "name_en", errors, 100, current=cur.get("name_en", "")),
-        "category": _text(data, "category", errors, 32, current=cur.get("category", "")),
-        "unit": _text(data, "unit", errors, 16, _("Enter the unit, e.g. 支, 袋, 瓶 (at most 16 characters)."),
-                      cur.get("unit", "")),
-        "description": _text(data, "description", errors, 2000, current=cur.get("description", "")),
+        "name_en": check(Text(100), data.get("name_en", cur.get("name_en", "")), "name_en", errors),
+        "category": check(Text(32), data.get("category", cur.get("category", "")), "category", errors),
+        "unit": check(Text(16, required=True,
+                           required_message=_("Enter the unit, e.g. 支, 袋, 瓶 (at most 16 characters).")),
+                      data.get("unit", cur.get("unit", "")), "unit", errors),
+        "description": check(Text(2000), data.get("description", cur.get("description", "")), "description", errors),
         "price_points": _whole(data.get("price_points", cur["price_points"]), "price_points", errors, 1, MAX_PRICE,
                                _("Enter the price as a whole number of points from 1 to %(max)s.",
                                  max=format(MAX_PRICE, ","))),
@@ -384,7 +373,7 @@ def _check_movement(store: Store, catalog_item_id, kind, delta, funding_source, 
     else:
         unit_cost_fen = _whole(unit_cost_fen, "unit_cost_fen", errors, 0, MAX_UNIT_COST_FEN,
                                _("Enter the unit cost as whole fen (0 or more)."))
-    note = _text({"note": note}, "note", errors, 500)
+    note = check(Text(500), note, "note", errors)
     if kind in ("correction", "write_off") and not note and "note" not in errors:
         errors["note"] = [_("Give the reason (e.g. counted 3 fewer, damaged by damp).")]
     if errors:
@@ -402,7 +391,7 @@ def move_stock(actor: Actor, store_id, catalog_item_id, kind, delta, funding_sou
     return apply_movement(actor, store, clean.pop("item"), **clean)
 
 
-def _locked_level(store: Store, item: CatalogItem, create: bool) -> StockLevel | None:
+def locked_level(store: Store, item: CatalogItem, create: bool) -> StockLevel | None:
     """The level row, locked for this transaction; created at 0 first if missing (insert-or-ignore, so
     two first movements at once do not collide)."""
     q = (select(StockLevel).where(StockLevel.store_id == store.id, StockLevel.catalog_item_id == item.id)
@@ -424,7 +413,7 @@ def apply_movement(actor: Actor, store: Store, item: CatalogItem, kind: str, del
                    note: str = "") -> StockMovement:
     """Lock the level, apply `delta`, write the movement and its audit entry. Callers have checked
     the actor and the input (`move_stock` here; the store's orders for redemptions)."""
-    level = _locked_level(store, item, create=delta > 0)
+    level = locked_level(store, item, create=delta > 0)
     have = level.quantity if level else 0
     if have + delta < 0:
         raise Invalid.field("delta", _("Only %(n)d left in stock: cannot take away %(d)d.", n=have, d=-delta))

@@ -21,7 +21,7 @@ PLACEHOLDER_COLOURS = 6  # .ph-0 … .ph-5 in jifen.css
 
 
 @bp.context_processor
-def _helpers():
+def template_helpers():
     english = str(get_locale()) == "en"
 
     def item_name(item) -> str:
@@ -106,7 +106,7 @@ def _detail(store_id, errors=None, form=None, status=200):
         ctx["items"] = {row["item"].id: row["item"] for row in stock}
         ctx["items"] |= {m.catalog_item_id: service.get_catalog_item(actor, m.catalog_item_id)
                          for m in ctx["movements"] if m.catalog_item_id not in ctx["items"]}
-        name = _helpers()["item_name"]
+        name = template_helpers()["item_name"]
         ctx["restock_items"] = [(r["item"].id, f"{name(r['item'])} ({r['item'].unit})") for r in stock
                                 if r["item"].active]
         ctx["adjust_items"] = [(r["item"].id, f"{name(r['item'])} — {r['quantity']} {r['item'].unit}") for r in stock]
