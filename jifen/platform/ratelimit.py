@@ -8,11 +8,12 @@ account bucket is the realm (township slug, or the county) and the username.
 from __future__ import annotations
 
 import math
-import time
 
 from flask import current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from jifen.platform import clock
 
 limiter = Limiter(key_func=get_remote_address)
 
@@ -34,7 +35,7 @@ def login_limits(view):
 def retry_after() -> int:
     """Seconds until the limit this request broke lets an attempt through again (at least 1)."""
     breached = limiter.current_limit
-    return max(1, math.ceil(breached.reset_at - time.time())) if breached is not None else 60
+    return max(1, math.ceil(breached.reset_at - clock.now().timestamp())) if breached is not None else 60
 
 
 def init_app(app) -> None:
