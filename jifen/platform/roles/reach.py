@@ -8,7 +8,8 @@ says (`registry.register_scope_where`). Both answers start from the same `Reach`
 this one" and "which may I list" cannot drift apart; tests/test_reach.py checks the two agree for
 every list and role.
 
-`authz.authorize` (403/404) and every list filter ask this module; nothing else combines grants.
+`authz.authorize` (403/404) and `authz.may` ask `grant_reaching`; every list filter asks `where`;
+nothing else combines grants.
 """
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ class Reach:
     """What an actor reaches for one action: everything, or the granted ids of each scope kind."""
 
     everything: bool = False
-    grants: tuple = ()  # the grants the policy admits (empty: the role does not allow the action)
-    ids: dict = field(default_factory=dict)  # scope kind -> frozenset of ids
+    ids: dict = field(default_factory=dict)  # scope kind -> frozenset of ids (empty: reaches nothing)
 
     def of(self, kind: str) -> set:
         return set(self.ids.get(kind, ()))
@@ -41,16 +41,17 @@ def reach(actor, action_name: str) -> Reach:
     if not allowed:
         return Reach()
     if not policy.scoped or any(ROLES[g.role].scope_kind is None for g in allowed):
-        return Reach(everything=True, grants=allowed)
+        return Reach(everything=True)
     ids: dict[str, frozenset] = {}
     for grant in allowed:
         kind = ROLES[grant.role].scope_kind
         ids[kind] = ids.get(kind, frozenset()) | grant.scope_ids
-    return Reach(grants=allowed, ids=ids)
+    return Reach(ids=ids)
 
 
 def grant_reaching(actor, action_name: str, obj):
-    """The first grant admitted for the action whose scope contains `obj`, or None."""
+    """The first grant admitted for the action whose scope contains `obj`, or None: the
+    one-object check behind `authz.authorize` and `authz.may`."""
     policy = POLICIES[action_name]
     path = scope_path(obj)
     for grant in actor.grants:
@@ -60,13 +61,6 @@ def grant_reaching(actor, action_name: str, obj):
         if not policy.scoped or kind is None or grant.scope_ids & path.get(kind, set()):
             return grant
     return None
-
-
-def reaches(actor, action_name: str, obj) -> bool:
-    """May the actor reach this one object for the action (roles and scope)?"""
-    if actor.kind == "system":
-        return True
-    return actor.kind == "user" and grant_reaching(actor, action_name, obj) is not None
 
 
 def ids(actor, action_name: str, kind: str) -> set | None:
