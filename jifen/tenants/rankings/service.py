@@ -30,7 +30,7 @@ from jifen.platform.errors import Invalid
 from jifen.platform.paging import Page
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
-from jifen.platform.roles.registry import register_scope_path, register_scope_where
+from jifen.platform.roles.registry import VILLAGER, register_scope_path, register_scope_where
 from jifen.platform.tenancy import current_tenant, current_tenant_id, tenant_get, tenant_get_or_404, tenant_today
 from jifen.tenants.households.models import ACTIVE, Household
 from jifen.tenants.households.rules import mask_name
@@ -262,6 +262,11 @@ def village_target_where(column) -> dict:
 
 register_scope_path(Target, lambda target: target.path)
 register_scope_where(VillageTarget, village_target_where(Village.id))
+
+
+def _own_households(actor: Actor) -> set:
+    """The households a villager's grants name, shown as "my household" (empty for everyone else)."""
+    return {i for grant in actor.grants if grant.role == VILLAGER for i in grant.scope_ids}
 
 
 def township_target(actor: Actor) -> Target:
@@ -527,7 +532,7 @@ def ranking(actor: Actor, target: Target, *, day=None, period=None, page: int = 
     page, per_page = max(1, int(page or 1)), min(MAX_PER_PAGE, max(1, int(per_page or 50)))
     snapshot = pick_snapshot(day, period)
     full = names_visible(actor, target)
-    own = set(target.path.get("household", set())) if target.kind == VILLAGE else set()
+    own = _own_households(actor) & target.path.get("household", set()) if target.kind == VILLAGE else set()
     if snapshot is None:
         return Ranking(target, None, Page([], 0, page, per_page), full)
     conditions = _conditions(target, snapshot.taken_on)
