@@ -39,9 +39,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from jifen import cli
 
     cli.init_app(app)
+    from jifen.platform.roles.authz import check_actions
     from jifen.platform.tenancy import check_url_objects
 
     check_url_objects(app)
+    check_actions(app)
     return app
 
 

@@ -1,22 +1,33 @@
 """Role x action matrix at the service boundary.
 
-EXPECTED is the specification written out by hand; the policy table in jifen.platform.roles.authz
-must agree with it, every action must have a service function, and the scoped actions are checked
-against real villages through the real service functions.
+EXPECTED is the specification written out by hand; the policies the platform and the capabilities
+register must agree with it, every policy must name a service function declared with `@action` (or
+be a check-only permission asked inside other actions) and every `@action` must have a policy, and
+the scoped actions are checked against real villages through the real service functions.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from pathlib import Path
+
 import pytest
 
+import jifen
+import jifen.tenants
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import Forbidden, NotFound
-from jifen.platform.roles.authz import POLICIES, SERVICES, Actor, Grant, authorize
+from jifen.platform.roles.authz import POLICIES, SERVICES, Actor, Grant, action, authorize, check_actions
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.villages import service as villages
 from tests.conftest import make_world
+
+# each capability registers its policies when its package is imported
+for _package in pkgutil.iter_modules(jifen.tenants.__path__):
+    importlib.import_module(f"jifen.tenants.{_package.name}")
 
 TA, VA, AC, GW, PM, SK, VL = ("township_admin", "village_admin", "area_cadre", "grid_worker",
                               "panel_member", "storekeeper", "villager")
@@ -53,7 +64,7 @@ EXPECTED = {
     # --- issue 5 ---
     "order.place": {TA, SK, VL}, "order.list": {TA, VA, SK, VL}, "order.view": {TA, VA, SK, VL},
     "order.cancel": {TA, SK, VL}, "order.hand_over": {TA, SK}, "household_card.print": {TA, VA, GW, SK},
-    "ranking.view": EVERY,
+    "ranking.view": EVERY, "ranking.full_names": EVERY - {VL},
     "stars.manage": {TA}, "stars.view": EVERY,
     "honour.manage": {TA}, "honour.shortlist": {TA, VA}, "honour.confirm": {PM}, "honour.view": EVERY,
     "recommendation.manage": {TA}, "recommendation.view": {TA, VA},
@@ -71,9 +82,32 @@ def test_expected_matrix_covers_every_action():
     assert set(EXPECTED) == set(POLICIES), "add the new action to EXPECTED with who may do it"
 
 
-def test_every_service_action_has_a_policy():
-    # actions with a policy but no service function are dead policy; the reverse cannot import
-    assert set(SERVICES) <= set(POLICIES)
+def test_every_policy_has_a_service_action_and_every_action_a_policy(app):
+    check_only = {name for name, policy in POLICIES.items() if policy.check_only}
+    assert sorted(set(SERVICES) - set(POLICIES)) == [], "an @action without a policy"
+    assert sorted(set(POLICIES) - check_only - set(SERVICES)) == [], "a policy no @action declares"
+    assert sorted(check_only & set(SERVICES)) == [], "a check-only policy used as an @action"
+
+
+def test_check_only_policies_are_asked_somewhere(app):
+    # a check-only policy nobody asks about is dead policy
+    source = "\n".join(p.read_text(encoding="utf-8") for p in Path(jifen.__file__).parent.rglob("*.py")
+                       if not p.name == "policies.py")
+    for name in (n for n, policy in POLICIES.items() if policy.check_only):
+        assert f'"{name}"' in source, name
+
+
+def test_an_action_without_a_policy_stops_the_app(app):
+    @action("nobody.registered_this")
+    def orphan(actor):
+        return None
+
+    try:
+        with pytest.raises(RuntimeError, match="nobody.registered_this"):
+            check_actions()
+    finally:
+        SERVICES.pop("nobody.registered_this")
+    check_actions()
 
 
 def _actor(kind, role=None):

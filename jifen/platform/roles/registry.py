@@ -1,7 +1,10 @@
-"""The roles a township can grant and the kinds of object a role can be scoped to.
+"""The roles a township can grant, the kinds of object a role can be scoped to, and the policy of
+each action.
 
-Capabilities register their scope kinds (village here; grid node, store and household later) so
-that granting, checking and filtering by scope works for them without touching this module.
+Capabilities register their scope kinds, where their objects lie (`register_scope_path` for one
+object, `register_scope_where` for a list query) and their actions' policies (`register_policies`),
+so that granting, checking and filtering by scope works for them without touching this module: the
+platform names no capability's action or table.
 """
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ class ScopeKind:
 
 SCOPE_KINDS: dict[str, ScopeKind] = {}
 _PATHS: dict[type, Callable[[object], dict[str, set]]] = {}
+_WHERE: dict[type, dict[str, Callable[[set], object]]] = {}
 
 
 def register_scope_kind(name: str, label, model: type, choices: Callable[[], list[tuple]] | None = None) -> None:
@@ -75,3 +79,42 @@ def scope_path(obj) -> dict[str, set]:
         if cls in _PATHS:
             return _PATHS[cls](obj)
     return {}
+
+
+def register_scope_where(model: type, where: dict[str, Callable[[set], object]]) -> None:
+    """Say, as SQL, which rows of `model` lie in scope objects of each kind: `where[kind](ids)` is
+    a condition true exactly for the rows whose `scope_path` holds one of `ids` under `kind`
+    (tests/test_reach.py checks each list against the one-object check). A kind left out reaches
+    no row."""
+    _WHERE[model] = where
+
+
+def scope_where(model: type) -> dict[str, Callable[[set], object]]:
+    if model not in _WHERE:
+        raise KeyError(f"no scope condition registered for {model.__name__}")
+    return _WHERE[model]
+
+
+# --- actions and their policies ------------------------------------------------------------------
+
+OPERATOR = "operator"
+SELF = "self"  # any signed-in user of the tenant, acting on their own account
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: frozenset  # role names, or {OPERATOR}, or {SELF}
+    scoped: bool = False  # the actor's scope must contain the target object
+    check_only: bool = False  # asked inside other actions (`may`/`authorize`), never a service's own name
+
+
+POLICIES: dict[str, Policy] = {}
+
+
+def register_policies(policies: dict[str, Policy]) -> None:
+    """A capability declares who may do each of its actions (at import, like its scope kinds). The
+    app refuses to start while an `@action` has no policy (`authz.check_actions`)."""
+    for name in policies:
+        if name in POLICIES and POLICIES[name] != policies[name]:
+            raise ValueError(f"two policies for action {name!r}")
+    POLICIES.update(policies)

@@ -20,11 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.input import Day, Text, check
 from jifen.platform.pinyin import sort_by_pinyin
+from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
-from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.roles.registry import register_scope_path, register_scope_where
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag
@@ -33,11 +34,38 @@ from jifen.tenants.points.applications import staff_submit_for_activity
 from jifen.tenants.points.models import Application
 from jifen.tenants.points.workflow import PENDING, POSTED, STATES
 from jifen.tenants.rulebook.adoption import EffectiveItem, rules_in_force
-from jifen.tenants.villages.models import GridNode, Village
-from jifen.tenants.villages.scopes import village_area_path
+from jifen.tenants.villages.models import Village
+from jifen.tenants.villages.scopes import village_area_path, village_area_where
 
 register_url_object("activity_id", Activity)
-register_scope_path(Activity, lambda a: village_area_path(a.village_id))
+
+
+def activity_path(activity: Activity) -> dict[str, set]:
+    """An activity belongs to its whole village: its village staff, the grid workers of any grid
+    in it, and the villagers of its active households reach it."""
+    path = village_area_path(activity.village_id)
+    path["household"] = set(db.session.execute(select(Household.id).where(
+        Household.village_id == activity.village_id, Household.status == ACTIVE)).scalars())
+    return path
+
+
+def activity_where(column) -> dict:
+    """`activity_path` as SQL on a village-id column."""
+    return village_area_where(column) | {"household": lambda ids: column.in_(select(Household.village_id).where(
+        Household.id.in_(list(ids)), Household.status == ACTIVE))}
+
+
+@dataclass(frozen=True)
+class ActivityVillage:
+    """A village as the place of activities (the list's village filter)."""
+
+    village_id: uuid.UUID
+
+
+register_scope_path(Activity, activity_path)
+register_scope_where(Activity, activity_where(Activity.village_id))
+register_scope_path(ActivityVillage, lambda v: activity_path(Activity(village_id=v.village_id)))
+register_scope_where(ActivityVillage, activity_where(Village.id))
 
 MAX_TITLE = 200
 MAX_PLACE = 200
@@ -97,21 +125,12 @@ def own_households_in(actor: Actor, village_id) -> list[Household]:
 
 
 def _reach(actor: Actor, action_name: str, activity: Activity) -> None:
-    """Staff reach an activity through their village or grid scope; a villager through a household
-    of theirs in its village. Out of reach is 404, like a missing activity."""
-    try:
-        authorize(actor, action_name, activity)
-    except NotFound:
-        if not own_households_in(actor, activity.village_id):
-            raise
+    """Out of reach is 404, like a missing activity."""
+    authorize(actor, action_name, activity)
 
 
 def may_reach(actor: Actor, action_name: str, activity: Activity) -> bool:
-    try:
-        _reach(actor, action_name, activity)
-        return True
-    except (NotFound, Forbidden):
-        return False
+    return may(actor, action_name, activity)
 
 
 def may_manage_village(actor: Actor, village_id) -> bool:
@@ -121,18 +140,8 @@ def may_manage_village(actor: Actor, village_id) -> bool:
 
 def village_ids(actor: Actor, action_name: str = "activity.list") -> set | None:
     """Villages whose activities the actor sees (None: all of the township)."""
-    villages = scope_ids(actor, action_name, "village")
-    if villages is None:
-        return None
-    ids = set(villages)
-    nodes = scope_ids(actor, action_name, "grid_node") or set()
-    if nodes:
-        ids |= set(db.session.execute(select(GridNode.village_id).where(GridNode.id.in_(list(nodes)))).scalars())
-    own = scope_ids(actor, action_name, "household") or set()
-    if own:
-        ids |= set(db.session.execute(select(Household.village_id).where(Household.id.in_(list(own)))).scalars())
-    ids.discard(None)
-    return ids
+    condition = reach.where(actor, action_name, ActivityVillage)
+    return None if condition is None else set(db.session.execute(select(Village.id).where(condition)).scalars())
 
 
 def _locked(activity_id) -> Activity:
@@ -150,9 +159,9 @@ def _locked(activity_id) -> Activity:
 def list_activities(actor: Actor, village_id=None) -> list[Activity]:
     """Activities in the actor's villages, newest day first."""
     conditions = []
-    ids = village_ids(actor)
-    if ids is not None:
-        conditions.append(Activity.village_id.in_(list(ids)))
+    scope = reach.where(actor, "activity.list", Activity)
+    if scope is not None:
+        conditions.append(scope)
     if village_id:
         conditions.append(Activity.village_id == uuid_or_none(village_id))
     return list(db.session.execute(select(Activity).where(*conditions)

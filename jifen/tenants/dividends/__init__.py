@@ -1,0 +1,1 @@
+from jifen.tenants.dividends import policies  # noqa: F401 - registers who may do each action

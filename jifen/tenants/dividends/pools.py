@@ -20,8 +20,9 @@ from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.input import Text, check
-from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
-from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.roles import reach
+from jifen.platform.roles.authz import Actor, action, authorize, may
+from jifen.platform.roles.registry import register_scope_path, register_scope_where
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.dividends.models import SETTLED, DividendChunk, DividendPayout, DividendPool, DividendRun
 from jifen.tenants.rulebook.models import RuleItem
@@ -40,6 +41,7 @@ def _village_path(village_id) -> dict:
 
 register_scope_path(DividendPool, lambda p: _village_path(p.village_id))
 register_scope_path(DividendRun, lambda r: _village_path(r.village_id))
+register_scope_where(DividendPool, {"village": lambda ids: DividendPool.village_id.in_(list(ids))})
 
 MAX_AMOUNT_FEN = 10_000_000_000  # one hundred million yuan
 MAX_MIN_POINTS = 1_000_000
@@ -268,10 +270,8 @@ def get_pool(actor: Actor, pool_id) -> DividendPool:
 @action("dividend.view")
 def list_pools(actor: Actor, period: int | None = None) -> list[DividendPool]:
     """The pools the actor may see (township pools: township-wide roles only), newest period first."""
-    query = select(DividendPool).order_by(DividendPool.period.desc(), DividendPool.created_at.desc())
-    villages = scope_ids(actor, "dividend.view", "village")
-    if villages is not None:
-        query = query.where(DividendPool.village_id.in_(list(villages) or [None]))
+    query = reach.filtered(select(DividendPool), actor, "dividend.view", DividendPool)
+    query = query.order_by(DividendPool.period.desc(), DividendPool.created_at.desc())
     if period:
         query = query.where(DividendPool.period == period)
     return list(db.session.execute(query).scalars())

@@ -16,7 +16,7 @@ from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor, public, submit
 from jifen.tenants.dividends import pools, settlement, sheets
 from jifen.tenants.dividends.models import COMPUTING, SETTLED, DividendRun
-from jifen.tenants.points.notice_views import masked
+from jifen.tenants.households.rules import mask_name
 from jifen.tenants.villages.models import Village
 from jifen.tenants.villages.scopes import village_choices
 
@@ -36,7 +36,7 @@ def local_time(moment) -> str:
 
 @bp.context_processor
 def _helpers():
-    return {"yuan": pools.yuan, "masked": masked, "STATE_LABELS": settlement.STATE_LABELS,
+    return {"yuan": pools.yuan, "masked": mask_name, "STATE_LABELS": settlement.STATE_LABELS,
             "SOURCE_LABELS": pools.SOURCE_LABELS, "local_time": local_time}
 
 

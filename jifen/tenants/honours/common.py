@@ -14,12 +14,13 @@ from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Invalid
 from jifen.platform.input import Period, Text, Whole, check, value
 from jifen.platform.pinyin import sort_by_pinyin
-from jifen.platform.roles.authz import Actor, may, scope_ids
-from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.roles import reach
+from jifen.platform.roles.authz import Actor, may
+from jifen.platform.roles.registry import register_scope_path, register_scope_where
 from jifen.platform.tenancy import tenant_get
 from jifen.tenants.points.ledger import period_of
-from jifen.tenants.villages.models import GridNode, Village
-from jifen.tenants.villages.scopes import village_area_path
+from jifen.tenants.villages.models import Village
+from jifen.tenants.villages.scopes import village_area_path, village_area_where
 
 FIRST_PERIOD = 2000
 
@@ -33,6 +34,7 @@ class VillageArea:
 
 
 register_scope_path(VillageArea, lambda a: village_area_path(a.village_id))
+register_scope_where(VillageArea, village_area_where(Village.id))  # as SQL on the villages table
 
 
 def current_period() -> int:
@@ -82,15 +84,8 @@ def villages_in_reach(actor: Actor, action_name: str) -> list[Village]:
     """Villages whose whole-village pages the actor reaches for `action_name`, in pinyin order:
     every village for township-wide roles, else the villages of their village grants and of their
     grid nodes (a villager's household grant reaches their household, not the whole village)."""
-    villages = db.session.execute(select(Village)).scalars().all()
-    ids = scope_ids(actor, action_name, "village")
-    if ids is not None:
-        ids = set(ids)
-        nodes = scope_ids(actor, action_name, "grid_node") or set()
-        if nodes:
-            ids |= set(db.session.execute(select(GridNode.village_id).where(GridNode.id.in_(list(nodes)))).scalars())
-        villages = [v for v in villages if v.id in ids]
-    return sort_by_pinyin(villages, key=lambda v: v.name)
+    query = reach.filtered(select(Village), actor, action_name, VillageArea)
+    return sort_by_pinyin(db.session.execute(query).scalars().all(), key=lambda v: v.name)
 
 
 def may_village(actor: Actor, action_name: str, village_id) -> bool:

@@ -25,20 +25,11 @@ from jifen.tenants.honours import stars, titles
 from jifen.tenants.honours.common import VillageArea, optional_int
 from jifen.tenants.honours.models import FULL, MASKED, NAME_DISPLAYS, HonourSettings, HonourWall, StarRating
 from jifen.tenants.households.models import Household
+from jifen.tenants.households.rules import mask_name
 from jifen.tenants.villages.models import Village
 from jifen.tenants.villages.scopes import village_area_path
 
 register_scope_path(HonourWall, lambda w: village_area_path(w.village_id))
-
-
-def masked(name: str) -> str:
-    """张三伟 -> 张*伟, 李四 -> 李*: as public notices show names."""
-    name = name or ""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 # --- settings --------------------------------------------------------------------------------------
@@ -80,7 +71,7 @@ def update_settings(actor: Actor, data: dict) -> HonourSettings:
 
 
 def show_name(name: str, display: str | None = None) -> str:
-    return name if (display or settings().name_display) == FULL else masked(name)
+    return name if (display or settings().name_display) == FULL else mask_name(name)
 
 
 # --- the link --------------------------------------------------------------------------------------

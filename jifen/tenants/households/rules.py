@@ -92,6 +92,17 @@ def clean_relation(value) -> str:
     raise FieldError(_("Unknown relation “%(value)s” (e.g. 户主, 配偶, 子, 女, 父亲, 母亲).", value=raw[:20]))
 
 
+def mask_name(name: str | None) -> str:
+    """张三伟 -> 张*伟, 李四 -> 李*: how public notices, dividend lists, the honour wall and a
+    villager's view of a ranking show other people's names."""
+    name = name or ""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
 def mask_id_number(value: str | None) -> str:
     """'441622199001011234' -> '4416**********1234'."""
     if not value:

@@ -1,12 +1,14 @@
-"""What scopes contain a household: its village, every grid node above it, itself (villagers)."""
+"""What scopes contain a household: its village, every grid node above it, itself (villagers); for
+one household (`household_path`) and, the same rule as SQL, for a list."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from jifen.platform.roles.registry import register_scope_kind, register_scope_path
+from jifen.platform.roles.registry import register_scope_kind, register_scope_path, register_scope_where
 from jifen.platform.tenancy import tenant_get
 from jifen.tenants.households.models import Household
 from jifen.tenants.villages.models import GridNode
+from jifen.tenants.villages.scopes import subtree_of
 
 register_scope_kind("household", _l("household"), Household)
 
@@ -18,3 +20,6 @@ def household_path(household: Household) -> dict[str, set]:
 
 
 register_scope_path(Household, household_path)
+register_scope_where(Household, {"village": lambda ids: Household.village_id.in_(list(ids)),
+                                 "grid_node": lambda ids: Household.grid_node_id.in_(subtree_of(ids)),
+                                 "household": lambda ids: Household.id.in_(list(ids))})

@@ -28,7 +28,8 @@ from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.input import Text, check
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
-from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
+from jifen.platform.roles import reach
+from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households import (
     rules,
@@ -695,27 +696,10 @@ def merge_household(actor: Actor, household_id, data: dict) -> Household:
 
 # --- scope and search ------------------------------------------------------------------------
 
-def _under_any(node_ids) -> object:
-    """SQL condition: a grid node lies in the subtree of one of `node_ids` (materialized paths)."""
-    paths = db.session.execute(select(GridNode.path).where(GridNode.id.in_(list(node_ids)))).scalars().all()
-    return or_(*(GridNode.path.startswith(p, autoescape=True) for p in paths)) if paths else false()
-
-
 def scope_condition(actor: Actor, action_name: str = "household.list"):
-    """SQL condition on Household for the actor's area, or None for the whole township."""
-    villages = scope_ids(actor, action_name, "village")
-    if villages is None:
-        return None
-    nodes = scope_ids(actor, action_name, "grid_node") or set()
-    own = scope_ids(actor, action_name, "household") or set()
-    conditions = []
-    if villages:
-        conditions.append(Household.village_id.in_(list(villages)))
-    if nodes:
-        conditions.append(Household.grid_node_id.in_(select(GridNode.id).where(_under_any(nodes))))
-    if own:
-        conditions.append(Household.id.in_(list(own)))
-    return or_(*conditions) if conditions else false()
+    """SQL condition on Household for the actor's area, or None for the whole township (the one
+    reach rule, `roles.reach`)."""
+    return reach.where(actor, action_name, Household)
 
 
 def _matches(q: str):
@@ -864,36 +848,30 @@ def _history(actor: Actor, household: Household) -> list[dict]:
 # --- choices for forms and filters -------------------------------------------------------------
 
 def villages_for(actor: Actor) -> list[Village]:
-    """Villages the actor's household area touches, in pinyin order (filters and forms)."""
-    everything = db.session.execute(select(Village)).scalars().all()
-    if scope_condition(actor) is None:
-        return sort_by_pinyin(everything, key=lambda v: v.name)
-    ids = set(db.session.execute(select(Household.village_id).where(scope_condition(actor)).distinct()).scalars())
-    ids |= scope_ids(actor, "household.list", "village") or set()
-    nodes = scope_ids(actor, "household.list", "grid_node")
-    if nodes:
-        ids |= set(db.session.execute(select(GridNode.village_id).where(_under_any(nodes))).scalars())
-    return sort_by_pinyin([v for v in everything if v.id in ids], key=lambda v: v.name)
+    """Villages the actor's household area touches (their households', their grid nodes', their
+    own villages), in pinyin order (filters and forms)."""
+    query = select(Village)
+    if reach.where(actor, "household.list", Household) is not None:
+        query = query.where(or_(
+            Village.id.in_(reach.id_select(actor, "household.list", Household, Household.village_id)),
+            Village.id.in_(reach.id_select(actor, "household.list", GridNode, GridNode.village_id)),
+            reach.where(actor, "household.list", Village)))
+    return sort_by_pinyin(db.session.execute(query).scalars().all(), key=lambda v: v.name)
 
 
 def grid_choices(actor: Actor, village_id=None, micro_only: bool = False) -> list[tuple]:
     """(node, label) for active grid nodes in the actor's area, in tree order. Labels are the path
     below the village's large node ("大网格 › 中网格 › 小网格 › 微网格") for micro nodes, indented
     names otherwise."""
-    nodes = db.session.execute(select(GridNode).where(GridNode.retired_at.is_(None))
-                               .order_by(GridNode.path)).scalars().all()
-    names = {n.id: n.name for n in nodes}
-    villages = {v.id for v in villages_for(actor)}
-    grid_scope = scope_ids(actor, "household.list", "grid_node")
-    village_scope = scope_ids(actor, "household.list", "village")
-    allowed_paths = None
-    if village_scope is not None and not village_scope and grid_scope:
-        allowed_paths = db.session.execute(select(GridNode.path).where(GridNode.id.in_(list(grid_scope)))).scalars().all()
+    everything = db.session.execute(select(GridNode).where(GridNode.retired_at.is_(None))
+                                    .order_by(GridNode.path)).scalars().all()
+    names = {n.id: n.name for n in everything}
+    reached = reach.filtered(select(GridNode.id), actor, "household.list", GridNode)
+    reached = set(db.session.execute(reached).scalars())
+    nodes = [n for n in everything if n.id in reached]
     out = []
     for n in nodes:
-        if n.village_id not in villages or (village_id and n.village_id != parse_uuid(village_id)):
-            continue
-        if allowed_paths is not None and not any(n.path.startswith(p) for p in allowed_paths):
+        if village_id and n.village_id != parse_uuid(village_id):
             continue
         if micro_only and n.level != MICRO:
             continue

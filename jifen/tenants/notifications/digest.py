@@ -21,7 +21,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import ServiceError
-from jifen.platform.roles.authz import Actor, authorize
+from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment
 from jifen.platform.roles.registry import VILLAGER
 from jifen.platform.tenancy import current_tenant
@@ -144,9 +144,9 @@ def digest_text(digest: StaffDigest, locale: str, tenant: Tenant) -> str:
         return _("%(township)s, waiting for you: %(items)s.", township=tenant.name, items="; ".join(parts))
 
 
+@action("account.view")
 def today_for(actor: Actor) -> tuple[StaffDigest, list[dict]] | None:
     """The caller's digest of today (township time) and its lines, or None."""
-    authorize(actor, "account.view")
     if actor.kind != "user" or actor.id is None:
         return None
     digest = db.session.execute(select(StaffDigest).where(StaffDigest.user_id == actor.id,

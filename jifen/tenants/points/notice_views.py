@@ -13,6 +13,7 @@ from jifen.platform.roles.authz import may
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.platform.web import current_actor, public, submit
 from jifen.tenants.households.models import Household
+from jifen.tenants.households.rules import mask_name
 from jifen.tenants.points import notices
 from jifen.tenants.points.models import Application, Objection
 from jifen.tenants.points.workflow import CERTIFIED, STATE_LABELS, item_title
@@ -34,20 +35,10 @@ def application_url(application_id) -> str:
     return f"/t/{g.tenant_slug}/points/applications/{application_id}"
 
 
-def masked(name: str) -> str:
-    """张三伟 -> 张*伟, 李四 -> 李*: the public page does not spell out whole names."""
-    name = name or ""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
 @bp.context_processor
 def _helpers():
     return {"STATE_LABELS": STATE_LABELS, "item_title": item_title, "application_url": application_url,
-            "masked": masked, "may": may, "actor": current_actor()}
+            "masked": mask_name, "may": may, "actor": current_actor()}
 
 
 # --- staff -------------------------------------------------------------------------------------

@@ -12,19 +12,21 @@ from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound
 from jifen.platform.input import check
+from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
-from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.roles.registry import register_scope_path, register_scope_where
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import Household
 from jifen.tenants.points.applications import REASON, lock_application, own_households, settings
 from jifen.tenants.points.models import Application, Notice, Objection
 from jifen.tenants.points.workflow import CERTIFIED, OBJECTED, ON_NOTICE, REJECTED, move, require
 from jifen.tenants.villages.models import Village
-from jifen.tenants.villages.scopes import village_area_path
+from jifen.tenants.villages.scopes import village_area_path, village_area_where
 
 register_url_object("notice_id", Notice)
 register_url_object("objection_id", Objection)
 register_scope_path(Notice, lambda n: village_area_path(n.village_id))
+register_scope_where(Notice, village_area_where(Notice.village_id))
 
 
 def _publish(actor: Actor, village: Village) -> Notice | None:
@@ -78,10 +80,8 @@ def is_open(notice: Notice) -> bool:
 @action("notice.list")
 def list_notices(actor: Actor, village_id=None, limit: int = 100) -> list[Notice]:
     """Newest first, in the actor's villages."""
-    query = select(Notice).order_by(Notice.opens_on.desc(), Notice.number.desc()).limit(limit)
-    villages = scope_ids(actor, "notice.list", "village")
-    if villages is not None:
-        query = query.where(Notice.village_id.in_(list(villages) or [None]))
+    query = reach.filtered(select(Notice), actor, "notice.list", Notice)
+    query = query.order_by(Notice.opens_on.desc(), Notice.number.desc()).limit(limit)
     if village_id is not None:
         query = query.where(Notice.village_id == village_id)
     return list(db.session.execute(query).scalars())

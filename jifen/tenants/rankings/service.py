@@ -26,16 +26,17 @@ from sqlalchemy import Date, DateTime, Integer, String, Uuid, and_, bindparam, d
 from jifen.platform.db import db
 from jifen.platform.input import Day, Period, value
 from jifen.platform.paging import Page
-from jifen.platform.roles.authz import POLICIES, Actor, action, authorize, may, scope_ids
-from jifen.platform.roles.registry import ROLES, VILLAGER, register_scope_path
+from jifen.platform.roles import reach
+from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
+from jifen.platform.roles.registry import VILLAGER, register_scope_path, register_scope_where
 from jifen.platform.tenancy import current_tenant, current_tenant_id, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household
+from jifen.tenants.households.rules import mask_name
 from jifen.tenants.points.ledger import period_of
-from jifen.tenants.points.notice_views import masked as notice_mask
 from jifen.tenants.rankings.models import SCOPES, RankingEntry, RankingSnapshot
 from jifen.tenants.store.models import Store
 from jifen.tenants.villages.models import LEVELS, GridNode, Village
-from jifen.tenants.villages.scopes import grid_node_path, village_area_path
+from jifen.tenants.villages.scopes import grid_node_path, village_area_path, village_area_where
 
 ACTION = "ranking.view"
 MAX_PER_PAGE = 200
@@ -239,16 +240,25 @@ class Target:
         return {TOWNSHIP: "township", VILLAGE: "village"}.get(self.kind) or f"grid{self.level}"
 
 
+@dataclass
+class VillageTarget(Target):
+    """A village's ranking: it belongs to the whole village (see `village_target`)."""
+
+
+def village_target_where(column) -> dict:
+    """A village target's path as SQL on a village-id column (the villages whose ranking one may open)."""
+    return village_area_where(column) | {
+        "store": lambda ids: column.in_(select(Store.village_id).where(Store.id.in_(list(ids)))),
+        "household": lambda ids: column.in_(select(Household.village_id).where(Household.id.in_(list(ids))))}
+
+
 register_scope_path(Target, lambda target: target.path)
+register_scope_where(VillageTarget, village_target_where(Village.id))
 
 
 def _own_households(actor: Actor) -> set:
-    """The households a villager's grants name (empty for everyone else)."""
-    own: set = set()
-    for grant in actor.grants:
-        if grant.role == VILLAGER:
-            own |= set(grant.scope_ids)
-    return own
+    """The households a villager's grants name, shown as "my household" (empty for everyone else)."""
+    return {i for grant in actor.grants if grant.role == VILLAGER for i in grant.scope_ids}
 
 
 def township_target(actor: Actor) -> Target:
@@ -258,14 +268,14 @@ def township_target(actor: Actor) -> Target:
 
 
 def village_target(actor: Actor, village_id) -> Target:
+    """The village's staff and grid workers reach it, its stores' keepers, and the villagers of its
+    households (so a villager reaches the ranking of their own village only)."""
     village = tenant_get_or_404(Village, village_id)
     path = village_area_path(village.id)
     path["store"] = set(db.session.execute(select(Store.id).where(Store.village_id == village.id)).scalars())
-    own = _own_households(actor)
-    if own:
-        path["household"] = set(db.session.execute(select(Household.id).where(
-            Household.id.in_(list(own)), Household.village_id == village.id)).scalars())
-    return Target(VILLAGE, village.id, village.name, village=village, path=path)
+    path["household"] = set(db.session.execute(select(Household.id).where(Household.village_id == village.id))
+                            .scalars())
+    return VillageTarget(VILLAGE, village.id, village.name, village=village, path=path)
 
 
 def grid_target(actor: Actor, node_id) -> Target:
@@ -277,21 +287,7 @@ def grid_target(actor: Actor, node_id) -> Target:
 def names_visible(actor: Actor, target) -> bool:
     """Staff reaching the target see full names; a villager (whose only way in is their own
     household) sees other households' names masked, like on public notices."""
-    if actor.kind == "system":
-        return True
-    path = target.path if isinstance(target, Target) else {}
-    for grant in actor.grants:
-        if grant.role == VILLAGER or grant.role not in POLICIES[ACTION].roles:
-            continue
-        kind = ROLES[grant.role].scope_kind
-        if kind is None or grant.scope_ids & path.get(kind, set()):
-            return True
-    return False
-
-
-def masked(name: str) -> str:
-    """张三伟 -> 张*伟: the same masking as the public notices."""
-    return notice_mask(name)
+    return may(actor, "ranking.full_names", target)
 
 
 # --- choosing a snapshot -----------------------------------------------------------------------
@@ -464,7 +460,7 @@ def _row(entry: RankingEntry, head_name: str, door_plate: str, target: Target, s
               previous_rank=getattr(before, f"rank_{target.column}") if before is not None and same_scope(
                   before, entry, target.column) else None,
               household_id=entry.household_id if (full or mine) else None,
-              head_name=head_name if (full or mine) else masked(head_name), door_plate=door_plate,
+              head_name=head_name if (full or mine) else mask_name(head_name), door_plate=door_plate,
               earned=entry.earned, own=mine, village_id=entry.village_id)
     return _movement(row, snapshot)
 
@@ -516,7 +512,7 @@ def ranking(actor: Actor, target: Target, *, day=None, period=None, page: int = 
     page, per_page = max(1, int(page or 1)), min(MAX_PER_PAGE, max(1, int(per_page or 50)))
     snapshot = pick_snapshot(day, period)
     full = names_visible(actor, target)
-    own = set(target.path.get("household", set())) if target.kind == VILLAGE else set()
+    own = _own_households(actor) & target.path.get("household", set()) if target.kind == VILLAGE else set()
     if snapshot is None:
         return Ranking(target, None, Page([], 0, page, per_page), full)
     conditions = _conditions(target, snapshot.taken_on)
@@ -650,28 +646,14 @@ def villages_in_scope(actor: Actor) -> list[Village]:
     target's scope path (its village, its grid nodes, its stores, a villager's own households)."""
     from jifen.platform.pinyin import sort_by_pinyin
 
-    villages = db.session.execute(select(Village)).scalars().all()
-    if actor.kind != "system" and scope_ids(actor, ACTION, "village") is not None:
-        ids = set(scope_ids(actor, ACTION, "village") or set())
-        nodes = scope_ids(actor, ACTION, "grid_node") or set()
-        if nodes:
-            ids |= {n.village_id for n in db.session.execute(select(GridNode).where(GridNode.id.in_(list(nodes))))
-                    .scalars()}
-        stores = scope_ids(actor, ACTION, "store") or set()
-        if stores:
-            ids |= set(db.session.execute(select(Store.village_id).where(Store.id.in_(list(stores)))).scalars())
-        own = _own_households(actor)
-        if own:
-            ids |= set(db.session.execute(select(Household.village_id).where(Household.id.in_(list(own)))).scalars())
-        villages = [v for v in villages if v.id in ids]
-    return sort_by_pinyin(villages, key=lambda v: v.name)
+    query = reach.filtered(select(Village), actor, ACTION, VillageTarget)
+    return sort_by_pinyin(db.session.execute(query).scalars().all(), key=lambda v: v.name)
 
 
 def grid_nodes_in_scope(actor: Actor, village_id=None) -> list[GridNode]:
     """Active grid nodes whose ranking the actor may open, in tree order: of one village, or (with
     `village_id` None) those tied to no village (a large grid spanning villages, and below it)."""
-    query = select(GridNode).where(GridNode.retired_at.is_(None)).order_by(GridNode.path)
+    query = reach.filtered(select(GridNode), actor, ACTION, GridNode)
+    query = query.where(GridNode.retired_at.is_(None)).order_by(GridNode.path)
     query = query.where(GridNode.village_id == village_id) if village_id else query.where(GridNode.village_id.is_(None))
-    nodes = db.session.execute(query).scalars().all()
-    return [n for n in nodes if may(actor, ACTION, Target(GRID, n.id, n.name, level=n.level, node=n,
-                                                           path=grid_node_path(n)))]
+    return list(db.session.execute(query).scalars())

@@ -23,7 +23,8 @@ from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_document
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
-from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
+from jifen.platform.roles import reach
+from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
 from jifen.tenants.households.service import scope_condition
@@ -36,39 +37,24 @@ PAGE_SIZE = 50
 
 # --- scope ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class NodeScope:
-    """Which grid nodes an actor's grants reach for an action: all, those of some villages, or some
-    subtrees (by path prefix). Households are limited by `households.service.scope_condition`."""
-
-    everything: bool
-    villages: frozenset = frozenset()
-    node_paths: tuple = ()
-
-    def reaches(self, node: GridNode) -> bool:
-        return (self.everything or node.village_id in self.villages
-                or any(node.path.startswith(p) for p in self.node_paths))
-
-
-def node_scope(actor: Actor, action_name: str) -> NodeScope:
-    villages = scope_ids(actor, action_name, "village")
-    if villages is None:
-        return NodeScope(True)
-    nodes = scope_ids(actor, action_name, "grid_node")
-    paths = db.session.execute(select(GridNode.path).where(GridNode.id.in_(nodes))).scalars().all() if nodes else []
-    return NodeScope(False, frozenset(villages), tuple(paths))
+def nodes_reached(actor: Actor, action_name: str) -> set | None:
+    """Ids of the grid nodes the actor reaches for the action (None: all); households are limited
+    by `households.service.scope_condition`. Both ask the one reach rule."""
+    condition = reach.where(actor, action_name, GridNode)
+    return None if condition is None else set(db.session.execute(select(GridNode.id).where(condition)).scalars())
 
 
 def _subtree_ids(path: str):
     return select(GridNode.id).where(GridNode.path.startswith(path))
 
 
-def nodes_in_scope(scope: NodeScope, village_id=None) -> list[GridNode]:
-    """Active grid nodes the scope reaches (of one village, if given), in tree order."""
-    query = select(GridNode).where(GridNode.retired_at.is_(None)).order_by(GridNode.path)
+def nodes_in_scope(actor: Actor, action_name: str, village_id=None) -> list[GridNode]:
+    """Active grid nodes the actor reaches for the action (of one village, if given), in tree order."""
+    query = reach.filtered(select(GridNode), actor, action_name, GridNode)
+    query = query.where(GridNode.retired_at.is_(None)).order_by(GridNode.path)
     if village_id is not None:
         query = query.where(GridNode.village_id == village_id)
-    return [n for n in db.session.execute(query).scalars() if scope.reaches(n)]
+    return list(db.session.execute(query).scalars())
 
 
 def _known_village(village_id):
@@ -121,7 +107,8 @@ class Report:
 def signing_report(actor: Actor, village_id=None) -> Report:
     """Active households and how many signed, per village and per grid node (every level, each
     node counting the households of its whole subtree), within the actor's scope."""
-    scope, village_id = node_scope(actor, "commitment.report"), _known_village(village_id)
+    reached, village_id = nodes_reached(actor, "commitment.report"), _known_village(village_id)
+    granted = scope_ids(actor, "commitment.report", "village")
     condition = scope_condition(actor, "commitment.report")
     query = (select(Household.village_id, Household.grid_node_id, func.count(),
                     func.sum(case((_signed(), 1), else_=0)))
@@ -141,7 +128,7 @@ def signing_report(actor: Actor, village_id=None) -> Report:
             node_rate = by_node.setdefault(ancestor, NodeRate(node=nodes.get(ancestor)))
             node_rate.total, node_rate.signed = node_rate.total + total, node_rate.signed + (signed or 0)
     shown = {v.id: v for v in db.session.execute(select(Village)).scalars()
-             if (scope.everything or v.id in scope.villages or v.id in villages)
+             if (granted is None or v.id in granted or v.id in villages)
              and (village_id is None or v.id == village_id)}
     report = Report()
     for v in sort_by_pinyin(shown.values(), key=lambda v: v.name):
@@ -149,7 +136,7 @@ def signing_report(actor: Actor, village_id=None) -> Report:
         rate.village, rate.rulebook = v, adopted.get(v.id)
         report.villages.append(rate)
     for node in sorted(nodes.values(), key=lambda n: n.path):
-        if node.retired_at is None and scope.reaches(node) and (
+        if node.retired_at is None and (reached is None or node.id in reached) and (
                 village_id is None or node.village_id == village_id or node.id in by_node):
             report.nodes.append(by_node.get(node.id, NodeRate(node=node)))
     return report
@@ -185,8 +172,8 @@ def _signable(actor: Actor, vr_id) -> VillageRulebook:
     a whole or through one of its grid nodes; any other is missing (404), like another village's
     household. Every signing form and action loads its rulebook here, so none can skip the check."""
     vr = tenant_get_or_404(VillageRulebook, vr_id)
-    scope = node_scope(actor, "commitment.record")
-    if not (scope.everything or vr.village_id in scope.villages or nodes_in_scope(scope, vr.village_id)):
+    village = tenant_get_or_404(Village, vr.village_id)
+    if not (may(actor, "commitment.record", village) or nodes_in_scope(actor, "commitment.record", vr.village_id)):
         raise NotFound(_("Not found."))
     if vr.status != ADOPTED:
         raise Conflict(_("Households sign the village's adopted rulebook."))

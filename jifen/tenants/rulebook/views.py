@@ -253,7 +253,7 @@ def signing_bulk(village_rulebook_id):
             return redirect(url_for("rulebook.signing_bulk", village_rulebook_id=village_rulebook_id,
                                     grid_node_id=node_id, signed=len(done)))
     page = signing.households_to_sign(actor, village_rulebook_id, node_id, _page())
-    nodes = signing.nodes_in_scope(signing.node_scope(actor, "commitment.record"), vr.village_id)
+    nodes = signing.nodes_in_scope(actor, "commitment.record", vr.village_id)
     form = request.form if errors else {"signed_on": clock.today().isoformat(),
                                         "witness_name": request.form.get("witness_name", "")}
     return render_template("rulebook/signing.html", vr=vr, page=page, nodes=nodes, node_id=node_id, errors=errors,

@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock
@@ -26,8 +26,9 @@ from jifen.platform.audit.service import record_many
 from jifen.platform.db import db, new_id, parse_uuid
 from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from jifen.platform.pinyin import pinyin_key
+from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
-from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.roles.registry import register_scope_path, register_scope_where
 from jifen.platform.tenancy import (
     current_tenant_id,
     register_url_object,
@@ -84,6 +85,11 @@ def order_path(order: Order) -> dict[str, set]:
 
 
 register_scope_path(Order, order_path)
+register_scope_where(Order, {
+    "store": lambda ids: Order.store_id.in_(list(ids)),
+    "household": lambda ids: Order.household_id.in_(list(ids)),
+    "village": lambda ids: or_(Order.household_id.in_(select(Household.id).where(Household.village_id.in_(list(ids)))),
+                               Order.store_id.in_(select(Store.id).where(Store.village_id.in_(list(ids)))))})
 
 
 def serves(store: Store, household: Household) -> bool:
@@ -464,20 +470,7 @@ def expire_due(actor: Actor, day: date) -> dict:
 
 def _scope_condition(actor: Actor, action_name: str = "order.list"):
     """SQL condition on Order for the actor's reach, or None for the whole township."""
-    villages = scope_ids(actor, action_name, "village")
-    if villages is None:
-        return None
-    stores = scope_ids(actor, action_name, "store") or set()
-    households = scope_ids(actor, action_name, "household") or set()
-    conditions = []
-    if stores:
-        conditions.append(Order.store_id.in_(list(stores)))
-    if households:
-        conditions.append(Order.household_id.in_(list(households)))
-    if villages:
-        conditions.append(Order.household_id.in_(select(Household.id).where(Household.village_id.in_(list(villages)))))
-        conditions.append(Order.store_id.in_(select(Store.id).where(Store.village_id.in_(list(villages)))))
-    return or_(*conditions) if conditions else false()
+    return reach.where(actor, action_name, Order)
 
 
 @action("order.list")

@@ -16,7 +16,7 @@ from collections import defaultdict
 from flask import g
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import String, and_, case, false, func, literal, or_, select, update
+from sqlalchemy import String, and_, case, func, literal, or_, select, update
 
 from jifen.platform import clock
 from jifen.platform.accounts.models import User
@@ -24,7 +24,8 @@ from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.pinyin import pinyin_key
-from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
+from jifen.platform.roles import reach
+from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.roles.registry import AREA_CADRE, GRID_WORKER, VILLAGE_ADMIN
 from jifen.platform.staff import service as staff
@@ -219,20 +220,6 @@ def set_level_names(actor: Actor, levels: list[dict]) -> list[dict]:
 
 # --- reading the tree -----------------------------------------------------------------------
 
-def _area(actor: Actor, action_name: str = "grid.view"):
-    """SQL condition on GridNode for the actor's area, or None for the whole township: the
-    subtrees of their grid nodes and the nodes of their villages."""
-    nodes = scope_ids(actor, action_name, "grid_node")
-    villages = scope_ids(actor, action_name, "village")
-    if nodes is None or villages is None:
-        return None
-    conditions = [GridNode.village_id.in_(list(villages))] if villages else []
-    if nodes:
-        paths = db.session.execute(select(GridNode.path).where(GridNode.id.in_(list(nodes)))).scalars()
-        conditions += [_under(p) for p in paths]
-    return or_(*conditions) if conditions else false()
-
-
 def tree_order(nodes) -> list[tuple[GridNode, int]]:
     """(node, depth) depth-first, siblings by sort order then pinyin. A node whose parent is not
     among `nodes` heads a tree of its own. Depth counts from the township's roots (level - 1)."""
@@ -261,10 +248,7 @@ def get_node(actor: Actor, grid_node_id) -> GridNode:
 @action("grid.view")
 def list_tree(actor: Actor, village_id=None, include_retired: bool = False) -> list[tuple[GridNode, int]]:
     """The nodes the actor may see, in tree order with their depth."""
-    query = select(GridNode)
-    area = _area(actor)
-    if area is not None:
-        query = query.where(area)
+    query = reach.filtered(select(GridNode), actor, "grid.view", GridNode)
     if village_id not in (None, ""):
         village = tenant_get_or_404(Village, village_id)
         query = query.where(GridNode.village_id == village.id)
