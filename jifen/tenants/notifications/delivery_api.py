@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate
 
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.schemas import Schema
 from jifen.platform.tenancy import tenant_today
 from jifen.platform.web import current_actor

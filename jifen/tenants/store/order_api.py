@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from jifen.platform import idempotency
 from jifen.platform.api import SECURITY, idempotent
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
