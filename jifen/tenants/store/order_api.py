@@ -25,7 +25,7 @@ class OrderLineInSchema(Schema):
     catalog_item_id = fields.UUID(required=True, metadata=_d("An active item of the reward catalog."))
     quantity = fields.Raw(required=True, metadata=_d(f"How many: a whole number from 1 to {orders.MAX_QUANTITY}; "
                                                      "refused (field `quantity`) beyond the store's stock.",
-                                                     type="integer"))
+                                                     type="integer", minimum=1, maximum=orders.MAX_QUANTITY))
 
 
 class PlaceOrderSchema(Schema):
