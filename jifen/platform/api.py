@@ -7,15 +7,23 @@ from __future__ import annotations
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import request
+from flask_babel import gettext as _
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from jifen.platform.errors import ServiceError
 from jifen.platform.idempotency import idempotent  # noqa: F401  (re-exported for API modules)
+from jifen.platform.validation_messages import translated
 
 
 def is_api_request() -> bool:
     return request.path.startswith("/api/")
+
+
+def own_headers(error: HTTPException) -> dict:
+    """The headers the exception itself carries (`Allow` on a 405, `WWW-Authenticate` on a 401),
+    which a body of our own would otherwise drop."""
+    return {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
 
 
 class JifenApi(Api):
@@ -23,10 +31,15 @@ class JifenApi(Api):
         if not is_api_request():
             from jifen.platform.web import render_error
 
-            return render_error(error.code or 500, getattr(error, "description", ""))
+            body, status = render_error(error.code or 500, getattr(error, "description", ""))
+            return body, status, own_headers(error)
         payload, code, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description if error.code != 500 else "Internal error")
-        return payload, code, headers
+        if "errors" in payload and "messages" in (getattr(error, "data", None) or {}):
+            # webargs and marshmallow write English; say it in the request's language
+            payload["errors"] = translated(payload["errors"])
+            payload["message"] = _("Please correct the marked fields.")
+        return payload, code, own_headers(error) | (headers or {})
 
 
 def service_error_body(err: ServiceError) -> dict:

@@ -1,15 +1,40 @@
 """Marshmallow schemas shared by the API modules. Unknown fields are rejected (marshmallow's
-RAISE), so a body carrying `tenant_id` or `role` where it may not is a 422 naming that field."""
+RAISE), so a body carrying `tenant_id` or `role` where it may not is a 422 naming that field.
+
+Every integer a client can send is bounded: a field without both ends of a Range gets the range of
+the database's INTEGER column, so a huge number is a 422 naming the field (and the bound is in the
+OpenAPI document) instead of a database error and a 500."""
 from __future__ import annotations
 
 import marshmallow as ma
 from marshmallow import fields, validate
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # PostgreSQL INTEGER, the type of every integer column we store
+
+
+def _bounded(field: fields.Field) -> None:
+    """Give an input integer field (and integers inside lists and mappings) the INTEGER range unless it
+    already declares both ends of its own."""
+    if isinstance(field, fields.List):
+        _bounded(field.inner)
+    elif isinstance(field, fields.Tuple):
+        for inner in field.tuple_fields:
+            _bounded(inner)
+    elif isinstance(field, fields.Dict) and field.value_field is not None:
+        _bounded(field.value_field)
+    elif isinstance(field, fields.Integer) and not field.dump_only:
+        ranges = [v for v in field.validators if isinstance(v, validate.Range)]
+        if not any(r.min is not None for r in ranges) or not any(r.max is not None for r in ranges):
+            field.validators.append(validate.Range(min=INT_MIN, max=INT_MAX))
 
 
 class Schema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        _bounded(field_obj)
 
 
 class RoleGrantSchema(Schema):

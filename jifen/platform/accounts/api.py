@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.db import db
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import (
@@ -27,7 +27,9 @@ class MeSchema(Schema):
     id = fields.UUID(dump_only=True)
     username = fields.String(dump_only=True)
     display_name = fields.String(dump_only=True)
-    locale = fields.String(validate=validate.OneOf(["zh_CN", "en"]))
+    locale = fields.String(allow_none=True, validate=validate.OneOf(["zh_CN", "en"]), metadata={
+        "description": "The language one chose; null: none chosen, the township's default applies. "
+                       "Send null to go back to the default."})
     roles = fields.List(fields.Nested(RoleGrantSchema), dump_only=True)
 
 

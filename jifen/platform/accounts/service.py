@@ -269,8 +269,9 @@ def complete_setup(secret: str, password: str, confirm: str) -> User:
 # --- own account ------------------------------------------------------------------------------
 
 @action("account.update")
-def set_locale(actor: Actor, locale: str) -> None:
-    if locale not in current_app.config["LANGUAGES"]:
+def set_locale(actor: Actor, locale: str | None) -> None:
+    """None: no choice of one's own, the township's default language applies."""
+    if locale is not None and locale not in current_app.config["LANGUAGES"]:
         raise Invalid.field("locale", _("Unknown language."))
     actor.account.locale = actor.locale = locale
     credential_cache.changed(_scope_of(actor.account))

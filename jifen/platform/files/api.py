@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.files import service
 from jifen.platform.files.views import file_response
 from jifen.platform.web import current_actor

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from jifen.platform.api import SECURITY, idempotent
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.roles.authz import may
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import fields
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict
 from jifen.platform.schemas import Schema

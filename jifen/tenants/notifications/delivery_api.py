@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate
 
 from jifen.platform import clock
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.notifications import delivery, digest, preferences

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.errors import Invalid
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor

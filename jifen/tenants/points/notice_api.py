@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.schemas import Schema
 from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.points import period_close

@@ -7,10 +7,10 @@ yet) the answer is 200 with `snapshot: null` and no items.
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.rankings import service

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import fields
 
 from jifen.platform import clock
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor

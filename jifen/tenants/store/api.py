@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
@@ -58,7 +58,7 @@ class CatalogItemSchema(Schema):
     sort_order = fields.Integer(strict=True, metadata=_d("Smaller first; equal values sort by pinyin of name."))
     photo_file_id = fields.UUID(dump_only=True, allow_none=True)
     photo_url = fields.Function(lambda i: url_for("files.download", file_id=i.photo_file_id) if i.photo_file_id
-                                else None, dump_only=True,
+                                else None, dump_only=True, allow_none=True,
                                 metadata=_d("The photo (JPEG), or null: show a placeholder.", type="string"))
     created_at = fields.DateTime(dump_only=True)
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from jifen.platform import idempotency
 from jifen.platform.api import SECURITY, idempotent
+from jifen.platform.blueprint import Blueprint
 from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
@@ -25,7 +25,7 @@ class OrderLineInSchema(Schema):
     catalog_item_id = fields.UUID(required=True, metadata=_d("An active item of the reward catalog."))
     quantity = fields.Raw(required=True, metadata=_d(f"How many: a whole number from 1 to {orders.MAX_QUANTITY}; "
                                                      "refused (field `quantity`) beyond the store's stock.",
-                                                     type="integer"))
+                                                     type="integer", minimum=1, maximum=orders.MAX_QUANTITY))
 
 
 class PlaceOrderSchema(Schema):
