@@ -6,16 +6,11 @@ for webargs validation (unknown or read-only fields included) and service errors
 from __future__ import annotations
 
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from jifen.platform.errors import ServiceError
 from jifen.platform.idempotency import idempotent  # noqa: F401  (re-exported for API modules)
-
-
-def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+from jifen.platform.request_info import is_api_request
 
 
 class JifenApi(Api):
@@ -27,13 +22,6 @@ class JifenApi(Api):
         payload, code, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description if error.code != 500 else "Internal error")
         return payload, code, headers
-
-
-def service_error_body(err: ServiceError) -> dict:
-    body = {"code": err.status, "status": err.code, "message": err.message or err.code}
-    if err.errors:
-        body["errors"] = {"json": err.errors}
-    return body
 
 
 api = JifenApi()

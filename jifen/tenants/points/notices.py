@@ -54,7 +54,7 @@ def publish(actor: Actor, village_id) -> Notice:
     notice = _publish(actor, village)
     if notice is None:
         raise Invalid.field("village_id", _("No certified items are waiting for public notice in this village."))
-    db.session.commit()
+    db.session.flush()
     return notice
 
 
@@ -143,7 +143,7 @@ def object_to(actor: Actor, application_id, data: dict) -> Objection:
     db.session.add(objection)
     db.session.flush()
     move(actor, app, "object", OBJECTED, reason=reason, authorized=True)
-    db.session.commit()
+    db.session.flush()
     return objection
 
 
@@ -182,7 +182,7 @@ def decide(actor: Actor, objection_id, data: dict) -> Objection:
         still_open = db.session.execute(select(func.count()).select_from(Objection).where(
             Objection.application_id == app.id, Objection.status == Objection.OPEN)).scalar_one()
         move(actor, app, "dismiss", OBJECTED if still_open else ON_NOTICE, reason=reason, authorized=True)
-    db.session.commit()
+    db.session.flush()
     return objection
 
 
