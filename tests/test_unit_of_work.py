@@ -87,7 +87,7 @@ class Op:
     path: str
     body: Callable[[], dict]  # test-client keyword arguments, fresh for every send
     records: Callable[[], tuple]  # what one successful request creates, counted in the database
-    expected: tuple
+    expected: tuple  # how much one successful request changes `records()`
 
 
 def _json(body: dict) -> Callable[[], dict]:
@@ -172,9 +172,10 @@ def case_corrections(env):
         from jifen.tenants.points import ledger
 
         balance = env.run(lambda: ledger.balance(household, ledger.period_of(tenant_today())))
-        return (env.count(LedgerTransaction), tuple(balance))
+        return (env.count(LedgerTransaction), balance.earned, balance.available)
+    # +5 corrected to +1: one correcting entry, earned and available 4 lower, once
     return Op("admin", f"/ledger/entries/{tx}/corrections", _json({"points": 1, "reason": "只算一次"}), records,
-              None)
+              (1, -4, -4))
 
 
 def case_activities(env):
@@ -215,9 +216,10 @@ def case_orders(env):
         from jifen.tenants.points import ledger
 
         balance = env.run(lambda: ledger.balance(household, ledger.period_of(tenant_today())))
-        return (env.count(Order), env.count(LedgerTransaction), tuple(balance))
+        return (env.count(Order), balance.earned, balance.available)
+    # one toothpaste (10 points) reserved once: earned stays, available 10 lower
     return Op("villager", "/orders/", _json({"lines": [{"catalog_item_id": str(shop.toothpaste), "quantity": 1}]}),
-              records, None)
+              records, (1, 0, -10))
 
 
 def case_titles(env):
@@ -331,8 +333,18 @@ def _send_and_die(env, op: Op, key: str, when: str) -> None:
     assert resp is None or resp.status_code >= 500, resp.get_json()
 
 
-@pytest.mark.parametrize("operation", sorted(CASES), ids=lambda o: f"{o[0]} {o[1]}")
-@pytest.mark.parametrize("when", ["before_commit", "after_commit"])
+def _sweep():
+    for when in ("before_commit", "after_commit"):
+        for operation in sorted(CASES):
+            marks = []
+            if when == "after_commit" and operation[1].endswith("/simulate"):
+                marks = [pytest.mark.xfail(strict=True, reason=(
+                    "simulate commits its run before it queues the job, so the key commits without its answer; "
+                    "the transactional outbox (issue 11, same item) removes that commit"))]
+            yield pytest.param(when, operation, marks=marks, id=f"{when}-{operation[0]} {operation[1]}")
+
+
+@pytest.mark.parametrize(("when", "operation"), list(_sweep()))
 def test_a_crash_between_the_work_and_the_answer_leaves_one_record(app, world, request, operation, when):
     """before_commit: the process dies after the work was flushed, before the commit; the retry
     does the work once. after_commit: the work committed but the answer was lost; the retry gets
@@ -345,16 +357,12 @@ def test_a_crash_between_the_work_and_the_answer_leaves_one_record(app, world, r
     if when == "before_commit":
         assert op.records() == before, "a crash before the commit left something behind"
     retry = _send(env, op, "k-1")
-    assert retry.status_code in (200, 201), retry.get_json()
+    assert 200 <= retry.status_code < 300, retry.get_json()
     after = op.records()
-    if op.expected is not None:
-        assert tuple(a - b for a, b in zip(after, before, strict=True)) == op.expected
+    assert tuple(a - b for a, b in zip(after, before, strict=True)) == op.expected
     again = _send(env, op, "k-1")
     assert (again.status_code, again.get_data()) == (retry.status_code, retry.get_data())
     assert op.records() == after
-    if op.expected is None:  # the same work without any crash, under another key, to compare with
-        control = Env(app, world, request)
-        assert _send(control, op, "k-2").status_code == retry.status_code
 
 
 @pytest.mark.parametrize("operation", [("POST", "/points/records"), ("POST", "/orders/"),
@@ -365,7 +373,7 @@ def test_a_lost_answer_is_replayed_byte_for_byte(app, world, request, operation)
     env = Env(app, world, request)
     op = CASES[operation](env)
     first = _send(env, op, "k-1")
-    assert first.status_code in (200, 201), first.get_json()
+    assert 200 <= first.status_code < 300, first.get_json()
     counted = op.records()
     replay = _send(env, op, "k-1")
     assert (replay.status_code, replay.get_data()) == (first.status_code, first.get_data())
