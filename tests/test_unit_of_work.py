@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -378,6 +379,30 @@ def test_a_lost_answer_is_replayed_byte_for_byte(app, world, request, operation)
     replay = _send(env, op, "k-1")
     assert (replay.status_code, replay.get_data()) == (first.status_code, first.get_data())
     assert op.records() == counted
+
+
+def test_concurrent_duplicates_wait_for_the_first_and_replay_its_answer(app, world, request):
+    """Four clients send the same key and body at once: the key's unique index makes the others
+    wait until the first commits, then they replay its answer (no 409, no second record)."""
+    env = Env(app, world, request)
+    op = case_records(env)
+    headers = env.headers(op.user) | {"Idempotency-Key": "same"}
+    before = op.records()
+    start, answers = threading.Barrier(4), []
+
+    def send():
+        client = app.test_client()
+        start.wait(timeout=30)
+        resp = client.post(A + op.path, headers=headers, **op.body())
+        answers.append((resp.status_code, resp.get_data()))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 4 and len(set(answers)) == 1 and answers[0][0] == 201, answers
+    assert tuple(a - b for a, b in zip(op.records(), before, strict=True)) == op.expected
 
 
 # --- who commits ----------------------------------------------------------------------------------------
