@@ -59,7 +59,8 @@ def publish(actor: Actor, village_id) -> Notice:
 
 
 def publish_waiting(actor: Actor) -> int:
-    """The nightly job: a new notice for every village with certified items waiting."""
+    """The nightly job: a new notice for every village with certified items waiting, one village
+    per transaction (a chunk runner, the documented exception in `platform.unit_of_work`)."""
     villages = db.session.execute(select(Village).where(Village.id.in_(
         select(Application.village_id).where(Application.state == CERTIFIED)))).scalars().all()
     count = 0
