@@ -13,7 +13,7 @@ what it has done, holds its locks briefly and resumes from there.
 """
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from jifen.platform.db import db
 
@@ -60,11 +60,17 @@ CHUNK_RUNNERS = {
 }
 
 
+def keep_writes_with_refusal() -> None:
+    """This request answers with an error but records what it found (a roster import that turned
+    invalid when checked again): its writes commit with the error answer."""
+    g.keep_writes = True
+
+
 def finish_request(response):
     """The request's one commit (or rollback), after the view and before the response goes out."""
     if request.method in READ_METHODS:
         return response
-    if response.status_code < 400:
+    if response.status_code < 400 or g.get("keep_writes"):
         db.session.commit()
     else:
         db.session.rollback()

@@ -236,7 +236,8 @@ def render_error(status: int, message: str = ""):
 
 
 def _service_error(err: ServiceError):
-    db.session.rollback()
+    if not g.get("keep_writes"):
+        db.session.rollback()
     if is_api_request():
         return service_error_body(err), err.status
     if isinstance(err, TenantSuspended):

@@ -9,6 +9,7 @@ from marshmallow import fields
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 
+from jifen.platform import unit_of_work
 from jifen.platform.api import SECURITY
 from jifen.platform.errors import Conflict
 from jifen.platform.schemas import Schema
@@ -119,6 +120,7 @@ class ImportConfirm(MethodView):
         if they no longer pass, the import turns invalid (409, see its errors)."""
         imp = roster.confirm(current_actor(), import_id)
         if imp.status != roster.IMPORTED:
+            unit_of_work.keep_writes_with_refusal()  # the import's new errors are kept
             raise Conflict(_("The rows no longer pass the checks (the data changed since the preview); "
                              "see the import's errors."),
                            {"rows": [f"{e['row']} {e['column'] or ''}: {e['message']}" for e in imp.errors]})
