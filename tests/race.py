@@ -19,6 +19,7 @@ def race(app, tenant_id, n: int, work, timeout: float = 60) -> list:
                 db.session.commit()
                 start.wait(timeout=timeout)
                 results[i] = work(i)
+                db.session.commit()  # each thread is its own unit of work: services never commit
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 

@@ -40,7 +40,9 @@ def who(username):
 def _in_alpha(app, world, fn):
     with app.app_context():
         with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-            return fn()
+            result = fn()
+            db.session.commit()  # the test runs its own unit of work: services never commit
+            return result
 
 
 def _today(app, world):

@@ -318,6 +318,7 @@ def test_approve_publish_pay_once_and_frozen_after_approval(app, world, dw, scop
     with pytest.raises(Conflict):
         settlement.mark_paid(admin, run.id, {"payment_reference": "X1"})
     pools.update_pool(admin, pool.id, {"amount": "20000.02"})
+    db.session.commit()  # the test owns its unit of work: services never commit
     with pytest.raises(Conflict) as e:
         settlement.approve(admin, run.id)  # the pool changed after the simulation
     assert "state" in e.value.errors
@@ -325,6 +326,7 @@ def test_approve_publish_pay_once_and_frozen_after_approval(app, world, dw, scop
     pools.update_pool(admin, pool.id, {"amount": "20000.00"})  # back as simulated: approvable again
     frozen = payouts_of(run.id)
     settlement.approve(admin, run.id)
+    db.session.commit()
     assert run.state == "approved" and run.approved_by_name
     second = DividendRun(pool_id=pool.id, number=9, state="approved", period=dw.period, amount_fen=1,
                          base_percent=0, min_points=0, veto_codes=[])
@@ -338,6 +340,7 @@ def test_approve_publish_pay_once_and_frozen_after_approval(app, world, dw, scop
             attempt()
         db.session.rollback()
     settlement.publish(admin, run.id)
+    db.session.commit()
     assert run.state == "published" and len(run.notice_token) >= 20
     assert (run.notice_closes_on - run.notice_opens_on).days == 4  # the township's notice_days (5)
     with pytest.raises(Invalid) as e:
@@ -345,6 +348,7 @@ def test_approve_publish_pay_once_and_frozen_after_approval(app, world, dw, scop
     assert list(e.value.errors) == ["payment_reference"]
     db.session.rollback()
     settlement.mark_paid(admin, run.id, {"payment_reference": "农商银行批次 20261201-01"})
+    db.session.commit()
     with pytest.raises(Conflict):
         settlement.mark_paid(admin, run.id, {"payment_reference": "again"})
     db.session.rollback()
@@ -361,6 +365,7 @@ def test_approve_publish_pay_once_and_frozen_after_approval(app, world, dw, scop
 def test_village_admin_manages_only_their_village_and_never_approves(app, world, dw, scope):
     vadmin, admin, panel = who("vadmin"), who("admin"), who("panel")  # vadmin: 官田村; panel: 礼坑村
     own = pools.create_pool(vadmin, pool_data(dw))
+    db.session.commit()  # the test owns its unit of work: services never commit
     for village in ("", str(dw.village2)):
         with pytest.raises(Invalid) as e:
             pools.create_pool(vadmin, pool_data(dw, village_id=village))
@@ -368,6 +373,7 @@ def test_village_admin_manages_only_their_village_and_never_approves(app, world,
         db.session.rollback()
     township = pools.create_pool(admin, pool_data(dw, village_id=""))
     likeng = pools.create_pool(admin, pool_data(dw, village_id=str(dw.village2)))
+    db.session.commit()
     for pool in (township, likeng):
         for attempt in (lambda p=pool: pools.get_pool(vadmin, p.id), lambda p=pool: settlement.simulate(vadmin, p.id),
                         lambda p=pool: pools.update_pool(vadmin, p.id, {"amount": "1"}),

@@ -33,6 +33,8 @@ def in_alpha(app, world):
             self.scope.__enter__()
 
         def __exit__(self, *exc):
+            if exc[0] is None:
+                db.session.commit()  # the test runs its own unit of work: services never commit
             self.scope.__exit__(*exc)
             self.ctx.pop()
     return Scope()

@@ -84,7 +84,9 @@ def say(household_id, key: str = "n1", kind: str = "verified", **params) -> Noti
 
 
 def prefs(household_id, **data):
-    return preferences.update_preferences(who("admin"), household_id, data)
+    found = preferences.update_preferences(who("admin"), household_id, data)
+    db.session.commit()  # the test owns its unit of work: services never commit
+    return found
 
 
 def deliveries() -> list[NotificationDelivery]:

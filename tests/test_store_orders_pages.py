@@ -29,7 +29,9 @@ def shop(app, world):
 
 def in_alpha(app, world, fn):
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-        return fn()
+        result = fn()
+        db.session.commit()  # the test runs its own unit of work: services never commit
+        return result
 
 
 def orders_count(app, world) -> int:

@@ -6,18 +6,13 @@ for webargs validation (unknown or read-only fields included) and service errors
 from __future__ import annotations
 
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import request
 from flask_babel import gettext as _
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from jifen.platform.errors import ServiceError
 from jifen.platform.idempotency import idempotent  # noqa: F401  (re-exported for API modules)
+from jifen.platform.request_info import is_api_request
 from jifen.platform.validation_messages import translated
-
-
-def is_api_request() -> bool:
-    return request.path.startswith("/api/")
 
 
 def own_headers(error: HTTPException) -> dict:
@@ -40,13 +35,6 @@ class JifenApi(Api):
             payload["errors"] = translated(payload["errors"])
             payload["message"] = _("Please correct the marked fields.")
         return payload, code, own_headers(error) | (headers or {})
-
-
-def service_error_body(err: ServiceError) -> dict:
-    body = {"code": err.status, "status": err.code, "message": err.message or err.code}
-    if err.errors:
-        body["errors"] = {"json": err.errors}
-    return body
 
 
 api = JifenApi()

@@ -16,6 +16,14 @@ class ServiceError(Exception):
         self.errors = errors or {}
 
 
+def service_error_body(err: ServiceError) -> dict:
+    """The API's one error shape for a service error (see `platform.api`)."""
+    body = {"code": err.status, "status": err.code, "message": err.message or err.code}
+    if err.errors:
+        body["errors"] = {"json": err.errors}
+    return body
+
+
 class Invalid(ServiceError):
     status = 422
     code = "invalid"

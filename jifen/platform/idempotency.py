@@ -1,30 +1,34 @@
 """Idempotency keys for requests that create things (DESIGN: Points).
 
 A client sends `Idempotency-Key`; the key is unique per tenant and user together with a
-fingerprint of the body. The first request claims the key (committed before the work, so a
-concurrent duplicate finds it), the answer is stored when the work succeeds; a replay gets the
-stored answer, the same key with another body gets 409. A request that fails releases its key so
-the client can fix the input and retry with it.
+fingerprint of the body. The key row is inserted at the start of the request's own transaction
+and the answer is stored in it before the request's one commit (`unit_of_work`), so the key, the
+answer and the work commit together or not at all: a process that dies before the commit leaves
+nothing (the retry does the work), one that dies after it leaves all three (the retry gets the
+stored answer). A concurrent duplicate waits on the key's unique index until the first commits
+(then it replays the answer) or rolls back (then it does the work). The same key with another body
+gets 409. A request that fails rolls back, key included, so the client can fix the input and retry.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import wraps
 
 from flask import Response, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import JSON, String, UniqueConstraint, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import JSON, String, UniqueConstraint, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.platform import clock
-from jifen.platform.db import TenantScoped, db
+from jifen.platform.db import TenantScoped, db, new_id
 from jifen.platform.errors import Conflict
+from jifen.platform.request_info import current_actor
+from jifen.platform.tenancy import current_tenant_id
 
-ABANDONED_AFTER = timedelta(minutes=1)
 HEADER = "Idempotency-Key"
 
 
@@ -34,7 +38,7 @@ class IdempotencyKey(TenantScoped, db.Model):
     user_id: Mapped[uuid.UUID]
     key: Mapped[str] = mapped_column(String(100))
     fingerprint: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None]  # None while the first request is still working
+    status_code: Mapped[int | None]  # stored with the work; None only in rows of older versions
     response: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
@@ -43,51 +47,40 @@ def fingerprint(body) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _row(user_id, key: str) -> IdempotencyKey | None:
+    return db.session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
+                                                           IdempotencyKey.key == key)).scalar_one_or_none()
+
+
 def claim(user_id, key: str, body) -> IdempotencyKey | None:
-    """Claim `key` for this body. Returns the stored row when the key was used before with the
-    same body and has an answer (replay it); None when this request now owns the key.
-    Raises Conflict for another body, or while the first request is still working."""
+    """Claim `key` for this body in the current transaction. Returns the stored row when the key
+    was used before with the same body (replay its answer); None when this request now owns the
+    key (call `remember` before the commit). Raises Conflict for another body."""
     if len(key) > 100:
         raise Conflict(_("The idempotency key is too long (100 characters at most)."),
                        {"Idempotency-Key": [_("At most 100 characters.")]})
     fp = fingerprint(body)
-    row = db.session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                          IdempotencyKey.key == key)).scalar_one_or_none()
-    if row is None:
-        try:
-            with db.session.begin_nested():
-                db.session.add(IdempotencyKey(user_id=user_id, key=key, fingerprint=fp))
-            db.session.commit()
-            return None
-        except IntegrityError:
-            db.session.rollback()
-            row = db.session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                                  IdempotencyKey.key == key)).scalar_one()
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(IdempotencyKey)
+    # raw insert (tenant bound explicitly): a concurrent duplicate waits here for the first to end
+    claimed = db.session.execute(insert.values(
+        tenant_id=current_tenant_id(), id=new_id(), user_id=user_id, key=key, fingerprint=fp, created_at=clock.now(),
+    ).on_conflict_do_nothing(index_elements=["tenant_id", "user_id", "key"]).returning(IdempotencyKey.id)).first()
+    if claimed is not None:
+        return None
+    row = _row(user_id, key)
     if row.fingerprint != fp:
         raise Conflict(_("This idempotency key was used with a different request."),
                        {"Idempotency-Key": [_("Used before with another body.")]})
-    if row.status_code is None and row.created_at < clock.now() - ABANDONED_AFTER:
-        row.created_at = clock.now()  # the first request died before answering: this one takes over
-        db.session.commit()
+    if row.status_code is None:  # left by a version that committed the key before the work
         return None
-    if row.status_code is None:
-        raise Conflict(_("The first request with this idempotency key is still being processed."),
-                       {"Idempotency-Key": [_("Still being processed.")]})
     return row
 
 
 def remember(user_id, key: str, status_code: int, response) -> None:
-    """Store the answer in the transaction that did the work (call before its commit)."""
-    row = db.session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                          IdempotencyKey.key == key)).scalar_one()
+    """Store the answer in the transaction that did the work (before its one commit)."""
+    row = _row(user_id, key)
     row.status_code, row.response = status_code, response
-
-
-def release(user_id, key: str) -> None:
-    """The work failed: free the key (after the failed work was rolled back)."""
-    db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                    IdempotencyKey.key == key))
-    db.session.commit()
 
 
 def _body() -> dict:
@@ -103,28 +96,23 @@ def idempotent(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        from jifen.platform.web import current_actor
-
         key = request.headers.get(HEADER, "").strip()
         actor = current_actor()
         if not key or actor is None or actor.kind != "user":
             return view(*args, **kwargs)
         stored = claim(actor.id, key, _body())
         if stored is not None:
-            return Response(json.dumps(stored.response), status=stored.status_code, mimetype="application/json")
-        try:
-            response = view(*args, **kwargs)
-        except Exception:
-            db.session.rollback()
-            release(actor.id, key)
-            raise
+            if stored.response is None:
+                return Response(status=stored.status_code)
+            replay = jsonify(stored.response)  # serialized as the first answer was: the same bytes
+            replay.status_code = stored.status_code
+            return replay
+        response = view(*args, **kwargs)  # an error rolls back the whole request, key included
         if not isinstance(response, Response):
             response = jsonify(response)
         if response.status_code < 400:
             remember(actor.id, key, response.status_code, response.get_json(silent=True))
-            db.session.commit()
-        else:
-            release(actor.id, key)
         return response
 
+    wrapper.jifen_idempotent = True  # tests/test_unit_of_work.py sweeps every such view
     return wrapper

@@ -19,10 +19,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from jifen.platform import headers
+from jifen.platform import headers, unit_of_work
 from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
-from jifen.platform.api import is_api_request, service_error_body
 from jifen.platform.db import db
 from jifen.platform.errors import (
     Invalid,
@@ -30,8 +29,10 @@ from jifen.platform.errors import (
     ServiceError,
     TenantSuspended,
     Unauthenticated,
+    service_error_body,
 )
 from jifen.platform.ratelimit import retry_after
+from jifen.platform.request_info import current_actor, is_api_request  # noqa: F401  (current_actor re-exported)
 from jifen.platform.roles.registry import ROLES
 from jifen.platform.tenancy import set_current_tenant, url_objects_exist
 from jifen.platform.townships.lookup import tenant_by_slug
@@ -215,18 +216,12 @@ def _after_request(response):
     return headers.secure(response)
 
 
-def current_actor():
-    return g.get("actor")
-
-
 def submit(service_call, *args, **kwargs):
-    """Run a service call for a page form: commit and return (result, {}), or, when the input is
-    invalid, roll back and return (None, {field: [messages]}) for the template to show next to
-    each field. Other service errors go on to the error pages."""
+    """Run a service call for a page form: (result, {}), committed with the request (see
+    `unit_of_work`), or, when the input is invalid, roll back and return (None, {field: [messages]})
+    for the template to show next to each field. Other service errors go on to the error pages."""
     try:
-        result = service_call(*args, **kwargs)
-        db.session.commit()
-        return result, {}
+        return service_call(*args, **kwargs), {}
     except Invalid as e:
         db.session.rollback()
         return None, e.errors
@@ -240,7 +235,8 @@ def render_error(status: int, message: str = ""):
 
 
 def _service_error(err: ServiceError):
-    db.session.rollback()
+    if not g.get("keep_writes"):
+        db.session.rollback()
     if is_api_request():
         return service_error_body(err), err.status
     if isinstance(err, TenantSuspended):
@@ -258,10 +254,10 @@ def _csrf_error(err: CSRFError):
 def _rate_limited(err):
     db.session.rollback()
     message = _("Too many attempts. Wait a minute and try again.")
-    headers = {"Retry-After": str(retry_after())}
+    wait = {"Retry-After": str(retry_after())}
     if is_api_request():
-        return {"code": 429, "status": "rate_limited", "message": message}, 429, headers
-    return render_template("error.html", status=429, message=message), 429, headers
+        return {"code": 429, "status": "rate_limited", "message": message}, 429, wait
+    return render_template("error.html", status=429, message=message), 429, wait
 
 
 def upload_form(render):
@@ -309,6 +305,7 @@ def init_app(app) -> None:
     app.before_request(_before_request)
     app.teardown_request(_end_request)
     app.after_request(_after_request)
+    app.after_request(unit_of_work.finish_request)
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(429, _rate_limited)

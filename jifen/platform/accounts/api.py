@@ -8,7 +8,6 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import (
     IssuedTokenSchema,
@@ -54,7 +53,6 @@ class Login(MethodView):
     def post(self, data):
         """Exchange a username and password for a bearer token of this township."""
         token, raw = accounts.token_for_password(User, data["username"], data["password"], data["token_name"])
-        db.session.commit()
         return {"token": raw, "id": token.id, "name": token.name}
 
 
@@ -76,7 +74,6 @@ class Me(MethodView):
         actor = current_actor()
         if "locale" in data:
             accounts.set_locale(actor, data["locale"])
-        db.session.commit()
         return _me(actor)
 
 
@@ -92,7 +89,6 @@ class Tokens(MethodView):
     @blp.response(201, IssuedTokenSchema)
     def post(self, data):
         token, raw = accounts.create_token(current_actor(), data["name"])
-        db.session.commit()
         return {"token": raw, "id": token.id, "name": token.name}
 
 
@@ -103,4 +99,3 @@ class TokenDetail(MethodView):
     def delete(self, token_id):
         """Revoke a token; it stops working at once."""
         accounts.revoke_token(current_actor(), token_id)
-        db.session.commit()

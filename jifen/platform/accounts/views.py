@@ -20,7 +20,6 @@ from flask_babel import lazy_gettext as _l
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.console import register_tile, tiles_for
-from jifen.platform.db import db
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.web import current_actor, public, submit
 
@@ -56,7 +55,6 @@ def sign_in_page(model, template: str, home: str):
             if lang:  # a language picked on the sign-in page is this person's choice: keep it
                 account.locale = lang
             token = accounts.start_session(account)
-            db.session.commit()
             _fresh_session()  # nothing from before sign-in survives but the language
             session["auth"] = token
             session.permanent = True
@@ -68,7 +66,6 @@ def sign_out():
     token = session.get("auth")
     if token:
         accounts.end_session(token)
-        db.session.commit()
     _fresh_session()
 
 
@@ -143,7 +140,6 @@ def set_language():
     actor = current_actor()  # township users are resolved only on township routes: see below
     if actor is not None and actor.kind == "operator":
         actor.account.locale = actor.locale = locale
-        db.session.commit()
     return redirect(_safe_next("/"))
 
 
@@ -151,6 +147,5 @@ def set_language():
 def set_language_signed_in():
     locale = request.form.get("locale", "")
     accounts.set_locale(current_actor(), locale)
-    db.session.commit()
     session["lang"] = locale
     return redirect(_safe_next(url_for("township.home")))

@@ -7,7 +7,6 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.schemas import RoleGrantSchema, Schema
 from jifen.platform.staff import service
 from jifen.platform.web import current_actor
@@ -58,7 +57,6 @@ class Staff(MethodView):
     def post(self, data):
         """Invite someone with roles; the answer carries their one-time setup link."""
         user, secret = service.invite(current_actor(), data)
-        db.session.commit()
         return _dump([user])[0] | {"setup_url": _link(secret)}
 
 
@@ -78,7 +76,6 @@ class StaffRoles(MethodView):
     def put(self, data, user_id):
         """Replace the person's roles."""
         user = service.set_roles(current_actor(), user_id, data["roles"])
-        db.session.commit()
         return _dump([user])[0]
 
 
@@ -89,7 +86,6 @@ class Disable(MethodView):
     def post(self, user_id):
         """Disable the account; its sessions and tokens stop working at once."""
         user = service.disable(current_actor(), user_id)
-        db.session.commit()
         return _dump([user])[0]
 
 
@@ -99,7 +95,6 @@ class Enable(MethodView):
     @blp.response(200, StaffSchema)
     def post(self, user_id):
         user = service.enable(current_actor(), user_id)
-        db.session.commit()
         return _dump([user])[0]
 
 
@@ -109,5 +104,4 @@ class SetupLink(MethodView):
     @blp.response(201, InvitedSchema)
     def post(self, user_id):
         user, secret = service.new_setup_link(current_actor(), user_id)
-        db.session.commit()
         return _dump([user])[0] | {"setup_url": _link(secret)}

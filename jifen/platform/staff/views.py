@@ -5,7 +5,6 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
-from jifen.platform.db import db
 from jifen.platform.roles.registry import SCOPE_KINDS
 from jifen.platform.staff import service
 from jifen.platform.web import current_actor, submit
@@ -64,20 +63,17 @@ def detail(user_id):
 @bp.post("/<uuid:user_id>/disable")
 def disable(user_id):
     service.disable(current_actor(), user_id)
-    db.session.commit()
     return redirect(url_for("staff.detail", user_id=user_id))
 
 
 @bp.post("/<uuid:user_id>/enable")
 def enable(user_id):
     service.enable(current_actor(), user_id)
-    db.session.commit()
     return redirect(url_for("staff.detail", user_id=user_id))
 
 
 @bp.post("/<uuid:user_id>/setup-link")
 def new_setup_link(user_id):
     user, secret = service.new_setup_link(current_actor(), user_id)
-    db.session.commit()
     return render_template("staff/invited.html", user=user, again=True,
                            link=url_for("township.setup", secret=secret, _external=True))

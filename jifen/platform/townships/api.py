@@ -9,7 +9,6 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import Operator
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, Schema
 from jifen.platform.townships import service
@@ -59,7 +58,6 @@ class OperatorLogin(MethodView):
     def post(self, data):
         """Exchange an operator's username and password for a bearer token."""
         token, raw = accounts.token_for_password(Operator, data["username"], data["password"], data["token_name"])
-        db.session.commit()
         return {"token": raw, "id": token.id, "name": token.name}
 
 
@@ -87,7 +85,6 @@ class Townships(MethodView):
     def post(self, data):
         """Onboard a township with its first admin; returns the admin's one-time setup link."""
         tenant, admin, secret = service.onboard(current_actor(), data)
-        db.session.commit()
         return {"township": _dump(tenant), "admin_username": admin.username,
                 "setup_url": setup_url(tenant, secret)}
 
@@ -108,7 +105,6 @@ class Suspend(MethodView):
     def post(self, data, township_slug):
         """Suspend: pages show a notice, the API refuses; nothing is deleted."""
         tenant = service.suspend(current_actor(), township_slug, data.get("reason"))
-        db.session.commit()
         return _dump(tenant)
 
 
@@ -118,7 +114,6 @@ class Reactivate(MethodView):
     @blp.response(200, TownshipSchema)
     def post(self, township_slug):
         tenant = service.reactivate(current_actor(), township_slug)
-        db.session.commit()
         return _dump(tenant)
 
 
@@ -129,6 +124,5 @@ class SetupLinkView(MethodView):
     def post(self, township_slug):
         """A fresh one-time setup link for the township's first admin (older ones stop working)."""
         tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
-        db.session.commit()
         return {"township": _dump(tenant), "admin_username": admin.username,
                 "setup_url": setup_url(tenant, secret)}

@@ -7,7 +7,6 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
-from jifen.platform.db import db
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.townships import service
 from jifen.platform.web import current_actor, public, submit
@@ -61,20 +60,17 @@ def township(township_slug):
 @bp.post("/townships/<township_slug>/suspend")
 def suspend(township_slug):
     service.suspend(current_actor(), township_slug, request.form.get("reason"))
-    db.session.commit()
     return redirect(url_for("county.township", township_slug=township_slug))
 
 
 @bp.post("/townships/<township_slug>/reactivate")
 def reactivate(township_slug):
     service.reactivate(current_actor(), township_slug)
-    db.session.commit()
     return redirect(url_for("county.township", township_slug=township_slug))
 
 
 @bp.post("/townships/<township_slug>/setup-link")
 def new_setup_link(township_slug):
     tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
-    db.session.commit()
     return render_template("county/onboarded.html", tenant=tenant, admin=admin,
                            link=setup_url(tenant, secret), again=True)

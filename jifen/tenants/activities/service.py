@@ -216,7 +216,7 @@ def create_activity(actor: Actor, data: dict) -> Activity:
     activity = Activity(**values, checkin_code=new_checkin_code(), status=Activity.OPEN, created_by=actor.id,
                         created_by_name=actor.name)
     db.session.add(activity)
-    db.session.commit()
+    db.session.flush()
     return activity
 
 
@@ -236,7 +236,7 @@ def update_activity(actor: Actor, activity_id, data: dict) -> Activity:
         raise Invalid.field(name, _("Households already attended: the village, day and item can no longer change."))
     for name, value in values.items():
         setattr(activity, name, value)
-    db.session.commit()
+    db.session.flush()
     return activity
 
 
@@ -246,7 +246,7 @@ def close_activity(actor: Actor, activity_id) -> Activity:
     activity = _locked(activity_id)
     authorize(actor, "activity.manage", activity)
     activity.status = Activity.CLOSED
-    db.session.commit()
+    db.session.flush()
     return activity
 
 
@@ -255,7 +255,7 @@ def reopen_activity(actor: Actor, activity_id) -> Activity:
     activity = _locked(activity_id)
     authorize(actor, "activity.manage", activity)
     activity.status = Activity.OPEN
-    db.session.commit()
+    db.session.flush()
     return activity
 
 
@@ -315,7 +315,7 @@ def sign_up(actor: Actor, activity_id, household_id=None) -> ActivitySignup:
     if row is None:
         row = ActivitySignup(activity_id=activity.id, household_id=household.id, signed_up_by=actor.id)
         db.session.add(row)
-        _commit()
+        _flush()
     return row
 
 
@@ -329,12 +329,12 @@ def cancel_sign_up(actor: Actor, activity_id, household_id=None) -> None:
     row = signup_of(activity.id, household.id)
     if row is not None:
         db.session.delete(row)
-        db.session.commit()
+        db.session.flush()
 
 
-def _commit() -> None:
+def _flush() -> None:
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError as e:
         db.session.rollback()
         raise Conflict(_("Someone else changed this at the same moment. Reload and try again.")) from e
@@ -412,7 +412,7 @@ def mark_attendance(actor: Actor, activity_id, household_ids) -> Marked:
             marked.already.append(household.id)
             continue
         marked.created.append(_attend(actor, activity, household, eff, checked_in=False))
-    _commit()
+    _flush()
     return marked
 
 
@@ -446,7 +446,7 @@ def check_in(actor: Actor, activity_id, code, household_id=None) -> Attendance:
         return row
     eff = _item_or_invalid(activity, "code")
     row = _attend(actor, activity, household, eff, checked_in=True)
-    _commit()
+    _flush()
     return row
 
 

@@ -226,7 +226,7 @@ def create_pool(actor: Actor, data: dict) -> DividendPool:
     db.session.flush()
     authorize(actor, "dividend.manage", pool)
     record(actor, "dividend_pool.create", pool, after=snapshot(pool))
-    db.session.commit()
+    db.session.flush()
     return pool
 
 
@@ -242,7 +242,7 @@ def update_pool(actor: Actor, pool_id, data: dict) -> DividendPool:
         setattr(pool, name, value)
     db.session.flush()
     record(actor, "dividend_pool.update", pool, before=before, after=snapshot(pool))
-    db.session.commit()
+    db.session.flush()
     return pool
 
 
@@ -259,7 +259,7 @@ def delete_pool(actor: Actor, pool_id) -> None:
         db.session.execute(delete(DividendRun).where(DividendRun.id.in_(runs)))
     record(actor, "dividend_pool.delete", pool, before=snapshot(pool))
     db.session.delete(pool)
-    db.session.commit()
+    db.session.flush()
 
 
 @action("dividend.view")

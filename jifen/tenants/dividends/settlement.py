@@ -566,7 +566,7 @@ def approve(actor: Actor, run_id) -> DividendRun:
         db.session.rollback()
         raise Conflict(_("Another run of this pool is already approved."), {"state": [_("approved")]}) from None
     record(actor, "dividend_run.approve", run, before=before, after=_run_facts(run))
-    db.session.commit()
+    db.session.flush()
     return run
 
 
@@ -585,7 +585,7 @@ def publish(actor: Actor, run_id) -> DividendRun:
     record(actor, "dividend_run.publish", run, before={"state": APPROVED},
            after={"state": PUBLISHED, "opens_on": run.notice_opens_on.isoformat(),
                   "closes_on": run.notice_closes_on.isoformat()})
-    db.session.commit()
+    db.session.flush()
     return run
 
 
@@ -609,7 +609,7 @@ def mark_paid(actor: Actor, run_id, data: dict) -> DividendRun:
     run.payment_reference = reference
     record(actor, "dividend_run.pay", run, before={"state": PUBLISHED},
            after={"state": PAID, "payment_reference": reference, "total_fen": run.total_fen})
-    db.session.commit()
+    db.session.flush()
     return run
 
 

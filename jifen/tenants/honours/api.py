@@ -7,7 +7,6 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.roles.authz import authorize
 from jifen.platform.schemas import Schema
 from jifen.platform.tenancy import tenant_get
@@ -78,7 +77,6 @@ class Settings(MethodView):
             wall.update_settings(actor, wall_part)
         if not star_part and not wall_part:
             authorize(actor, "stars.manage")
-        db.session.commit()
         return _settings()
 
 
@@ -160,7 +158,6 @@ class Recompute(MethodView):
     def post(self, data):
         """Rate every active household now (township admin), e.g. after changing the levels."""
         result = stars.recompute(current_actor(), data.get("period"))
-        db.session.commit()
         return result
 
 
@@ -279,7 +276,6 @@ class Titles(MethodView):
     def post(self, data):
         """Define a title (township admin)."""
         title = titles.create_title(current_actor(), data)
-        db.session.commit()
         return title
 
 
@@ -296,7 +292,6 @@ class TitleDetail(MethodView):
     def patch(self, data, honour_title_id):
         """Change a title's name, quota or criteria (township admin); shortlists drawn before stay."""
         title = titles.update_title(current_actor(), honour_title_id, data)
-        db.session.commit()
         return title
 
 
@@ -310,7 +305,6 @@ class Draw(MethodView):
         """Draw (or redraw) the title's shortlist of a village for a period (village admin, township admin).
         Redrawing keeps the panel's decisions and refills the open places."""
         shortlist = titles.draw_shortlist(current_actor(), honour_title_id, data["village_id"], data.get("period"))
-        db.session.commit()
         return shortlist
 
 
@@ -341,7 +335,6 @@ class Decision(MethodView):
         """The village's panel confirms a candidate or declines them with a reason (never their own household;
         never beyond the quota). The household is told of a confirmation."""
         candidate = titles.decide(current_actor(), honour_candidate_id, data)
-        db.session.commit()
         return candidate
 
 
@@ -409,7 +402,6 @@ class Lists(MethodView):
     def post(self, data):
         """Define a list (township admin)."""
         rec = recommendations.create_list(current_actor(), data)
-        db.session.commit()
         return rec
 
 
@@ -425,7 +417,6 @@ class ListDetail(MethodView):
     @blp.response(200, RecommendationListSchema)
     def patch(self, data, recommendation_list_id):
         rec = recommendations.update_list(current_actor(), recommendation_list_id, data)
-        db.session.commit()
         return rec
 
 
@@ -485,5 +476,4 @@ class WallLink(MethodView):
     def post(self, data, village_id):
         """Create the link (village admin, township admin); `renew` replaces it."""
         found = wall.create_link(current_actor(), village_id, renew=data["renew"])
-        db.session.commit()
         return _link(village_id, found)

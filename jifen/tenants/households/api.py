@@ -11,7 +11,6 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.households import service
@@ -165,11 +164,6 @@ def _detail(household_id):
     return service.household_detail(current_actor(), household_id)
 
 
-def _done(household_id):
-    db.session.commit()
-    return _detail(household_id)
-
-
 @blp.route("/")
 class Households(MethodView):
     @blp.doc(security=SECURITY)
@@ -184,7 +178,7 @@ class Households(MethodView):
     @blp.response(201, HouseholdSchema)
     def post(self, data):
         """Register a household with its members."""
-        return _done(service.create_household(current_actor(), data).id)
+        return _detail(service.create_household(current_actor(), data).id)
 
 
 @blp.route("/tags")
@@ -201,7 +195,6 @@ class Tags(MethodView):
     def post(self, data):
         """Add a township tag; its code is made from the Chinese name's pinyin."""
         tag = service.create_tag(current_actor(), data)
-        db.session.commit()
         return service.Tag(tag.code, tag.name_zh, tag.name_en, tag.id)
 
 
@@ -213,7 +206,6 @@ class TagDetail(MethodView):
     def patch(self, data, tag_id):
         """Rename a township tag (its code, and so the households' tags, stay)."""
         tag = service.rename_tag(current_actor(), tag_id, data)
-        db.session.commit()
         return service.Tag(tag.code, tag.name_zh, tag.name_en, tag.id)
 
 
@@ -230,7 +222,7 @@ class HouseholdDetail(MethodView):
     def patch(self, data, household_id):
         """Change door plate, village and micro grid, note or tags; fields left out stay."""
         service.update_household(current_actor(), household_id, data)
-        return _done(household_id)
+        return _detail(household_id)
 
 
 @blp.route("/<uuid:household_id>/members")
@@ -240,7 +232,7 @@ class Members(MethodView):
     @blp.response(201, HouseholdSchema)
     def post(self, data, household_id):
         service.add_member(current_actor(), household_id, data)
-        return _done(household_id)
+        return _detail(household_id)
 
 
 @blp.route("/<uuid:household_id>/members/<uuid:resident_id>")
@@ -251,7 +243,7 @@ class MemberDetail(MethodView):
     def patch(self, data, household_id, resident_id):
         """Edit a member; relation head hands the household over to them."""
         service.update_member(current_actor(), household_id, resident_id, data)
-        return _done(household_id)
+        return _detail(household_id)
 
 
 @blp.route("/<uuid:household_id>/members/<uuid:resident_id>/leave")
@@ -262,7 +254,7 @@ class MemberLeaves(MethodView):
     def post(self, data, household_id, resident_id):
         """The member leaves; the record stays in the household's former members."""
         service.member_leaves(current_actor(), household_id, resident_id, data)
-        return _done(household_id)
+        return _detail(household_id)
 
 
 @blp.route("/<uuid:household_id>/split")
@@ -272,7 +264,7 @@ class Split(MethodView):
     @blp.response(201, HouseholdSchema)
     def post(self, data, household_id):
         """Move members into a new household of the same village; answers the new household."""
-        return _done(service.split_household(current_actor(), household_id, data).id)
+        return _detail(service.split_household(current_actor(), household_id, data).id)
 
 
 @blp.route("/<uuid:household_id>/merge")
@@ -282,7 +274,7 @@ class Merge(MethodView):
     @blp.response(200, HouseholdSchema)
     def post(self, data, household_id):
         """Merge this household into another; answers the receiving household."""
-        return _done(service.merge_household(current_actor(), household_id, data).id)
+        return _detail(service.merge_household(current_actor(), household_id, data).id)
 
 
 @blp.route("/<uuid:household_id>/status")
@@ -292,7 +284,7 @@ class Status(MethodView):
     @blp.response(200, HouseholdSchema)
     def post(self, data, household_id):
         service.set_status(current_actor(), household_id, data)
-        return _done(household_id)
+        return _detail(household_id)
 
 
 @blp.route("/<uuid:household_id>/history")

@@ -8,9 +8,9 @@ from marshmallow import fields
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 
+from jifen.platform import unit_of_work
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.errors import Conflict
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
@@ -99,7 +99,6 @@ class Imports(MethodView):
         """Upload a roster: it is checked in full and kept as a preview (status previewed or invalid,
         with every error's row and column). Nothing is imported until it is confirmed."""
         imp = roster.upload(current_actor(), form["file"], form["village_id"])
-        db.session.commit()
         return imp
 
 
@@ -120,8 +119,8 @@ class ImportConfirm(MethodView):
         """Import every row or none. The rows are checked again against the database as it is now;
         if they no longer pass, the import turns invalid (409, see its errors)."""
         imp = roster.confirm(current_actor(), import_id)
-        db.session.commit()
         if imp.status != roster.IMPORTED:
+            unit_of_work.keep_writes_with_refusal()  # the import's new errors are kept
             raise Conflict(_("The rows no longer pass the checks (the data changed since the preview); "
                              "see the import's errors."),
                            {"rows": [f"{e['row']} {e['column'] or ''}: {e['message']}" for e in imp.errors]})

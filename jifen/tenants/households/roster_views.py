@@ -76,7 +76,6 @@ def confirm(import_id):
     actor = current_actor()
     try:
         roster.confirm(actor, import_id)
-        db.session.commit()
     except Conflict as e:
         db.session.rollback()
         return _preview(roster.get_import(actor, import_id), e.message), 409

@@ -382,5 +382,5 @@ def retry(actor: Actor, delivery_id) -> NotificationDelivery:
     d.state, d.attempts, d.next_attempt_at, d.claimed_at = D.PENDING, 0, clock.now(), None
     db.session.flush()
     record(actor, "delivery.retry", d, before=before, after={"state": d.state, "attempts": 0})
-    db.session.commit()
+    db.session.flush()
     return d

@@ -206,7 +206,7 @@ def update_preferences(actor: Actor, household_id, data: dict) -> Prefs:
             notify(household.id, "channel_set", f"prefs:{household.id}:{values['channel']}:{row.updated_at.isoformat()}",
                    channel=values["channel"])
     record(actor, "notification_prefs.update", row, before=before, after=_snapshot(values))
-    db.session.commit()
+    db.session.flush()
     return _prefs(actor, household)
 
 

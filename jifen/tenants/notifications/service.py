@@ -79,5 +79,5 @@ def mark_read(actor: Actor) -> int:
     n = db.session.execute(update(Notification).where(Notification.household_id.in_(households),
                                                       Notification.read_at.is_(None))
                            .values(read_at=clock.now())).rowcount
-    db.session.commit()
+    db.session.flush()
     return n

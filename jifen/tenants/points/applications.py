@@ -100,7 +100,7 @@ def update_settings(actor: Actor, data: dict) -> PointsSettings:
         setattr(row, name, values[name])
     db.session.flush()
     record(actor, "points_settings.update", row, before=before, after=values)
-    db.session.commit()
+    db.session.flush()
     return row
 
 
@@ -243,7 +243,7 @@ def _apply(actor: Actor, household: Household, data: dict, photos, origin: str) 
                origin=origin, state=SUBMITTED)
     _photos(actor, app, photos, errors)
     Invalid.raise_if(errors)
-    db.session.commit()
+    db.session.flush()
     return app
 
 
@@ -263,7 +263,7 @@ def record_conduct(actor: Actor, household_id, data: dict, photos=None) -> Appli
                state=_after_verification(eff))
     _photos(actor, app, photos, errors)
     Invalid.raise_if(errors)
-    db.session.commit()
+    db.session.flush()
     return app
 
 
@@ -318,7 +318,7 @@ def record_batch(actor: Actor, data: dict) -> Batch:
     for household, points, note in scored:
         _new(actor, household, eff, points=points, occurred_on=day, description=note or title, origin=STAFF,
              state=_after_verification(eff), batch_id=batch.id)
-    db.session.commit()
+    db.session.flush()
     return batch
 
 
@@ -362,7 +362,7 @@ def confirm(actor: Actor, application_id) -> Application:
         return app
     move(actor, app, "confirm", app.state)
     app.confirmed_at = clock.now()
-    db.session.commit()
+    db.session.flush()
     return app
 
 
@@ -370,7 +370,7 @@ def confirm(actor: Actor, application_id) -> Application:
 def withdraw(actor: Actor, application_id) -> Application:
     app = lock_application(application_id)
     move(actor, app, "withdraw", "withdrawn")
-    db.session.commit()
+    db.session.flush()
     return app
 
 
@@ -396,7 +396,7 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
     app.points = points
     app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, clock.now()
     move(actor, app, "verify", _after_verification(eff), reason=reason, points=points, authorized=True)
-    db.session.commit()
+    db.session.flush()
     return app
 
 
@@ -409,7 +409,7 @@ def reject(actor: Actor, application_id, data: dict) -> Application:
     Invalid.raise_if(errors)
     app.reject_reason = reason
     move(actor, app, "reject", REJECTED, reason=reason)
-    db.session.commit()
+    db.session.flush()
     return app
 
 
@@ -473,7 +473,7 @@ def vote(actor: Actor, application_id, data: dict) -> Application:
     elif t.rejections >= t.quorum:
         app.reject_reason = "；".join(v.reason for v in t.voters if v.decision == "reject")[:500]
         move(actor, app, "decline", REJECTED, reason=app.reject_reason, authorized=True)
-    db.session.commit()
+    db.session.flush()
     return app
 
 

@@ -104,7 +104,7 @@ def correct_entry(actor: Actor, transaction_id, data: dict) -> LedgerTransaction
     else:
         notify(original.household_id, "corrected", f"correct:{tx.id}", item=original.memo, points=new_points,
                reason=reason)
-    db.session.commit()
+    db.session.flush()
     return tx
 
 
@@ -116,5 +116,5 @@ def check_balances(actor: Actor, fix: bool = False) -> dict:
     if fix and report["differences"]:
         record(actor, "ledger.repair_balances", object_type="household_balances", object_id="*",
                after={"differences": len(report["differences"])})
-    db.session.commit()
+    db.session.flush()
     return report

@@ -138,8 +138,8 @@ def get_close(period: int) -> PeriodClose | None:
 
 
 def _claim(actor: Actor, period: int) -> PeriodClose:
-    """The period's close row, created (with the township's policy as it is now) if missing.
-    Commits. A racing second claim finds the first one's row."""
+    """The period's close row, created (with the township's policy as it is now) if missing, in
+    the caller's transaction. A racing second claim waits for the first and finds its row."""
     pc = get_close(period)
     if pc is not None:
         return pc
@@ -157,7 +157,6 @@ def _claim(actor: Actor, period: int) -> PeriodClose:
     if inserted is not None:
         record(actor, "period.close", object_type="period_closes", object_id=new, before=None,
                after={"period": period, "policy": policy.period_end, "carry_over_limit": policy.carry_over_limit})
-    db.session.commit()
     return get_close(period)
 
 
@@ -215,6 +214,7 @@ def run_close(actor: Actor, period: int, *, chunk: int = CHUNK,
     then mark it done. Running it again does nothing twice. `after_chunk(n)` is called after the
     n-th chunk has committed (tests stop a close there)."""
     pc = _claim(actor, period)
+    db.session.commit()  # the chunk runner's first chunk: the claim
     run = Run(pc)
     empty = 0
     while True:
@@ -264,11 +264,10 @@ def request_close(actor: Actor, data: dict, today: date | None = None) -> Period
     if pc is not None and pc.status == PeriodClose.DONE:
         raise Conflict(_("%(year)s is closed already.", year=period),
                        {"period": [_("%(year)s is closed already.", year=period)]})
-    pc = _claim(actor, period)
+    _claim(actor, period)
     enqueue(RUN_TASK, tenant_id=str(current_tenant_id()), period=period)
-    db.session.commit()  # the job outbox publishes it now (an inline run: here)
-    db.session.rollback()  # an inline run committed its own work: read it fresh
-    return get_close(period)
+    return db.session.execute(select(PeriodClose).where(PeriodClose.period == period)
+                              .execution_options(populate_existing=True)).scalar_one()  # an inline run changed it
 
 
 def close_by_cli(period: int, name: str = "close-period") -> Run:

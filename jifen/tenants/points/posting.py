@@ -27,7 +27,8 @@ CHUNK = 500
 
 
 def close_due(today=None) -> int:
-    """Close every open notice whose last day has passed."""
+    """Close every open notice whose last day has passed, committed before posting starts (the
+    notices job's first chunk: see `platform.unit_of_work`)."""
     today = today or clock.today()
     n = db.session.execute(update(Notice).where(Notice.status == Notice.OPEN, Notice.closes_on < today)
                            .values(status=Notice.CLOSED, closed_at=clock.now())).rowcount
@@ -73,7 +74,8 @@ def _postable(limit: int):
 
 
 def post_ready(actor: Actor, chunk: int = CHUNK) -> dict:
-    """Post every postable item, a chunk per transaction. Returns counts, including how many had
+    """Post every postable item, a chunk per transaction (a chunk runner, the documented exception
+    in `platform.unit_of_work`). Returns counts, including how many had
     points held back by a cap (reported to the household and in the job result)."""
     posted = capped = 0
     items: dict = {}

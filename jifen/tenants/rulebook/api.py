@@ -8,7 +8,6 @@ from marshmallow import fields
 from jifen.platform import clock
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.rulebook import adoption, service, signing
@@ -228,7 +227,6 @@ class Categories(MethodView):
     @blp.response(201, CategorySchema)
     def post(self, data):
         category = service.create_category(current_actor(), data)
-        db.session.commit()
         return category
 
 
@@ -239,7 +237,6 @@ class StandardCategories(MethodView):
     def post(self):
         """Add the standard categories the township does not have yet; returns those added."""
         added = service.add_standard_categories(current_actor())
-        db.session.commit()
         return added
 
 
@@ -254,7 +251,6 @@ class CategoryDetail(MethodView):
         current = service.get_category(actor, category_id)
         merged = {"name_zh": current.name_zh, "name_en": current.name_en, "sort_order": current.sort_order} | data
         category = service.update_category(actor, category_id, merged)
-        db.session.commit()
         return category
 
 
@@ -274,7 +270,6 @@ class Versions(MethodView):
     def post(self, data):
         """A new draft, empty or a copy of another version's items."""
         version = service.create_version(current_actor(), data)
-        db.session.commit()
         return version
 
 
@@ -291,7 +286,6 @@ class VersionDetail(MethodView):
     def patch(self, data, version_id):
         """Drafts only: an adopted or retired version is read-only (409)."""
         version = service.update_version(current_actor(), version_id, data)
-        db.session.commit()
         return version
 
 
@@ -303,7 +297,6 @@ class VersionAdopt(MethodView):
     def post(self, data, version_id):
         """Adopt a draft; the version adopted before it is retired on `adopted_on`."""
         version = service.adopt_version(current_actor(), version_id, data)
-        db.session.commit()
         return version
 
 
@@ -315,7 +308,6 @@ class VersionScan(MethodView):
     def post(self, files, version_id):
         """Attach the scanned resolution (multipart field `scan`: a PDF or a photo)."""
         version = service.attach_version_scan(current_actor(), version_id, files["scan"])
-        db.session.commit()
         return version
 
 
@@ -332,7 +324,6 @@ class Items(MethodView):
     @blp.response(201, ItemSchema)
     def post(self, data, version_id):
         item = service.create_item(current_actor(), version_id, data)
-        db.session.commit()
         return item
 
 
@@ -345,14 +336,12 @@ class ItemDetail(MethodView):
         actor = current_actor()
         current = service.get_item(actor, item_id)
         item = service.update_item(actor, item_id, {k: getattr(current, k) for k in service.ITEM_FIELDS} | data)
-        db.session.commit()
         return item
 
     @blp.doc(security=SECURITY)
     @blp.response(204)
     def delete(self, item_id):
         service.delete_item(current_actor(), item_id)
-        db.session.commit()
 
 
 @blp.route("/in-force")
@@ -392,7 +381,6 @@ class VillageRulebooks(MethodView):
         """Start the village's draft from the township's adopted version."""
         actor = current_actor()
         vr = adoption.start_village_rulebook(actor, village_id, data)
-        db.session.commit()
         return _detail(vr, adoption.village_items(actor, vr.id))
 
 
@@ -414,7 +402,6 @@ class VillageItem(MethodView):
     def put(self, data, village_rulebook_id, item_id):
         """Switch an item on or off and set its points within the item's range (draft only)."""
         effective = adoption.set_village_item(current_actor(), village_rulebook_id, item_id, data)
-        db.session.commit()
         return effective
 
 
@@ -426,7 +413,6 @@ class VillageAdopt(MethodView):
     def post(self, data, village_rulebook_id):
         """Adopt the village's draft; its previously adopted rulebook is retired on `adopted_on`."""
         vr = adoption.adopt_village_rulebook(current_actor(), village_rulebook_id, data)
-        db.session.commit()
         return vr
 
 
@@ -438,7 +424,6 @@ class VillageScan(MethodView):
     def post(self, files, village_rulebook_id):
         """Attach the village assembly's scanned resolution (multipart field `scan`)."""
         vr = adoption.attach_village_scan(current_actor(), village_rulebook_id, files["scan"])
-        db.session.commit()
         return vr
 
 
@@ -452,7 +437,6 @@ class Signatures(MethodView):
     def post(self, data, village_rulebook_id):
         """Record a household's signature of its village's adopted rulebook (once per household)."""
         signature = signing.record_signature(current_actor(), village_rulebook_id, data)
-        db.session.commit()
         return signature
 
 
@@ -466,7 +450,6 @@ class BulkSignatures(MethodView):
         all or none: one that cannot sign refuses the whole batch."""
         signatures = signing.record_signatures(current_actor(), village_rulebook_id, data["household_ids"],
                                                {"signed_on": data["signed_on"], "witness_name": data["witness_name"]})
-        db.session.commit()
         return signatures
 
 

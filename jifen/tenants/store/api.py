@@ -8,7 +8,6 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.store import service
@@ -112,11 +111,6 @@ class MovementArgs(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
-def _committed(obj):
-    db.session.commit()
-    return obj
-
-
 @blp.route("/")
 class Stores(MethodView):
     @blp.doc(security=SECURITY)
@@ -130,7 +124,7 @@ class Stores(MethodView):
     @blp.response(201, StoreSchema)
     def post(self, data):
         """Open a store (township admin)."""
-        return _committed(service.create_store(current_actor(), data))
+        return service.create_store(current_actor(), data)
 
 
 @blp.route("/<uuid:store_id>")
@@ -149,7 +143,7 @@ class StoreDetail(MethodView):
     @blp.response(200, StoreSchema)
     def patch(self, data, store_id):
         """Edit, close (active false) or reopen a store; fields left out keep their values."""
-        return _committed(service.update_store(current_actor(), store_id, data))
+        return service.update_store(current_actor(), store_id, data)
 
 
 @blp.route("/<uuid:store_id>/stock")
@@ -175,9 +169,9 @@ class Movements(MethodView):
     @blp.response(201, MovementSchema)
     def post(self, data, store_id):
         """Record a restock, correction or write-off (township admin, the store's storekeeper)."""
-        return _committed(service.move_stock(
+        return service.move_stock(
             current_actor(), store_id, data["catalog_item_id"], data["kind"], data["delta"],
-            data.get("funding_source"), data.get("unit_cost_fen"), data.get("note", "")))
+            data.get("funding_source"), data.get("unit_cost_fen"), data.get("note", ""))
 
 
 @blp.route("/movements/<uuid:movement_id>")
@@ -203,7 +197,7 @@ class Catalog(MethodView):
     @blp.response(201, CatalogItemSchema)
     def post(self, data):
         """Add an item (township admin); add its photo with PUT …/photo."""
-        return _committed(service.create_catalog_item(current_actor(), data))
+        return service.create_catalog_item(current_actor(), data)
 
 
 @blp.route("/catalog/<uuid:catalog_item_id>")
@@ -218,7 +212,7 @@ class CatalogItemDetail(MethodView):
     @blp.response(200, CatalogItemSchema)
     def patch(self, data, catalog_item_id):
         """Edit, withdraw (active false) or restore an item; fields left out keep their values."""
-        return _committed(service.update_catalog_item(current_actor(), catalog_item_id, data))
+        return service.update_catalog_item(current_actor(), catalog_item_id, data)
 
 
 @blp.route("/catalog/<uuid:catalog_item_id>/photo")
@@ -228,4 +222,4 @@ class CatalogPhoto(MethodView):
     @blp.response(200, CatalogItemSchema)
     def put(self, files, catalog_item_id):
         """Upload or replace the item's photo (multipart/form-data, field `photo`)."""
-        return _committed(service.update_catalog_item(current_actor(), catalog_item_id, {}, photo=files["photo"]))
+        return service.update_catalog_item(current_actor(), catalog_item_id, {}, photo=files["photo"])

@@ -1,14 +1,11 @@
 """Township API: Store orders (redemption)"""
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from jifen.platform import idempotency
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.store import orders
@@ -91,20 +88,6 @@ class OrderCancelSchema(Schema):
     reason = fields.String(load_default="", metadata=_d("Why (at most 300 characters, optional)."))
 
 
-def _committed(obj):
-    db.session.commit()
-    return obj
-
-
-def _placed(order):
-    """Commit the new order, unless `idempotent` is handling an Idempotency-Key: then it commits the
-    order together with the stored answer, so a retry can never find one without the other."""
-    actor = current_actor()
-    if not (request.headers.get(idempotency.HEADER, "").strip() and actor is not None and actor.kind == "user"):
-        db.session.commit()
-    return order
-
-
 @blp.route("/")
 class Orders(MethodView):
     @blp.doc(security=SECURITY)
@@ -125,7 +108,7 @@ class Orders(MethodView):
         """Place an order: the goods are taken from stock and the points reserved in one transaction
         (with `hand_over`, also spent). Refused with 422 naming `lines`, `quantity` (more than in stock)
         or `points` (more than available). Send an `Idempotency-Key`: a retry makes one order."""
-        return _with_lines(_placed(orders.place_order(current_actor(), data)))
+        return _with_lines(orders.place_order(current_actor(), data))
 
 
 @blp.route("/<uuid:order_id>")
@@ -143,7 +126,7 @@ class HandOver(MethodView):
     def post(self, order_id):
         """The storekeeper handed the goods over: the reserved points are spent. 409 if the order is no
         longer open (handed over, cancelled or expired)."""
-        return _with_lines(_committed(orders.hand_over(current_actor(), order_id)))
+        return _with_lines(orders.hand_over(current_actor(), order_id))
 
 
 @blp.route("/<uuid:order_id>/cancel")
@@ -154,4 +137,4 @@ class Cancel(MethodView):
     def post(self, data, order_id):
         """Cancel an open order (its household's villager, the store's storekeeper, a township admin):
         the goods go back to stock, the points back to the household. 409 if it is no longer open."""
-        return _with_lines(_committed(orders.cancel(current_actor(), order_id, data.get("reason", ""))))
+        return _with_lines(orders.cancel(current_actor(), order_id, data.get("reason", "")))

@@ -6,7 +6,6 @@ from marshmallow import fields
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.villages import service
@@ -36,7 +35,6 @@ class Villages(MethodView):
     @blp.response(201, VillageSchema)
     def post(self, data):
         village = service.create_village(current_actor(), data)
-        db.session.commit()
         return village
 
 
@@ -55,5 +53,4 @@ class VillageDetail(MethodView):
         current = service.get_village(actor, village_id)
         merged = {"name": current.name, "code": current.code, "sort_order": current.sort_order} | data
         village = service.update_village(actor, village_id, merged)
-        db.session.commit()
         return village

@@ -6,7 +6,6 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.db import db
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.villages import grid
@@ -125,7 +124,6 @@ class Nodes(MethodView):
     def post(self, data):
         """Add a large grid, or a node one level below its parent."""
         node = grid.create_node(current_actor(), data)
-        db.session.commit()
         return _one(node)
 
 
@@ -142,7 +140,6 @@ class NodeDetail(MethodView):
     def patch(self, data, grid_node_id):
         """Rename, reorder, tie to a village or a village group."""
         node = grid.update_node(current_actor(), grid_node_id, data)
-        db.session.commit()
         return _one(node)
 
 
@@ -154,7 +151,6 @@ class NodeMove(MethodView):
     def post(self, data, grid_node_id):
         """Move the node with its subtree under another node."""
         node = grid.move_node(current_actor(), grid_node_id, data["parent_id"])
-        db.session.commit()
         return _one(node)
 
 
@@ -165,7 +161,6 @@ class NodeRetire(MethodView):
     def post(self, grid_node_id):
         """Retire the node and its subtree; 409 while active households remain under it."""
         node = grid.retire_node(current_actor(), grid_node_id)
-        db.session.commit()
         return _one(node)
 
 
@@ -184,7 +179,6 @@ class Levels(MethodView):
         """Rename levels; levels left out keep their names. A bad name is reported under
         name_zh_<level> / name_en_<level>."""
         levels = grid.set_level_names(current_actor(), data)
-        db.session.commit()
         return levels
 
 
@@ -202,7 +196,6 @@ class Groups(MethodView):
     @blp.response(201, VillageGroupSchema)
     def post(self, data):
         group = grid.create_group(current_actor(), data)
-        db.session.commit()
         return group
 
 
@@ -214,5 +207,4 @@ class GroupDetail(MethodView):
     def patch(self, data, group_id):
         """Rename or reorder a group."""
         group = grid.update_group(current_actor(), group_id, data)
-        db.session.commit()
         return group

@@ -1,0 +1,77 @@
+"""One owner of the transaction (DESIGN: Owners of cross-cutting things, Transaction).
+
+A request is one unit of work, pages and API alike: services and views flush, never commit. When
+the view has answered a write request (POST, PUT, PATCH, DELETE) with a success or a redirect, the
+pipeline commits once, before the response is sent; an error answer (4xx/5xx) or an exception rolls
+everything back. So an `Idempotency-Key`'s stored answer, an audit entry and the work they belong to
+commit together or not at all, and a process that dies before the commit leaves nothing behind.
+
+Outside requests the owner is whoever runs the unit: a CLI command commits at its end, the job
+runner (`jobs.runner`) around a job body. Chunked jobs are the documented exception: their chunk
+runner commits once per chunk (`CHUNK_RUNNERS` lists them, with the reason), so a long run keeps
+what it has done, holds its locks briefly and resumes from there.
+"""
+from __future__ import annotations
+
+from flask import g, request
+
+from jifen.platform.db import db
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# Who may commit (tests/test_unit_of_work.py checks that nothing else does): the owners, each once
+# per unit it runs, and the chunk runners of chunked jobs, the documented exception, by function.
+OWNERS = {
+    "jifen/platform/unit_of_work.py": "the request: one commit per write request",
+    "jifen/cli.py": "a CLI command commits at its end",
+    "jifen/platform/jobs/runner.py": "the job runner: claims the run, then commits the job's result or failure",
+    "jifen/platform/jobs/schedule.py": "the beat: claims due runs and commits before it publishes them",
+    "jifen/platform/jobs/queue.py": "the job outbox: published after the commit that wrote it",
+}
+CHUNK_RUNNERS = {
+    "jifen/tenants/points/posting.py:close_due": "notices job: closes ended notices before posting their items",
+    "jifen/tenants/points/posting.py:post_ready": "posts certified items a chunk per transaction (row locks held briefly)",
+    "jifen/tenants/points/notices.py:publish_waiting": "notices job: one village's notice per transaction",
+    "jifen/tenants/points/period_close.py:run_close": "period close: the claim, then chunk after chunk, then done",
+    "jifen/tenants/points/period_close.py:_chunk": "period close: one chunk of households per transaction",
+    "jifen/tenants/honours/stars.py:nightly": "star ratings job: one period per transaction",
+    "jifen/tenants/store/orders.py:expire_due": "order expiry job: one order per transaction (its row lock held briefly)",
+    "jifen/tenants/notifications/delivery.py:plan": "delivery: plans a batch and commits before sending",
+    "jifen/tenants/notifications/delivery.py:claim": "delivery: claims a batch (committed) so two workers never send one twice",
+    "jifen/tenants/notifications/delivery.py:send_one": "delivery: no transaction stays open while the provider answers",
+    "jifen/tenants/notifications/delivery.py:_settle": "delivery: records the provider's answer",
+    "jifen/tenants/notifications/delivery.py:deliver_all": "delivery: batch after batch",
+    "jifen/tenants/notifications/digest.py:run": "staff digest job: writes the digests before sending them",
+    "jifen/tenants/dividends/settlement.py:simulate": "settlement: saves the run before its chunks are queued (outbox: see issue 11)",
+    "jifen/tenants/dividends/settlement.py:resume": "settlement: saves the resumed run before its chunks are queued",
+    "jifen/tenants/dividends/settlement.py:_claim": "settlement: claims one chunk",
+    "jifen/tenants/dividends/settlement.py:_compute": "settlement: computes one chunk per transaction",
+    "jifen/tenants/dividends/settlement.py:_fail": "settlement: records a failed run",
+    "jifen/tenants/dividends/settlement.py:_finish": "settlement: totals the finished chunks",
+    "jifen/demo.py:load": "the demo loader (`jifen demo`, a CLI command): one township at a time",
+    "jifen/tenants/points/demo.py:load_demo": "the demo loader: its history in steps",
+    "jifen/tenants/points/demo.py:_load": "the demo loader: its history in steps",
+    "jifen/tenants/points/demo.py:_fast_commits": "the demo loader: its history in steps",
+    "jifen/tenants/points/demo.py:Demo.people": "the demo loader: its history in steps",
+    "jifen/tenants/honours/demo.py:load_demo": "the demo loader: its history in steps",
+    "jifen/tenants/rankings/demo.py:load_demo": "the demo loader: its history in steps",
+    "jifen/tenants/store/order_demo.py:load_demo": "the demo loader: its history in steps",
+    "jifen/tenants/dividends/demo.py:load_demo": "the demo loader: its history in steps",
+}
+
+
+def keep_writes_with_refusal() -> None:
+    """This request answers with an error but records what it found (a roster import that turned
+    invalid when checked again): its writes commit with the error answer."""
+    g.keep_writes = True
+
+
+def finish_request(response):
+    """The request's one commit (or rollback), after the view and before the response goes out."""
+    if request.method in READ_METHODS:
+        return response
+    if response.status_code < 400 or g.get("keep_writes"):
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return response
