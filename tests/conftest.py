@@ -1,15 +1,19 @@
 """Test fixtures: a real database built by running the migrations, two townships, signed-in clients.
 
 The suite runs against SQLite by default and against PostgreSQL when JIFEN_TEST_DATABASE_URL is set
-(a fresh database is created per test process and dropped at the end). Redis-backed tests read
+(a fresh database is created per test process and dropped at the end). Each test process builds one
+app and the world once, and restores the database before each test (`TestDatabase`,
+tests/snapshots.py; docs/decisions.md, "Issue 11: the suite under 10 minutes"). Redis-backed tests read
 JIFEN_TEST_REDIS_URL. Under CI (CI=true) a configured service that cannot be reached fails the run;
 a developer without the service gets a skip that says so.
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 import uuid
+import weakref
 from dataclasses import dataclass, field
 
 import pytest
@@ -78,44 +82,141 @@ def database_url(tmp_path_factory, worker_id="main"):
         yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "jifen.db")
 
 
+class AppFactory:
+    """`make_app()` is the session's one app (building one takes most of a second: every route and
+    the whole OpenAPI spec); `make_app(**overrides)` builds another app on the same database, as
+    before, for the tests that need other settings or a second "process"."""
+
+    def __init__(self, database_url: str, tmp_path_factory):
+        self.database_url = database_url
+        self.tmp_path_factory = tmp_path_factory
+        self.built: weakref.WeakSet = weakref.WeakSet()  # every app on the test database
+        self.default = None
+        self._saved: dict = {}
+
+    def __call__(self, **overrides):
+        if not overrides and self.default is not None:
+            return self.default
+        cfg = BASE_CONFIG | {"SQLALCHEMY_DATABASE_URI": self.database_url} | overrides
+        cfg.setdefault("SECRET_KEY", "test-secret")
+        app = create_app(cfg)
+        app.instance_path = str(self.tmp_path_factory.mktemp("instance"))
+        self.built.add(app)
+        if not overrides:
+            from jifen.platform.ratelimit import limiter
+
+            self.default = app
+            self._saved = {"config": dict(app.config), "limiter": (limiter._storage, limiter._limiter)}
+        return app
+
+    def release(self) -> None:
+        """Let go of every pooled connection to the test database (before a restore)."""
+        for app in list(self.built):
+            with app.app_context():
+                for engine in db.engines.values():
+                    engine.dispose()
+
+    def reset_process(self) -> None:
+        """What one test may leave in this process, put back as a fresh app would have it: the
+        default app's settings, its Celery app as the current one and its login counters (both
+        are taken by whichever app was built last), an empty credential cache and township
+        lookup."""
+        from jifen.platform.ratelimit import limiter
+        from jifen.platform.townships import lookup
+
+        app = self()
+        app.config.clear()
+        app.config.update(self._saved["config"])
+        app.extensions.pop("credential_cache", None)
+        celery = app.extensions["celery"]
+        celery.set_current()
+        celery.set_default()
+        limiter._storage, limiter._limiter = self._saved["limiter"]
+        limiter.reset()
+        lookup.forget_all()
+
+
 @pytest.fixture(scope="session")
 def make_app(database_url, tmp_path_factory):
     """Build an app on the test database with extra config (the schema comes from migrations)."""
-
-    def build(**overrides):
-        cfg = BASE_CONFIG | {"SQLALCHEMY_DATABASE_URI": database_url} | overrides
-        instance = tmp_path_factory.mktemp("instance")
-        cfg.setdefault("SECRET_KEY", "test-secret")
-        app = create_app(cfg)
-        app.instance_path = str(instance)
-        return app
-
-    return build
+    return AppFactory(database_url, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def migrated(make_app):
     from flask_migrate import upgrade
 
-    app = make_app()
-    with app.app_context():
+    with make_app().app_context():
         upgrade()
     return True
 
 
-@pytest.fixture
-def clean(make_app, migrated):
-    """Every table is empty again after the test, and the login counters are reset."""
-    yield
-    app = make_app()
-    with app.app_context():
-        db.session.remove()
-        _empty_all_tables()
-    from jifen.platform.ratelimit import limiter
-    from jifen.platform.townships import lookup
+class TestDatabase:
+    """The saved states of the test database, built once per test process on first use: `empty`
+    (migrated), `world` (after `make_world()`) and `pw` (after `setup_points(world)`)."""
 
-    limiter.reset()
-    lookup.forget_all()  # the next test's "alpha" is another row
+    def __init__(self, make_app: AppFactory, snapshots):
+        self.make_app = make_app
+        self.snapshots = snapshots
+        self.saved: dict = {}  # state name -> what building it returned (World, PointsWorld)
+        self.snapshots.take("empty")
+        self.saved["empty"] = None
+        self.state = "empty"
+
+    def restore(self, name: str) -> None:
+        """The database in state `name` (built first if need be) and this process as fresh."""
+        if name not in self.saved:
+            self._build(name)
+        self.snapshots.restore(name)
+        self.state = name
+        self.make_app.reset_process()
+
+    def value(self, name: str):
+        return copy.deepcopy(self.saved[name])  # a test may change its copy
+
+    def _build(self, name: str) -> None:
+        base, build = {"world": ("empty", lambda: make_world()),
+                       "pw": ("world", lambda: _setup_points(self.value("world")))}[name]
+        self.restore(base)
+        with self.make_app().app_context():
+            self.saved[name] = build()
+            db.session.commit()
+        self.snapshots.take(name)
+
+
+def _setup_points(world):
+    from tests.points_world import setup_points
+
+    return setup_points(world)
+
+
+@pytest.fixture(scope="session")
+def test_database(make_app, migrated, database_url, tmp_path_factory):
+    from tests.snapshots import snapshots_for
+
+    snapshots = snapshots_for(database_url, tmp_path_factory.mktemp("snapshots"), make_app.release)
+    yield TestDatabase(make_app, snapshots)
+    make_app.release()
+    snapshots.drop_all()
+
+
+def _wanted_state(request) -> str:
+    names = request.fixturenames
+    return "pw" if "pw" in names else "world" if "world" in names else "empty"
+
+
+@pytest.fixture
+def clean(request, test_database):
+    """The database restored as the test needs it (`pw`, `world` or empty) and this process's
+    caches as a fresh app has them; whatever the test writes is gone for the next one."""
+    test_database.restore(_wanted_state(request))
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(request):
+    """A test that asks only for `migrated` gets an empty database too, as before."""
+    if "migrated" in request.fixturenames and "clean" not in request.fixturenames:
+        request.getfixturevalue("test_database").restore("empty")
 
 
 @pytest.fixture
@@ -131,16 +232,6 @@ def ctx(app):
     with app.app_context():
         yield app
         db.session.rollback()
-
-
-def _empty_all_tables() -> None:
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-        else:
-            for t in tables:
-                conn.execute(text(f'DELETE FROM "{t}"'))
 
 
 @pytest.fixture
@@ -258,18 +349,19 @@ def make_world() -> World:
 
 
 @pytest.fixture
-def world(app) -> World:
-    with app.app_context():
-        return make_world()
+def world(app, test_database) -> World:
+    """The world built once per test process, its rows restored before this test (see `clean`)."""
+    if test_database.state == "empty":  # asked for on the way (getfixturevalue): restore it now
+        test_database.restore("world")
+    return test_database.value("world")
 
 
 @pytest.fixture
-def pw(app, world):
+def pw(app, world, test_database):
     """`world` plus an adopted rulebook, a second household and a panel (tests/points_world.py)."""
-    from tests.points_world import setup_points
-
-    with app.app_context():
-        return setup_points(world)
+    if test_database.state != "pw":
+        test_database.restore("pw")
+    return test_database.value("pw")
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

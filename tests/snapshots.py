@@ -1,0 +1,121 @@
+"""Saved states of the test database, restored before each test.
+
+Building the test world through the services costs about half a second (sixteen password hashes,
+a rulebook adopted twice) and creating an app most of another; restoring the rows costs a file
+copy on SQLite and one transaction on PostgreSQL (tens of milliseconds). A test may write anything
+(even downgrade the migrations, or write to the append-only audit table): the next one still
+starts from the saved state, with the same ids.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+
+class SqliteSnapshots:
+    """Each state is a copy of the database file; a restore moves a fresh copy into place (a new
+    file, so a connection someone forgot can only see the old one, never block the restore)."""
+
+    def __init__(self, url: str, folder: Path, release: Callable[[], None]):
+        self.path = Path(make_url(url).database)
+        self.folder = folder
+        self.release = release
+
+    def _file(self, name: str) -> Path:
+        return self.folder / f"{name}.db"
+
+    def take(self, name: str) -> None:
+        self.release()
+        shutil.copyfile(self.path, self._file(name))
+
+    def restore(self, name: str) -> None:
+        self.release()
+        incoming = self.path.with_suffix(".incoming")
+        shutil.copyfile(self._file(name), incoming)
+        os.replace(incoming, self.path)
+
+    def drop_all(self) -> None:
+        """Nothing to do: the files live in pytest's temporary folder."""
+
+
+class PostgresSnapshots:
+    """Each state is a copy of every table in a schema `snapshot_<name>` of the test database. A
+    restore empties the tables and copies the rows back in one transaction, as the superuser with
+    triggers and foreign-key checks off (`session_replication_role = replica`), so the
+    append-only audit table is restored like the others.
+
+    That needs the schema the state was taken with: a test that changed it (a downgrade, a
+    TRUNCATE: anything that gives a table new storage) shows in a fingerprint of the catalog, and
+    the test database is then created again from a template of the last state taken (same name, so
+    workers started by a test keep their URL). Templates are the slow way here (1 to 3 s a copy on
+    a loaded machine, against about 30 ms for the rows), so they are only the fallback."""
+
+    FINGERPRINT = ("SELECT md5(string_agg(oid::text || '.' || relfilenode::text, ',' ORDER BY oid)) "
+                   "FROM pg_class WHERE relnamespace = 'public'::regnamespace")
+
+    def __init__(self, url: str, release: Callable[[], None]):
+        u = make_url(url)
+        self.name = u.database
+        self.template = f"{self.name}_template"
+        self.engine = create_engine(u, pool_size=1)  # let go of before the database is copied
+        self.admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                                   poolclass=NullPool)
+        self.release = release
+        self.fingerprint = None
+        self.scripts: dict[str, str] = {}  # state name -> the SQL that restores it
+
+    def take(self, name: str) -> None:
+        schema = f"snapshot_{name}"
+        with self.engine.begin() as conn:
+            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                       "ORDER BY tablename")).scalars().all()
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            filled = []
+            for t in tables:
+                conn.execute(text(f'CREATE TABLE "{schema}"."{t}" AS TABLE public."{t}"'))
+                if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{t}")')).scalar():
+                    filled.append(t)
+            self.fingerprint = conn.execute(text(self.FINGERPRINT)).scalar()
+        self.scripts[name] = ("SET LOCAL session_replication_role = replica;\n"
+                              + "".join(f'DELETE FROM public."{t}";\n' for t in tables)
+                              + "".join(f'INSERT INTO public."{t}" TABLE "{schema}"."{t}";\n' for t in filled))
+        self._copy(self.name, self.template)
+
+    def restore(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(text(self.FINGERPRINT)).scalar() == self.fingerprint:
+                conn.exec_driver_sql(self.scripts[name])
+                return
+        self._copy(self.template, self.name)
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(self.scripts[name])
+
+    def _copy(self, source: str, target: str) -> None:
+        """`target` made again as a copy of `source` (nobody may be connected to either)."""
+        self.release()
+        self.engine.dispose()
+        self._admin(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
+                    f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+
+    def _admin(self, *statements: str) -> None:
+        with self.admin.connect() as conn:
+            for sql in statements:
+                conn.execute(text(sql))
+
+    def drop_all(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.template}"')
+        self.engine.dispose()
+        self.admin.dispose()
+
+
+def snapshots_for(url: str, folder: Path, release: Callable[[], None]):
+    if url.startswith("sqlite"):
+        return SqliteSnapshots(url, folder, release)
+    return PostgresSnapshots(url, release)
