@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -25,6 +23,8 @@ from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends import allocation, pools, settlement
 from jifen.tenants.dividends.models import DividendChunk, DividendPayout, DividendRun
 from jifen.tenants.households.models import Household
+from tests.celery_worker import start_worker
+from tests.celery_worker import stop_worker as _stop
 from tests.conftest import make_world
 from tests.points_world import setup_points
 from tests.test_dividends import _earn, guantian_earned, payouts_of, pool_data, setup_dividends, who
@@ -33,32 +33,6 @@ from tests.test_services import services  # noqa: F401  (the fixture: PostgreSQL
 pytestmark = pytest.mark.services
 CHUNK = 5
 EXTRA_HOUSEHOLDS = 32  # with the 8 of tests/test_dividends.py: 40 eligible households, 8 chunks
-
-
-def start_worker(database_url, redis_url, log: Path, **env_extra) -> subprocess.Popen:
-    env = os.environ | {"JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": redis_url,
-                        "JIFEN_SECRET_KEY": "test-secret", "JIFEN_ARGON2_TIME_COST": "1",
-                        "JIFEN_ARGON2_MEMORY_COST": "8192"} | env_extra
-    env.pop("JIFEN_ENV", None)
-    celery = Path(sys.executable).with_name("celery")
-    proc = subprocess.Popen([str(celery), "-A", "jifen.workers.entry", "worker", "--pool=solo", "--loglevel=INFO",
-                             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "ready" not in log.read_text():
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.2)
-    assert "ready" in log.read_text(), log.read_text()
-    return proc
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _chunks(run_id) -> tuple[int, int, int]:

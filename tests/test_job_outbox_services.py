@@ -15,10 +15,12 @@ from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends import pools, settlement
 from jifen.tenants.dividends.models import DividendRun
+from tests.celery_worker import start_worker
+from tests.celery_worker import stop_worker as _stop
 from tests.conftest import api_token, bearer, make_world
 from tests.points_world import setup_points
 from tests.test_dividends import pool_data, setup_dividends, who
-from tests.test_dividends_services import _state, _stop, _wait, start_worker
+from tests.test_dividends_services import _state, _wait
 from tests.test_job_outbox import API, DOWN, fill_pool, outbox_rows, terminate_other_backends
 from tests.test_services import services  # noqa: F401  (the fixture: PostgreSQL and Redis, Redis flushed)
 

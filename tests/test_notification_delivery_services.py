@@ -2,11 +2,7 @@
 tasks published at once, run by three worker threads, send each message once."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,6 +14,7 @@ from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications import preferences, service
 from jifen.tenants.notifications.models import NotificationDelivery
+from tests.celery_worker import start_worker, stop_worker
 from tests.conftest import make_world
 from tests.fake_provider import FakeProvider
 from tests.points_world import setup_points
@@ -35,26 +32,12 @@ def gateway():
 
 @pytest.fixture
 def delivery_worker(database_url, services, tmp_path, gateway):  # noqa: F811 - the fixture above
-    env = os.environ | {"JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": services,
-                        "JIFEN_SECRET_KEY": "test-secret", "JIFEN_SMS_URL": gateway.url("/sms"),
-                        "JIFEN_SMS_TOKEN": "sms-secret", "JIFEN_NOTIFY_HTTP_TIMEOUT": "2"}
-    env.pop("JIFEN_ENV", None)
     log = tmp_path / "worker.log"
-    celery = Path(sys.executable).with_name("celery")
-    proc = subprocess.Popen([str(celery), "-A", "jifen.workers.entry", "worker", "--pool=threads", "--concurrency=3",
-                             "--loglevel=INFO", "--without-gossip", "--without-mingle"],
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "ready" not in log.read_text():
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.2)
-    assert "ready" in log.read_text(), log.read_text()
+    proc = start_worker(database_url, services, log, pool="threads",
+                        args=("--concurrency=3", "--without-gossip", "--without-mingle"),
+                        JIFEN_SMS_URL=gateway.url("/sms"), JIFEN_SMS_TOKEN="sms-secret", JIFEN_NOTIFY_HTTP_TIMEOUT="2")
     yield proc, log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_worker(proc)
 
 
 def test_a_worker_process_delivers_each_message_once(queued_app, delivery_worker, gateway):  # noqa: F811

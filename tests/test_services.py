@@ -5,11 +5,7 @@ does. In CI a missing service fails these tests; elsewhere they are skipped with
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
@@ -18,6 +14,7 @@ from sqlalchemy import select
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
 from jifen.platform.jobs.schedule import DAILY_JOBS, tick
+from tests.celery_worker import start_worker, stop_worker
 from tests.conftest import PG_URL, REDIS_URL, make_world, page_login, require
 
 pytestmark = pytest.mark.services
@@ -54,26 +51,10 @@ def queued_app(make_app, clean, services):
 
 @pytest.fixture
 def worker(database_url, services, tmp_path):
-    env = os.environ | {"JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": services,
-                        "JIFEN_SECRET_KEY": "test-secret", "JIFEN_ARGON2_TIME_COST": "1",
-                        "JIFEN_ARGON2_MEMORY_COST": "8192"}
-    env.pop("JIFEN_ENV", None)
     log = tmp_path / "worker.log"
-    celery = Path(sys.executable).with_name("celery")
-    proc = subprocess.Popen([str(celery), "-A", "jifen.workers.entry", "worker", "--pool=solo",
-                             "--loglevel=INFO", "--without-gossip", "--without-mingle"],
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "ready" not in log.read_text():
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.2)
-    assert "ready" in log.read_text(), log.read_text()
+    proc = start_worker(database_url, services, log)
     yield proc, log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_worker(proc)
 
 
 def _statuses():
