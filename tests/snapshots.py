@@ -63,7 +63,7 @@ class PostgresSnapshots:
         u = make_url(url)
         self.name = u.database
         self.template = f"{self.name}_template"
-        self.engine = create_engine(u, pool_size=1)  # let go of before the database is copied
+        self.engine = create_engine(u, pool_size=1, pool_pre_ping=True)  # pre-ping: a test may kill every backend
         self.admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT",
                                    poolclass=NullPool)
         self.release = release
