@@ -226,11 +226,14 @@ def phases(app, env, run_id) -> dict:
 # --- Jifen -----------------------------------------------------------------------------------------
 
 def service_inline(app, env) -> tuple[float, object]:
+    from jifen.platform.db import db
     from jifen.tenants.dividends import settlement
 
     with in_tenant(app, env["tenant_id"]):
         t0 = time.perf_counter()
         run = settlement.simulate(admin_actor(), env["pool_id"])
+        db.session.commit()  # as the request does: the job outbox runs the job inline here
+        db.session.refresh(run)
         elapsed = time.perf_counter() - t0
         assert run.state == "simulated", (run.state, run.error)
         log(f"Jifen, inline (1 worker): {run.households:,} households, {run.chunks_total} chunks in {elapsed:.2f} s")
@@ -248,6 +251,7 @@ def _worker(url, tenant_id, run_id, chunk_size, barrier, out):
 
 def service_processes(url, env, procs: int, chunk_size: int) -> tuple[float, object, float]:
     """The plan in this process (as the request does), then `procs` worker processes share the run."""
+    from jifen.platform.db import db
     from jifen.tenants.dividends import settlement
 
     app = make_app(url, DIVIDEND_CHUNK_SIZE=chunk_size, TASKS_EAGER=False,
@@ -257,6 +261,7 @@ def service_processes(url, env, procs: int, chunk_size: int) -> tuple[float, obj
     with in_tenant(app, env["tenant_id"]):
         t0 = time.perf_counter()
         run = settlement.simulate(admin_actor(), env["pool_id"])  # published to an in-memory queue nobody reads
+        db.session.commit()
         run_id = run.id
     planned = time.perf_counter() - t0
     workers = [ctx.Process(target=_worker, args=(url, env["tenant_id"], run_id, chunk_size, barrier, out))

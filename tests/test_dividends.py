@@ -47,6 +47,15 @@ class DividendWorld:
     likeng: list = field(default_factory=list)  # households of 礼坑村
 
 
+def simulated(actor, pool_id) -> DividendRun:
+    """`settlement.simulate` in its own unit of work, as a request runs it: committed, so the job
+    outbox sends the run's job (inline here), and the run read back as the job left it."""
+    run = settlement.simulate(actor, pool_id)
+    db.session.commit()
+    db.session.refresh(run)
+    return run
+
+
 def who(username):
     return actor_for(db.session.execute(select(User).where(User.username == username)).scalar_one())
 
@@ -142,7 +151,7 @@ def test_simulation_splits_the_pool_exactly_as_the_rule_says(app, world, dw, sco
     admin = who("admin")
     pool = pools.create_pool(admin, pool_data(dw, amount="20000.01"))
     assert pool.amount_fen == 2_000_001
-    run = settlement.simulate(admin, pool.id)
+    run = simulated(admin, pool.id)
     assert run.state == "simulated" and run.chunks_total == 3
     earned = guantian_earned(dw)
     assert earned[dw.vetoed] == 2 and dw.moved_out not in earned
@@ -166,20 +175,20 @@ def test_simulation_splits_the_pool_exactly_as_the_rule_says(app, world, dw, sco
 def test_eligibility_minimum_points_veto_and_a_corrected_deduction(app, world, dw, scope):
     admin = who("admin")
     pool = pools.create_pool(admin, pool_data(dw, min_points=10, veto_codes=["D1"]))
-    run = settlement.simulate(admin, pool.id)
+    run = simulated(admin, pool.id)
     earned = {h: e for h, e in guantian_earned(dw).items() if e >= 10}
     assert dw.vetoed not in earned
     assert payouts_of(run.id) == expected(dw, 2_000_000, 30, earned)
     # min 0 with the veto: 郑十 (2 points, a D1 deduction) stays out, 赵六 (0 points) is in
     pools.update_pool(admin, pool.id, {"min_points": 0})
-    run = settlement.simulate(admin, pool.id)
+    run = simulated(admin, pool.id)
     assert dw.vetoed not in payouts_of(run.id) and dw.households["赵六"] in payouts_of(run.id)
     # the deduction is corrected to nothing: 郑十 is eligible again
     deduction = db.session.execute(select(ledger.LedgerTransaction).where(
         ledger.LedgerTransaction.household_id == dw.vetoed, ledger.LedgerTransaction.item_code == "D1")).scalar_one()
     ledger.correct(deduction, new_points=0, reason="记录有误", request_id=new_id())
     db.session.commit()
-    run = settlement.simulate(admin, pool.id)
+    run = simulated(admin, pool.id)
     assert dw.vetoed in payouts_of(run.id)
     assert payouts_of(run.id) == expected(dw, 2_000_000, 30, guantian_earned(dw))
 
@@ -187,29 +196,29 @@ def test_eligibility_minimum_points_veto_and_a_corrected_deduction(app, world, d
 def test_township_pool_nobody_with_points_one_household_and_a_tiny_pool(app, world, dw, scope):
     admin = who("admin")
     township = pools.create_pool(admin, pool_data(dw, village_id="", title="全镇分红", amount="1000", base_percent=0))
-    run = settlement.simulate(admin, township.id)
+    run = simulated(admin, township.id)
     paid = payouts_of(run.id)
     assert set(paid) == set(dw.households.values()) | set(dw.likeng)  # every village of the township
     assert sum(paid.values()) == 100_000
     assert settlement.payout_villages(run)[dw.village2][0] == 3
     # a minimum nobody reaches except one household: it gets everything
     one = pools.create_pool(admin, pool_data(dw, min_points=61, amount="0.05"))
-    run = settlement.simulate(admin, one.id)
+    run = simulated(admin, one.id)
     assert payouts_of(run.id) == {dw.households["吴九"]: 5}
     # a pool smaller than the number of households: 3 fen among 8, by largest remainder
     tiny = pools.create_pool(admin, pool_data(dw, amount="0.03"))
-    run = settlement.simulate(admin, tiny.id)
+    run = simulated(admin, tiny.id)
     paid = payouts_of(run.id)
     assert sorted(paid.values()) == [0] * 5 + [1] * 3 and run.leftover_fen == 3
     assert paid == expected(dw, 3, 30, guantian_earned(dw))
     # nobody earned points last-but-one year... the 2 000-year pool: no balances at all -> equal split
     empty_year = pools.create_pool(admin, pool_data(dw, period=dw.period - 2, amount="80.01", base_percent=0))
-    run = settlement.simulate(admin, empty_year.id)
+    run = simulated(admin, empty_year.id)
     assert run.equal_weights and sorted(payouts_of(run.id).values()) == [1000] * 7 + [1001]
     # nobody reaches the minimum: a clear error naming the field, and no run
     nobody = pools.create_pool(admin, pool_data(dw, min_points=1000))
     with pytest.raises(Invalid) as e:
-        settlement.simulate(admin, nobody.id)
+        simulated(admin, nobody.id)
     assert list(e.value.errors) == ["min_points"]
     db.session.rollback()
     assert settlement.runs_of(nobody.id) == []
@@ -219,10 +228,10 @@ def test_rerun_gives_identical_amounts_replaces_the_preview_and_fails_if_points_
     admin = who("admin")
     app.config["DIVIDEND_CHUNK_SIZE"] = 2
     pool = pools.create_pool(admin, pool_data(dw, amount="12345.67", base_percent=45))
-    first = settlement.simulate(admin, pool.id)
+    first = simulated(admin, pool.id)
     first_paid = payouts_of(first.id)
     app.config["DIVIDEND_CHUNK_SIZE"] = 5  # other chunks, same amounts
-    second = settlement.simulate(admin, pool.id)
+    second = simulated(admin, pool.id)
     assert payouts_of(second.id) == first_paid
     db.session.refresh(first)
     assert first.state == "superseded" and payouts_of(first.id) == {}  # the old preview is gone
@@ -234,7 +243,7 @@ def test_rerun_gives_identical_amounts_replaces_the_preview_and_fails_if_points_
     settlement.work(second.id)
     db.session.refresh(second)
     assert second.state == "failed" and second.error
-    third = settlement.simulate(admin, pool.id)
+    third = simulated(admin, pool.id)
     assert third.state == "simulated"
     assert payouts_of(third.id) == expected(dw, 1_234_567, 45, guantian_earned(dw))
 
@@ -259,7 +268,7 @@ def test_a_run_left_half_done_is_resumed_to_the_same_amounts(app, client, world,
     def start():
         app.config["DIVIDEND_CHUNK_SIZE"] = 2
         pool = pools.create_pool(who("admin"), pool_data(dw, amount="999.99"))
-        run = settlement.simulate(who("admin"), pool.id)
+        run = simulated(who("admin"), pool.id)
         return pool.id, run.id, payouts_of(run.id), _crash(run.id, keep_chunks=2)
 
     from tests.points_world import in_alpha
@@ -292,7 +301,7 @@ def test_the_daily_sweeper_finishes_a_stalled_run_and_twice_changes_nothing(app,
 
     def start():
         pool = pools.create_pool(who("admin"), pool_data(dw))
-        run = settlement.simulate(who("admin"), pool.id)
+        run = simulated(who("admin"), pool.id)
         paid = payouts_of(run.id)
         _crash(run.id, keep_chunks=0)
         return run.id, paid
@@ -312,7 +321,7 @@ def test_the_daily_sweeper_finishes_a_stalled_run_and_twice_changes_nothing(app,
 def test_approve_publish_pay_once_and_frozen_after_approval(app, world, dw, scope):
     admin = who("admin")
     pool = pools.create_pool(admin, pool_data(dw))
-    run = settlement.simulate(admin, pool.id)
+    run = simulated(admin, pool.id)
     with pytest.raises(Conflict):
         settlement.publish(admin, run.id)  # not approved yet
     with pytest.raises(Conflict):
@@ -334,7 +343,7 @@ def test_approve_publish_pay_once_and_frozen_after_approval(app, world, dw, scop
     with pytest.raises(Exception, match="(?i)unique"):
         db.session.flush()  # a second approved run of the pool: the database refuses it
     db.session.rollback()
-    for attempt in (lambda: settlement.simulate(admin, pool.id), lambda: pools.update_pool(admin, pool.id, {"amount": "1"}),
+    for attempt in (lambda: simulated(admin, pool.id), lambda: pools.update_pool(admin, pool.id, {"amount": "1"}),
                     lambda: pools.delete_pool(admin, pool.id), lambda: settlement.approve(admin, run.id)):
         with pytest.raises(Conflict):
             attempt()
@@ -375,14 +384,14 @@ def test_village_admin_manages_only_their_village_and_never_approves(app, world,
     likeng = pools.create_pool(admin, pool_data(dw, village_id=str(dw.village2)))
     db.session.commit()
     for pool in (township, likeng):
-        for attempt in (lambda p=pool: pools.get_pool(vadmin, p.id), lambda p=pool: settlement.simulate(vadmin, p.id),
+        for attempt in (lambda p=pool: pools.get_pool(vadmin, p.id), lambda p=pool: simulated(vadmin, p.id),
                         lambda p=pool: pools.update_pool(vadmin, p.id, {"amount": "1"}),
                         lambda p=pool: pools.delete_pool(vadmin, p.id)):
             with pytest.raises(NotFound):
                 attempt()
             db.session.rollback()
     assert [p.id for p in pools.list_pools(vadmin)] == [own.id]
-    run = settlement.simulate(vadmin, own.id)
+    run = simulated(vadmin, own.id)
     with pytest.raises(Forbidden):
         settlement.approve(vadmin, run.id)
     db.session.rollback()
@@ -459,9 +468,11 @@ def test_api_flow_pay_twice_is_409_and_the_sheet_sums_to_the_pool(app, client, w
     assert again.get_json()["id"] == pool["id"]  # a resent request makes one pool
     resp = client.post(f"{API}/pools/{pool['id']}/simulate", headers=admin)
     assert resp.status_code == 202
-    run = resp.get_json()
+    run = resp.get_json()  # accepted: the answer is the run as committed; its job runs after the commit
+    assert run["state"] == "computing" and run["chunks_done"] == 0
+    detail = client.get(f"{API}/runs/{run['id']}", headers=admin).get_json()  # inline here: done by now
+    run = detail
     assert run["state"] == "simulated" and run["chunks_done"] == run["chunks_total"] and run["total_fen"] == 2_000_000
-    detail = client.get(f"{API}/runs/{run['id']}", headers=admin).get_json()
     assert sum(b["households"] for b in detail["distribution"]) == run["households"] == 6
     page = client.get(f"{API}/runs/{run['id']}/payouts?per_page=4&page=2", headers=admin).get_json()
     assert page["total"] == 6 and page["pages"] == 2 and len(page["items"]) == 2
@@ -545,7 +556,7 @@ def test_pages_of_other_roles(app, client, world, dw):
 
     def make():
         township = pools.create_pool(who("admin"), pool_data(dw, village_id="", title="全镇分红"))
-        settlement.simulate(who("admin"), township.id)
+        simulated(who("admin"), township.id)
         return township.id
     township_id = in_alpha(app, world, make)
     page_login(client, "alpha", "vadmin")

@@ -27,7 +27,7 @@ from tests.celery_worker import start_worker
 from tests.celery_worker import stop_worker as _stop
 from tests.conftest import make_world
 from tests.points_world import setup_points
-from tests.test_dividends import _earn, guantian_earned, payouts_of, pool_data, setup_dividends, who
+from tests.test_dividends import _earn, guantian_earned, payouts_of, pool_data, setup_dividends, simulated, who
 from tests.test_services import services  # noqa: F401  (the fixture: PostgreSQL and Redis, Redis flushed)
 
 pytestmark = pytest.mark.services
@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_run_is_followed_by_one_that_finishes_with_the_same_
                     _earn(h.id, (n * 37) % 23, day)  # ties and zeros among them
                 db.session.commit()
                 pool = pools.create_pool(who("admin"), pool_data(dw, amount="98765.43", base_percent=35))
-                run = settlement.simulate(who("admin"), pool.id)  # published to Redis; the slow worker takes it
+                run = simulated(who("admin"), pool.id)  # published to Redis; the slow worker takes it
                 assert run.state == "computing" and run.chunks_total == 8
                 run_id, pool_id = run.id, pool.id
 
@@ -108,6 +108,7 @@ def test_a_worker_killed_mid_run_is_followed_by_one_that_finishes_with_the_same_
 
                 fast = start_worker(database_url, services, fast_log)
                 settlement.resume(who("admin"), run_id)
+                db.session.commit()  # as the resume request would: the job outbox publishes the run's job
                 _wait(lambda: _state(run_id) == "simulated", 60, "the run to finish", fast_log)
                 resumed = payouts_of(run_id)
                 rows = dict(db.session.execute(select(DividendPayout.id, DividendPayout.amount_fen)
@@ -123,7 +124,7 @@ def test_a_worker_killed_mid_run_is_followed_by_one_that_finishes_with_the_same_
         eager = make_app(DIVIDEND_CHUNK_SIZE=7)
         with eager.app_context():
             with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-                clean_run = settlement.simulate(who("admin"), pool_id)
+                clean_run = simulated(who("admin"), pool_id)
                 assert clean_run.state == "simulated"
                 assert payouts_of(clean_run.id) == resumed
     finally:

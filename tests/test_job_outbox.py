@@ -26,7 +26,7 @@ from jifen.tenants.dividends.models import DividendRun
 from jifen.workers.jobs import AUDIT_CHECK
 from tests.conftest import PG_URL, api_token, bearer, make_world
 from tests.points_world import setup_points
-from tests.test_dividends import pool_data, setup_dividends, who
+from tests.test_dividends import pool_data, setup_dividends, simulated, who
 
 DOWN = "redis://127.0.0.1:1/0"
 API = "/api/v1/t/alpha/dividends"
@@ -128,10 +128,10 @@ def test_a_settle_task_that_fails_marks_its_run_failed_and_simulating_again_work
                 raise RuntimeError("disk on fire")
 
             monkeypatch.setattr(settlement, "_compute", disk_on_fire)
-            run = settlement.simulate(who("admin"), pool.id)  # the task fails inline; the request does not
+            run = simulated(who("admin"), pool.id)  # the task fails inline; the request does not
             assert run.state == "failed" and "disk on fire" in run.error
             monkeypatch.undo()
-            again = settlement.simulate(who("admin"), pool.id)
+            again = simulated(who("admin"), pool.id)
             assert again.state == "simulated" and again.total_fen == 1_234_567
 
 
@@ -181,7 +181,7 @@ def test_after_postgresql_drops_every_connection_the_next_simulation_completes(a
     assert terminate_other_backends(database_url) >= 4
     with app.app_context():
         with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-            run = settlement.simulate(who("admin"), pool_id)
+            run = simulated(who("admin"), pool_id)
             assert run.state == "simulated" and run.total_fen == 1_234_567
             assert db.session.execute(select(func.count()).select_from(OutboxJob)).scalar_one() == 0
 

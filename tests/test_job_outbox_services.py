@@ -19,7 +19,7 @@ from tests.celery_worker import start_worker
 from tests.celery_worker import stop_worker as _stop
 from tests.conftest import api_token, bearer, make_world
 from tests.points_world import setup_points
-from tests.test_dividends import pool_data, setup_dividends, who
+from tests.test_dividends import pool_data, setup_dividends, simulated, who
 from tests.test_dividends_services import _state, _wait
 from tests.test_job_outbox import API, DOWN, fill_pool, outbox_rows, terminate_other_backends
 from tests.test_services import services  # noqa: F401  (the fixture: PostgreSQL and Redis, Redis flushed)
@@ -81,14 +81,14 @@ def test_a_worker_whose_database_connections_were_terminated_computes_the_next_s
             world = make_world()
             pool_id = dividend_pool(world)
             with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-                first = settlement.simulate(who("admin"), pool_id).id  # the worker's pool now holds connections
+                first = simulated(who("admin"), pool_id).id  # the worker's pool now holds connections
                 _wait(lambda: _state(first) == "simulated", 60, "the first run", log)
                 db.session.rollback()
         fill_pool(app)
         assert terminate_other_backends(database_url) >= 2  # the worker's and this process's
         with app.app_context():
             with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-                second = settlement.simulate(who("admin"), pool_id)
+                second = simulated(who("admin"), pool_id)
                 assert second.id != first
                 _wait(lambda: _state(second.id) == "simulated", 60, "the run after the termination", log)
                 assert db.session.execute(select(OutboxJob.id)).all() == []

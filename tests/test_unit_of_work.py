@@ -349,12 +349,7 @@ def _send_and_die(env, op: Op, key: str, when: str) -> None:
 def _sweep():
     for when in ("before_commit", "after_commit"):
         for operation in sorted(CASES):
-            marks = []
-            if when == "after_commit" and operation[1].endswith("/simulate"):
-                marks = [pytest.mark.xfail(strict=True, reason=(
-                    "simulate commits its run before it queues the job, so the key commits without its answer; "
-                    "the transactional outbox (issue 11, same item) removes that commit"))]
-            yield pytest.param(when, operation, marks=marks, id=f"{when}-{operation[0]} {operation[1]}")
+            yield pytest.param(when, operation, id=f"{when}-{operation[0]} {operation[1]}")
 
 
 @pytest.mark.parametrize(("when", "operation"), list(_sweep()))

@@ -42,8 +42,6 @@ CHUNK_RUNNERS = {
     "jifen/tenants/notifications/delivery.py:_settle": "delivery: records the provider's answer",
     "jifen/tenants/notifications/delivery.py:deliver_all": "delivery: batch after batch",
     "jifen/tenants/notifications/digest.py:run": "staff digest job: writes the digests before sending them",
-    "jifen/tenants/dividends/settlement.py:simulate": "settlement: saves the run before its chunks are queued (outbox: see issue 11)",
-    "jifen/tenants/dividends/settlement.py:resume": "settlement: saves the resumed run before its chunks are queued",
     "jifen/tenants/dividends/settlement.py:_claim": "settlement: claims one chunk",
     "jifen/tenants/dividends/settlement.py:_compute": "settlement: computes one chunk per transaction",
     "jifen/tenants/dividends/settlement.py:_fail": "settlement: records a failed run",
@@ -57,6 +55,7 @@ CHUNK_RUNNERS = {
     "jifen/tenants/rankings/demo.py:load_demo": "the demo loader: its history in steps",
     "jifen/tenants/store/order_demo.py:load_demo": "the demo loader: its history in steps",
     "jifen/tenants/dividends/demo.py:load_demo": "the demo loader: its history in steps",
+    "jifen/tenants/dividends/demo.py:_simulated": "the demo loader: a pool simulated, then computed",
 }
 
 

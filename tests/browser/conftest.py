@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-OPERATOR = {"username": "op", "password": "Zijin-Operator-2024!", "name": "运营员",
+OPERATOR = {"username": "op", "password": "Quiet-Harbour-Operator-24!", "name": "运营员",
             "county": "紫金县", "county_slug": "zijin"}
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

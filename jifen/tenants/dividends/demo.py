@@ -23,6 +23,8 @@ def _simulated(admin_actor, pool: DividendPool):
     run = settlement.current_run(pool.id)
     if run is None or run.state not in (COMPUTING, SIMULATED, APPROVED, PUBLISHED, PAID):
         run = settlement.simulate(admin_actor, pool.id)
+        db.session.commit()  # the demo loader owns its transaction; the job outbox sends the run's job now
+        db.session.refresh(run)
     if run.state == COMPUTING:
         settlement.work(run.id)
         db.session.refresh(run)

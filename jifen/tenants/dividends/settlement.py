@@ -11,7 +11,7 @@ Approved, published and paid runs are "settled": at most one per pool (a partial
 pool can no longer change and nothing re-simulates it; paying twice is a 409.
 
 How a simulation is computed
-1. `simulate` (the request) locks the pool, supersedes its earlier unsettled run, and plans the new
+1. `simulate` (in the request's transaction, like every service) locks the pool, supersedes its earlier unsettled run, and plans the new
    run in one aggregate query over the eligible households: how many there are (N), their earned
    points (W), and the chunks: ranges of household ids of `DIVIDEND_CHUNK_SIZE` eligible households
    each, with the count and earned points the plan saw in each. The chunks are rows
@@ -237,8 +237,6 @@ def simulate(actor: Actor, pool_id) -> DividendRun:
         "number": run.number, "households": run.households, "earned_total": run.earned_total,
         "chunks": run.chunks_total})
     enqueue_work(run)
-    db.session.commit()
-    _show_inline_work(run)
     return run
 
 
@@ -253,14 +251,6 @@ def enqueue_work(run: DividendRun) -> None:
         enqueue(SETTLE_TASK, tenant_id=str(current_tenant_id()), run_id=str(run.id))
 
 
-def _show_inline_work(run: DividendRun) -> None:
-    """In eager mode the task ran inline at the commit, in this session: show what it wrote."""
-    from jifen.platform.jobs.queue import eager
-
-    if eager():
-        db.session.refresh(run)
-
-
 @action("dividend.simulate")
 def resume(actor: Actor, run_id) -> DividendRun:
     """Put a computing run back to the workers (after a worker died); done chunks stay done."""
@@ -269,8 +259,6 @@ def resume(actor: Actor, run_id) -> DividendRun:
     if run.state != COMPUTING:
         raise _conflict_state(run, _("This run is not computing."))
     enqueue_work(run)
-    db.session.commit()
-    _show_inline_work(run)
     return run
 
 
