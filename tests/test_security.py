@@ -80,6 +80,7 @@ def test_wrong_passwords_lock_the_account_on_every_sign_in_door(app, world, slug
     assert 1 <= int(resp.headers["Retry-After"]) <= 62  # the minute window, rounded up
 
 
+@pytest.mark.services  # needs Redis: runs in the services pass, with the other Redis tests
 def test_the_shared_lock_out_holds_with_redis_storage(make_app, clean, world):
     """Production keeps the counters in Redis: the page and the API still share them."""
     from tests.conftest import REDIS_URL, require
