@@ -25,7 +25,20 @@ from jifen.platform.db import db
 
 PASSWORD = "Quiet-River-2026"
 PG_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("JIFEN_TEST_REDIS_URL")
+
+
+def _redis_of_this_process(url: str | None) -> str | None:
+    """Each xdist process its own Redis database (the given one, then the next: gw1 -> +1), so a
+    Celery worker started by one process can never take a task another process published (its
+    tenant would be unknown in that worker's database)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if not url or not worker.startswith("gw"):
+        return url
+    u = make_url(url)
+    return u.set(database=str(int(u.database or 0) + int(worker[2:]))).render_as_string(hide_password=False)
+
+
+REDIS_URL = _redis_of_this_process(os.environ.get("JIFEN_TEST_REDIS_URL"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
