@@ -35,11 +35,13 @@ def start_worker(database_url: str, redis_url: str, log: Path, *, pool: str = "s
     return proc
 
 
-def stop_worker(proc: subprocess.Popen) -> None:
+def stop_worker(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Ask the process to stop; kill it if it has not within `timeout` seconds (any test process:
+    the browser tests' server too)."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

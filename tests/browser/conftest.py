@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.celery_worker import stop_worker
+
 OPERATOR = {"username": "op", "password": "Quiet-Harbour-Operator-24!", "name": "运营员",
             "county": "紫金县", "county_slug": "zijin"}
 CHROMIUM = "/usr/bin/chromium"
@@ -89,12 +91,7 @@ def live_server(server_env):
     try:
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_worker(proc, timeout=10)
         log.close()
         print(f"\n[live_server] log at {log_path}")
 
