@@ -5,7 +5,7 @@ for webargs validation (unknown or read-only fields included) and service errors
 """
 from __future__ import annotations
 
-from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, resolve_schema_instance
 from flask_babel import gettext as _
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -49,8 +49,19 @@ def schema_name(schema) -> str:
     return name + "Patch" if getattr(schema, "partial", False) else name
 
 
+class DocumentPlugin(MarshmallowPlugin):
+    """Says in the document what the blueprint enforces for every body: a PATCH must change
+    something, so its body has at least one property (the blueprint marks PATCH bodies)."""
+
+    def schema_helper(self, name, _, schema=None, **kwargs):
+        ret = super().schema_helper(name, _, schema=schema, **kwargs)
+        if getattr(resolve_schema_instance(schema), "patch_body", False):
+            ret["minProperties"] = 1
+        return ret
+
+
 def init_app(app) -> None:
-    api.init_app(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+    api.init_app(app, spec_kwargs={"marshmallow_plugin": DocumentPlugin(schema_name_resolver=schema_name),
                                    "info": {"description": "Jifen points-system API. "
                                              "Township routes live under /api/v1/t/{tenant_slug}/."}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

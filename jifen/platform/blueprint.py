@@ -52,6 +52,10 @@ class Blueprint(flask_smorest.Blueprint):
             needed = required
             if needed is None:
                 needed = location != "json" or func.__name__ == "patch" or _has_required_field(schema)
-            return super(Blueprint, self).arguments(schema, location=location, required=needed, **kwargs)(func)
+            body = schema
+            if location == "json" and func.__name__ == "patch":
+                body = schema() if isinstance(schema, type) else schema
+                body.patch_body = True  # the document says: at least one property (platform.api)
+            return super(Blueprint, self).arguments(body, location=location, required=needed, **kwargs)(func)
 
         return decorator

@@ -15,6 +15,18 @@ class ServiceError(Exception):
         self.message = message
         self.errors = errors or {}
 
+    @classmethod
+    def field(cls, name: str, message: str):
+        return cls(message, {name: [message]})
+
+    @classmethod
+    def raise_if(cls, errors: dict) -> None:
+        """After checking every field of a form: raise once with all the messages, if any."""
+        if errors:
+            from flask_babel import gettext as _
+
+            raise cls(_("Please correct the marked fields."), errors)
+
 
 def service_error_body(err: ServiceError) -> dict:
     """The API's one error shape for a service error (see `platform.api`)."""
@@ -25,20 +37,11 @@ def service_error_body(err: ServiceError) -> dict:
 
 
 class Invalid(ServiceError):
+    """The input itself breaks a rule the API document declares (see `platform.input`)."""
+
     status = 422
     code = "invalid"
 
-    @classmethod
-    def field(cls, name: str, message: str) -> "Invalid":
-        return cls(message, {name: [message]})
-
-    @classmethod
-    def raise_if(cls, errors: dict) -> None:
-        """After checking every field of a form: raise once with all the messages, if any."""
-        if errors:
-            from flask_babel import gettext as _
-
-            raise cls(_("Please correct the marked fields."), errors)
 
 
 class NotFound(ServiceError):
@@ -54,8 +57,16 @@ class Forbidden(ServiceError):
 
 
 class Conflict(ServiceError):
+    """The action does not fit the object's state: a repeat, a step out of order."""
+
     status = 409
     code = "conflict"
+
+
+class InputConflict(Conflict):
+    """Well-formed input (it fits the API document, so not `Invalid`) that the township's data or
+    the date refuses: a name already taken, an id in the body that names nothing of the township,
+    a year not yet over. A page shows the messages next to the inputs, as for `Invalid`."""
 
 
 class Unauthenticated(ServiceError):

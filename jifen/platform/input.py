@@ -1,20 +1,32 @@
-"""Input, checked once: the marshmallow fields that services declare their input with, so a page's
-form and an API body go through the same schema at the service boundary (no hand-written copies
-per capability). `load(Schema, data)` returns the clean values or raises `Invalid` with a message
-per bad field, in the user's language: the API names the field, a page shows it next to the input.
+"""Input, checked once: the fields services check their input with (a page's form and an API body
+alike, no hand-written copies per capability), and the API-document twins of the same rules.
+
+Two kinds of refusal (docs/decisions.md, "422 or 409"):
+- a rule about the input alone (a length, a range, a pattern, a required field) is declared in the
+  API's schema with `text()`, `whole()`, `period()` below, built from the same limits the service
+  checks with `Text`, `Whole`, `Period`; a request that breaks it is a 422 naming the field, and a
+  request that fits the document never is;
+- a rule that depends on the township's data or the date (a name already taken, an id that names
+  nothing of the township, a year not yet over) is the service's, checked after the first kind,
+  and refused with `Conflict` (409), fields named the same way.
 """
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date
 
 from flask_babel import gettext as _
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError, fields, validate
 from marshmallow.utils import missing
 
 from jifen.platform.errors import Invalid
 
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # what no text field takes (PostgreSQL cannot store NUL)
+CONTROL_RE = re.compile(f"[{CONTROLS}]")
+PLAIN_PATTERN = f"^[^{CONTROLS}]*$"  # the API document's twin of `check_plain`
+FILLED_PATTERN = f"^[^{CONTROLS}]*[^\\s{CONTROLS}][^{CONTROLS}]*$"  # ... and of `Text(required=True)`
 
 
 class FieldError(ValueError):
@@ -38,15 +50,16 @@ class Text(fields.Field):
         self.limit, self.needed, self.required_message = limit, required, required_message
 
     def deserialize(self, value, attr=None, data=None, **kwargs):
-        text = "" if value is None or value is missing else str(value).strip()
+        raw = "" if value is None or value is missing else str(value)
+        try:
+            text = check_plain(raw).strip()  # before stripping: some control characters count as space
+        except FieldError as e:
+            raise ValidationError(str(e)) from None
         if self.needed and not text:
             raise ValidationError(str(self.required_message or _("Please fill this in.")))
         if len(text) > self.limit:
             raise ValidationError(_("At most %(n)d characters.", n=self.limit))
-        try:
-            return check_plain(text)
-        except FieldError as e:
-            raise ValidationError(str(e)) from None
+        return text
 
 
 class Day(fields.Field):
@@ -113,18 +126,6 @@ class Period(fields.Field):
         return int(raw)
 
 
-def load(schema: Schema | type[Schema], data) -> dict:
-    """`data` (a form or a JSON body; unknown keys ignored) checked by `schema`: the clean values,
-    or `Invalid` with every bad field's message."""
-    schema = schema() if isinstance(schema, type) else schema
-    try:
-        return schema.load(dict(data or {}), unknown=EXCLUDE)
-    except ValidationError as e:
-        messages = e.messages if isinstance(e.messages, dict) else {"_schema": e.messages}
-        Invalid.raise_if({k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in messages.items()})
-        raise
-
-
 def _first(e: ValidationError) -> str:
     return str(e.messages[0] if isinstance(e.messages, list) else e.messages)
 
@@ -147,4 +148,48 @@ def value(field: fields.Field, raw, name: str):
         raise Invalid.field(name, _first(e)) from None
 
 
-__all__ = ["Day", "FieldError", "Period", "Schema", "Text", "Whole", "check", "check_plain", "load", "value"]
+class Uuid(fields.Field):
+    """An id (a UUID) from a form or JSON; missing, null or empty reads as None."""
+
+    def __init__(self, message=None, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+        self.message = message
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value is None or value is missing or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, uuid.UUID):
+            return value
+        try:
+            return uuid.UUID(str(value).strip())
+        except ValueError:
+            raise ValidationError(str(self.message or _("Not a valid id."))) from None
+
+
+# --- the API document's twins: the same limits, declared where schemathesis and clients read them
+
+def text(limit: int, *, required: bool = False, **kwargs) -> fields.String:
+    """An API string field for what the service checks with `Text(limit, required=...)`: at most
+    `limit` characters, no control characters and, when required, not blank (nor null)."""
+    return fields.String(
+        required=required, allow_none=not required,
+        validate=[validate.Length(max=limit),
+                  validate.Regexp(FILLED_PATTERN if required else PLAIN_PATTERN,
+                                  error=_l("Fill this in, without invisible control characters.") if required
+                                  else _l("Remove the invisible control characters from this field."))],
+        **kwargs)
+
+
+def whole(low: int, high: int, **kwargs) -> fields.Integer:
+    """An API integer field for what the service checks with `Whole(low, high)`."""
+    return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
+
+
+def period(**kwargs) -> fields.Integer:
+    """An API year field: the static bounds of `Period` (whether the year has begun, or ended, is
+    the service's rule, and a 409)."""
+    return whole(FIRST_YEAR, LAST_YEAR, **kwargs)
+
+
+__all__ = ["Day", "FieldError", "Period", "Schema", "Text", "Uuid", "Whole", "check", "check_plain", "period",
+           "text", "value", "whole"]

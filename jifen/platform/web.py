@@ -24,6 +24,7 @@ from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
 from jifen.platform.db import db
 from jifen.platform.errors import (
+    InputConflict,
     Invalid,
     NotFound,
     ServiceError,
@@ -218,11 +219,11 @@ def _after_request(response):
 
 def submit(service_call, *args, **kwargs):
     """Run a service call for a page form: (result, {}), committed with the request (see
-    `unit_of_work`), or, when the input is invalid, roll back and return (None, {field: [messages]})
+    `unit_of_work`), or, when the input is invalid or conflicts with the stored data, roll back and return (None, {field: [messages]})
     for the template to show next to each field. Other service errors go on to the error pages."""
     try:
         return service_call(*args, **kwargs), {}
-    except Invalid as e:
+    except (Invalid, InputConflict) as e:
         db.session.rollback()
         return None, e.errors
 
