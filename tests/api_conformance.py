@@ -113,8 +113,8 @@ def run(app, role: str, token: str | None, *, max_examples: int, phases=PHASES, 
     """One schemathesis run as `role`; counts its operations, cases and failures."""
     import schemathesis
     from schemathesis.core.failures import ServerError
-    from schemathesis.specs.openapi.checks import RejectedPositiveData
     from schemathesis.engine import events, from_schema
+    from schemathesis.specs.openapi.checks import RejectedPositiveData
 
     config = schemathesis.Config()
     config.update(seed=seed, max_failures=None)
