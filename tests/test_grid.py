@@ -2,6 +2,8 @@
 staff, pages, API, audit, other townships."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from flask_babel import force_locale
 from sqlalchemy import event, func, select
@@ -10,7 +12,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.roles.authz import Actor, Grant, authorize
 from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_scope
@@ -102,13 +104,15 @@ def test_siblings_sort_by_order_then_pinyin(alpha):
     assert names == ["最先", "李屋", "王屋", "张屋"]
 
 
-@pytest.mark.parametrize("case,field", [
-    ("root_level_2", "level"), ("child_wrong_level", "level"), ("under_micro", "parent_id"),
-    ("unknown_parent", "parent_id"), ("junk_parent", "parent_id"), ("other_village", "village_id"),
-    ("unknown_village", "village_id"), ("group_of_other_village", "group_id"), ("group_without_village", "group_id"),
-    ("empty_name", "name"), ("long_name", "name"), ("sibling_name", "name"), ("bad_order", "sort_order"),
+@pytest.mark.parametrize("case,field,refusal", [
+    ("root_level_2", "level", InputConflict), ("child_wrong_level", "level", InputConflict),
+    ("under_micro", "parent_id", InputConflict), ("unknown_parent", "parent_id", InputConflict),
+    ("junk_parent", "parent_id", Invalid), ("other_village", "village_id", InputConflict),
+    ("unknown_village", "village_id", InputConflict), ("group_of_other_village", "group_id", InputConflict),
+    ("group_without_village", "group_id", InputConflict), ("empty_name", "name", Invalid),
+    ("long_name", "name", Invalid), ("sibling_name", "name", InputConflict), ("bad_order", "sort_order", Invalid),
 ])
-def test_bad_nodes_are_refused_naming_the_field_and_write_nothing(alpha, case, field):
+def test_bad_nodes_are_refused_naming_the_field_and_write_nothing(alpha, case, field, refusal):
     world, actor = alpha
     admin = actor()
     large, medium, small, micro = world.a.grid
@@ -130,7 +134,7 @@ def test_bad_nodes_are_refused_naming_the_field_and_write_nothing(alpha, case, f
         "bad_order": {"parent_id": large, "name": "x", "sort_order": "first"},
     }[case]
     nodes, audits = _count(GridNode), _count(AuditEntry)
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(refusal) as e:
         grid.create_node(admin, data)
     assert field in e.value.errors, e.value.errors
     db.session.rollback()
@@ -143,7 +147,7 @@ def test_retired_parents_take_no_children_and_names_free_up(alpha):
     large = world.a.grid[0]
     extra = grid.create_node(admin, {"parent_id": large, "name": "北片"})
     grid.retire_node(admin, extra.id)
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         grid.create_node(admin, {"parent_id": extra.id, "name": "x"})
     assert "已停用" in e.value.errors["parent_id"][0]
     again = grid.create_node(admin, {"parent_id": large, "name": "北片"})  # unique among active siblings only
@@ -167,7 +171,7 @@ def test_moves_that_break_the_tree_are_refused(alpha):
              (small, other_large.id, "只能放在"), (large, other_large.id, "最高一级"),
              (small, retired_medium.id, "已停用"), (small, None, "请选择")]
     for node, parent, words in cases:
-        with pytest.raises(Invalid) as e:
+        with pytest.raises(Invalid if parent is None else InputConflict) as e:
             grid.move_node(admin, node, parent)
         assert words in e.value.errors["parent_id"][0], (node, parent, e.value.errors)
     with pytest.raises(Conflict):
@@ -225,11 +229,11 @@ def test_nodes_below_a_village_stay_in_it(alpha):
     admin = actor()
     v0, v1, v2 = world.a.villages
     large, medium, small, micro = world.a.grid
-    with pytest.raises(Invalid) as e:  # inherited village: cannot name another
+    with pytest.raises(InputConflict) as e:  # inherited village: cannot name another
         grid.update_node(admin, small, {"village_id": v1})
     assert "village_id" in e.value.errors
     # the village of a subtree that holds households is fixed
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         grid.update_node(admin, large, {"village_id": v1})
     assert "1 户" in e.value.errors["village_id"][0]
     # an untied root: tie it later, the subtree follows and drops groups of other villages
@@ -251,7 +255,7 @@ def test_moving_into_another_village(alpha):
     large, medium, small, micro = world.a.grid  # in v0, one household on micro
     other = grid.create_node(admin, {"name": "礼坑大网格", "village_id": v1})
     other_medium = grid.create_node(admin, {"parent_id": other.id, "name": "礼坑东片"})
-    with pytest.raises(Invalid) as e:  # the small grid carries a household of v0
+    with pytest.raises(InputConflict) as e:  # the small grid carries a household of v0
         grid.move_node(admin, small, other_medium.id)
     assert "1 户" in e.value.errors["parent_id"][0]
     empty = grid.create_node(admin, {"parent_id": medium, "name": "空小网格"})
@@ -261,7 +265,7 @@ def test_moving_into_another_village(alpha):
     # an untied branch whose lower node chose a village of its own cannot be pulled into v1
     free = grid.create_node(admin, {"name": "跨村大网格"})
     free_medium = grid.create_node(admin, {"parent_id": free.id, "name": "跨村一片", "village_id": v0})
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         grid.move_node(admin, free_medium.id, other.id)
     assert "关联的村不是" in e.value.errors["parent_id"][0]
 
@@ -336,14 +340,14 @@ def test_grid_workers_are_assigned_through_the_staff_service(alpha):
     assert names[large] == [("vadmin", "village_admin"), ("cadre", "area_cadre")]
     assert names[medium] == [("gridder", "grid_worker")]
     assert names[small] == [("panel", "grid_worker")]
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         grid.assign_grid_worker(admin, small, panel)
     assert "user_id" in e.value.errors
     grid.remove_grid_worker(admin, small, panel)
     assert {r["role"]: r["scope_ids"] for r in staff.roles_of([panel])[panel]}["grid_worker"] == [micro]
     grid.remove_grid_worker(admin, micro, panel)
     assert staff.roles_of([panel])[panel] == [{"role": "panel_member", "scope_ids": [world.a.villages[1]]}]
-    with pytest.raises(Invalid) as e:  # the gridder's only role
+    with pytest.raises(InputConflict) as e:  # the gridder's only role
         grid.remove_grid_worker(admin, medium, world.a.user_id("grid_worker"))
     assert "user_id" in e.value.errors
     with pytest.raises(Invalid) as e:
@@ -367,12 +371,17 @@ def test_level_names_default_rename_and_follow_the_language(alpha):
     assert _count(GridLevelName) == 1
     entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "grid.levels")).scalar_one()
     assert entry.before["1"] == ["大网格", "Large grid"] and entry.after["1"] == ["一级网格", "Level-1 grid"]
-    for levels, field in (([{"level": 2, "name_zh": "", "name_en": "x"}], "name_zh_2"),
-                          ([{"level": 3, "name_zh": "一级网格", "name_en": "x"}], "name_zh_3"),
-                          ([{"level": 5, "name_zh": "x", "name_en": "x"}], "levels"), ([], "levels")):
-        with pytest.raises(Invalid) as e:
+    for levels, field, refusal in (([{"level": 2, "name_zh": "", "name_en": "x"}], "name_zh_2", Invalid),
+                                   ([{"level": 3, "name_zh": "一级网格", "name_en": "x"}], "name_zh_3", InputConflict),
+                                   ([{"level": 2, "name_zh": "二级", "name_en": "x"}, {"level": 2, "name_zh": "二",
+                                                                                     "name_en": "y"}],
+                                    "levels", InputConflict),
+                                   ([{"level": 5, "name_zh": "x", "name_en": "x"}], "levels", Invalid)):
+        with pytest.raises(refusal) as e:
             grid.set_level_names(admin, levels)
         assert field in e.value.errors
+    assert grid.set_level_names(admin, []) == grid.get_levels(admin)  # no level given: nothing renamed
+    assert _count(AuditEntry, action="grid.levels") == 1
     with pytest.raises(Forbidden):
         grid.set_level_names(actor("village_admin"), [{"level": 1, "name_zh": "x", "name_en": "x"}])
 
@@ -384,7 +393,7 @@ def test_village_groups(alpha):
     for name in ("上屋组", "新村组", "下屋组"):
         grid.create_group(admin, {"village_id": v0, "name": name})
     assert [gr.name for gr in grid.list_groups(admin, v0)] == ["上屋组", "下屋组", "新村组"]  # pinyin
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         grid.create_group(admin, {"village_id": v0, "name": "上屋组"})
     assert "name" in e.value.errors
     with pytest.raises(Invalid) as e:
@@ -501,7 +510,7 @@ def test_api_builds_moves_and_retires_with_named_field_errors(app, world):
     h = bearer(api_token(client, "alpha", "admin"))
     large, medium, small, micro = (str(i) for i in world.a.grid)
     resp = client.post(f"{API}/nodes", json={"parent_id": micro, "name": "x"}, headers=h)
-    assert resp.status_code == 422 and "parent_id" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "parent_id" in resp.get_json()["errors"]["json"]
     resp = client.post(f"{API}/nodes", json={"parent_id": large, "name": "西片", "tenant_id": large}, headers=h)
     assert resp.status_code == 422 and "tenant_id" in resp.get_json()["errors"]["json"]
     resp = client.post(f"{API}/nodes", json={"parent_id": large, "name": "西片"}, headers=h)
@@ -510,7 +519,7 @@ def test_api_builds_moves_and_retires_with_named_field_errors(app, world):
     assert (west["level"], west["level_name"], west["depth"], west["household_count"]) == (2, "中网格", 1, 0)
     assert west["path_ids"] == [large, west["id"]] and west["village_name"] == "官田村"
     resp = client.post(f"{API}/nodes/{medium}/move", json={"parent_id": micro}, headers=h)
-    assert resp.status_code == 422 and LOOP in resp.get_json()["errors"]["json"]["parent_id"][0]
+    assert resp.status_code == 409 and LOOP in resp.get_json()["errors"]["json"]["parent_id"][0]
     resp = client.post(f"{API}/nodes/{small}/move", json={"parent_id": west["id"]}, headers=h)
     assert resp.status_code == 200 and resp.get_json()["path_ids"] == [large, west["id"], small]
     assert client.get(f"{API}/nodes/{west['id']}", headers=h).get_json()["household_count"] == 1
@@ -534,7 +543,7 @@ def test_api_levels_and_groups(app, world):
     levels = client.get(f"{API}/levels", headers=h).get_json()
     assert [lv["name"] for lv in levels] == ["大网格", "中网格", "小网格", "微网格"]
     resp = client.put(f"{API}/levels", json=[{"level": 2, "name_zh": "片区", "name_en": ""}], headers=h)
-    assert resp.status_code == 422 and "name_en_2" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 422 and "name_en" in resp.get_json()["errors"]["json"]["0"]  # the entry, by position
     resp = client.put(f"{API}/levels", json=[{"level": 2, "name_zh": "片区", "name_en": "Area"}], headers=h)
     assert resp.status_code == 200 and resp.get_json()[1]["name_zh"] == "片区"
     village = str(world.a.villages[0])
@@ -542,7 +551,7 @@ def test_api_levels_and_groups(app, world):
     assert resp.status_code == 201
     group = resp.get_json()["id"]
     resp = client.post(f"{API}/groups", json={"village_id": village, "name": "下屋组"}, headers=h)
-    assert resp.status_code == 422 and "name" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "name" in resp.get_json()["errors"]["json"]
     resp = client.patch(f"{API}/groups/{group}", json={"name": "上屋组"}, headers=h)
     assert resp.status_code == 200 and resp.get_json()["name"] == "上屋组"
     resp = client.patch(f"{API}/groups/{group}", json={"village_id": village}, headers=h)
@@ -569,10 +578,52 @@ def test_other_townships_grid_is_not_found(app, world):
                               ("patch", f"{API}/groups/{group.id}", {"name": "x"})):
         assert getattr(client, method)(url, json=body, headers=h).status_code == 404, url
     resp = client.post(f"{API}/nodes", json={"parent_id": str(world.b.grid[0]), "name": "x"}, headers=h)
-    assert resp.status_code == 422 and "parent_id" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "parent_id" in resp.get_json()["errors"]["json"]
     page_login(client, "alpha", "admin")
     assert client.get(f"{PAGES}/{node}").status_code == 404
     assert client.get(f"{PAGES}/villages/{world.b.villages[0]}/groups").status_code == 404
+
+
+def test_api_document_states_the_input_rules_and_data_conflicts_are_409(app, world):
+    """A rule about the input alone is in the API document, with the service's own limit (breaking it
+    is a 422 naming the field); what the township's data refuses is a 409 naming the field."""
+    client = app.test_client()
+    h = bearer(api_token(client, "alpha", "admin"))
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["GridNodeCreate"]["properties"]["name"]["maxLength"] == grid.MAX_NAME
+    assert schemas["GridNodeCreate"]["properties"]["level"]["maximum"] == 4
+    order = schemas["GridNodePatch"]["properties"]["sort_order"]
+    assert (order["minimum"], order["maximum"]) == (-grid.MAX_ORDER, grid.MAX_ORDER)
+    assert schemas["GridLevel"]["properties"]["name_en"]["maxLength"] == grid.MAX_LEVEL_NAME
+    assert schemas["VillageGroup"]["properties"]["name"]["maxLength"] == grid.MAX_NAME
+    assert schemas["Village"]["properties"]["name"]["maxLength"] == village_service.MAX_NAME
+    assert schemas["Village"]["properties"]["code"]["maxLength"] == village_service.MAX_CODE
+    assert "name" in schemas["Village"]["required"] and "pattern" in schemas["Village"]["properties"]["code"]
+    large = str(world.a.grid[0])
+    with app.app_context():
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            before = (_count(GridNode), _count(Village), _count(AuditEntry))
+    for url, body, field in ((f"{API}/nodes", {"parent_id": large, "name": "网" * (grid.MAX_NAME + 1)}, "name"),
+                             (f"{API}/nodes", {"parent_id": large, "name": "x", "sort_order": grid.MAX_ORDER + 1},
+                              "sort_order"),
+                             ("/api/v1/t/alpha/villages/", {"name": " ", "code": "x"}, "name")):
+        resp = client.post(url, json=body, headers=h)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], resp.get_json()
+    for url, body, field in ((f"{API}/nodes", {"parent_id": str(uuid.uuid4()), "name": "x"}, "parent_id"),
+                             (f"{API}/nodes", {"parent_id": large, "name": "中网格"}, "name"),
+                             (f"{API}/nodes", {"name": "x", "level": 2}, "level"),
+                             (f"{API}/groups", {"village_id": str(world.b.villages[0]), "name": "x"}, "village_id"),
+                             ("/api/v1/t/alpha/villages/", {"name": "官田村", "code": "new"}, "name")):
+        resp = client.post(url, json=body, headers=h)
+        assert resp.status_code == 409 and field in resp.get_json()["errors"]["json"], resp.get_json()
+    resp = client.patch(f"/api/v1/t/alpha/villages/{world.a.villages[1]}", json={"name": "官田村"}, headers=h)
+    assert resp.status_code == 409 and "name" in resp.get_json()["errors"]["json"]
+    with app.app_context():
+        tenant = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(tenant):
+            assert (_count(GridNode), _count(Village), _count(AuditEntry)) == before
+            assert db.session.get(Village, (tenant.id, world.a.villages[1])).name != "官田村"
 
 
 NASTY = [{"name": "a\x00b"}, {"name": "x", "sort_order": 10 ** 20}, {"name": ["x"]}, {"name": "x", "parent_id": 5},

@@ -14,11 +14,11 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
-from jifen.platform.errors import Forbidden, Invalid, NotFound
+from jifen.platform.errors import Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
-from jifen.tenants.households import service
+from jifen.tenants.households import rules, service
 from jifen.tenants.households.models import Household, HouseholdEvent, Resident
 from jifen.tenants.households.rules import ID_CHECK, ID_WEIGHTS
 from jifen.tenants.villages.models import GridNode
@@ -73,6 +73,17 @@ def counts() -> tuple[int, int, int]:
     return n(Household), n(Resident), n(AuditEntry)
 
 
+def named(errors: dict, prefix: str = "") -> set[str]:
+    """The fields a 422 or 409 names, nested ones (the API document's checks) as "members.0.phone"
+    like the service names them."""
+    out = set()
+    for key, value in errors.items():
+        out.add(prefix + key)
+        if isinstance(value, dict):
+            out |= named(value, f"{prefix}{key}.")
+    return out
+
+
 def names(page) -> list[str]:
     return [r["head_name"] for r in page.items]
 
@@ -112,27 +123,28 @@ def test_create_household_with_members_event_and_masked_audit(ctx, world):
 
 ERRORS = {
     "two heads": (lambda w, ids: {"members": [{"name": "王五", "relation": "户主"}, {"name": "王六", "relation": "head"}]},
-                  "members.1.relation"),
-    "no head": (lambda w, ids: {"members": [{"name": "王五", "relation": "配偶"}]}, "members"),
-    "no members": (lambda w, ids: {"members": []}, "members"),
-    "non-micro node": (lambda w, ids: {"grid_node_id": str(w.a.grid[2])}, "grid_node_id"),
-    "node of another village": (lambda w, ids: {"grid_node_id": ids["other_micro"]}, "grid_node_id"),
-    "unknown node": (lambda w, ids: {"grid_node_id": str(uuid.uuid4())}, "grid_node_id"),
-    "duplicate door plate": (lambda w, ids: {"door_plate": "1号"}, "door_plate"),
+                  "members.1.relation", 409),
+    "no head": (lambda w, ids: {"members": [{"name": "王五", "relation": "配偶"}]}, "members", 409),
+    "no members": (lambda w, ids: {"members": []}, "members", 422),
+    "non-micro node": (lambda w, ids: {"grid_node_id": str(w.a.grid[2])}, "grid_node_id", 409),
+    "node of another village": (lambda w, ids: {"grid_node_id": ids["other_micro"]}, "grid_node_id", 409),
+    "unknown node": (lambda w, ids: {"grid_node_id": str(uuid.uuid4())}, "grid_node_id", 409),
+    "duplicate door plate": (lambda w, ids: {"door_plate": "1号"}, "door_plate", 409),
     "duplicate ID number": (lambda w, ids: {"members": [{"name": "王五", "relation": "户主", "id_number": idn(50)}]},
-                            "members.0.id_number"),
+                            "members.0.id_number", 409),
     "same ID twice": (lambda w, ids: {"members": [{"name": "王五", "relation": "户主", "id_number": idn(2)},
                                                   {"name": "王六", "relation": "子", "id_number": idn(2)}]},
-                      "members.1.id_number"),
+                      "members.1.id_number", 409),
     "bad phone": (lambda w, ids: {"members": [{"name": "王五", "relation": "户主", "phone": "12345"}]},
-                  "members.0.phone"),
+                  "members.0.phone", 422),
     "bad ID check digit": (lambda w, ids: {"members": [{"name": "王五", "relation": "户主",
                                                         "id_number": bad_check_digit(idn(3))}]},
-                           "members.0.id_number"),
-    "unknown relation": (lambda w, ids: {"members": [{"name": "王五", "relation": "邻居"}]}, "members.0.relation"),
-    "empty name": (lambda w, ids: {"members": [{"name": " ", "relation": "户主"}]}, "members.0.name"),
-    "unknown tag": (lambda w, ids: {"tags": ["不存在"]}, "tags"),
-    "missing door plate": (lambda w, ids: {"door_plate": ""}, "door_plate"),
+                           "members.0.id_number", 422),
+    "unknown relation": (lambda w, ids: {"members": [{"name": "王五", "relation": "邻居"}]}, "members.0.relation",
+                         422),
+    "empty name": (lambda w, ids: {"members": [{"name": " ", "relation": "户主"}]}, "members.0.name", 422),
+    "unknown tag": (lambda w, ids: {"tags": ["不存在"]}, "tags", 409),
+    "missing door plate": (lambda w, ids: {"door_plate": ""}, "door_plate", 422),
 }
 
 
@@ -144,18 +156,18 @@ def test_bad_household_names_the_field_and_writes_nothing(app, world, admin_api,
         new_household(actor(world), world.a.villages[0], world.a.grid[3], "5号", "赵六", head_id=idn(50))
         db.session.commit()
         before = counts()
-    make, field = ERRORS[case]
+    make, field, status = ERRORS[case]
     resp = client.post("/api/v1/t/alpha/households/", json=body(world, **make(world, {"other_micro": str(other_micro)})),
                        headers=headers)
-    assert resp.status_code == 422, resp.get_json()
-    assert field in resp.get_json()["errors"]["json"], resp.get_json()
+    assert resp.status_code == status, resp.get_json()
+    assert field in named(resp.get_json()["errors"]["json"]), resp.get_json()
     with app.app_context():
         assert counts() == before
 
 
 def test_service_refuses_two_heads_naming_the_second(ctx, world):
     with alpha(world):
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             new_household(actor(world), world.a.villages[0], world.a.grid[3], "2号", "王五", ("王六", "户主"))
         assert set(err.value.errors) == {"members.1.relation"}
 
@@ -166,13 +178,13 @@ def test_unique_indexes_back_the_checks(ctx, world, monkeypatch):
     with alpha(world):
         admin = actor(world)
         monkeypatch.setattr(service, "_door_plate_free", lambda *args: None)
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             new_household(admin, world.a.villages[0], world.a.grid[3], "1号", "王五")
         assert "door_plate" in err.value.errors
         db.session.rollback()
         new_household(admin, world.a.villages[0], world.a.grid[3], "2号", "王五", head_id=idn(20))
-        monkeypatch.setattr(service, "_id_number_errors", lambda entries: {})
-        with pytest.raises(Invalid) as err:
+        monkeypatch.setattr(service, "_id_number_conflicts", lambda entries: {})
+        with pytest.raises(InputConflict) as err:
             new_household(admin, world.a.villages[0], world.a.grid[3], "3号", "王六", head_id=idn(20))
         assert "id_number" in err.value.errors
 
@@ -183,7 +195,7 @@ def test_grid_worker_creates_only_under_their_nodes(ctx, world):
         outside = branch(world.a.villages[0], db.session.get(GridNode, (world.a.tenant_id, world.a.grid[0])))[-1]
         h = new_household(gridder, world.a.villages[0], world.a.grid[3], "2号", "王五")
         assert h.grid_node_id == world.a.grid[3]
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             new_household(gridder, world.a.villages[0], outside.id, "3号", "王六")
         assert "grid_node_id" in err.value.errors
         with pytest.raises(Forbidden):
@@ -235,7 +247,7 @@ def test_filters_tag_grid_subtree_village_status(app, world, village):
         admin = village["admin"]
         assert names(service.search_households(admin, tag="low_income")) == ["王五"]
         assert names(service.search_households(admin, tag="低保户")) == ["王五"]
-        with pytest.raises(Invalid):
+        with pytest.raises(InputConflict):
             service.search_households(admin, tag="nope")
         assert names(service.search_households(admin, grid_node_id=village["second"][0])) == ["陈七"]
         assert len(service.search_households(admin, grid_node_id=world.a.grid[1]).items) == 4
@@ -324,7 +336,7 @@ def test_members_add_edit_hand_over_head_and_leave(ctx, world):
             service.add_member(admin, h.id, {"name": "王二", "relation": "户主"})
         assert "relation" in err.value.errors
         head = service.current_members(h.id)[0]
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             service.update_member(admin, h.id, head.id, {"relation": "子"})
         assert "relation" in err.value.errors
         service.update_member(admin, h.id, son.id, {"relation": "户主", "previous_head_relation": "父亲"})
@@ -333,7 +345,7 @@ def test_members_add_edit_hand_over_head_and_leave(ctx, world):
             "王小明": "head", "王五": "parent", "李梅": "spouse"}  # others: edited by hand
         service.update_member(admin, h.id, son.id, {"name": "王晓明"})
         assert (h.head_name, h.head_pinyin) == ("王晓明", "wangxiaoming")
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             service.member_leaves(admin, h.id, son.id)
         assert "resident_id" in err.value.errors
         spouse = next(r for r in service.current_members(h.id) if r.name == "李梅")
@@ -350,7 +362,7 @@ def test_status_needs_reason_and_reactivation_needs_a_free_door_plate(ctx, world
     with alpha(world):
         admin = actor(world)
         h = new_household(admin, world.a.villages[0], world.a.grid[3], "2号", "王五")
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             service.set_status(admin, h.id, {"status": "dissolved"})
         assert "reason" in err.value.errors
         with pytest.raises(Invalid) as err:
@@ -358,7 +370,7 @@ def test_status_needs_reason_and_reactivation_needs_a_free_door_plate(ctx, world
         assert "status" in err.value.errors
         service.set_status(admin, h.id, {"status": "moved_out", "reason": "迁往县城"})
         again = new_household(admin, world.a.villages[0], world.a.grid[3], "2号", "刘十")  # plate is free again
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             service.set_status(admin, h.id, {"status": "active"})
         assert "status" in err.value.errors
         service.update_household(admin, again.id, {"door_plate": "2号之一"})
@@ -403,7 +415,7 @@ def test_split_then_merge_keep_both_sides_history(app, world):
         assert {m["name"] for m in b_detail["former_members"]} == {"王大明", "刘芳"} and not b_detail["members"]
         assert service.household_history(admin, c.id)[0]["kind"] == "merged_from"
         assert [e["kind"] for e in service.household_history(admin, a.id)] == ["split_off", "created"]
-        with pytest.raises(Invalid):
+        with pytest.raises(InputConflict):
             service.update_household(admin, b.id, {"note": "x"})  # merged: kept as history
         kinds = db.session.execute(select(AuditEntry.action).where(AuditEntry.action.in_(
             ["household.split", "household.merge", "household.merge_in"]))).scalars().all()
@@ -422,20 +434,21 @@ def test_split_and_merge_refusals(ctx, world):
         a = new_household(admin, world.a.villages[0], world.a.grid[3], "2号", "王五", ("王大明", "子"))
         head, son = service.current_members(a.id)
         cases = [
-            ({"door_plate": "2号之一", "members": [{"resident_id": head.id, "relation": "户主"}]}, "members.0.resident_id"),
-            ({"door_plate": "2号", "members": [{"resident_id": son.id, "relation": "户主"}]}, "door_plate"),
-            ({"door_plate": "2号之一", "members": [{"resident_id": son.id, "relation": "子"}]}, "members"),
-            ({"door_plate": "2号之一", "members": []}, "members"),
+            ({"door_plate": "2号之一", "members": [{"resident_id": head.id, "relation": "户主"}]}, "members.0.resident_id",
+             InputConflict),
+            ({"door_plate": "2号", "members": [{"resident_id": son.id, "relation": "户主"}]}, "door_plate", InputConflict),
+            ({"door_plate": "2号之一", "members": [{"resident_id": son.id, "relation": "子"}]}, "members", InputConflict),
+            ({"door_plate": "2号之一", "members": []}, "members", Invalid),
             ({"door_plate": "2号之一", "grid_node_id": world.a.grid[2],
-              "members": [{"resident_id": son.id, "relation": "户主"}]}, "grid_node_id"),
+              "members": [{"resident_id": son.id, "relation": "户主"}]}, "grid_node_id", InputConflict),
             ({"door_plate": "2号之一", "members": [{"resident_id": uuid.uuid4(), "relation": "户主"}]},
-             "members.0.resident_id"),
+             "members.0.resident_id", InputConflict),
         ]
-        for data, field in cases:
-            with pytest.raises(Invalid) as err:
+        for data, field, refusal in cases:
+            with pytest.raises(refusal) as err:
                 service.split_household(admin, a.id, data)
             assert field in err.value.errors, (data, err.value.errors)
-        with pytest.raises(Invalid) as err:
+        with pytest.raises(InputConflict) as err:
             service.merge_household(admin, a.id, {"into_household_id": a.id})
         assert "into_household_id" in err.value.errors
         with pytest.raises(Invalid) as err:
@@ -456,7 +469,7 @@ def test_custom_tags_add_rename_and_resolve(app, world, admin_api):
     assert made.status_code == 201, made.get_json()
     tag = made.get_json()
     assert tag["code"] == "liu_shou_lao_ren_hu" and not tag["builtin"]
-    assert client.post("/api/v1/t/alpha/households/tags", json={"name_zh": "党员户"}, headers=headers).status_code == 422
+    assert client.post("/api/v1/t/alpha/households/tags", json={"name_zh": "党员户"}, headers=headers).status_code == 409
     renamed = client.patch(f"/api/v1/t/alpha/households/tags/{tag['id']}", json={"name_zh": "留守户"}, headers=headers)
     assert renamed.get_json()["code"] == tag["code"] and renamed.get_json()["name_zh"] == "留守户"
     listed = client.get("/api/v1/t/alpha/households/tags", headers=headers).get_json()
@@ -500,11 +513,11 @@ def test_api_create_edit_members_status_history(app, world, admin_api):
     assert added.status_code == 201 and added.get_json()["member_count"] == 3
     son = next(m for m in added.get_json()["members"] if m["name"] == "王小")
     dup = client.patch(f"{base}/{hid}/members/{son['id']}", json={"id_number": idn(1)}, headers=headers)
-    assert dup.status_code == 422 and "id_number" in dup.get_json()["errors"]["json"]
+    assert dup.status_code == 409 and "id_number" in dup.get_json()["errors"]["json"]
     left = client.post(f"{base}/{hid}/members/{son['id']}/leave", json={}, headers=headers).get_json()
     assert left["member_count"] == 2 and left["former_members"][0]["name"] == "王小"
     status = client.post(f"{base}/{hid}/status", json={"status": "dissolved"}, headers=headers)
-    assert status.status_code == 422 and "reason" in status.get_json()["errors"]["json"]
+    assert status.status_code == 409 and "reason" in status.get_json()["errors"]["json"]
     status = client.post(f"{base}/{hid}/status", json={"status": "dissolved", "reason": "户主去世"}, headers=headers)
     assert status.get_json()["status"] == "dissolved"
     history = client.get(f"{base}/{hid}/history", headers=headers).get_json()
@@ -512,6 +525,39 @@ def test_api_create_edit_members_status_history(app, world, admin_api):
     page = client.get(f"{base}/?q=ww&status=all&per_page=5", headers=headers).get_json()
     assert page["total"] == 1 and page["items"][0]["id"] == hid and page["per_page"] == 5
     assert client.get(f"{base}/?per_page=101", headers=headers).status_code == 422
+
+
+def test_api_document_states_the_field_rules_and_conflicts_are_409(app, world, admin_api):
+    """The API document carries the service's own limits (breaking one is a 422 naming the field);
+    what the township's data refuses is a 409 naming the field, and nothing is written."""
+    client, headers = admin_api
+    schemas = client.get("/api/v1/openapi.json", headers=headers).get_json()["components"]["schemas"]
+    assert schemas["HouseholdIn"]["properties"]["door_plate"]["maxLength"] == rules.MAX_DOOR_PLATE
+    assert schemas["HouseholdIn"]["properties"]["members"]["minItems"] == 1
+    member = schemas["MemberIn"]["properties"]
+    assert member["name"]["maxLength"] == rules.MAX_NAME and member["phone"]["pattern"] == rules.PHONE_PATTERN
+    assert (member["id_number"]["pattern"], member["id_number"]["format"]) == (rules.ID_NUMBER_PATTERN,
+                                                                              rules.ID_NUMBER_FORMAT)
+    assert "户主" in member["relation"]["enum"] and "户主" not in schemas["NewMember"]["properties"]["relation"]["enum"]
+    assert schemas["HouseholdTag"]["properties"]["name_zh"]["maxLength"] == service.MAX_TAG_ZH
+    assert schemas["HouseholdStatus"]["properties"]["reason"]["maxLength"] == service.MAX_REASON
+    with app.app_context():
+        before = counts()
+    base = "/api/v1/t/alpha/households"
+    too_long = client.post(base + "/", json=body(world, door_plate="号" * (rules.MAX_DOOR_PLATE + 1)), headers=headers)
+    assert too_long.status_code == 422 and "door_plate" in too_long.get_json()["errors"]["json"]
+    no_phone = client.post(base + "/", json=body(world, members=[{"name": "王五", "relation": "户主", "phone": "12"}]),
+                           headers=headers)
+    assert no_phone.status_code == 422 and "members.0.phone" in named(no_phone.get_json()["errors"]["json"])
+    for json_body, field in ((body(world, door_plate="1号"), "door_plate"),
+                             (body(world, village_id=str(world.b.villages[0])), "village_id"),
+                             (body(world, members=[{"name": "王五", "relation": "子"}]), "members")):
+        taken = client.post(base + "/", json=json_body, headers=headers)
+        assert taken.status_code == 409 and field in taken.get_json()["errors"]["json"], taken.get_json()
+    tag = client.post(f"{base}/tags", json={"name_zh": "低保户"}, headers=headers)
+    assert tag.status_code == 409 and "name_zh" in tag.get_json()["errors"]["json"]
+    with app.app_context():
+        assert counts() == before
 
 
 def test_api_split_and_merge(app, world, admin_api):
@@ -646,10 +692,10 @@ def test_beta_households_are_404_in_alpha(app):
                        headers=headers).status_code == 404
     merge_into_beta = client.post(f"/api/v1/t/alpha/households/{world.a.household}/merge",
                                   json={"into_household_id": str(beta)}, headers=headers)
-    assert merge_into_beta.status_code == 422 and "into_household_id" in merge_into_beta.get_json()["errors"]["json"]
+    assert merge_into_beta.status_code == 409 and "into_household_id" in merge_into_beta.get_json()["errors"]["json"]
     created = client.post("/api/v1/t/alpha/households/", json=body(world, grid_node_id=str(world.b.grid[3])),
                           headers=headers)
-    assert created.status_code == 422 and "grid_node_id" in created.get_json()["errors"]["json"]
+    assert created.status_code == 409 and "grid_node_id" in created.get_json()["errors"]["json"]
     page_login(client, "alpha", "admin")
     assert client.get(f"/t/alpha/households/{beta}").status_code == 404
     assert "张三伟" in client.get("/t/alpha/households/?q=zsw").get_data(as_text=True)

@@ -7,7 +7,11 @@ OpenAPI document) instead of a database error and a 500."""
 from __future__ import annotations
 
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
+
+from jifen.platform.accounts.models import MAX_TOKEN_NAME
+from jifen.platform.input import FILLED_PATTERN
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # PostgreSQL INTEGER, the type of every integer column we store
 
@@ -42,10 +46,15 @@ class RoleGrantSchema(Schema):
     scope_ids = fields.List(fields.UUID(), load_default=list)
 
 
+NO_NUL = validate.Regexp("^[^\x00]*$", error=_l("This text holds a character that is not allowed (NUL)."))  # as web.py
+
+
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
-    token_name = fields.String(load_default="api", validate=validate.Length(min=1, max=100))
+    username = fields.String(required=True, validate=[validate.Length(min=1, max=64), NO_NUL])
+    password = fields.String(required=True, load_only=True, validate=[validate.Length(min=1, max=256), NO_NUL])
+    token_name = fields.String(load_default="api", validate=[
+        validate.Length(max=MAX_TOKEN_NAME),
+        validate.Regexp(FILLED_PATTERN, error=_l("Fill this in, without invisible control characters."))])
 
 
 class IssuedTokenSchema(Schema):

@@ -5,9 +5,10 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from jifen.platform.accounts import service as accounts
-from jifen.platform.accounts.models import User
+from jifen.platform.accounts.models import MAX_TOKEN_NAME, User
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import (
     IssuedTokenSchema,
@@ -34,7 +35,7 @@ class MeSchema(Schema):
 
 class TokenSchema(Schema):
     id = fields.UUID(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = text(MAX_TOKEN_NAME, required=True)
     created_at = fields.DateTime(dump_only=True)
 
 

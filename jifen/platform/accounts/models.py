@@ -14,6 +14,8 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from jifen.platform import clock
 from jifen.platform.db import TenantScoped, db, new_id, tenant_fk
 
+MAX_TOKEN_NAME = 100  # an API token's name (the API document and the service check it with this)
+
 
 class AccountMixin:
     ACTIVE, DISABLED = "active", "disabled"
@@ -78,7 +80,7 @@ class UserToken(TenantScoped, CredentialMixin, db.Model):
     __tablename__ = "user_tokens"
     __table_args__ = (UniqueConstraint("tenant_id", "token_hash"), tenant_fk(["user_id"], "users"))
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(MAX_TOKEN_NAME))
 
 
 class OperatorToken(CredentialMixin, db.Model):
@@ -86,7 +88,7 @@ class OperatorToken(CredentialMixin, db.Model):
     __table_args__ = (UniqueConstraint("token_hash"),)
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operators.id"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(MAX_TOKEN_NAME))
 
 
 class SetupLink(TenantScoped, CredentialMixin, db.Model):

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, select, update
 from jifen.platform import clock
 from jifen.platform.accounts import credential_cache, credentials, passwords
 from jifen.platform.accounts.models import (
+    MAX_TOKEN_NAME,
     Operator,
     OperatorSession,
     OperatorToken,
@@ -28,6 +29,7 @@ from jifen.platform.accounts.models import (
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Invalid, NotFound, Unauthenticated
+from jifen.platform.input import Text, value
 from jifen.platform.roles.authz import Actor, Grant, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get
@@ -291,9 +293,8 @@ def change_password(actor: Actor, current: str, new: str, confirm: str) -> None:
 
 @action("account.tokens")
 def create_token(actor: Actor, name: str) -> tuple[UserToken, str]:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise Invalid.field("name", _("Give the token a name of at most 100 characters."))
+    name = value(Text(MAX_TOKEN_NAME, required=True,
+                      required_message=_("Give the token a name of at most 100 characters.")), name, "name")
     secret = credentials.new_secret()
     token = UserToken(user_id=actor.id, name=name, token_hash=credentials.digest(secret))
     db.session.add(token)

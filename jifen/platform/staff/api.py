@@ -5,8 +5,11 @@ from flask import url_for
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from jifen.platform.accounts.service import USERNAME_RE
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text
+from jifen.platform.roles.registry import ROLES
 from jifen.platform.schemas import RoleGrantSchema, Schema
 from jifen.platform.staff import service
 from jifen.platform.web import current_actor
@@ -15,13 +18,53 @@ blp = Blueprint("staff_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/staff
                 description="Staff and villager accounts with their roles")
 
 
+def grant_variants() -> list[dict]:
+    """The API document's statement of what `service._check_roles` takes of one role: a known role,
+    with no scope for a township-wide role, one scope id for a role of one village (store,
+    household), at least one for a role of several. Whether the ids name objects of the township,
+    and a role given twice, are the service's (409)."""
+    ids = {"type": "array", "items": {"type": "string", "format": "uuid"}}
+    kinds = {"township": ({"maxItems": 0}, False),
+             "one": ({"minItems": 1, "maxItems": 1}, True),
+             "several": ({"minItems": 1}, True)}
+    out = []
+    for kind, (count, needed) in kinds.items():
+        names = [r.name for r in ROLES.values()
+                 if kind == ("township" if r.scope_kind is None else "several" if r.many else "one")]
+        if names:
+            out.append({"type": "object", "additionalProperties": False,
+                        "required": ["role", "scope_ids"] if needed else ["role"],
+                        "properties": {"role": {"type": "string", "enum": names}, "scope_ids": ids | count}})
+    return out
+
+
+class RoleGrantField(fields.Field):
+    """One role with its scope ids, read and written by `RoleGrantSchema`, documented per kind of
+    role (`grant_variants`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"type": "object", "oneOf": grant_variants()}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return RoleGrantSchema().load(value)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return RoleGrantSchema().dump(value)
+
+
+def _roles() -> fields.List:
+    return fields.List(RoleGrantField(), required=True, validate=validate.Length(min=1))
+
+
 class StaffSchema(Schema):
     id = fields.UUID(dump_only=True)
-    username = fields.String(required=True)
-    display_name = fields.String(required=True)
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20))
+    username = fields.String(required=True, validate=validate.Regexp(USERNAME_RE), metadata={
+        "description": "2-63 lower-case letters, digits, '.', '_' or '-', unique in the township"})
+    display_name = text(service.MAX_DISPLAY_NAME, required=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(service.PHONE_PATTERN),
+                          metadata={"description": "digits only, 7 to 15 of them"})
     status = fields.String(dump_only=True)
-    roles = fields.List(fields.Nested(RoleGrantSchema), required=True)
+    roles = _roles()
     created_at = fields.DateTime(dump_only=True)
 
 
@@ -30,7 +73,7 @@ class InvitedSchema(StaffSchema):
 
 
 class RolesSchema(Schema):
-    roles = fields.List(fields.Nested(RoleGrantSchema), required=True)
+    roles = _roles()
 
 
 def _dump(users) -> list[dict]:

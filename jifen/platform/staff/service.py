@@ -6,6 +6,7 @@ active admin.
 """
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask_babel import gettext as _
@@ -16,25 +17,30 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.errors import Conflict, InputConflict, Invalid
+from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.roles.registry import ROLES, SCOPE_KINDS, TOWNSHIP_ADMIN
 from jifen.platform.tenancy import tenant_get_or_404
 
+MAX_DISPLAY_NAME = 100
+PHONE_PATTERN = r"^\d{7,15}$"  # digits only, 7 to 15 of them
+
 
 def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
+    """What the roles say alone (the API document states it, `api.grant_variants`) is checked first
+    (Invalid); a role given twice, or scope ids naming nothing of the township, then (InputConflict)."""
     if not roles:
         raise Invalid.field("roles", _("Give at least one role."))
     clean: dict[str, list[uuid.UUID]] = {}
+    twice = None
     for item in roles:
         role = item.get("role")
         spec = ROLES.get(role)
         if spec is None:
             raise Invalid.field("roles", _("Unknown role: %(role)s.", role=role))
-        if role in clean:
-            raise Invalid.field("roles", _("The role %(role)s is given twice.", role=spec.label))
         ids = []
         for raw in item.get("scope_ids") or []:
             try:
@@ -46,20 +52,29 @@ def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
             if ids:
                 raise Invalid.field("roles", _("%(role)s covers the whole township; give no scope.", role=spec.label))
         else:
-            kind = SCOPE_KINDS.get(spec.scope_kind)
-            if kind is None:
-                raise Invalid.field("roles", _("%(role)s can be given once the township has set this up.",
-                                               role=spec.label))
             if not ids:
                 raise Invalid.field("roles", _("Choose where %(role)s applies.", role=spec.label))
             if len(ids) > 1 and not spec.many:
+                kind = SCOPE_KINDS.get(spec.scope_kind)
                 raise Invalid.field("roles", _("%(role)s applies to exactly one %(kind)s.",
-                                               role=spec.label, kind=kind.label))
-            found = db.session.execute(select(func.count()).select_from(kind.model)
-                                       .where(kind.model.id.in_(ids))).scalar_one()
-            if found != len(ids):
-                raise Invalid.field("roles", _("Some chosen %(kind)s do not exist.", kind=kind.label))
+                                               role=spec.label, kind=kind.label if kind else spec.scope_kind))
+        if role in clean:
+            twice = twice or spec
         clean[role] = ids
+    if twice is not None:
+        raise InputConflict.field("roles", _("The role %(role)s is given twice.", role=twice.label))
+    for role, ids in clean.items():
+        spec = ROLES[role]
+        if spec.scope_kind is None:
+            continue
+        kind = SCOPE_KINDS.get(spec.scope_kind)
+        if kind is None:
+            raise InputConflict.field("roles", _("%(role)s can be given once the township has set this up.",
+                                                 role=spec.label))
+        found = db.session.execute(select(func.count()).select_from(kind.model)
+                                   .where(kind.model.id.in_(ids))).scalar_one()
+        if found != len(ids):
+            raise InputConflict.field("roles", _("Some chosen %(kind)s do not exist.", kind=kind.label))
     return sorted(clean.items())
 
 
@@ -121,25 +136,30 @@ def get_staff(actor: Actor, user_id) -> User:
 @action("staff.invite")
 def invite(actor: Actor, data: dict) -> tuple[User, str]:
     """Create an account with roles; returns it and its one-time setup secret."""
-    errors = {}
+    errors: dict = {}
+    conflicts: dict = {}
+    username = None
     try:
         username = accounts.check_username(data.get("username"))
-        if db.session.execute(select(User.id).where(User.username == username)).first():
-            errors["username"] = [_("This username is taken.")]
     except Invalid as e:
         errors.update(e.errors)
-    display_name = (data.get("display_name") or "").strip()
-    if not display_name or len(display_name) > 100:
-        errors["display_name"] = [_("Enter the person's name (at most 100 characters).")]
+    display_name = check(Text(MAX_DISPLAY_NAME, required=True,
+                              required_message=_("Enter the person's name (at most 100 characters).")),
+                         data.get("display_name"), "display_name", errors)
     phone = (data.get("phone") or "").strip() or None
-    if phone and not (phone.isdigit() and 7 <= len(phone) <= 15):
+    if phone and not re.match(PHONE_PATTERN, phone):
         errors["phone"] = [_("Enter digits only, 7 to 15 of them.")]
+    roles = []
     try:
         roles = _check_roles(data.get("roles") or [])
+    except InputConflict as e:
+        conflicts.update(e.errors)
     except Invalid as e:
         errors.update(e.errors)
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+    Invalid.raise_if(errors)
+    if db.session.execute(select(User.id).where(User.username == username)).first():
+        conflicts["username"] = [_("This username is taken.")]
+    InputConflict.raise_if(conflicts)
     user = User(username=username, display_name=display_name, phone=phone)
     db.session.add(user)
     db.session.flush()

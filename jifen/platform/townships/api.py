@@ -1,14 +1,18 @@
 """County API: operators onboard, list, suspend and reactivate townships."""
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from flask.views import MethodView
 from marshmallow import fields, validate
 
 from jifen.platform import clock
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import Operator
+from jifen.platform.accounts.service import USERNAME_RE
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, Schema
 from jifen.platform.townships import service
@@ -31,12 +35,18 @@ class TownshipSchema(Schema):
 
 
 class OnboardSchema(Schema):
-    slug = fields.String(required=True)
-    name = fields.String(required=True)
-    timezone = fields.String(load_default=clock.DEFAULT_ZONE)
+    slug = fields.String(required=True, validate=[
+        validate.Regexp(service.SLUG_PATTERN), validate.Length(min=service.MIN_SLUG, max=service.MAX_SLUG),
+        validate.NoneOf(sorted(service.RESERVED_SLUGS))], metadata={
+        "not": {"enum": sorted(service.RESERVED_SLUGS)},
+        "description": "The township's address: 3-40 lower-case letters, digits and single hyphens, starting "
+                       "with a letter; unique."})
+    name = text(service.MAX_NAME, required=True)
+    timezone = fields.String(load_default=clock.DEFAULT_ZONE, validate=validate.OneOf(sorted(available_timezones())),
+                             metadata={"description": "An IANA time zone name such as Asia/Shanghai."})
     default_locale = fields.String(load_default="zh_CN", validate=validate.OneOf(["zh_CN", "en"]))
-    admin_username = fields.String(required=True)
-    admin_display_name = fields.String(required=True)
+    admin_username = fields.String(required=True, validate=validate.Regexp(USERNAME_RE))
+    admin_display_name = text(service.MAX_NAME, required=True)
 
 
 class OnboardedSchema(Schema):
@@ -46,7 +56,7 @@ class OnboardedSchema(Schema):
 
 
 class SuspendSchema(Schema):
-    reason = fields.String(load_default=None, validate=validate.Length(max=200))
+    reason = text(service.MAX_REASON, load_default=None)
 
 
 @blp.route("/auth/token")

@@ -17,7 +17,8 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
+from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment
@@ -27,8 +28,11 @@ from jifen.platform.townships import lookup
 from jifen.platform.townships.models import County, Tenant
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+SLUG_PATTERN, MIN_SLUG, MAX_SLUG = r"^[a-z](-?[a-z0-9])+$", 3, 40  # the API document's: SLUG_RE without "--"
 RESERVED_SLUGS = {"api", "county", "static", "admin", "login", "logout", "lang", "healthz", "readyz",
                   "public", "t", "www", "docs"}
+MAX_NAME = 100  # a township's name, and its first admin's
+MAX_REASON = 200  # why a township is suspended
 
 
 def snapshot(t: Tenant) -> dict:
@@ -43,27 +47,24 @@ def _check_fields(data: dict) -> dict:
         errors["slug"] = [_("Use 3-40 lower-case letters, digits and single hyphens, starting with a letter.")]
     elif slug in RESERVED_SLUGS:
         errors["slug"] = [_("This address is reserved; choose another.")]
-    elif db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
-        errors["slug"] = [_("This address is taken.")]
-    name = (data.get("name") or "").strip()
-    if not name or len(name) > 100:
-        errors["name"] = [_("Enter the township's name (at most 100 characters).")]
+    name = check(Text(MAX_NAME, required=True, required_message=_("Enter the township's name (at most 100 "
+                                                                    "characters).")), data.get("name"), "name", errors)
     tz = (data.get("timezone") or clock.DEFAULT_ZONE).strip()
     if tz not in available_timezones():
         errors["timezone"] = [_("Unknown time zone; use a name such as Asia/Shanghai.")]
     locale = data.get("default_locale") or "zh_CN"
     if locale not in current_app.config["LANGUAGES"]:
         errors["default_locale"] = [_("Unknown language.")]
-    admin_name = (data.get("admin_display_name") or "").strip()
-    if not admin_name or len(admin_name) > 100:
-        errors["admin_display_name"] = [_("Enter the administrator's name.")]
+    admin_name = check(Text(MAX_NAME, required=True, required_message=_("Enter the administrator's name.")),
+                       data.get("admin_display_name"), "admin_display_name", errors)
     try:
         admin_username = accounts.check_username(data.get("admin_username"))
     except Invalid as e:
         errors["admin_username"] = e.errors["username"]
         admin_username = None
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+    Invalid.raise_if(errors)
+    if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
+        raise InputConflict.field("slug", _("This address is taken."))
     return dict(slug=slug, name=name, timezone=tz, default_locale=locale,
                 admin_username=admin_username, admin_display_name=admin_name)
 
@@ -127,7 +128,7 @@ def _set_status(actor: Actor, slug: str, status: str, reason: str | None, action
     before = snapshot(tenant)
     lookup.forget(tenant.slug)
     tenant.status, tenant.status_changed_at = status, clock.now()
-    tenant.status_reason = (reason or "").strip()[:200] or None
+    tenant.status_reason = (reason or "").strip()[:MAX_REASON] or None
     with tenant_scope(tenant):
         record(actor, action_name, tenant, object_type="township", before=before,
                after=snapshot(tenant) | {"reason": tenant.status_reason})

@@ -11,9 +11,10 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.schemas import Schema
+from jifen.platform.input import text, whole
+from jifen.platform.schemas import NO_NUL, Schema
 from jifen.platform.web import current_actor
-from jifen.tenants.households import service
+from jifen.tenants.households import rules, service
 from jifen.tenants.households.models import STATUSES
 
 blp = Blueprint("households_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/households",
@@ -28,23 +29,61 @@ class HouseholdTagRefSchema(Schema):
 class HouseholdTagSchema(Schema):
     id = fields.UUID(dump_only=True, allow_none=True, metadata={"description": "null for a built-in tag"})
     code = fields.String(dump_only=True)
-    name_zh = fields.String(required=True)
-    name_en = fields.String(metadata={"description": "defaults to the Chinese name"})
+    name_zh = text(service.MAX_TAG_ZH, required=True, metadata={"description": "unique among the tags' names"})
+    name_en = text(service.MAX_TAG_EN, metadata={"description": "defaults to the Chinese name"})
     label = fields.String(dump_only=True, metadata={"description": "the name in the request's language"})
     builtin = fields.Boolean(dump_only=True)
 
 
+def _filled(limit: int, **kwargs) -> fields.String:
+    """A text a PATCH may leave out, but not send blank: `text(required=True)` without the
+    requirement to be present."""
+    field = text(limit, required=True, **kwargs)
+    field.required = False
+    return field
+
+
+def _relation(choices, **kwargs) -> fields.String:
+    return fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+def _phone() -> fields.String:
+    return fields.String(allow_none=True, validate=validate.Regexp(rules.PHONE_PATTERN), metadata={
+        "description": "an 11-digit mobile number or a landline with its area code; empty or null: none"})
+
+
+def _id_number() -> fields.String:
+    return fields.String(allow_none=True, validate=validate.Regexp(rules.ID_NUMBER_PATTERN), metadata={
+        "format": rules.ID_NUMBER_FORMAT,
+        "description": "the 18-character resident ID number: 17 digits, then the check digit of GB 11643 (a digit "
+                       "or X); empty or null: none"})
+
+
 class MemberInSchema(Schema):
-    name = fields.String()
-    relation = fields.String(metadata={"description": "head, spouse, child, … or 户主, 配偶, 子, 女, …"})
-    phone = fields.String(allow_none=True)
-    id_number = fields.String(allow_none=True)
+    """A member of a new household: exactly one of them is the head."""
+    name = text(rules.MAX_NAME, required=True)
+    relation = _relation(service.RELATION_CHOICES, required=True,
+                         metadata={"description": "head, spouse, child, … or 户主, 配偶, 子, 女, …"})
+    phone = _phone()
+    id_number = _id_number()
 
 
-class MemberPatchSchema(MemberInSchema):
-    sort_order = fields.Integer()
-    previous_head_relation = fields.String(
-        metadata={"description": "when this member becomes head: the former head's new relation (default other)"})
+class NewMemberSchema(MemberInSchema):
+    """A member joining a household that has its head."""
+    relation = _relation(service.MEMBER_RELATIONS, required=True, metadata={
+        "description": "spouse, child, … or 配偶, 子, 女, … (not head: add the member, then make them head)"})
+
+
+class MemberPatchSchema(Schema):
+    name = _filled(rules.MAX_NAME)
+    relation = _relation(service.RELATION_CHOICES, metadata={
+        "description": "head, spouse, child, … or 户主, 配偶, 子, 女, …; head hands the household over to "
+                       "this member"})
+    phone = _phone()
+    id_number = _id_number()
+    sort_order = whole(-service.MAX_ORDER, service.MAX_ORDER)
+    previous_head_relation = _relation(service.MEMBER_RELATIONS, allow_none=True, metadata={
+        "description": "when this member becomes head: the former head's new relation (default other)"})
 
 
 class MemberSchema(Schema):
@@ -58,22 +97,26 @@ class MemberSchema(Schema):
     created_at = fields.DateTime()
 
 
+def _tags(**kwargs) -> fields.List:
+    return fields.List(text(service.MAX_TAG_EN), allow_none=True, **kwargs)
+
+
 class HouseholdInSchema(Schema):
     village_id = fields.UUID(required=True)
     grid_node_id = fields.UUID(required=True, metadata={"description": "an active micro (level 4) node of the village"})
-    door_plate = fields.String(required=True)
-    note = fields.String()
-    tags = fields.List(fields.String(), metadata={"description": "tag codes or names"})
-    members = fields.List(fields.Nested(MemberInSchema), required=True,
+    door_plate = text(rules.MAX_DOOR_PLATE, required=True)
+    note = text(service.MAX_NOTE)
+    tags = _tags(metadata={"description": "tag codes or names"})
+    members = fields.List(fields.Nested(MemberInSchema), required=True, validate=validate.Length(min=1),
                           metadata={"description": "exactly one with relation head"})
 
 
 class HouseholdPatchSchema(Schema):
     village_id = fields.UUID()
     grid_node_id = fields.UUID()
-    door_plate = fields.String()
-    note = fields.String()
-    tags = fields.List(fields.String())
+    door_plate = _filled(rules.MAX_DOOR_PLATE)
+    note = text(service.MAX_NOTE)
+    tags = _tags()
 
 
 class HouseholdEventSchema(Schema):
@@ -122,41 +165,48 @@ class HouseholdPageSchema(Schema):
 
 
 class HouseholdSearchArgsSchema(Schema):
-    q = fields.String(load_default="", metadata={"description": "name, pinyin, pinyin initials or door plate"})
+    q = fields.String(load_default="", validate=NO_NUL,
+                      metadata={"description": "name, pinyin, pinyin initials or door plate"})
     village_id = fields.UUID(load_default=None)
     grid_node_id = fields.UUID(load_default=None, metadata={"description": "the node's whole subtree"})
-    tag = fields.String(load_default=None, metadata={"description": "tag code or name"})
+    tag = fields.String(load_default=None, validate=NO_NUL, metadata={"description": "tag code or name"})
     status = fields.String(load_default="active", validate=validate.OneOf([*STATUSES, "all"]))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=service.MAX_PER_PAGE))
 
 
 class MemberLeaveSchema(Schema):
-    left_on = fields.Date(metadata={"description": "default today"})
+    left_on = fields.Date(allow_none=True, metadata={"description": "default today; not in the future"})
 
 
 class HouseholdStatusSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(service.SETTABLE_STATUSES))
-    reason = fields.String(metadata={"description": "required for moved_out and dissolved"})
+    reason = text(service.MAX_REASON, metadata={"description": "required for moved_out and dissolved"})
 
 
 class MemberMoveSchema(Schema):
     resident_id = fields.UUID(required=True)
-    relation = fields.String(metadata={"description": "relation to the receiving household's head"})
+    relation = _relation(service.RELATION_CHOICES, allow_none=True,
+                         metadata={"description": "relation to the new household's head (default other)"})
+
+
+class MemberMergeSchema(MemberMoveSchema):
+    relation = _relation(service.MEMBER_RELATIONS, allow_none=True,
+                         metadata={"description": "relation to the receiving household's head (default other)"})
 
 
 class HouseholdSplitSchema(Schema):
-    members = fields.List(fields.Nested(MemberMoveSchema), required=True,
+    members = fields.List(fields.Nested(MemberMoveSchema), required=True, validate=validate.Length(min=1),
                           metadata={"description": "who moves; exactly one becomes head of the new household"})
-    door_plate = fields.String(required=True)
-    grid_node_id = fields.UUID(metadata={"description": "default: the household's micro node"})
-    note = fields.String()
-    tags = fields.List(fields.String())
+    door_plate = text(rules.MAX_DOOR_PLATE, required=True)
+    grid_node_id = fields.UUID(allow_none=True, metadata={"description": "default: the household's micro node"})
+    note = text(service.MAX_NOTE)
+    tags = _tags()
 
 
 class HouseholdMergeSchema(Schema):
     into_household_id = fields.UUID(required=True)
-    members = fields.List(fields.Nested(MemberMoveSchema),
+    members = fields.List(fields.Nested(MemberMergeSchema), allow_none=True,
                           metadata={"description": "relations to the receiving head; members left out: other"})
 
 
@@ -228,7 +278,7 @@ class HouseholdDetail(MethodView):
 @blp.route("/<uuid:household_id>/members")
 class Members(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(MemberInSchema)
+    @blp.arguments(NewMemberSchema)
     @blp.response(201, HouseholdSchema)
     def post(self, data, household_id):
         service.add_member(current_actor(), household_id, data)

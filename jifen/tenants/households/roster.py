@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_spreadsheet
 from jifen.platform.pinyin import pinyin_key
@@ -51,7 +51,7 @@ def _village_choice(actor: Actor, action_name: str, village_id) -> Village | Non
     village = tenant_get(Village, village_id)
     allowed = scope_ids(actor, action_name, "village")
     if village is None or (allowed is not None and village.id not in allowed):
-        raise Invalid.field("village_id", _("Choose one of your villages."))
+        raise InputConflict.field("village_id", _("Choose one of your villages."))
     return village
 
 
@@ -114,9 +114,9 @@ def template(actor: Actor, village_id=None) -> bytes:
 
 @action("household.import")
 def upload(actor: Actor, file, village_id=None) -> RosterImport:
-    """Store and check an uploaded roster. Refuses (Invalid on `file`) what is not a readable .xlsx;
-    anything wrong inside the sheet becomes the import's list of errors (status invalid)."""
-    village = _village_choice(actor, "household.import", village_id)
+    """Store and check an uploaded roster. Refuses (Invalid on `file`) what is not a readable .xlsx,
+    then (InputConflict on `village_id`) a village that is not one of the actor's; anything wrong
+    inside the sheet becomes the import's list of errors (status invalid)."""
     stored = store_spreadsheet(actor, file, "file")
     try:
         rows, errors = read_rows(stored.data)
@@ -124,6 +124,7 @@ def upload(actor: Actor, file, village_id=None) -> RosterImport:
         raise Invalid.field("file", _("This file cannot be read as an Excel workbook (.xlsx): it is damaged or "
                                       "another kind of file. Open it in Excel or WPS and save it as .xlsx "
                                       "again.")) from None
+    village = _village_choice(actor, "household.import", village_id)  # after the file's own checks
     imp = RosterImport(id=new_id(), file_id=stored.id, village_id=village.id if village else None,
                        row_count=len(rows), created_by=actor.id if actor.kind == "user" else None)
     plan = None if errors else _check(actor, rows, village, str(imp.id))

@@ -69,7 +69,7 @@ class RosterImportSchema(Schema):
 
 class RosterUploadSchema(Schema):
     file = Upload(required=True, metadata={"description": "the roster, an .xlsx workbook (see GET template)"})
-    village_id = fields.UUID(load_default=None, metadata={
+    village_id = fields.UUID(metadata={  # not nullable: a form field has no null
         "description": "import into this village (rows may leave 村 empty); omitted: the 村 column says"})
 
 
@@ -98,7 +98,7 @@ class Imports(MethodView):
     def post(self, form):
         """Upload a roster: it is checked in full and kept as a preview (status previewed or invalid,
         with every error's row and column). Nothing is imported until it is confirmed."""
-        imp = roster.upload(current_actor(), form["file"], form["village_id"])
+        imp = roster.upload(current_actor(), form["file"], form.get("village_id"))
         return imp
 
 

@@ -10,9 +10,18 @@ from jifen.platform.input import CONTROL_RE, FieldError, check_plain  # noqa: F4
 from jifen.platform.pinyin import person_pinyin
 from jifen.tenants.households.models import RELATIONS
 
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile
-LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
-ID_RE = re.compile(r"^\d{17}[\dX]$")
+MAX_NAME = 32  # a resident's name (without spaces)
+MAX_DOOR_PLATE = 100
+MOBILE, LANDLINE = r"1[3-9]\d{9}", r"0\d{2,3}-?\d{7,8}"  # mainland mobile; landline with area code
+PHONE_RE = re.compile(f"^{MOBILE}$")
+LANDLINE_RE = re.compile(f"^{LANDLINE}$")
+# the API document's pattern for a phone: what `clean_phone` keeps (it also takes spaces, brackets
+# and a trailing ".0" from a spreadsheet); empty is no phone
+PHONE_PATTERN = f"^((\\+86)?({MOBILE}|{LANDLINE}))?$"
+ID_SHAPE = r"\d{17}[\dX]"
+ID_RE = re.compile(f"^{ID_SHAPE}$")
+ID_NUMBER_PATTERN = f"^({ID_SHAPE})?$"  # the API document's, with ID_NUMBER_FORMAT for the check digit
+ID_NUMBER_FORMAT = "cn-resident-id"  # the API document's name for a number whose check digit is right
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 
@@ -41,7 +50,7 @@ def clean_name(value) -> str:
     name = re.sub(r"\s+", "", str(value or ""))
     if not name:
         raise FieldError(_("Enter the name."))
-    if len(name) > 32:
+    if len(name) > MAX_NAME:
         raise FieldError(_("A name has at most 32 characters."))
     return check_plain(name)
 
@@ -50,7 +59,7 @@ def clean_door_plate(value) -> str:
     plate = " ".join(str(value or "").split())
     if not plate:
         raise FieldError(_("Enter the door plate (门牌号)."))
-    if len(plate) > 100:
+    if len(plate) > MAX_DOOR_PLATE:
         raise FieldError(_("A door plate has at most 100 characters."))
     return check_plain(plate)
 
@@ -70,6 +79,11 @@ def clean_phone(value) -> str | None:
                        value=str(value)[:30]))
 
 
+def id_check_digit(first17: str) -> str:
+    """The 18th character of a resident ID number whose first 17 digits these are (GB 11643)."""
+    return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+
+
 def clean_id_number(value) -> str | None:
     """Optional. An 18-character resident ID number with a valid check digit (GB 11643)."""
     raw = str(value or "").strip().upper().replace(" ", "")
@@ -77,8 +91,7 @@ def clean_id_number(value) -> str | None:
         return None
     if not ID_RE.match(raw):
         raise FieldError(_("An ID number has 18 characters: 17 digits and a digit or X."))
-    total = sum(int(d) * w for d, w in zip(raw[:17], ID_WEIGHTS, strict=True))
-    if ID_CHECK[total % 11] != raw[17]:
+    if id_check_digit(raw[:17]) != raw[17]:
         raise FieldError(_("This ID number's check digit is wrong; check it against the card."))
     return raw
 

@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
-from jifen.platform.errors import Conflict, Invalid, NotFound
-from jifen.platform.input import Text, check
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
+from jifen.platform.input import Day, Text, Uuid, Whole, check
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles import reach
@@ -40,6 +40,7 @@ from jifen.tenants.households.models import (
     DISSOLVED,
     MERGED,
     MOVED_OUT,
+    RELATIONS,
     CustomTag,
     Household,
     HouseholdEvent,
@@ -55,6 +56,10 @@ register_url_object("tag_id", CustomTag)
 MAX_NOTE = 500
 MAX_REASON = 200
 MAX_PER_PAGE = 100
+MAX_TAG_ZH, MAX_TAG_EN = 32, 64  # a township tag's names (CustomTag's columns)
+MAX_ORDER = 1_000_000  # a member's place in the household's order, from -MAX_ORDER to MAX_ORDER
+RELATION_CHOICES = (*RELATIONS, *rules.RELATION_WORDS)  # what `rules.clean_relation` takes
+MEMBER_RELATIONS = tuple(r for r in RELATION_CHOICES if rules.RELATION_WORDS.get(r, r) != "head")  # ... but head
 RELATION_LABELS = {"head": _l("Head of household"), "spouse": _l("Spouse"), "child": _l("Child"),
                    "child_in_law": _l("Child's spouse"), "grandchild": _l("Grandchild"), "parent": _l("Parent"),
                    "grandparent": _l("Grandparent"), "sibling": _l("Sibling"), "other": _l("Other")}
@@ -81,12 +86,12 @@ def _load(actor: Actor, action_name: str, household_id) -> Household:
 
 def _editable(household: Household) -> None:
     if household.status == MERGED:
-        raise Invalid.field("status", _("A merged household is kept as history and can't be changed."))
+        raise InputConflict.field("status", _("A merged household is kept as history and can't be changed."))
 
 
 def _active(household: Household, field: str = "status") -> None:
     if household.status != ACTIVE:
-        raise Invalid.field(field, _("Only an active household can be split or merged."))
+        raise InputConflict.field(field, _("Only an active household can be split or merged."))
 
 
 def _flush() -> None:
@@ -98,9 +103,10 @@ def _flush() -> None:
         db.session.rollback()  # the transaction is dead already; the message below may load rows (the locale)
         text = str(e.orig)
         if "door_plate" in text:
-            raise Invalid.field("door_plate", _("Another active household of this village has this door plate.")) from e
+            raise InputConflict.field("door_plate",
+                                      _("Another active household of this village has this door plate.")) from e
         if "id_number" in text:
-            raise Invalid.field("id_number", _("Another current resident already has this ID number.")) from e
+            raise InputConflict.field("id_number", _("Another current resident already has this ID number.")) from e
         raise Conflict(_("Someone else changed this at the same moment. Reload and try again.")) from e
 
 
@@ -152,7 +158,8 @@ def tag_by_label(text, tags: list[Tag] | None = None) -> Tag | None:
     return None
 
 
-def _clean_tags(values, errors: dict) -> list[str]:
+def _clean_tags(values, errors: dict, conflicts: dict) -> list[str]:
+    """Tag codes for the codes or names given; a name the township has no tag for is a conflict."""
     if values is None:
         return []
     if isinstance(values, str):
@@ -161,10 +168,10 @@ def _clean_tags(values, errors: dict) -> list[str]:
         errors["tags"] = [_("Give the tags as a list.")]
         return []
     known, codes = all_tags(), []
-    for value in values:
-        tag = tag_by_label(value, known)
+    for label in values:
+        tag = tag_by_label(label, known)
         if tag is None:
-            errors["tags"] = [_("Unknown tag “%(tag)s”.", tag=str(value)[:32])]
+            conflicts["tags"] = [_("Unknown tag “%(tag)s”.", tag=str(label)[:32])]
         elif tag.code not in codes:
             codes.append(tag.code)
     return codes
@@ -191,20 +198,20 @@ def list_tags(actor: Actor) -> list[Tag]:
 
 def _check_tag_names(data: dict, tag: CustomTag | None) -> dict:
     errors: dict = {}
-    name_zh = check(Text(32), data.get("name_zh", tag.name_zh if tag else ""), "name_zh", errors)
-    name_en = check(Text(64), data.get("name_en", tag.name_en if tag else ""), "name_en", errors) or name_zh
-    if not name_zh:
-        errors["name_zh"] = [_("Enter the tag's Chinese name.")]
+    name_zh = check(Text(MAX_TAG_ZH, required=True, required_message=_("Enter the tag's Chinese name.")),
+                    data.get("name_zh", tag.name_zh if tag else ""), "name_zh", errors)
+    name_en = check(Text(MAX_TAG_EN), data.get("name_en", tag.name_en if tag else ""), "name_en", errors) or name_zh
+    Invalid.raise_if(errors)
+    conflicts: dict = {}
     for other in all_tags():
         if tag is not None and other.id == tag.id:
             continue
-        if name_zh and name_zh.casefold() in (other.name_zh.casefold(), other.name_en.casefold(), other.code):
-            errors["name_zh"] = [_("Another tag already has this name.")]
+        if name_zh.casefold() in (other.name_zh.casefold(), other.name_en.casefold(), other.code):
+            conflicts["name_zh"] = [_("Another tag already has this name.")]
         if name_en and data.get("name_en") and name_en.casefold() in (other.name_zh.casefold(),
                                                                       other.name_en.casefold(), other.code):
-            errors["name_en"] = [_("Another tag already has this name.")]
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+            conflicts["name_en"] = [_("Another tag already has this name.")]
+    InputConflict.raise_if(conflicts)
     return {"name_zh": name_zh, "name_en": name_en}
 
 
@@ -263,15 +270,15 @@ def _clean_member(raw: dict, prefix: str, errors: dict, current: Resident | None
     return out
 
 
-def _id_number_errors(entries: list[tuple[str, str | None, uuid.UUID | None]]) -> dict:
+def _id_number_conflicts(entries: list[tuple[str, str | None, uuid.UUID | None]]) -> dict:
     """entries: (field name, ID number, the resident it already belongs to or None). An ID number
-    may appear once among current residents (those who have not left)."""
-    errors, seen = {}, {}
+    may appear once among current residents (those who have not left), and once in the entries."""
+    conflicts, seen = {}, {}
     for field, number, _resident_id in entries:
         if not number:
             continue
         if number in seen:
-            errors[field] = [_("The same ID number is given twice.")]
+            conflicts[field] = [_("The same ID number is given twice.")]
         seen.setdefault(number, field)
     if seen:
         own = {rid for _f, _n, rid in entries if rid}
@@ -279,8 +286,8 @@ def _id_number_errors(entries: list[tuple[str, str | None, uuid.UUID | None]]) -
             Resident.id_number.in_(list(seen)), Resident.left_on.is_(None))).all()
         for number, rid in holders:
             if rid not in own:
-                errors[seen[number]] = [_("Another current resident already has this ID number.")]
-    return errors
+                conflicts[seen[number]] = [_("Another current resident already has this ID number.")]
+    return conflicts
 
 
 def _new_resident(household_id, member: dict, order: int) -> Resident:
@@ -331,28 +338,36 @@ def _event(actor: Actor, household: Household, kind: str, other: Household | Non
 
 # --- households: checks ----------------------------------------------------------------------
 
-def _check_place(data: dict, errors: dict, household: Household | None = None) -> dict:
-    """Village, micro grid node and door plate; missing keys keep the household's current values."""
+def _check_place(data: dict, errors: dict, conflicts: dict, household: Household | None = None) -> dict:
+    """Village, micro grid node and door plate; missing keys keep the household's current values.
+    What the input says is checked into `errors`, what the township's data says into `conflicts`."""
     out = {}
-    village_id = parse_uuid(data.get("village_id", household.village_id if household else None))
-    if village_id is None or tenant_get(Village, village_id) is None:
-        errors["village_id"] = [_("Choose one of the township's villages.")]
-    out["village_id"] = village_id
-    node = tenant_get(GridNode, parse_uuid(data.get("grid_node_id", household.grid_node_id if household else None)))
-    if node is None or node.retired_at is not None:
-        errors["grid_node_id"] = [_("Choose an active micro grid node.")]
-    elif node.level != MICRO:
-        errors["grid_node_id"] = [_("A household sits on a micro grid node (level 4); “%(name)s” is level %(level)d.",
-                                    name=node.name, level=node.level)]
-    elif village_id is not None and node.village_id != village_id:
-        errors["grid_node_id"] = [_("This micro grid node belongs to another village.")]
-    out["grid_node_id"] = node.id if node else None
+    village_id = check(Uuid(_("Choose one of the township's villages.")),
+                       data.get("village_id", household.village_id if household else None), "village_id", errors)
+    node_id = check(Uuid(_("Choose an active micro grid node.")),
+                    data.get("grid_node_id", household.grid_node_id if household else None), "grid_node_id", errors)
     try:
         out["door_plate"] = rules.clean_door_plate(data.get("door_plate", household.door_plate if household else ""))
     except rules.FieldError as e:
         errors["door_plate"] = [str(e)]
-    if "door_plate" in out and "village_id" not in errors:
-        _door_plate_free(out["village_id"], out["door_plate"], household, errors)
+    if village_id is None:
+        errors.setdefault("village_id", [_("Choose one of the township's villages.")])
+    elif tenant_get(Village, village_id) is None:
+        conflicts["village_id"] = [_("Choose one of the township's villages.")]
+    out["village_id"] = village_id
+    node = tenant_get(GridNode, node_id) if node_id else None
+    if node_id is None:
+        errors.setdefault("grid_node_id", [_("Choose an active micro grid node.")])
+    elif node is None or node.retired_at is not None:
+        conflicts["grid_node_id"] = [_("Choose an active micro grid node.")]
+    elif node.level != MICRO:
+        conflicts["grid_node_id"] = [_("A household sits on a micro grid node (level 4); “%(name)s” is level "
+                                       "%(level)d.", name=node.name, level=node.level)]
+    elif village_id is not None and node.village_id != village_id:
+        conflicts["grid_node_id"] = [_("This micro grid node belongs to another village.")]
+    out["grid_node_id"] = node.id if node else None
+    if "door_plate" in out and village_id is not None and "village_id" not in conflicts:
+        _door_plate_free(village_id, out["door_plate"], household, conflicts)
     return out
 
 
@@ -367,14 +382,23 @@ def _door_plate_free(village_id, plate: str, household: Household | None, errors
         errors["door_plate"] = [_("Another active household of this village has this door plate.")]
 
 
-def _check_in_scope(actor: Actor, action_name: str, place: dict, errors: dict) -> None:
+def _refuse(errors: dict, conflicts: dict) -> None:
+    """The input's own faults first (Invalid, 422), together with the conflicts found so far, so a
+    form shows every problem at once; then the conflicts with the township's data alone
+    (InputConflict, 409)."""
+    if errors:
+        Invalid.raise_if(conflicts | errors)
+    InputConflict.raise_if(conflicts)
+
+
+def _check_in_scope(actor: Actor, action_name: str, place: dict, errors: dict, conflicts: dict) -> None:
     """The new place must lie in the actor's area (a transient household stands for it)."""
-    if not errors and not may(actor, action_name, Household(village_id=place["village_id"],
-                                                              grid_node_id=place["grid_node_id"])):
-        errors["grid_node_id"] = [_("This grid node is outside your area.")]
+    if not errors and not conflicts and not may(actor, action_name, Household(village_id=place["village_id"],
+                                                                                grid_node_id=place["grid_node_id"])):
+        conflicts["grid_node_id"] = [_("This grid node is outside your area.")]
 
 
-def _check_members(rows, errors: dict) -> list[dict]:
+def _check_members(rows, errors: dict, conflicts: dict) -> list[dict]:
     """New members: exactly one head; `None` rows (blank form rows) are skipped, indices kept."""
     if not isinstance(rows, list) or not any(r is not None for r in rows):
         errors["members"] = [_("Add the members, at least the head of the household.")]
@@ -387,13 +411,14 @@ def _check_members(rows, errors: dict) -> list[dict]:
             errors[f"members.{i}"] = [_("Each member needs a name and a relation.")]
             continue
         members.append(_clean_member(raw, f"members.{i}.", errors) | {"index": i})
+    # the members against each other (one head, an ID number once): the API document cannot say these
     heads = [m for m in members if m.get("relation") == "head"]
     if not heads and not any(k.endswith(".relation") for k in errors):
-        errors["members"] = [_("Mark exactly one member as head of the household (户主).")]
+        conflicts["members"] = [_("Mark exactly one member as head of the household (户主).")]
     for m in heads[1:]:
-        errors[f"members.{m['index']}.relation"] = [_("Only one member can be the head of the household.")]
-    errors.update(_id_number_errors([(f"members.{m['index']}.id_number", m.get("id_number"), None)
-                                     for m in members]))
+        conflicts[f"members.{m['index']}.relation"] = [_("Only one member can be the head of the household.")]
+    conflicts.update(_id_number_conflicts([(f"members.{m['index']}.id_number", m.get("id_number"), None)
+                                           for m in members]))
     return members
 
 
@@ -403,12 +428,13 @@ def _check_members(rows, errors: dict) -> list[dict]:
 def create_household(actor: Actor, data: dict) -> Household:
     """A household with its members in one go: exactly one head, every member checked."""
     errors: dict = {}
-    place = _check_place(data, errors)
+    conflicts: dict = {}
+    place = _check_place(data, errors, conflicts)
     note = check(Text(MAX_NOTE), data.get("note"), "note", errors)
-    tags = _clean_tags(data.get("tags"), errors)
-    members = _check_members(data.get("members"), errors)
-    _check_in_scope(actor, "household.create", place, errors)
-    Invalid.raise_if(errors)
+    tags = _clean_tags(data.get("tags"), errors, conflicts)
+    members = _check_members(data.get("members"), errors, conflicts)
+    _check_in_scope(actor, "household.create", place, errors, conflicts)
+    _refuse(errors, conflicts)
     household = Household(**place, note=note, status=ACTIVE)
     db.session.add(household)
     _flush()
@@ -429,12 +455,13 @@ def update_household(actor: Actor, household_id, data: dict) -> Household:
     household = _load(actor, "household.update", household_id)
     _editable(household)
     errors: dict = {}
-    place = _check_place(data, errors, household)
+    conflicts: dict = {}
+    place = _check_place(data, errors, conflicts, household)
     note = check(Text(MAX_NOTE), data.get("note", household.note), "note", errors)
-    tags = _clean_tags(data["tags"], errors) if "tags" in data else None
+    tags = _clean_tags(data["tags"], errors, conflicts) if "tags" in data else None
     if place.get("grid_node_id") != household.grid_node_id or place.get("village_id") != household.village_id:
-        _check_in_scope(actor, "household.update", place, errors)
-    Invalid.raise_if(errors)
+        _check_in_scope(actor, "household.update", place, errors, conflicts)
+    _refuse(errors, conflicts)
     before = _snapshot(household)
     for key, value in place.items():
         setattr(household, key, value)
@@ -461,8 +488,8 @@ def add_member(actor: Actor, household_id, data: dict) -> Resident:
     member = _clean_member(data, "", errors)
     if member.get("relation") == "head":
         errors["relation"] = [_("The household has a head. Add the member, then make them head.")]
-    errors.update(_id_number_errors([("id_number", member.get("id_number"), None)]))
     Invalid.raise_if(errors)
+    InputConflict.raise_if(_id_number_conflicts([("id_number", member.get("id_number"), None)]))
     order = max((r.sort_order for r in current_members(household.id)), default=-1) + 1
     resident = _new_resident(household.id, member, order)
     db.session.add(resident)
@@ -480,29 +507,29 @@ def update_member(actor: Actor, household_id, resident_id, data: dict) -> Reside
     _editable(household)
     resident = member_of(household, resident_id)
     if resident.left_on is not None:
-        raise Invalid.field("resident_id", _("This member has left the household; the record is kept as history."))
+        raise InputConflict.field("resident_id",
+                                  _("This member has left the household; the record is kept as history."))
     errors: dict = {}
     member = _clean_member(data, "", errors, current=resident)
-    head = next((r for r in current_members(household.id) if r.relation == "head"), None)
-    handover = member.get("relation") == "head" and resident.relation != "head"
-    if resident.relation == "head" and member.get("relation") not in (None, "head"):
-        errors["relation"] = [_("A household needs a head: make another member head instead.")]
     previous = "other"
-    if handover and data.get("previous_head_relation"):
+    if data.get("previous_head_relation"):
         try:
             previous = rules.clean_relation(data["previous_head_relation"])
         except rules.FieldError as e:
             errors["previous_head_relation"] = [str(e)]
         if previous == "head":
             errors["previous_head_relation"] = [_("Only one member can be the head of the household.")]
-    errors.update(_id_number_errors([("id_number", member.get("id_number"), resident.id)]))
     order = resident.sort_order
     if "sort_order" in data:
-        try:
-            order = int(data["sort_order"])
-        except (TypeError, ValueError):
-            errors["sort_order"] = [_("Enter a whole number.")]
+        order = check(Whole(-MAX_ORDER, MAX_ORDER), data["sort_order"], "sort_order", errors)
+        order = resident.sort_order if order is None else order
     Invalid.raise_if(errors)
+    head = next((r for r in current_members(household.id) if r.relation == "head"), None)
+    handover = member.get("relation") == "head" and resident.relation != "head"
+    conflicts = _id_number_conflicts([("id_number", member.get("id_number"), resident.id)])
+    if resident.relation == "head" and member.get("relation") not in (None, "head"):
+        conflicts["relation"] = [_("A household needs a head: make another member head instead.")]
+    InputConflict.raise_if(conflicts)
     before = _member_snapshot(resident)
     if handover and head is not None:
         head_before = _member_snapshot(head)
@@ -526,18 +553,15 @@ def member_leaves(actor: Actor, household_id, resident_id, data: dict | None = N
     _editable(household)
     resident = member_of(household, resident_id)
     data = data or {}
+    errors: dict = {}
+    left_on = check(Day(), data.get("left_on"), "left_on", errors) or clock.today()
+    Invalid.raise_if(errors)
     if resident.left_on is not None:
-        raise Invalid.field("resident_id", _("This member has already left the household."))
+        raise InputConflict.field("resident_id", _("This member has already left the household."))
     if resident.relation == "head":
-        raise Invalid.field("resident_id", _("The head can't leave: make another member head first."))
-    left_on = data.get("left_on") or clock.today()
-    if isinstance(left_on, str):
-        try:
-            left_on = date.fromisoformat(left_on)
-        except ValueError:
-            raise Invalid.field("left_on", _("Enter a date like 2026-03-01.")) from None
+        raise InputConflict.field("resident_id", _("The head can't leave: make another member head first."))
     if left_on > clock.today():
-        raise Invalid.field("left_on", _("The day can't be in the future."))
+        raise InputConflict.field("left_on", _("The day can't be in the future."))
     before = _member_snapshot(resident)
     resident.left_on = left_on
     record(actor, "household.member_leaves", resident, before=before, after=_member_snapshot(resident))
@@ -557,16 +581,18 @@ def set_status(actor: Actor, household_id, data: dict) -> Household:
     reason = check(Text(MAX_REASON), data.get("reason"), "reason", errors)
     if status not in SETTABLE_STATUSES:
         errors["status"] = [_("Choose active, moved out or dissolved.")]
-    elif status == household.status:
-        errors["status"] = [_("The household already has this status.")]
-    elif status != ACTIVE and not reason:
-        errors["reason"] = [_("Say why (e.g. moved to the county town).")]
+    Invalid.raise_if(errors)
+    conflicts: dict = {}
+    if status == household.status:
+        conflicts["status"] = [_("The household already has this status.")]
+    elif status != ACTIVE and not reason:  # a rule across two fields, which the API document cannot state
+        conflicts["reason"] = [_("Say why (e.g. moved to the county town).")]
     elif status == ACTIVE:
         probe: dict = {}
         _door_plate_free(household.village_id, household.door_plate, None, probe)
         if probe:
-            errors["status"] = probe["door_plate"]
-    Invalid.raise_if(errors)
+            conflicts["status"] = probe["door_plate"]
+    InputConflict.raise_if(conflicts)
     before = _snapshot(household)
     previous, household.status = household.status, status
     _flush()
@@ -575,21 +601,20 @@ def set_status(actor: Actor, household_id, data: dict) -> Household:
     return household
 
 
-def _moves(rows, members: dict, errors: dict, *, head_allowed: bool) -> list[tuple[Resident, str, int]]:
+def _moves(rows, members: dict, errors: dict, conflicts: dict, *, head_allowed: bool) -> list[tuple[Resident, str, int]]:
     """[{resident_id, relation}] -> (resident, relation, index) for current members of the household."""
     if rows is None:
         return []
     if not isinstance(rows, list):
         errors["members"] = [_("Give the members as a list.")]
         return []
+    not_member = _("Choose a current member of this household.")
     out, seen = [], set()
     for i, raw in enumerate(rows):
         raw = raw if isinstance(raw, dict) else {}
-        resident = members.get(parse_uuid(raw.get("resident_id")))
-        if resident is None or resident.id in seen:
-            errors[f"members.{i}.resident_id"] = [_("Choose a current member of this household.")]
-            continue
-        seen.add(resident.id)
+        resident_id = check(Uuid(not_member), raw.get("resident_id"), f"members.{i}.resident_id", errors)
+        if resident_id is None:
+            errors.setdefault(f"members.{i}.resident_id", [not_member])
         try:
             relation = rules.clean_relation(raw.get("relation") or "other")
         except rules.FieldError as e:
@@ -597,6 +622,13 @@ def _moves(rows, members: dict, errors: dict, *, head_allowed: bool) -> list[tup
             continue
         if relation == "head" and not head_allowed:
             errors[f"members.{i}.relation"] = [_("The other household keeps its head; choose another relation.")]
+        resident = members.get(resident_id)
+        if resident_id is None:
+            continue
+        if resident is None or resident.id in seen:
+            conflicts[f"members.{i}.resident_id"] = [not_member]
+            continue
+        seen.add(resident.id)
         out.append((resident, relation, i))
     return out
 
@@ -609,25 +641,27 @@ def split_household(actor: Actor, household_id, data: dict) -> Household:
     source = _load(actor, "household.split", household_id)
     _active(source)
     errors: dict = {}
+    conflicts: dict = {}
     members = {r.id: r for r in current_members(source.id)}
-    moves = _moves(data.get("members"), members, errors, head_allowed=True)
-    if not moves and "members" not in errors and not any(k.startswith("members.") for k in errors):
+    if not data.get("members") and "members" not in errors:
         errors["members"] = [_("Choose the members who form the new household.")]
+    moves = _moves(data.get("members"), members, errors, conflicts, head_allowed=True)
+    place = _check_place({"village_id": source.village_id, "grid_node_id": data.get("grid_node_id") or source.grid_node_id,
+                          "door_plate": data.get("door_plate")}, errors, conflicts)
+    note = check(Text(MAX_NOTE), data.get("note"), "note", errors)
+    tags = _clean_tags(data.get("tags"), errors, conflicts)
     for resident, _relation, i in moves:
         if resident.relation == "head":
-            errors[f"members.{i}.resident_id"] = [_("The head stays with this household; make another member head "
-                                                    "first.")]
+            conflicts[f"members.{i}.resident_id"] = [_("The head stays with this household; make another member "
+                                                       "head first.")]
+    # the moving members against each other (one head of the new household), which the API document cannot say
     heads = [i for _r, relation, i in moves if relation == "head"]
     if moves and not heads:
-        errors.setdefault("members", [_("Choose the head of the new household among the members who move.")])
+        conflicts.setdefault("members", [_("Choose the head of the new household among the members who move.")])
     for i in heads[1:]:
-        errors[f"members.{i}.relation"] = [_("Only one member can be the head of the household.")]
-    place = _check_place({"village_id": source.village_id, "grid_node_id": data.get("grid_node_id") or source.grid_node_id,
-                          "door_plate": data.get("door_plate")}, errors)
-    note = check(Text(MAX_NOTE), data.get("note"), "note", errors)
-    tags = _clean_tags(data.get("tags"), errors)
-    _check_in_scope(actor, "household.split", place, errors)
-    Invalid.raise_if(errors)
+        conflicts[f"members.{i}.relation"] = [_("Only one member can be the head of the household.")]
+    _check_in_scope(actor, "household.split", place, errors, conflicts)
+    _refuse(errors, conflicts)
     before = _snapshot(source, list(members.values()))
     target = Household(**place, note=note, status=ACTIVE)
     db.session.add(target)
@@ -667,16 +701,24 @@ def merge_household(actor: Actor, household_id, data: dict) -> Household:
     source = _load(actor, "household.merge", household_id)
     _active(source)
     errors: dict = {}
-    target = tenant_get(Household, parse_uuid(data.get("into_household_id")))
-    if target is None or not may(actor, "household.merge", target):
-        errors["into_household_id"] = [_("Choose a household in your area to merge into.")]
-    elif target.id == source.id:
-        errors["into_household_id"] = [_("A household can't merge into itself.")]
-    elif target.status != ACTIVE:
-        errors["into_household_id"] = [_("Only an active household can take in members.")]
+    conflicts: dict = {}
+    choose = _("Choose a household in your area to merge into.")
+    target_id = check(Uuid(choose), data.get("into_household_id"), "into_household_id", errors)
+    if target_id is None:
+        errors.setdefault("into_household_id", [choose])
     members = {r.id: r for r in current_members(source.id)}
-    given = {r.id: (relation, i) for r, relation, i in _moves(data.get("members"), members, errors, head_allowed=False)}
-    Invalid.raise_if(errors)
+    moves = _moves(data.get("members"), members, errors, conflicts, head_allowed=False)
+    target = tenant_get(Household, target_id) if target_id else None
+    if target_id is None:
+        pass  # said above
+    elif target is None or not may(actor, "household.merge", target):
+        conflicts["into_household_id"] = [choose]
+    elif target.id == source.id:
+        conflicts["into_household_id"] = [_("A household can't merge into itself.")]
+    elif target.status != ACTIVE:
+        conflicts["into_household_id"] = [_("Only an active household can take in members.")]
+    _refuse(errors, conflicts)
+    given = {r.id: (relation, i) for r, relation, i in moves}
     moves = [(r, given.get(r.id, ("other", None))[0], n) for n, r in enumerate(members.values())]
     before = _snapshot(source, list(members.values()))
     target_before = _snapshot(target, current_members(target.id))
@@ -738,7 +780,7 @@ def search_households(actor: Actor, *, q: str = "", village_id=None, grid_node_i
     if tag:
         found = tag_by_label(tag)
         if found is None:
-            raise Invalid.field("tag", _("Unknown tag “%(tag)s”.", tag=str(tag)[:32]))
+            raise InputConflict.field("tag", _("Unknown tag “%(tag)s”.", tag=str(tag)[:32]))
         conditions.append(exists().where(HouseholdTag.household_id == Household.id, HouseholdTag.tag == found.code))
     if status and status != "all":
         if status not in (ACTIVE, MOVED_OUT, MERGED, DISSOLVED):

@@ -6,6 +6,7 @@ from marshmallow import fields
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text, whole
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.villages import service
@@ -16,9 +17,9 @@ blp = Blueprint("villages_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/vi
 
 class VillageSchema(Schema):
     id = fields.UUID(dump_only=True)
-    name = fields.String(required=True)
-    code = fields.String(required=True)
-    sort_order = fields.Integer(load_default=0)
+    name = text(service.MAX_NAME, required=True, metadata={"description": "Unique in the township."})
+    code = text(service.MAX_CODE, required=True, metadata={"description": "Unique in the township."})
+    sort_order = whole(-service.MAX_ORDER, service.MAX_ORDER, load_default=0)
     created_at = fields.DateTime(dump_only=True)
 
 

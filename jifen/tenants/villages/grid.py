@@ -22,7 +22,8 @@ from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.errors import Conflict, InputConflict, Invalid
+from jifen.platform.input import Text, Uuid, Whole, check, value
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize
@@ -43,35 +44,17 @@ STAFF_ORDER = {VILLAGE_ADMIN: 0, AREA_CADRE: 1, GRID_WORKER: 2}
 MAX_ORDER = 1_000_000
 
 
-def _uuid(value, field: str, errors: dict) -> uuid.UUID | None:
-    """None for an empty value; a message under `field` for anything that is not an id."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value).strip())
-    except ValueError:
-        errors[field] = [_("Not a valid id.")]
-        return None
+MAX_NAME = 64  # a node's or a village group's name (their columns)
+MAX_LEVEL_NAME = 32  # a level's Chinese or English name (GridLevelName's columns)
 
 
-def _name(value, errors: dict, limit: int = 64, field: str = "name") -> str:
-    name = (value if isinstance(value, str) else "").strip()
-    if not name or len(name) > limit or any(ord(c) < 32 for c in name):
-        errors[field] = [_("Enter a name (at most %(n)d characters).", n=limit)]
-    return name
+def _name(value, errors: dict, limit: int = MAX_NAME, field: str = "name") -> str:
+    required = _("Enter a name (at most %(n)d characters).", n=limit)
+    return check(Text(limit, required=True, required_message=required), value, field, errors) or ""
 
 
 def _order(value, errors: dict) -> int:
-    try:
-        order = int(value or 0) if not isinstance(value, (bool, float)) else None
-    except (TypeError, ValueError):
-        order = None
-    if order is None or abs(order) > MAX_ORDER:
-        errors["sort_order"] = [_("Enter a whole number.")]
-        return 0
-    return order
+    return check(Whole(-MAX_ORDER, MAX_ORDER), value, "sort_order", errors) or 0
 
 
 def _ids_in(path: str) -> list[uuid.UUID]:
@@ -111,28 +94,34 @@ def get_group(actor: Actor, group_id) -> VillageGroup:
     return group
 
 
-def _check_group(village_id, data: dict, errors: dict, group: VillageGroup | None = None) -> dict:
+def _check_group(data: dict, errors: dict, group: VillageGroup | None = None) -> dict:
     name = _name(data.get("name", group.name if group else ""), errors)
     order = _order(data.get("sort_order", group.sort_order if group else 0), errors)
-    if name and "name" not in errors and village_id:
-        clash = db.session.execute(select(VillageGroup.id).where(VillageGroup.village_id == village_id,
-                                                                 VillageGroup.name == name)).scalar()
-        if clash and (group is None or clash != group.id):
-            errors["name"] = [_("This village already has a group called “%(name)s”.", name=name)]
     return {"name": name, "sort_order": order}
+
+
+def _group_name_free(village_id, name: str, conflicts: dict, group: VillageGroup | None = None) -> None:
+    clash = db.session.execute(select(VillageGroup.id).where(VillageGroup.village_id == village_id,
+                                                             VillageGroup.name == name)).scalar()
+    if clash and (group is None or clash != group.id):
+        conflicts["name"] = [_("This village already has a group called “%(name)s”.", name=name)]
 
 
 @action("village_group.manage")
 def create_group(actor: Actor, data: dict) -> VillageGroup:
     errors: dict = {}
-    village_id = _uuid(data.get("village_id"), "village_id", errors)
-    village = tenant_get(Village, village_id) if village_id else None
-    if village is None and "village_id" not in errors:
+    village_id = check(Uuid(), data.get("village_id"), "village_id", errors)
+    if village_id is None and "village_id" not in errors:
         errors["village_id"] = [_("Choose a village.")]
-    if village is not None:
-        authorize(actor, "village_group.manage", village)
-    clean = _check_group(village.id if village else None, data, errors)
+    clean = _check_group(data, errors)
     Invalid.raise_if(errors)
+    village = tenant_get(Village, village_id)
+    if village is None:
+        raise InputConflict.field("village_id", _("Choose a village."))
+    authorize(actor, "village_group.manage", village)
+    conflicts: dict = {}
+    _group_name_free(village.id, clean["name"], conflicts)
+    InputConflict.raise_if(conflicts)
     group = VillageGroup(village_id=village.id, **clean)
     db.session.add(group)
     db.session.flush()
@@ -146,8 +135,11 @@ def update_group(actor: Actor, group_id, data: dict) -> VillageGroup:
     group = get_group(actor, group_id)
     authorize(actor, "village_group.manage", group)
     errors: dict = {}
-    clean = _check_group(group.village_id, data, errors, group)
+    clean = _check_group(data, errors, group)
     Invalid.raise_if(errors)
+    conflicts: dict = {}
+    _group_name_free(group.village_id, clean["name"], conflicts, group)
+    InputConflict.raise_if(conflicts)
     before = _group_snapshot(group)
     group.name, group.sort_order = clean["name"], clean["sort_order"]
     db.session.flush()
@@ -185,26 +177,33 @@ def set_level_names(actor: Actor, levels: list[dict]) -> list[dict]:
     """Rename levels: a list of {level, name_zh, name_en}; levels left out keep their names.
     A bad name is reported under `name_zh_<level>` / `name_en_<level>`."""
     errors: dict = {}
-    wanted = dict(level_names())
-    seen = set()
-    for item in levels if isinstance(levels, list) and levels else [None]:
+    given: list[tuple[int, str, str]] = []
+    for item in levels if isinstance(levels, list) else [None]:
         level = item.get("level") if isinstance(item, dict) else None
         if isinstance(level, bool) or level not in LEVELS:
             errors["levels"] = [_("Each entry names a level from 1 to 4.")]
             continue
+        given.append((level, _name(item.get("name_zh"), errors, MAX_LEVEL_NAME, f"name_zh_{level}"),
+                      _name(item.get("name_en"), errors, MAX_LEVEL_NAME, f"name_en_{level}")))
+    Invalid.raise_if(errors)
+    if not given:
+        return get_levels(actor)  # nothing to rename
+    conflicts: dict = {}  # the entries against each other and against the names the other levels keep
+    wanted = dict(level_names())
+    seen = set()
+    for level, zh, en in given:
         if level in seen:
-            errors["levels"] = [_("Level %(level)d is given twice.", level=level)]
+            conflicts["levels"] = [_("Level %(level)d is given twice.", level=level)]
         seen.add(level)
-        wanted[level] = (_name(item.get("name_zh"), errors, 32, f"name_zh_{level}"),
-                         _name(item.get("name_en"), errors, 32, f"name_en_{level}"))
+        wanted[level] = (zh, en)
     for lang, index in (("zh", 0), ("en", 1)):
         taken: dict[str, int] = {}
         for level in LEVELS:
             text = wanted[level][index]
-            if text and text in taken and f"name_{lang}_{level}" not in errors:
-                errors[f"name_{lang}_{level}"] = [_("Level %(other)d already has this name.", other=taken[text])]
+            if text in taken:
+                conflicts[f"name_{lang}_{level}"] = [_("Level %(other)d already has this name.", other=taken[text])]
             taken.setdefault(text, level)
-    Invalid.raise_if(errors)
+    InputConflict.raise_if(conflicts)
     before = {str(k): list(v) for k, v in level_names().items()}
     rows = {r.level: r for r in db.session.execute(select(GridLevelName)).scalars()}
     for level in sorted(seen):
@@ -377,11 +376,10 @@ def _snapshot(node: GridNode) -> dict:
             "path": node.path, "retired": node.retired_at is not None}
 
 
-def _node_for(value, field: str, errors: dict) -> GridNode | None:
-    node_id = _uuid(value, field, errors)
+def _node_named(node_id, field: str, conflicts: dict) -> GridNode | None:
     node = tenant_get(GridNode, node_id) if node_id else None
     if node_id and node is None:
-        errors[field] = [_("There is no such grid.")]
+        conflicts[field] = [_("There is no such grid.")]
     return node
 
 
@@ -397,39 +395,37 @@ def _village_name(village_id) -> str:
     return village.name if village else _("no village")
 
 
-def _check_village(parent: GridNode | None, value, errors: dict) -> uuid.UUID | None:
+def _check_village(parent: GridNode | None, village_id, conflicts: dict) -> uuid.UUID | None:
     """The village a node under `parent` belongs to: the parent's, or the one named (or none)."""
-    village_id = _uuid(value, "village_id", errors)
     if parent is not None and parent.village_id:
         if village_id and village_id != parent.village_id:
-            errors["village_id"] = [_("Grids below “%(parent)s” belong to its village, %(village)s.",
-                                      parent=parent.name, village=_village_name(parent.village_id))]
+            conflicts["village_id"] = [_("Grids below “%(parent)s” belong to its village, %(village)s.",
+                                         parent=parent.name, village=_village_name(parent.village_id))]
         return parent.village_id
     if village_id and tenant_get(Village, village_id) is None:
-        errors["village_id"] = [_("Choose one of the township's villages.")]
+        conflicts["village_id"] = [_("Choose one of the township's villages.")]
         return None
     return village_id
 
 
-def _check_group_of(village_id, value, errors: dict) -> uuid.UUID | None:
-    group_id = _uuid(value, "group_id", errors)
+def _check_group_of(village_id, group_id, conflicts: dict) -> uuid.UUID | None:
     if group_id is None:
         return None
     group = tenant_get(VillageGroup, group_id)
     if group is None or group.village_id != village_id or not village_id:
-        errors["group_id"] = [_("Choose a group of the grid's own village.") if village_id
-                              else _("Tie the grid to a village before choosing a village group.")]
+        conflicts["group_id"] = [_("Choose a group of the grid's own village.") if village_id
+                                 else _("Tie the grid to a village before choosing a village group.")]
         return None
     return group_id
 
 
-def _check_sibling_name(parent_id, name: str, errors: dict, field: str = "name", node: GridNode | None = None):
-    if not name or field in errors:
+def _check_sibling_name(parent_id, name: str, conflicts: dict, field: str = "name", node: GridNode | None = None):
+    if not name or field in conflicts:
         return
     clash = db.session.execute(select(GridNode.id).where(GridNode.parent_id == parent_id, GridNode.name == name,
                                                          GridNode.retired_at.is_(None))).scalar()
     if clash and (node is None or clash != node.id):
-        errors[field] = [_("Another grid at this place in the tree is already called “%(name)s”.", name=name)]
+        conflicts[field] = [_("Another grid at this place in the tree is already called “%(name)s”.", name=name)]
 
 
 def _households_under(node: GridNode, *, active_only: bool = False, outside_village=None) -> int:
@@ -446,31 +442,32 @@ def _households_under(node: GridNode, *, active_only: bool = False, outside_vill
 def create_node(actor: Actor, data: dict) -> GridNode:
     """A large grid (no parent) or a grid one level below its parent."""
     errors: dict = {}
-    parent = _node_for(data.get("parent_id"), "parent_id", errors)
-    if parent is not None and parent.retired_at is not None:
-        errors["parent_id"] = [_("“%(name)s” has been retired and takes no new grids.", name=parent.name)]
-    elif parent is not None and parent.level == MICRO:
-        errors["parent_id"] = [_("“%(name)s” is a %(level)s, the lowest level: it has no grids below it.",
-                                 name=parent.name, level=level_name(MICRO))]
-    level = parent.level + 1 if parent is not None else LARGE
-    given = data.get("level")
-    if given not in (None, "") and "parent_id" not in errors:
-        try:
-            wrong = isinstance(given, bool) or int(given) != level
-        except (TypeError, ValueError):
-            wrong = True
-        if wrong and parent is None:
-            errors["level"] = [_("A grid without a parent is a %(level)s (level 1); choose its parent to add a "
-                                 "lower level.", level=level_name(LARGE))]
-        elif wrong:
-            errors["level"] = [_("Below a %(parent_level)s comes a %(level)s (level %(n)d).",
-                                 parent_level=level_name(parent.level), level=level_name(level), n=level)]
-    village_id = _check_village(parent, data.get("village_id"), errors)
-    group_id = _check_group_of(village_id, data.get("group_id"), errors)
+    parent_id = check(Uuid(), data.get("parent_id"), "parent_id", errors)
+    given = check(Whole(LARGE, MICRO), data.get("level"), "level", errors)
+    wanted_village = check(Uuid(), data.get("village_id"), "village_id", errors)
+    wanted_group = check(Uuid(), data.get("group_id"), "group_id", errors)
     name = _name(data.get("name"), errors)
-    _check_sibling_name(parent.id if parent else None, name, errors)
     order = _order(data.get("sort_order"), errors)
     Invalid.raise_if(errors)
+    conflicts: dict = {}
+    parent = _node_named(parent_id, "parent_id", conflicts)
+    if parent is not None and parent.retired_at is not None:
+        conflicts["parent_id"] = [_("“%(name)s” has been retired and takes no new grids.", name=parent.name)]
+    elif parent is not None and parent.level == MICRO:
+        conflicts["parent_id"] = [_("“%(name)s” is a %(level)s, the lowest level: it has no grids below it.",
+                                    name=parent.name, level=level_name(MICRO))]
+    level = parent.level + 1 if parent is not None else LARGE
+    if given is not None and given != level and "parent_id" not in conflicts:
+        if parent is None:
+            conflicts["level"] = [_("A grid without a parent is a %(level)s (level 1); choose its parent to add a "
+                                    "lower level.", level=level_name(LARGE))]
+        else:
+            conflicts["level"] = [_("Below a %(parent_level)s comes a %(level)s (level %(n)d).",
+                                    parent_level=level_name(parent.level), level=level_name(level), n=level)]
+    village_id = _check_village(parent, wanted_village, conflicts)
+    group_id = _check_group_of(village_id, wanted_group, conflicts)
+    _check_sibling_name(parent.id if parent else None, name, conflicts)
+    InputConflict.raise_if(conflicts)
     node_id = new_id()
     node = GridNode(id=node_id, parent_id=parent.id if parent else None, level=level, name=name,
                     village_id=village_id, group_id=group_id, sort_order=order,
@@ -490,27 +487,31 @@ def update_node(actor: Actor, grid_node_id, data: dict) -> GridNode:
     node = _active_node(grid_node_id)
     errors: dict = {}
     name = _name(data["name"], errors) if "name" in data else node.name
-    _check_sibling_name(node.parent_id, name, errors, node=node)
     order = _order(data["sort_order"], errors) if "sort_order" in data else node.sort_order
+    wanted_village = check(Uuid(), data["village_id"], "village_id", errors) if "village_id" in data else None
+    wanted_group = check(Uuid(), data["group_id"], "group_id", errors) if "group_id" in data else None
+    Invalid.raise_if(errors)
+    conflicts: dict = {}
+    _check_sibling_name(node.parent_id, name, conflicts, node=node)
     parent = tenant_get(GridNode, node.parent_id) if node.parent_id else None
-    village_id = _check_village(parent, data["village_id"], errors) if "village_id" in data else node.village_id
-    moving_village = "village_id" not in errors and village_id != node.village_id
+    village_id = _check_village(parent, wanted_village, conflicts) if "village_id" in data else node.village_id
+    moving_village = "village_id" not in conflicts and village_id != node.village_id
     if moving_village:
         held = _households_under(node)
         if held:
-            errors["village_id"] = [ngettext(
+            conflicts["village_id"] = [ngettext(
                 "“%(name)s” and the grids below it hold %(num)d household; the village can change only while "
                 "they hold none.", "“%(name)s” and the grids below it hold %(num)d households; the village can "
                 "change only while they hold none.", held, name=node.name)]
         elif village_id and node.village_id is None and db.session.execute(
                 select(GridNode.id).where(_under(node.path), GridNode.village_id.is_not(None),
                                           GridNode.village_id != village_id)).first():
-            errors["village_id"] = [_("Grids below “%(name)s” are tied to another village.", name=node.name)]
+            conflicts["village_id"] = [_("Grids below “%(name)s” are tied to another village.", name=node.name)]
     if "group_id" in data:
-        group_id = _check_group_of(village_id, data["group_id"], errors)
+        group_id = _check_group_of(village_id, wanted_group, conflicts)
     else:
         group_id = node.group_id if not moving_village else None
-    Invalid.raise_if(errors)
+    InputConflict.raise_if(conflicts)
     before = _snapshot(node)
     if moving_village:
         db.session.execute(update(GridNode).where(_under(node.path), GridNode.id != node.id).values(
@@ -539,35 +540,38 @@ def move_node(actor: Actor, grid_node_id, parent_id) -> GridNode:
     village."""
     node = _active_node(grid_node_id)
     errors: dict = {}
-    parent = _node_for(parent_id, "parent_id", errors)
-    if node.level == LARGE and "parent_id" not in errors:
-        errors["parent_id"] = [_("A %(level)s is a top-level grid and has no parent.", level=level_name(LARGE))]
-    elif parent is None and "parent_id" not in errors:
+    parent_id = check(Uuid(), parent_id, "parent_id", errors)
+    if parent_id is None and not errors and node.level != LARGE:
         errors["parent_id"] = [_("Choose the grid to move it under.")]
+    Invalid.raise_if(errors)
+    conflicts: dict = {}
+    parent = _node_named(parent_id, "parent_id", conflicts)
+    if node.level == LARGE:
+        conflicts["parent_id"] = [_("A %(level)s is a top-level grid and has no parent.", level=level_name(LARGE))]
     elif parent is not None:
         if parent.path.startswith(node.path):
-            errors["parent_id"] = [_("Grid loop: “%(parent)s” is “%(name)s” itself or lies below it.",
-                                     parent=parent.name, name=node.name)]
+            conflicts["parent_id"] = [_("Grid loop: “%(parent)s” is “%(name)s” itself or lies below it.",
+                                        parent=parent.name, name=node.name)]
         elif parent.retired_at is not None:
-            errors["parent_id"] = [_("“%(name)s” has been retired and takes no new grids.", name=parent.name)]
+            conflicts["parent_id"] = [_("“%(name)s” has been retired and takes no new grids.", name=parent.name)]
         elif parent.level != node.level - 1:
-            errors["parent_id"] = [
+            conflicts["parent_id"] = [
                 _("“%(name)s” is a %(level)s and can only go under a %(needed)s; “%(parent)s” is a %(parent_level)s.",
                   name=node.name, level=level_name(node.level), parent=parent.name,
                   parent_level=level_name(parent.level), needed=level_name(node.level - 1))]
         elif parent.id != node.parent_id:
-            _check_sibling_name(parent.id, node.name, errors, field="parent_id")
-    if "parent_id" not in errors and parent.village_id and parent.village_id != node.village_id:
+            _check_sibling_name(parent.id, node.name, conflicts, field="parent_id")
+    if "parent_id" not in conflicts and parent.village_id and parent.village_id != node.village_id:
         held = _households_under(node, outside_village=parent.village_id)
         if held:
-            errors["parent_id"] = [ngettext(
+            conflicts["parent_id"] = [ngettext(
                 "“%(name)s” holds %(num)d household of %(village)s; it cannot move into %(other)s.",
                 "“%(name)s” holds %(num)d households of %(village)s; it cannot move into %(other)s.", held,
                 name=node.name, village=_village_name(node.village_id), other=_village_name(parent.village_id))]
         elif _own_ties_outside(node, parent.village_id):
-            errors["parent_id"] = [_("“%(name)s” or grids below it are tied to another village than %(other)s; "
-                                     "untie them first.", name=node.name, other=_village_name(parent.village_id))]
-    Invalid.raise_if(errors)
+            conflicts["parent_id"] = [_("“%(name)s” or grids below it are tied to another village than %(other)s; "
+                                        "untie them first.", name=node.name, other=_village_name(parent.village_id))]
+    InputConflict.raise_if(conflicts)
     if parent.id == node.parent_id:
         return node
     before = _snapshot(node)
@@ -605,11 +609,12 @@ def retire_node(actor: Actor, grid_node_id) -> GridNode:
 # --- grid workers: roles stay the staff service's business ------------------------------------
 
 def _staff_member(user_id) -> User:
-    errors: dict = {}
-    user_uuid = _uuid(user_id, "user_id", errors)
-    user = tenant_get(User, user_uuid) if user_uuid else None
-    if user is None:
+    user_uuid = value(Uuid(), user_id, "user_id")
+    if user_uuid is None:
         raise Invalid.field("user_id", _("Choose a person from the township's staff."))
+    user = tenant_get(User, user_uuid)
+    if user is None:
+        raise InputConflict.field("user_id", _("Choose a person from the township's staff."))
     return user
 
 
@@ -626,10 +631,10 @@ def assign_grid_worker(actor: Actor, grid_node_id, user_id) -> User:
     node = _active_node(grid_node_id)
     user = _staff_member(user_id)
     if not user.is_active:
-        raise Invalid.field("user_id", _("This account is disabled."))
+        raise InputConflict.field("user_id", _("This account is disabled."))
     nodes, others = _worker_nodes(user)
     if node.id in nodes:
-        raise Invalid.field("user_id", _("%(name)s is already a grid worker of this grid.", name=user.display_name))
+        raise InputConflict.field("user_id", _("%(name)s is already a grid worker of this grid.", name=user.display_name))
     return staff.set_roles(actor, user.id, others + [{"role": GRID_WORKER, "scope_ids": sorted(nodes | {node.id})}])
 
 
@@ -639,10 +644,10 @@ def remove_grid_worker(actor: Actor, grid_node_id, user_id) -> User:
     user = _staff_member(user_id)
     nodes, others = _worker_nodes(user)
     if node.id not in nodes:
-        raise Invalid.field("user_id", _("%(name)s is not a grid worker of this grid.", name=user.display_name))
+        raise InputConflict.field("user_id", _("%(name)s is not a grid worker of this grid.", name=user.display_name))
     rest = sorted(nodes - {node.id})
     roles = others + ([{"role": GRID_WORKER, "scope_ids": rest}] if rest else [])
     if not roles:
-        raise Invalid.field("user_id", _("This is the person's only role: give them another role or disable "
+        raise InputConflict.field("user_id", _("This is the person's only role: give them another role or disable "
                                          "the account on the staff page."))
     return staff.set_roles(actor, user.id, roles)

@@ -6,16 +6,30 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text, whole
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.villages import grid
+from jifen.tenants.villages.models import LARGE, MICRO
 
 blp = Blueprint("grid_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/grid",
                 description="The grid tree and village groups")
 
 
-def _d(text: str) -> dict:
-    return {"description": text}
+def _d(description: str) -> dict:
+    return {"description": description}
+
+
+def _order(**kwargs) -> fields.Integer:
+    return whole(-grid.MAX_ORDER, grid.MAX_ORDER, **kwargs)
+
+
+def _filled(limit: int, **kwargs) -> fields.String:
+    """A name a PATCH may leave out, but not send blank: `text(required=True)` without the
+    requirement to be present."""
+    field = text(limit, required=True, **kwargs)
+    field.required = False
+    return field
 
 
 class GridStaffSchema(Schema):
@@ -53,18 +67,18 @@ class GridNodeSchema(Schema):
 class GridNodeCreateSchema(Schema):
     parent_id = fields.UUID(allow_none=True, load_default=None,
                             metadata=_d("The parent node; leave out (or null) to add a large grid."))
-    level = fields.Integer(strict=True, allow_none=True,
+    level = fields.Integer(strict=True, allow_none=True, validate=validate.Range(LARGE, MICRO),
                            metadata=_d("Optional check: must be the parent's level + 1 (1 without a parent)."))
-    name = fields.String(required=True, metadata=_d("At most 64 characters, e.g. 官田村大网格."))
+    name = text(grid.MAX_NAME, required=True, metadata=_d("At most 64 characters, e.g. 官田村大网格."))
     village_id = fields.UUID(allow_none=True, metadata=_d("Tie the node to a village; below a village-tied parent "
                                                           "it is the parent's village and may be left out."))
     group_id = fields.UUID(allow_none=True, metadata=_d("A village group of the node's village."))
-    sort_order = fields.Integer(strict=True, metadata=_d("Smaller first among siblings."))
+    sort_order = _order(allow_none=True, metadata=_d("Smaller first among siblings."))
 
 
 class GridNodePatchSchema(Schema):
-    name = fields.String(metadata=_d("At most 64 characters, unique among active siblings."))
-    sort_order = fields.Integer(strict=True)
+    name = _filled(grid.MAX_NAME, metadata=_d("At most 64 characters, unique among active siblings."))
+    sort_order = _order(allow_none=True)
     village_id = fields.UUID(allow_none=True, metadata=_d("Changes only while the node and its subtree hold no "
                                                           "households; the subtree follows."))
     group_id = fields.UUID(allow_none=True)
@@ -81,9 +95,10 @@ class GridTreeArgs(Schema):
 
 
 class GridLevelSchema(Schema):
-    level = fields.Integer(required=True, strict=True, validate=validate.Range(1, 4))
-    name_zh = fields.String(required=True, metadata=_d("Chinese name, at most 32 characters, e.g. 大网格."))
-    name_en = fields.String(required=True, metadata=_d("English name, at most 32 characters, e.g. Large grid."))
+    level = fields.Integer(required=True, strict=True, validate=validate.Range(LARGE, MICRO))
+    name_zh = text(grid.MAX_LEVEL_NAME, required=True, metadata=_d("Chinese name, at most 32 characters, e.g. 大网格."))
+    name_en = text(grid.MAX_LEVEL_NAME, required=True,
+                   metadata=_d("English name, at most 32 characters, e.g. Large grid."))
     name = fields.String(dump_only=True, metadata=_d("The name in the request's language."))
     is_default = fields.Boolean(dump_only=True, metadata=_d("True while the township uses the default names."))
 
@@ -91,14 +106,14 @@ class GridLevelSchema(Schema):
 class VillageGroupSchema(Schema):
     id = fields.UUID(dump_only=True)
     village_id = fields.UUID(required=True, metadata=_d("The village the group belongs to (fixed once created)."))
-    name = fields.String(required=True, metadata=_d("Unique in the village, at most 64 characters, e.g. 上屋组."))
-    sort_order = fields.Integer(strict=True, metadata=_d("Smaller first; equal values sort by pinyin of name."))
+    name = text(grid.MAX_NAME, required=True, metadata=_d("Unique in the village, at most 64 characters, e.g. 上屋组."))
+    sort_order = _order(allow_none=True, metadata=_d("Smaller first; equal values sort by pinyin of name."))
     created_at = fields.DateTime(dump_only=True)
 
 
 class VillageGroupPatchSchema(Schema):
-    name = fields.String(metadata=_d("Unique in the village, at most 64 characters."))
-    sort_order = fields.Integer(strict=True)
+    name = _filled(grid.MAX_NAME, metadata=_d("Unique in the village, at most 64 characters."))
+    sort_order = _order(allow_none=True)
 
 
 class VillageGroupArgs(Schema):
@@ -176,7 +191,8 @@ class Levels(MethodView):
     @blp.arguments(GridLevelSchema(many=True))
     @blp.response(200, GridLevelSchema(many=True))
     def put(self, data):
-        """Rename levels; levels left out keep their names. A bad name is reported under
+        """Rename levels; levels left out keep their names. A name that breaks the document's rules is
+        reported under the entry's position (0.name_zh); a name another level has (409), under
         name_zh_<level> / name_en_<level>."""
         levels = grid.set_level_names(current_actor(), data)
         return levels

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
+from jifen.platform.errors import InputConflict, Invalid
+from jifen.platform.input import Text, Whole, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.tenancy import register_url_object, tenant_get_or_404
@@ -14,6 +15,10 @@ from jifen.tenants.villages import scopes  # noqa: F401 - registers the village 
 from jifen.tenants.villages.models import Village
 
 register_url_object("village_id", Village)
+
+MAX_NAME = 64  # Village.name's column
+MAX_CODE = 32  # Village.code's column
+MAX_ORDER = 1_000_000  # a sort order from -MAX_ORDER to MAX_ORDER
 
 
 def _snapshot(v: Village) -> dict:
@@ -34,25 +39,23 @@ def get_village(actor: Actor, village_id) -> Village:
 
 
 def _check(data: dict, village: Village | None = None) -> dict:
-    errors = {}
-    name = (data.get("name") or "").strip()
-    code = (data.get("code") or "").strip()
-    if not name or len(name) > 64:
-        errors["name"] = [_("Enter the village's name (at most 64 characters).")]
-    if not code or len(code) > 32:
-        errors["code"] = [_("Enter the village code (at most 32 characters).")]
+    """The village's fields: the input's own rules first (Invalid), then the names other villages
+    already use (InputConflict)."""
+    errors: dict = {}
+    name = check(Text(MAX_NAME, required=True, required_message=_("Enter the village's name (at most 64 characters).")),
+                 data.get("name"), "name", errors)
+    code = check(Text(MAX_CODE, required=True, required_message=_("Enter the village code (at most 32 characters).")),
+                 data.get("code"), "code", errors)
+    order = check(Whole(-MAX_ORDER, MAX_ORDER), data.get("sort_order", village.sort_order if village else 0),
+                  "sort_order", errors)
+    Invalid.raise_if(errors)
+    conflicts: dict = {}
     for field, value in (("name", name), ("code", code)):
         clash = db.session.execute(select(Village.id).where(getattr(Village, field) == value)).scalar()
-        if value and clash and (village is None or clash != village.id):
-            errors[field] = [_("Another village already uses this.")]
-    order = data.get("sort_order", village.sort_order if village else 0)
-    try:
-        order = int(order or 0)
-    except (TypeError, ValueError):
-        errors["sort_order"] = [_("Enter a whole number.")]
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
-    return {"name": name, "code": code, "sort_order": order}
+        if clash and (village is None or clash != village.id):
+            conflicts[field] = [_("Another village already uses this.")]
+    InputConflict.raise_if(conflicts)
+    return {"name": name, "code": code, "sort_order": order or 0}
 
 
 @action("village.create")
