@@ -93,7 +93,7 @@ def test_validation_errors_name_each_field(client, world):
 def test_service_errors_share_the_shape(client, world):
     headers = bearer(api_token(client, "alpha", "admin"))
     resp = client.post("/api/v1/t/alpha/villages/", json={"name": "官田村", "code": "dup"}, headers=headers)
-    assert resp.status_code == 422
+    assert resp.status_code == 409
     assert resp.get_json()["errors"]["json"]["name"]
     resp = client.post(f"/api/v1/t/alpha/staff/{world.a.user_id()}/disable", headers=headers)
     assert resp.status_code == 409 and resp.get_json()["status"] == "conflict"

@@ -13,6 +13,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
+from jifen.platform.files.models import StoredFile
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household, HouseholdEvent, HouseholdTag, Resident, RosterImport
@@ -456,7 +457,7 @@ def test_village_admin_imports_only_into_their_village(app, alpha):
     imp = upload(client, headers, xlsx(rows)).get_json()
     assert imp["status"] == "invalid" and [(e["row"], e["column"]) for e in imp["errors"]] == [(2, "村")]
     resp = upload(client, headers, xlsx(rows), village_id=alpha.a.villages[1])
-    assert resp.status_code == 422 and "village_id" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "village_id" in resp.get_json()["errors"]["json"]
     own = [["", "上屋", "上屋组1号", "李四", "户主", "", "", "", ""]]  # 村 empty: the chosen village
     imp = upload(client, headers, xlsx(own), village_id=alpha.a.villages[0]).get_json()
     assert imp["status"] == "previewed", imp["errors"]
@@ -468,6 +469,28 @@ def test_village_admin_imports_only_into_their_village(app, alpha):
     assert client.get(f"{API}/imports/{hidden}", headers=headers).status_code == 404  # not theirs
     gridder = bearer(api_token(app.test_client(), "alpha", "gridder"))
     assert client.get(f"{API}/template", headers=gridder).status_code == 403
+
+
+def test_a_village_of_another_township_is_a_409_naming_it_and_nothing_is_kept(app, admin_api, alpha):
+    """The form's village is documented as what a form can carry (an id, never null); a village that
+    is not one of the caller's is the township's data refusing it: 409, the upload not kept."""
+    client, headers = admin_api
+
+    def kept() -> tuple[int, int]:
+        with app.app_context():
+            return tuple(db.session.execute(select(func.count()).select_from(model)
+                                            .execution_options(all_tenants=True)).scalar()
+                         for model in (RosterImport, StoredFile))
+
+    before = kept()
+    upload_schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["RosterUpload"]
+    assert upload_schema["required"] == ["file"] and "nullable" not in upload_schema["properties"]["village_id"]
+    rows = [["", "上屋", "上屋组1号", "李四", "户主", "", "", "", ""]]
+    resp = upload(client, headers, xlsx(rows), village_id=alpha.b.villages[0])
+    assert resp.status_code == 409 and "village_id" in resp.get_json()["errors"]["json"]
+    template = client.get(f"{API}/template?village_id={alpha.b.villages[0]}", headers=headers)
+    assert template.status_code == 409 and "village_id" in template.get_json()["errors"]["json"]
+    assert kept() == before
 
 
 def test_another_townships_import_is_not_found(app, alpha):

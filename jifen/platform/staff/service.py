@@ -156,9 +156,10 @@ def invite(actor: Actor, data: dict) -> tuple[User, str]:
         conflicts.update(e.errors)
     except Invalid as e:
         errors.update(e.errors)
-    Invalid.raise_if(errors)
-    if db.session.execute(select(User.id).where(User.username == username)).first():
+    if username and db.session.execute(select(User.id).where(User.username == username)).first():
         conflicts["username"] = [_("This username is taken.")]
+    if errors:  # the input's own faults (422), with the conflicts too: a form shows every problem at once
+        Invalid.raise_if(conflicts | errors)
     InputConflict.raise_if(conflicts)
     user = User(username=username, display_name=display_name, phone=phone)
     db.session.add(user)

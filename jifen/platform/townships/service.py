@@ -62,9 +62,12 @@ def _check_fields(data: dict) -> dict:
     except Invalid as e:
         errors["admin_username"] = e.errors["username"]
         admin_username = None
-    Invalid.raise_if(errors)
-    if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
-        raise InputConflict.field("slug", _("This address is taken."))
+    conflicts: dict = {}
+    if "slug" not in errors and db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
+        conflicts["slug"] = [_("This address is taken.")]
+    if errors:  # the input's own faults (422), with the address taken too: a form shows every problem at once
+        Invalid.raise_if(conflicts | errors)
+    InputConflict.raise_if(conflicts)
     return dict(slug=slug, name=name, timezone=tz, default_locale=locale,
                 admin_username=admin_username, admin_display_name=admin_name)
 
