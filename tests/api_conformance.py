@@ -171,6 +171,8 @@ def file_fields(spec: dict) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path, item in spec["paths"].items():
         for method, op in item.items():
+            if not isinstance(op, dict):  # the path's own "parameters"
+                continue
             for media in (op.get("requestBody") or {}).get("content", {}).values():
                 schema = media.get("schema", {})
                 while "$ref" in schema:
