@@ -245,7 +245,7 @@ def main(argv=None) -> int:
             for (title, label), message in counts.examples.items() if args.verbose else ():
                 if title == kind:
                     print(f"          {label}: " + message.replace("\n", "\n            "))
-        bad += counts.server_errors + counts.failures
+        bad += counts.server_errors + counts.failures + counts.errors
     return 1 if bad else 0
 
 
