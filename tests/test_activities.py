@@ -13,7 +13,7 @@ from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.errors import InputConflict, Invalid, NotFound
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.activities import service
@@ -125,7 +125,7 @@ def test_villager_checks_in_with_the_code_wrong_code_names_code(app, client, wor
     headers = bearer(api_token(client, "alpha", "villager"))
     wrong = "000000" if code != "000000" else "111111"
     resp = client.post(f"{API}/{activity_id}/checkin", json={"code": wrong}, headers=headers)
-    assert resp.status_code == 422 and "code" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "code" in resp.get_json()["errors"]["json"]  # the activity's code refuses it
     assert _apps(app, world, activity_id) == []
     resp = client.post(f"{API}/{activity_id}/checkin", json={"code": code}, headers=headers)
     assert resp.status_code == 201, resp.get_json()
@@ -152,30 +152,30 @@ def test_check_in_only_while_open_and_near_the_day(app, world, pw, scope):
     today = clock.today()
     later = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "下周活动",
                                                    "held_on": today + timedelta(days=3)})
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.check_in(who("villager"), later.id, later.checkin_code)
     assert "code" in e.value.errors
     now = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "今天活动",
                                                  "held_on": today})
     service.close_activity(who("admin"), now.id)
-    with pytest.raises(Invalid):
+    with pytest.raises(InputConflict):
         service.check_in(who("villager"), now.id, now.checkin_code)
-    with pytest.raises(Invalid) as e:  # and no sign-up once closed
+    with pytest.raises(InputConflict) as e:  # and no sign-up once closed
         service.sign_up(who("villager"), now.id)
     assert "status" in e.value.errors
     assert db.session.execute(select(func.count()).select_from(Attendance)).scalar() == 0
 
 
 def test_create_refuses_an_item_not_in_force(app, world, pw, scope):
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "NOPE", "title": "x",
                                                "held_on": clock.today()})
     assert "item_code" in e.value.errors
-    with pytest.raises(Invalid) as e:  # before the rulebook was adopted
+    with pytest.raises(InputConflict) as e:  # before the rulebook was adopted
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "x",
                                                "held_on": "2024-06-01"})
     assert "item_code" in e.value.errors or "held_on" in e.value.errors
-    with pytest.raises(Invalid) as e:  # a deduction is no reward for attending
+    with pytest.raises(InputConflict) as e:  # a deduction is no reward for attending
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "D1", "title": "x",
                                                "held_on": clock.today()})
     assert "item_code" in e.value.errors
@@ -238,7 +238,7 @@ def test_staff_cannot_mark_a_household_of_another_village(app, world, pw, scope)
     db.session.commit()
     activity = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "整治",
                                                       "held_on": clock.today()})
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.mark_attendance(who("admin"), activity.id, [other.id])
     assert "household_ids.0" in e.value.errors
     with pytest.raises(NotFound):
