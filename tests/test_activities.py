@@ -298,3 +298,39 @@ def test_demo_is_idempotent(app, world, scope):
     assert before[2] == before[3]  # each attendance made its application
     load_demo(admin, villages)
     assert counts() == before
+
+
+def test_api_declares_the_static_rules_and_answers_stored_data_and_the_date_with_409(app, client, world, pw):
+    """A rule about the input alone is in the OpenAPI document, from the service's own limits (a
+    422 naming the field); the item in force, the year and the activity's code are the township's
+    data or the date (a 409 naming the field). Nothing is written either way."""
+    spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert spec["Activity"]["properties"]["title"]["maxLength"] == service.MAX_TITLE
+    assert spec["Activity"]["properties"]["item_code"]["maxLength"] == service.MAX_ITEM_CODE
+    assert spec["Activity"]["properties"]["description"]["maxLength"] == service.MAX_DESCRIPTION
+    marks = spec["AttendanceMark"]["properties"]["household_ids"]
+    assert (marks["minItems"], marks["maxItems"]) == (1, service.MAX_MARK)
+    headers = bearer(api_token(client, "alpha", "gridder"))
+    today = _today(app, world)
+    body = {"village_id": str(pw.village), "item_code": "S1", "title": "党员志愿服务", "held_on": today.isoformat()}
+    for bad, field in (({"title": " "}, "title"), ({"title": "长" * (service.MAX_TITLE + 1)}, "title"),
+                       ({"item_code": ""}, "item_code"), ({"held_on": "2026-13-01"}, "held_on")):
+        resp = client.post(f"{API}/", json=body | bad, headers=headers)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], (bad, resp.get_json())
+    for bad, field in (({"item_code": "NOPE"}, "item_code"), ({"item_code": "D1"}, "item_code"),
+                       ({"held_on": f"{today.year - 2}-06-01"}, "held_on"),
+                       ({"village_id": str(uuid.UUID(int=0))}, "village_id")):
+        resp = client.post(f"{API}/", json=body | bad, headers=headers)
+        assert resp.status_code == 409 and field in resp.get_json()["errors"]["json"], (bad, resp.get_json())
+    assert _in_alpha(app, world, lambda: db.session.execute(select(func.count()).select_from(Activity)).scalar()) == 0
+    activity_id = client.post(f"{API}/", json=body, headers=headers).get_json()["id"]
+    resp = client.post(f"{API}/{activity_id}/attendance", json={"household_ids": []}, headers=headers)
+    assert resp.status_code == 422 and "household_ids" in resp.get_json()["errors"]["json"]
+    villager = bearer(api_token(client, "alpha", "villager"))
+    resp = client.post(f"{API}/{activity_id}/checkin", json={"code": " "}, headers=villager)
+    assert resp.status_code == 422 and "code" in resp.get_json()["errors"]["json"]
+    client.post(f"{API}/{activity_id}/close", headers=headers)
+    resp = client.post(f"{API}/{activity_id}/signups", json={"household_id": str(pw.household)}, headers=villager)
+    assert resp.status_code == 409 and "status" in resp.get_json()["errors"]["json"]  # closed
+    assert _in_alpha(app, world, lambda: db.session.execute(select(func.count()).select_from(ActivitySignup))
+                     .scalar()) == 0

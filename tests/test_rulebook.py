@@ -22,6 +22,7 @@ from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household
 from jifen.tenants.rulebook import adoption, service, signing
+from jifen.tenants.rulebook.checks import MAX_NUMBER, MIN_ATTENDANCE
 from jifen.tenants.rulebook.models import (
     CommitmentSignature,
     RulebookVersion,
@@ -916,3 +917,56 @@ def test_another_villages_adopt_and_signing_forms_are_missing_like_the_rest(app,
     token = csrf_token(vadmin, "/t/alpha/rulebook/")
     assert vadmin.post(f"{other}/signing", data={"household_ids": [str(hh["赵六"])], "signed_on": "2026-04-05",
                                                  "witness_name": "刘建国", "csrf_token": token}).status_code == 404
+
+
+def test_api_declares_the_static_rules_and_answers_stored_data_with_409(app, admin_api):
+    """A rule about the input alone is in the OpenAPI document, from the service's own limits, and
+    breaking it is a 422 naming the field; what the township's data refuses is a 409 naming the
+    field, and nothing is written either way."""
+    client, headers, world = admin_api
+    base = "/api/v1/t/alpha/rulebook"
+    spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert spec["Category"]["properties"]["name_zh"]["maxLength"] == service.MAX_CATEGORY_ZH
+    assert spec["Item"]["properties"]["code"]["maxLength"] == service.MAX_CODE
+    assert (spec["Item"]["properties"]["points_min"]["minimum"],
+            spec["Item"]["properties"]["points_min"]["maximum"]) == (service.MIN_POINTS, MAX_NUMBER)
+    assert spec["Item"]["properties"]["direction"]["enum"] == ["award", "deduction"]
+    assert spec["Signature"]["properties"]["witness_name"]["maxLength"] == signing.MAX_NAME
+    assert spec["BulkSignature"]["properties"]["household_ids"]["minItems"] == 1
+    assert spec["Resolution"]["properties"]["attendance"]["minimum"] == MIN_ATTENDANCE
+    assert [sorted(rule["required"]) for rule in spec["VersionCreate"]["anyOf"]] == [["title"], ["based_on_id"]]
+
+    def counts():
+        with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+            return _count(RuleCategory), _count(RulebookVersion), _count(AuditEntry)
+
+    assert client.post(f"{base}/categories", json={"name_zh": "人居环境"}, headers=headers).status_code == 201
+    before = counts()
+    for body, field in (({"name_zh": "长" * (service.MAX_CATEGORY_ZH + 1)}, "name_zh"), ({"name_zh": " "}, "name_zh"),
+                        ({"name_zh": "新类", "sort_order": -1}, "sort_order")):
+        resp = client.post(f"{base}/categories", json=body, headers=headers)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], resp.get_json()
+    resp = client.post(f"{base}/versions", json={"title": ""}, headers=headers)  # no title and nothing to copy
+    assert resp.status_code == 422 and "title" in resp.get_json()["errors"]["json"]
+    # the township's data refuses: a name taken, a version to copy that names nothing of the township
+    resp = client.post(f"{base}/categories", json={"name_zh": "人居环境"}, headers=headers)
+    assert resp.status_code == 409 and "name_zh" in resp.get_json()["errors"]["json"]
+    resp = client.post(f"{base}/versions", json={"based_on_id": "00000000-0000-0000-0000-000000000000"}, headers=headers)
+    assert resp.status_code == 409 and "based_on_id" in resp.get_json()["errors"]["json"]
+    resp = client.post(f"{base}/villages/{world.a.villages[0]}/rulebooks", json={}, headers=headers)
+    assert resp.status_code == 409 and "version_id" in resp.get_json()["errors"]["json"]  # none adopted yet
+    assert counts() == before
+
+
+def test_a_scan_upload_takes_the_file_and_nothing_else(app, admin_api):
+    client, headers, world = admin_api
+    base = "/api/v1/t/alpha/rulebook"
+    version = client.post(f"{base}/versions", json={"title": "细则"}, headers=headers).get_json()
+    url = f"{base}/versions/{version['id']}/scan"
+    resp = client.post(url, data={"scan": (io.BytesIO(_png()), "x.png"), "note": "42"}, headers=headers,
+                       content_type="multipart/form-data")
+    assert resp.status_code == 422 and "note" in resp.get_json()["errors"]["form"]
+    assert client.get(f"{base}/versions/{version['id']}", headers=headers).get_json()["scan_file_id"] is None
+    resp = client.post(url, data={"scan": (io.BytesIO(_png()), "x.png")}, headers=headers,
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200 and resp.get_json()["scan_file_id"]
