@@ -51,12 +51,17 @@ def schema_name(schema) -> str:
 
 class DocumentPlugin(MarshmallowPlugin):
     """Says in the document what the blueprint enforces for every body: a PATCH must change
-    something, so its body has at least one property (the blueprint marks PATCH bodies)."""
+    something, so its body has at least one property (the blueprint marks PATCH bodies). A schema
+    may also declare a rule across its fields that no single field can say (one of two fields
+    given, a reason needed for one choice) as JSON-schema keywords in its `document_rules`."""
 
     def schema_helper(self, name, _, schema=None, **kwargs):
         ret = super().schema_helper(name, _, schema=schema, **kwargs)
-        if getattr(resolve_schema_instance(schema), "patch_body", False):
+        instance = resolve_schema_instance(schema)
+        if getattr(instance, "patch_body", False):
             ret["minProperties"] = 1
+        if getattr(instance, "document_rules", None) and not getattr(instance, "partial", False):
+            ret.update(instance.document_rules)
         return ret
 
 
