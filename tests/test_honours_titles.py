@@ -14,7 +14,7 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
-from jifen.platform.errors import Forbidden, InputConflict, Invalid, NotFound
+from jifen.platform.errors import Forbidden, InputConflict, NotFound
 from jifen.platform.staff import service as staff
 from jifen.tenants.honours import recommendations, titles, wall
 from jifen.tenants.honours.models import CONFIRMED, DECLINED, SHORTLISTED, HonourCandidate

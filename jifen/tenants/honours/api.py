@@ -373,8 +373,8 @@ class RecommendationListSchema(Schema):
     max_age = whole(0, recommendations.MAX_AGE, allow_none=True,
                     metadata=_d("Not below min_age (the list's, when left out): else a 409."))
     required_tag = text(titles.MAX_TAG, metadata=_d("A household tag (code or name; no such tag is a 409)."))
-    relation = fields.String(allow_none=True, metadata=_d("Only members of this relation to the head.",
-                                                         enum=list(RELATIONS)))
+    relation = fields.String(allow_none=True, metadata=_d("Only members of this relation to the head; null: any.",
+                                                         enum=[*RELATIONS, None]))
     active = fields.Boolean()
     sort_order = whole(0, titles.MAX_SORT_ORDER)
 

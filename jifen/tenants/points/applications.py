@@ -15,6 +15,7 @@ from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
 from jifen.platform.files.service import store_image
 from jifen.platform.input import Day, Text, Uuid, Whole, check
+from jifen.platform.input import value as checked
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.schemas import INT_MAX, INT_MIN
@@ -529,10 +530,8 @@ def list_applications(actor: Actor, *, state: str | None = None, village_id=None
             if ident is None:
                 raise Invalid.field(name, _("Not found."))
             conditions.append(column == ident)
-    try:
-        page, per_page = max(1, int(page or 1)), min(MAX_PER_PAGE, max(1, int(per_page or 20)))
-    except (TypeError, ValueError):
-        raise Invalid.field("page", _("Enter a whole number.")) from None
+    page = checked(Whole(1, INT_MAX), page, "page") or 1
+    per_page = checked(Whole(1, MAX_PER_PAGE), per_page, "per_page") or 20
     base = select(Application, Household).join(Household, Household.id == Application.household_id).where(*conditions)
     total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = db.session.execute(base.order_by(Application.created_at.desc(), Application.id)
