@@ -343,7 +343,7 @@ class Vote(MethodView):
     @blp.response(200, ApplicationDetailSchema)
     def post(self, data, application_id):
         """A panel member approves or rejects (with a reason); the quorum certifies or rejects it.
-        Not for your own household (422); a second vote is 409."""
+        Not for your own household, nor a second vote: 409."""
         return applications.vote(current_actor(), application_id, data)
 
 
