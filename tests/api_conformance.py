@@ -184,6 +184,8 @@ def file_fields(spec: dict) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path, item in spec["paths"].items():
         for method, op in item.items():
+            if not isinstance(op, dict):  # the path's own "parameters"
+                continue
             for media in (op.get("requestBody") or {}).get("content", {}).values():
                 schema = media.get("schema", {})
                 while "$ref" in schema:
@@ -256,7 +258,7 @@ def main(argv=None) -> int:
             for (title, label), message in counts.examples.items() if args.verbose else ():
                 if title == kind:
                     print(f"          {label}: " + message.replace("\n", "\n            "))
-        bad += counts.server_errors + counts.failures
+        bad += counts.server_errors + counts.failures + counts.errors
     return 1 if bad else 0
 
 

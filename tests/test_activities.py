@@ -13,7 +13,7 @@ from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.errors import InputConflict, Invalid, NotFound
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.activities import service
@@ -125,7 +125,7 @@ def test_villager_checks_in_with_the_code_wrong_code_names_code(app, client, wor
     headers = bearer(api_token(client, "alpha", "villager"))
     wrong = "000000" if code != "000000" else "111111"
     resp = client.post(f"{API}/{activity_id}/checkin", json={"code": wrong}, headers=headers)
-    assert resp.status_code == 422 and "code" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "code" in resp.get_json()["errors"]["json"]  # the activity's code refuses it
     assert _apps(app, world, activity_id) == []
     resp = client.post(f"{API}/{activity_id}/checkin", json={"code": code}, headers=headers)
     assert resp.status_code == 201, resp.get_json()
@@ -152,30 +152,30 @@ def test_check_in_only_while_open_and_near_the_day(app, world, pw, scope):
     today = clock.today()
     later = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "下周活动",
                                                    "held_on": today + timedelta(days=3)})
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.check_in(who("villager"), later.id, later.checkin_code)
     assert "code" in e.value.errors
     now = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "今天活动",
                                                  "held_on": today})
     service.close_activity(who("admin"), now.id)
-    with pytest.raises(Invalid):
+    with pytest.raises(InputConflict):
         service.check_in(who("villager"), now.id, now.checkin_code)
-    with pytest.raises(Invalid) as e:  # and no sign-up once closed
+    with pytest.raises(InputConflict) as e:  # and no sign-up once closed
         service.sign_up(who("villager"), now.id)
     assert "status" in e.value.errors
     assert db.session.execute(select(func.count()).select_from(Attendance)).scalar() == 0
 
 
 def test_create_refuses_an_item_not_in_force(app, world, pw, scope):
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "NOPE", "title": "x",
                                                "held_on": clock.today()})
     assert "item_code" in e.value.errors
-    with pytest.raises(Invalid) as e:  # before the rulebook was adopted
+    with pytest.raises(InputConflict) as e:  # before the rulebook was adopted
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "x",
                                                "held_on": "2024-06-01"})
     assert "item_code" in e.value.errors or "held_on" in e.value.errors
-    with pytest.raises(Invalid) as e:  # a deduction is no reward for attending
+    with pytest.raises(InputConflict) as e:  # a deduction is no reward for attending
         service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "D1", "title": "x",
                                                "held_on": clock.today()})
     assert "item_code" in e.value.errors
@@ -238,7 +238,7 @@ def test_staff_cannot_mark_a_household_of_another_village(app, world, pw, scope)
     db.session.commit()
     activity = service.create_activity(who("admin"), {"village_id": pw.village, "item_code": "S1", "title": "整治",
                                                       "held_on": clock.today()})
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.mark_attendance(who("admin"), activity.id, [other.id])
     assert "household_ids.0" in e.value.errors
     with pytest.raises(NotFound):
@@ -298,3 +298,39 @@ def test_demo_is_idempotent(app, world, scope):
     assert before[2] == before[3]  # each attendance made its application
     load_demo(admin, villages)
     assert counts() == before
+
+
+def test_api_declares_the_static_rules_and_answers_stored_data_and_the_date_with_409(app, client, world, pw):
+    """A rule about the input alone is in the OpenAPI document, from the service's own limits (a
+    422 naming the field); the item in force, the year and the activity's code are the township's
+    data or the date (a 409 naming the field). Nothing is written either way."""
+    spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert spec["Activity"]["properties"]["title"]["maxLength"] == service.MAX_TITLE
+    assert spec["Activity"]["properties"]["item_code"]["maxLength"] == service.MAX_ITEM_CODE
+    assert spec["Activity"]["properties"]["description"]["maxLength"] == service.MAX_DESCRIPTION
+    marks = spec["AttendanceMark"]["properties"]["household_ids"]
+    assert (marks["minItems"], marks["maxItems"]) == (1, service.MAX_MARK)
+    headers = bearer(api_token(client, "alpha", "gridder"))
+    today = _today(app, world)
+    body = {"village_id": str(pw.village), "item_code": "S1", "title": "党员志愿服务", "held_on": today.isoformat()}
+    for bad, field in (({"title": " "}, "title"), ({"title": "长" * (service.MAX_TITLE + 1)}, "title"),
+                       ({"item_code": ""}, "item_code"), ({"held_on": "2026-13-01"}, "held_on")):
+        resp = client.post(f"{API}/", json=body | bad, headers=headers)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], (bad, resp.get_json())
+    for bad, field in (({"item_code": "NOPE"}, "item_code"), ({"item_code": "D1"}, "item_code"),
+                       ({"held_on": f"{today.year - 2}-06-01"}, "held_on"),
+                       ({"village_id": str(uuid.UUID(int=0))}, "village_id")):
+        resp = client.post(f"{API}/", json=body | bad, headers=headers)
+        assert resp.status_code == 409 and field in resp.get_json()["errors"]["json"], (bad, resp.get_json())
+    assert _in_alpha(app, world, lambda: db.session.execute(select(func.count()).select_from(Activity)).scalar()) == 0
+    activity_id = client.post(f"{API}/", json=body, headers=headers).get_json()["id"]
+    resp = client.post(f"{API}/{activity_id}/attendance", json={"household_ids": []}, headers=headers)
+    assert resp.status_code == 422 and "household_ids" in resp.get_json()["errors"]["json"]
+    villager = bearer(api_token(client, "alpha", "villager"))
+    resp = client.post(f"{API}/{activity_id}/checkin", json={"code": " "}, headers=villager)
+    assert resp.status_code == 422 and "code" in resp.get_json()["errors"]["json"]
+    client.post(f"{API}/{activity_id}/close", headers=headers)
+    resp = client.post(f"{API}/{activity_id}/signups", json={"household_id": str(pw.household)}, headers=villager)
+    assert resp.status_code == 409 and "status" in resp.get_json()["errors"]["json"]  # closed
+    assert _in_alpha(app, world, lambda: db.session.execute(select(func.count()).select_from(ActivitySignup))
+                     .scalar()) == 0

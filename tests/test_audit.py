@@ -12,7 +12,7 @@ from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry, AuditHead
 from jifen.platform.audit.service import verify_chain
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
+from jifen.platform.errors import InputConflict
 from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
@@ -75,7 +75,7 @@ def test_a_refused_change_writes_no_audit_entry(ctx):
         try:
             staff.invite(admin, {"username": "ok-name", "display_name": "x",
                                  "roles": [{"role": "village_admin", "scope_ids": [world.b.villages[0]]}]})
-        except Invalid as e:
+        except InputConflict as e:  # another township's village names nothing here
             assert "roles" in e.errors
         db.session.rollback()
         assert len(_entries()) == before

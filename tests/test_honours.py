@@ -214,7 +214,7 @@ def test_settings_checks_name_the_fields_and_nothing_is_half_written(app, world,
     headers = bearer(api_token(client, "alpha", "admin"))
     resp = client.put(f"{API}/settings", headers=headers, json={"levels": [{"stars": 2, "top_percent": 10},
                                                                            {"stars": 3, "top_percent": 20}]})
-    assert resp.status_code == 422 and "levels.1.top_percent" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "levels.1.top_percent" in resp.get_json()["errors"]["json"]
     resp = client.put(f"{API}/settings", headers=headers, json={"name_display": "full", "wall_size": 12})
     assert resp.status_code == 200 and resp.get_json()["wall_size"] == 12
     assert client.get(f"{API}/settings", headers=headers).get_json()["levels"][1]["min_points"] == 80

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
-from jifen.platform.errors import Forbidden, Invalid, NotFound
+from jifen.platform.errors import Forbidden, InputConflict, NotFound
 from jifen.platform.staff import service as staff
 from jifen.tenants.honours import recommendations, titles, wall
 from jifen.tenants.honours.models import CONFIRMED, DECLINED, SHORTLISTED, HonourCandidate
@@ -84,7 +84,7 @@ def test_ties_at_the_quota_line_all_go_on_the_list_and_the_panel_keeps_the_quota
     assert [(h, t) for h, _s, t in found] == [(ids[0], False), (ids[1], True), (ids[2], True)]
     assert _decide(app, world, "panel1", ids[0], shortlist, "confirm") == CONFIRMED
     assert _decide(app, world, "panel2", ids[1], shortlist, "confirm") == CONFIRMED
-    with pytest.raises(Invalid) as e:  # two places, both taken
+    with pytest.raises(InputConflict) as e:  # two places, both taken
         _decide(app, world, "panel3", ids[2], shortlist, "confirm")
     assert "decision" in e.value.errors
     assert _decide(app, world, "panel3", ids[2], shortlist, "decline", "名额已满") == DECLINED
@@ -148,7 +148,7 @@ def test_panel_of_another_village_cannot_and_nobody_decides_on_their_own_househo
                                                     "roles": [{"role": "panel_member", "scope_ids": [pw.village]}]})
         set_password(user)
     in_tenant(app, world.a.tenant_id, member_of_household2)
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         _decide(app, world, "panel-li", pw.household2, shortlist, "confirm")
     assert "decision" in e.value.errors
     assert _decide(app, world, "panel-li", ids[0], shortlist, "confirm") == CONFIRMED
@@ -166,7 +166,7 @@ def test_panel_of_another_village_cannot_and_nobody_decides_on_their_own_househo
 def test_drawing_is_for_the_village_admin_of_the_village_and_the_township_admin(app, world, pw, client):
     title = _title(app, world, name_zh="最美家庭", required_tag=None)
     other = world.a.villages[2]
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         _draw(app, world, title, other)  # vadmin of 官田村, not of 梅园村
     assert "village_id" in e.value.errors
     with pytest.raises(Forbidden):
@@ -181,7 +181,9 @@ def test_drawing_is_for_the_village_admin_of_the_village_and_the_township_admin(
     assert client.post(f"{API}/titles", headers=headers, json={"name_zh": "x"}).status_code == 403
     admin = bearer(api_token(client, "alpha", "admin"))
     resp = client.post(f"{API}/titles", headers=admin, json={"name_zh": "最美家庭", "quota": 0})
-    assert resp.status_code == 422 and {"name_zh", "quota"} <= set(resp.get_json()["errors"]["json"])
+    assert resp.status_code == 422 and "quota" in resp.get_json()["errors"]["json"]  # the document's bound
+    resp = client.post(f"{API}/titles", headers=admin, json={"name_zh": "最美家庭", "quota": 3})
+    assert resp.status_code == 409 and "name_zh" in resp.get_json()["errors"]["json"]  # taken: the data's rule
     resp = client.patch(f"{API}/titles/{title}", headers=admin, json={"required_tag": "党员户", "quota": 4})
     assert resp.status_code == 200 and (resp.get_json()["required_tag"], resp.get_json()["quota"]) == (PARTY, 4)
 

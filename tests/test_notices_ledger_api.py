@@ -24,7 +24,7 @@ def test_publish_list_and_detail(client, app, world, pw):
     resp = client.post(f"{BASE}/notices/publish", json={"village_id": str(pw.village)}, headers=admin)
     assert resp.status_code == 201 and resp.get_json()["item_count"] == 1 and resp.get_json()["is_open"]
     again = client.post(f"{BASE}/notices/publish", json={"village_id": str(pw.village)}, headers=admin)
-    assert again.status_code == 422 and "village_id" in again.get_json()["errors"]["json"]
+    assert again.status_code == 409 and "village_id" in again.get_json()["errors"]["json"]
     listed = client.get(f"{BASE}/notices/", headers=admin).get_json()
     assert [n["number"] for n in listed] == [1]
     detail = client.get(f"{BASE}/notices/{listed[0]['id']}", headers=admin).get_json()
@@ -66,7 +66,7 @@ def test_objection_refused_after_close_and_from_another_village(client, app, wor
     villager = bearer(api_token(client, "alpha", "villager2"))
     late = client.post(f"{BASE}/notices/objections", json={"application_id": str(app_id), "reason": "晚了"},
                        headers=villager)
-    assert late.status_code == 422 and "notice" in late.get_json()["errors"]["json"]
+    assert late.status_code == 409 and "notice" in late.get_json()["errors"]["json"]
     staff = bearer(api_token(client, "alpha", world.a.username("grid_worker")))  # not a villager at all
     assert client.post(f"{BASE}/notices/objections", json={"application_id": str(app_id), "reason": "x"},
                        headers=staff).status_code in (403, 404)
@@ -127,7 +127,7 @@ def test_a_correction_gives_back_exactly_what_the_entry_took(client, app, world,
     assert correct(-5).status_code == 201  # back to the deduction: takes what there is
     assert balances() == (-3, 0)
     same = correct(-5)  # to its own amount: refused, nothing moves
-    assert same.status_code == 422 and "points" in same.get_json()["errors"]["json"]
+    assert same.status_code == 409 and "points" in same.get_json()["errors"]["json"]
     assert balances() == (-3, 0)
     check = client.post(f"{BASE}/ledger/check-balances", json={}, headers=admin)
     assert check.status_code == 200 and check.get_json()["differences"] == []

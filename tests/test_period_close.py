@@ -440,7 +440,7 @@ def test_the_passbook_shows_the_close_in_both_years(client, app, world, pw):
     token = bearer(api_token(client, "alpha", world.a.username()))
     fix = client.post(f"/api/v1/t/alpha/ledger/entries/{tx.id}/corrections", json={"points": 5, "reason": "x"},
                       headers=token)
-    assert fix.status_code == 422 and "transaction" in error_fields(fix)
+    assert fix.status_code == 409 and "transaction" in error_fields(fix)
     api_book = client.get(f"/api/v1/t/alpha/ledger/households/{pw.household}/passbook?period={NEXT}",
                           headers=token).get_json()
     assert str(tx.id) in [e["id"] for e in api_book["entries"]] and api_book["available"] == 22

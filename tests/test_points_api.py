@@ -52,7 +52,7 @@ def test_self_application_to_certified_through_the_api(app, world, pw, client, a
     queue = client.get(f"{A}/queue", headers=as_("gridder")).get_json()
     assert [a["id"] for a in queue["to_verify"]] == [app_id]
     resp = client.post(f"{A}/applications/{app_id}/verify", json={"points": 9, "reason": "x"}, headers=as_("gridder"))
-    assert resp.status_code == 422 and "points" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "points" in resp.get_json()["errors"]["json"]
     resp = client.post(f"{A}/applications/{app_id}/verify", json={"points": 4, "reason": "面积大"},
                        headers=as_("gridder"))
     assert resp.status_code == 200 and resp.get_json()["state"] == "verified" and resp.get_json()["points"] == 4
@@ -80,11 +80,11 @@ def test_bad_input_is_422_naming_the_field_and_writes_nothing(app, world, pw, cl
     resp = client.post(f"{A}/applications", data=apply_body(pw, "2999-01-01", photos=[]), headers=as_("villager"),
                        content_type="multipart/form-data")
     errors = resp.get_json()["errors"]["json"]
-    assert resp.status_code == 422 and {"occurred_on"} <= set(errors)
+    assert resp.status_code == 409 and {"occurred_on"} <= set(errors)
     resp = client.post(f"{A}/records", json={"household_id": str(pw.household), "item_id": str(pw.items["S1"]),
                                              "occurred_on": today(app, world), "description": "巡逻", "points": 50},
                        headers=as_("gridder"))
-    assert resp.status_code == 422 and "points" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "points" in resp.get_json()["errors"]["json"]
     resp = client.post(f"{A}/records", json={"household_id": str(pw.household), "occurred_on": today(app, world),
                                              "description": "x", "tenant_id": "x"}, headers=as_("gridder"))
     assert resp.status_code == 422 and "tenant_id" in resp.get_json()["errors"]["json"]
@@ -106,7 +106,7 @@ def test_idempotency_key_replays_and_refuses_another_body(app, world, pw, client
     key2 = as_("gridder", **{"Idempotency-Key": "rec-1"})
     body = {"household_id": str(pw.household), "item_id": str(pw.items["S1"]), "occurred_on": day,
             "description": "巡逻", "points": 99}
-    assert client.post(f"{A}/records", json=body, headers=key2).status_code == 422
+    assert client.post(f"{A}/records", json=body, headers=key2).status_code == 409
     ok = client.post(f"{A}/records", json=body | {"points": 6}, headers=key2)
     assert ok.status_code == 201 and ok.get_json()["state"] == "verified" and ok.get_json()["origin"] == "staff"
     assert client.post(f"{A}/records", json=body | {"points": 6}, headers=key2).get_json()["id"] == ok.get_json()["id"]
@@ -118,7 +118,7 @@ def test_batch_is_all_or_nothing(app, world, pw, client, as_):
             "rows": [{"household_id": str(pw.household), "points": 5},
                      {"household_id": str(pw.household2), "points": 20}]}
     resp = client.post(f"{A}/batches", json=body, headers=as_("gridder"))
-    assert resp.status_code == 422 and list(resp.get_json()["errors"]["json"]) == ["rows.1.points"]
+    assert resp.status_code == 409 and list(resp.get_json()["errors"]["json"]) == ["rows.1.points"]
     assert count(app, world, Application) == 0 and count(app, world, Batch) == 0
     body["rows"][1]["points"] = 3
     resp = client.post(f"{A}/batches", json=body, headers=as_("gridder", **{"Idempotency-Key": "b1"}))
@@ -172,7 +172,7 @@ def test_panel_member_cannot_vote_for_own_household(app, world, pw, client, as_)
     app_id = resp.get_json()["id"]
     assert client.get(f"{A}/queue", headers=as_("panel1")).get_json()["to_certify"] == []
     resp = client.post(f"{A}/applications/{app_id}/vote", json={"decision": "approve"}, headers=as_("panel1"))
-    assert resp.status_code == 422 and "decision" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "decision" in resp.get_json()["errors"]["json"]
     assert count(app, world, CertificationVote) == 0
 
 

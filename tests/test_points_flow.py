@@ -13,7 +13,7 @@ from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
@@ -46,7 +46,7 @@ def who(username_or_role, world=None) -> Actor:
 def test_self_application_goes_all_the_way_to_the_passbook(pw, scope):
     today = clock.today()
     villager, gridder = who("villager"), who("gridder")
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         apps.self_apply(villager, pw.household, {"item_id": pw.items["A1"], "occurred_on": today.isoformat(),
                                                  "description": "打扫公共区域"})
     assert "photos" in e.value.errors
@@ -125,7 +125,7 @@ def test_recusal_scope_and_wrong_state(pw, scope):
     user = db.session.execute(select(User).where(User.username == "panel1")).scalar_one()
     user.phone = "13800000002"  # panel1 lives in household 2
     db.session.commit()
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         apps.vote(who("panel1"), a.id, {"decision": "approve"})
     assert "decision" in e.value.errors
     with pytest.raises(NotFound):  # panel of another village

@@ -29,7 +29,7 @@ from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.errors import Conflict, InputConflict, Invalid
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
@@ -163,7 +163,7 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     data = {"item_code": code, "occurred_on": today.isoformat(), "description": "做好事"}
                     photos = [_photo()] if with_photo else None
                     made = self.attempt(apps.self_apply, self.actors[households[household]], household, data, photos,
-                                        expect=(Invalid,))
+                                        expect=(Invalid, InputConflict))
                     assert (made is None) == (code == "A1" and not with_photo)  # A1 needs a photo
                     if made is not None:
                         assert made.state == "submitted" and made.points == ITEMS[code][1][2]
@@ -174,7 +174,8 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     low, high, _default = ITEMS[code][1]
                     data = {"item_code": code, "occurred_on": today.isoformat(), "description": "网格员记录",
                             "points": points}
-                    made = self.attempt(apps.record_conduct, self.actors["gridder"], household, data, expect=(Invalid,))
+                    made = self.attempt(apps.record_conduct, self.actors["gridder"], household, data,
+                                        expect=(Invalid, InputConflict))
                     assert (made is None) == (not low <= points <= high)
                     if made is not None:
                         sign = -1 if ITEMS[code][0] == "deduction" else 1
@@ -193,7 +194,7 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     low, high, _default = ITEMS[app_.item_code][1]
                     changed = points is not None and points != app_.points
                     body = {"points": points, "reason": "核实调整"} if points is not None else {}
-                    done = self.attempt(apps.verify, gridder, app_id, body, expect=(Invalid,))
+                    done = self.attempt(apps.verify, gridder, app_id, body, expect=(Invalid, InputConflict))
                     assert (done is None) == (changed and not low <= points <= high)
                     if done is not None:
                         assert done.state == ("certified" if app_.item_code == "V1" else "verified")
@@ -212,7 +213,7 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                 @rule()
                 def publish(self):
                     waiting = self.ids_in("certified")
-                    notice = self.attempt(notices.publish, Actor.system(), pw.village, expect=(Invalid,))
+                    notice = self.attempt(notices.publish, Actor.system(), pw.village, expect=(Invalid, InputConflict))
                     assert (notice is None) == (not waiting)
                     if notice is not None:
                         assert notice.item_count == len(waiting)
@@ -226,7 +227,7 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     notice = tenant_get(Notice, tenant_get(Application, app_id).notice_id)
                     still_open = notices.is_open(notice)
                     done = self.attempt(notices.object_to, self.actors[objector], app_id, {"reason": "不是这样"},
-                                        expect=(Invalid,))
+                                        expect=(Invalid, InputConflict))
                     assert (done is None) == (not still_open)
                     if done is not None:
                         assert tenant_get(Application, app_id).state == "objected"
@@ -282,12 +283,12 @@ def test_random_lifecycles_keep_the_ledger_rules(app, world, monkeypatch):
                     points = before if same else points
                     balances, entries_before = _balances(), self.count(LedgerTransaction)
                     done = self.attempt(entries.correct_entry, self.actors["admin"], original.id,
-                                        {"points": points, "reason": "更正"}, expect=(Invalid,))
+                                        {"points": points, "reason": "更正"}, expect=(Invalid, InputConflict))
                     assert (done is None) == (points == before)
                     if done is not None:
                         assert ledger.effective_points(original) == points
                         later = self.attempt(entries.correct_entry, self.actors["admin"], done.id,
-                                             {"points": 0, "reason": "更正的更正"}, expect=(Invalid,))
+                                             {"points": 0, "reason": "更正的更正"}, expect=(Invalid, InputConflict))
                         assert later is None  # a correction is not corrected: its entry is
                     else:  # to its own amount: nothing changes
                         assert _balances() == balances and self.count(LedgerTransaction) == entries_before

@@ -15,13 +15,14 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.pinyin import initials, pinyin_key
 from jifen.platform.roles.authz import Actor, Grant
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household
 from jifen.tenants.rulebook import adoption, service, signing
+from jifen.tenants.rulebook.checks import MAX_NUMBER, MIN_ATTENDANCE
 from jifen.tenants.rulebook.models import (
     CommitmentSignature,
     RulebookVersion,
@@ -124,7 +125,7 @@ def test_standard_categories_are_offered_not_inserted_and_can_be_renamed_and_reo
         first, last = added[0], added[-1]
         service.update_category(admin, last.id, {"name_zh": "移风易俗", "name_en": "New customs", "sort_order": 0})
         assert service.list_categories(admin)[0].name_en == "New customs"
-        with pytest.raises(Invalid) as e:
+        with pytest.raises(InputConflict) as e:  # the name is taken: the township's data refuses it
             service.update_category(admin, first.id, {"name_zh": "移风易俗", "name_en": ""})
         assert "name_zh" in e.value.errors
         with pytest.raises(Invalid) as e:
@@ -176,21 +177,27 @@ def test_items_are_ordered_within_their_category_and_can_be_moved(ctx):
         assert _audit("rule_item.move") == 1
 
 
+# a field alone is Invalid (422, the API document declares it); how the fields relate, an unknown
+# category and a taken code are an InputConflict (409)
 BAD_ITEMS = [
-    ({"points_min": 0}, "points_min"), ({"points_min": -3}, "points_min"), ({"points_min": "abc"}, "points_min"),
-    ({"points_min": 10, "points_max": 5}, "points_max"),
-    ({"points_min": 3, "points_max": 10, "points_default": 12}, "points_default"),
-    ({"points_min": 3, "points_max": 10, "points_default": 1}, "points_default"),
-    ({"cap_points": 20, "cap_period": None}, "cap_period"), ({"cap_points": None, "cap_period": "month"}, "cap_points"),
-    ({"cap_points": 1, "points_min": 2}, "cap_points"), ({"cap_period": "week"}, "cap_period"),
-    ({"unit": "hour"}, "unit"), ({"direction": "bonus"}, "direction"), ({"initiator": "anyone"}, "initiator"),
-    ({"review": "none"}, "review"), ({"category_id": "00000000-0000-0000-0000-000000000000"}, "category_id"),
-    ({"title_zh": "  "}, "title_zh"), ({"code": "HJ01"}, "code"), ({"points_min": 10 ** 9}, "points_min"),
+    ({"points_min": 0}, "points_min", Invalid), ({"points_min": -3}, "points_min", Invalid),
+    ({"points_min": "abc"}, "points_min", Invalid),
+    ({"points_min": 10, "points_max": 5}, "points_max", InputConflict),
+    ({"points_min": 3, "points_max": 10, "points_default": 12}, "points_default", InputConflict),
+    ({"points_min": 3, "points_max": 10, "points_default": 1}, "points_default", InputConflict),
+    ({"cap_points": 20, "cap_period": None}, "cap_period", InputConflict),
+    ({"cap_points": None, "cap_period": "month"}, "cap_points", InputConflict),
+    ({"cap_points": 1, "points_min": 2}, "cap_points", InputConflict), ({"cap_period": "week"}, "cap_period", Invalid),
+    ({"unit": "hour"}, "unit", Invalid), ({"direction": "bonus"}, "direction", Invalid),
+    ({"initiator": "anyone"}, "initiator", Invalid), ({"review": "none"}, "review", Invalid),
+    ({"category_id": "00000000-0000-0000-0000-000000000000"}, "category_id", InputConflict),
+    ({"title_zh": "  "}, "title_zh", Invalid), ({"code": "HJ01"}, "code", InputConflict),
+    ({"points_min": 10 ** 9}, "points_min", Invalid),
 ]
 
 
-@pytest.mark.parametrize("bad,field", BAD_ITEMS)
-def test_a_bad_item_names_the_field_and_writes_nothing(ctx, bad, field):
+@pytest.mark.parametrize("bad,field,refusal", BAD_ITEMS)
+def test_a_bad_item_names_the_field_and_writes_nothing(ctx, bad, field, refusal):
     with alpha() as (world, admin):
         service.add_standard_categories(admin)
         cat = service.list_categories(admin)[0].id
@@ -198,7 +205,7 @@ def test_a_bad_item_names_the_field_and_writes_nothing(ctx, bad, field):
         service.create_item(admin, v.id, _item(cat, code="HJ01"))
         db.session.commit()
         before = _count(RuleItem), _count(AuditEntry)
-        with pytest.raises(Invalid) as e:
+        with pytest.raises(refusal) as e:
             service.create_item(admin, v.id, _item(cat, code="HJ02") | bad)
         assert field in e.value.errors, e.value.errors
         db.session.rollback()
@@ -217,25 +224,27 @@ def test_every_bad_item_field_is_named_at_once(ctx):
 
 # --- adoption and the version in force -----------------------------------------------------------
 
+# a field alone is Invalid (422); the votes against each other, the days against each other and today
+# are an InputConflict (409)
 BAD_RESOLUTIONS = [
-    ({"attendance": 0}, "attendance"), ({"attendance": 40, "votes_for": 30, "votes_against": 8, "votes_abstain": 5},
-                                        "attendance"),
-    ({"attendance": 40, "votes_for": 20, "votes_against": 10, "votes_abstain": 10}, "votes_for"),
-    ({"votes_against": -1}, "votes_against"), ({"assembly_date": "2099-01-01", "adopted_on": "2099-02-01"},
-                                               "assembly_date"),
-    ({"adopted_on": "2026-03-01"}, "adopted_on"), ({"adopted_on": ""}, "adopted_on"),
-    ({"assembly_date": "18/03/2026"}, "assembly_date"), ({"votes_for": None}, "votes_for"),
+    ({"attendance": 0}, "attendance", Invalid),
+    ({"attendance": 40, "votes_for": 30, "votes_against": 8, "votes_abstain": 5}, "attendance", InputConflict),
+    ({"attendance": 40, "votes_for": 20, "votes_against": 10, "votes_abstain": 10}, "votes_for", InputConflict),
+    ({"votes_against": -1}, "votes_against", Invalid),
+    ({"assembly_date": "2099-01-01", "adopted_on": "2099-02-01"}, "assembly_date", InputConflict),
+    ({"adopted_on": "2026-03-01"}, "adopted_on", InputConflict), ({"adopted_on": ""}, "adopted_on", Invalid),
+    ({"assembly_date": "18/03/2026"}, "assembly_date", Invalid), ({"votes_for": None}, "votes_for", Invalid),
 ]
 
 
-@pytest.mark.parametrize("bad,field", BAD_RESOLUTIONS)
-def test_adoption_needs_a_valid_resolution(ctx, bad, field):
+@pytest.mark.parametrize("bad,field,refusal", BAD_RESOLUTIONS)
+def test_adoption_needs_a_valid_resolution(ctx, bad, field, refusal):
     with alpha() as (world, admin):
         service.add_standard_categories(admin)
         v = service.create_version(admin, {"title": "草案"})
         service.create_item(admin, v.id, _item(service.list_categories(admin)[0].id))
         db.session.commit()
-        with pytest.raises(Invalid) as e:
+        with pytest.raises(refusal) as e:
             service.adopt_version(admin, v.id, RESOLUTION | bad)
         assert field in e.value.errors, e.value.errors
         db.session.rollback()
@@ -263,7 +272,7 @@ def test_adopting_a_new_version_retires_the_old_one_and_each_day_has_its_version
     with alpha() as (world, admin):
         v1 = _rulebook(admin)
         db.session.commit()
-        with pytest.raises(Invalid) as e:  # not after the version in force
+        with pytest.raises(InputConflict) as e:  # not after the version in force
             _rulebook(admin, adopted_on="2026-04-01", based_on=v1)
         assert "adopted_on" in e.value.errors
         db.session.rollback()
@@ -293,7 +302,7 @@ def test_rules_in_force_follow_the_village_adoption_in_force_on_the_day(ctx):
         v2 = _rulebook(admin, adopted_on="2026-07-01", assembly="2026-06-20", based_on=v1)
         db.session.commit()
         assert adoption.rules_in_force(v1_id, JULY).village_rulebook.id == older.id  # until the village adopts
-        with pytest.raises(Invalid) as e:  # a village cannot adopt before the township version is in force
+        with pytest.raises(InputConflict) as e:  # a village cannot adopt before the township version is in force
             _village_rulebook(admin, v1_id, adopted_on="2026-06-30")
         assert "adopted_on" in e.value.errors
         db.session.rollback()
@@ -314,16 +323,17 @@ def test_a_village_sets_points_within_the_range_and_nothing_outside(ctx):
         with pytest.raises(Conflict):
             adoption.start_village_rulebook(vadmin, world.a.villages[0])
         items = {e.item.code: e.item for e in adoption.village_items(vadmin, vr.id)}
-        for bad in (11, 2, 0, "many"):
-            with pytest.raises(Invalid) as e:
+        # outside the item's range (3..10): the stored item refuses it (409); no points at all: 422
+        for bad, refusal in ((11, InputConflict), (2, InputConflict), (0, Invalid), ("many", Invalid)):
+            with pytest.raises(refusal) as e:
                 adoption.set_village_item(vadmin, vr.id, items["ZY01"].id, {"points": bad})
             assert "points" in e.value.errors and "ZY01" in e.value.errors["points"][0]
-        with pytest.raises(Invalid) as e:  # a fixed item has no room
+        with pytest.raises(InputConflict) as e:  # a fixed item has no room
             adoption.set_village_item(vadmin, vr.id, items["HJ01"].id, {"points": 3})
         assert "HJ01" in e.value.errors["points"][0]
         assert adoption.set_village_item(vadmin, vr.id, items["ZY01"].id, {"points": 10}).points == 10
         db.session.commit()
-        with pytest.raises(Invalid) as e:  # the page form: every bad row named by its input
+        with pytest.raises(InputConflict) as e:  # the page form: every bad row named by its input
             adoption.set_village_items(vadmin, vr.id, {str(items["ZY01"].id): {"enabled": "on", "points": "99"},
                                                        str(items["HJ01"].id): {"enabled": "", "points": "7"}})
         assert set(e.value.errors) == {f"points-{items['ZY01'].id}", f"points-{items['HJ01'].id}"}
@@ -432,12 +442,13 @@ def test_a_household_signs_once_and_only_its_own_villages_adopted_rulebook(signi
     with pytest.raises(Conflict) as e:
         _sign(admin, vrs[v0], hh["王五"])
     assert "王五" in e.value.message
-    for household, kw, field in ((hh["赵六"], {}, "household_id"), (hh["钱七"], {}, "household_id"),
-                                 (hh["李四"], {"signed_on": "2099-01-01"}, "signed_on"),
-                                 (hh["李四"], {"signed_on": "2026-03-01"}, "signed_on"),
-                                 (hh["李四"], {"witness_name": ""}, "witness_name"),
-                                 (hh["李四"], {"signer_name": " "}, "signer_name")):
-        with pytest.raises(Invalid) as e:
+    for household, kw, field, refusal in ((hh["赵六"], {}, "household_id", InputConflict),
+                                          (hh["钱七"], {}, "household_id", InputConflict),
+                                          (hh["李四"], {"signed_on": "2099-01-01"}, "signed_on", InputConflict),
+                                          (hh["李四"], {"signed_on": "2026-03-01"}, "signed_on", InputConflict),
+                                          (hh["李四"], {"witness_name": ""}, "witness_name", Invalid),
+                                          (hh["李四"], {"signer_name": " "}, "signer_name", Invalid)):
+        with pytest.raises(refusal) as e:
             _sign(admin, vrs[v0], household, **kw)
         assert field in e.value.errors, (household.head_name, kw, e.value.errors)
     with pytest.raises(Invalid) as e:
@@ -683,7 +694,11 @@ def test_the_api_builds_adopts_and_reports(admin_api):
     resp = client.post(items, json={"category_id": cats[0]["id"], "title_zh": "垃圾分类", "direction": "award",
                                     "points_min": 0, "unit": "hour", "cap_points": 20}, headers=headers)
     assert resp.status_code == 422
-    assert {"points_min", "unit", "cap_period"} <= set(resp.get_json()["errors"]["json"])
+    assert {"points_min", "unit"} <= set(resp.get_json()["errors"]["json"])
+    resp = client.post(items, json={"category_id": cats[0]["id"], "title_zh": "垃圾分类", "direction": "award",
+                                    "points_min": 1, "unit": "day", "cap_points": 20}, headers=headers)
+    assert resp.status_code == 409  # a cap without its period: the fields relate, each fits the document
+    assert {"cap_period"} <= set(resp.get_json()["errors"]["json"])
     resp = client.post(items, json={"category_id": cats[0]["id"], "title_zh": "垃圾分类", "title_en": "Sorting waste",
                                     "direction": "award", "points_min": 1, "unit": "day", "cap_points": 20,
                                     "cap_period": "month", "code": "HJ03"}, headers=headers)
@@ -692,10 +707,12 @@ def test_the_api_builds_adopts_and_reports(admin_api):
     resp = client.patch(f"{base}/items/{item['id']}", json={"points_max": 3, "points_default": 2}, headers=headers)
     assert resp.status_code == 200 and resp.get_json()["points_max"] == 3
     resp = client.patch(f"{base}/items/{item['id']}", json={"points_default": 9}, headers=headers)
-    assert resp.status_code == 422 and "points_default" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "points_default" in resp.get_json()["errors"]["json"]
     adopt = f"{base}/versions/{version['id']}/adopt"
     resp = client.post(adopt, json=RESOLUTION | {"votes_for": 5, "attendance": 0}, headers=headers)
     assert resp.status_code == 422 and "attendance" in resp.get_json()["errors"]["json"]
+    resp = client.post(adopt, json=RESOLUTION | {"votes_for": 5}, headers=headers)
+    assert resp.status_code == 409 and "votes_for" in resp.get_json()["errors"]["json"]  # no majority of 45
     resp = client.post(adopt, json={"attendance": 40}, headers=headers)
     assert resp.status_code == 422 and {"assembly_date", "adopted_on"} <= set(resp.get_json()["errors"]["json"])
     assert client.post(adopt, json=RESOLUTION, headers=headers).status_code == 200
@@ -715,7 +732,7 @@ def test_the_api_builds_adopts_and_reports(admin_api):
     assert [i["code"] for i in vr["items"]] == ["HJ03"]
     setting = f"{base}/village-rulebooks/{vr['id']}/items/{item['id']}"
     resp = client.put(setting, json={"enabled": True, "points": 5}, headers=headers)
-    assert resp.status_code == 422 and "HJ03" in resp.get_json()["errors"]["json"]["points"][0]
+    assert resp.status_code == 409 and "HJ03" in resp.get_json()["errors"]["json"]["points"][0]
     assert client.put(setting, json={"enabled": True, "points": 3}, headers=headers).get_json()["points"] == 3
     resp = client.post(f"{base}/village-rulebooks/{vr['id']}/adopt", json=RESOLUTION, headers=headers)
     assert resp.status_code == 200
@@ -768,9 +785,9 @@ def test_other_townships_ids_are_not_found(app, admin_api):
     resp = client.post(f"{base}/versions/{version['id']}/items", headers=headers,
                        json={"category_id": str(b_ids["category"]), "title_zh": "项", "direction": "award",
                              "points_min": 1})
-    assert resp.status_code == 422 and "category_id" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "category_id" in resp.get_json()["errors"]["json"]
     resp = client.post(f"{base}/versions", json={"based_on_id": str(b_ids["version"])}, headers=headers)
-    assert resp.status_code == 422 and "based_on_id" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "based_on_id" in resp.get_json()["errors"]["json"]
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         admin = actor_for(db.session.get(User, (world.a.tenant_id, world.a.user_id())))
         _rulebook(admin)
@@ -900,3 +917,56 @@ def test_another_villages_adopt_and_signing_forms_are_missing_like_the_rest(app,
     token = csrf_token(vadmin, "/t/alpha/rulebook/")
     assert vadmin.post(f"{other}/signing", data={"household_ids": [str(hh["赵六"])], "signed_on": "2026-04-05",
                                                  "witness_name": "刘建国", "csrf_token": token}).status_code == 404
+
+
+def test_api_declares_the_static_rules_and_answers_stored_data_with_409(app, admin_api):
+    """A rule about the input alone is in the OpenAPI document, from the service's own limits, and
+    breaking it is a 422 naming the field; what the township's data refuses is a 409 naming the
+    field, and nothing is written either way."""
+    client, headers, world = admin_api
+    base = "/api/v1/t/alpha/rulebook"
+    spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert spec["Category"]["properties"]["name_zh"]["maxLength"] == service.MAX_CATEGORY_ZH
+    assert spec["Item"]["properties"]["code"]["maxLength"] == service.MAX_CODE
+    assert (spec["Item"]["properties"]["points_min"]["minimum"],
+            spec["Item"]["properties"]["points_min"]["maximum"]) == (service.MIN_POINTS, MAX_NUMBER)
+    assert spec["Item"]["properties"]["direction"]["enum"] == ["award", "deduction"]
+    assert spec["Signature"]["properties"]["witness_name"]["maxLength"] == signing.MAX_NAME
+    assert spec["BulkSignature"]["properties"]["household_ids"]["minItems"] == 1
+    assert spec["Resolution"]["properties"]["attendance"]["minimum"] == MIN_ATTENDANCE
+    assert [sorted(rule["required"]) for rule in spec["VersionCreate"]["anyOf"]] == [["title"], ["based_on_id"]]
+
+    def counts():
+        with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+            return _count(RuleCategory), _count(RulebookVersion), _count(AuditEntry)
+
+    assert client.post(f"{base}/categories", json={"name_zh": "人居环境"}, headers=headers).status_code == 201
+    before = counts()
+    for body, field in (({"name_zh": "长" * (service.MAX_CATEGORY_ZH + 1)}, "name_zh"), ({"name_zh": " "}, "name_zh"),
+                        ({"name_zh": "新类", "sort_order": -1}, "sort_order")):
+        resp = client.post(f"{base}/categories", json=body, headers=headers)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], resp.get_json()
+    resp = client.post(f"{base}/versions", json={"title": ""}, headers=headers)  # no title and nothing to copy
+    assert resp.status_code == 422 and "title" in resp.get_json()["errors"]["json"]
+    # the township's data refuses: a name taken, a version to copy that names nothing of the township
+    resp = client.post(f"{base}/categories", json={"name_zh": "人居环境"}, headers=headers)
+    assert resp.status_code == 409 and "name_zh" in resp.get_json()["errors"]["json"]
+    resp = client.post(f"{base}/versions", json={"based_on_id": "00000000-0000-0000-0000-000000000000"}, headers=headers)
+    assert resp.status_code == 409 and "based_on_id" in resp.get_json()["errors"]["json"]
+    resp = client.post(f"{base}/villages/{world.a.villages[0]}/rulebooks", json={}, headers=headers)
+    assert resp.status_code == 409 and "version_id" in resp.get_json()["errors"]["json"]  # none adopted yet
+    assert counts() == before
+
+
+def test_a_scan_upload_takes_the_file_and_nothing_else(app, admin_api):
+    client, headers, world = admin_api
+    base = "/api/v1/t/alpha/rulebook"
+    version = client.post(f"{base}/versions", json={"title": "细则"}, headers=headers).get_json()
+    url = f"{base}/versions/{version['id']}/scan"
+    resp = client.post(url, data={"scan": (io.BytesIO(_png()), "x.png"), "note": "42"}, headers=headers,
+                       content_type="multipart/form-data")
+    assert resp.status_code == 422 and "note" in resp.get_json()["errors"]["form"]
+    assert client.get(f"{base}/versions/{version['id']}", headers=headers).get_json()["scan_file_id"] is None
+    resp = client.post(url, data={"scan": (io.BytesIO(_png()), "x.png")}, headers=headers,
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200 and resp.get_json()["scan_file_id"]

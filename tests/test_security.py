@@ -107,6 +107,13 @@ def test_the_address_limit_is_shared_by_page_and_api(make_app, clean, world):
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) >= 1
 
 
+@pytest.mark.parametrize("body", ['"AAA"', "[1, 2]", "3", "null"])
+def test_a_token_request_whose_json_is_not_an_object_is_a_422_not_a_500(app, world, body):
+    for path in ("/api/v1/t/alpha/auth/token", "/api/v1/county/auth/token"):
+        resp = app.test_client().post(path, data=body, content_type="application/json")
+        assert resp.status_code == 422, (path, body, resp.status_code)
+
+
 # --- 401 for a token that is not valid -----------------------------------------------------------
 
 def test_a_401_says_whether_the_token_was_missing_or_not_valid(app, world):

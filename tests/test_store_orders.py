@@ -14,7 +14,7 @@ from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.audit.service import verify_chain
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications.models import Notification
@@ -362,7 +362,7 @@ def test_order_entries_cannot_be_corrected_or_settled_twice(alpha):
     shop = alpha
     order = place(who("villager"), shop, [(shop.toothpaste, 1)])
     reserve = db.session.execute(select(LedgerTransaction).where(LedgerTransaction.source_id == order.id)).scalar_one()
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         ledger.correct(reserve, new_points=5, reason="x", request_id=uuid.uuid4())
     assert "transaction" in e.value.errors
     db.session.rollback()

@@ -51,12 +51,19 @@ def schema_name(schema) -> str:
 
 class DocumentPlugin(MarshmallowPlugin):
     """Says in the document what the blueprint enforces for every body: a PATCH must change
-    something, so its body has at least one property (the blueprint marks PATCH bodies)."""
+    something, so its body has at least one property (the blueprint marks PATCH bodies). A schema
+    may also state a rule among its fields that the service checks on the input alone (e.g. "a
+    title, or a version to copy it from") as JSON Schema keywords in a `document_rules` class
+    attribute; a partial schema (a PATCH merged with stored values) leaves them out."""
 
     def schema_helper(self, name, _, schema=None, **kwargs):
         ret = super().schema_helper(name, _, schema=schema, **kwargs)
-        if getattr(resolve_schema_instance(schema), "patch_body", False):
+        instance = resolve_schema_instance(schema)
+        if getattr(instance, "patch_body", False):
             ret["minProperties"] = 1
+        rules = getattr(instance, "document_rules", None)
+        if rules and not getattr(instance, "partial", False):
+            ret.update(rules)
         return ret
 
 

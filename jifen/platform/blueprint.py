@@ -4,6 +4,9 @@ documented way to customise parsing) and two rules that hold for every body:
 - a PATCH with nothing in its body (no body, or `{}`) changes nothing: it is a 422 naming the body,
   not a 200 that silently did nothing;
 - in a JSON body a boolean is true or false, as documented (not 0, 1 or "yes");
+- a form body is multipart/form-data: its files are read with its other fields, in one schema
+  (flask-smorest documents one request body per operation), e.g.
+  `@blp.arguments(FormSchema, location="form", content_type="multipart/form-data")`;
 - a JSON body is documented as required when its schema has a required field, or for a PATCH;
   otherwise it may be left out (a POST whose fields all have defaults), and the OpenAPI document
   says so, so a client (or schemathesis) sending no body is not "violating" the document.
@@ -14,9 +17,13 @@ import flask_smorest
 from flask_babel import gettext as _
 from marshmallow import ValidationError, fields
 from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 
 
 class RequestParser(FlaskParser):
+    def load_form(self, req, schema):
+        return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
+
     def pre_load(self, location_data, *, schema, req, location):
         if location == "json" and req.method == "PATCH" and not location_data:
             raise ValidationError({"_schema": [_("Nothing to change: send at least one field.")]})

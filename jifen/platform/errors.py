@@ -69,6 +69,15 @@ class InputConflict(Conflict):
     a year not yet over. A page shows the messages next to the inputs, as for `Invalid`."""
 
 
+def refuse(errors: dict, conflicts: dict) -> None:
+    """After checking a form: the rules about the input alone first (`Invalid`, carrying the
+    conflicts found so far too, so a page shows every message of its form at once; an API request
+    that fits the document never gets here), then the township's data (`InputConflict`)."""
+    if errors:
+        Invalid.raise_if(conflicts | errors)
+    InputConflict.raise_if(conflicts)
+
+
 class Unauthenticated(ServiceError):
     status = 401
     code = "unauthenticated"

@@ -180,9 +180,10 @@ def text(limit: int, *, required: bool = False, **kwargs) -> fields.String:
         **kwargs)
 
 
-def whole(low: int, high: int, **kwargs) -> fields.Integer:
-    """An API integer field for what the service checks with `Whole(low, high)`."""
-    return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
+def whole(low: int, high: int, *, strict: bool = True, **kwargs) -> fields.Integer:
+    """An API integer field for what the service checks with `Whole(low, high)`; a JSON number
+    (`strict=False` in a query string, where every value is text)."""
+    return fields.Integer(strict=strict, validate=validate.Range(min=low, max=high), **kwargs)
 
 
 def period(**kwargs) -> fields.Integer:

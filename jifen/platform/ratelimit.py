@@ -20,7 +20,7 @@ limiter = Limiter(key_func=get_remote_address)
 
 def _account_key() -> str:
     data = request.get_json(silent=True) if request.is_json else request.form
-    if not hasattr(data, "get"):  # a JSON body that is no object: the 422 that follows names it
+    if not hasattr(data, "get"):  # a JSON body that is no object: the schema refuses it after this
         data = {}
     username = str(data.get("username", "")).strip().lower()
     return f"acct:{g.get('tenant_slug', 'county')}:{username}"

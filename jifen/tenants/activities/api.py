@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text
 from jifen.platform.roles.authz import may
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
@@ -22,12 +23,13 @@ def _d(text: str, **more) -> dict:
 class ActivitySchema(Schema):
     id = fields.UUID(dump_only=True)
     village_id = fields.UUID(required=True, metadata=_d("The village holding it; only its households take part."))
-    item_code = fields.String(required=True, metadata=_d("Code of the award item attendance earns, in force and "
-                                                         "enabled in the village on held_on."))
-    title = fields.String(required=True, metadata=_d("e.g. 义务植树 (at most 200 characters)."))
-    description = fields.String(metadata=_d("At most 2000 characters."))
-    place = fields.String(metadata=_d("At most 200 characters."))
-    held_on = fields.Date(required=True)
+    item_code = text(service.MAX_ITEM_CODE, required=True,
+                     metadata=_d("Code of the award item attendance earns, in force and enabled in the village on "
+                                 "held_on (else 409)."))
+    title = text(service.MAX_TITLE, required=True, metadata=_d("e.g. 义务植树 (at most 200 characters)."))
+    description = text(service.MAX_DESCRIPTION, metadata=_d("At most 2000 characters."))
+    place = text(service.MAX_PLACE, metadata=_d("At most 200 characters."))
+    held_on = fields.Date(required=True, metadata=_d("This year or last year (else 409)."))
     status = fields.String(dump_only=True, metadata=_d("open, or closed (no more sign-up or check-in).",
                                                         enum=["open", "closed"]))
     checkin_code = fields.Method("_code", dump_only=True, allow_none=True,
@@ -61,7 +63,7 @@ class ActivitySignupOutSchema(Schema):
 
 
 class AttendanceMarkSchema(Schema):
-    household_ids = fields.List(fields.UUID(), required=True,
+    household_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=service.MAX_MARK),
                                 metadata=_d("Households that attended (of the activity's village, in your area). All "
                                             "are marked or none; households already marked are left as they are."))
 
@@ -80,7 +82,7 @@ class AttendanceMarkedSchema(Schema):
 
 
 class ActivityCheckinSchema(Schema):
-    code = fields.String(required=True, metadata=_d("The check-in code read out at the activity."))
+    code = text(service.MAX_CHECKIN_INPUT, required=True, metadata=_d("The check-in code read out at the activity."))
     household_id = fields.UUID(allow_none=True, metadata=_d("Which of your households (if you have several "
                                                             "in the village)."))
 
@@ -197,7 +199,7 @@ class Checkin(MethodView):
     @blp.response(201, AttendanceSchema)
     def post(self, data, activity_id):
         """A villager checks in with the code (open activity, from the day before to the day after it is
-        held); the application waits for verification. A wrong code is 422 naming `code`."""
+        held); the application waits for verification. A wrong code is 409 naming `code`."""
         return service.check_in(current_actor(), activity_id, data["code"], data.get("household_id"))
 
 

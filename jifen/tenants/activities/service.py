@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
-from jifen.platform.input import Day, Text, check
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
+from jifen.platform.input import Day, Text, Uuid, check, value
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
@@ -34,6 +35,7 @@ from jifen.tenants.points.applications import staff_submit_for_activity
 from jifen.tenants.points.models import Application
 from jifen.tenants.points.workflow import PENDING, POSTED, STATES
 from jifen.tenants.rulebook.adoption import EffectiveItem, rules_in_force
+from jifen.tenants.rulebook.service import MAX_CODE as MAX_ITEM_CODE
 from jifen.tenants.villages.models import Village
 from jifen.tenants.villages.scopes import village_area_path, village_area_where
 
@@ -72,6 +74,7 @@ MAX_PLACE = 200
 MAX_DESCRIPTION = 2000
 CHECKIN_DAYS = 1  # a self check-in is taken from the day before to the day after held_on
 MAX_MARK = 2000  # households in one attendance request
+MAX_CHECKIN_INPUT = 32  # what a villager types for the 6-digit code (spaces between the digits are ignored)
 
 
 # --- input -------------------------------------------------------------------------------------
@@ -85,6 +88,8 @@ def uuid_or_none(value) -> uuid.UUID | None:
 
 TITLE, PLACE, DESCRIPTION = Text(MAX_TITLE, required=True), Text(MAX_PLACE), Text(MAX_DESCRIPTION)
 HELD_ON = Day(required=True)
+ITEM_CODE = Text(MAX_ITEM_CODE, required=True, required_message=_l("Choose a rule item."))
+CHECKIN_CODE = Text(MAX_CHECKIN_INPUT, required=True, required_message=_l("Enter the check-in code."))
 
 
 def new_checkin_code() -> str:
@@ -176,38 +181,40 @@ def get_activity(actor: Actor, activity_id) -> Activity:
 
 
 def _check_fields(actor: Actor, data: dict, activity: Activity | None) -> dict:
+    """The fields alone first (the API document declares them: 422), then what the township's data
+    and the date say about them (409): the village, the year, the item in force that day."""
     errors: dict = {}
+    conflicts: dict = {}
     values: dict = {}
+    village_id = activity.village_id if activity is not None else None
     if activity is None or "village_id" in data:
-        village = tenant_get(Village, uuid_or_none(data.get("village_id")))
-        if village is None:
+        village_id = check(Uuid(_("Choose a village.")), data.get("village_id"), "village_id", errors)
+        if village_id is None and "village_id" not in errors:
             errors["village_id"] = [_("Choose a village.")]
-        elif not may_manage_village(actor, village.id):
-            errors["village_id"] = [_("This village is outside your area.")]
-        else:
-            values["village_id"] = village.id
-    else:
-        values["village_id"] = activity.village_id
     held_on = check(HELD_ON, data.get("held_on", activity.held_on if activity else None), "held_on", errors)
-    if held_on is not None and held_on.year < clock.today().year - 1:
-        errors["held_on"] = [_("Only activities from this year or last year can be entered.")]
-    values["held_on"] = held_on
     values["title"] = check(TITLE, data.get("title", activity.title if activity else ""), "title", errors)
     values["place"] = check(PLACE, data.get("place", activity.place if activity else ""), "place", errors)
     values["description"] = check(DESCRIPTION, data.get("description", activity.description if activity else ""),
                                   "description", errors)
-    code = str(data.get("item_code", activity.item_code if activity else "") or "").strip()
-    if not code:
-        errors["item_code"] = [_("Choose a rule item.")]
-    elif "village_id" in values and held_on is not None and "held_on" not in errors:
-        eff = effective_item(values["village_id"], code, held_on)
-        if eff is None:
-            errors["item_code"] = [_("This item was not in force in the village on %(day)s.", day=held_on.isoformat())]
-        elif eff.item.direction != "award":
-            errors["item_code"] = [_("Attendance earns points: choose an award item.")]
-    values["item_code"] = code
+    code = check(ITEM_CODE, data.get("item_code", activity.item_code if activity else ""), "item_code", errors)
     Invalid.raise_if(errors)
-    return values
+    if activity is None or "village_id" in data:
+        village = tenant_get(Village, village_id)
+        if village is None:
+            conflicts["village_id"] = [_("Choose a village.")]
+        elif not may_manage_village(actor, village.id):
+            conflicts["village_id"] = [_("This village is outside your area.")]
+    if held_on.year < clock.today().year - 1:
+        conflicts["held_on"] = [_("Only activities from this year or last year can be entered.")]
+    if not conflicts:
+        eff = effective_item(village_id, code, held_on)
+        if eff is None:
+            conflicts["item_code"] = [_("This item was not in force in the village on %(day)s.",
+                                        day=held_on.isoformat())]
+        elif eff.item.direction != "award":
+            conflicts["item_code"] = [_("Attendance earns points: choose an award item.")]
+    InputConflict.raise_if(conflicts)
+    return values | {"village_id": village_id, "held_on": held_on, "item_code": code}
 
 
 @action("activity.manage")
@@ -233,9 +240,10 @@ def update_activity(actor: Actor, activity_id, data: dict) -> Activity:
                      or values["item_code"] != activity.item_code):
         name = next(n for n in ("village_id", "held_on", "item_code")
                     if values[n] != getattr(activity, n))
-        raise Invalid.field(name, _("Households already attended: the village, day and item can no longer change."))
-    for name, value in values.items():
-        setattr(activity, name, value)
+        raise InputConflict.field(name, _("Households already attended: the village, day and item can no longer "
+                                          "change."))
+    for name, new in values.items():
+        setattr(activity, name, new)
     db.session.flush()
     return activity
 
@@ -268,14 +276,15 @@ def _count(model, activity_id) -> int:
 def _household_for(actor: Actor, activity: Activity, household_id, field_name: str = "household_id") -> Household:
     """The household a sign-up (or cancellation) is for: a villager's own household in the
     activity's village (the only one, or the one named); staff name any household in their scope."""
+    household_id = value(Uuid(_("No such household in this activity's village.")), household_id, field_name)
     own = own_households_in(actor, activity.village_id)
-    if household_id in (None, ""):
+    if household_id is None:
         if len(own) == 1:
             return own[0]
-        raise Invalid.field(field_name, _("Choose a household."))
-    household = tenant_get(Household, uuid_or_none(household_id))
+        raise InputConflict.field(field_name, _("Choose a household."))  # the actor's households decide
+    household = tenant_get(Household, household_id)
     if household is None or household.village_id != activity.village_id:
-        raise Invalid.field(field_name, _("No such household in this activity's village."))
+        raise InputConflict.field(field_name, _("No such household in this activity's village."))
     if household in own:
         authorize(actor, "activity.signup", household)
     else:
@@ -283,9 +292,9 @@ def _household_for(actor: Actor, activity: Activity, household_id, field_name: s
         try:
             authorize(actor, "activity.manage", household)
         except NotFound:
-            raise Invalid.field(field_name, _("No such household in this activity's village.")) from None
+            raise InputConflict.field(field_name, _("No such household in this activity's village.")) from None
     if household.status != ACTIVE:
-        raise Invalid.field(field_name, _("This household is no longer active."))
+        raise InputConflict.field(field_name, _("This household is no longer active."))
     return household
 
 
@@ -308,9 +317,9 @@ def sign_up(actor: Actor, activity_id, household_id=None) -> ActivitySignup:
     _reach(actor, "activity.view", activity)
     household = _household_for(actor, activity, household_id)
     if activity.status != Activity.OPEN:
-        raise Invalid.field("status", _("This activity is closed."))
+        raise InputConflict.field("status", _("This activity is closed."))
     if activity.held_on < clock.today():
-        raise Invalid.field("held_on", _("This activity is over; sign-up has ended."))
+        raise InputConflict.field("held_on", _("This activity is over; sign-up has ended."))
     row = signup_of(activity.id, household.id)
     if row is None:
         row = ActivitySignup(activity_id=activity.id, household_id=household.id, signed_up_by=actor.id)
@@ -325,7 +334,7 @@ def cancel_sign_up(actor: Actor, activity_id, household_id=None) -> None:
     _reach(actor, "activity.view", activity)
     household = _household_for(actor, activity, household_id)
     if attendance_of(activity.id, household.id) is not None:
-        raise Invalid.field("household_id", _("This household already attended; the sign-up stays."))
+        raise InputConflict.field("household_id", _("This household already attended; the sign-up stays."))
     row = signup_of(activity.id, household.id)
     if row is not None:
         db.session.delete(row)
@@ -351,10 +360,10 @@ def _attend(actor: Actor, activity: Activity, household: Household, eff: Effecti
     return row
 
 
-def _item_or_invalid(activity: Activity, field_name: str) -> EffectiveItem:
+def _item_in_force(activity: Activity, field_name: str) -> EffectiveItem:
     eff = effective_item(activity.village_id, activity.item_code, activity.held_on)
     if eff is None:
-        raise Invalid.field(field_name, _("This activity's rule item is no longer in force in the village on "
+        raise InputConflict.field(field_name, _("This activity's rule item is no longer in force in the village on "
                                           "%(day)s.", day=activity.held_on.isoformat()))
     return eff
 
@@ -382,28 +391,34 @@ def mark_attendance(actor: Actor, activity_id, household_ids) -> Marked:
         raise Invalid.field("household_ids", _("Tick at least one household."))
     if len(household_ids) > MAX_MARK:
         raise Invalid.field("household_ids", _("At most %(n)d households at once.", n=MAX_MARK))
-    if activity.status != Activity.OPEN:
-        errors["status"] = [_("This activity is closed.")]
-    if activity.held_on > clock.today():
-        errors["held_on"] = [_("Attendance can be marked from the day the activity is held.")]
+    no_such = _("No such household in this activity's village.")
+    ids = [check(Uuid(no_such), raw, f"household_ids.{i}", errors) for i, raw in enumerate(household_ids)]
+    for i, hid in enumerate(ids):
+        if hid is None and f"household_ids.{i}" not in errors:
+            errors[f"household_ids.{i}"] = [no_such]
     Invalid.raise_if(errors)
-    eff = _item_or_invalid(activity, "item_code")
+    conflicts: dict = {}
+    if activity.status != Activity.OPEN:
+        conflicts["status"] = [_("This activity is closed.")]
+    if activity.held_on > clock.today():
+        conflicts["held_on"] = [_("Attendance can be marked from the day the activity is held.")]
+    InputConflict.raise_if(conflicts)
+    eff = _item_in_force(activity, "item_code")
     households: list[Household] = []
     seen = set()
-    for i, raw in enumerate(household_ids):
-        hid = uuid_or_none(raw)
-        household = tenant_get(Household, hid) if hid else None
+    for i, hid in enumerate(ids):
+        household = tenant_get(Household, hid)
         if household is not None and household.village_id == activity.village_id:
             if not may(actor, "activity.manage", household):
                 household = None
         if household is None or household.village_id != activity.village_id:
-            errors[f"household_ids.{i}"] = [_("No such household in this activity's village.")]
+            conflicts[f"household_ids.{i}"] = [no_such]
         elif household.status != ACTIVE:
-            errors[f"household_ids.{i}"] = [_("This household is no longer active.")]
+            conflicts[f"household_ids.{i}"] = [_("This household is no longer active.")]
         elif household.id not in seen:
             seen.add(household.id)
             households.append(household)
-    Invalid.raise_if(errors)
+    InputConflict.raise_if(conflicts)
     marked = Marked(activity)
     existing = set(db.session.execute(select(Attendance.household_id).where(Attendance.activity_id == activity.id))
                    .scalars())
@@ -423,28 +438,29 @@ def check_in(actor: Actor, activity_id, code, household_id=None) -> Attendance:
     to the day after it is held. Checking in again changes nothing."""
     activity = _locked(activity_id)
     _reach(actor, "activity.checkin", activity)
+    errors: dict = {}
+    typed = "".join((check(CHECKIN_CODE, code, "code", errors) or "").split())
+    wanted = check(Uuid(_("Choose one of your households.")), household_id, "household_id", errors)
+    Invalid.raise_if(errors)
     own = own_households_in(actor, activity.village_id)
-    if household_id not in (None, ""):
-        own = [h for h in own if h.id == uuid_or_none(household_id)]
+    if wanted is not None:
+        own = [h for h in own if h.id == wanted]
         if not own:
-            raise Invalid.field("household_id", _("Choose one of your households."))
+            raise InputConflict.field("household_id", _("Choose one of your households."))
     if not own:
         raise NotFound(_("Not found."))
     household = own[0]
-    typed = "".join(str(code or "").split())
-    if not typed:
-        raise Invalid.field("code", _("Enter the check-in code."))
     if not secrets.compare_digest(typed.encode(), activity.checkin_code.encode()):
-        raise Invalid.field("code", _("That is not this activity's check-in code."))
+        raise InputConflict.field("code", _("That is not this activity's check-in code."))
     if activity.status != Activity.OPEN:
-        raise Invalid.field("code", _("This activity is closed; check-in has ended."))
+        raise InputConflict.field("code", _("This activity is closed; check-in has ended."))
     today = clock.today()
     if not activity.held_on - timedelta(days=CHECKIN_DAYS) <= today <= activity.held_on + timedelta(days=CHECKIN_DAYS):
-        raise Invalid.field("code", _("Check-in is open from the day before to the day after the activity."))
+        raise InputConflict.field("code", _("Check-in is open from the day before to the day after the activity."))
     row = attendance_of(activity.id, household.id)
     if row is not None:
         return row
-    eff = _item_or_invalid(activity, "code")
+    eff = _item_in_force(activity, "code")
     row = _attend(actor, activity, household, eff, checked_in=True)
     _flush()
     return row

@@ -1,13 +1,12 @@
 """Activity pages: list, create, sign-up, attendance, check-in, participation report."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform import clock
 from jifen.platform.console import register_tile
+from jifen.platform.input import Day, check
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.activities import service
@@ -47,10 +46,8 @@ def _form(activity, errors, form, status=200):
     choices = _manageable_villages(actor)
     village_id = form.get("village_id") or (str(choices[0][0]) if len(choices) == 1 else "")
     day = form.get("held_on") or clock.today().isoformat()
-    try:
-        items = service.item_choices(service.uuid_or_none(village_id), date.fromisoformat(day))
-    except ValueError:
-        items = []
+    held_on = check(Day(), day, "held_on", {})  # a bad day offers no items; the form says why on submit
+    items = service.item_choices(service.uuid_or_none(village_id), held_on) if held_on else []
     return render_template("activities/form.html", activity=activity, errors=errors, form=form | {
         "village_id": village_id, "held_on": day}, villages=choices, items=items), status
 

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import FILLED_PATTERN, period, text, whole
 from jifen.platform.roles.authz import authorize
 from jifen.platform.schemas import Schema
 from jifen.platform.tenancy import tenant_get
@@ -20,23 +21,31 @@ from jifen.tenants.households.roster_views import xlsx_response
 blp = Blueprint("honours_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/honours", description="Star ratings, honour titles and recommendation lists")
 
 
-def _d(text: str, **more) -> dict:
-    return {"description": text, **more}
+def _d(description: str, **more) -> dict:
+    return {"description": description, **more}
 
 
 # --- settings --------------------------------------------------------------------------------------
 
+STARS, MIN_POINTS, TOP_PERCENT = stars.STARS, stars.MIN_POINTS, stars.TOP_PERCENT  # (a field is called stars)
+
+
 class StarLevelSchema(Schema):
-    stars = fields.Integer(required=True, metadata=_d("1 to 5."))
-    min_points = fields.Integer(allow_none=True, metadata=_d("Earned points of the period needed (0 or more)."))
-    top_percent = fields.Integer(allow_none=True, metadata=_d("Needed place: within the top this-many percent of "
-                                                              "the village (PERCENT_RANK ≤ p %), 1 to 100."))
+    stars = whole(STARS.low, STARS.high, required=True,
+                  metadata=_d(f"{STARS.low} to {STARS.high}; each once (else a 409)."))
+    min_points = whole(MIN_POINTS.low, MIN_POINTS.high, allow_none=True,
+                       metadata=_d("Earned points of the period needed; more stars may not need fewer (409)."))
+    top_percent = whole(TOP_PERCENT.low, TOP_PERCENT.high, allow_none=True, metadata=_d(
+        "Needed place: within the top this-many percent of the village (PERCENT_RANK ≤ p %); more stars may not "
+        "take a larger share (409)."))
 
 
 class StarVetoSchema(Schema):
-    item_code = fields.String(required=True, metadata=_d("Code of a deduction item of the rulebook."))
-    max_stars = fields.Integer(required=True, metadata=_d("A deduction of the item posted in the period caps the "
-                                                          "rating at this many stars (0 to 4)."))
+    item_code = text(stars.MAX_ITEM_CODE, required=True,
+                     metadata=_d("Code of a deduction item of the rulebook (another code is a 409)."))
+    max_stars = whole(stars.VETO_STARS.low, stars.VETO_STARS.high, required=True, metadata=_d(
+        f"A deduction of the item posted in the period caps the rating at this many stars "
+        f"({stars.VETO_STARS.low} to {stars.VETO_STARS.high})."))
 
 
 class HonourSettingsSchema(Schema):
@@ -46,8 +55,9 @@ class HonourSettingsSchema(Schema):
     vetoes = fields.List(fields.Nested(StarVetoSchema), metadata=_d("一票否决 items (replaces them all)."))
     name_display = fields.String(validate=validate.OneOf(NAME_DISPLAYS),
                                  metadata=_d("How the public honour wall shows names: masked (张*伟) or full."))
-    wall_size = fields.Integer(metadata=_d("Households the honour wall lists (3 to 50; ties at the last place "
-                                           "all show)."))
+    wall_size = whole(wall.MIN_WALL_SIZE, wall.MAX_WALL_SIZE, metadata=_d(
+        f"Households the honour wall lists ({wall.MIN_WALL_SIZE} to {wall.MAX_WALL_SIZE}; ties at the last place "
+        "all show)."))
 
 
 def _settings() -> dict:
@@ -82,12 +92,15 @@ class Settings(MethodView):
 
 # --- ratings ---------------------------------------------------------------------------------------
 
+PERIOD_NOTE = "The year; this year when left out (a later year is a 409)."
+
+
 class HonourPeriodArgs(Schema):
-    period = fields.Integer(metadata=_d("The year; this year when left out."))
+    period = period(strict=False, metadata=_d(PERIOD_NOTE))
 
 
 class StarRecomputeSchema(Schema):
-    period = fields.Integer(allow_none=True, metadata=_d("The year; this year when left out."))
+    period = period(allow_none=True, metadata=_d(PERIOD_NOTE))
 
 
 class StarRecomputedSchema(Schema):
@@ -198,21 +211,23 @@ class VillageRatings(MethodView):
 
 class HonourTitleSchema(Schema):
     id = fields.UUID(dump_only=True)
-    name_zh = fields.String(required=True, metadata=_d("e.g. 最美家庭 (unique, at most 64 characters)."))
-    name_en = fields.String(metadata=_d("e.g. Most Beautiful Family."))
-    quota = fields.Integer(metadata=_d("Households per village and period (1 to 100; default 5)."))
-    min_points = fields.Integer(allow_none=True, metadata=_d("Earned points of the period needed."))
-    min_stars = fields.Integer(allow_none=True, metadata=_d("Stars needed (1 to 5)."))
-    required_tag = fields.String(allow_none=True, metadata=_d("A household tag the household must carry (code or "
-                                                              "name, e.g. party_member / 党员户)."))
+    name_zh = text(titles.MAX_NAME_ZH, required=True, metadata=_d(
+        f"e.g. 最美家庭 (at most {titles.MAX_NAME_ZH} characters; another title's name is a 409)."))
+    name_en = text(titles.MAX_NAME_EN, metadata=_d("e.g. Most Beautiful Family."))
+    quota = whole(1, titles.MAX_QUOTA, metadata=_d(f"Households per village and period (1 to {titles.MAX_QUOTA}; "
+                                                   f"default {titles.DEFAULT_QUOTA})."))
+    min_points = whole(0, stars.MAX_POINTS, allow_none=True, metadata=_d("Earned points of the period needed."))
+    min_stars = whole(1, stars.MAX_STARS, allow_none=True, metadata=_d(f"Stars needed (1 to {stars.MAX_STARS})."))
+    required_tag = text(titles.MAX_TAG, metadata=_d("A household tag the household must carry (code or name, e.g. "
+                                                    "party_member / 党员户; no such tag is a 409)."))
     no_veto = fields.Boolean(metadata=_d("No deduction of a veto item in the period (default true)."))
     active = fields.Boolean(metadata=_d("False: no longer awarded (its past awards stay)."))
-    sort_order = fields.Integer()
+    sort_order = whole(0, titles.MAX_SORT_ORDER)
 
 
 class HonourDrawSchema(Schema):
     village_id = fields.UUID(required=True)
-    period = fields.Integer(allow_none=True, metadata=_d("The year; this year when left out."))
+    period = period(allow_none=True, metadata=_d(PERIOD_NOTE))
 
 
 class HonourCandidateSchema(Schema):
@@ -253,12 +268,16 @@ class HonourShortlistDetailSchema(HonourShortlistSchema):
 
 class HonourShortlistArgs(Schema):
     village_id = fields.UUID(required=True)
-    period = fields.Integer(metadata=_d("The year; this year when left out."))
+    period = period(strict=False, metadata=_d(PERIOD_NOTE))
 
 
 class HonourDecisionSchema(Schema):
-    decision = fields.String(required=True, metadata=_d("confirm or decline", enum=["confirm", "decline"]))
-    reason = fields.String(metadata=_d("Required to decline."))
+    document_rules = {"anyOf": [{"properties": {"decision": {"enum": ["confirm"]}}},
+                                {"required": ["reason"], "properties": {"reason": {"pattern": FILLED_PATTERN}}}]}
+
+    decision = fields.String(required=True, validate=validate.OneOf(["confirm", "decline"]),
+                             metadata=_d("confirm or decline"))
+    reason = text(titles.MAX_REASON, metadata=_d("Required to decline."))
 
 
 @blp.route("/titles")
@@ -342,24 +361,27 @@ class Decision(MethodView):
 
 class RecommendationListSchema(Schema):
     id = fields.UUID(dump_only=True)
-    name_zh = fields.String(required=True, metadata=_d("e.g. 村班子后备人选 (unique, at most 64 characters)."))
-    name_en = fields.String()
-    note = fields.String(metadata=_d("What the list is for."))
-    min_points = fields.Integer(allow_none=True, metadata=_d("Household earned points of the period needed."))
-    min_stars = fields.Integer(allow_none=True)
+    name_zh = text(recommendations.MAX_NAME_ZH, required=True, metadata=_d(
+        f"e.g. 村班子后备人选 (at most {recommendations.MAX_NAME_ZH} characters; another list's name is a 409)."))
+    name_en = text(recommendations.MAX_NAME_EN)
+    note = text(recommendations.MAX_NOTE, metadata=_d("What the list is for."))
+    min_points = whole(0, stars.MAX_POINTS, allow_none=True,
+                       metadata=_d("Household earned points of the period needed."))
+    min_stars = whole(1, stars.MAX_STARS, allow_none=True)
     no_veto = fields.Boolean(metadata=_d("No deduction of a veto item in the period (default true)."))
-    min_age = fields.Integer(allow_none=True, metadata=_d("Ages from the ID number's birth date."))
-    max_age = fields.Integer(allow_none=True)
-    required_tag = fields.String(allow_none=True)
-    relation = fields.String(allow_none=True, metadata=_d("Only members of this relation to the head.",
-                                                         enum=list(RELATIONS)))
+    min_age = whole(0, recommendations.MAX_AGE, allow_none=True, metadata=_d("Ages from the ID number's birth date."))
+    max_age = whole(0, recommendations.MAX_AGE, allow_none=True,
+                    metadata=_d("Not below min_age (the list's, when left out): else a 409."))
+    required_tag = text(titles.MAX_TAG, metadata=_d("A household tag (code or name; no such tag is a 409)."))
+    relation = fields.String(allow_none=True, metadata=_d("Only members of this relation to the head; null: any.",
+                                                         enum=[*RELATIONS, None]))
     active = fields.Boolean()
-    sort_order = fields.Integer()
+    sort_order = whole(0, titles.MAX_SORT_ORDER)
 
 
 class RecommendationMembersArgs(Schema):
     village_id = fields.UUID(required=True)
-    period = fields.Integer(metadata=_d("The year; this year when left out."))
+    period = period(strict=False, metadata=_d(PERIOD_NOTE))
     masked = fields.Boolean(load_default=False, metadata=_d("Mask ID numbers even for those who may see them."))
 
 

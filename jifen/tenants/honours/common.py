@@ -10,9 +10,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from jifen.platform import clock
-from jifen.platform.db import db, parse_uuid
-from jifen.platform.errors import Invalid
-from jifen.platform.input import Period, Text, Whole, check, value
+from jifen.platform.db import db
+from jifen.platform.errors import InputConflict, Invalid
+from jifen.platform.input import FIRST_YEAR, Period, Text, Uuid, Whole, check, value
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, may
@@ -22,7 +22,7 @@ from jifen.tenants.points.ledger import period_of
 from jifen.tenants.villages.models import Village
 from jifen.tenants.villages.scopes import village_area_path, village_area_where
 
-FIRST_PERIOD = 2000
+FIRST_PERIOD = FIRST_YEAR
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,16 @@ def current_period() -> int:
 
 
 def parse_period(raw, field: str = "period") -> int:
-    """A period (calendar year) up to this one from a form, query string or JSON; this year when empty."""
-    return value(Period(FIRST_PERIOD, current_period), raw, field) or current_period()
+    """A period (calendar year) up to this one from a form, query string or JSON; this year when
+    empty. Outside Period's bounds (the API document's) it is Invalid; a year after this one is
+    refused as InputConflict (the date decides), with the same message."""
+    year = value(Period(), raw, field)
+    if year is None:
+        return current_period()
+    if year > current_period():
+        raise InputConflict.field(field, _("Give a year between %(first)d and %(last)d.", first=FIRST_PERIOD,
+                                           last=current_period()))
+    return year
 
 
 def text(data: dict, name: str, limit: int, errors: dict, required: bool = False, current: str = "") -> str:
@@ -74,9 +82,13 @@ def localized(name_zh: str, name_en: str) -> str:
 
 
 def village_or_invalid(village_id, field: str = "village_id") -> Village:
-    village = tenant_get(Village, parse_uuid(village_id)) if village_id else None
-    if village is None:
+    """The village named: none named is Invalid, one that is not the township's an InputConflict."""
+    ident = value(Uuid(_("Choose a village.")), village_id, field)
+    if ident is None:
         raise Invalid.field(field, _("Choose a village."))
+    village = tenant_get(Village, ident)
+    if village is None:
+        raise InputConflict.field(field, _("Choose a village."))
     return village
 
 

@@ -24,14 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
+from jifen.platform.errors import InputConflict, refuse
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.tenancy import register_url_object, tenant_get_or_404
 from jifen.tenants.honours import stars
 from jifen.tenants.honours.common import VillageArea, flag, localized, optional_int, parse_period, text
 from jifen.tenants.honours.models import RecommendationList
-from jifen.tenants.honours.titles import check_tag
+from jifen.tenants.honours.titles import MAX_SORT_ORDER, check_tag
 from jifen.tenants.households.models import RELATIONS, Household, HouseholdTag, Resident
 from jifen.tenants.households.rules import mask_id_number
 from jifen.tenants.households.service import RELATION_LABELS, all_tags
@@ -39,7 +39,7 @@ from jifen.tenants.villages.models import Village
 
 register_url_object("recommendation_list_id", RecommendationList)
 
-MAX_NAME_ZH, MAX_NAME_EN, MAX_NOTE = 64, 100, 1000
+MAX_NAME_ZH, MAX_NAME_EN, MAX_NOTE, MAX_AGE = 64, 100, 1000, 120
 
 
 def birth_date(id_number: str | None) -> date | None:
@@ -73,34 +73,35 @@ def list_name(rec: RecommendationList) -> str:
 
 def _check(data: dict, rec: RecommendationList | None) -> dict:
     data = data or {}
-    errors: dict = {}
+    errors, conflicts = {}, {}
     cur = snapshot(rec) if rec else {"no_veto": True, "active": True, "sort_order": 0}
     values = {
         "name_zh": text(data, "name_zh", MAX_NAME_ZH, errors, required=True, current=cur.get("name_zh", "")),
         "name_en": text(data, "name_en", MAX_NAME_EN, errors, current=cur.get("name_en", "")),
         "note": text(data, "note", MAX_NOTE, errors, current=cur.get("note", "")),
         "min_points": optional_int(data, "min_points", errors, 0, stars.MAX_POINTS, cur.get("min_points")),
-        "min_stars": optional_int(data, "min_stars", errors, 1, 5, cur.get("min_stars")),
+        "min_stars": optional_int(data, "min_stars", errors, 1, stars.MAX_STARS, cur.get("min_stars")),
         "no_veto": flag(data, "no_veto", cur["no_veto"]),
-        "min_age": optional_int(data, "min_age", errors, 0, 120, cur.get("min_age")),
-        "max_age": optional_int(data, "max_age", errors, 0, 120, cur.get("max_age")),
-        "required_tag": check_tag(data, errors, cur.get("required_tag")),
+        "min_age": optional_int(data, "min_age", errors, 0, MAX_AGE, cur.get("min_age")),
+        "max_age": optional_int(data, "max_age", errors, 0, MAX_AGE, cur.get("max_age")),
+        "required_tag": check_tag(data, errors, conflicts, cur.get("required_tag")),
         "active": flag(data, "active", cur["active"]),
-        "sort_order": optional_int(data, "sort_order", errors, 0, 999, cur["sort_order"]) or 0,
+        "sort_order": optional_int(data, "sort_order", errors, 0, MAX_SORT_ORDER, cur["sort_order"]) or 0,
     }
     relation = data.get("relation", cur.get("relation"))
     relation = str(relation).strip() if relation is not None else ""
     if relation and relation not in RELATIONS:
         errors["relation"] = [_("Unknown relation “%(value)s”.", value=relation[:20])]
     values["relation"] = relation or None
+    # the two ages together: a bound left out is the list's (no JSON schema compares two fields)
     if None not in (values["min_age"], values["max_age"]) and values["min_age"] > values["max_age"]:
-        errors["max_age"] = [_("The highest age is below the lowest.")]
+        conflicts["max_age"] = [_("The highest age is below the lowest.")]
     if values["name_zh"] and "name_zh" not in errors:
         clash = db.session.execute(select(RecommendationList.id).where(
             RecommendationList.name_zh == values["name_zh"])).scalar()
         if clash is not None and (rec is None or clash != rec.id):
-            errors["name_zh"] = [_("Another list has this name.")]
-    Invalid.raise_if(errors)
+            conflicts["name_zh"] = [_("Another list has this name.")]
+    refuse(errors, conflicts)
     return values
 
 
@@ -109,7 +110,7 @@ def _flush() -> None:
         db.session.flush()
     except IntegrityError as e:
         db.session.rollback()
-        raise Invalid.field("name_zh", _("Another list has this name.")) from e
+        raise InputConflict.field("name_zh", _("Another list has this name.")) from e
 
 
 @action("recommendation.manage")

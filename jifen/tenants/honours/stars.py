@@ -28,8 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid
-from jifen.platform.input import Whole, check
+from jifen.platform.errors import Conflict, refuse
+from jifen.platform.input import Text, Whole, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.roles.registry import register_scope_path
@@ -46,7 +46,10 @@ from jifen.tenants.villages.models import Village
 register_scope_path(StarRating, lambda r: household_path(tenant_get(Household, r.household_id)))
 
 MAX_POINTS = 100_000
-LEVELS = (1, 2, 3, 4, 5)
+MAX_STARS = 5
+LEVELS = tuple(range(1, MAX_STARS + 1))
+MAX_VETO_STARS = MAX_STARS - 1  # a veto leaves at most this many stars
+MAX_ITEM_CODE = 32  # a rule item's code
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -72,7 +75,15 @@ def settings_snapshot() -> dict:
             "vetoes": [{"item_code": v.item_code, "max_stars": v.max_stars} for v in vetoes()]}
 
 
-def _check_levels(rows, errors: dict) -> list[dict]:
+STARS, MIN_POINTS, TOP_PERCENT = Whole(1, MAX_STARS), Whole(0, MAX_POINTS), Whole(1, 100)
+VETO_STARS, ITEM_CODE = Whole(0, MAX_VETO_STARS), Text(MAX_ITEM_CODE)
+
+# A rule about one value is Invalid (the API document declares it); a rule across the rows (each
+# number of stars once, more stars never asking less) or about the rulebook is an InputConflict:
+# no JSON schema compares rows, and the rulebook is the township's data.
+
+
+def _check_levels(rows, errors: dict, conflicts: dict) -> list[dict]:
     """Levels with neither criterion are not used; higher stars may not ask less than lower ones."""
     if rows is None:
         return []
@@ -82,32 +93,32 @@ def _check_levels(rows, errors: dict) -> list[dict]:
     out, seen = [], set()
     for i, row in enumerate(rows):
         row = row if isinstance(row, dict) else {}
-        stars = check(Whole(1, 5), row.get("stars"), f"levels.{i}.stars", errors)
+        stars = check(STARS, row.get("stars"), f"levels.{i}.stars", errors)
+        min_points = check(MIN_POINTS, row.get("min_points"), f"levels.{i}.min_points", errors)
+        top_percent = check(TOP_PERCENT, row.get("top_percent"), f"levels.{i}.top_percent", errors)
         if stars is None:
             errors.setdefault(f"levels.{i}.stars", [_("Give the number of stars, 1 to 5.")])
             continue
         if stars in seen:
-            errors[f"levels.{i}.stars"] = [_("Each number of stars once.")]
+            conflicts[f"levels.{i}.stars"] = [_("Each number of stars once.")]
             continue
         seen.add(stars)
-        min_points = check(Whole(0, MAX_POINTS), row.get("min_points"), f"levels.{i}.min_points", errors)
-        top_percent = check(Whole(1, 100), row.get("top_percent"), f"levels.{i}.top_percent", errors)
         if min_points is not None or top_percent is not None:
             out.append({"stars": stars, "min_points": min_points, "top_percent": top_percent, "index": i})
     out.sort(key=lambda r: r["stars"])
     for lower, higher in zip(out, out[1:], strict=False):
         if None not in (lower["min_points"], higher["min_points"]) and higher["min_points"] < lower["min_points"]:
-            errors[f"levels.{higher['index']}.min_points"] = [
+            conflicts[f"levels.{higher['index']}.min_points"] = [
                 _("More stars cannot need fewer points than %(n)d stars (%(points)d).", n=lower["stars"],
                   points=lower["min_points"])]
         if None not in (lower["top_percent"], higher["top_percent"]) and higher["top_percent"] > lower["top_percent"]:
-            errors[f"levels.{higher['index']}.top_percent"] = [
+            conflicts[f"levels.{higher['index']}.top_percent"] = [
                 _("More stars cannot take a larger share than %(n)d stars (top %(p)d%%).", n=lower["stars"],
                   p=lower["top_percent"])]
     return out
 
 
-def _check_vetoes(rows, errors: dict) -> list[dict]:
+def _check_vetoes(rows, errors: dict, conflicts: dict) -> list[dict]:
     if rows is None:
         return []
     if not isinstance(rows, list | tuple):
@@ -117,15 +128,16 @@ def _check_vetoes(rows, errors: dict) -> list[dict]:
     out, seen = [], set()
     for i, row in enumerate(rows):
         row = row if isinstance(row, dict) else {}
-        code = str(row.get("item_code") or "").strip()
+        code = check(ITEM_CODE, row.get("item_code"), f"vetoes.{i}.item_code", errors)
         if not code:
             continue  # an empty row of the form
         if code not in known:
-            errors[f"vetoes.{i}.item_code"] = [_("“%(code)s” is not a deduction item of the rulebook.", code=code[:32])]
+            conflicts[f"vetoes.{i}.item_code"] = [_("“%(code)s” is not a deduction item of the rulebook.",
+                                                    code=code[:32])]
         elif code in seen:
-            errors[f"vetoes.{i}.item_code"] = [_("Each item once.")]
+            conflicts[f"vetoes.{i}.item_code"] = [_("Each item once.")]
         seen.add(code)
-        max_stars = check(Whole(0, 4), row.get("max_stars"), f"vetoes.{i}.max_stars", errors)
+        max_stars = check(VETO_STARS, row.get("max_stars"), f"vetoes.{i}.max_stars", errors)
         if max_stars is None:
             errors.setdefault(f"vetoes.{i}.max_stars", [_("Give the most stars left, 0 to 4.")])
         out.append({"item_code": code, "max_stars": max_stars})
@@ -137,10 +149,10 @@ def update_settings(actor: Actor, data: dict) -> dict:
     """Replace the star levels and the vetoes (all of each that is given). Ratings follow at the
     next nightly run, or at once with `recompute`."""
     data = data or {}
-    errors: dict = {}
-    new_levels = _check_levels(data["levels"], errors) if "levels" in data else None
-    new_vetoes = _check_vetoes(data["vetoes"], errors) if "vetoes" in data else None
-    Invalid.raise_if(errors)
+    errors, conflicts = {}, {}
+    new_levels = _check_levels(data["levels"], errors, conflicts) if "levels" in data else None
+    new_vetoes = _check_vetoes(data["vetoes"], errors, conflicts) if "vetoes" in data else None
+    refuse(errors, conflicts)
     before = settings_snapshot()
     if new_levels is not None:
         db.session.execute(delete(StarLevel))

@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
+from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key, sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
@@ -69,7 +70,9 @@ def _candidate_path(c: HonourCandidate) -> dict:
 
 register_scope_path(HonourCandidate, _candidate_path)
 
-MAX_NAME_ZH, MAX_NAME_EN, MAX_REASON = 64, 100, 500
+MAX_NAME_ZH, MAX_NAME_EN, MAX_REASON, MAX_TAG = 64, 100, 500, 64
+MAX_QUOTA, MAX_SORT_ORDER, DEFAULT_QUOTA = 100, 999, 5
+TAG = Text(MAX_TAG)  # a household tag's code or name
 
 
 def _title_name(p: dict) -> str:
@@ -94,39 +97,41 @@ def snapshot(title: HonourTitle) -> dict:
             "active": title.active, "sort_order": title.sort_order}
 
 
-def check_tag(data: dict, errors: dict, current: str | None = None) -> str | None:
-    raw = data.get("required_tag", current)
-    if raw is None or not str(raw).strip():
+def check_tag(data: dict, errors: dict, conflicts: dict, current: str | None = None) -> str | None:
+    """The household tag asked for (its code, by code or name), None when none is; a name that is
+    no tag of the township is a conflict (the township's tags decide)."""
+    raw = check(TAG, data.get("required_tag", current), "required_tag", errors)
+    if not raw:
         return None
     tag = tag_by_label(raw)
     if tag is None:
-        errors["required_tag"] = [_("Unknown tag “%(tag)s”.", tag=str(raw)[:32])]
+        conflicts["required_tag"] = [_("Unknown tag “%(tag)s”.", tag=raw[:32])]
         return None
     return tag.code
 
 
 def _check(data: dict, title: HonourTitle | None) -> dict:
     data = data or {}
-    errors: dict = {}
-    cur = snapshot(title) if title else {"quota": 5, "no_veto": True, "active": True, "sort_order": 0}
+    errors, conflicts = {}, {}
+    cur = snapshot(title) if title else {"quota": DEFAULT_QUOTA, "no_veto": True, "active": True, "sort_order": 0}
     values = {
         "name_zh": text(data, "name_zh", MAX_NAME_ZH, errors, required=True, current=cur.get("name_zh", "")),
         "name_en": text(data, "name_en", MAX_NAME_EN, errors, current=cur.get("name_en", "")),
-        "quota": optional_int(data, "quota", errors, 1, 100, cur.get("quota")),
+        "quota": optional_int(data, "quota", errors, 1, MAX_QUOTA, cur.get("quota")),
         "min_points": optional_int(data, "min_points", errors, 0, stars.MAX_POINTS, cur.get("min_points")),
-        "min_stars": optional_int(data, "min_stars", errors, 1, 5, cur.get("min_stars")),
-        "required_tag": check_tag(data, errors, cur.get("required_tag")),
+        "min_stars": optional_int(data, "min_stars", errors, 1, stars.MAX_STARS, cur.get("min_stars")),
+        "required_tag": check_tag(data, errors, conflicts, cur.get("required_tag")),
         "no_veto": flag(data, "no_veto", cur["no_veto"]),
         "active": flag(data, "active", cur["active"]),
-        "sort_order": optional_int(data, "sort_order", errors, 0, 999, cur["sort_order"]) or 0,
+        "sort_order": optional_int(data, "sort_order", errors, 0, MAX_SORT_ORDER, cur["sort_order"]) or 0,
     }
     if values["quota"] is None and "quota" not in errors:
         errors["quota"] = [_("Give how many households of a village may get the title.")]
     if values["name_zh"] and "name_zh" not in errors:
         clash = db.session.execute(select(HonourTitle.id).where(HonourTitle.name_zh == values["name_zh"])).scalar()
         if clash is not None and (title is None or clash != title.id):
-            errors["name_zh"] = [_("Another title has this name.")]
-    Invalid.raise_if(errors)
+            conflicts["name_zh"] = [_("Another title has this name.")]
+    refuse(errors, conflicts)
     return values
 
 
@@ -135,7 +140,7 @@ def _commit_unique(field: str) -> None:
         db.session.flush()
     except IntegrityError as e:
         db.session.rollback()
-        raise Invalid.field(field, _("Another one has this name.")) from e
+        raise InputConflict.field(field, _("Another one has this name.")) from e
 
 
 @action("honour.manage")
@@ -212,21 +217,25 @@ def candidates_of(shortlist_id) -> list[HonourCandidate]:
 def draw_shortlist(actor: Actor, title_id, village_id, period=None) -> HonourShortlist:
     """Draw (or redraw) the shortlist of a title for a village and period."""
     title = tenant_get_or_404(HonourTitle, title_id)
-    errors: dict = {}
+    errors, conflicts = {}, {}
+    village = None
     try:
         village = village_or_invalid(village_id)
         if not may(actor, "honour.shortlist", village):
-            errors["village_id"] = [_("This village is outside your area.")]
+            conflicts["village_id"] = [_("This village is outside your area.")]
+    except InputConflict as e:
+        conflicts |= e.errors
     except Invalid as e:
         errors |= e.errors
-        village = None
     try:
         period = parse_period(period)
+    except InputConflict as e:
+        conflicts |= e.errors
     except Invalid as e:
         errors |= e.errors
     if not title.active:
-        errors["title"] = [_("This title is no longer awarded.")]
-    Invalid.raise_if(errors)
+        conflicts["title"] = [_("This title is no longer awarded.")]
+    refuse(errors, conflicts)
     shortlist = _locked_shortlist(title.id, village.id, period)
     if shortlist is None:
         shortlist = HonourShortlist(title_id=title.id, village_id=village.id, period=period)
@@ -320,15 +329,15 @@ def decide(actor: Actor, candidate_id, data: dict) -> HonourCandidate:
         raise NotFound(_("Not found."))
     title = tenant_get(HonourTitle, candidate.title_id)
     if candidate.status != SHORTLISTED:
-        raise Invalid.field("decision", _("This candidate has already been decided on."))
+        raise InputConflict.field("decision", _("This candidate has already been decided on."))
     if candidate.household_id in own_households(actor):
-        raise Invalid.field("decision", _("You may not decide on your own household."))
+        raise InputConflict.field("decision", _("You may not decide on your own household."))
     if decision == "confirm":
         confirmed = db.session.execute(select(func.count()).select_from(HonourCandidate).where(
             HonourCandidate.shortlist_id == shortlist.id, HonourCandidate.status == CONFIRMED)).scalar_one()
         if confirmed >= title.quota:
-            raise Invalid.field("decision", _("All %(n)d places of this title in the village are taken.",
-                                              n=title.quota))
+            raise InputConflict.field("decision", _("All %(n)d places of this title in the village are taken.",
+                                                    n=title.quota))
     candidate.status = CONFIRMED if decision == "confirm" else DECLINED
     candidate.reason = reason
     candidate.decided_by, candidate.decided_by_name, candidate.decided_at = actor.id, actor.name, clock.now()

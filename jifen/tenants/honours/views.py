@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.errors import InputConflict, Invalid, NotFound, refuse
 from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
@@ -48,7 +48,7 @@ def _helpers():
 def _period_arg() -> int:
     try:
         return parse_period(request.args.get("period"))
-    except Invalid:
+    except (Invalid, InputConflict):
         return current_period()
 
 
@@ -158,15 +158,17 @@ def _vetoes_from(form) -> list[dict]:
 
 
 def _save_settings(actor, form) -> None:
-    errors = {}
+    errors, conflicts = {}, {}
     for call in (lambda: stars.update_settings(actor, {"levels": _levels_from(form), "vetoes": _vetoes_from(form)}),
                  lambda: wall.update_settings(actor, {"name_display": form.get("name_display"),
                                                       "wall_size": form.get("wall_size")})):
         try:
             call()
+        except InputConflict as e:
+            conflicts |= e.errors
         except Invalid as e:
             errors |= e.errors
-    Invalid.raise_if(errors)
+    refuse(errors, conflicts)
 
 
 def _settings_form() -> dict:

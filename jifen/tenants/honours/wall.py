@@ -30,6 +30,7 @@ from jifen.tenants.villages.models import Village
 from jifen.tenants.villages.scopes import village_area_path
 
 register_scope_path(HonourWall, lambda w: village_area_path(w.village_id))
+MIN_WALL_SIZE, MAX_WALL_SIZE = 3, 50
 
 
 # --- settings --------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def update_settings(actor: Actor, data: dict) -> HonourSettings:
     display = str(data.get("name_display", current.name_display) or "").strip()
     if display not in NAME_DISPLAYS:
         errors["name_display"] = [_("Choose masked or full names.")]
-    size = optional_int(data, "wall_size", errors, 3, 50, current.wall_size)
+    size = optional_int(data, "wall_size", errors, MIN_WALL_SIZE, MAX_WALL_SIZE, current.wall_size)
     if size is None and "wall_size" not in errors:
         errors["wall_size"] = [_("Give how many households the wall lists.")]
     Invalid.raise_if(errors)

@@ -11,11 +11,19 @@ from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
+from jifen.tenants.households.rules import LANDLINE_RE, PHONE_RE
 from jifen.tenants.notifications import delivery, digest, preferences
 from jifen.tenants.notifications.models import CHANNELS, LANGUAGES, NotificationDelivery
 
 blp = Blueprint("delivery_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/notifications", description="Notification delivery and preferences")
-TIME_RE = re.compile(r"^\d{1,2}:\d{2}$")
+TIME_PATTERN = r"^(([01]?\d|2[0-3]):[0-5]\d)?$"  # HH:MM, or empty (none)
+TIME_RE = re.compile(TIME_PATTERN)
+# what the preferences service takes, said in the document (empty: none; the head's phone)
+OPENID_PATTERN = f"^({preferences.OPENID_RE.pattern[1:-1]})?$"
+PHONE_PATTERN = f"^({PHONE_RE.pattern[1:-1]}|{LANDLINE_RE.pattern[1:-1]})?$"
+# the service's messages (their translations are looked up where the 422 leaves the API)
+TIME_MESSAGE = "Enter a time as HH:MM, e.g. 21:00."
+OPENID_MESSAGE = "A WeChat openid has 6-64 letters, digits, '-' or '_'."
 
 
 def _d(text: str, **more) -> dict:
@@ -31,7 +39,7 @@ class QuietTime(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if text and not TIME_RE.match(text):
-            raise ValidationError("Enter a time as HH:MM, e.g. 21:00.")
+            raise ValidationError(TIME_MESSAGE)
         return text
 
 
@@ -40,19 +48,22 @@ class PreferencesSchema(Schema):
                                                                                           type="string", format="uuid"))
     channel = fields.String(validate=validate.OneOf(CHANNELS), metadata=_d(
         "Besides the in-app inbox (always): in_app (nothing else), sms or wechat."))
-    phone = fields.Method("_phone", deserialize="_load_text", allow_none=True, metadata=_d(
+    phone = fields.Method("_phone", deserialize="_load_text", allow_none=True,
+                          validate=validate.Regexp(PHONE_PATTERN), metadata=_d(
         "Phone for text messages; null or empty: the head of household's. Masked (138****0002) for callers who "
         "may not see residents' phones; leave it out to keep it.", type="string"))
     head_phone = fields.Method("_head_phone", dump_only=True, allow_none=True, metadata=_d(
         "The head of household's phone (the default), masked like `phone`.", type="string"))
-    wechat_openid = fields.String(allow_none=True, metadata=_d("The household's openid with the township's WeChat "
-                                                               "account; needed for channel wechat."))
+    wechat_openid = fields.String(allow_none=True, validate=validate.Regexp(OPENID_PATTERN, error=OPENID_MESSAGE),
+                                  metadata=_d("The household's openid with the township's WeChat account (6-64 "
+                                              "letters, digits, - or _); needed for channel wechat."))
     language = fields.String(allow_none=True, validate=validate.OneOf([*LANGUAGES, ""]), metadata=_d(
         "Language of the messages; null: the township's.", enum=[*LANGUAGES, None]))
-    quiet_start = QuietTime(allow_none=True, metadata=_d("Start of quiet hours (HH:MM, township time); with "
-                                                         "quiet_end, or both null for none."))
-    quiet_end = QuietTime(allow_none=True, metadata=_d("End of quiet hours (HH:MM); may be before quiet_start "
-                                                       "(over midnight)."))
+    quiet_start = QuietTime(allow_none=True, validate=validate.Regexp(TIME_PATTERN, error=TIME_MESSAGE),
+                            metadata=_d("Start of quiet hours (HH:MM, township time); with quiet_end, or both "
+                                        "null for none."))
+    quiet_end = QuietTime(allow_none=True, validate=validate.Regexp(TIME_PATTERN, error=TIME_MESSAGE),
+                          metadata=_d("End of quiet hours (HH:MM); may be before quiet_start (over midnight)."))
     updated_at = fields.DateTime(dump_only=True, allow_none=True)
     updated_by_name = fields.String(dump_only=True)
 

@@ -10,7 +10,8 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.errors import Invalid
+from jifen.platform.errors import InputConflict
+from jifen.platform.input import FILLED_PATTERN, text
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.points import applications, notices
@@ -21,8 +22,11 @@ blp = Blueprint("applications_api", __name__, url_prefix="/api/v1/t/<tenant_slug
                 description="Applications and their judging, public notices, objections")
 
 
-def _d(text: str, **more) -> dict:
-    return {"description": text, **more}
+MULTIPART = "multipart/form-data"
+
+
+def _d(description: str, **more) -> dict:
+    return {"description": description, **more}
 
 
 # --- schemas -----------------------------------------------------------------------------------------
@@ -97,45 +101,67 @@ class ApplicationDetailSchema(ApplicationSchema):
                                              items={"type": "object"}))
 
 
+ITEM_GIVEN = {"anyOf": [{"required": ["item_id"]}, {"required": ["item_code"]}]}  # the item: by id or by code
+
+
+def _item_ref(description: str = "") -> fields.String:
+    """item_id or item_code: one of the two is given (ITEM_GIVEN), and not blank."""
+    field = text(applications.MAX_ITEM_REF, required=True, metadata=_d(description) if description else {})
+    field.required = False
+    return field
+
+
 class ApplicationFormSchema(Schema):
+    """A multipart/form-data body: the fields and the photos."""
+    document_rules = ITEM_GIVEN
+
     household_id = fields.UUID(metadata=_d("The household. For a self-application it may be left out when the "
-                                           "account belongs to one household; required for a proxy entry."))
-    item_id = fields.String(metadata=_d("A rule item id (or give item_code): an award item households apply for."))
-    item_code = fields.String(metadata=_d("The item's code, e.g. A1 (instead of item_id)."))
-    occurred_on = fields.String(required=True, metadata=_d("The day it happened, YYYY-MM-DD; not in the future, "
-                                                           "not before last year."))
-    description = fields.String(required=True, metadata=_d("What happened (at most 1000 characters)."))
-
-
-class ApplicationPhotosSchema(Schema):
-    photos = fields.List(Upload(), load_default=list,
+                                           "account belongs to one household."))
+    item_id = _item_ref("A rule item id (or give item_code): an award item households apply for.")
+    item_code = _item_ref("The item's code, e.g. A1 (instead of item_id).")
+    occurred_on = fields.Date(required=True, metadata=_d("The day it happened, YYYY-MM-DD; not in the future, "
+                                                         "not before last year."))
+    description = text(applications.MAX_DESCRIPTION, required=True,
+                       metadata=_d(f"What happened (at most {applications.MAX_DESCRIPTION} characters)."))
+    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=applications.MAX_PHOTOS),
                          metadata=_d(f"Up to {applications.MAX_PHOTOS} photos (JPEG or PNG, at most 8 MB each); "
                                      "required when the item needs evidence."))
 
 
+class ProxyFormSchema(ApplicationFormSchema):
+    household_id = fields.UUID(required=True, metadata=_d("The household filed for."))
+
+
 class StaffRecordSchema(Schema):
+    document_rules = ITEM_GIVEN
+
     household_id = fields.UUID(required=True)
-    item_id = fields.String(metadata=_d("Any enabled rule item (award or deduction), or give item_code."))
-    item_code = fields.String()
-    occurred_on = fields.String(required=True, metadata=_d("YYYY-MM-DD."))
-    description = fields.String(required=True)
+    item_id = _item_ref("Any enabled rule item (award or deduction), or give item_code.")
+    item_code = _item_ref()
+    occurred_on = fields.Date(required=True, metadata=_d("YYYY-MM-DD; not in the future, not before last year."))
+    description = text(applications.MAX_DESCRIPTION, required=True,
+                       metadata=_d(f"At most {applications.MAX_DESCRIPTION} characters."))
     points = fields.Integer(strict=True, allow_none=True,
                             metadata=_d("Magnitude within the item's range; left out: the item's usual points."))
 
 
 class BatchSheetRowSchema(Schema):
     household_id = fields.UUID(required=True)
-    points = fields.Integer(strict=True, allow_none=True, metadata=_d("Null: skip this household."))
-    note = fields.String(metadata=_d("Optional, at most 200 characters."))
+    points = fields.Integer(required=True, strict=True,
+                            metadata=_d("Within the item's range. A household without a score: leave its row out."))
+    note = text(applications.MAX_NOTE, metadata=_d(f"Optional, at most {applications.MAX_NOTE} characters."))
 
 
 class BatchSheetInSchema(Schema):
-    item_id = fields.String(metadata=_d("Or give item_code."))
-    item_code = fields.String()
-    occurred_on = fields.String(required=True)
-    title = fields.String(required=True, metadata=_d("e.g. 三月卫生检查."))
+    document_rules = ITEM_GIVEN
+
+    item_id = _item_ref("Or give item_code.")
+    item_code = _item_ref()
+    occurred_on = fields.Date(required=True, metadata=_d("YYYY-MM-DD; not in the future, not before last year."))
+    title = text(applications.MAX_TITLE, required=True,
+                 metadata=_d(f"e.g. 三月卫生检查 (at most {applications.MAX_TITLE} characters)."))
     grid_node_id = fields.UUID(allow_none=True, metadata=_d("The grid node the sheet covers (for the record)."))
-    rows = fields.List(fields.Nested(BatchSheetRowSchema), required=True,
+    rows = fields.List(fields.Nested(BatchSheetRowSchema), required=True, validate=validate.Length(min=1),
                        metadata=_d("One row per household; all are written or none (errors name rows.<i>.<field>)."))
 
 
@@ -172,16 +198,21 @@ class ApplicationPageSchema(Schema):
 class VerifyInSchema(Schema):
     points = fields.Integer(strict=True, allow_none=True,
                             metadata=_d("Adjusted points (magnitude, within the item's range); needs a reason."))
-    reason = fields.String(metadata=_d("Why the points were changed (at most 500 characters)."))
+    reason = text(applications.MAX_REASON, metadata=_d(f"Why the points were changed (at most "
+                                                        f"{applications.MAX_REASON} characters)."))
 
 
 class ApplicationReasonSchema(Schema):
-    reason = fields.String(required=True, metadata=_d("Why (at most 500 characters)."))
+    reason = text(applications.MAX_REASON, required=True,
+                  metadata=_d(f"Why (at most {applications.MAX_REASON} characters)."))
 
 
 class VoteDecisionSchema(Schema):
+    document_rules = {"anyOf": [{"properties": {"decision": {"enum": ["approve"]}}},
+                                {"required": ["reason"], "properties": {"reason": {"pattern": FILLED_PATTERN}}}]}
+
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
-    reason = fields.String(metadata=_d("Required to reject."))
+    reason = text(applications.MAX_REASON, metadata=_d("Required to reject."))
 
 
 class WorkQueueObjectionSchema(Schema):
@@ -199,17 +230,18 @@ class WorkQueueSchema(Schema):
 # --- applications coming to be -------------------------------------------------------------------------
 
 def _self_household(data: dict):
+    """The household given, or the account's one household (the account's households decide: 409)."""
     if data.get("household_id"):
         return data["household_id"]
     own = applications.applicant_households(current_actor())
     if len(own) != 1:
-        raise Invalid.field("household_id", _("Say which household.") if own else
-                            _("Your account is not linked to a household."))
+        raise InputConflict.field("household_id", _("Say which household.") if own else
+                                  _("Your account is not linked to a household."))
     return own[0].id
 
 
 def _form(data: dict) -> dict:
-    return {k: v for k, v in data.items() if k != "household_id"}
+    return {k: v for k, v in data.items() if k not in ("household_id", "photos")}
 
 
 @blp.route("/applications")
@@ -225,28 +257,24 @@ class Applications(MethodView):
 
     @blp.doc(security=SECURITY)
     @idempotent
-    @blp.arguments(ApplicationFormSchema, location="form")
-    @blp.arguments(ApplicationPhotosSchema, location="files")
+    @blp.arguments(ApplicationFormSchema, location="form", content_type=MULTIPART)
     @blp.response(201, ApplicationDetailSchema)
-    def post(self, data, files):
+    def post(self, data):
         """Self-application (multipart/form-data): a villager applies for an award item for their
         household. Send an Idempotency-Key header so a retry makes one application."""
-        return applications.self_apply(current_actor(), _self_household(data), _form(data), files["photos"])
+        return applications.self_apply(current_actor(), _self_household(data), _form(data), data["photos"])
 
 
 @blp.route("/applications/proxy")
 class ProxyApplications(MethodView):
     @blp.doc(security=SECURITY)
     @idempotent
-    @blp.arguments(ApplicationFormSchema, location="form")
-    @blp.arguments(ApplicationPhotosSchema, location="files")
+    @blp.arguments(ProxyFormSchema, location="form", content_type=MULTIPART)
     @blp.response(201, ApplicationDetailSchema)
-    def post(self, data, files):
+    def post(self, data):
         """Proxy entry (multipart/form-data): a grid worker or cadre files for a household without a
         phone; the household is asked to confirm."""
-        if not data.get("household_id"):
-            raise Invalid.field("household_id", _("Say which household."))
-        return applications.proxy_apply(current_actor(), data["household_id"], _form(data), files["photos"])
+        return applications.proxy_apply(current_actor(), data["household_id"], _form(data), data["photos"])
 
 
 @blp.route("/records")
@@ -315,7 +343,7 @@ class Vote(MethodView):
     @blp.response(200, ApplicationDetailSchema)
     def post(self, data, application_id):
         """A panel member approves or rejects (with a reason); the quorum certifies or rejects it.
-        Not for your own household (422); a second vote is 409."""
+        Not for your own household, nor a second vote: 409."""
         return applications.vote(current_actor(), application_id, data)
 
 

@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from jifen.platform import clock
 from jifen.platform.db import db, parse_uuid
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
 from jifen.platform.files.service import store_image
-from jifen.platform.input import Day, Text, check
+from jifen.platform.input import Day, Text, Uuid, Whole, check
+from jifen.platform.input import value as checked
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.roles.registry import register_scope_path
+from jifen.platform.schemas import INT_MAX, INT_MIN
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
 from jifen.tenants.households.scopes import household_path
@@ -35,6 +38,7 @@ from jifen.tenants.points.models import (
 from jifen.tenants.points.workflow import CERTIFIED, REJECTED, SUBMITTED, VERIFIED, item_title, move, require
 from jifen.tenants.rulebook.adoption import EffectiveItem, rules_in_force
 from jifen.tenants.rulebook.models import AWARD, RuleItem
+from jifen.tenants.villages.models import GridNode
 
 register_url_object("application_id", Application)
 register_url_object("batch_id", Batch)
@@ -43,6 +47,8 @@ register_scope_path(Application, lambda a: household_path(tenant_get(Household, 
 MAX_PHOTOS = 6
 MAX_DESCRIPTION = 1000
 MAX_REASON = 500
+MAX_TITLE = MAX_NOTE = 200  # a batch sheet's title, a row's note
+MAX_ITEM_REF = 36  # a rule item's id (a UUID) or its code (at most 32 characters)
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -54,6 +60,8 @@ def settings() -> PointsSettings:
 
 
 MAX_CARRY_OVER_LIMIT = 1_000_000
+MAX_QUORUM, MAX_NOTICE_DAYS = 9, 30
+QUORUM, NOTICE_DAYS, CARRY_OVER_LIMIT = Whole(1, MAX_QUORUM), Whole(1, MAX_NOTICE_DAYS), Whole(1, MAX_CARRY_OVER_LIMIT)
 SETTINGS_FIELDS = ("quorum", "notice_days", "period_end", "carry_over_limit")
 
 
@@ -66,31 +74,17 @@ def update_settings(actor: Actor, data: dict) -> PointsSettings:
     values = {}
     data = data or {}
     current = settings()
-    for name, low, high in (("quorum", 1, 9), ("notice_days", 1, 30)):
-        try:
-            values[name] = int(str(data.get(name, "")).strip())
-            if not low <= values[name] <= high:
-                raise ValueError
-        except ValueError:
-            errors[name] = [_("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)]
+    for name, field in (("quorum", QUORUM), ("notice_days", NOTICE_DAYS)):
+        values[name] = check(field, data.get(name), name, errors)
+        if values[name] is None and name not in errors:
+            errors[name] = [_("Enter a number from %(low)d to %(high)d.", low=field.low, high=field.high)]
     policy = data.get("period_end", current.period_end)
     values["period_end"] = policy.strip() if isinstance(policy, str) else policy
     if values["period_end"] not in PERIOD_END_POLICIES:
         errors["period_end"] = [_("Choose whether available points carry over or expire at the end of the year.")]
-    limit = data.get("carry_over_limit", current.carry_over_limit)
-    values["carry_over_limit"] = None
-    if limit is not None and str(limit).strip() != "":
-        try:
-            if isinstance(limit, (bool, float)):
-                raise ValueError
-            values["carry_over_limit"] = int(str(limit).strip())
-            if not 1 <= values["carry_over_limit"] <= MAX_CARRY_OVER_LIMIT:
-                raise ValueError
-        except ValueError:
-            errors["carry_over_limit"] = [_("Enter a whole number from 1 to %(high)d, or leave it empty for no "
-                                            "limit.", high=MAX_CARRY_OVER_LIMIT)]
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+    values["carry_over_limit"] = check(CARRY_OVER_LIMIT, data.get("carry_over_limit", current.carry_over_limit),
+                                       "carry_over_limit", errors)  # empty: no limit
+    Invalid.raise_if(errors)
     row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
     before = {name: getattr(row, name) for name in SETTINGS_FIELDS} if row else None
     if row is None:
@@ -106,75 +100,82 @@ def update_settings(actor: Actor, data: dict) -> PointsSettings:
 
 # --- checking input ----------------------------------------------------------------------------
 
-DESCRIPTION, TITLE, NOTE = Text(MAX_DESCRIPTION, required=True), Text(200, required=True), Text(200)
+DESCRIPTION, TITLE, NOTE = Text(MAX_DESCRIPTION, required=True), Text(MAX_TITLE, required=True), Text(MAX_NOTE)
 REASON, OPTIONAL_REASON = Text(MAX_REASON, required=True), Text(MAX_REASON)
 DAY = Day(required=True)
+POINTS = Whole(INT_MIN, INT_MAX)  # a magnitude (the sign is the item's); the item's range is checked apart
 
 
-def _conduct_day(value, errors: dict, field: str = "occurred_on") -> date | None:
-    """The day the conduct happened: not in the future, not before last year."""
+ITEM_REF = Text(MAX_ITEM_REF, required=True, required_message=_l("Choose a rule item."))
+
+# Every check below writes a rule about the input alone into `errors` (refused with Invalid, 422)
+# and a rule that depends on the township's data or the date into `conflicts` (InputConflict,
+# 409, raised only when the input itself is fine).
+
+
+def _conduct_day(value, errors: dict, conflicts: dict, field: str = "occurred_on") -> date | None:
+    """The day the conduct happened: not in the future, not before last year (today decides)."""
     day = check(DAY, value, field, errors)
     if day is None:
         return None
     today = clock.today()
     if day > today:
-        errors[field] = [_("The date can't be in the future.")]
+        conflicts[field] = [_("The date can't be in the future.")]
     elif day.year < today.year - 1:
-        errors[field] = [_("Only conduct from this year or last year can be applied for.")]
+        conflicts[field] = [_("Only conduct from this year or last year can be applied for.")]
     return day
 
 
-def _effective_item(village_id, item_ref, day: date | None, errors: dict, field: str = "item_id") -> EffectiveItem | None:
-    """The item as the village's rules of `day` give it. `item_ref` is an item id (of any version:
-    the same code is looked up in the version of that day) or an item code."""
-    if item_ref in (None, ""):
-        errors[field] = [_("Choose a rule item.")]
+def _item_ref(value, errors: dict, field: str = "item_id") -> str | None:
+    """An item id or code as given (not checked against the rulebook yet)."""
+    return check(ITEM_REF, value, field, errors) or None
+
+
+def _effective_item(village_id, item_ref: str | None, day: date | None, conflicts: dict,
+                    field: str = "item_id") -> EffectiveItem | None:
+    """The item as the village's rules of `day` give it. `item_ref` (see `_item_ref`) is an item
+    id (of any version: the same code is looked up in the version of that day) or an item code."""
+    if item_ref is None:
         return None
     item_id = parse_uuid(item_ref)
-    code = None
     if item_id is not None:
         item = tenant_get(RuleItem, item_id)
         code = item.code if item else None
     else:
-        code = str(item_ref).strip()
+        code = item_ref
     if not code:
-        errors[field] = [_("No such rule item.")]
+        conflicts[field] = [_("No such rule item.")]
         return None
     if day is None:
         return None
     rules = rules_in_force(village_id, day)
     found = rules.by_code(code) if rules else None
     if found is None or not found.enabled:
-        errors[field] = [_("This item was not in force in the village on %(day)s.", day=day.isoformat())]
+        conflicts[field] = [_("This item was not in force in the village on %(day)s.", day=day.isoformat())]
         return None
     return found
 
 
-def _points(eff: EffectiveItem, value, errors: dict, field: str = "points") -> int:
-    """Points (a magnitude) within the item's range; fixed when the village set them. Returns the
-    signed value."""
+def _points(eff: EffectiveItem, n: int | None, conflicts: dict, field: str = "points") -> int:
+    """Points `n` (a magnitude, checked with POINTS; None: the item's usual points) within the
+    item's range; fixed when the village set them. Returns the signed value."""
     sign = 1 if eff.item.direction == AWARD else -1
-    if value in (None, ""):
-        return sign * eff.points
-    try:
-        n = int(str(value).strip())
-    except ValueError:
-        errors[field] = [_("Enter a whole number.")]
+    if n is None:
         return sign * eff.points
     n = abs(n)
     if eff.overridden and n != eff.points:
-        errors[field] = [_("This village gives exactly %(n)d points for this item.", n=eff.points)]
+        conflicts[field] = [_("This village gives exactly %(n)d points for this item.", n=eff.points)]
     elif not eff.item.points_min <= n <= eff.item.points_max:
-        errors[field] = [_("Points for this item are from %(low)d to %(high)d.", low=eff.item.points_min,
-                           high=eff.item.points_max)]
+        conflicts[field] = [_("Points for this item are from %(low)d to %(high)d.", low=eff.item.points_min,
+                              high=eff.item.points_max)]
     return sign * n
 
 
-def _household(actor: Actor, policy: str, household_id, field: str = "household_id") -> Household:
+def _household(actor: Actor, policy: str, household_id, conflicts: dict, field: str = "household_id") -> Household:
     household = tenant_get_or_404(Household, household_id)
     authorize(actor, policy, household)
     if household.status != ACTIVE:
-        raise Invalid.field(field, _("This household is no longer active."))
+        conflicts[field] = [_("This household is no longer active.")]
     return household
 
 
@@ -193,20 +194,23 @@ def _new(actor: Actor, household: Household, eff: EffectiveItem, *, points: int,
     return app
 
 
-def _photos(actor: Actor, app: Application, uploads, errors: dict) -> None:
-    uploads = [u for u in (uploads or []) if u is not None and getattr(u, "filename", "")]
-    if len(uploads) > MAX_PHOTOS:
-        errors["photos"] = [_("At most %(n)d photos.", n=MAX_PHOTOS)]
-        return
-    for i, upload in enumerate(uploads):
-        stored = store_image(actor, upload, field="photos")
+def _uploads(uploads) -> list:
+    return [u for u in (uploads or []) if u is not None and getattr(u, "filename", "")]
+
+
+def _photos(actor: Actor, app: Application, uploads) -> None:
+    for i, upload in enumerate(_uploads(uploads)):
+        stored = store_image(actor, upload, field="photos")  # not a JPEG or PNG: Invalid naming photos
         db.session.add(ApplicationPhoto(application_id=app.id, file_id=stored.id, sort_order=i))
 
 
-def _check_photos(eff: EffectiveItem | None, uploads, errors: dict) -> None:
-    present = [u for u in (uploads or []) if u is not None and getattr(u, "filename", "")]
-    if eff is not None and eff.item.evidence_required and not present:
-        errors["photos"] = [_("This item needs at least one photo as evidence.")]
+def _check_photos(eff: EffectiveItem | None, uploads, errors: dict, conflicts: dict) -> None:
+    """At most MAX_PHOTOS; at least one when the item needs evidence (the item decides)."""
+    present = _uploads(uploads)
+    if len(present) > MAX_PHOTOS:
+        errors["photos"] = [_("At most %(n)d photos.", n=MAX_PHOTOS)]
+    elif eff is not None and eff.item.evidence_required and not present:
+        conflicts["photos"] = [_("This item needs at least one photo as evidence.")]
 
 
 # --- how applications come to be ---------------------------------------------------------------
@@ -214,35 +218,37 @@ def _check_photos(eff: EffectiveItem | None, uploads, errors: dict) -> None:
 @action("application.self_apply")
 def self_apply(actor: Actor, household_id, data: dict, photos=None) -> Application:
     """积分申请/自评: a household member applies for an award item on their phone."""
-    household = _household(actor, "application.self_apply", household_id)
-    return _apply(actor, household, data, photos, origin=SELF)
+    conflicts: dict = {}
+    household = _household(actor, "application.self_apply", household_id, conflicts)
+    return _apply(actor, household, data, photos, SELF, conflicts)
 
 
 @action("application.proxy")
 def proxy_apply(actor: Actor, household_id, data: dict, photos=None) -> Application:
     """A grid worker files an application for a household without a phone (marked as proxy); the
     household can confirm it later."""
-    household = _household(actor, "application.proxy", household_id)
-    app = _apply(actor, household, data, photos, origin=PROXY)
+    conflicts: dict = {}
+    household = _household(actor, "application.proxy", household_id, conflicts)
+    app = _apply(actor, household, data, photos, PROXY, conflicts)
     notify(household.id, "proxy_filed", f"proxy:{app.id}", link=f"applications/{app.id}", by=actor.name,
            item=item_title(app))
     return app
 
 
-def _apply(actor: Actor, household: Household, data: dict, photos, origin: str) -> Application:
+def _apply(actor: Actor, household: Household, data: dict, photos, origin: str, conflicts: dict) -> Application:
     errors: dict = {}
-    day = _conduct_day(data.get("occurred_on"), errors)
-    eff = _effective_item(household.village_id, data.get("item_id") or data.get("item_code"), day, errors)
+    day = _conduct_day(data.get("occurred_on"), errors, conflicts)
+    ref = _item_ref(data.get("item_id") or data.get("item_code"), errors)
     description = check(DESCRIPTION, data.get("description"), "description", errors)
+    eff = _effective_item(household.village_id, ref, day, conflicts)
     if eff is not None:
         if eff.item.direction != AWARD or eff.item.initiator != "household":
-            errors["item_id"] = [_("Only staff record this item; choose an item households apply for.")]
-    _check_photos(eff, photos, errors)
-    Invalid.raise_if(errors)
+            conflicts["item_id"] = [_("Only staff record this item; choose an item households apply for.")]
+    _check_photos(eff, photos, errors, conflicts)
+    refuse(errors, conflicts)
     app = _new(actor, household, eff, points=eff.points, occurred_on=day, description=description,
                origin=origin, state=SUBMITTED)
-    _photos(actor, app, photos, errors)
-    Invalid.raise_if(errors)
+    _photos(actor, app, photos)
     db.session.flush()
     return app
 
@@ -251,18 +257,19 @@ def _apply(actor: Actor, household: Household, data: dict, photos, origin: str) 
 def record_conduct(actor: Actor, household_id, data: dict, photos=None) -> Application:
     """A staff record of observed conduct (award or deduction) for one household. The recorder is
     the work team, so it starts verified."""
-    household = _household(actor, "application.record", household_id)
-    errors: dict = {}
-    day = _conduct_day(data.get("occurred_on"), errors)
-    eff = _effective_item(household.village_id, data.get("item_id") or data.get("item_code"), day, errors)
+    errors, conflicts = {}, {}
+    household = _household(actor, "application.record", household_id, conflicts)
+    day = _conduct_day(data.get("occurred_on"), errors, conflicts)
+    ref = _item_ref(data.get("item_id") or data.get("item_code"), errors)
     description = check(DESCRIPTION, data.get("description"), "description", errors)
-    points = _points(eff, data.get("points"), errors) if eff is not None else 0
-    _check_photos(eff, photos, errors)
-    Invalid.raise_if(errors)
+    magnitude = check(POINTS, data.get("points"), "points", errors)
+    eff = _effective_item(household.village_id, ref, day, conflicts)
+    points = _points(eff, magnitude, conflicts) if eff is not None else 0
+    _check_photos(eff, photos, errors, conflicts)
+    refuse(errors, conflicts)
     app = _new(actor, household, eff, points=points, occurred_on=day, description=description, origin=STAFF,
                state=_after_verification(eff))
-    _photos(actor, app, photos, errors)
-    Invalid.raise_if(errors)
+    _photos(actor, app, photos)
     db.session.flush()
     return app
 
@@ -276,41 +283,51 @@ def record_batch(actor: Actor, data: dict) -> Batch:
     """A batch sheet: one item, one day, a score per household (e.g. a micro grid's monthly
     sanitation inspection). `data["rows"]` is [{"household_id", "points", "note"}]; a row with
     empty points is skipped. All rows are written, or none."""
-    errors: dict = {}
-    day = _conduct_day(data.get("occurred_on"), errors)
+    errors, conflicts = {}, {}
+    day = _conduct_day(data.get("occurred_on"), errors, conflicts)
     rows = data.get("rows") or []
     title = check(TITLE, data.get("title"), "title", errors)
-    if not isinstance(rows, list) or not rows:
-        errors["rows"] = [_("Give at least one household a score.")]
+    ref = _item_ref(data.get("item_id") or data.get("item_code"), errors)
+    grid_node_id = check(Uuid(), data.get("grid_node_id"), "grid_node_id", errors)
+    if not isinstance(rows, list):
         rows = []
-    households: list[tuple[Household, dict]] = []
+    given = []  # (row number, its points, its note, its household id) of the rows with points
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or row.get("points") in (None, ""):
-            continue
-        household = tenant_get(Household, parse_uuid(row.get("household_id")))
+            continue  # a household without a score is skipped
+        points = check(POINTS, row.get("points"), f"rows.{i}.points", errors)
+        note = check(NOTE, row.get("note"), f"rows.{i}.note", errors)
+        household_id = check(Uuid(_("No such household.")), row.get("household_id"), f"rows.{i}.household_id",
+                             errors)
+        given.append((i, points, note, household_id))
+    if not given:
+        errors["rows"] = [_("Give at least one household a score.")]
+    if errors:
+        refuse(errors, conflicts)  # (the day may conflict too)
+    households = []
+    for i, points, note, household_id in given:
+        household = tenant_get(Household, household_id)
         if household is None:
-            errors[f"rows.{i}.household_id"] = [_("No such household.")]
+            conflicts[f"rows.{i}.household_id"] = [_("No such household.")]
             continue
         authorize(actor, "application.record", household)
-        households.append((household, row))
-    villages = {h.village_id for h, _row in households}
+        households.append((i, household, points, note))
+    villages = {h.village_id for _i, h, _p, _n in households}
     if len(villages) > 1:
-        errors["rows"] = [_("A batch sheet covers households of one village.")]
-    if not households and "rows" not in errors:
-        errors["rows"] = [_("Give at least one household a score.")]
-    village_id = next(iter(villages)) if villages else None
-    eff = _effective_item(village_id, data.get("item_id") or data.get("item_code"), day, errors) if village_id else None
+        conflicts["rows"] = [_("A batch sheet covers households of one village.")]
+    village_id = next(iter(villages)) if len(villages) == 1 else None
+    if grid_node_id is not None and tenant_get(GridNode, grid_node_id) is None:
+        conflicts["grid_node_id"] = [_("No such grid.")]
+    eff = _effective_item(village_id, ref, day, conflicts) if village_id else None
     scored = []
-    for i, (household, row) in enumerate(households):
+    for i, household, points, note in households:
         if eff is None:
             break
         if household.status != ACTIVE:
-            errors[f"rows.{i}.household_id"] = [_("This household is no longer active.")]
-        points = _points(eff, row.get("points"), errors, field=f"rows.{i}.points")
-        note = check(NOTE, row.get("note"), f"rows.{i}.note", errors)
-        scored.append((household, points, note))
-    Invalid.raise_if(errors)
-    batch = Batch(village_id=village_id, grid_node_id=parse_uuid(data.get("grid_node_id")), item_id=eff.item.id,
+            conflicts[f"rows.{i}.household_id"] = [_("This household is no longer active.")]
+        scored.append((household, _points(eff, points, conflicts, field=f"rows.{i}.points"), note))
+    InputConflict.raise_if(conflicts)
+    batch = Batch(village_id=village_id, grid_node_id=grid_node_id, item_id=eff.item.id,
                   title=title, occurred_on=day, row_count=len(scored), created_by=actor.id,
                   created_by_name=actor.name)
     db.session.add(batch)
@@ -384,15 +401,17 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
     app = lock_application(application_id)
     authorize(actor, "application.verify", app)
     require(app, "verify")
-    errors: dict = {}
-    eff = _effective_item(app.village_id, app.item_code, app.occurred_on, errors)
-    if eff is None:
-        raise Invalid.field("item_id", errors["item_id"][0])
-    points = _points(eff, data.get("points"), errors) if data.get("points") not in (None, "") else app.points
-    reason = check(REASON if points != app.points else OPTIONAL_REASON, data.get("reason"), "reason", errors)
-    if points != app.points and "reason" in errors:
-        errors["reason"] = [_("Say why the points were changed.")]
+    errors, conflicts = {}, {}
+    magnitude = check(POINTS, data.get("points"), "points", errors)
+    reason = check(OPTIONAL_REASON, data.get("reason"), "reason", errors)
     Invalid.raise_if(errors)
+    eff = _effective_item(app.village_id, app.item_code, app.occurred_on, conflicts)
+    if eff is None:
+        raise InputConflict.field("item_id", conflicts["item_id"][0])
+    points = _points(eff, magnitude, conflicts) if magnitude is not None else app.points
+    if points != app.points and not reason and "points" not in conflicts:  # the application's points decide
+        conflicts["reason"] = [_("Say why the points were changed.")]
+    InputConflict.raise_if(conflicts)
     app.points = points
     app.verified_by, app.verified_by_name, app.verified_at = actor.id, actor.name, clock.now()
     move(actor, app, "verify", _after_verification(eff), reason=reason, points=points, authorized=True)
@@ -457,7 +476,7 @@ def vote(actor: Actor, application_id, data: dict) -> Application:
     Invalid.raise_if(errors)
     require(app, "vote")
     if app.household_id in own_households(actor):
-        raise Invalid.field("decision", _("You may not certify points for your own household."))
+        raise InputConflict.field("decision", _("You may not certify points for your own household."))
     if db.session.execute(select(func.count()).select_from(CertificationVote).where(
             CertificationVote.application_id == app.id, CertificationVote.member_id == actor.id)).scalar_one():
         raise Conflict(_("You have already decided on this application."), {"decision": [_("Already decided.")]})
@@ -511,10 +530,8 @@ def list_applications(actor: Actor, *, state: str | None = None, village_id=None
             if ident is None:
                 raise Invalid.field(name, _("Not found."))
             conditions.append(column == ident)
-    try:
-        page, per_page = max(1, int(page or 1)), min(MAX_PER_PAGE, max(1, int(per_page or 20)))
-    except (TypeError, ValueError):
-        raise Invalid.field("page", _("Enter a whole number.")) from None
+    page = checked(Whole(1, INT_MAX), page, "page") or 1
+    per_page = checked(Whole(1, MAX_PER_PAGE), per_page, "per_page") or 20
     base = select(Application, Household).join(Household, Household.id == Application.household_id).where(*conditions)
     total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = db.session.execute(base.order_by(Application.created_at.desc(), Application.id)

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
+from jifen.platform.errors import InputConflict, Invalid
 from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.tenancy import tenant_get_or_404
@@ -215,6 +215,6 @@ def batch():
 
     try:
         return once(work)
-    except Invalid as e:  # e.g. a row naming a household out of reach is 404, not this
+    except (Invalid, InputConflict) as e:  # e.g. a row naming a household out of reach is 404, not this
         db.session.rollback()
         return _batch_page(e.errors, request.form, 422)

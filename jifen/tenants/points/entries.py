@@ -8,8 +8,8 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Invalid
-from jifen.platform.input import Text, check
+from jifen.platform.errors import InputConflict, Invalid
+from jifen.platform.input import Text, Whole, check
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import Household
@@ -29,6 +29,8 @@ from jifen.tenants.points.workflow import move
 
 register_url_object("transaction_id", LedgerTransaction)
 CORRECTION_REASON = Text(MAX_REASON, required=True, required_message=_l("Say why the entry is corrected."))
+MAX_CORRECTION_POINTS = 100_000
+CORRECTION_POINTS = Whole(-MAX_CORRECTION_POINTS, MAX_CORRECTION_POINTS)
 
 
 def current_period() -> int:
@@ -79,18 +81,14 @@ def correct_entry(actor: Actor, transaction_id, data: dict) -> LedgerTransaction
     """An admin corrects a wrong posting: a reversing entry bringing it to `points` (0 undoes it),
     with a reason. The original stays as it was."""
     original = tenant_get_or_404(LedgerTransaction, transaction_id)
-    if original.source_kind == PERIOD_CLOSE:
-        raise Invalid.field("transaction", _("A year-end close entry cannot be corrected."))
     errors: dict = {}
     reason = check(CORRECTION_REASON, (data or {}).get("reason"), "reason", errors)
-    try:
-        new_points = int(str((data or {}).get("points", "")).strip())
-        if abs(new_points) > 100_000:
-            raise ValueError
-    except ValueError:
+    new_points = check(CORRECTION_POINTS, (data or {}).get("points"), "points", errors)
+    if new_points is None and "points" not in errors:
         errors["points"] = [_("Enter the right points as a whole number (0 undoes the entry).")]
-        new_points = None
     Invalid.raise_if(errors)
+    if original.source_kind == PERIOD_CLOSE:  # the entry decides (and ledger.correct: its other kinds)
+        raise InputConflict.field("transaction", _("A year-end close entry cannot be corrected."))
     tx = ledger.correct(original, new_points=new_points, reason=reason, request_id=new_id(), created_by=actor.id,
                         created_by_name=actor.name)
     db.session.flush()

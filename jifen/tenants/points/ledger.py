@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Invalid
+from jifen.platform.errors import InputConflict, Invalid
 from jifen.platform.tenancy import current_tenant_id, insert_new
 from jifen.tenants.points.models import (
     CORRECTION,
@@ -304,14 +304,14 @@ def correct(original: LedgerTransaction, *, new_points: int, reason: str, reques
 
     `request_id` is the correction's source id: the same request corrects once."""
     if original.source_kind == CORRECTION:
-        raise Invalid.field("transaction", _("Correct the original entry, not a correction."))
+        raise InputConflict.field("transaction", _("Correct the original entry, not a correction."))
     if original.source_kind in (ORDER, ORDER_CLOSE, REDEMPTION):  # spending earned nothing to correct
-        raise Invalid.field("transaction", _("A store order is cancelled at the store, not corrected here."))
+        raise InputConflict.field("transaction", _("A store order is cancelled at the store, not corrected here."))
     bal = lock_balance(original.household_id, original.period)
     moved_ = moved(original)
     delta = new_points - moved_.get(HOUSEHOLD, (0, 0))[0]
     if delta == 0:
-        raise Invalid.field("points", _("The entry already has these points."))
+        raise InputConflict.field("points", _("The entry already has these points."))
     change, legs = _correction(moved_, delta, bal)
     return _write_one(bal, earned=delta, available=change, counter=legs,
                   source_kind=CORRECTION, source_id=request_id, item_id=original.item_id,

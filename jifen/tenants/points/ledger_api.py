@@ -6,21 +6,22 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import period, text, whole
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.points import applications, entries
+from jifen.tenants.points.models import PERIOD_END_POLICIES
 
 blp = Blueprint("ledger_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/ledger",
                 description="Balances, the passbook, corrections, settings")
 
 
-def _d(text: str, **more) -> dict:
-    return {"description": text, **more}
+def _d(description: str, **more) -> dict:
+    return {"description": description, **more}
 
 
 class PeriodArgs(Schema):
-    period = fields.Integer(validate=validate.Range(min=2000, max=2200),
-                            metadata=_d("The year; this year by default."))
+    period = period(strict=False, metadata=_d("The year; this year by default."))
 
 
 class BalancesSchema(Schema):
@@ -56,9 +57,10 @@ class PassbookSchema(Schema):
 
 
 class CorrectionSchema(Schema):
-    points = fields.Integer(required=True, strict=True,
-                            metadata=_d("What the entry should be worth (0 undoes it)."))
-    reason = fields.String(required=True, metadata=_d("Why (at most 500 characters)."))
+    points = whole(-entries.MAX_CORRECTION_POINTS, entries.MAX_CORRECTION_POINTS, required=True,
+                   metadata=_d("What the entry should be worth (0 undoes it); its present worth is a 409."))
+    reason = text(applications.MAX_REASON, required=True,
+                  metadata=_d(f"Why (at most {applications.MAX_REASON} characters)."))
 
 
 class CheckArgs(Schema):
@@ -82,14 +84,16 @@ class CheckReportSchema(Schema):
 
 
 class SettingsSchema(Schema):
-    quorum = fields.Integer(required=True, metadata=_d("Panel approvals needed to certify (1–9)."))
-    notice_days = fields.Integer(required=True, metadata=_d("Days a public notice stays up (1–30)."))
-    period_end = fields.String(metadata=_d("What happens to available points at the end of the year: carry_over "
-                                           "(into the next year) or expire. Left out: unchanged.",
-                                           enum=["carry_over", "expire"]))
-    carry_over_limit = fields.Integer(allow_none=True, strict=True, metadata=_d(
-        "carry_over: at most this many points per household carry over, the rest expires (1–1,000,000); "
-        "null: no limit. Left out: unchanged."))
+    quorum = whole(1, applications.MAX_QUORUM, required=True,
+                   metadata=_d(f"Panel approvals needed to certify (1–{applications.MAX_QUORUM})."))
+    notice_days = whole(1, applications.MAX_NOTICE_DAYS, required=True,
+                        metadata=_d(f"Days a public notice stays up (1–{applications.MAX_NOTICE_DAYS})."))
+    period_end = fields.String(validate=validate.OneOf(PERIOD_END_POLICIES), metadata=_d(
+        "What happens to available points at the end of the year: carry_over (into the next year) or expire. "
+        "Left out: unchanged."))
+    carry_over_limit = whole(1, applications.MAX_CARRY_OVER_LIMIT, allow_none=True, metadata=_d(
+        f"carry_over: at most this many points per household carry over, the rest expires "
+        f"(1–{applications.MAX_CARRY_OVER_LIMIT:,}); null: no limit. Left out: unchanged."))
 
 
 def _period(args) -> int:

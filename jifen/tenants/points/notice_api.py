@@ -9,10 +9,12 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text
 from jifen.platform.schemas import Schema
 from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor
 from jifen.tenants.points import notices
+from jifen.tenants.points.applications import MAX_REASON
 from jifen.tenants.points.workflow import STATE_LABELS, item_title
 from jifen.tenants.villages.models import Village
 
@@ -20,8 +22,8 @@ blp = Blueprint("notices_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/not
                 description="Public notices and objections")
 
 
-def _d(text: str, **more) -> dict:
-    return {"description": text, **more}
+def _d(description: str, **more) -> dict:
+    return {"description": description, **more}
 
 
 class NoticeSchema(Schema):
@@ -47,7 +49,8 @@ class ObjectionSchema(Schema):
     notice_id = fields.UUID(dump_only=True)
     household_id = fields.UUID(dump_only=True, metadata=_d("The objector's household."))
     objector_name = fields.String(dump_only=True)
-    reason = fields.String(required=True, metadata=_d("What is wrong with the item (at most 500 characters)."))
+    reason = text(MAX_REASON, required=True,
+                  metadata=_d(f"What is wrong with the item (at most {MAX_REASON} characters)."))
     status = fields.String(dump_only=True, metadata=_d("open, upheld or dismissed.",
                                                        enum=["open", "upheld", "dismissed"]))
     decided_by_name = fields.String(dump_only=True)
@@ -81,13 +84,14 @@ class NoticeArgs(Schema):
 
 
 class PublishSchema(Schema):
-    village_id = fields.UUID(required=True, metadata=_d("Put every certified item of this village on a new notice."))
+    village_id = fields.UUID(required=True, metadata=_d("Put every certified item of this village on a new notice; "
+                                                        "none waiting is a 409 naming `village_id`."))
 
 
 class DecisionSchema(Schema):
-    decision = fields.String(required=True, metadata=_d("uphold (the item is rejected) or dismiss (it stays on "
-                                                        "notice).", enum=["uphold", "dismiss"]))
-    reason = fields.String(required=True, metadata=_d("Why (at most 500 characters)."))
+    decision = fields.String(required=True, validate=validate.OneOf(["uphold", "dismiss"]), metadata=_d(
+        "uphold (the item is rejected) or dismiss (it stays on notice)."))
+    reason = text(MAX_REASON, required=True, metadata=_d(f"Why (at most {MAX_REASON} characters)."))
 
 
 @blp.route("/")
@@ -134,7 +138,7 @@ class Objections(MethodView):
     @blp.response(201, ObjectionSchema)
     def post(self, data):
         """Object to a notice item while the notice is open (a villager of the village); the item goes
-        back to the panel. Closed notice: 422 naming `notice`."""
+        back to the panel. Closed notice: 409 naming `notice`."""
         return notices.object_to(current_actor(), data["application_id"], data)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from jifen.platform import clock
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.errors import InputConflict, Invalid, NotFound
 from jifen.platform.input import check
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
@@ -57,7 +57,7 @@ def publish(actor: Actor, village_id) -> Notice:
     authorize(actor, "notice.publish", village)
     notice = _publish(actor, village)
     if notice is None:
-        raise Invalid.field("village_id", _("No certified items are waiting for public notice in this village."))
+        raise InputConflict.field("village_id", _("No certified items are waiting for public notice in this village."))
     db.session.flush()
     return notice
 
@@ -137,9 +137,9 @@ def object_to(actor: Actor, application_id, data: dict) -> Objection:
     reason = check(REASON, (data or {}).get("reason"), "reason", errors)
     if "reason" in errors and not reason:
         errors["reason"] = [_("Say what is wrong with this item.")]
-    if not is_open(notice):
-        errors["notice"] = [_("The notice period is over; objections are no longer taken.")]
     Invalid.raise_if(errors)
+    if not is_open(notice):
+        raise InputConflict.field("notice", _("The notice period is over; objections are no longer taken."))
     require(app, "object")
     objection = Objection(application_id=app.id, notice_id=notice.id, household_id=sorted(households, key=str)[0],
                           objector_id=actor.id, objector_name=actor.name, reason=reason)
@@ -164,11 +164,11 @@ def decide(actor: Actor, objection_id, data: dict) -> Objection:
     reason = check(REASON, (data or {}).get("reason"), "reason", errors)
     if "reason" in errors and not reason:
         errors["reason"] = [_("Say why.")]
-    if objection.status != Objection.OPEN:
-        errors["decision"] = [_("This objection has already been decided.")]
-    if app.household_id in own_households(actor):
-        errors["decision"] = [_("You may not decide on your own household's points.")]
     Invalid.raise_if(errors)
+    if app.household_id in own_households(actor):
+        raise InputConflict.field("decision", _("You may not decide on your own household's points."))
+    if objection.status != Objection.OPEN:
+        raise InputConflict.field("decision", _("This objection has already been decided."))
     require(app, "uphold" if decision == "uphold" else "dismiss")
     # upholding one objection rejects the item, which answers every other open objection to it too
     decided = [objection] if decision == "dismiss" else db.session.execute(select(Objection).where(

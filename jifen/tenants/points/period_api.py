@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import period
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.points import period_close
@@ -14,8 +15,8 @@ from jifen.tenants.points.period_views import year_url
 blp = Blueprint("periods_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/periods", description="Period close")
 
 
-def _d(text: str, **more) -> dict:
-    return {"description": text, **more}
+def _d(description: str, **more) -> dict:
+    return {"description": description, **more}
 
 
 class PeriodCloseSchema(Schema):
@@ -48,8 +49,7 @@ class PeriodSchema(Schema):
 
 
 class PreviewArgs(Schema):
-    period = fields.Integer(required=True, validate=validate.Range(min=2000, max=2200),
-                            metadata=_d("A past year."))
+    period = period(required=True, strict=False, metadata=_d("A past year; the current year is a 409 naming `period`."))
 
 
 class PreviewSchema(Schema):
@@ -63,8 +63,8 @@ class PreviewSchema(Schema):
 
 
 class CloseSchema(Schema):
-    period = fields.Integer(required=True, strict=True, metadata=_d("A past year; the current year is a 409 naming "
-                                                                    "`period`, and so is a year closed already."))
+    period = period(required=True, metadata=_d("A past year; the current year is a 409 naming `period`, and so is "
+                                               "a year closed already."))
 
 
 @blp.route("/")

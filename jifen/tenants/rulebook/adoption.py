@@ -14,12 +14,19 @@ from sqlalchemy import or_, select
 
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, InputConflict, NotFound
 from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
-from jifen.tenants.rulebook.checks import Fields, iso, put_in_force, resolution_snapshot, resolution_with_scan
+from jifen.tenants.rulebook.checks import (
+    Fields,
+    iso,
+    put_in_force,
+    raise_all,
+    resolution_snapshot,
+    resolution_with_scan,
+)
 from jifen.tenants.rulebook.models import (
     ADOPTED,
     DRAFT,
@@ -29,7 +36,7 @@ from jifen.tenants.rulebook.models import (
     VillageItemSetting,
     VillageRulebook,
 )
-from jifen.tenants.rulebook.service import adopted_version, items_of, version_in_force
+from jifen.tenants.rulebook.service import MIN_POINTS, adopted_version, items_of, version_in_force
 from jifen.tenants.villages.models import Village
 
 register_url_object("village_rulebook_id", VillageRulebook)
@@ -150,10 +157,12 @@ def start_village_rulebook(actor: Actor, village_id, data: dict | None = None) -
     """A draft for the village from the township's adopted version (the one given, or the current)."""
     village = _village(village_id)
     authorize(actor, "village_rulebook.manage", village)
-    given = (data or {}).get("version_id")
+    f = Fields(data)
+    given = f.uuid("version_id", _("A village starts from the township's adopted version."))
+    f.check()
     version = tenant_get(RulebookVersion, given) if given else adopted_version()
     if version is None or version.status != ADOPTED:
-        raise Invalid.field("version_id", _("A village starts from the township's adopted version."))
+        raise InputConflict.field("version_id", _("A village starts from the township's adopted version."))
     if db.session.execute(select(VillageRulebook.id).where(VillageRulebook.village_id == village.id,
                                                            VillageRulebook.version_id == version.id)).first():
         raise Conflict(_("%(village)s already has a rulebook from version %(n)d.", village=village.name,
@@ -181,22 +190,19 @@ def managed_village_rulebook(actor: Actor, vr_id) -> VillageRulebook:
     return _managed(actor, vr_id, draft=False)
 
 
-def _check_setting(item: RuleItem, data: dict) -> tuple[bool, int | None, str | None]:
-    """(enabled, points or None for the usual points, the message if the points are bad)."""
-    enabled = Fields(data).flag("enabled", default=True)
-    raw = data.get("points")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return enabled, None, None
-    try:
-        if isinstance(raw, (bool, float)):
-            raise ValueError
-        points = int(raw.strip() if isinstance(raw, str) else raw)
-    except (TypeError, ValueError):
-        points = None
-    if points is None or not item.points_min <= points <= item.points_max:
-        return enabled, None, _("%(code)s %(title)s: the points must be a whole number from %(lo)d to %(hi)d.",
-                                code=item.code, title=item.title_zh, lo=item.points_min, hi=item.points_max)
-    return enabled, points, None
+def _check_setting(item: RuleItem, data: dict, name: str, errors: dict, conflicts: dict) -> tuple[bool, int | None]:
+    """(enabled, points or None for the usual points). Points that are no whole number of the
+    declared range go into `errors[name]` (422); points outside the item's own range, into
+    `conflicts[name]` (409: the range is the stored item's). Both say the item's range."""
+    f = Fields(data)
+    enabled = f.flag("enabled", default=True)
+    points = f.number("points", required=False, minimum=MIN_POINTS)
+    if f.bad("points") or (points is not None and not item.points_min <= points <= item.points_max):
+        message = _("%(code)s %(title)s: the points must be a whole number from %(lo)d to %(hi)d.",
+                    code=item.code, title=item.title_zh, lo=item.points_min, hi=item.points_max)
+        (errors if f.bad("points") else conflicts)[name] = [message]
+        return enabled, None
+    return enabled, points
 
 
 def _apply(vr: VillageRulebook, item: RuleItem, enabled: bool, points: int | None) -> tuple[dict, dict] | None:
@@ -220,9 +226,9 @@ def set_village_item(actor: Actor, vr_id, item_id, data: dict) -> EffectiveItem:
     item = tenant_get(RuleItem, item_id)
     if item is None or item.version_id != vr.version_id:
         raise NotFound(_("Not found."))
-    enabled, points, error = _check_setting(item, data)
-    if error:
-        raise Invalid.field("points", error)
+    errors, conflicts = {}, {}
+    enabled, points = _check_setting(item, data, "points", errors, conflicts)
+    raise_all(errors, conflicts)
     change = _apply(vr, item, enabled, points)
     if change:
         record(actor, "village_rulebook.items", vr, before={item.code: change[0]}, after={item.code: change[1]})
@@ -235,15 +241,12 @@ def set_village_items(actor: Actor, vr_id, rows: dict) -> VillageRulebook:
     """The whole page at once: `rows` maps an item id (text) to {enabled, points}. Errors are named
     `points-<item id>`, the page's input for that item; one audit entry lists what changed."""
     vr = _managed(actor, vr_id)
-    checked, errors = [], {}
+    checked, errors, conflicts = [], {}, {}
     for item in items_of(vr.version_id):
         if str(item.id) in rows:
-            enabled, points, error = _check_setting(item, rows[str(item.id)])
-            if error:
-                errors[f"points-{item.id}"] = [error]
+            enabled, points = _check_setting(item, rows[str(item.id)], f"points-{item.id}", errors, conflicts)
             checked.append((item, enabled, points))
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+    raise_all(errors, conflicts)
     before, after = {}, {}
     for item, enabled, points in checked:
         change = _apply(vr, item, enabled, points)

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest.fields import Upload
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from jifen.platform import clock
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import FILLED_PATTERN, text, whole
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.rulebook import adoption, service, signing
+from jifen.tenants.rulebook.checks import MAX_NUMBER, MIN_ATTENDANCE
+from jifen.tenants.rulebook.models import AWARD, CAP_PERIODS, DEDUCTION, INITIATORS, REVIEWS, UNITS
 
 blp = Blueprint("rulebook_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/rulebook",
                 description="The rulebook, village adoption and commitment signing")
@@ -22,17 +25,18 @@ RESOLUTION_DOC = ("The villagers' representative assembly: votes_for must exceed
 
 class CategorySchema(Schema):
     id = fields.UUID(dump_only=True)
-    name_zh = fields.String(required=True)
-    name_en = fields.String(load_default="")
-    sort_order = fields.Integer(allow_none=True, load_default=None, metadata={"description": "empty: last"})
+    name_zh = text(service.MAX_CATEGORY_ZH, required=True)
+    name_en = text(service.MAX_CATEGORY_EN, load_default="")
+    sort_order = whole(service.MIN_ORDER, MAX_NUMBER, allow_none=True, load_default=None,
+                       metadata={"description": "empty: last"})
 
 
 class ResolutionSchema(Schema):
     assembly_date = fields.Date(required=True)
-    attendance = fields.Integer(required=True)
-    votes_for = fields.Integer(required=True)
-    votes_against = fields.Integer(load_default=0)
-    votes_abstain = fields.Integer(load_default=0)
+    attendance = whole(MIN_ATTENDANCE, MAX_NUMBER, required=True)
+    votes_for = whole(0, MAX_NUMBER, required=True)
+    votes_against = whole(0, MAX_NUMBER, allow_none=True, load_default=0)
+    votes_abstain = whole(0, MAX_NUMBER, allow_none=True, load_default=0)
     adopted_on = fields.Date(required=True, metadata={"description": "in force from this day (inclusive)"})
 
 
@@ -59,34 +63,50 @@ class VersionSchema(AdoptedSchema):
 
 
 class VersionCreateSchema(Schema):
-    title = fields.String(load_default="", metadata={"description": "empty: the title of the copied version"})
+    title = text(service.MAX_TITLE, load_default="", metadata={"description": "empty: the title of the copied version"})
     based_on_id = fields.UUID(allow_none=True, load_default=None,
                               metadata={"description": "copy this version's items (codes included)"})
+    # a title, or a version to copy it from (the service checks the same)
+    document_rules = {"anyOf": [
+        {"required": ["title"], "properties": {"title": {"type": "string", "pattern": FILLED_PATTERN}}},
+        {"required": ["based_on_id"], "properties": {"based_on_id": {"type": "string", "format": "uuid"}}}]}
 
 
 class VersionPatchSchema(Schema):
-    title = fields.String(required=True)
+    title = text(service.MAX_TITLE, required=True)
+
+
+ITEM_DOC = ("How the numbers relate is checked against each other, and on a PATCH against the item's stored "
+            "values (409): points_min <= points_default <= points_max, cap_points and cap_period both given or "
+            "both empty, cap_points >= points_min.")
 
 
 class ItemSchema(Schema):
     id = fields.UUID(dump_only=True)
     version_id = fields.UUID(dump_only=True)
     category_id = fields.UUID(required=True)
-    code = fields.String(load_default="", metadata={"description": "stable across versions; empty: given one"})
-    title_zh = fields.String(required=True)
-    title_en = fields.String(load_default="")
-    description = fields.String(load_default="")
-    direction = fields.String(required=True, metadata={"description": "award | deduction"})
-    points_min = fields.Integer(required=True, metadata={"description": "a magnitude > 0"})
-    points_max = fields.Integer(allow_none=True, load_default=None, metadata={"description": "empty: fixed points"})
-    points_default = fields.Integer(allow_none=True, load_default=None, metadata={"description": "empty: points_min"})
-    unit = fields.String(load_default="occurrence", metadata={"description": "occurrence | day | month"})
-    cap_points = fields.Integer(allow_none=True, load_default=None)
-    cap_period = fields.String(allow_none=True, load_default=None, metadata={"description": "month | year"})
+    code = text(service.MAX_CODE, load_default="", metadata={"description": "stable across versions; empty: given one"})
+    title_zh = text(service.MAX_TITLE, required=True)
+    title_en = text(service.MAX_TITLE, load_default="")
+    description = text(service.MAX_DESCRIPTION, load_default="")
+    direction = fields.String(required=True, validate=validate.OneOf((AWARD, DEDUCTION)),
+                              metadata={"description": "award | deduction"})
+    points_min = whole(service.MIN_POINTS, MAX_NUMBER, required=True, metadata={"description": "a magnitude > 0"})
+    points_max = whole(service.MIN_POINTS, MAX_NUMBER, allow_none=True, load_default=None,
+                       metadata={"description": "empty: fixed points"})
+    points_default = whole(service.MIN_POINTS, MAX_NUMBER, allow_none=True, load_default=None,
+                           metadata={"description": "empty: points_min"})
+    unit = fields.String(load_default="occurrence", validate=validate.OneOf(UNITS),
+                         metadata={"description": "occurrence | day | month"})
+    cap_points = whole(service.MIN_POINTS, MAX_NUMBER, allow_none=True, load_default=None)
+    cap_period = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(CAP_PERIODS),
+                               metadata={"description": "month | year"})
     evidence_required = fields.Boolean(load_default=False)
-    initiator = fields.String(load_default="household", metadata={"description": "household | staff"})
-    review = fields.String(load_default="certification", metadata={"description": "certification | verification"})
-    sort_order = fields.Integer(allow_none=True, load_default=None)
+    initiator = fields.String(load_default="household", validate=validate.OneOf(INITIATORS),
+                              metadata={"description": "household | staff"})
+    review = fields.String(load_default="certification", validate=validate.OneOf(REVIEWS),
+                           metadata={"description": "certification | verification"})
+    sort_order = whole(service.MIN_ORDER, MAX_NUMBER, allow_none=True, load_default=None)
 
 
 class EffectiveItemSchema(Schema):
@@ -128,12 +148,16 @@ class StartSchema(Schema):
 
 class SettingSchema(Schema):
     enabled = fields.Boolean(load_default=True)
-    points = fields.Integer(allow_none=True, load_default=None,
-                            metadata={"description": "within the item's range; empty: the item's usual points"})
+    points = whole(service.MIN_POINTS, MAX_NUMBER, allow_none=True, load_default=None,
+                   metadata={"description": "within the item's range (else 409); empty: the item's usual points"})
 
 
 class ScanSchema(Schema):
     scan = Upload(required=True, metadata={"description": "the signed resolution: a PDF or a photo"})
+
+
+class NoFormSchema(Schema):
+    """A multipart body that carries only files: any other form field is unknown (422)."""
 
 
 class InForceQuerySchema(Schema):
@@ -153,17 +177,18 @@ class SignatureSchema(Schema):
     village_rulebook_id = fields.UUID(dump_only=True)
     household_id = fields.UUID(required=True)
     signed_on = fields.Date(required=True)
-    signer_name = fields.String(required=True, metadata={"description": "free text: who signed for the household"})
-    witness_name = fields.String(required=True)
+    signer_name = text(signing.MAX_NAME, required=True,
+                       metadata={"description": "free text: who signed for the household"})
+    witness_name = text(signing.MAX_NAME, required=True)
     scan_file_id = fields.UUID(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
 
 
 class BulkSignatureSchema(Schema):
-    household_ids = fields.List(fields.UUID(), required=True,
+    household_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1),
                                 metadata={"description": "households of this village that signed together"})
     signed_on = fields.Date(required=True)
-    witness_name = fields.String(required=True)
+    witness_name = text(signing.MAX_NAME, required=True)
 
 
 class ReportQuerySchema(Schema):
@@ -265,7 +290,7 @@ class Versions(MethodView):
         return service.list_versions(current_actor())
 
     @blp.doc(security=SECURITY)
-    @blp.arguments(VersionCreateSchema)
+    @blp.arguments(VersionCreateSchema, required=True)  # a title, or a version to copy: never nothing
     @blp.response(201, VersionSchema)
     def post(self, data):
         """A new draft, empty or a copy of another version's items."""
@@ -303,9 +328,10 @@ class VersionAdopt(MethodView):
 @blp.route("/versions/<uuid:version_id>/scan")
 class VersionScan(MethodView):
     @blp.doc(security=SECURITY)
+    @blp.arguments(NoFormSchema, location="form")
     @blp.arguments(ScanSchema, location="files")
     @blp.response(200, VersionSchema)
-    def post(self, files, version_id):
+    def post(self, _form, files, version_id):
         """Attach the scanned resolution (multipart field `scan`: a PDF or a photo)."""
         version = service.attach_version_scan(current_actor(), version_id, files["scan"])
         return version
@@ -319,7 +345,7 @@ class Items(MethodView):
         """In reading order: by category, then the item's order."""
         return service.version_items(current_actor(), version_id)
 
-    @blp.doc(security=SECURITY)
+    @blp.doc(security=SECURITY, description=ITEM_DOC)
     @blp.arguments(ItemSchema)
     @blp.response(201, ItemSchema)
     def post(self, data, version_id):
@@ -329,7 +355,7 @@ class Items(MethodView):
 
 @blp.route("/items/<uuid:item_id>")
 class ItemDetail(MethodView):
-    @blp.doc(security=SECURITY)
+    @blp.doc(security=SECURITY, description=ITEM_DOC)
     @blp.arguments(ItemSchema(partial=True))
     @blp.response(200, ItemSchema)
     def patch(self, data, item_id):
@@ -419,9 +445,10 @@ class VillageAdopt(MethodView):
 @blp.route("/village-rulebooks/<uuid:village_rulebook_id>/scan")
 class VillageScan(MethodView):
     @blp.doc(security=SECURITY)
+    @blp.arguments(NoFormSchema, location="form")
     @blp.arguments(ScanSchema, location="files")
     @blp.response(200, VillageRulebookSchema)
-    def post(self, files, village_rulebook_id):
+    def post(self, _form, files, village_rulebook_id):
         """Attach the village assembly's scanned resolution (multipart field `scan`)."""
         vr = adoption.attach_village_scan(current_actor(), village_rulebook_id, files["scan"])
         return vr

@@ -38,6 +38,16 @@ from jifen.tenants.rulebook.models import (
 
 register_url_object("category_id", RuleCategory)
 register_url_object("version_id", RulebookVersion)
+
+# the limits the service checks with and the API document declares (`api.py`, with the twins of
+# `platform.input`)
+MAX_CATEGORY_ZH = 32
+MAX_CATEGORY_EN = 64
+MAX_TITLE = 200  # a version's title, an item's titles
+MAX_CODE = 32
+MAX_DESCRIPTION = 2000
+MIN_POINTS = 1  # points are magnitudes; `direction` gives the sign
+MIN_ORDER = 0
 register_url_object("item_id", RuleItem)
 
 # the categories the issue suggests; offered by `add_standard_categories`, never inserted unasked
@@ -66,12 +76,13 @@ def _next_category_order() -> int:
 
 def _check_category(data: dict, category: RuleCategory | None = None) -> dict:
     f = Fields(data)
-    name_zh = f.text("name_zh", 32, required=True)
-    name_en = f.text("name_en", 64)
-    order = f.number("sort_order", required=False)
-    clash = db.session.execute(select(RuleCategory.id).where(RuleCategory.name_zh == name_zh)).scalar()
-    if name_zh and clash and (category is None or clash != category.id):
-        f.fail("name_zh", _("Another category already has this name."))
+    name_zh = f.text("name_zh", MAX_CATEGORY_ZH, required=True)
+    name_en = f.text("name_en", MAX_CATEGORY_EN)
+    order = f.number("sort_order", required=False, minimum=MIN_ORDER)
+    clash = db.session.execute(select(RuleCategory.id).where(RuleCategory.name_zh == name_zh)).scalar() \
+        if name_zh else None
+    if clash and (category is None or clash != category.id):
+        f.conflict("name_zh", _("Another category already has this name."))
     f.check()
     if order is None:
         order = category.sort_order if category else _next_category_order()
@@ -170,16 +181,15 @@ def create_version(actor: Actor, data: dict) -> RulebookVersion:
     """A new draft: empty, or a copy of another version's items (codes kept, so a rule keeps its
     identity from version to version)."""
     f = Fields(data)
-    title = f.text("title", 200)
-    based_on = None
-    if data.get("based_on_id"):
-        based_on = tenant_get(RulebookVersion, data["based_on_id"])
-        if based_on is None:
-            f.fail("based_on_id", _("Choose a version of this township."))
-    title = title or (based_on.title if based_on else "")
-    if not title and "title" not in f.errors:
-        f.fail("title", _("This is required."))
+    title = f.text("title", MAX_TITLE)
+    based_on_id = f.uuid("based_on_id", _("Choose a version of this township."))
+    if not title and based_on_id is None and not f.bad("title") and not f.bad("based_on_id"):
+        f.fail("title", _("Please fill this in."))  # the API document: a title, or a version to copy
+    based_on = tenant_get(RulebookVersion, based_on_id) if based_on_id else None
+    if based_on_id and based_on is None:
+        f.conflict("based_on_id", _("Choose a version of this township."))
     f.check()
+    title = title or based_on.title
     number = (db.session.execute(select(func.max(RulebookVersion.number))).scalar() or 0) + 1
     version = RulebookVersion(number=number, title=title, status=DRAFT, based_on_id=based_on.id if based_on else None)
     db.session.add(version)
@@ -198,7 +208,7 @@ def create_version(actor: Actor, data: dict) -> RulebookVersion:
 def update_version(actor: Actor, version_id, data: dict) -> RulebookVersion:
     version = _draft(version_id)
     f = Fields(data)
-    title = f.text("title", 200, required=True)
+    title = f.text("title", MAX_TITLE, required=True)
     f.check()
     before = _version_snapshot(version)
     version.title = title
@@ -276,44 +286,51 @@ def version_items(actor: Actor, version_id) -> list[RuleItem]:
 def _check_item(data: dict, version: RulebookVersion, item: RuleItem | None = None) -> dict:
     """Every bad field named at once; points are magnitudes (> 0), `direction` gives the sign."""
     f = Fields(data)
-    out = {"code": f.text("code", 32), "title_zh": f.text("title_zh", 200, required=True),
-           "title_en": f.text("title_en", 200), "description": f.text("description", 2000)}
-    category = tenant_get(RuleCategory, data["category_id"]) if data.get("category_id") else None
-    if category is None:
+    out = {"code": f.text("code", MAX_CODE), "title_zh": f.text("title_zh", MAX_TITLE, required=True),
+           "title_en": f.text("title_en", MAX_TITLE), "description": f.text("description", MAX_DESCRIPTION)}
+    category_id = f.uuid("category_id", _("Choose a category of this township."))
+    category = tenant_get(RuleCategory, category_id) if category_id else None
+    if category_id is None and not f.bad("category_id"):
         f.fail("category_id", _("Choose a category of this township."))
+    elif category_id is not None and category is None:
+        f.conflict("category_id", _("Choose a category of this township."))
     out["category_id"] = category.id if category else None
     out["direction"] = f.choice("direction", (AWARD, DEDUCTION))
-    low, high = f.number("points_min", minimum=1), f.number("points_max", required=False, minimum=1)
-    default = f.number("points_default", required=False, minimum=1)
-    if low is not None and "points_max" not in f.errors:
+    # each number alone is declared in the API document; how they relate is a conflict (409): on a
+    # PATCH the others are the stored item's
+    low = f.number("points_min", minimum=MIN_POINTS)
+    high = f.number("points_max", required=False, minimum=MIN_POINTS)
+    default = f.number("points_default", required=False, minimum=MIN_POINTS)
+    if low is not None and not f.bad("points_max"):
         high = low if high is None else high
         if low > high:
-            f.fail("points_max", _("The highest points must be at least the lowest (%(n)d).", n=low))
-        elif "points_default" not in f.errors:
+            f.conflict("points_max", _("The highest points must be at least the lowest (%(n)d).", n=low))
+        elif not f.bad("points_default"):
             default = low if default is None else default
             if not low <= default <= high:
-                f.fail("points_default", _("The usual points must lie between %(lo)d and %(hi)d.", lo=low, hi=high))
+                f.conflict("points_default", _("The usual points must lie between %(lo)d and %(hi)d.",
+                                               lo=low, hi=high))
     out |= {"points_min": low, "points_max": high, "points_default": default}
     out["unit"] = f.choice("unit", UNITS, "occurrence")
-    cap = f.number("cap_points", required=False, minimum=1)
+    cap = f.number("cap_points", required=False, minimum=MIN_POINTS)
     period = data.get("cap_period") or None
     if period is not None and period not in CAP_PERIODS:
         f.fail("cap_period", _("Choose one of: %(options)s.", options=", ".join(CAP_PERIODS)))
     elif cap is not None and period is None:
-        f.fail("cap_period", _("Say per month or per year, or leave the cap empty."))
-    elif period is not None and cap is None and "cap_points" not in f.errors:
-        f.fail("cap_points", _("Enter the cap, or leave the period empty."))
+        f.conflict("cap_period", _("Say per month or per year, or leave the cap empty."))
+    elif period is not None and cap is None and not f.bad("cap_points"):
+        f.conflict("cap_points", _("Enter the cap, or leave the period empty."))
     elif cap is not None and low is not None and cap < low:
-        f.fail("cap_points", _("A cap below the lowest points (%(n)d) could never be reached.", n=low))
+        f.conflict("cap_points", _("A cap below the lowest points (%(n)d) could never be reached.", n=low))
     out |= {"cap_points": cap, "cap_period": period}
     out["evidence_required"] = f.flag("evidence_required")
     out["initiator"] = f.choice("initiator", INITIATORS, "household")
     out["review"] = f.choice("review", REVIEWS, "certification")
-    out["sort_order"] = f.number("sort_order", required=False)
+    out["sort_order"] = f.number("sort_order", required=False, minimum=MIN_ORDER)
     codes = {code: item_id for item_id, code in db.session.execute(
         select(RuleItem.id, RuleItem.code).where(RuleItem.version_id == version.id))}
     if out["code"] and codes.get(out["code"], item.id if item else None) != (item.id if item else None):
-        f.fail("code", _("Another item of this version already has this code."))
+        f.conflict("code", _("Another item of this version already has this code."))
     f.check()
     if not out["code"]:
         out["code"] = item.code if item else _free_code(codes)

@@ -9,7 +9,6 @@ village's currently adopted rulebook: a new adoption asks everyone to sign again
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,6 +20,7 @@ from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, Invalid, NotFound
 from jifen.platform.files.service import store_document
+from jifen.platform.input import Uuid, check
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles import reach
@@ -28,11 +28,12 @@ from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
 from jifen.tenants.households.service import scope_condition
-from jifen.tenants.rulebook.checks import Fields, iso
+from jifen.tenants.rulebook.checks import Fields, iso, raise_all
 from jifen.tenants.rulebook.models import ADOPTED, CommitmentSignature, VillageRulebook
 from jifen.tenants.villages.models import GridNode, Village
 
 PAGE_SIZE = 50
+MAX_NAME = 64  # a signer's or a witness's name (the API document declares the same limit)
 
 
 # --- scope ---------------------------------------------------------------------------------------
@@ -213,18 +214,18 @@ def _household(actor: Actor, household_id) -> Household:
 
 def _check_household(f: Fields, vr: VillageRulebook, household: Household, name: str) -> None:
     if household.village_id != vr.village_id:
-        f.fail(name, _("%(head)s (%(plate)s) belongs to another village.", head=household.head_name,
+        f.conflict(name, _("%(head)s (%(plate)s) belongs to another village.", head=household.head_name,
                        plate=household.door_plate))
     elif household.status != ACTIVE:
-        f.fail(name, _("%(head)s (%(plate)s) is not an active household.", head=household.head_name,
+        f.conflict(name, _("%(head)s (%(plate)s) is not an active household.", head=household.head_name,
                        plate=household.door_plate))
 
 
 def _check_day(f: Fields, vr: VillageRulebook, day: date | None) -> None:
     if day and day > clock.today():
-        f.fail("signed_on", _("The signing day cannot be in the future."))
+        f.conflict("signed_on", _("The signing day cannot be in the future."))
     elif day and vr.assembly_date and day < vr.assembly_date:
-        f.fail("signed_on", _("The rulebook was adopted by the assembly on %(day)s; signing comes after.",
+        f.conflict("signed_on", _("The rulebook was adopted by the assembly on %(day)s; signing comes after.",
                               day=vr.assembly_date))
 
 
@@ -265,7 +266,7 @@ def record_signature(actor: Actor, vr_id, data: dict, scan=None) -> CommitmentSi
     household = _household(actor, data.get("household_id"))
     f = Fields(data)
     day = f.day("signed_on")
-    signer, witness = f.text("signer_name", 64, required=True), f.text("witness_name", 64, required=True)
+    signer, witness = f.text("signer_name", MAX_NAME, required=True), f.text("witness_name", MAX_NAME, required=True)
     _check_household(f, vr, household, "household_id")
     _check_day(f, vr, day)
     stored = None
@@ -284,21 +285,20 @@ def record_signatures(actor: Actor, vr_id, household_ids: list, data: dict) -> l
     """Many households of a grid signed on one day before one witness (each signer: the head)."""
     vr = _signable(actor, vr_id)
     f = Fields(data)
-    day, witness = f.day("signed_on"), f.text("witness_name", 64, required=True)
-    try:
-        ids = list(dict.fromkeys(uuid.UUID(str(i)) for i in household_ids or []))
-    except ValueError:
-        raise Invalid.field("household_ids", _("Tick households from the list.")) from None
-    if not ids:
+    day, witness = f.day("signed_on"), f.text("witness_name", MAX_NAME, required=True)
+    ticked = [check(Uuid(_("Tick households from the list.")), i, "household_ids", f.errors)
+              for i in household_ids or []]
+    ids = list(dict.fromkeys(i for i in ticked if i is not None))
+    if not ids and not f.bad("household_ids"):
         f.fail("household_ids", _("Tick at least one household."))
-    _check_day(f, vr, day)
-    f.check()
+    raise_all(f.errors, {})  # the day is checked with the households, once they are known
     households = db.session.execute(select(Household).where(Household.id.in_(ids))).scalars().all()
     if len(households) != len(ids):
         raise NotFound(_("Not found."))
     for household in households:
         authorize(actor, "commitment.record", household)
         _check_household(f, vr, household, "household_ids")
+    _check_day(f, vr, day)
     f.check()
     _refuse_repeats(vr, households)
     return _sign(actor, vr, [(h, day, h.head_name or h.door_plate, witness, None)
