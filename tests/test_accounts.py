@@ -317,3 +317,51 @@ def test_language_picked_on_the_sign_in_page_survives_sign_in(app, world):
     fresh = app.test_client()
     page_login(fresh, "alpha", "vadmin")
     assert "My account" in fresh.get("/t/alpha/").get_data(as_text=True)  # stored on the account
+
+
+def test_staff_and_token_rules_are_in_the_api_document_and_data_conflicts_are_409(app, world):
+    """What the staff service checks on the input alone is stated in the API document with its own
+    constants (breaking it: 422 naming the field); a username taken, a scope naming nothing of the
+    township or a role given twice is a 409 naming the field, and nothing is written."""
+    from jifen.platform.accounts.models import MAX_TOKEN_NAME
+    from jifen.platform.accounts.service import USERNAME_RE
+    from jifen.platform.roles.registry import ROLES
+    from jifen.platform.staff import service as staff
+
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", "admin"))
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    person = schemas["Staff"]["properties"]
+    assert person["username"]["pattern"] == USERNAME_RE.pattern
+    assert person["display_name"]["maxLength"] == staff.MAX_DISPLAY_NAME
+    assert person["phone"]["pattern"] == staff.PHONE_PATTERN and person["roles"]["minItems"] == 1
+    kinds = person["roles"]["items"]["oneOf"]
+    assert sorted(r for kind in kinds for r in kind["properties"]["role"]["enum"]) == sorted(ROLES)
+    assert schemas["Token"]["properties"]["name"]["maxLength"] == MAX_TOKEN_NAME
+    village = str(world.a.villages[0])
+
+    def invite(**over):
+        return client.post("/api/v1/t/alpha/staff/", headers=headers, json={
+            "username": "newbie", "display_name": "新人", "roles": [{"role": "panel_member", "scope_ids": [village]}]}
+            | over)
+
+    def written() -> tuple[int, int]:
+        return _in_alpha(app, world, lambda: (db.session.execute(select(func.count()).select_from(User)).scalar(),
+                                              db.session.execute(select(func.count()).select_from(AuditEntry))
+                                              .scalar()))
+
+    before = written()
+    for over, field in (({"display_name": " "}, "display_name"), ({"username": "Big Name"}, "username"),
+                        ({"phone": "12-34"}, "phone"), ({"roles": []}, "roles")):
+        resp = invite(**over)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], resp.get_json()
+    blank = client.post("/api/v1/t/alpha/tokens", json={"name": "  "}, headers=headers)
+    assert blank.status_code == 422 and "name" in blank.get_json()["errors"]["json"]
+    for over, field in (({"username": "admin"}, "username"),
+                        ({"roles": [{"role": "panel_member", "scope_ids": [str(world.b.villages[0])]}]}, "roles"),
+                        ({"roles": [{"role": "township_admin"}, {"role": "township_admin", "scope_ids": []}]},
+                         "roles")):
+        resp = invite(**over)
+        assert resp.status_code == 409 and field in resp.get_json()["errors"]["json"], resp.get_json()
+    assert written() == before
+    assert invite().status_code == 201

@@ -362,7 +362,7 @@ def test_status_needs_reason_and_reactivation_needs_a_free_door_plate(ctx, world
     with alpha(world):
         admin = actor(world)
         h = new_household(admin, world.a.villages[0], world.a.grid[3], "2号", "王五")
-        with pytest.raises(InputConflict) as err:
+        with pytest.raises(Invalid) as err:
             service.set_status(admin, h.id, {"status": "dissolved"})
         assert "reason" in err.value.errors
         with pytest.raises(Invalid) as err:
@@ -517,7 +517,7 @@ def test_api_create_edit_members_status_history(app, world, admin_api):
     left = client.post(f"{base}/{hid}/members/{son['id']}/leave", json={}, headers=headers).get_json()
     assert left["member_count"] == 2 and left["former_members"][0]["name"] == "王小"
     status = client.post(f"{base}/{hid}/status", json={"status": "dissolved"}, headers=headers)
-    assert status.status_code == 409 and "reason" in status.get_json()["errors"]["json"]
+    assert status.status_code == 422 and "reason" in status.get_json()["errors"]["json"]
     status = client.post(f"{base}/{hid}/status", json={"status": "dissolved", "reason": "户主去世"}, headers=headers)
     assert status.get_json()["status"] == "dissolved"
     history = client.get(f"{base}/{hid}/history", headers=headers).get_json()
@@ -541,6 +541,7 @@ def test_api_document_states_the_field_rules_and_conflicts_are_409(app, world, a
     assert "户主" in member["relation"]["enum"] and "户主" not in schemas["NewMember"]["properties"]["relation"]["enum"]
     assert schemas["HouseholdTag"]["properties"]["name_zh"]["maxLength"] == service.MAX_TAG_ZH
     assert schemas["HouseholdStatus"]["properties"]["reason"]["maxLength"] == service.MAX_REASON
+    assert "anyOf" in schemas["HouseholdStatus"]  # active, or a reason
     with app.app_context():
         before = counts()
     base = "/api/v1/t/alpha/households"

@@ -210,3 +210,23 @@ def test_a_suspension_made_by_another_process_is_seen_within_the_cache_time(make
         db.session.commit()
     time.sleep(0.6)
     assert client.get("/t/alpha/login").status_code == 403
+
+
+def test_onboarding_rules_are_in_the_api_document_with_the_service_constants(app, op_api):
+    from jifen.platform.accounts.service import USERNAME_RE
+    from jifen.platform.townships import service as townships
+
+    client, headers = op_api
+    onboard = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["Onboard"]
+    slug = onboard["properties"]["slug"]
+    assert (slug["pattern"], slug["minLength"], slug["maxLength"]) == (townships.SLUG_PATTERN, townships.MIN_SLUG,
+                                                                       townships.MAX_SLUG)
+    assert sorted(slug["not"]["enum"]) == sorted(townships.RESERVED_SLUGS)
+    assert onboard["properties"]["name"]["maxLength"] == townships.MAX_NAME
+    assert onboard["properties"]["admin_username"]["pattern"] == USERNAME_RE.pattern
+    assert "Asia/Shanghai" in onboard["properties"]["timezone"]["enum"]
+    before = _tenant_count(app)
+    resp = client.post("/api/v1/county/townships", json=GOOD | {"name": "镇" * (townships.MAX_NAME + 1)},
+                       headers=headers)
+    assert resp.status_code == 422 and "name" in resp.get_json()["errors"]["json"]
+    assert _tenant_count(app) == before

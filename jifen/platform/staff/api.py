@@ -53,7 +53,9 @@ class RoleGrantField(fields.Field):
 
 
 def _roles() -> fields.List:
-    return fields.List(RoleGrantField(), required=True, validate=validate.Length(min=1))
+    return fields.List(RoleGrantField(), required=True, validate=validate.Length(min=1), metadata={
+        "description": "each role once (a role given twice is a 409 naming roles); scope ids name objects of "
+                       "the township (else 409)"})
 
 
 class StaffSchema(Schema):

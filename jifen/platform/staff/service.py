@@ -17,7 +17,7 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, InputConflict, Invalid
+from jifen.platform.errors import Conflict, InputConflict, Invalid, refuse
 from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
@@ -158,9 +158,7 @@ def invite(actor: Actor, data: dict) -> tuple[User, str]:
         errors.update(e.errors)
     if username and db.session.execute(select(User.id).where(User.username == username)).first():
         conflicts["username"] = [_("This username is taken.")]
-    if errors:  # the input's own faults (422), with the conflicts too: a form shows every problem at once
-        Invalid.raise_if(conflicts | errors)
-    InputConflict.raise_if(conflicts)
+    refuse(errors, conflicts)
     user = User(username=username, display_name=display_name, phone=phone)
     db.session.add(user)
     db.session.flush()

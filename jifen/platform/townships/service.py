@@ -17,7 +17,7 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid, NotFound, refuse
 from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
@@ -65,9 +65,7 @@ def _check_fields(data: dict) -> dict:
     conflicts: dict = {}
     if "slug" not in errors and db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
         conflicts["slug"] = [_("This address is taken.")]
-    if errors:  # the input's own faults (422), with the address taken too: a form shows every problem at once
-        Invalid.raise_if(conflicts | errors)
-    InputConflict.raise_if(conflicts)
+    refuse(errors, conflicts)
     return dict(slug=slug, name=name, timezone=tz, default_locale=locale,
                 admin_username=admin_username, admin_display_name=admin_name)
 

@@ -11,11 +11,11 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.input import text, whole
+from jifen.platform.input import FILLED_PATTERN, text, whole
 from jifen.platform.schemas import NO_NUL, Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.households import rules, service
-from jifen.tenants.households.models import STATUSES
+from jifen.tenants.households.models import ACTIVE, STATUSES
 
 blp = Blueprint("households_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/households",
                 description="Households and residents")
@@ -107,8 +107,9 @@ class HouseholdInSchema(Schema):
     door_plate = text(rules.MAX_DOOR_PLATE, required=True)
     note = text(service.MAX_NOTE)
     tags = _tags(metadata={"description": "tag codes or names"})
-    members = fields.List(fields.Nested(MemberInSchema), required=True, validate=validate.Length(min=1),
-                          metadata={"description": "exactly one with relation head"})
+    members = fields.List(fields.Nested(MemberInSchema), required=True, validate=validate.Length(min=1), metadata={
+        "description": "exactly one with relation head, and an ID number at most once; a list that breaks either "
+                       "(a rule among the entries, which OpenAPI 3.0 cannot state) is a 409 naming the entry"})
 
 
 class HouseholdPatchSchema(Schema):
@@ -180,6 +181,10 @@ class MemberLeaveSchema(Schema):
 
 
 class HouseholdStatusSchema(Schema):
+    # active, or a reason for moving out or dissolving (the service checks the same)
+    document_rules = {"anyOf": [{"properties": {"status": {"enum": [ACTIVE]}}},
+                                {"required": ["reason"], "properties": {"reason": {"pattern": FILLED_PATTERN}}}]}
+
     status = fields.String(required=True, validate=validate.OneOf(service.SETTABLE_STATUSES))
     reason = text(service.MAX_REASON, metadata={"description": "required for moved_out and dissolved"})
 
@@ -196,8 +201,8 @@ class MemberMergeSchema(MemberMoveSchema):
 
 
 class HouseholdSplitSchema(Schema):
-    members = fields.List(fields.Nested(MemberMoveSchema), required=True, validate=validate.Length(min=1),
-                          metadata={"description": "who moves; exactly one becomes head of the new household"})
+    members = fields.List(fields.Nested(MemberMoveSchema), required=True, validate=validate.Length(min=1), metadata={
+        "description": "who moves; exactly one becomes head of the new household (else a 409 naming members)"})
     door_plate = text(rules.MAX_DOOR_PLATE, required=True)
     grid_node_id = fields.UUID(allow_none=True, metadata={"description": "default: the household's micro node"})
     note = text(service.MAX_NOTE)

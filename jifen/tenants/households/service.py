@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
-from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
 from jifen.platform.input import Day, Text, Uuid, Whole, check
 from jifen.platform.paging import Page
 from jifen.platform.pinyin import sort_by_pinyin
@@ -382,15 +382,6 @@ def _door_plate_free(village_id, plate: str, household: Household | None, errors
         errors["door_plate"] = [_("Another active household of this village has this door plate.")]
 
 
-def _refuse(errors: dict, conflicts: dict) -> None:
-    """The input's own faults first (Invalid, 422), together with the conflicts found so far, so a
-    form shows every problem at once; then the conflicts with the township's data alone
-    (InputConflict, 409)."""
-    if errors:
-        Invalid.raise_if(conflicts | errors)
-    InputConflict.raise_if(conflicts)
-
-
 def _check_in_scope(actor: Actor, action_name: str, place: dict, errors: dict, conflicts: dict) -> None:
     """The new place must lie in the actor's area (a transient household stands for it)."""
     if not errors and not conflicts and not may(actor, action_name, Household(village_id=place["village_id"],
@@ -434,7 +425,7 @@ def create_household(actor: Actor, data: dict) -> Household:
     tags = _clean_tags(data.get("tags"), errors, conflicts)
     members = _check_members(data.get("members"), errors, conflicts)
     _check_in_scope(actor, "household.create", place, errors, conflicts)
-    _refuse(errors, conflicts)
+    refuse(errors, conflicts)
     household = Household(**place, note=note, status=ACTIVE)
     db.session.add(household)
     _flush()
@@ -461,7 +452,7 @@ def update_household(actor: Actor, household_id, data: dict) -> Household:
     tags = _clean_tags(data["tags"], errors, conflicts) if "tags" in data else None
     if place.get("grid_node_id") != household.grid_node_id or place.get("village_id") != household.village_id:
         _check_in_scope(actor, "household.update", place, errors, conflicts)
-    _refuse(errors, conflicts)
+    refuse(errors, conflicts)
     before = _snapshot(household)
     for key, value in place.items():
         setattr(household, key, value)
@@ -581,12 +572,12 @@ def set_status(actor: Actor, household_id, data: dict) -> Household:
     reason = check(Text(MAX_REASON), data.get("reason"), "reason", errors)
     if status not in SETTABLE_STATUSES:
         errors["status"] = [_("Choose active, moved out or dissolved.")]
+    elif status != ACTIVE and not reason and "reason" not in errors:  # the API document says so too
+        errors["reason"] = [_("Say why (e.g. moved to the county town).")]
     Invalid.raise_if(errors)
     conflicts: dict = {}
     if status == household.status:
         conflicts["status"] = [_("The household already has this status.")]
-    elif status != ACTIVE and not reason:  # a rule across two fields, which the API document cannot state
-        conflicts["reason"] = [_("Say why (e.g. moved to the county town).")]
     elif status == ACTIVE:
         probe: dict = {}
         _door_plate_free(household.village_id, household.door_plate, None, probe)
@@ -661,7 +652,7 @@ def split_household(actor: Actor, household_id, data: dict) -> Household:
     for i in heads[1:]:
         conflicts[f"members.{i}.relation"] = [_("Only one member can be the head of the household.")]
     _check_in_scope(actor, "household.split", place, errors, conflicts)
-    _refuse(errors, conflicts)
+    refuse(errors, conflicts)
     before = _snapshot(source, list(members.values()))
     target = Household(**place, note=note, status=ACTIVE)
     db.session.add(target)
@@ -717,7 +708,7 @@ def merge_household(actor: Actor, household_id, data: dict) -> Household:
         conflicts["into_household_id"] = [_("A household can't merge into itself.")]
     elif target.status != ACTIVE:
         conflicts["into_household_id"] = [_("Only an active household can take in members.")]
-    _refuse(errors, conflicts)
+    refuse(errors, conflicts)
     given = {r.id: (relation, i) for r, relation, i in moves}
     moves = [(r, given.get(r.id, ("other", None))[0], n) for n, r in enumerate(members.values())]
     before = _snapshot(source, list(members.values()))

@@ -193,7 +193,7 @@ class Levels(MethodView):
     def put(self, data):
         """Rename levels; levels left out keep their names. A name that breaks the document's rules is
         reported under the entry's position (0.name_zh); a name another level has (409), under
-        name_zh_<level> / name_en_<level>."""
+        name_zh_<level> / name_en_<level>; a level given twice is a 409 naming levels."""
         levels = grid.set_level_names(current_actor(), data)
         return levels
 
