@@ -51,12 +51,17 @@ def schema_name(schema) -> str:
 
 class DocumentPlugin(MarshmallowPlugin):
     """Says in the document what the blueprint enforces for every body: a PATCH must change
-    something, so its body has at least one property (the blueprint marks PATCH bodies)."""
+    something, so its body has at least one property (the blueprint marks PATCH bodies). A schema
+    whose fields depend on each other (a restock's delta is above zero, a write-off's below) states
+    that itself in a class attribute `document_rules`, JSON Schema keywords (e.g. `oneOf`) added to
+    its component as they are."""
 
     def schema_helper(self, name, _, schema=None, **kwargs):
         ret = super().schema_helper(name, _, schema=schema, **kwargs)
-        if getattr(resolve_schema_instance(schema), "patch_body", False):
+        instance = resolve_schema_instance(schema)
+        if getattr(instance, "patch_body", False):
             ret["minProperties"] = 1
+        ret.update(getattr(instance, "document_rules", None) or {})
         return ret
 
 
