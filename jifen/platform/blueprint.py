@@ -4,6 +4,9 @@ documented way to customise parsing) and two rules that hold for every body:
 - a PATCH with nothing in its body (no body, or `{}`) changes nothing: it is a 422 naming the body,
   not a 200 that silently did nothing;
 - in a JSON body a boolean is true or false, as documented (not 0, 1 or "yes");
+- a multipart body read only as files (a schema marked `files_only`, e.g. a photo upload) has no
+  text parts: one is a field the document does not have, a 422 naming it (webargs reads only the
+  files there, so it would be ignored silently);
 - a JSON body is documented as required when its schema has a required field, or for a PATCH;
   otherwise it may be left out (a POST whose fields all have defaults), and the OpenAPI document
   says so, so a client (or schemathesis) sending no body is not "violating" the document.
@@ -22,6 +25,8 @@ class RequestParser(FlaskParser):
             raise ValidationError({"_schema": [_("Nothing to change: send at least one field.")]})
         if location == "json" and isinstance(location_data, dict):
             _json_booleans(location_data, schema)
+        if location == "files" and getattr(schema, "files_only", False) and req.form:
+            raise ValidationError({name: ["Unknown field."] for name in req.form})  # translated on the way out
         return location_data
 
 

@@ -90,8 +90,8 @@ class PoolSchema(Schema):
     created_by_name = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
-    run = fields.Method("_run", dump_only=True, metadata=_d("The current run (settled, else the newest), or null.",
-                                                            type="object"))
+    run = fields.Method("_run", dump_only=True, allow_none=True, metadata=_d(
+        "The current run (settled, else the newest), or null.", type="object"))
 
     def _run(self, pool):
         run = settlement.current_run(pool.id)

@@ -73,6 +73,8 @@ class CatalogArgs(Schema):
 
 
 class PhotoSchema(Schema):
+    files_only = True  # the body is the photo, nothing else (platform.blueprint)
+
     photo = Upload(required=True, metadata=_d("A JPEG or PNG photo, at most 8 MB; stored re-encoded as JPEG."))
 
 
