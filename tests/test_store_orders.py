@@ -183,7 +183,8 @@ BAD_ORDERS = [  # (lines, field named, refusal): the input's own rules, then the
     ([{"catalog_item_id": "T", "quantity": 1.5}], "quantity", Invalid),
     ([{"catalog_item_id": "T", "quantity": True}], "quantity", Invalid),
     ([{"catalog_item_id": "T", "quantity": 100}], "quantity", Invalid),
-    ([{"catalog_item_id": "T", "quantity": 60}, {"catalog_item_id": "T", "quantity": 60}], "quantity", Invalid),
+    ([{"catalog_item_id": "T", "quantity": 60}, {"catalog_item_id": "T", "quantity": 60}], "quantity",
+     InputConflict),  # repeats add up: 120, 10 in stock
     ([{"catalog_item_id": "T", "quantity": 11}], "quantity", InputConflict),  # 10 in stock
     ([{"catalog_item_id": "P", "quantity": 1}], "quantity", InputConflict),  # out of stock
     ([{"catalog_item_id": "T", "quantity": 9}, {"catalog_item_id": "W", "quantity": 3}], "points",

@@ -23,8 +23,8 @@ class OrderLineInSchema(Schema):
     catalog_item_id = fields.UUID(required=True, metadata=_d(
         "An active item of the reward catalog (409 naming `lines` otherwise)."))
     quantity = whole(1, orders.MAX_QUANTITY, required=True, metadata=_d(
-        f"How many: a whole number from 1 to {orders.MAX_QUANTITY} (repeats of an item together too); "
-        "refused (409 naming `quantity`) beyond the store's stock."))
+        f"How many: a whole number from 1 to {orders.MAX_QUANTITY}; refused (409 naming `quantity`) beyond the "
+        "store's stock (repeats of an item add up)."))
 
 
 class PlaceOrderSchema(Schema):

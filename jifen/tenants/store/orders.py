@@ -60,7 +60,7 @@ from jifen.tenants.store.service import LOW_STOCK, locked_level
 register_url_object("order_id", Order)
 
 ORDER_DAYS = 7  # an order not handed over by the end of its 7th day (placing day included) expires
-MAX_QUANTITY = 99  # of one item in one order
+MAX_QUANTITY = 99  # of one item in one line of an order (the API document's bound; repeats add up, as stock allows)
 MAX_LINES = 30  # different items in one order
 MAX_REASON = 300
 STATE_LABELS = {ORDER_OPEN: _l("Waiting for hand-over"), ORDER_HANDED_OVER: _l("Handed over"),
@@ -136,7 +136,7 @@ def _reason(raw) -> str:
 
 def _lines(raw, errors: dict, conflicts: dict) -> list[tuple[CatalogItem, int]]:
     """[(item, quantity)] from [{"catalog_item_id", "quantity"}, …]; one line per item (repeats add
-    up). Problems go to `lines` (what is ordered) and `quantity` (how many), and, for the page, to
+    up: each line's quantity is bounded, as the API document says, the sum only by the stock). Problems go to `lines` (what is ordered) and `quantity` (how many), and, for the page, to
     `quantity.<item id>`: the input's own to `errors`, an item not (any more) in the catalog to
     `conflicts`."""
     if not isinstance(raw, list) or not raw:
@@ -165,11 +165,6 @@ def _lines(raw, errors: dict, conflicts: dict) -> list[tuple[CatalogItem, int]]:
             continue
         if item is not None and item.active:
             wanted[item.id] = (item, wanted.get(item.id, (item, 0))[1] + quantity)
-    for item, quantity in wanted.values():
-        if quantity > MAX_QUANTITY:
-            message = _("%(item)s: at most %(max)d in one order.", item=item.name, max=MAX_QUANTITY)
-            errors.setdefault("quantity", []).append(message)
-            errors[f"quantity.{item.id}"] = [message]
     return sorted(wanted.values(), key=lambda line: line[0].id)
 
 
