@@ -19,7 +19,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends import allocation, pools, settlement
@@ -217,7 +217,7 @@ def test_township_pool_nobody_with_points_one_household_and_a_tiny_pool(app, wor
     assert run.equal_weights and sorted(payouts_of(run.id).values()) == [1000] * 7 + [1001]
     # nobody reaches the minimum: a clear error naming the field, and no run
     nobody = pools.create_pool(admin, pool_data(dw, min_points=1000))
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         simulated(admin, nobody.id)
     assert list(e.value.errors) == ["min_points"]
     db.session.rollback()
@@ -376,7 +376,7 @@ def test_village_admin_manages_only_their_village_and_never_approves(app, world,
     own = pools.create_pool(vadmin, pool_data(dw))
     db.session.commit()  # the test owns its unit of work: services never commit
     for village in ("", str(dw.village2)):
-        with pytest.raises(Invalid) as e:
+        with pytest.raises(InputConflict) as e:
             pools.create_pool(vadmin, pool_data(dw, village_id=village))
         assert list(e.value.errors) == ["village_id"]
         db.session.rollback()
@@ -410,15 +410,17 @@ def test_village_admin_manages_only_their_village_and_never_approves(app, world,
 def test_pool_fields_are_checked_and_named(app, world, dw, scope):
     admin = who("admin")
     cases = {"amount": ["", "abc", "0", "-5", "1.234", "100000000.01", None],
-             "base_percent": ["", "101", "-1", "3.5", "x"], "period": ["1999", str(dw.period + 1), "x", ""],
-             "source": ["salary", ""], "min_points": ["-1", "x"], "veto_codes": [["A1"], ["NOPE"]],
-             "title": ["", "x" * 201], "village_id": ["not-an-id", str(uuid.uuid4())]}
-    for name, values in cases.items():
-        for value in values:
-            with pytest.raises(Invalid) as e:
-                pools.create_pool(admin, pool_data(dw) | {name: value})
-            assert list(e.value.errors) == [name], (name, value, e.value.errors)
-            db.session.rollback()
+             "base_percent": ["", "101", "-1", "3.5", "x"], "period": ["1999", "x", ""],
+             "source": ["salary", ""], "min_points": ["-1", "x"], "title": ["", "x" * 201], "village_id": ["not-an-id"]}
+    conflicts = {"period": [str(dw.period + 1)], "veto_codes": [["A1"], ["NOPE"]],  # a year not begun, no such item
+                 "village_id": [str(uuid.uuid4())]}  # no such village
+    for refusal, named in ((Invalid, cases), (InputConflict, conflicts)):
+        for name, values in named.items():
+            for value in values:
+                with pytest.raises(refusal) as e:
+                    pools.create_pool(admin, pool_data(dw) | {name: value})
+                assert list(e.value.errors) == [name], (name, value, e.value.errors)
+                db.session.rollback()
     pool = pools.create_pool(admin, pool_data(dw, amount="¥20,000.5", veto_codes="D1，D1"))
     assert pool.amount_fen == 2_000_050 and pool.veto_codes == ["D1"]
     assert pools.amount_to_fen(Decimal("0.01")) == 1 and pools.yuan(2_000_050) == "20,000.50"
@@ -450,7 +452,7 @@ def test_api_flow_pay_twice_is_409_and_the_sheet_sums_to_the_pool(app, client, w
     admin = bearer(api_token(client, "alpha", "admin"))
     nobody = client.post(f"{API}/pools/", json=pool_data(dw, min_points=999), headers=admin).get_json()
     resp = client.post(f"{API}/pools/{nobody['id']}/simulate", headers=admin)
-    assert resp.status_code == 422 and list(resp.get_json()["errors"]["json"]) == ["min_points"]
+    assert resp.status_code == 409 and list(resp.get_json()["errors"]["json"]) == ["min_points"]
     resp = client.post(f"{API}/pools/", json={"title": "x", "amount": "lots", "period": 1990, "source": "salary",
                                               "base_percent": 130, "village_id": str(dw.village)}, headers=admin)
     assert resp.status_code == 422
@@ -499,6 +501,35 @@ def test_api_flow_pay_twice_is_409_and_the_sheet_sums_to_the_pool(app, client, w
     assert client.get(f"{API}/pools/{pool['id']}", headers=admin).get_json()["run"]["payment_reference"] == "BATCH-7"
     resp = client.post(f"{API}/pools/{pool['id']}/simulate", headers=admin)
     assert resp.status_code == 409
+
+
+def test_api_declares_pool_rules_and_answers_409_for_a_year_not_begun_or_an_unknown_code(app, client, world, dw):
+    from jifen.platform.input import FIRST_YEAR
+    from jifen.tenants.dividends.models import DividendPool
+
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    pool = schemas["Pool"]["properties"]
+    assert pool["title"]["maxLength"] == pools.MAX_TITLE and pool["note"]["maxLength"] == pools.MAX_NOTE
+    assert pool["amount"]["pattern"] == pools.AMOUNT_PATTERN and pool["period"]["minimum"] == FIRST_YEAR
+    assert pool["base_percent"]["maximum"] == pools.MAX_BASE_PERCENT
+    assert pool["veto_codes"]["maxItems"] == pools.MAX_VETO_CODES
+    assert schemas["Pay"]["properties"]["payment_reference"]["maxLength"] == settlement.MAX_REFERENCE
+    admin = bearer(api_token(client, "alpha", "admin"))
+    for name, wrong in (("title", "x" * (pools.MAX_TITLE + 1)), ("amount", "0.00"), ("period", FIRST_YEAR - 1),
+                        ("base_percent", pools.MAX_BASE_PERCENT + 1)):
+        resp = client.post(f"{API}/pools/", json=pool_data(dw) | {name: wrong}, headers=admin)
+        assert resp.status_code == 422 and list(resp.get_json()["errors"]["json"]) == [name], (name, resp.get_json())
+
+    def written():
+        with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+            return [db.session.execute(select(func.count()).select_from(m)).scalar_one()
+                    for m in (DividendPool, AuditEntry)]
+
+    before = written()
+    for name, value in (("period", dw.period + 1), ("veto_codes", ["NOPE"]), ("village_id", str(uuid.uuid4()))):
+        resp = client.post(f"{API}/pools/", json=pool_data(dw) | {name: value}, headers=admin)
+        assert resp.status_code == 409 and list(resp.get_json()["errors"]["json"]) == [name], (name, resp.get_json())
+        assert written() == before
 
 
 # --- pages and the public notice -----------------------------------------------------------------------

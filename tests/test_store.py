@@ -12,7 +12,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.files.models import StoredFile
 from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_scope
@@ -61,16 +61,16 @@ def _item(name="洗衣粉"):
 
 # --- stores ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data,field", [
-    ({"name": ""}, "name"), ({"name": "积分超市"}, "name"), ({"name": "x" * 65}, "name"),
-    ({"name": "新超市", "village_id": "not-an-id"}, "village_id"),
-    ({"name": "新超市", "village_id": "00000000-0000-0000-0000-000000000000"}, "village_id"),
-    ({"name": "新超市", "address": "地" * 201}, "address"), ({"name": "超\x00市"}, "name"),
+@pytest.mark.parametrize("data,field,refusal", [
+    ({"name": ""}, "name", Invalid), ({"name": "积分超市"}, "name", InputConflict), ({"name": "x" * 65}, "name", Invalid),
+    ({"name": "新超市", "village_id": "not-an-id"}, "village_id", Invalid),
+    ({"name": "新超市", "village_id": "00000000-0000-0000-0000-000000000000"}, "village_id", InputConflict),
+    ({"name": "新超市", "address": "地" * 201}, "address", Invalid), ({"name": "超\x00市"}, "name", Invalid),
 ])
-def test_bad_store_input_names_the_field_and_writes_nothing(alpha, data, field):
+def test_bad_store_input_names_the_field_and_writes_nothing(alpha, data, field, refusal):
     _world, actor, _item_ = alpha
     stores, audits = _count(Store), _count(AuditEntry)
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(refusal) as e:
         service.create_store(actor(), data)
     assert field in e.value.errors
     db.session.rollback()
@@ -108,7 +108,7 @@ def test_storekeepers_are_assigned_and_removed_through_the_staff_service(alpha):
     assert service.storekeepers(admin, world.a.store) == []
     service.remove_storekeeper(admin, other.id, panel)
     assert staff.roles_of([panel])[panel] == [{"role": "panel_member", "scope_ids": [world.a.villages[1]]}]
-    with pytest.raises(Invalid) as e:  # the keeper's only role: the staff page disables accounts
+    with pytest.raises(InputConflict) as e:  # the keeper's only role: the staff page disables accounts
         service.remove_storekeeper(admin, other.id, keeper)
     assert "user_id" in e.value.errors
     with pytest.raises(Invalid) as e:
@@ -133,11 +133,19 @@ def test_bad_price_names_price_points_and_writes_nothing(alpha, price):
 def test_catalog_item_fields_are_checked_together(alpha):
     _world, actor, item = alpha
     with pytest.raises(Invalid) as e:
-        service.create_catalog_item(actor(), {"name": "牙膏", "unit": "", "price_points": 0, "sort_order": "x"},
+        service.create_catalog_item(actor(), {"name": "", "unit": "", "price_points": 0, "sort_order": "x"},
                                     photo=("a.jpg", b"not an image"))
     assert set(e.value.errors) == {"name", "unit", "price_points", "sort_order", "photo"}
     db.session.rollback()
     assert _count(StoredFile) == 0
+    with pytest.raises(Invalid) as e:  # the input's own rules first: the name taken is said once they hold
+        service.create_catalog_item(actor(), {"name": "牙膏", "unit": "", "price_points": 0})
+    assert set(e.value.errors) == {"unit", "price_points"}
+    db.session.rollback()
+    with pytest.raises(InputConflict) as e:
+        service.create_catalog_item(actor(), {"name": "牙膏", "unit": "支", "price_points": 5})
+    assert set(e.value.errors) == {"name"}
+    db.session.rollback()
     with pytest.raises(Invalid) as e:
         service.update_catalog_item(actor(), item.id, {"price_points": -1})
     assert list(e.value.errors) == ["price_points"]
@@ -184,7 +192,7 @@ def test_bad_photo_names_photo_and_writes_nothing(app, world, upload, message):
     assert resp.status_code == 422 and message in resp.get_json()["errors"]["json"]["photo"][0]
     missing = client.put(f"{API}/catalog/{item_id}/photo", data={}, headers=headers,
                          content_type="multipart/form-data")
-    assert missing.status_code == 422 and "photo" in missing.get_json()["errors"]["files"]
+    assert missing.status_code == 422 and "photo" in missing.get_json()["errors"]["form"]
     # the page form: the error next to the photo field, no item, no stored file
     page_login(client, "alpha", "admin")
     token = csrf_token(client, f"{PAGES}/catalog/new")
@@ -249,13 +257,13 @@ def test_bad_movement_names_the_field_and_writes_nothing(alpha, kind, delta, ext
 def test_stock_never_goes_below_zero(alpha):
     world, actor, item = alpha
     before = (_count(StockMovement), _count(AuditEntry))
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.move_stock(actor(), world.a.store, item.id, "write_off", -11, note="丢失")
     assert "10" in e.value.errors["delta"][0] and "11" in e.value.errors["delta"][0]  # only 10 left
     db.session.rollback()
     other = service.create_catalog_item(actor(), {"name": "牙刷", "price_points": 5, "unit": "支"})
     db.session.commit()
-    with pytest.raises(Invalid) as e:  # never stocked: nothing to take, and no level row is made
+    with pytest.raises(InputConflict) as e:  # never stocked: nothing to take, and no level row is made
         service.move_stock(actor(), world.a.store, other.id, "correction", -1, note="x")
     assert "0" in e.value.errors["delta"][0]
     db.session.rollback()
@@ -295,7 +303,7 @@ def test_verify_stock_recomputes_levels_from_movements(alpha):
 def test_a_closed_store_or_withdrawn_item_takes_no_restock(alpha):
     world, actor, item = alpha
     service.update_catalog_item(actor(), item.id, {"active": False})
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         service.move_stock(actor(), world.a.store, item.id, "restock", 1, "donation")
     assert "catalog_item_id" in e.value.errors
     service.move_stock(actor(), world.a.store, item.id, "write_off", -10, note="下架清库存")  # clearing is fine
@@ -385,7 +393,7 @@ def test_api_crud_and_422_naming_fields(app, world):
     assert resp.get_json()["price_points"] == 45 and resp.get_json()["unit"] == "桶"
     resp = client.post(f"{API}/{sid}/movements", json={"catalog_item_id": iid, "kind": "write_off", "delta": -1,
                                                        "note": "x"}, headers=admin)
-    assert resp.status_code == 422 and "0" in resp.get_json()["errors"]["json"]["delta"][0]
+    assert resp.status_code == 409 and "0" in resp.get_json()["errors"]["json"]["delta"][0]
     resp = client.post(f"{API}/{sid}/movements", json={"catalog_item_id": iid, "kind": "restock", "delta": 1.5},
                        headers=admin)
     assert resp.status_code == 422 and "delta" in resp.get_json()["errors"]["json"]
@@ -401,6 +409,42 @@ def test_api_crud_and_422_naming_fields(app, world):
         "/api/v1/openapi.json").get_json()["paths"]
 
 
+def test_api_declares_the_input_rules_and_answers_409_for_clashes_with_stored_data(app, world):
+    client = app.test_client()
+    admin = bearer(api_token(client, "alpha", "admin"))
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["Store"]["properties"]["name"]["maxLength"] == service.MAX_NAME
+    assert schemas["Store"]["properties"]["address"]["maxLength"] == service.MAX_ADDRESS
+    assert schemas["CatalogItem"]["properties"]["price_points"]["maximum"] == service.MAX_PRICE
+    assert schemas["CatalogItem"]["properties"]["unit"]["maxLength"] == service.MAX_UNIT
+    movement = schemas["MovementIn"]
+    assert movement["properties"]["delta"]["maximum"] == service.MAX_DELTA
+    assert movement["properties"]["note"]["maxLength"] == service.MAX_NOTE
+    assert {rule["properties"]["kind"]["enum"][0] for rule in movement["oneOf"]} == set(service.USER_KINDS)
+    # the input's own rules, as declared: 422 naming the field
+    for body in ({"name": "x" * (service.MAX_NAME + 1)}, {"name": "  "}):
+        resp = client.post(f"{API}/", json=body, headers=admin)
+        assert resp.status_code == 422 and list(resp.get_json()["errors"]["json"]) == ["name"], body
+    restock = {"catalog_item_id": "00000000-0000-0000-0000-000000000000", "kind": "restock", "delta": -1,
+               "funding_source": "donation"}
+    resp = client.post(f"{API}/{world.a.store}/movements", json=restock, headers=admin)
+    assert resp.status_code == 422 and list(resp.get_json()["errors"]["json"]) == ["delta"]
+
+    def written():
+        with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+            return _count(Store), _count(CatalogItem), _count(StockMovement), _count(AuditEntry)
+
+    # well-formed, refused by the township's data: 409 naming the field, nothing written
+    before = written()
+    for url, body, field in (
+            (f"{API}/", {"name": "积分超市"}, "name"),  # the world's store has it
+            (f"{API}/", {"name": "新超市", "village_id": "00000000-0000-0000-0000-000000000000"}, "village_id"),
+            (f"{API}/{world.a.store}/movements", restock | {"delta": 1}, "catalog_item_id")):
+        resp = client.post(url, json=body, headers=admin)
+        assert resp.status_code == 409 and list(resp.get_json()["errors"]["json"]) == [field], body
+        assert written() == before
+
+
 def test_other_townships_ids_are_404(app, world):
     with app.app_context(), tenant_scope(db.session.get(Tenant, world.b.tenant_id)):
         item = CatalogItem(name="牙膏", price_points=5, unit="支")
@@ -413,7 +457,7 @@ def test_other_townships_ids_are_404(app, world):
     assert client.get(f"{API}/catalog/{beta_item}", headers=admin).status_code == 404
     resp = client.post(f"{API}/{world.a.store}/movements", headers=admin, json={
         "catalog_item_id": str(beta_item), "kind": "restock", "delta": 1, "funding_source": "donation"})
-    assert resp.status_code == 422 and "catalog_item_id" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 409 and "catalog_item_id" in resp.get_json()["errors"]["json"]
 
 
 # --- pages ----------------------------------------------------------------------------------

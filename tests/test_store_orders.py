@@ -173,17 +173,22 @@ def test_an_order_closes_in_the_period_it_reserved_in(alpha):
 
 # --- refusals name the field and write nothing ---------------------------------------------------------
 
-BAD_ORDERS = [
-    ([], "lines"), (None, "lines"), ("牙膏", "lines"),
-    ([{"catalog_item_id": "nope", "quantity": 1}], "lines"),
-    ([{"catalog_item_id": "00000000-0000-0000-0000-000000000000", "quantity": 1}], "lines"),
-    ([{"catalog_item_id": "T", "quantity": 0}], "quantity"), ([{"catalog_item_id": "T", "quantity": -1}], "quantity"),
-    ([{"catalog_item_id": "T", "quantity": "abc"}], "quantity"), ([{"catalog_item_id": "T", "quantity": 1.5}], "quantity"),
-    ([{"catalog_item_id": "T", "quantity": True}], "quantity"), ([{"catalog_item_id": "T", "quantity": 100}], "quantity"),
-    ([{"catalog_item_id": "T", "quantity": 60}, {"catalog_item_id": "T", "quantity": 60}], "quantity"),
-    ([{"catalog_item_id": "T", "quantity": 11}], "quantity"),  # 10 in stock
-    ([{"catalog_item_id": "P", "quantity": 1}], "quantity"),  # out of stock
-    ([{"catalog_item_id": "T", "quantity": 9}, {"catalog_item_id": "W", "quantity": 3}], "points"),  # 114 > 100
+BAD_ORDERS = [  # (lines, field named, refusal): the input's own rules, then the township's data (stock, points)
+    ([], "lines", Invalid), (None, "lines", Invalid), ("牙膏", "lines", Invalid),
+    ([{"catalog_item_id": "nope", "quantity": 1}], "lines", Invalid),
+    ([{"catalog_item_id": "00000000-0000-0000-0000-000000000000", "quantity": 1}], "lines", InputConflict),
+    ([{"catalog_item_id": "T", "quantity": 0}], "quantity", Invalid),
+    ([{"catalog_item_id": "T", "quantity": -1}], "quantity", Invalid),
+    ([{"catalog_item_id": "T", "quantity": "abc"}], "quantity", Invalid),
+    ([{"catalog_item_id": "T", "quantity": 1.5}], "quantity", Invalid),
+    ([{"catalog_item_id": "T", "quantity": True}], "quantity", Invalid),
+    ([{"catalog_item_id": "T", "quantity": 100}], "quantity", Invalid),
+    ([{"catalog_item_id": "T", "quantity": 60}, {"catalog_item_id": "T", "quantity": 60}], "quantity",
+     InputConflict),  # repeats add up: 120, 10 in stock
+    ([{"catalog_item_id": "T", "quantity": 11}], "quantity", InputConflict),  # 10 in stock
+    ([{"catalog_item_id": "P", "quantity": 1}], "quantity", InputConflict),  # out of stock
+    ([{"catalog_item_id": "T", "quantity": 9}, {"catalog_item_id": "W", "quantity": 3}], "points",
+     InputConflict),  # 114 > 100
 ]
 
 
@@ -191,10 +196,10 @@ def test_bad_orders_name_the_field_and_write_nothing(alpha):
     shop = alpha
     ids = {"T": str(shop.toothpaste), "W": str(shop.towel), "P": str(shop.powder)}
     before = counts()
-    for lines, field in BAD_ORDERS:
+    for lines, field, refusal in BAD_ORDERS:
         if isinstance(lines, list):
             lines = [dict(row, catalog_item_id=ids.get(row["catalog_item_id"], row["catalog_item_id"])) for row in lines]
-        with pytest.raises(Invalid) as e:
+        with pytest.raises(refusal) as e:
             orders.place_order(who("villager"), {"lines": lines})
         assert field in e.value.errors, (lines, e.value.errors)
         db.session.rollback()
@@ -207,13 +212,13 @@ def test_a_withdrawn_item_or_closed_store_is_refused(alpha):
     admin = who("admin")
     service.update_catalog_item(admin, shop.towel, {"active": False})
     db.session.commit()
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         orders.place_order(who("villager"), {"lines": [{"catalog_item_id": str(shop.towel), "quantity": 1}]})
     assert "lines" in e.value.errors
     db.session.rollback()
     service.update_store(admin, shop.store, {"active": False})
     db.session.commit()
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         orders.place_order(who("villager"), {"store_id": str(shop.store),
                                              "lines": [{"catalog_item_id": str(shop.toothpaste), "quantity": 1}]})
     assert "store_id" in e.value.errors
@@ -241,7 +246,7 @@ def test_a_villager_orders_only_for_their_own_household_at_a_store_serving_it(al
     with pytest.raises(NotFound):
         orders.place_order(who("villager"), {"household_id": str(shop.household2), "lines": line})
     db.session.rollback()
-    with pytest.raises(Invalid) as e:  # 礼坑村's store does not serve 官田村
+    with pytest.raises(InputConflict) as e:  # 礼坑村's store does not serve 官田村
         orders.place_order(who("villager"), {"store_id": str(shop.other_store), "lines": line})
     assert "store_id" in e.value.errors
     db.session.rollback()
@@ -264,7 +269,7 @@ def test_a_storekeeper_of_another_store_cannot_hand_over_or_cancel(alpha):
         orders.place_order(who("keeper2"), {"household_id": str(shop.household), "store_id": str(shop.store),
                                             "lines": [{"catalog_item_id": str(shop.toothpaste), "quantity": 1}]})
     db.session.rollback()
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InputConflict) as e:
         orders.place_order(who("keeper2"), {"household_id": str(shop.household), "store_id": str(shop.other_store),
                                             "lines": [{"catalog_item_id": str(shop.toothpaste), "quantity": 1}]})
     assert "store_id" in e.value.errors

@@ -14,7 +14,7 @@ from jifen.platform import clock
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.errors import Conflict, InputConflict
 from jifen.platform.jobs.models import JobRun
 from jifen.platform.jobs.queue import publish
 from jifen.platform.tenancy import tenant_get, tenant_scope
@@ -78,7 +78,7 @@ def test_200_orders_race_for_50_in_stock(pg_app):
                                                     "lines": [{"catalog_item_id": str(item), "quantity": 1}]})
             db.session.commit()
             return o.id
-        except Invalid as e:
+        except InputConflict as e:
             db.session.rollback()
             assert "quantity" in e.errors, e.errors
             return None

@@ -213,12 +213,17 @@ def test_api_place_view_hand_over_cancel_with_fields_named(app, client, world, s
     villager = bearer(api_token(client, "alpha", "villager"))
     keeper = bearer(api_token(client, "alpha", "keeper"))
     line = {"catalog_item_id": str(shop.toothpaste), "quantity": 2}
-    for body, field in (({"lines": []}, "lines"), ({"lines": [line | {"quantity": 0}]}, "quantity"),
-                        ({"lines": [line | {"quantity": 11}]}, "quantity"),
-                        ({"lines": [line | {"quantity": 9}, {"catalog_item_id": str(shop.towel), "quantity": 3}]},
-                         "points"), ({"lines": [line], "tenant_id": "x"}, "tenant_id")):
+    for body, field, status in (({"lines": []}, "lines", 422),
+                                ({"lines": [line | {"quantity": 0}]}, "lines.0.quantity", 422),  # as declared
+                                ({"lines": [line | {"quantity": 11}]}, "quantity", 409),  # more than in stock
+                                ({"lines": [line | {"quantity": 9}, {"catalog_item_id": str(shop.towel),
+                                                                     "quantity": 3}]}, "points", 409),
+                                ({"lines": [line], "tenant_id": "x"}, "tenant_id", 422)):
         resp = client.post(f"{API}/", json=body, headers=villager)
-        assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], (body, resp.get_json())
+        named = resp.get_json()["errors"]["json"]
+        for part in field.split("."):
+            named = named.get(part) if isinstance(named, dict) else None
+        assert resp.status_code == status and named, (body, resp.get_json())
     resp = client.post(f"{API}/", json={"lines": [line]}, headers=villager)
     assert resp.status_code == 201, resp.get_json()
     order = resp.get_json()
@@ -240,6 +245,37 @@ def test_api_place_view_hand_over_cancel_with_fields_named(app, client, world, s
     spec = client.get("/api/v1/openapi.json").get_json()
     assert {"PlaceOrder", "Order", "OrderLine"} <= set(spec["components"]["schemas"])
     assert "/api/v1/t/{tenant_slug}/orders/{order_id}/hand-over" in spec["paths"]
+
+
+def test_api_declares_order_limits_and_answers_409_for_what_the_township_refuses(app, client, world, shop):
+    from jifen.tenants.store import orders
+    from jifen.tenants.store.models import StockMovement
+
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["PlaceOrder"]["properties"]["lines"]["maxItems"] == orders.MAX_LINES
+    assert schemas["PlaceOrder"]["properties"]["lines"]["minItems"] == 1
+    assert schemas["OrderLineIn"]["properties"]["quantity"]["maximum"] == orders.MAX_QUANTITY
+    assert schemas["OrderCancel"]["properties"]["reason"]["maxLength"] == orders.MAX_REASON
+    keeper = bearer(api_token(client, "alpha", "keeper"))
+    line = {"catalog_item_id": str(shop.toothpaste), "quantity": 1}
+    resp = client.post(f"{API}/", json={"household_id": str(shop.household), "lines": [line] * (orders.MAX_LINES + 1)},
+                       headers=keeper)
+    assert resp.status_code == 422 and list(resp.get_json()["errors"]["json"]) == ["lines"]
+
+    def written():
+        return in_alpha(app, world, lambda: [db.session.execute(select(func.count()).select_from(m)).scalar_one()
+                                             for m in (Order, StockMovement)])
+
+    before = written()
+    for body, field in (({"household_id": "00000000-0000-0000-0000-000000000000", "lines": [line]}, "household_id"),
+                        ({"lines": [line]}, "household_id"),  # staff name the household
+                        ({"household_id": str(shop.household), "store_id": "00000000-0000-0000-0000-000000000000",
+                          "lines": [line]}, "store_id"),
+                        ({"household_id": str(shop.household),
+                          "lines": [line | {"catalog_item_id": "00000000-0000-0000-0000-000000000000"}]}, "lines")):
+        resp = client.post(f"{API}/", json=body, headers=keeper)
+        assert resp.status_code == 409 and list(resp.get_json()["errors"]["json"]) == [field], (body, resp.get_json())
+        assert written() == before
 
 
 def test_api_idempotency_key_makes_one_order(app, client, world, shop):

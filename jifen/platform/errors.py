@@ -74,7 +74,10 @@ def refuse(errors: dict, conflicts: dict) -> None:
     conflicts found so far too, so a page shows every message of its form at once; an API request
     that fits the document never gets here), then the township's data (`InputConflict`)."""
     if errors:
-        Invalid.raise_if(conflicts | errors)
+        merged = {name: list(messages) for name, messages in conflicts.items()}
+        for name, messages in errors.items():
+            merged.setdefault(name, []).extend(messages)
+        Invalid.raise_if(merged)
     InputConflict.raise_if(conflicts)
 
 

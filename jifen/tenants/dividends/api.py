@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import make_response
 from flask.views import MethodView
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import period, text, whole
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.dividends import pools, settlement, sheets
@@ -62,25 +64,34 @@ class RunSchema(Schema):
 
 class PoolSchema(Schema):
     id = fields.UUID(dump_only=True)
-    title = fields.String(required=True, metadata=_d("e.g. 2026年度官田村积分分红 (at most 200 characters)."))
-    village_id = fields.UUID(allow_none=True, metadata=_d("The village whose households share it; null: the whole "
-                                                          "township (township admin only)."))
-    amount = fields.Raw(required=True, load_only=True, metadata=_d(
-        "Yuan, at most two decimals, above zero, e.g. \"20000.00\"; kept as integer fen.", type="string"))
+    title = text(pools.MAX_TITLE, required=True, metadata=_d(
+        f"e.g. 2026年度官田村积分分红 (at most {pools.MAX_TITLE} characters)."))
+    village_id = fields.UUID(allow_none=True, metadata=_d(
+        "The village whose households share it; null: the whole township (township admin only). 409 naming it "
+        "for a village outside your area, or an id naming no village of the township."))
+    amount = fields.String(required=True, load_only=True, validate=validate.Regexp(
+        pools.AMOUNT_PATTERN, error=_l("Enter the amount in yuan with at most two decimals, e.g. 20000.00.")),
+        metadata=_d(f"Yuan, at most two decimals, above zero and at most {pools.MAX_AMOUNT_FEN // 100}, "
+                    "e.g. \"20000.00\"; kept as integer fen."))
     amount_fen = fields.Integer(dump_only=True)
-    source = fields.String(required=True, metadata=_d("Where the money comes from.", enum=list(FUNDING_SOURCES)))
-    period = fields.Integer(required=True, metadata=_d("The year whose earned points count."))
-    min_points = fields.Integer(load_default=0, metadata=_d("Households need at least this many earned points."))
-    veto_codes = fields.List(fields.String(), load_default=list, metadata=_d(
-        "Deduction item codes: a deduction of one of them in the period makes a household ineligible."))
-    base_percent = fields.Integer(required=True, metadata=_d(
+    source = fields.String(required=True, validate=validate.OneOf(FUNDING_SOURCES),
+                           metadata=_d("Where the money comes from."))
+    period = period(required=True, metadata=_d(
+        "The year whose earned points count; a year not yet begun is refused (409 naming it)."))
+    min_points = whole(0, pools.MAX_MIN_POINTS, load_default=0, metadata=_d(
+        "Households need at least this many earned points."))
+    veto_codes = fields.List(fields.String(), load_default=list, validate=validate.Length(max=pools.MAX_VETO_CODES),
+                             metadata=_d("Deduction item codes: a deduction of one of them in the period makes a "
+                                         "household ineligible. A code no deduction item of the rulebook has is "
+                                         "refused (409 naming veto_codes)."))
+    base_percent = whole(0, pools.MAX_BASE_PERCENT, required=True, metadata=_d(
         "Percent of the pool shared equally among eligible households (0-100); the rest goes by earned points."))
-    note = fields.String(load_default="", validate=validate.Length(max=pools.MAX_NOTE))
+    note = text(pools.MAX_NOTE, load_default="")
     created_by_name = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
-    run = fields.Method("_run", dump_only=True, metadata=_d("The current run (settled, else the newest), or null.",
-                                                            type="object"))
+    run = fields.Method("_run", dump_only=True, allow_none=True, metadata=_d(
+        "The current run (settled, else the newest), or null.", type="object"))
 
     def _run(self, pool):
         run = settlement.current_run(pool.id)
@@ -134,8 +145,8 @@ class RunDetailSchema(RunSchema):
 
 
 class PaySchema(Schema):
-    payment_reference = fields.String(required=True, metadata=_d("The bank's reference of the payment (at most 100 "
-                                                                 "characters)."))
+    payment_reference = text(settlement.MAX_REFERENCE, required=True, metadata=_d(
+        f"The bank's reference of the payment (at most {settlement.MAX_REFERENCE} characters)."))
 
 
 @blp.route("/pools/")
@@ -184,8 +195,8 @@ class Simulate(MethodView):
     @blp.response(202, RunSchema)
     def post(self, dividend_pool_id):
         """Start a simulation: the workers compute every eligible household's amount in chunks; poll the run
-        for progress. Replaces an unapproved earlier run; 409 once a run is approved; 422 naming min_points when
-        no household is eligible."""
+        for progress. Replaces an unapproved earlier run; 409 once a run is approved, and 409 naming min_points
+        when no household is eligible."""
         return settlement.simulate(current_actor(), dividend_pool_id)
 
 

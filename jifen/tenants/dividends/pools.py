@@ -17,9 +17,9 @@ from sqlalchemy import delete, select
 
 from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.db import db, parse_uuid
-from jifen.platform.errors import Conflict, Invalid
-from jifen.platform.input import Text, check
+from jifen.platform.db import db
+from jifen.platform.errors import Conflict, InputConflict, Invalid
+from jifen.platform.input import FIRST_YEAR, Period, Text, Uuid, Whole, check
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.roles.registry import register_scope_path, register_scope_where
@@ -45,14 +45,20 @@ register_scope_where(DividendPool, {"village": lambda ids: DividendPool.village_
 
 MAX_AMOUNT_FEN = 10_000_000_000  # one hundred million yuan
 MAX_MIN_POINTS = 1_000_000
+MAX_BASE_PERCENT = 100
 MAX_TITLE, MAX_NOTE = 200, 2000
 MAX_VETO_CODES = 20
-FIRST_PERIOD = 2000
 SOURCE_LABELS = {"collective_income": _l("Village collective income"), "government_subsidy": _l("Government subsidy"),
                  "donation": _l("Donation"), "sponsorship": _l("Sponsorship"), "other": _l("Other")}
 assert set(SOURCE_LABELS) == set(FUNDING_SOURCES)
 FIELDS = ("title", "village_id", "amount", "source", "period", "min_points", "veto_codes", "base_percent", "note")
 AMOUNT_RE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
+_DIGITS = len(str(MAX_AMOUNT_FEN // 100)) - 1
+assert MAX_AMOUNT_FEN // 100 == 10 ** _DIGITS  # the pattern below: up to the limit, a power of ten yuan
+# The API document's amount: yuan above zero, at most MAX_AMOUNT_FEN, at most two decimals, written
+# plainly (no leading zeros, separators or ¥, which the pages' `amount_to_fen` also takes).
+AMOUNT_PATTERN = (f"^(?:[1-9][0-9]{{0,{_DIGITS - 1}}}(?:\\.[0-9]{{1,2}})?|0\\.(?:[1-9][0-9]?|0[1-9])"
+                  f"|{MAX_AMOUNT_FEN // 100}(?:\\.00?)?)$")
 
 
 # --- money -------------------------------------------------------------------------------------
@@ -98,18 +104,6 @@ def yuan_plain(fen: int) -> str:
 
 # --- input -------------------------------------------------------------------------------------
 
-def _whole(value, field: str, errors: dict, low: int, high: int, message: str, default=None) -> int | None:
-    if value in (None, "") and default is not None:
-        return default
-    if isinstance(value, bool):
-        value = None
-    text = "" if value is None else str(value).strip()
-    if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
-        errors[field] = [message]
-        return None
-    return int(text)
-
-
 def deduction_codes() -> list[tuple[str, str]]:
     """(code, title) of every deduction item in the township's rulebooks, newest title per code."""
     rows = db.session.execute(select(RuleItem.code, RuleItem.title_zh).where(RuleItem.direction == "deduction")
@@ -117,7 +111,7 @@ def deduction_codes() -> list[tuple[str, str]]:
     return sorted({code: title for code, title in rows}.items())
 
 
-def _veto_codes(value, errors: dict) -> list[str]:
+def _veto_codes(value, errors: dict, conflicts: dict) -> list[str]:
     if value in (None, ""):
         return []
     if isinstance(value, str):
@@ -132,33 +126,39 @@ def _veto_codes(value, errors: dict) -> list[str]:
     known = {code for code, _t in deduction_codes()}
     unknown = [c for c in codes if c not in known]
     if unknown:
-        errors["veto_codes"] = [_("Not a deduction item of the rulebook: %(codes)s.", codes=", ".join(unknown))]
+        conflicts["veto_codes"] = [_("Not a deduction item of the rulebook: %(codes)s.", codes=", ".join(unknown))]
     return codes
 
 
 def _check(actor: Actor, data: dict, pool: DividendPool | None) -> dict:
+    """The pool's fields, clean: the input's own rules first (`Invalid`; the API document states
+    them), then those of the township's data and the date (`InputConflict`): the village, the
+    actor's reach, the rulebook's deduction codes, a year not yet begun."""
     data = data or {}
     errors: dict = {}
+    conflicts: dict = {}
     values: dict = {}
 
     def given(name):
         return pool is None or name in data
 
     if given("village_id"):
-        raw = data.get("village_id")
-        if raw in (None, ""):
+        choose = _("Choose a village, or none for the whole township.")
+        village_id = check(Uuid(choose), data.get("village_id"), "village_id", errors)
+        village = tenant_get(Village, village_id) if village_id else None
+        if "village_id" in errors:
+            pass
+        elif village_id is None:
             values["village_id"] = None
             if not may(actor, "dividend.manage", DividendPool(village_id=None)):
-                errors["village_id"] = [_("Only the township admin sets up a township-wide pool; choose your "
-                                          "village.")]
+                conflicts["village_id"] = [_("Only the township admin sets up a township-wide pool; choose your "
+                                             "village.")]
+        elif village is None:
+            conflicts["village_id"] = [choose]
+        elif not may(actor, "dividend.manage", DividendPool(village_id=village.id)):
+            conflicts["village_id"] = [_("This village is outside your area.")]
         else:
-            village = tenant_get(Village, parse_uuid(raw)) if parse_uuid(raw) else None
-            if village is None:
-                errors["village_id"] = [_("Choose a village, or none for the whole township.")]
-            elif not may(actor, "dividend.manage", DividendPool(village_id=village.id)):
-                errors["village_id"] = [_("This village is outside your area.")]
-            else:
-                values["village_id"] = village.id
+            values["village_id"] = village.id
     if given("title"):
         values["title"] = check(Text(MAX_TITLE, required=True), data.get("title"), "title", errors)
     if given("amount"):
@@ -173,19 +173,25 @@ def _check(actor: Actor, data: dict, pool: DividendPool | None) -> dict:
         values["source"] = source
     if given("period"):
         this_year = clock.today().year
-        values["period"] = _whole(data.get("period"), "period", errors, FIRST_PERIOD, this_year,
-                                  _("Enter a year from %(first)d to %(last)d.", first=FIRST_PERIOD, last=this_year))
+        message = _("Enter a year from %(first)d to %(last)d.", first=FIRST_YEAR, last=this_year)
+        period = values["period"] = check(Period(), data.get("period"), "period", {})
+        if period is None:  # missing, or not a year at all
+            errors["period"] = [message]
+        elif period > this_year:  # a year not yet begun: the date's rule
+            conflicts["period"] = [message]
     if given("min_points"):
-        values["min_points"] = _whole(data.get("min_points"), "min_points", errors, 0, MAX_MIN_POINTS,
-                                      _("Enter whole points, 0 or more."), default=0)
+        values["min_points"] = check(Whole(0, MAX_MIN_POINTS), data.get("min_points"), "min_points", errors) or 0
     if given("veto_codes"):
-        values["veto_codes"] = _veto_codes(data.get("veto_codes"), errors)
+        values["veto_codes"] = _veto_codes(data.get("veto_codes"), errors, conflicts)
     if given("base_percent"):
-        values["base_percent"] = _whole(data.get("base_percent"), "base_percent", errors, 0, 100,
-                                        _("Enter a whole percentage from 0 to 100."))
+        percent = values["base_percent"] = check(Whole(0, MAX_BASE_PERCENT), data.get("base_percent"),
+                                                 "base_percent", errors)
+        if percent is None and "base_percent" not in errors:
+            errors["base_percent"] = [_("Enter a whole percentage from 0 to 100.")]
     if given("note"):
         values["note"] = check(Text(MAX_NOTE), data.get("note"), "note", errors)
     Invalid.raise_if(errors)
+    InputConflict.raise_if(conflicts)
     return values
 
 

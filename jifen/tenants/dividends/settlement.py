@@ -51,7 +51,8 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, InputConflict, NotFound
+from jifen.platform.input import Text, value
 from jifen.platform.paging import Page
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.tenancy import current_tenant_id, tenant_get, tenant_get_or_404
@@ -215,9 +216,9 @@ def simulate(actor: Actor, pool_id) -> DividendRun:
                       started_at=clock.now(), chunk_size=_chunk_size())
     chunks = _plan(run, run.chunk_size)
     if not chunks:
-        raise Invalid.field("min_points", _("No household is eligible: none of the pool's active households has "
-                                            "%(n)d or more earned points in %(year)d without a veto.",
-                                            n=pool.min_points, year=pool.period))
+        raise InputConflict.field("min_points", _(
+            "No household is eligible: none of the pool's active households has %(n)d or more earned points in "
+            "%(year)d without a veto.", n=pool.min_points, year=pool.period))
     run.households = sum(c.households for c in chunks)
     run.earned_total = sum(c.earned for c in chunks)
     run.equal_weights = run.earned_total == 0
@@ -226,8 +227,8 @@ def simulate(actor: Actor, pool_id) -> DividendRun:
         try:
             formula(run).check_fits_sqlite(max(c.max_earned for c in chunks))
         except allocation.TooLargeForSQLite:
-            raise Invalid.field("amount", _("This pool is too large to split exactly on the embedded database; "
-                                            "run Jifen on PostgreSQL for it.")) from None
+            raise InputConflict.field("amount", _("This pool is too large to split exactly on the embedded database; "
+                                                  "run Jifen on PostgreSQL for it.")) from None
     _discard(runs)
     db.session.add(run)
     db.session.flush()
@@ -582,17 +583,14 @@ def mark_paid(actor: Actor, run_id, data: dict) -> DividendRun:
     """Record that the bank paid the run (after its public notice), with the payment's reference.
     A run is paid once: again is 409."""
     run, _pool = _settle_step(actor, "dividend.pay", run_id)
-    reference = str((data or {}).get("payment_reference") or "").strip()
+    reference = value(Text(MAX_REFERENCE, required=True, required_message=_(
+        "Enter the bank's reference of the payment (e.g. the batch number on the transfer receipt).")),
+        (data or {}).get("payment_reference"), "payment_reference")
     if run.state == PAID:
         raise _conflict_state(run, _("This dividend was already paid (%(ref)s).", ref=run.payment_reference))
     if run.state != PUBLISHED:
         raise _conflict_state(run, _("Pay after the dividend list has been on public notice (this run is "
                                      "%(state)s).", state=STATE_LABELS[run.state]))
-    if not reference:
-        raise Invalid.field("payment_reference", _("Enter the bank's reference of the payment (e.g. the batch "
-                                                   "number on the transfer receipt)."))
-    if len(reference) > MAX_REFERENCE:
-        raise Invalid.field("payment_reference", _("At most %(n)d characters.", n=MAX_REFERENCE))
     run.state, run.paid_by, run.paid_by_name, run.paid_at = PAID, actor.id, actor.name, clock.now()
     run.payment_reference = reference
     record(actor, "dividend_run.pay", run, before={"state": PUBLISHED},

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, InputConflict, NotFound
+from jifen.platform.errors import Conflict, InputConflict, NotFound, refuse
 from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.authz import Actor, action, authorize
@@ -23,7 +23,6 @@ from jifen.tenants.rulebook.checks import (
     Fields,
     iso,
     put_in_force,
-    raise_all,
     resolution_snapshot,
     resolution_with_scan,
 )
@@ -228,7 +227,7 @@ def set_village_item(actor: Actor, vr_id, item_id, data: dict) -> EffectiveItem:
         raise NotFound(_("Not found."))
     errors, conflicts = {}, {}
     enabled, points = _check_setting(item, data, "points", errors, conflicts)
-    raise_all(errors, conflicts)
+    refuse(errors, conflicts)
     change = _apply(vr, item, enabled, points)
     if change:
         record(actor, "village_rulebook.items", vr, before={item.code: change[0]}, after={item.code: change[1]})
@@ -246,7 +245,7 @@ def set_village_items(actor: Actor, vr_id, rows: dict) -> VillageRulebook:
         if str(item.id) in rows:
             enabled, points = _check_setting(item, rows[str(item.id)], f"points-{item.id}", errors, conflicts)
             checked.append((item, enabled, points))
-    raise_all(errors, conflicts)
+    refuse(errors, conflicts)
     before, after = {}, {}
     for item, enabled, points in checked:
         change = _apply(vr, item, enabled, points)

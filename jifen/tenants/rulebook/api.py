@@ -156,10 +156,6 @@ class ScanSchema(Schema):
     scan = Upload(required=True, metadata={"description": "the signed resolution: a PDF or a photo"})
 
 
-class NoFormSchema(Schema):
-    """A multipart body that carries only files: any other form field is unknown (422)."""
-
-
 class InForceQuerySchema(Schema):
     village_id = fields.UUID(load_default=None, metadata={"description": "empty: the township's version"})
     day = fields.Date(load_default=None, metadata={"description": "the day of the conduct; empty: today"})
@@ -328,10 +324,9 @@ class VersionAdopt(MethodView):
 @blp.route("/versions/<uuid:version_id>/scan")
 class VersionScan(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(NoFormSchema, location="form")
-    @blp.arguments(ScanSchema, location="files")
+    @blp.arguments(ScanSchema, location="form", content_type="multipart/form-data")
     @blp.response(200, VersionSchema)
-    def post(self, _form, files, version_id):
+    def post(self, files, version_id):
         """Attach the scanned resolution (multipart field `scan`: a PDF or a photo)."""
         version = service.attach_version_scan(current_actor(), version_id, files["scan"])
         return version
@@ -445,10 +440,9 @@ class VillageAdopt(MethodView):
 @blp.route("/village-rulebooks/<uuid:village_rulebook_id>/scan")
 class VillageScan(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(NoFormSchema, location="form")
-    @blp.arguments(ScanSchema, location="files")
+    @blp.arguments(ScanSchema, location="form", content_type="multipart/form-data")
     @blp.response(200, VillageRulebookSchema)
-    def post(self, _form, files, village_rulebook_id):
+    def post(self, files, village_rulebook_id):
         """Attach the village assembly's scanned resolution (multipart field `scan`)."""
         vr = adoption.attach_village_scan(current_actor(), village_rulebook_id, files["scan"])
         return vr

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform import clock
 from jifen.platform.audit.service import record
-from jifen.platform.errors import InputConflict, Invalid
+from jifen.platform.errors import InputConflict, Invalid, refuse
 from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_document
 from jifen.platform.input import Day, Text, Uuid, Whole, check
@@ -26,17 +26,6 @@ from jifen.tenants.rulebook.models import ADOPTED, RETIRED
 MAX_NUMBER = 100_000  # points, attendance and votes: far above any real value, far below the column limit
 MIN_ATTENDANCE = 1
 STATUS_LABELS = {"draft": _l("draft"), "adopted": _l("adopted"), "retired": _l("retired")}
-
-
-def raise_all(errors: dict, conflicts: dict) -> None:
-    """Refuse with every message at once: a 422 (`Invalid`) when a field breaks a rule the document
-    declares, else a 409 (`InputConflict`) when only the data, the date or another field refuses."""
-    if errors:
-        merged = {name: list(messages) for name, messages in conflicts.items()}
-        for name, messages in errors.items():
-            merged.setdefault(name, []).extend(messages)
-        raise Invalid(_("Please correct the marked fields."), merged)
-    InputConflict.raise_if(conflicts)
 
 
 class Fields:
@@ -55,7 +44,7 @@ class Fields:
         return field in self.errors or field in self.conflicts
 
     def check(self) -> None:
-        raise_all(self.errors, self.conflicts)
+        refuse(self.errors, self.conflicts)
 
     def text(self, field: str, max_len: int, required: bool = False) -> str:
         value = check(Text(max_len, required=required), self.data.get(field), field, self.errors)
@@ -143,7 +132,7 @@ def resolution_with_scan(actor: Actor, data: dict, scan, **rules) -> tuple[dict,
             stored = store_document(actor, scan, "scan")
         except Invalid as e:
             errors |= e.errors
-    raise_all(errors, conflicts)
+    refuse(errors, conflicts)
     return resolution, stored
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import case, exists, func, select
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, Invalid, NotFound, refuse
 from jifen.platform.files.service import store_document
 from jifen.platform.input import Uuid, check
 from jifen.platform.paging import Page
@@ -28,7 +28,7 @@ from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household, Resident
 from jifen.tenants.households.service import scope_condition
-from jifen.tenants.rulebook.checks import Fields, iso, raise_all
+from jifen.tenants.rulebook.checks import Fields, iso
 from jifen.tenants.rulebook.models import ADOPTED, CommitmentSignature, VillageRulebook
 from jifen.tenants.villages.models import GridNode, Village
 
@@ -291,7 +291,7 @@ def record_signatures(actor: Actor, vr_id, household_ids: list, data: dict) -> l
     ids = list(dict.fromkeys(i for i in ticked if i is not None))
     if not ids and not f.bad("household_ids"):
         f.fail("household_ids", _("Tick at least one household."))
-    raise_all(f.errors, {})  # the day is checked with the households, once they are known
+    refuse(f.errors, {})  # the day is checked with the households, once they are known
     households = db.session.execute(select(Household).where(Household.id.in_(ids))).scalars().all()
     if len(households) != len(ids):
         raise NotFound(_("Not found."))

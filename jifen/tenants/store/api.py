@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import FILLED_PATTERN, text, whole
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.store import service
@@ -23,11 +24,13 @@ def _d(text: str, **more) -> dict:
 
 class StoreSchema(Schema):
     id = fields.UUID(dump_only=True)
-    name = fields.String(required=True, metadata=_d("Unique in the township, at most 64 characters."))
+    name = text(service.MAX_NAME, required=True, metadata=_d(
+        f"Unique in the township, at most {service.MAX_NAME} characters."))
     village_id = fields.UUID(allow_none=True, metadata=_d("The village the store belongs to; null: shared by the "
                                                           "whole township."))
-    address = fields.String(metadata=_d("Where the store is (at most 200 characters)."))
-    opening_hours = fields.String(metadata=_d("Free text, e.g. 每周六 9:00-12:00 (at most 100 characters)."))
+    address = text(service.MAX_ADDRESS, metadata=_d(f"Where the store is (at most {service.MAX_ADDRESS} characters)."))
+    opening_hours = text(service.MAX_HOURS, metadata=_d(
+        f"Free text, e.g. 每周六 9:00-12:00 (at most {service.MAX_HOURS} characters)."))
     active = fields.Boolean(metadata=_d("False: closed; it keeps its stock and history but takes no movements."))
     created_at = fields.DateTime(dump_only=True)
 
@@ -46,15 +49,18 @@ class StoreDetailSchema(StoreSchema):
 
 class CatalogItemSchema(Schema):
     id = fields.UUID(dump_only=True)
-    name = fields.String(required=True, metadata=_d("Chinese name, unique in the township (at most 64 characters)."))
-    name_en = fields.String(metadata=_d("English name (optional)."))
-    category = fields.String(metadata=_d("Free text, e.g. " + ", ".join(service.CATEGORY_SUGGESTIONS) + "."))
-    price_points = fields.Integer(required=True, strict=True,
-                                  metadata=_d(f"Price in points: a whole number from 1 to {service.MAX_PRICE}."))
-    unit = fields.String(required=True, metadata=_d("What one unit is, e.g. 支, 袋, 瓶 (at most 16 characters)."))
-    description = fields.String()
+    name = text(service.MAX_NAME, required=True, metadata=_d(
+        f"Chinese name, unique in the township (at most {service.MAX_NAME} characters)."))
+    name_en = text(service.MAX_NAME_EN, metadata=_d("English name (optional)."))
+    category = text(service.MAX_CATEGORY, metadata=_d("Free text, e.g. " + ", ".join(service.CATEGORY_SUGGESTIONS) + "."))
+    price_points = whole(1, service.MAX_PRICE, required=True,
+                         metadata=_d(f"Price in points: a whole number from 1 to {service.MAX_PRICE}."))
+    unit = text(service.MAX_UNIT, required=True, metadata=_d(
+        f"What one unit is, e.g. 支, 袋, 瓶 (at most {service.MAX_UNIT} characters)."))
+    description = text(service.MAX_DESCRIPTION)
     active = fields.Boolean(metadata=_d("False: withdrawn from the catalog (no restocking; stock left is kept)."))
-    sort_order = fields.Integer(strict=True, metadata=_d("Smaller first; equal values sort by pinyin of name."))
+    sort_order = whole(-service.MAX_SORT_ORDER, service.MAX_SORT_ORDER,
+                       metadata=_d("Smaller first; equal values sort by pinyin of name."))
     photo_file_id = fields.UUID(dump_only=True, allow_none=True)
     photo_url = fields.Function(lambda i: url_for("files.download", file_id=i.photo_file_id) if i.photo_file_id
                                 else None, dump_only=True, allow_none=True,
@@ -104,6 +110,37 @@ class MovementSchema(Schema):
     actor_id = fields.UUID(dump_only=True, allow_none=True)
     actor_name = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
+
+
+_NULL = {"nullable": True, "enum": [None]}  # left out or null
+_REASON = {"type": "string", "pattern": FILLED_PATTERN}  # given, not blank
+
+
+class MovementInSchema(Schema):
+    """A restock, correction or write-off as sent; what each kind needs of the other fields is in
+    `document_rules` (the service checks the same, `service._check_movement`)."""
+
+    catalog_item_id = fields.UUID(required=True, metadata=_d("An item of the catalog; a restock needs an active one "
+                                                             "(409 naming it otherwise, or if it names no item)."))
+    kind = fields.String(required=True, validate=validate.OneOf(service.USER_KINDS), metadata=_d(
+        "restock (delta > 0, funding_source required), correction (delta ≠ 0, note required) or write_off "
+        "(delta < 0, note required). redemption movements come from store orders only."))
+    delta = whole(-service.MAX_DELTA, service.MAX_DELTA, required=True, metadata=_d(
+        "The change in stock; never below zero (409 naming it when more is taken than is left)."))
+    funding_source = fields.String(allow_none=True, validate=validate.OneOf(FUNDING_SOURCES),
+                                   metadata=_d("Who paid (restocks only)."))
+    unit_cost_fen = whole(0, service.MAX_UNIT_COST_FEN, allow_none=True, metadata=_d(
+        "What one unit cost, in fen (restocks only, optional)."))
+    note = text(service.MAX_NOTE, metadata=_d("The reason (required for corrections and write-offs)."))
+
+    document_rules = {"oneOf": [
+        {"properties": {"kind": {"enum": ["restock"]}, "delta": {"minimum": 1},
+                        "funding_source": {"type": "string"}}, "required": ["funding_source"]},
+        {"properties": {"kind": {"enum": ["correction"]}, "delta": {"not": {"enum": [0]}},
+                        "funding_source": _NULL, "unit_cost_fen": _NULL, "note": _REASON}, "required": ["note"]},
+        {"properties": {"kind": {"enum": ["write_off"]}, "delta": {"maximum": -1},
+                        "funding_source": _NULL, "unit_cost_fen": _NULL, "note": _REASON}, "required": ["note"]},
+    ]}
 
 
 class MovementArgs(Schema):
@@ -165,7 +202,7 @@ class Movements(MethodView):
         return service.list_movements(current_actor(), store_id, args.get("catalog_item_id"), args["limit"])
 
     @blp.doc(security=SECURITY)
-    @blp.arguments(MovementSchema)
+    @blp.arguments(MovementInSchema)
     @blp.response(201, MovementSchema)
     def post(self, data, store_id):
         """Record a restock, correction or write-off (township admin, the store's storekeeper)."""
@@ -218,7 +255,7 @@ class CatalogItemDetail(MethodView):
 @blp.route("/catalog/<uuid:catalog_item_id>/photo")
 class CatalogPhoto(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(PhotoSchema, location="files")
+    @blp.arguments(PhotoSchema, location="form", content_type="multipart/form-data")
     @blp.response(200, CatalogItemSchema)
     def put(self, files, catalog_item_id):
         """Upload or replace the item's photo (multipart/form-data, field `photo`)."""

@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.input import text, whole
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.store import orders
@@ -19,19 +20,22 @@ def _d(text: str, **more) -> dict:
 
 
 class OrderLineInSchema(Schema):
-    catalog_item_id = fields.UUID(required=True, metadata=_d("An active item of the reward catalog."))
-    quantity = fields.Raw(required=True, metadata=_d(f"How many: a whole number from 1 to {orders.MAX_QUANTITY}; "
-                                                     "refused (field `quantity`) beyond the store's stock.",
-                                                     type="integer", minimum=1, maximum=orders.MAX_QUANTITY))
+    catalog_item_id = fields.UUID(required=True, metadata=_d(
+        "An active item of the reward catalog (409 naming `lines` otherwise)."))
+    quantity = whole(1, orders.MAX_QUANTITY, required=True, metadata=_d(
+        f"How many: a whole number from 1 to {orders.MAX_QUANTITY}; refused (409 naming `quantity`) beyond the "
+        "store's stock (repeats of an item add up)."))
 
 
 class PlaceOrderSchema(Schema):
     household_id = fields.UUID(allow_none=True, metadata=_d(
-        "The household ordering. A villager may leave it out for their own household; staff name it."))
+        "The household ordering. A villager may leave it out for their own household; staff name it "
+        "(409 naming it otherwise, or if it names no household of the township)."))
     store_id = fields.UUID(allow_none=True, metadata=_d(
         "The store; default: the household's village store, else the township store. It must serve the "
-        "household's village."))
-    lines = fields.List(fields.Nested(OrderLineInSchema), required=True, metadata=_d(
+        "household's village (409 naming it otherwise)."))
+    lines = fields.List(fields.Nested(OrderLineInSchema), required=True,
+                        validate=validate.Length(min=1, max=orders.MAX_LINES), metadata=_d(
         f"What is ordered, at most {orders.MAX_LINES} different items; repeats of an item add up."))
     hand_over = fields.Boolean(load_default=False, metadata=_d(
         "The counter (storekeeper, township admin): the goods go over at once and the points are spent in the "
@@ -85,7 +89,8 @@ class OrderListArgs(Schema):
 
 
 class OrderCancelSchema(Schema):
-    reason = fields.String(load_default="", metadata=_d("Why (at most 300 characters, optional)."))
+    reason = text(orders.MAX_REASON, load_default="", metadata=_d(
+        f"Why (at most {orders.MAX_REASON} characters, optional)."))
 
 
 @blp.route("/")
@@ -106,8 +111,9 @@ class Orders(MethodView):
     @blp.response(201, OrderSchema)
     def post(self, data):
         """Place an order: the goods are taken from stock and the points reserved in one transaction
-        (with `hand_over`, also spent). Refused with 422 naming `lines`, `quantity` (more than in stock)
-        or `points` (more than available). Send an `Idempotency-Key`: a retry makes one order."""
+        (with `hand_over`, also spent). Refused with 409 naming `lines` (an item not in the catalog),
+        `quantity` (more than in stock) or `points` (more than available). Send an `Idempotency-Key`: a
+        retry makes one order."""
         return _with_lines(orders.place_order(current_actor(), data))
 
 

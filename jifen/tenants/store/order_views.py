@@ -16,7 +16,7 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.db import db, parse_uuid
-from jifen.platform.errors import Forbidden, Invalid, NotFound
+from jifen.platform.errors import Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import Actor, authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get
@@ -148,7 +148,7 @@ def _place(data: dict, page, success):
     if step != "confirm":
         try:
             return _review(orders.preview(actor, data), counter=bool(data.get("hand_over")))
-        except Invalid as e:
+        except (Invalid, InputConflict) as e:
             db.session.rollback()
             return page(e.errors, request.form, 422)
 

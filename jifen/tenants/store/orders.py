@@ -24,7 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jifen.platform import clock
 from jifen.platform.audit.service import record_many
 from jifen.platform.db import db, new_id, parse_uuid
-from jifen.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
+from jifen.platform.input import Text, Uuid, Whole, check, value
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
@@ -59,7 +60,7 @@ from jifen.tenants.store.service import LOW_STOCK, locked_level
 register_url_object("order_id", Order)
 
 ORDER_DAYS = 7  # an order not handed over by the end of its 7th day (placing day included) expires
-MAX_QUANTITY = 99  # of one item in one order
+MAX_QUANTITY = 99  # of one item in one line of an order (the API document's bound; repeats add up, as stock allows)
 MAX_LINES = 30  # different items in one order
 MAX_REASON = 300
 STATE_LABELS = {ORDER_OPEN: _l("Waiting for hand-over"), ORDER_HANDED_OVER: _l("Handed over"),
@@ -128,26 +129,16 @@ def keeper_stores(actor: Actor, action_name: str = "order.hand_over") -> list[St
 
 # --- input ----------------------------------------------------------------------------------------
 
-def _whole(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 6 else None
+def _reason(raw) -> str:
+    """A cancellation's reason on one line."""
+    return " ".join((value(Text(MAX_REASON), raw, "reason") or "").split())
 
 
-def _reason(value) -> str:
-    text = " ".join(str(value or "").replace("\x00", "").split())
-    if len(text) > MAX_REASON:
-        raise Invalid.field("reason", _("At most %(n)d characters.", n=MAX_REASON))
-    return text
-
-
-def _lines(raw, errors: dict) -> list[tuple[CatalogItem, int]]:
+def _lines(raw, errors: dict, conflicts: dict) -> list[tuple[CatalogItem, int]]:
     """[(item, quantity)] from [{"catalog_item_id", "quantity"}, …]; one line per item (repeats add
-    up). Problems go to `lines` (what is ordered) and `quantity` (how many), and, for the page, to
-    `quantity.<item id>`."""
+    up: each line's quantity is bounded, as the API document says, the sum only by the stock). Problems go to `lines` (what is ordered) and `quantity` (how many), and, for the page, to
+    `quantity.<item id>`: the input's own to `errors`, an item not (any more) in the catalog to
+    `conflicts`."""
     if not isinstance(raw, list) or not raw:
         errors["lines"] = [_("Choose at least one item.")]
         return []
@@ -155,52 +146,51 @@ def _lines(raw, errors: dict) -> list[tuple[CatalogItem, int]]:
         errors["lines"] = [_("At most %(n)d different items in one order.", n=MAX_LINES)]
         return []
     wanted: dict = {}
+    gone = _("An item of the order is not in the catalog (any more).")
     for row in raw:
         row = row if isinstance(row, dict) else {}
-        item_id = parse_uuid(row.get("catalog_item_id"))
-        item = tenant_get(CatalogItem, item_id) if item_id else None
+        item_id = check(Uuid(gone), row.get("catalog_item_id"), "lines", errors)
+        if item_id is None:
+            errors["lines"] = [gone]
+            continue
+        item = tenant_get(CatalogItem, item_id)
         if item is None or not item.active:
-            errors["lines"] = [_("An item of the order is not in the catalog (any more).")]
-            continue
-        quantity = _whole(row.get("quantity"))
-        if quantity is None or quantity < 1:
-            message = _("%(item)s: enter how many, a whole number from 1 to %(max)d.", item=item.name, max=MAX_QUANTITY)
+            conflicts["lines"] = [gone]
+        quantity = check(Whole(1, MAX_QUANTITY), row.get("quantity"), "quantity", {})
+        if quantity is None:
+            message = (_("%(item)s: enter how many, a whole number from 1 to %(max)d.", item=item.name, max=MAX_QUANTITY)
+                       if item is not None else _("Enter a number from %(low)d to %(high)d.", low=1, high=MAX_QUANTITY))
             errors.setdefault("quantity", []).append(message)
-            errors[f"quantity.{item.id}"] = [message]
+            errors[f"quantity.{item_id}"] = [message]
             continue
-        wanted[item.id] = (item, wanted.get(item.id, (item, 0))[1] + quantity)
-    for item, quantity in wanted.values():
-        if quantity > MAX_QUANTITY:
-            message = _("%(item)s: at most %(max)d in one order.", item=item.name, max=MAX_QUANTITY)
-            errors.setdefault("quantity", []).append(message)
-            errors[f"quantity.{item.id}"] = [message]
+        if item is not None and item.active:
+            wanted[item.id] = (item, wanted.get(item.id, (item, 0))[1] + quantity)
     return sorted(wanted.values(), key=lambda line: line[0].id)
 
 
-def _household_for(actor: Actor, value) -> Household:
-    """The household named in the request; a villager may leave it out for their own."""
-    if value in (None, ""):
+def _household_for(actor: Actor, household_id) -> Household:
+    """The household named in the request (an id, checked); a villager may leave it out for their
+    own. Which households there are is the township's data: refusals are `InputConflict`."""
+    if household_id is None:
         own = own_households(actor)
         if len(own) == 1:
             return own[0]
-        raise Invalid.field("household_id", _("Choose the household."))
-    household_id = parse_uuid(value)
-    household = tenant_get(Household, household_id) if household_id else None
+        raise InputConflict.field("household_id", _("Choose the household."))
+    household = tenant_get(Household, household_id)
     if household is None:
-        raise Invalid.field("household_id", _("Choose a household of the township."))
+        raise InputConflict.field("household_id", _("Choose a household of the township."))
     return household
 
 
-def _store_for(household: Household, value) -> Store:
-    if value in (None, ""):
+def _store_for(household: Household, store_id) -> Store:
+    if store_id is None:
         stores = stores_for(household)
         if not stores:
-            raise Invalid.field("store_id", _("No open points store serves this household's village."))
+            raise InputConflict.field("store_id", _("No open points store serves this household's village."))
         return stores[0]
-    store_id = parse_uuid(value)
-    store = tenant_get(Store, store_id) if store_id else None
+    store = tenant_get(Store, store_id)
     if store is None:
-        raise Invalid.field("store_id", _("Choose one of the township's stores."))
+        raise InputConflict.field("store_id", _("Choose one of the township's stores."))
     return store
 
 
@@ -242,7 +232,7 @@ def _take_stock(actor: Actor, order: Order, store: Store, lines: list[tuple[Cata
             errors[f"quantity.{item.id}"] = [message]
         levels.append((item, quantity, level))
     if errors:
-        raise Invalid(_("Not enough in stock."), errors)
+        raise InputConflict(_("Not enough in stock."), errors)
     movements = []
     for item, quantity, level in levels:
         level.quantity -= quantity
@@ -274,23 +264,28 @@ def _notify(order: Order, kind: str) -> None:
 
 def _check(actor: Actor, data) -> tuple[Household, Store, bool, list]:
     """(household, store, hand_over, lines) of a request to place an order, checked and authorized;
-    reads only."""
+    reads only. The input's own rules first (`Invalid`), then the township's data (`InputConflict`)."""
     data = data if isinstance(data, dict) else {}
-    household = _household_for(actor, data.get("household_id"))
-    store = _store_for(household, data.get("store_id"))
+    errors: dict = {}
+    conflicts: dict = {}
+    household_id = check(Uuid(_("Choose a household of the township.")), data.get("household_id"), "household_id",
+                         errors)
+    store_id = check(Uuid(_("Choose one of the township's stores.")), data.get("store_id"), "store_id", errors)
+    lines = _lines(data.get("lines"), errors, conflicts)
+    Invalid.raise_if(errors)
+    household = _household_for(actor, household_id)
+    store = _store_for(household, store_id)
     authorize(actor, "order.place", Order(store_id=store.id, household_id=household.id))
     hand_over = data.get("hand_over") in (True, "1", "true", "on", "yes")
     if hand_over and not may(actor, "order.hand_over", store):
         raise Forbidden(_("Only the store's storekeeper hands goods over."))
-    errors: dict = {}
     if household.status != ACTIVE:
-        errors["household_id"] = [_("This household is no longer active.")]
+        conflicts["household_id"] = [_("This household is no longer active.")]
     if not store.active:
-        errors["store_id"] = [_("This store is closed.")]
+        conflicts["store_id"] = [_("This store is closed.")]
     elif not serves(store, household):
-        errors["store_id"] = [_("This store does not serve the household's village.")]
-    lines = _lines(data.get("lines"), errors)
-    Invalid.raise_if(errors)
+        conflicts["store_id"] = [_("This store does not serve the household's village.")]
+    InputConflict.raise_if(conflicts)
     return household, store, hand_over, lines
 
 
@@ -314,7 +309,7 @@ def preview(actor: Actor, data: dict) -> dict:
     available = available_points(household.id)
     if total > available:
         errors["points"] = [_("Only %(n)s points are available; this order needs %(m)s.", n=available, m=total)]
-    Invalid.raise_if(errors)
+    InputConflict.raise_if(errors)
     return {"household": household, "store": store, "hand_over": hand_over, "lines": lines, "total": total,
             "available": available, "after": available - total}
 
@@ -342,9 +337,12 @@ def place_order(actor: Actor, data: dict) -> Order:
                              unit=item.unit) for item, quantity in lines]
     db.session.add_all(order_lines)
     movements = _take_stock(actor, order, store, lines)  # 2. the stock level rows
-    ledger.reserve(household_id=household.id, points=total, period=order.period, order_id=order.id, on=today,
-                   memo=f"{store.name} #{number}", created_by=order.placed_by,
-                   created_by_name=actor.name)  # 3. the balance row
+    try:
+        ledger.reserve(household_id=household.id, points=total, period=order.period, order_id=order.id, on=today,
+                       memo=f"{store.name} #{number}", created_by=order.placed_by,
+                       created_by_name=actor.name)  # 3. the balance row
+    except Invalid as e:  # more points than available: the household's balance refuses, not the input
+        raise InputConflict(e.message, e.errors) from None
     audits = [(actor, "order.place", order, {"after": snapshot(order, order_lines)})]
     audits += [_movement_audit(actor, m) for m in movements]
     if hand_over:

@@ -7,8 +7,6 @@ in one store queue instead of losing an update. Lock order: the stock level, the
 """
 from __future__ import annotations
 
-import re
-import uuid
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
@@ -19,9 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
-from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.errors import Conflict, InputConflict, Invalid
 from jifen.platform.files.service import store_image
-from jifen.platform.input import Text, check
+from jifen.platform.input import Text, Uuid, Whole, check, value
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize
 from jifen.platform.roles.models import RoleAssignment, RoleScope
@@ -36,10 +34,14 @@ register_url_object("store_id", Store)
 register_url_object("catalog_item_id", CatalogItem)
 register_url_object("movement_id", StockMovement)
 
+MAX_NAME = 64  # a store's name, a catalog item's (Chinese) name
+MAX_ADDRESS, MAX_HOURS = 200, 100
+MAX_NAME_EN, MAX_CATEGORY, MAX_UNIT, MAX_DESCRIPTION = 100, 32, 16, 2000
 MAX_PRICE = 1_000_000
+MAX_SORT_ORDER = 1_000_000
 MAX_DELTA = 1_000_000
 MAX_UNIT_COST_FEN = 100_000_000  # one million yuan for one unit is a typo, not a purchase
-WHOLE_RE = re.compile(r"^[+-]?[0-9]{1,12}$")
+MAX_NOTE = 500
 LOW_STOCK = 5  # an item with this many or fewer left is flagged on the store page
 USER_KINDS = ("restock", "correction", "write_off")  # "redemption" comes from store orders only
 CATEGORY_SUGGESTIONS = ("日用品", "清洁用品", "粮油副食", "个人护理", "文具", "其他")
@@ -48,23 +50,6 @@ KIND_LABELS = {"restock": _l("Restock"), "correction": _l("Correction"), "write_
 FUNDING_LABELS = {"collective_income": _l("Village collective income"),
                   "government_subsidy": _l("Government subsidy"), "donation": _l("Donation"),
                   "sponsorship": _l("Sponsorship"), "other": _l("Other")}
-
-
-def _uuid(value, field: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip())
-    except ValueError:
-        raise Invalid.field(field, _("Not a valid id.")) from None
-
-
-def _whole(value, field: str, errors: dict, low: int, high: int, message: str) -> int | None:
-    """A whole number in [low, high] from JSON (int) or a form (digits); else a message for `field`."""
-    if isinstance(value, str) and WHOLE_RE.match(value.strip()):
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        errors[field] = [message]
-        return None
-    return value
 
 
 def _flag(value) -> bool:
@@ -85,26 +70,25 @@ def _store_snapshot(s: Store) -> dict:
 
 
 def _check_store(data: dict, store: Store | None = None) -> dict:
-    """Missing keys keep the store's current values (a PATCH, or the page's open/close button)."""
+    """Missing keys keep the store's current values (a PATCH, or the page's open/close button).
+    The input's own rules first (`Invalid`), then those of the township's data (`InputConflict`)."""
     errors: dict = {}
-    name = check(Text(64, required=True, required_message=_("Enter the store's name (at most 64 characters).")),
+    conflicts: dict = {}
+    name = check(Text(MAX_NAME, required=True,
+                      required_message=_("Enter the store's name (at most 64 characters).")),
                  data.get("name", store.name if store else ""), "name", errors) or ""
-    _unique(Store, name, store, "name", errors, _("Another store already has this name."))
-    village_id = data.get("village_id", store.village_id if store else None) or None
-    if village_id is not None:
-        try:
-            village_id = _uuid(village_id, "village_id")
-            if tenant_get(Village, village_id) is None:
-                errors["village_id"] = [_("Choose one of the township's villages.")]
-        except Invalid as e:
-            errors.update(e.errors)
+    _unique(Store, name, store, "name", conflicts, _("Another store already has this name."))
+    village_id = check(Uuid(), data.get("village_id", store.village_id if store else None), "village_id", errors)
+    if village_id is not None and tenant_get(Village, village_id) is None:
+        conflicts["village_id"] = [_("Choose one of the township's villages.")]
     out = {"name": name, "village_id": village_id,
-           "address": check(Text(200), data.get("address", store.address if store else ""), "address", errors),
-           "opening_hours": check(Text(100), data.get("opening_hours", store.opening_hours if store else ""),
+           "address": check(Text(MAX_ADDRESS), data.get("address", store.address if store else ""), "address",
+                            errors),
+           "opening_hours": check(Text(MAX_HOURS), data.get("opening_hours", store.opening_hours if store else ""),
                                   "opening_hours", errors),
            "active": _flag(data.get("active", store.active if store else True))}
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+    Invalid.raise_if(errors)
+    InputConflict.raise_if(conflicts)
     return out
 
 
@@ -159,9 +143,12 @@ def storekeepers(actor: Actor, store_id) -> list[User]:
 
 
 def _staff_member(user_id) -> User:
-    user = tenant_get(User, _uuid(user_id, "user_id")) if user_id else None
-    if user is None:
+    found = value(Uuid(), user_id, "user_id")
+    if found is None:
         raise Invalid.field("user_id", _("Choose a person from the township's staff."))
+    user = tenant_get(User, found)
+    if user is None:
+        raise InputConflict.field("user_id", _("Choose a person from the township's staff."))
     return user
 
 
@@ -174,7 +161,7 @@ def assign_storekeeper(actor: Actor, store_id, user_id) -> User:
         raise Conflict(_("This store is closed; reopen it first."))
     user = _staff_member(user_id)
     if not user.is_active:
-        raise Invalid.field("user_id", _("This account is disabled."))
+        raise InputConflict.field("user_id", _("This account is disabled."))
     roles = [r for r in staff.roles_of([user.id]).get(user.id, []) if r["role"] != STOREKEEPER]
     return staff.set_roles(actor, user.id, roles + [{"role": STOREKEEPER, "scope_ids": [store.id]}])
 
@@ -185,10 +172,10 @@ def remove_storekeeper(actor: Actor, store_id, user_id) -> User:
     user = _staff_member(user_id)
     roles = staff.roles_of([user.id]).get(user.id, [])
     if {"role": STOREKEEPER, "scope_ids": [store.id]} not in roles:
-        raise Invalid.field("user_id", _("This person is not a storekeeper of this store."))
+        raise InputConflict.field("user_id", _("This person is not a storekeeper of this store."))
     others = [r for r in roles if r["role"] != STOREKEEPER]
     if not others:
-        raise Invalid.field("user_id", _("This is the person's only role: give them another role or disable "
+        raise InputConflict.field("user_id", _("This is the person's only role: give them another role or disable "
                                          "the account on the staff page."))
     return staff.set_roles(actor, user.id, others)
 
@@ -202,42 +189,48 @@ def item_snapshot(i: CatalogItem) -> dict:
             "sort_order": i.sort_order}
 
 
-def _check_item(data: dict, item: CatalogItem | None = None) -> tuple[dict, dict]:
-    """(clean values, errors); missing keys keep the item's current values."""
+def _check_item(data: dict, item: CatalogItem | None = None) -> tuple[dict, dict, dict]:
+    """(clean values, errors of the input, conflicts with the township's data); missing keys keep
+    the item's current values."""
     errors: dict = {}
+    conflicts: dict = {}
     cur = item_snapshot(item) if item else {"price_points": None, "sort_order": 0, "active": True}
-    name = check(Text(64, required=True, required_message=_("Enter the item's name (at most 64 characters).")),
+    name = check(Text(MAX_NAME, required=True, required_message=_("Enter the item's name (at most 64 characters).")),
                  data.get("name", item.name if item else ""), "name", errors) or ""
-    _unique(CatalogItem, name, item, "name", errors, _("Another catalog item already has this name."))
+    _unique(CatalogItem, name, item, "name", conflicts, _("Another catalog item already has this name."))
+    price = check(Whole(1, MAX_PRICE), data.get("price_points", cur["price_points"]), "price_points", errors)
+    if price is None and "price_points" not in errors:
+        errors["price_points"] = [_("Enter the price as a whole number of points from 1 to %(max)s.",
+                                    max=format(MAX_PRICE, ","))]
     out = {
         "name": name,
-        "name_en": check(Text(100), data.get("name_en", cur.get("name_en", "")), "name_en", errors),
-        "category": check(Text(32), data.get("category", cur.get("category", "")), "category", errors),
-        "unit": check(Text(16, required=True,
+        "name_en": check(Text(MAX_NAME_EN), data.get("name_en", cur.get("name_en", "")), "name_en", errors),
+        "category": check(Text(MAX_CATEGORY), data.get("category", cur.get("category", "")), "category", errors),
+        "unit": check(Text(MAX_UNIT, required=True,
                            required_message=_("Enter the unit, e.g. 支, 袋, 瓶 (at most 16 characters).")),
                       data.get("unit", cur.get("unit", "")), "unit", errors),
-        "description": check(Text(2000), data.get("description", cur.get("description", "")), "description", errors),
-        "price_points": _whole(data.get("price_points", cur["price_points"]), "price_points", errors, 1, MAX_PRICE,
-                               _("Enter the price as a whole number of points from 1 to %(max)s.",
-                                 max=format(MAX_PRICE, ","))),
-        "sort_order": _whole(data.get("sort_order", cur["sort_order"]) or 0, "sort_order", errors,
-                             -MAX_PRICE, MAX_PRICE, _("Enter a whole number.")),
+        "description": check(Text(MAX_DESCRIPTION), data.get("description", cur.get("description", "")),
+                             "description", errors),
+        "price_points": price,
+        "sort_order": check(Whole(-MAX_SORT_ORDER, MAX_SORT_ORDER), data.get("sort_order", cur["sort_order"]),
+                            "sort_order", errors) or 0,
         "active": _flag(data.get("active", cur["active"])),
     }
-    return out, errors
+    return out, errors, conflicts
 
 
 def _save_item(actor: Actor, data: dict, photo, item: CatalogItem | None) -> dict:
     """Check fields and photo together, so the form shows every problem at once; nothing is kept
-    unless both are fine (a refused request rolls back the stored photo)."""
-    values, errors = _check_item(data, item)
+    unless both are fine (a refused request rolls back the stored photo). A name already taken is
+    said once the input itself is right."""
+    values, errors, conflicts = _check_item(data, item)
     if photo is not None:
         try:
             values["photo_file_id"] = store_image(actor, photo, "photo").id
         except Invalid as e:
             errors.update(e.errors)
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+    Invalid.raise_if(errors)
+    InputConflict.raise_if(conflicts)
     return values
 
 
@@ -310,7 +303,7 @@ def list_movements(actor: Actor, store_id, catalog_item_id=None, limit: int = 10
     store = _store_in_scope(actor, "stock.view", store_id)
     q = select(StockMovement).where(StockMovement.store_id == store.id)
     if catalog_item_id:
-        q = q.where(StockMovement.catalog_item_id == _uuid(catalog_item_id, "catalog_item_id"))
+        q = q.where(StockMovement.catalog_item_id == value(Uuid(), catalog_item_id, "catalog_item_id"))
     return db.session.execute(q.order_by(StockMovement.created_at.desc(), StockMovement.id.desc())
                               .limit(limit)).scalars().all()
 
@@ -337,31 +330,31 @@ def yuan_to_fen(value, field: str = "unit_cost_fen") -> int | None:
 
 
 def _check_movement(store: Store, catalog_item_id, kind, delta, funding_source, unit_cost_fen, note) -> dict:
+    """The movement's own rules (the API document states them, `MovementInSchema`) first, then
+    those of the township's data: the item named exists and, for a restock, is not withdrawn."""
     errors: dict = {}
+    conflicts: dict = {}
     kind = kind if isinstance(kind, str) else ""
     if not store.active:
         raise Conflict(_("This store is closed: it takes no stock movements. Reopen it first."))
-    item = None
-    try:
-        item = tenant_get(CatalogItem, _uuid(catalog_item_id, "catalog_item_id")) if catalog_item_id else None
-        if item is None:
-            errors["catalog_item_id"] = [_("Choose an item of the catalog.")]
-    except Invalid as e:
-        errors.update(e.errors)
+    item_id = check(Uuid(), catalog_item_id, "catalog_item_id", errors)
+    item = tenant_get(CatalogItem, item_id) if item_id else None
+    if item is None and "catalog_item_id" not in errors:
+        (conflicts if item_id else errors)["catalog_item_id"] = [_("Choose an item of the catalog.")]
     if kind == "redemption":
         errors["kind"] = [_("Redemptions are recorded by the store's orders, not by hand.")]
     elif kind not in USER_KINDS:
         errors["kind"] = [_("Choose restock, correction or write-off.")]
     elif item is not None and not item.active and kind == "restock":
-        errors["catalog_item_id"] = [_("This item is withdrawn from the catalog; restore it before restocking.")]
+        conflicts["catalog_item_id"] = [_("This item is withdrawn from the catalog; restore it before restocking.")]
     low, high, message = {
         "restock": (1, MAX_DELTA, _("Enter how many arrived: a whole number from 1 to %(max)s.", max=format(MAX_DELTA, ","))),
         "write_off": (-MAX_DELTA, -1, _("Enter how many are written off as a negative whole number, e.g. -2.")),
     }.get(kind, (-MAX_DELTA, MAX_DELTA, _("Enter the change as a whole number other than 0, e.g. 3 or -2.")))
-    delta = _whole(delta, "delta", errors, low, high, message)
-    if delta == 0:
+    delta = check(Whole(low, high), delta, "delta", errors)
+    if delta in (0, None) and "delta" not in errors:
         errors["delta"] = [message]
-    funding_source = (funding_source or "").strip() or None
+    funding_source = str(funding_source or "").strip() or None
     if kind == "restock" and funding_source not in FUNDING_SOURCES:
         errors["funding_source"] = [_("Say who paid for the goods.")]
     elif kind != "restock" and funding_source:
@@ -371,13 +364,12 @@ def _check_movement(store: Store, catalog_item_id, kind, delta, funding_source, 
     elif kind != "restock":
         errors["unit_cost_fen"] = [_("Only a restock has a unit cost.")]
     else:
-        unit_cost_fen = _whole(unit_cost_fen, "unit_cost_fen", errors, 0, MAX_UNIT_COST_FEN,
-                               _("Enter the unit cost as whole fen (0 or more)."))
-    note = check(Text(500), note, "note", errors)
+        unit_cost_fen = check(Whole(0, MAX_UNIT_COST_FEN), unit_cost_fen, "unit_cost_fen", errors)
+    note = check(Text(MAX_NOTE), note, "note", errors)
     if kind in ("correction", "write_off") and not note and "note" not in errors:
         errors["note"] = [_("Give the reason (e.g. counted 3 fewer, damaged by damp).")]
-    if errors:
-        raise Invalid(_("Please correct the marked fields."), errors)
+    Invalid.raise_if(errors)
+    InputConflict.raise_if(conflicts)
     return {"item": item, "kind": kind, "delta": delta, "funding_source": funding_source,
             "unit_cost_fen": unit_cost_fen, "note": note}
 
@@ -416,7 +408,7 @@ def apply_movement(actor: Actor, store: Store, item: CatalogItem, kind: str, del
     level = locked_level(store, item, create=delta > 0)
     have = level.quantity if level else 0
     if have + delta < 0:
-        raise Invalid.field("delta", _("Only %(n)d left in stock: cannot take away %(d)d.", n=have, d=-delta))
+        raise InputConflict.field("delta", _("Only %(n)d left in stock: cannot take away %(d)d.", n=have, d=-delta))
     level.quantity = have + delta
     movement = StockMovement(store_id=store.id, catalog_item_id=item.id, kind=kind, delta=delta,
                              quantity_after=level.quantity, funding_source=funding_source,
