@@ -5,8 +5,6 @@ from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_smorest.fields import Upload
 from marshmallow import fields
-from webargs.flaskparser import FlaskParser
-from werkzeug.datastructures import MultiDict
 
 from jifen.platform import unit_of_work
 from jifen.platform.api import SECURITY
@@ -20,23 +18,6 @@ from jifen.tenants.households.roster_views import xlsx_response
 
 blp = Blueprint("roster_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/roster",
                 description="Roster (花名册) import and export")
-
-
-class MultipartParser(FlaskParser):
-    """Reads a multipart body's fields and files as one schema (the roster file and its village in
-    one form, documented as one multipart/form-data body: OpenAPI allows one request body)."""
-
-    __location_map__ = {**FlaskParser.__location_map__, "form_and_files": "load_form_and_files"}
-
-    def load_form_and_files(self, req, schema):
-        data = MultiDict(req.form)
-        data.update(req.files)
-        return self._makeproxy(data, schema)
-
-
-blp.ARGUMENTS_PARSER = MultipartParser()
-blp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-                                             "form_and_files": "multipart/form-data"}
 
 
 class RosterErrorSchema(Schema):
@@ -93,7 +74,7 @@ class Template(MethodView):
 @blp.route("/imports")
 class Imports(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(RosterUploadSchema, location="form_and_files")
+    @blp.arguments(RosterUploadSchema, location="form", content_type="multipart/form-data")
     @blp.response(201, RosterImportSchema)
     def post(self, form):
         """Upload a roster: it is checked in full and kept as a preview (status previewed or invalid,
