@@ -75,7 +75,7 @@ def test_the_api_document_twin_of_a_whole_field_accepts_exactly_what_the_service
     assert _accepts(whole(0, 9), number) == _accepts(Whole(0, 9), number)
 
 
-COPIES = {"_text", "_day", "_int"}  # the hand-written checkers the fields replaced
+COPIES = {"_text", "_day", "_int", "_whole", "_uuid"}  # the hand-written checkers the fields replaced
 
 
 def test_no_capability_writes_its_own_input_checker():

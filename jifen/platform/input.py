@@ -13,7 +13,6 @@ Two kinds of refusal (docs/decisions.md, "422 or 409"):
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date
 
 from flask_babel import gettext as _
@@ -21,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate
 from marshmallow.utils import missing
 
+from jifen.platform.db import parse_uuid
 from jifen.platform.errors import Invalid
 
 CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # what no text field takes (PostgreSQL cannot store NUL)
@@ -158,12 +158,10 @@ class Uuid(fields.Field):
     def deserialize(self, value, attr=None, data=None, **kwargs):
         if value is None or value is missing or (isinstance(value, str) and not value.strip()):
             return None
-        if isinstance(value, uuid.UUID):
-            return value
-        try:
-            return uuid.UUID(str(value).strip())
-        except ValueError:
-            raise ValidationError(str(self.message or _("Not a valid id."))) from None
+        found = parse_uuid(value)
+        if found is None:
+            raise ValidationError(str(self.message or _("Not a valid id.")))
+        return found
 
 
 # --- the API document's twins: the same limits, declared where schemathesis and clients read them

@@ -9,7 +9,6 @@ Raw SQL (ranking, settlement) must bind the tenant itself and is reviewed by han
 """
 from __future__ import annotations
 
-import uuid
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -19,7 +18,7 @@ from sqlalchemy import Column, Table, event, insert
 from sqlalchemy.orm import Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
-from jifen.platform.db import TenantScoped, db
+from jifen.platform.db import TenantScoped, db, parse_uuid
 from jifen.platform.errors import NotFound
 
 
@@ -90,11 +89,9 @@ def tenant_get(model: type, object_id):
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise TenantNotSet(f"{model.__name__} looked up with no tenant in scope")
-    if not isinstance(object_id, uuid.UUID):
-        try:
-            object_id = uuid.UUID(str(object_id))
-        except ValueError:
-            return None
+    object_id = parse_uuid(object_id)
+    if object_id is None:
+        return None
     return db.session.get(model, (tenant_id, object_id))
 
 

@@ -27,7 +27,7 @@ from jifen.platform.accounts.models import (
     UserToken,
 )
 from jifen.platform.audit.service import record
-from jifen.platform.db import db
+from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Invalid, NotFound, Unauthenticated
 from jifen.platform.input import Text, value
 from jifen.platform.roles.authz import Actor, Grant, action
@@ -313,10 +313,9 @@ def list_tokens(actor: Actor):
 
 @action("account.tokens")
 def revoke_token(actor: Actor, token_id) -> None:
-    try:
-        token_id = uuid.UUID(str(token_id))
-    except ValueError:
-        raise NotFound(_("Not found.")) from None
+    token_id = parse_uuid(token_id)
+    if token_id is None:
+        raise NotFound(_("Not found."))
     token = db.session.execute(
         select(UserToken).where(UserToken.id == token_id, UserToken.user_id == actor.id)
     ).scalar_one_or_none()

@@ -16,7 +16,7 @@ from jifen.platform.accounts import credential_cache
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
-from jifen.platform.db import db
+from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, InputConflict, Invalid, refuse
 from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key
@@ -43,10 +43,10 @@ def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
             raise Invalid.field("roles", _("Unknown role: %(role)s.", role=role))
         ids = []
         for raw in item.get("scope_ids") or []:
-            try:
-                ids.append(raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw)))
-            except ValueError:
-                raise Invalid.field("roles", _("Not a valid id: %(id)s.", id=raw)) from None
+            found = parse_uuid(raw)
+            if found is None:
+                raise Invalid.field("roles", _("Not a valid id: %(id)s.", id=raw))
+            ids.append(found)
         ids = sorted(set(ids))
         if spec.scope_kind is None:
             if ids:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from jifen.platform import clock
-from jifen.platform.db import db
+from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
 from jifen.platform.input import Day, Text, Uuid, check, value
 from jifen.platform.pinyin import sort_by_pinyin
@@ -78,13 +78,6 @@ MAX_CHECKIN_INPUT = 32  # what a villager types for the 6-digit code (spaces bet
 
 
 # --- input -------------------------------------------------------------------------------------
-
-def uuid_or_none(value) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip())
-    except (TypeError, ValueError, AttributeError):
-        return None
-
 
 TITLE, PLACE, DESCRIPTION = Text(MAX_TITLE, required=True), Text(MAX_PLACE), Text(MAX_DESCRIPTION)
 HELD_ON = Day(required=True)
@@ -150,7 +143,7 @@ def village_ids(actor: Actor, action_name: str = "activity.list") -> set | None:
 
 
 def _locked(activity_id) -> Activity:
-    found = uuid_or_none(activity_id)
+    found = parse_uuid(activity_id)
     activity = db.session.execute(select(Activity).where(Activity.id == found).with_for_update()
                                   .execution_options(populate_existing=True)).scalar_one_or_none() if found else None
     if activity is None:
@@ -168,7 +161,7 @@ def list_activities(actor: Actor, village_id=None) -> list[Activity]:
     if scope is not None:
         conditions.append(scope)
     if village_id:
-        conditions.append(Activity.village_id == uuid_or_none(village_id))
+        conditions.append(Activity.village_id == parse_uuid(village_id))
     return list(db.session.execute(select(Activity).where(*conditions)
                                    .order_by(Activity.held_on.desc(), Activity.created_at.desc())).scalars())
 

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform import clock
 from jifen.platform.console import register_tile
+from jifen.platform.db import parse_uuid
 from jifen.platform.input import Day, check
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.web import current_actor, submit
@@ -47,7 +48,7 @@ def _form(activity, errors, form, status=200):
     village_id = form.get("village_id") or (str(choices[0][0]) if len(choices) == 1 else "")
     day = form.get("held_on") or clock.today().isoformat()
     held_on = check(Day(), day, "held_on", {})  # a bad day offers no items; the form says why on submit
-    items = service.item_choices(service.uuid_or_none(village_id), held_on) if held_on else []
+    items = service.item_choices(parse_uuid(village_id), held_on) if held_on else []
     return render_template("activities/form.html", activity=activity, errors=errors, form=form | {
         "village_id": village_id, "held_on": day}, villages=choices, items=items), status
 

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform import clock
 from jifen.platform.console import register_tile
+from jifen.platform.db import parse_uuid
 from jifen.platform.errors import NotFound
 from jifen.platform.roles.authz import Actor, may
 from jifen.platform.web import current_actor, submit
@@ -38,10 +39,10 @@ def _arg_uuid(name: str) -> uuid.UUID | None:
     value = request.values.get(name)
     if not value:
         return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound() from None
+    found = parse_uuid(value)
+    if found is None:
+        raise NotFound()
+    return found
 
 
 def _page() -> int:
