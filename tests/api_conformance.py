@@ -29,7 +29,6 @@ PHASES = ("examples", "coverage", "fuzzing")
 # 409"). One 422 stays: a file whose contents are not what the field asks for (an .xlsx workbook,
 # a JPEG or PNG photo), which no JSON schema can say; schemathesis sends random bytes there. Those
 # refusals are counted apart (`file_refusals`), only when the 422 names nothing but file fields.
-EXCLUDED_IN_CI = ("positive_data_acceptance",)
 SLUG = "alpha"
 BASE_URL = "http://jifen.test"  # the tests' SERVER_NAME
 

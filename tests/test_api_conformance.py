@@ -183,11 +183,12 @@ def conformance_app(tmp_path_factory):
 @pytest.mark.skipif(bool(PG_URL), reason="runs once per CI run, in the SQLite pass (its own SQLite database)")
 @pytest.mark.parametrize("role", ["admin", "villager", "anonymous"])
 def test_schemathesis_finds_no_server_error_and_no_conformance_failure(conformance_app, role):
-    """A few examples per operation, every check; `scripts/schemathesis` runs the larger sweep."""
-    from tests.api_conformance import EXCLUDED_IN_CI, run
+    """A few examples per operation, every check (positive_data_acceptance included: a request that
+    fits the document is never a 422), the coverage phase's edge values too; `scripts/schemathesis`
+    runs the larger sweep."""
+    from tests.api_conformance import run
 
     app, tokens = conformance_app
-    counts = run(app, role, tokens.get(role), max_examples=1, phases=("examples", "fuzzing"),
-                 excluded_checks=EXCLUDED_IN_CI)
+    counts = run(app, role, tokens.get(role), max_examples=1, phases=("examples", "coverage", "fuzzing"))
     assert counts.operations > 150
     assert (counts.server_errors, counts.failures, counts.errors) == (0, 0, 0), counts.report()
