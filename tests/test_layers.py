@@ -34,3 +34,14 @@ def test_no_service_imports_a_page_module():
         offenders += [f"{module} -> {name}" for name in _imports(path)
                       if name.startswith("jifen.") and name.rsplit(".", 1)[-1].endswith("views")]
     assert offenders == []
+
+
+def test_no_api_module_imports_a_page_module():
+    """The API and the pages are siblings: what both need (a file answer, a link) lives below them."""
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts)
+        if module.rsplit(".", 1)[-1].endswith("api"):
+            offenders += [f"{module} -> {name}" for name in _imports(path)
+                          if name.startswith("jifen.") and name.rsplit(".", 1)[-1].endswith("views")]
+    assert offenders == []

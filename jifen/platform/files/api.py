@@ -6,7 +6,7 @@ from flask.views import MethodView
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
 from jifen.platform.files import service
-from jifen.platform.files.views import file_response
+from jifen.platform.files.responses import file_response
 from jifen.platform.web import current_actor
 
 blp = Blueprint("files_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/files",

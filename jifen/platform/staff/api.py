@@ -1,7 +1,7 @@
 """Township API: staff accounts and their roles."""
 from __future__ import annotations
 
-from flask import url_for
+from flask import g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -12,6 +12,7 @@ from jifen.platform.input import text
 from jifen.platform.roles.registry import ROLES
 from jifen.platform.schemas import RoleGrantSchema, Schema
 from jifen.platform.staff import service
+from jifen.platform.townships.links import setup_url
 from jifen.platform.web import current_actor
 
 blp = Blueprint("staff_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/staff",
@@ -84,10 +85,6 @@ def _dump(users) -> list[dict]:
              "status": u.status, "created_at": u.created_at, "roles": roles.get(u.id, [])} for u in users]
 
 
-def _link(secret: str) -> str:
-    return url_for("township.setup", secret=secret, _external=True)
-
-
 @blp.route("/")
 class Staff(MethodView):
     @blp.doc(security=SECURITY)
@@ -102,7 +99,7 @@ class Staff(MethodView):
     def post(self, data):
         """Invite someone with roles; the answer carries their one-time setup link."""
         user, secret = service.invite(current_actor(), data)
-        return _dump([user])[0] | {"setup_url": _link(secret)}
+        return _dump([user])[0] | {"setup_url": setup_url(g.tenant_slug, secret)}
 
 
 @blp.route("/<uuid:user_id>")
@@ -149,4 +146,4 @@ class SetupLink(MethodView):
     @blp.response(201, InvitedSchema)
     def post(self, user_id):
         user, secret = service.new_setup_link(current_actor(), user_id)
-        return _dump([user])[0] | {"setup_url": _link(secret)}
+        return _dump([user])[0] | {"setup_url": setup_url(g.tenant_slug, secret)}

@@ -1,12 +1,13 @@
 """Township pages for staff: list (pinyin order), invite with roles, edit roles, disable/enable."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.roles.registry import SCOPE_KINDS
 from jifen.platform.staff import service
+from jifen.platform.townships.links import setup_url
 from jifen.platform.web import current_actor, submit
 
 bp = Blueprint("staff", __name__, url_prefix="/t/<tenant_slug>/staff")
@@ -42,7 +43,7 @@ def invite():
         if not errors:
             user, secret = invited
             return render_template("staff/invited.html", user=user,
-                                   link=url_for("township.setup", secret=secret, _external=True))
+                                   link=setup_url(g.tenant_slug, secret))
     return _roles_page("staff/invite.html", errors=errors, form=form,
                        current={r: form.getlist(f"scope_{r}") for r in form.getlist("role")}), (
         422 if errors else 200)
@@ -76,4 +77,4 @@ def enable(user_id):
 def new_setup_link(user_id):
     user, secret = service.new_setup_link(current_actor(), user_id)
     return render_template("staff/invited.html", user=user, again=True,
-                           link=url_for("township.setup", secret=secret, _external=True))
+                           link=setup_url(g.tenant_slug, secret))

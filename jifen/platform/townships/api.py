@@ -16,7 +16,7 @@ from jifen.platform.input import text
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, Schema
 from jifen.platform.townships import service
-from jifen.platform.townships.views import setup_url
+from jifen.platform.townships.links import setup_url
 from jifen.platform.web import current_actor, public
 
 blp = Blueprint("county_api", __name__, url_prefix="/api/v1/county",
@@ -96,7 +96,7 @@ class Townships(MethodView):
         """Onboard a township with its first admin; returns the admin's one-time setup link."""
         tenant, admin, secret = service.onboard(current_actor(), data)
         return {"township": _dump(tenant), "admin_username": admin.username,
-                "setup_url": setup_url(tenant, secret)}
+                "setup_url": setup_url(tenant.slug, secret)}
 
 
 @blp.route("/townships/<township_slug>")
@@ -135,4 +135,4 @@ class SetupLinkView(MethodView):
         """A fresh one-time setup link for the township's first admin (older ones stop working)."""
         tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
         return {"township": _dump(tenant), "admin_username": admin.username,
-                "setup_url": setup_url(tenant, secret)}
+                "setup_url": setup_url(tenant.slug, secret)}

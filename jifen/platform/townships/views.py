@@ -9,14 +9,11 @@ from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.townships import service
+from jifen.platform.townships.links import setup_url
 from jifen.platform.web import current_actor, public, submit
 
 bp = Blueprint("county", __name__, url_prefix="/county")
 COMMON_TIMEZONES = ["Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "UTC"]
-
-
-def setup_url(tenant, secret: str) -> str:
-    return url_for("township.setup", tenant_slug=tenant.slug, secret=secret, _external=True)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -46,7 +43,7 @@ def onboard():
         if not errors:
             tenant, admin, secret = onboarded
             return render_template("county/onboarded.html", tenant=tenant, admin=admin,
-                                   link=setup_url(tenant, secret))
+                                   link=setup_url(tenant.slug, secret))
     timezones = COMMON_TIMEZONES + sorted(available_timezones() - set(COMMON_TIMEZONES))
     return render_template("county/onboard.html", errors=errors, form=form, timezones=timezones), (
         422 if errors else 200)
@@ -73,4 +70,4 @@ def reactivate(township_slug):
 def new_setup_link(township_slug):
     tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
     return render_template("county/onboarded.html", tenant=tenant, admin=admin,
-                           link=setup_url(tenant, secret), again=True)
+                           link=setup_url(tenant.slug, secret), again=True)

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY, idempotent
 from jifen.platform.blueprint import Blueprint
+from jifen.platform.files.responses import XLSX_MIMETYPE, xlsx_response
 from jifen.platform.input import FILLED_PATTERN, period, text, whole
 from jifen.platform.roles.authz import authorize
 from jifen.platform.schemas import Schema
@@ -15,8 +16,6 @@ from jifen.platform.web import current_actor
 from jifen.tenants.honours import recommendations, stars, titles, wall
 from jifen.tenants.honours.models import CANDIDATE_STATES, NAME_DISPLAYS
 from jifen.tenants.households.models import RELATIONS, Household
-from jifen.tenants.households.roster_excel import XLSX_MIMETYPE
-from jifen.tenants.households.roster_views import xlsx_response
 
 blp = Blueprint("honours_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/honours", description="Star ratings, honour titles and recommendation lists")
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
 from jifen.platform.errors import InputConflict, Invalid, NotFound, refuse
+from jifen.platform.files.responses import xlsx_response
 from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
@@ -29,7 +30,6 @@ from jifen.tenants.honours.common import (
 )
 from jifen.tenants.honours.models import CONFIRMED, DECLINED, SHORTLISTED, StarRating
 from jifen.tenants.households.models import RELATIONS, Household
-from jifen.tenants.households.roster_views import xlsx_response
 from jifen.tenants.households.service import RELATION_LABELS, all_tags
 from jifen.tenants.points.home_panels import register_home_panel
 from jifen.tenants.villages.models import Village

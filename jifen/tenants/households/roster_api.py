@@ -10,11 +10,10 @@ from jifen.platform import unit_of_work
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
 from jifen.platform.errors import Conflict
+from jifen.platform.files.responses import XLSX_MIMETYPE, xlsx_response
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.households import roster
-from jifen.tenants.households.roster_excel import XLSX_MIMETYPE
-from jifen.tenants.households.roster_views import xlsx_response
 
 blp = Blueprint("roster_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/roster",
                 description="Roster (花名册) import and export")

@@ -29,7 +29,6 @@ WIDTHS = {"village": 10, "grid": 16, "door_plate": 24, "name": 10, "relation": 1
 SHEET_TITLE = "花名册"
 GUIDE_TITLE = "填写说明"
 MAX_ROWS = 100_000
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class Unreadable(ValueError):

@@ -1,30 +1,21 @@
 """Township pages for the roster (花名册): template download, upload → preview → confirm, export."""
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict
+from jifen.platform.files.responses import xlsx_response
 from jifen.platform.files.service import MAX_SPREADSHEET_BYTES, MB
 from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor, submit, upload_form
 from jifen.tenants.households import roster
-from jifen.tenants.households.roster_excel import XLSX_MIMETYPE
 from jifen.tenants.villages.models import Village
 
 bp = Blueprint("roster", __name__, url_prefix="/t/<tenant_slug>/roster")
 register_tile("roster.index", _l("Roster import"), "household.import", order=35)
-
-
-def xlsx_response(data: bytes, filename: str) -> Response:
-    resp = Response(data, mimetype=XLSX_MIMETYPE)
-    resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
 
 
 def _index(errors: dict, form) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.roles.registry import VILLAGER
 from jifen.platform.staff import service as staff
+from jifen.platform.townships.links import setup_url
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.households import service
 from jifen.tenants.households.models import ACTIVE, RELATIONS, STATUSES
@@ -81,7 +82,7 @@ def add_account(household_id):
         return _account_page(household_id, errors, form)
     user, secret = invited
     return render_template("staff/invited.html", user=user,
-                           link=url_for("township.setup", secret=secret, _external=True))
+                           link=setup_url(g.tenant_slug, secret))
 
 
 def _member_rows(form) -> list:

@@ -10,7 +10,7 @@ from jifen.platform.input import period
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
 from jifen.tenants.points import period_close
-from jifen.tenants.points.period_views import year_url
+from jifen.tenants.points.period_links import year_url
 
 blp = Blueprint("periods_api", __name__, url_prefix="/api/v1/t/<tenant_slug>/periods", description="Period close")
 

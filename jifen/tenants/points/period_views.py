@@ -2,7 +2,7 @@
 closes a past year by hand after a confirmation (the daily job does it on January 1 otherwise)."""
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
@@ -11,6 +11,7 @@ from jifen.platform.roles.authz import authorize, may
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.points import period_close
 from jifen.tenants.points.applications import settings
+from jifen.tenants.points.period_links import year_url
 
 bp = Blueprint("periods", __name__, url_prefix="/t/<tenant_slug>/periods")
 register_tile("periods.index", _l("Periods"), "period.view", order=88)
@@ -22,16 +23,6 @@ STATUS_LABELS = {
     "done": _l("Closed"),
 }
 POLICY_LABELS = {"carry_over": _l("carry over"), "expire": _l("expire")}
-
-
-def year_url(kind: str, period: int) -> str:
-    """The rankings or honours page of a year: its endpoint if it exists, else its path."""
-    for endpoint in (f"{kind}.index",):
-        try:
-            return url_for(endpoint, period=period)
-        except Exception:  # noqa: BLE001,S112 - the endpoint belongs to another module
-            continue
-    return f"/t/{g.tenant_slug}/{kind}/?period={period}"
 
 
 @bp.context_processor
