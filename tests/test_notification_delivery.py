@@ -17,7 +17,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household, Resident
@@ -369,13 +369,17 @@ def test_messages_are_written_in_the_households_language(alpha, pw, provider):
 
 def test_preferences_are_checked_field_by_field(alpha, pw):
     admin = who("admin")
-    cases = [({"channel": "fax"}, "channel"), ({"channel": "sms"}, "phone"),  # household 1's head has no phone
-             ({"phone": "12345"}, "phone"), ({"channel": "wechat"}, "wechat_openid"),
-             ({"wechat_openid": "bad openid!"}, "wechat_openid"), ({"language": "fr"}, "language"),
-             ({"quiet_start": "21:00"}, "quiet_end"), ({"quiet_start": "25:99", "quiet_end": "07:00"}, "quiet_start"),
-             ({"quiet_start": "07:00", "quiet_end": "07:00"}, "quiet_end")]
-    for data, field in cases:
-        with pytest.raises(Invalid) as e:
+    # Invalid: the field alone is wrong; InputConflict (409): fields disagree with each other or with
+    # what is stored (the head's phone, the other quiet-hours end)
+    cases = [({"channel": "fax"}, "channel", Invalid),
+             ({"channel": "sms"}, "phone", InputConflict),  # household 1's head has no phone
+             ({"phone": "12345"}, "phone", Invalid), ({"channel": "wechat"}, "wechat_openid", InputConflict),
+             ({"wechat_openid": "bad openid!"}, "wechat_openid", Invalid), ({"language": "fr"}, "language", Invalid),
+             ({"quiet_start": "21:00"}, "quiet_end", InputConflict),
+             ({"quiet_start": "25:99", "quiet_end": "07:00"}, "quiet_start", Invalid),
+             ({"quiet_start": "07:00", "quiet_end": "07:00"}, "quiet_end", InputConflict)]
+    for data, field, refusal in cases:
+        with pytest.raises(refusal) as e:
             preferences.update_preferences(admin, pw.household, data)
         assert field in e.value.errors, (data, e.value.errors)
     assert preferences.preference_of(pw.household) is None  # nothing half-written
@@ -424,8 +428,8 @@ def test_preferences_api(napp, pw, world):
     assert client.get(url, headers=admin).get_json()["head_phone"] == "13800000002"
     resp = client.patch(url, headers=gridder, json={"channel": "fax"})
     assert resp.status_code == 422 and "channel" in resp.get_json()["errors"]["json"]
-    resp = client.patch(url, headers=gridder, json={"quiet_start": "21:00"})
-    assert resp.status_code == 422 and "quiet_end" in resp.get_json()["errors"]["json"]
+    resp = client.patch(url, headers=gridder, json={"quiet_start": "21:00"})  # the stored end is empty
+    assert resp.status_code == 409 and "quiet_end" in resp.get_json()["errors"]["json"]
     resp = client.patch(url, headers=gridder, json={"household_id": str(pw.household)})
     assert resp.status_code == 422  # read-only field
     resp = client.patch(url, headers=gridder, json={"channel": "sms", "language": "en", "quiet_start": "21:00",

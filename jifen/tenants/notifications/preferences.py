@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from jifen.platform import clock
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid
+from jifen.platform.errors import Conflict, refuse
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import register_scope_path
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
@@ -127,7 +127,7 @@ def _time(value, field: str, errors: dict) -> time | None:
 
 
 def _check(data: dict, current: Prefs) -> dict:
-    """The new values (every field), or Invalid naming each bad field. Fields not in `data` keep
+    """The new values (every field), or Invalid (InputConflict for the rules between fields) naming each bad field. Fields not in `data` keep
     their current value; an empty value clears an optional one."""
     errors: dict = {}
     values = {"channel": current.channel, "phone": current.phone, "wechat_openid": current.wechat_openid,
@@ -155,19 +155,21 @@ def _check(data: dict, current: Prefs) -> dict:
     for name in ("quiet_start", "quiet_end"):
         if name in data:
             values[name] = _time(data.get(name), name, errors)
+    # Rules between fields, checked against the stored values a PATCH keeps: a 409 (InputConflict)
     start, end = values["quiet_start"], values["quiet_end"]
+    conflicts: dict = {}
     if not ({"quiet_start", "quiet_end"} & set(errors)):
         if (start is None) != (end is None):
-            errors["quiet_end" if start else "quiet_start"] = [_("Give both the start and the end of quiet hours, "
-                                                                  "or neither.")]
+            conflicts["quiet_end" if start else "quiet_start"] = [_("Give both the start and the end of quiet hours, "
+                                                                     "or neither.")]
         elif start is not None and start == end:
-            errors["quiet_end"] = [_("Quiet hours must end at another time than they start.")]
-    if not errors:
+            conflicts["quiet_end"] = [_("Quiet hours must end at another time than they start.")]
+    if not errors and not conflicts:
         if values["channel"] == SMS and not (values["phone"] or current.head_phone):
-            errors["phone"] = [_("Enter a phone number for text messages: the head of household has none.")]
+            conflicts["phone"] = [_("Enter a phone number for text messages: the head of household has none.")]
         if values["channel"] == WECHAT and not values["wechat_openid"]:
-            errors["wechat_openid"] = [_("Enter the household's WeChat openid to send WeChat messages.")]
-    Invalid.raise_if(errors)
+            conflicts["wechat_openid"] = [_("Enter the household's WeChat openid to send WeChat messages.")]
+    refuse(errors, conflicts)
     return values
 
 
