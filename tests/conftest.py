@@ -10,7 +10,6 @@ a developer without the service gets a skip that says so.
 from __future__ import annotations
 
 import copy
-import gc
 import os
 import re
 import uuid
@@ -124,10 +123,7 @@ class AppFactory:
         return app
 
     def release(self) -> None:
-        """Let go of every pooled connection to the test database (before a restore). Collect first:
-        an app built with overrides that a test no longer holds may wait in a reference cycle with
-        its engine and a pooled connection, which would block the copy of the database."""
-        gc.collect()
+        """Let go of every pooled connection to the test database (before a restore)."""
         for app in list(self.built):
             with app.app_context():
                 for engine in db.engines.values():

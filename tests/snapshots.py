@@ -8,6 +8,7 @@ starts from the saved state, with the same ids.
 """
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -98,7 +99,11 @@ class PostgresSnapshots:
             conn.exec_driver_sql(self.scripts[name])
 
     def _copy(self, source: str, target: str) -> None:
-        """`target` made again as a copy of `source` (nobody may be connected to either)."""
+        """`target` made again as a copy of `source` (nobody may be connected to either). Collect
+        first: an app built with overrides that a test no longer holds may wait in a reference cycle
+        with its engine and a pooled connection, which would block the copy (a full collection costs
+        too much to run before every restore, so only here)."""
+        gc.collect()
         self.release()
         self.engine.dispose()
         self._admin(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
