@@ -106,7 +106,11 @@ class PostgresSnapshots:
         gc.collect()
         self.release()
         self.engine.dispose()
-        self._admin(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
+        # a process a finished test started (a worker, a second web process) may still be closing
+        # its connections: between tests nobody may hold one, so end them rather than wait
+        self._admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{source}' AND pid <> pg_backend_pid()",
+                    f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
                     f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
 
     def _admin(self, *statements: str) -> None:
