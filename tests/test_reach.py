@@ -24,13 +24,16 @@ from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.activities import service as activities
 from jifen.tenants.activities.models import Activity
+from jifen.tenants.dividends import pools
+from jifen.tenants.dividends.models import DividendPool
 from jifen.tenants.honours.common import may_village, villages_in_reach
 from jifen.tenants.households import service as households
 from jifen.tenants.households.models import MOVED_OUT, Household
 from jifen.tenants.points import notices
 from jifen.tenants.points.models import Notice
 from jifen.tenants.rankings import service as rankings
-from jifen.tenants.store.models import Store
+from jifen.tenants.store import orders
+from jifen.tenants.store.models import Order, Store
 from jifen.tenants.villages import grid
 from jifen.tenants.villages.models import GridNode, Village
 from tests.conftest import set_password
@@ -105,6 +108,18 @@ def rw(app, world) -> ReachWorld:
                                       closes_on=date(2026, 5, 8), public_token=uuid.uuid4().hex))
             db.session.add_all([Store(name="镇积分超市", village_id=None), Store(name="礼坑超市", village_id=v2)])
             db.session.flush()
+            # an order of every household at every store it may use (the township's stores and its
+            # village's: the storekeeper's store among them); a township dividend pool and one per village
+            number = 0
+            for household in _all(Household):
+                for store in [s for s in _all(Store) if s.village_id in (None, household.village_id)]:
+                    number += 1
+                    db.session.add(Order(number=number, store_id=store.id, household_id=household.id,
+                                         channel="counter", total_points=1, period=2026))
+            for village_id in (None, v1, v2, v3):
+                db.session.add(DividendPool(village_id=village_id, title="分红", amount_fen=100, source="donation",
+                                            period=2026, base_percent=50))
+            db.session.flush()
             users = {role: a.user_id(role) for role in ("villager", "grid_worker", "area_cadre", "village_admin",
                                                         "panel_member", "storekeeper", "township_admin")}
             for label, node_id in (("grid_worker_micro", a.grid[3]), ("grid_worker_large", large.id)):
@@ -148,6 +163,9 @@ LISTS = {
                            _active_nodes, lambda actor, n: may(actor, rankings.ACTION, rankings.grid_target(actor, n.id))),
     "honour wall villages": (lambda actor: villages_in_reach(actor, "honour.view"), lambda: _all(Village),
                              lambda actor, v: may_village(actor, "honour.view", v.id)),
+    "orders": (lambda actor: orders.list_orders(actor, limit=500), lambda: _all(Order),
+               lambda actor, o: may(actor, "order.view", o)),
+    "dividend pools": (pools.list_pools, lambda: _all(DividendPool), lambda actor, p: may(actor, "dividend.view", p)),
 }
 
 
