@@ -20,6 +20,7 @@ from jifen.tenants.rankings.models import RankingEntry, RankingSnapshot
 from jifen.workers.ranking_jobs import NIGHTLY
 from tests.conftest import PG_URL
 from tests.race import race
+from tests.test_services import queued_app, services, worker  # noqa: F401  (the real worker's fixtures)
 
 pg_only = [pytest.mark.postgres, pytest.mark.skipif(not PG_URL, reason="row and advisory locks need PostgreSQL")]
 
@@ -127,3 +128,54 @@ def test_run_job_refuses_a_date_after_the_townships_today(app, world):
     assert "households" in ok.output
     eager = runner.invoke(args=["run-job", NIGHTLY, "--tenant", "alpha", "--via-worker"])
     assert eager.exit_code == 1 and "--via-worker needs a broker" in eager.output
+
+
+def test_notifications_and_nightly_work_go_to_their_own_queues_with_time_limits(monkeypatch):
+    """A long settlement or ranking never sits in front of an SMS: separate queues (a worker per
+    queue in production), and every task has a time limit below the broker's visibility timeout."""
+    from jifen import create_app
+    from jifen.platform.jobs.schedule import DAILY_JOBS
+    from jifen.workers.notification_jobs import DELIVER
+
+    monkeypatch.setenv("JIFEN_REDIS_URL", "redis://127.0.0.1:6379/12")
+    celery = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).extensions["celery"]
+
+    def queue(name):
+        return celery.amqp.router.route({}, name)["queue"].name
+
+    assert queue(DELIVER) == "notify"
+    assert {queue(job) for job in DAILY_JOBS} == {"nightly"}
+    assert queue(settlement.SETTLE_TASK) == "nightly"
+    assert queue("jifen.beat_tick") == queue("jifen.outbox_drain") == "celery"
+    assert {q.name for q in celery.conf.task_queues} == {"celery", "notify", "nightly"}
+    for name, task in celery.tasks.items():
+        if name.startswith("jifen."):
+            assert 0 < task.soft_time_limit < task.time_limit < celery.conf.broker_transport_options[
+                "visibility_timeout"], name
+    assert celery.tasks[DELIVER].time_limit <= 300 < celery.tasks[NIGHTLY].time_limit
+
+
+@pytest.mark.services
+def test_run_job_via_worker_publishes_waits_and_shows_progress(queued_app, worker):  # noqa: F811
+    from tests.conftest import make_world
+
+    proc, log = worker
+    with queued_app.app_context():
+        world = make_world()
+        with tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+            households = db.session.execute(select(func.count()).select_from(Household)
+                                            .where(Household.status == "active")).scalar_one()
+    runner = queued_app.test_cli_runner()
+    args = ["run-job", NIGHTLY, "--tenant", "alpha", "--via-worker", "--timeout", "90"]
+    first = runner.invoke(args=args)
+    assert first.exit_code == 0, (first.output, log.read_text()[-3000:])
+    assert "published" in first.output and "done (attempt 1" in first.output
+    assert f"'households': {households}" in first.output
+    assert "jifen.nightly_ranking" in log.read_text()  # the worker process ran it, not this one
+    again = runner.invoke(args=args)  # done today: nothing published, the stored result shown
+    assert again.exit_code == 0 and "already done" in again.output and "published" not in again.output
+    forced = runner.invoke(args=args + ["--force"])
+    assert forced.exit_code == 0 and "done (attempt 2" in forced.output, forced.output
+    with queued_app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+        assert db.session.execute(select(func.count()).select_from(RankingSnapshot)).scalar_one() == 1
+    assert proc.poll() is None

@@ -120,7 +120,7 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
         return []
     if db.session.get_bind().dialect.name == "postgresql":
         rows = db.session.execute(text(CLAIM_SQL), claim_params(now)).all()
-        claimed = [(r[0], r[1], r[2]) for r in rows]
+        claimed = [tuple(r) for r in rows]
         db.session.commit()
         return claimed
     tenants = db.session.execute(select(Tenant.id, Tenant.timezone).where(Tenant.status == Tenant.ACTIVE)).all()
@@ -137,7 +137,7 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
              "attempts": 0} for t, j, d in due
         ]).on_conflict_do_nothing(index_elements=["tenant_id", "job", "local_date"]).returning(
             JobRun.tenant_id, JobRun.job, JobRun.local_date)
-        claimed = [(r[0], r[1], r[2]) for r in db.session.execute(stmt).all()]
+        claimed = [tuple(r) for r in db.session.execute(stmt).all()]
     db.session.commit()
     return claimed
 
