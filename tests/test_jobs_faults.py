@@ -126,6 +126,14 @@ def test_run_job_refuses_a_date_after_the_townships_today(app, world):
     ok = runner.invoke(args=["run-job", NIGHTLY, "--tenant", "alpha", "--date", today.isoformat()])
     assert ok.exit_code == 0, ok.output
     assert "households" in ok.output
+    # a snapshot dated ahead, left by a run before the refusal, never stands as the current ranking
+    from jifen.tenants.rankings import service as rankings
+
+    with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+        rankings.take_snapshot(today + timedelta(days=2))
+        db.session.commit()
+        assert rankings.pick_snapshot().taken_on == today
+        assert rankings.pick_snapshot(day=today + timedelta(days=3)).taken_on == today
     eager = runner.invoke(args=["run-job", NIGHTLY, "--tenant", "alpha", "--via-worker"])
     assert eager.exit_code == 1 and "--via-worker needs a broker" in eager.output
 

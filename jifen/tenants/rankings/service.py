@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, DateTime, Integer, String, Uuid, and_, bindparam, delete, func, or_, select, text, tuple_
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.input import Day, Period, value
 from jifen.platform.paging import Page
@@ -315,10 +316,12 @@ def parse_day(raw) -> date | None:
 
 def pick_snapshot(day: date | None = None, period: int | None = None) -> RankingSnapshot | None:
     """The last snapshot taken on or before `day` (if given) within `period` (if given); with
-    neither, the latest of all."""
+    neither, the latest of all. Never one dated after today (left by a run dated ahead, which
+    `run-job` now refuses): it would stand as the current ranking."""
+    today = clock.today()
+    day = today if day is None else min(day, today)
     query = select(RankingSnapshot).order_by(RankingSnapshot.taken_on.desc()).limit(1)
-    if day is not None:
-        query = query.where(RankingSnapshot.taken_on <= day)
+    query = query.where(RankingSnapshot.taken_on <= day)
     if period is not None:
         query = query.where(RankingSnapshot.period == period)
     return db.session.execute(query).scalar_one_or_none()
