@@ -127,20 +127,83 @@ def list_townships(operator_name):
 @click.argument("job")
 @click.option("--tenant", "slug", required=True)
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Tenant-local date YYYY-MM-DD (default: today there); the job runs as of that day")
+              help="Tenant-local date YYYY-MM-DD, today or earlier (default: today there); the job runs as of that day")
 @click.option("--force", is_flag=True, help="Run again even if today's run finished")
+@click.option("--via-worker", is_flag=True, help="Publish to the Celery workers and wait, showing progress, "
+              "instead of running here")
+@click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True,
+              help="With --via-worker: seconds to wait for the run to finish")
 @with_appcontext
-def run_job(job, slug, day, force):
-    """Run a daily job for one township now, inline."""
+def run_job(job, slug, day, force, via_worker, timeout):
+    """Run a daily job for one township now: inline, or on the workers with --via-worker."""
     from jifen.platform.jobs.schedule import DAILY_JOBS
 
     if job not in DAILY_JOBS:
         raise click.ClickException(f"unknown job {job!r}; known: {', '.join(sorted(DAILY_JOBS))}")
     tenant = _tenant(slug)
-    day = (day.date() if day else clock.today(tenant)).isoformat()
-    task = current_app.extensions["celery"].tasks[job]
-    result = task.apply(kwargs={"tenant_id": str(tenant.id), "local_date": day, "force": force}).get()
+    today = clock.today(tenant)
+    if day is not None and day.date() > today:
+        # a run dated ahead would stand as the township's latest (a ranking dated next week shown as current)
+        raise click.BadParameter(f"{day.date().isoformat()} is after today in {slug} ({today.isoformat()})",
+                                 param_hint="'--date'")
+    day = (day.date() if day else today).isoformat()
+    kwargs = {"tenant_id": str(tenant.id), "local_date": day, "force": force}
+    if via_worker:
+        result = _run_on_workers(tenant, job, day, kwargs, timeout)
+    else:
+        task = current_app.extensions["celery"].tasks[job]
+        result = task.apply(kwargs=kwargs).get()
     click.echo(f"{job} for {slug} on {day}: {result}")
+
+
+def _run_on_workers(tenant, job: str, day: str, kwargs: dict, timeout: int) -> dict:
+    """Publish the job and follow its run row (claimed → running → done / failed) until it ends."""
+    import time
+    from datetime import date
+
+    from jifen.platform.jobs.models import JobRun
+    from jifen.platform.jobs.queue import BROKER_ERRORS, broker, eager, publish
+    from jifen.platform.tenancy import tenant_scope
+
+    if eager():
+        raise click.ClickException("--via-worker needs a broker and workers; this instance runs tasks inline "
+                                   "(TASKS_EAGER): leave out --via-worker")
+    local_date = date.fromisoformat(day)
+
+    def state():
+        db.session.rollback()  # see the workers' commits
+        with tenant_scope(tenant):
+            return db.session.execute(select(JobRun.status, JobRun.attempts, JobRun.result, JobRun.error)
+                                      .where(JobRun.job == job, JobRun.local_date == local_date)).one_or_none()
+
+    before = state()
+    if before is not None and before.status == JobRun.DONE and not kwargs["force"]:
+        return {"skipped": "already done", **(before.result or {})}
+    attempts = before.attempts if before is not None else 0
+    try:
+        with broker() as conn:
+            publish(job, kwargs, conn)
+    except BROKER_ERRORS as exc:
+        raise click.ClickException(f"the broker is unreachable: {exc}") from exc
+    click.echo(f"published {job} for {tenant.slug} on {day}; waiting for a worker (up to {timeout} s)")
+    started, shown = time.monotonic(), None
+    while time.monotonic() - started < timeout:
+        now = state()
+        if now is not None and now.attempts > attempts:
+            seen = (now.status, now.attempts)
+            if seen != shown:
+                click.echo(f"  {now.status} (attempt {now.attempts}, {time.monotonic() - started:.1f} s)")
+                shown = seen
+            if now.status == JobRun.DONE:
+                return now.result or {}
+            if now.status == JobRun.FAILED:
+                raise click.ClickException(f"{job} for {tenant.slug} on {day} failed: {now.error}")
+        elif shown is None:
+            click.echo(f"  queued ({time.monotonic() - started:.1f} s)")
+            shown = ("queued",)
+        time.sleep(0.5)
+    raise click.ClickException(f"no result after {timeout} s; the run goes on on the workers "
+                               "(see the job runs page)")
 
 
 @click.command("beat-tick")

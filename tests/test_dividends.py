@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -250,14 +250,15 @@ def test_rerun_gives_identical_amounts_replaces_the_preview_and_fails_if_points_
 
 def _crash(run_id, keep_chunks: int) -> set:
     """Put a finished run back where a worker killed after `keep_chunks` chunks leaves it: later
-    chunks pending (claimed, their transaction lost) and no leftover handed out. Returns the ids
-    of the payout rows of the chunks that stay done."""
+    chunks pending (claimed, their transaction lost, longer ago than a chunk's lease: the worker is
+    gone) and no leftover handed out. Returns the ids of the payout rows of the chunks that stay done."""
     db.session.execute(update(DividendPayout).where(DividendPayout.run_id == run_id, DividendPayout.bonus.is_(True))
                        .values(amount_fen=DividendPayout.amount_fen - 1, bonus=False))
     db.session.execute(delete(DividendPayout).where(DividendPayout.run_id == run_id,
                                                     DividendPayout.chunk_seq >= keep_chunks))
     db.session.execute(update(DividendChunk).where(DividendChunk.run_id == run_id, DividendChunk.seq >= keep_chunks)
-                       .values(state="pending", floor_fen=None, done_at=None))
+                       .values(state="pending", floor_fen=None, done_at=None,
+                               claimed_at=clock.now() - settlement.CHUNK_LEASE - timedelta(minutes=1)))
     db.session.execute(update(DividendRun).where(DividendRun.id == run_id).values(
         state="computing", total_fen=None, min_fen=None, max_fen=None, leftover_fen=None, computed_at=None))
     db.session.commit()

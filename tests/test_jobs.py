@@ -10,7 +10,7 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.jobs.schedule import tick
+from jifen.platform.jobs.schedule import DAILY_JOBS, NIGHT_SPREAD_MINUTES, night_offset, starts_at, tick
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.workers.jobs import AUDIT_CHECK, PURGE
@@ -31,21 +31,52 @@ def towns(ctx):
     return make_world()  # alpha: Asia/Shanghai, beta: UTC
 
 
-def test_each_township_runs_at_its_own_local_time(towns):
-    # 18:30 UTC = 02:30 next day in Shanghai: nothing is due in alpha (03:00, 04:00), both in beta
-    with freeze_time("2026-11-27 18:30:00"):
+def _utc(local_day: date, minute: int, tz: str) -> str:
+    """The UTC moment (for freeze_time) of `minute` of `local_day` in zone `tz`."""
+    from zoneinfo import ZoneInfo
+
+    local = datetime.combine(local_day, datetime.min.time(), ZoneInfo(tz)) + timedelta(minutes=minute)
+    return local.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_each_township_runs_at_its_own_local_time_plus_its_own_offset(towns):
+    alpha, beta = towns.a.tenant_id, towns.b.tenant_id
+    audit, purge = DAILY_JOBS[AUDIT_CHECK], DAILY_JOBS[PURGE]
+    for tenant_id in (alpha, beta):
+        assert 0 <= night_offset(tenant_id) < NIGHT_SPREAD_MINUTES
+        assert starts_at(audit, tenant_id) == 3 * 60 + night_offset(tenant_id)  # stable: its id decides
+    day = date(2026, 11, 28)
+    # a minute before alpha's audit check starts in Shanghai: nothing of alpha's is due
+    with freeze_time(_utc(day, starts_at(audit, alpha) - 1, "Asia/Shanghai")):
         tick()
-    assert runs() == [("beta", AUDIT_CHECK, date(2026, 11, 27), "done", 1),
-                      ("beta", PURGE, date(2026, 11, 27), "done", 1)]
-    # 19:30 UTC = 03:30 in Shanghai on the 28th: alpha's audit check is due, its purge is not yet
-    with freeze_time("2026-11-27 19:30:00"):
+    assert not [r for r in runs() if r[0] == "alpha"]
+    with freeze_time(_utc(day, starts_at(audit, alpha), "Asia/Shanghai")):
         tick()
-    assert ("alpha", AUDIT_CHECK, date(2026, 11, 28), "done", 1) in runs()
-    assert not [r for r in runs() if r[0] == "alpha" and r[1] == PURGE]
-    with freeze_time("2026-11-27 20:05:00"):
+    assert ("alpha", AUDIT_CHECK, day, "done", 1) in runs()
+    assert not [r for r in runs() if r[0] == "alpha" and r[1] == PURGE]  # an hour later in its night
+    with freeze_time(_utc(day, starts_at(purge, alpha), "Asia/Shanghai")):
         tick()
-    assert ("alpha", PURGE, date(2026, 11, 28), "done", 1) in runs()
-    assert len(runs()) == 4
+    assert ("alpha", PURGE, day, "done", 1) in runs()
+    # beta (UTC) on its own clock and offset
+    with freeze_time(_utc(day, starts_at(purge, beta) - 1, "UTC")):
+        tick()
+    assert ("beta", AUDIT_CHECK, day, "done", 1) in runs()
+    assert not [r for r in runs() if r[0] == "beta" and r[1] == PURGE and r[2] == day]
+    with freeze_time(_utc(day, starts_at(purge, beta), "UTC")):
+        tick()
+    assert len([r for r in runs() if r[2] == day]) == 4
+
+
+def test_a_morning_job_is_not_spread_and_the_offsets_spread_townships_over_the_window():
+    import uuid
+
+    from jifen.workers.notification_jobs import DIGEST
+
+    assert starts_at(DAILY_JOBS[DIGEST], uuid.uuid4()) == 7 * 60 + 30
+    offsets = [night_offset(uuid.uuid4()) for _ in range(2000)]
+    assert min(offsets) == 0 and max(offsets) == NIGHT_SPREAD_MINUTES - 1
+    per_minute = [offsets.count(m) for m in range(NIGHT_SPREAD_MINUTES)]
+    assert max(per_minute) < 40  # 2,000 townships: about 17 a minute, never all at once
 
 
 def test_ticking_twice_runs_nothing_twice(towns):

@@ -53,6 +53,11 @@ def test_objection_is_idempotent_and_decided(client, app, world, pw):
     done = client.post(f"{BASE}/notices/objections/{oid}/decision", json={"decision": "uphold", "reason": "属实"},
                        headers=panel)
     assert done.status_code == 200 and done.get_json()["status"] == "upheld"
+    for decision in ("uphold", "dismiss"):  # deciding it again is a repeat action, like every other: 409
+        again = client.post(f"{BASE}/notices/objections/{oid}/decision", json={"decision": decision, "reason": "再议"},
+                            headers=panel)
+        assert again.status_code == 409, again.get_json()
+        assert "decision" in again.get_json()["errors"]["json"]
     detail = client.get(f"{BASE}/notices/{notice_id}", headers=panel).get_json()
     assert detail["items"][0]["state"] == "rejected"
 

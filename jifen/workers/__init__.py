@@ -69,4 +69,51 @@ def celery_init_app(app: Flask) -> Celery:
         store_jobs,
     )
 
+    _route_and_limit(celery, app)
     return celery
+
+
+# Queues: a worker started without -Q consumes all three (one worker is enough for a small
+# deployment); production runs a worker per class (deploy/README.md) so that a long settlement or
+# a township's nightly ranking never sits in front of an SMS.
+NOTIFY, NIGHTLY, DEFAULT = "notify", "nightly", "celery"  # "celery": Celery's own default, kept so messages queued before an upgrade are still consumed
+# Seconds (soft, hard) per kind of task. Soft raises inside the task (a daily job's run is marked
+# failed and the beat runs it again later, see schedule.py); hard kills the worker child. Enforced
+# by the prefork pool (the default), not by --pool=solo. All below JOB_VISIBILITY_TIMEOUT.
+NOTIFY_LIMITS = (240, 300)  # one delivery round; the next starts a minute later anyway
+NIGHTLY_LIMITS = (50 * 60, 60 * 60)  # one township's daily job
+LONG_LIMITS = (3 * 3600 - 300, 3 * 3600)  # a dividend settlement's share, a period close
+DEFAULT_LIMITS = (60, 90)  # the beat tick, the outbox drain
+
+
+def task_queue_and_limits(name: str) -> tuple[str, tuple[int, int]]:
+    from jifen.platform.jobs.schedule import DAILY_JOBS
+    from jifen.tenants.dividends.settlement import SETTLE_TASK
+    from jifen.tenants.points.period_close import RUN_TASK
+    from jifen.workers.notification_jobs import DELIVER
+
+    if name == DELIVER:
+        return NOTIFY, NOTIFY_LIMITS
+    if name in (SETTLE_TASK, RUN_TASK):
+        return NIGHTLY, LONG_LIMITS
+    if name in DAILY_JOBS:
+        return NIGHTLY, NIGHTLY_LIMITS
+    return DEFAULT, DEFAULT_LIMITS
+
+
+def _route_and_limit(celery: Celery, app: Flask) -> None:
+    from kombu import Exchange, Queue
+
+    celery.conf.task_default_queue = celery.conf.task_default_exchange = celery.conf.task_default_routing_key = DEFAULT
+    celery.conf.task_queues = [Queue(q, Exchange(q), routing_key=q) for q in (DEFAULT, NOTIFY, NIGHTLY)]
+    routes = {}
+    for name in celery.tasks:
+        if not name.startswith("jifen."):
+            continue
+        queue, (soft, hard) = task_queue_and_limits(name)
+        if hard >= int(app.config["JOB_VISIBILITY_TIMEOUT"]):
+            raise RuntimeError(f"{name}: time limit {hard} s not below JOB_VISIBILITY_TIMEOUT")
+        routes[name] = {"queue": queue, "exchange": queue, "routing_key": queue}
+        task = celery.tasks[name]
+        task.soft_time_limit, task.time_limit = soft, hard
+    celery.conf.task_routes = routes

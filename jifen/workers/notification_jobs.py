@@ -15,7 +15,7 @@ from jifen.tenants.notifications import delivery, digest
 
 DELIVER = "jifen.deliver_notifications"
 DIGEST = "jifen.staff_digest"
-register_daily_job(DIGEST, at="07:30")
+register_daily_job(DIGEST, at="07:30", spread=False)  # a morning digest: on time
 
 
 @shared_task(name=DELIVER, acks_late=True, ignore_result=True)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.jobs.schedule import DAILY_JOBS
+from jifen.platform.jobs.schedule import DAILY_JOBS, claim_run
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 
@@ -32,13 +32,14 @@ def run_daily(job: str, tenant_id: str, local_date: str, body: Callable[[Tenant,
         return {"skipped": "unknown tenant"}
     day = date.fromisoformat(local_date)
     with tenant_scope(tenant):
+        # run by hand (CLI) without the beat: claim it now; two at once both find it missing, so
+        # insert-or-nothing (a plain insert crashed the second on the unique key), then lock it
+        claim_run(tenant.id, job, day)
         run = db.session.execute(
             select(JobRun).where(JobRun.job == job, JobRun.local_date == day).with_for_update()
-        ).scalar_one_or_none()
-        if run is None:  # run by hand (CLI) without the beat: claim it now
-            run = JobRun(job=job, local_date=day)
-            db.session.add(run)
-        elif run.status == JobRun.DONE and not force:
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        if run.status == JobRun.DONE and not force:
             db.session.rollback()
             return {"skipped": "already done", **(run.result or {})}
         run.status, run.started_at, run.attempts = JobRun.RUNNING, clock.now(), (run.attempts or 0) + 1

@@ -1,7 +1,8 @@
 """Daily jobs per tenant at the tenant's local time, each at most once per (tenant, job, local date).
 
 The beat calls `tick()` every few minutes. For every active township and every registered daily
-job whose local time has come today, it inserts a `job_runs` row (unique key: tenant, job, local
+job whose start has come today (its local time plus the township's stable offset in the night
+window, see `night_offset`), it inserts a `job_runs` row (unique key: tenant, job, local
 date; a second insert does nothing) and then, after commit, enqueues the job by task name. The row
 is also the job's outbox: a run still 'claimed' after `REPUBLISH_AFTER` (the enqueue was lost) is
 enqueued again; running it twice is harmless because the runner skips a finished run. A run that
@@ -9,11 +10,14 @@ failed is published again the same way, up to `MAX_ATTEMPTS` runs.
 """
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock
@@ -25,18 +29,40 @@ REPUBLISH_AFTER = timedelta(minutes=15)
 MAX_ATTEMPTS = 3
 
 
+NIGHT_SPREAD_MINUTES = 120  # townships' nightly work starts spread over this window
+
+
 @dataclass(frozen=True)
 class DailyJob:
     name: str  # the Celery task name
-    at: time  # local time in the tenant's timezone
+    at: time  # local time in the tenant's timezone (the window's start for a spread job)
+    spread: bool = True  # start at `at` + the township's offset (False: at `at` exactly, e.g. a morning digest)
 
 
 DAILY_JOBS: dict[str, DailyJob] = {}
 
 
-def register_daily_job(name: str, at: str) -> None:
+def register_daily_job(name: str, at: str, *, spread: bool = True) -> None:
     hour, minute = (int(x) for x in at.split(":"))
-    DAILY_JOBS[name] = DailyJob(name, time(hour, minute))
+    DAILY_JOBS[name] = DailyJob(name, time(hour, minute), spread)
+
+
+def night_offset(tenant_id: uuid.UUID) -> int:
+    """The township's stable offset in minutes, 0 ≤ offset < NIGHT_SPREAD_MINUTES: from a hash of
+    its id, so it never changes and 2,000 townships do not all start at the same minute. The same
+    offset moves every spread job of a township, so their order within the night is kept (notices
+    are posted before the ranking is taken). `_OFFSET_SQL` is the same formula in PostgreSQL."""
+    digest = hashlib.md5(str(tenant_id).encode()).digest()
+    return (digest[0] * 256 + digest[1]) % NIGHT_SPREAD_MINUTES
+
+
+_OFFSET_SQL = ("((get_byte(decode(md5(t.id::text), 'hex'), 0) * 256 "
+               "+ get_byte(decode(md5(t.id::text), 'hex'), 1)) % :spread)")
+
+
+def starts_at(job: DailyJob, tenant_id: uuid.UUID) -> int:
+    """Minute of the local day the job is due for this township (never past 23:59)."""
+    return min(job.at.hour * 60 + job.at.minute + (night_offset(tenant_id) if job.spread else 0), 24 * 60 - 1)
 
 
 def _insert_ignore():
@@ -44,23 +70,74 @@ def _insert_ignore():
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JobRun)
 
 
+def claim_run(tenant_id, job: str, day) -> None:
+    """Make sure the (tenant, job, day) run row exists (a run started by hand, without the beat);
+    insert-or-nothing, so two at once do not crash on the unique key."""
+    db.session.execute(_insert_ignore().values(
+        tenant_id=tenant_id, id=new_id(), job=job, local_date=day, status=JobRun.CLAIMED, claimed_at=clock.now(),
+        attempts=0).on_conflict_do_nothing(index_elements=["tenant_id", "job", "local_date"]))
+
+
+# One statement claims every due run of every active township (PostgreSQL): the tenants crossed
+# with the registered jobs, due when the township's local minute of the day has reached the job's
+# start (its time plus the township's offset), inserted unless claimed already. Raw SQL, reviewed:
+# it reads across tenants on purpose (the beat), binding each row's tenant from `tenants`.
+CLAIM_SQL = """
+WITH due AS (
+  SELECT t.id AS tenant_id, j.job, l.local::date AS local_date
+  FROM tenants t
+  CROSS JOIN LATERAL (SELECT (CAST(:now AS timestamptz) AT TIME ZONE t.timezone) AS local) l
+  CROSS JOIN (SELECT * FROM unnest(CAST(:jobs AS text[]), CAST(:ats AS int[]), CAST(:spreads AS bool[])))
+       AS j(job, at_minute, spread)
+  WHERE t.status = :active
+    AND extract(hour FROM l.local) * 60 + extract(minute FROM l.local)
+        >= least(j.at_minute + CASE WHEN j.spread THEN {offset} ELSE 0 END, 1439)
+)
+INSERT INTO job_runs (tenant_id, id, job, local_date, status, claimed_at, attempts)
+SELECT d.tenant_id, gen_random_uuid(), d.job, d.local_date, :claimed, :now, 0
+FROM due d
+WHERE NOT EXISTS (SELECT 1 FROM job_runs r
+                  WHERE r.tenant_id = d.tenant_id AND r.job = d.job AND r.local_date = d.local_date)
+ON CONFLICT (tenant_id, job, local_date) DO NOTHING
+RETURNING tenant_id, job, local_date
+""".format(offset=_OFFSET_SQL)
+
+
+def claim_params(now: datetime) -> dict:
+    jobs = list(DAILY_JOBS.values())
+    return {"now": now, "jobs": [j.name for j in jobs], "ats": [j.at.hour * 60 + j.at.minute for j in jobs],
+            "spreads": [j.spread for j in jobs], "spread": NIGHT_SPREAD_MINUTES, "active": Tenant.ACTIVE,
+            "claimed": JobRun.CLAIMED}
+
+
 def claim_due(now: datetime | None = None) -> list[tuple]:
-    """Claim every due (tenant, job, local date); returns the newly claimed ones. Commits."""
+    """Claim every due (tenant, job, local date); returns the newly claimed ones. Commits.
+
+    PostgreSQL: one set-based statement (`CLAIM_SQL`), timed in bench/beat_bench.py. SQLite (no
+    time zones in SQL): the due rows are worked out here, then inserted in one statement."""
     now = now or clock.now()
+    if not DAILY_JOBS:
+        return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        rows = db.session.execute(text(CLAIM_SQL), claim_params(now)).all()
+        claimed = [tuple(r) for r in rows]
+        db.session.commit()
+        return claimed
+    tenants = db.session.execute(select(Tenant.id, Tenant.timezone).where(Tenant.status == Tenant.ACTIVE)).all()
+    due = []
+    for tenant_id, tz in tenants:
+        local = now.astimezone(clock.zone(SimpleNamespace(timezone=tz)))
+        minute = local.hour * 60 + local.minute
+        due += [(tenant_id, job.name, local.date()) for job in DAILY_JOBS.values() if minute >= starts_at(job, tenant_id)]
     claimed = []
-    tenants = db.session.execute(select(Tenant).where(Tenant.status == Tenant.ACTIVE)).scalars().all()
-    for tenant in tenants:
-        local = now.astimezone(clock.zone(tenant))
-        for job in DAILY_JOBS.values():
-            if local.time() < job.at:
-                continue
-            # raw insert: the tenant is bound explicitly (reviewed; see tenancy.py)
-            stmt = _insert_ignore().values(
-                tenant_id=tenant.id, id=new_id(), job=job.name, local_date=local.date(),
-                status=JobRun.CLAIMED, claimed_at=now, attempts=0,
-            ).on_conflict_do_nothing(index_elements=["tenant_id", "job", "local_date"]).returning(JobRun.id)
-            if db.session.execute(stmt).first() is not None:  # rowcount is unreliable here
-                claimed.append((tenant.id, job.name, local.date()))
+    if due:
+        # raw insert: each row's tenant is bound explicitly (reviewed; see tenancy.py)
+        stmt = _insert_ignore().values([
+            {"tenant_id": t, "id": new_id(), "job": j, "local_date": d, "status": JobRun.CLAIMED, "claimed_at": now,
+             "attempts": 0} for t, j, d in due
+        ]).on_conflict_do_nothing(index_elements=["tenant_id", "job", "local_date"]).returning(
+            JobRun.tenant_id, JobRun.job, JobRun.local_date)
+        claimed = [tuple(r) for r in db.session.execute(stmt).all()]
     db.session.commit()
     return claimed
 

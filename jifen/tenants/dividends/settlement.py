@@ -45,7 +45,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Uuid, bindparam, delete, func, select, text
+from sqlalchemy import Uuid, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from jifen.platform import clock
@@ -80,6 +80,7 @@ from jifen.tenants.villages.models import Village
 
 SETTLE_TASK = "jifen.dividend_settle"
 DEFAULT_CHUNK_SIZE = 5000
+CHUNK_LEASE = timedelta(minutes=10)  # a claimed chunk is its worker's for this long (see `_claim`)
 STALL_SECONDS = 60  # a computing run with no progress for this long offers "resume"
 MAX_REFERENCE = 100
 STATE_LABELS = {COMPUTING: _l("Computing"), SIMULATED: _l("Simulated"), FAILED: _l("Failed"),
@@ -259,21 +260,36 @@ def resume(actor: Actor, run_id) -> DividendRun:
     authorize(actor, "dividend.simulate", run)
     if run.state != COMPUTING:
         raise _conflict_state(run, _("This run is not computing."))
+    release_claims(run.id)
     enqueue_work(run)
     return run
+
+
+def release_claims(run_id) -> None:
+    """Free the run's pending chunks for the next worker now (resume: their workers are taken to be
+    dead). A worker still alive on one of them is harmless: writing a chunk takes its row lock and
+    checks it is still pending, so a chunk is written once."""
+    db.session.execute(update(DividendChunk).where(DividendChunk.run_id == run_id, DividendChunk.state == PENDING)
+                       .values(claimed_at=None))
 
 
 # --- the workers' side ----------------------------------------------------------------------------
 
 def _claim(run_id) -> uuid.UUID | None:
     """Take the next pending chunk no other worker holds; its claim time and attempt are committed
-    before the work, so a chunk whose worker died shows as claimed and still pending."""
+    before the work, so a chunk whose worker died shows as claimed and still pending.
+
+    The row lock (SKIP LOCKED) only covers the claim's own short transaction, so the claim time is
+    the ownership: a chunk claimed less than `CHUNK_LEASE` ago belongs to its worker and is skipped
+    (before, every worker sharing a run took the same first chunk, up to 5 times). A chunk whose
+    worker died is free again once its lease has passed, or at once when the run is resumed."""
     state = db.session.execute(select(DividendRun.state).where(DividendRun.id == run_id)).scalar_one_or_none()
     if state != COMPUTING:
         db.session.rollback()
         return None
+    free = or_(DividendChunk.claimed_at.is_(None), DividendChunk.claimed_at < clock.now() - CHUNK_LEASE)
     chunk = db.session.execute(select(DividendChunk).where(DividendChunk.run_id == run_id,
-                                                           DividendChunk.state == PENDING)
+                                                           DividendChunk.state == PENDING, free)
                                .order_by(DividendChunk.seq).limit(1).with_for_update(skip_locked=True)
                                .execution_options(populate_existing=True)).scalar_one_or_none()
     if chunk is None:
@@ -420,7 +436,9 @@ def resume_all() -> dict:
     """The daily sweeper: finish every run left computing (a worker died and nobody resumed it)."""
     runs = list(db.session.execute(select(DividendRun.id).where(DividendRun.state == COMPUTING)
                                    .order_by(DividendRun.started_at)).scalars())
-    db.session.rollback()
+    for run_id in runs:  # left computing: their workers are taken to be dead, as on "resume"
+        release_claims(run_id)
+    db.session.commit()
     results = [work(r) for r in runs]
     return {"computing": len(runs), "finished": sum(r["finished"] for r in results)}
 

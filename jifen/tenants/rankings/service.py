@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, DateTime, Integer, String, Uuid, and_, bindparam, delete, func, or_, select, text, tuple_
 
+from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.input import Day, Period, value
 from jifen.platform.paging import Page
@@ -164,6 +165,18 @@ def _params(tenant_id, day: date, period: int, as_of: datetime | None) -> list:
     return params
 
 
+def _lock_snapshots(tenant_id) -> None:
+    """One snapshot writer per township at a time (PostgreSQL: a transaction-level advisory lock;
+    SQLite serializes writers anyway). Two runs of the same night at once (`run-job --force` twice,
+    or the beat's run and a forced one) each deleted the day's rows before the other had committed
+    its own, then both inserted them: the second crashed on the entries' key. Now the second waits
+    for the first's commit, then replaces its snapshot with the same result. The lock is per
+    township, not per day, because retention also deletes and relinks the township's other days."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                           {"key": f"ranking-snapshot:{tenant_id}"})
+
+
 def take_snapshot(day: date, *, as_of: datetime | None = None) -> dict:
     """Rank the current township's active households for `day` (the job's local date) and apply
     the retention policy; replaces an existing snapshot of `day`. Does not commit (the job's
@@ -175,6 +188,7 @@ def take_snapshot(day: date, *, as_of: datetime | None = None) -> dict:
     if tenant_id is None:
         raise RuntimeError("take_snapshot needs a tenant in scope")
     period = period_of(day)
+    _lock_snapshots(tenant_id)
     db.session.execute(delete(RankingEntry).where(RankingEntry.taken_on == day))
     db.session.execute(delete(RankingSnapshot).where(RankingSnapshot.taken_on == day))
     statement = text(rank_sql(as_of is not None)).bindparams(*_params(tenant_id, day, period, as_of))
@@ -302,10 +316,12 @@ def parse_day(raw) -> date | None:
 
 def pick_snapshot(day: date | None = None, period: int | None = None) -> RankingSnapshot | None:
     """The last snapshot taken on or before `day` (if given) within `period` (if given); with
-    neither, the latest of all."""
+    neither, the latest of all. Never one dated after today (left by a run dated ahead, which
+    `run-job` now refuses): it would stand as the current ranking."""
+    today = clock.today()
+    day = today if day is None else min(day, today)
     query = select(RankingSnapshot).order_by(RankingSnapshot.taken_on.desc()).limit(1)
-    if day is not None:
-        query = query.where(RankingSnapshot.taken_on <= day)
+    query = query.where(RankingSnapshot.taken_on <= day)
     if period is not None:
         query = query.where(RankingSnapshot.period == period)
     return db.session.execute(query).scalar_one_or_none()
