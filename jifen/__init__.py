@@ -52,6 +52,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.platform.audit import views as audit_views
     from jifen.platform.files import views as files_views
     from jifen.platform.health import bp as health
+    from jifen.platform.jobs import views as job_views
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
     from jifen.tenants.activities import views as activity_views
@@ -73,7 +74,7 @@ def _register_pages(app: Flask) -> None:
                village_views.bp, grid_views.bp, household_views.bp, roster_views.bp, rulebook_views.bp, store_views.bp,
                apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
                order_views.bp, ranking_views.bp, honour_views.bp, dividend_views.bp, delivery_views.bp,
-               period_views.bp, files_views.bp, audit_views.bp):
+               period_views.bp, files_views.bp, audit_views.bp, job_views.bp):
         app.register_blueprint(bp)
 
     wants_slug = {}  # endpoint -> does its rule take a tenant_slug (cached: url_for is hot in templates)
