@@ -108,6 +108,8 @@ def _register_api(api) -> None:
     from jifen.platform.accounts.api import blp as account_api
     from jifen.platform.audit.api import blp as audit_api
     from jifen.platform.files.api import blp as files_api
+    from jifen.platform.jobs.api import blp as jobs_api
+    from jifen.platform.jobs.api import county_blp as county_jobs_api
     from jifen.platform.staff.api import blp as staff_api
     from jifen.platform.townships.api import blp as county_api
     from jifen.tenants.activities.api import blp as activities_api
@@ -130,6 +132,7 @@ def _register_api(api) -> None:
 
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
                 store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, orders_api, rankings_api,
-                honours_api, dividends_api, delivery_api, periods_api, files_api, audit_api):
+                honours_api, dividends_api, delivery_api, periods_api, files_api, audit_api,
+                jobs_api, county_jobs_api):
         api.register_blueprint(blp)
 

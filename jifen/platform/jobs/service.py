@@ -19,7 +19,7 @@ from jifen.platform.jobs.models import JobRun
 from jifen.platform.jobs.schedule import DAILY_JOBS, REPUBLISH_AFTER
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
-from jifen.platform.tenancy import current_tenant, register_url_object, tenant_get_or_404, tenant_scope
+from jifen.platform.tenancy import current_tenant_id, register_url_object, tenant_get_or_404, tenant_scope
 from jifen.platform.townships.models import Tenant
 
 register_url_object("run_id", JobRun)
@@ -136,7 +136,7 @@ def _late(run: JobRun, durations: list[float], now: datetime) -> bool:
 @action("jobs.list")
 def list_runs(actor: Actor, days: int = DAYS) -> list[RunRow]:
     """The current township's job runs of the last `days` local days, newest first."""
-    return _rows(current_tenant(), max(1, min(days, MAX_DAYS)), clock.now())
+    return _rows(db.session.get(Tenant, current_tenant_id()), max(1, min(days, MAX_DAYS)), clock.now())
 
 
 @action("jobs.view")
@@ -187,4 +187,18 @@ def county_summary(actor: Actor, days: int = DAYS) -> list[TownshipSummary]:
                 s.late += row.late
                 s.problems += row.problems > 0
         out.append(s)
+    return out
+
+
+@action("jobs.county")
+def county_alerts(actor: Actor) -> list[tuple[Tenant, int]]:
+    """The operator's inbox of job problems: townships of their county (pinyin order) with runs of
+    yesterday or today (township time) that failed for good or whose check found a problem."""
+    tenants = db.session.execute(select(Tenant).where(Tenant.county_id == actor.county_id)).scalars().all()
+    out = []
+    for tenant in sorted(tenants, key=lambda t: pinyin_key(t.name)):
+        with tenant_scope(tenant):
+            n = problems_since(tenant, clock.today(tenant) - timedelta(days=1))
+        if n:
+            out.append((tenant, n))
     return out
