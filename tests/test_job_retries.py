@@ -197,3 +197,59 @@ def test_a_clean_night_tells_nobody(towns):
     for t in (towns.a, towns.b):
         tenant = db.session.get(Tenant, t.tenant_id)
         assert _admin_digest(tenant)[0] is None
+
+
+KILLED_WORKER = """
+import sys, time
+from pathlib import Path
+from jifen import create_app
+from jifen.platform.jobs.runner import run_daily
+
+tenant_id, day, marker = sys.argv[1:4]
+
+def slow(tenant, local_day):
+    Path(marker).write_text("started")
+    time.sleep(600)  # killed long before this ends
+
+with create_app().app_context():
+    run_daily("jifen.purge_expired_credentials", tenant_id, day, slow)
+"""
+
+
+def test_a_worker_process_killed_mid_run_leaves_a_run_the_beat_finishes(app, world, database_url, tmp_path):
+    """A real process runs the job and is killed (SIGKILL) in the middle of the body; an hour later the
+    beat claims the run again and it finishes."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script, marker = tmp_path / "killed_worker.py", tmp_path / "started"
+    script.write_text(KILLED_WORKER)
+    env = os.environ | {"JIFEN_DATABASE_URL": database_url, "JIFEN_SECRET_KEY": "test-secret"}
+    env.pop("JIFEN_ENV", None)
+    today = date.today().isoformat()  # the real clock: the killed process runs on it
+    proc = subprocess.Popen([sys.executable, str(script), str(world.b.tenant_id), today, str(marker)], env=env,
+                            stdout=(tmp_path / "out.log").open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), (tmp_path / "out.log").read_text()
+    finally:
+        proc.kill()
+        proc.wait(timeout=20)
+    with app.app_context():
+        beta = db.session.get(Tenant, world.b.tenant_id)
+        run = _run(beta, PURGE, date.fromisoformat(today))
+        assert (run.status, run.attempts) == ("running", 1)
+        started = run.started_at
+        with freeze_time(started + timedelta(minutes=30)):
+            tick()
+        db.session.expire_all()
+        assert _run(beta, PURGE, date.fromisoformat(today)).status == "running"  # may still be working
+        with freeze_time(started + timedelta(minutes=61)):
+            tick()
+        db.session.expire_all()
+        run = _run(beta, PURGE, date.fromisoformat(today))
+        assert (run.status, run.attempts) == ("done", 2) and run.result["removed"] == 0
