@@ -80,6 +80,7 @@ def test_admin_page_and_api_show_own_runs_with_late_and_missing_marked(app, worl
     assert f'data-job="{PURGE}" data-day="2026-11-28" data-state="failed"' in page
     assert f'data-job="{AUDIT_CHECK}" data-day="2026-11-27" data-state="missing"' in page
     assert "disk on fire" in page and 'class="attention"' in page
+    assert "处理行数" in page and "未运行" in page  # the township's language (zh_CN)
     assert detail.status_code == 200 and "disk on fire" in detail.get_data(as_text=True)
     assert other_page.status_code == 404
 
