@@ -52,6 +52,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.platform.audit import views as audit_views
     from jifen.platform.files import views as files_views
     from jifen.platform.health import bp as health
+    from jifen.platform.jobs import views as job_views
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
     from jifen.tenants.activities import views as activity_views
@@ -73,7 +74,7 @@ def _register_pages(app: Flask) -> None:
                village_views.bp, grid_views.bp, household_views.bp, roster_views.bp, rulebook_views.bp, store_views.bp,
                apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
                order_views.bp, ranking_views.bp, honour_views.bp, dividend_views.bp, delivery_views.bp,
-               period_views.bp, files_views.bp, audit_views.bp):
+               period_views.bp, files_views.bp, audit_views.bp, job_views.bp):
         app.register_blueprint(bp)
 
     wants_slug = {}  # endpoint -> does its rule take a tenant_slug (cached: url_for is hot in templates)
@@ -107,6 +108,8 @@ def _register_api(api) -> None:
     from jifen.platform.accounts.api import blp as account_api
     from jifen.platform.audit.api import blp as audit_api
     from jifen.platform.files.api import blp as files_api
+    from jifen.platform.jobs.api import blp as jobs_api
+    from jifen.platform.jobs.api import county_blp as county_jobs_api
     from jifen.platform.staff.api import blp as staff_api
     from jifen.platform.townships.api import blp as county_api
     from jifen.tenants.activities.api import blp as activities_api
@@ -129,6 +132,7 @@ def _register_api(api) -> None:
 
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
                 store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, orders_api, rankings_api,
-                honours_api, dividends_api, delivery_api, periods_api, files_api, audit_api):
+                honours_api, dividends_api, delivery_api, periods_api, files_api, audit_api,
+                jobs_api, county_jobs_api):
         api.register_blueprint(blp)
 

@@ -74,6 +74,7 @@ EXPECTED = {
     "period.close": {TA}, "period.view": {TA, VA, AC, GW, PM},
     "file.view": EVERY,
     "audit.list": {TA}, "audit.verify": {TA},
+    "jobs.list": {TA}, "jobs.view": {TA}, "jobs.county": {OP},
     "account.view": {SELF}, "account.update": {SELF}, "account.tokens": {SELF},
 }
 

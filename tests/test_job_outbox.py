@@ -206,9 +206,9 @@ def test_a_failed_daily_job_is_run_again_by_a_later_tick(ctx, monkeypatch):
         tick()  # the failure is recorded on its run; the other jobs still run
     assert tuple(alpha_audit()) == ("failed", 1)
     monkeypatch.undo()
-    with freeze_time("2026-11-28 12:10:00"):
+    with freeze_time("2026-11-28 12:04:00"):
         tick()
-    assert tuple(alpha_audit()) == ("failed", 1)  # not before REPUBLISH_AFTER
-    with freeze_time("2026-11-28 12:20:00"):
+    assert tuple(alpha_audit()) == ("failed", 1)  # not before its backoff (schedule.retry_after(1): 5 min)
+    with freeze_time("2026-11-28 12:05:00"):
         tick()
     assert tuple(alpha_audit()) == ("done", 2)

@@ -46,6 +46,10 @@ CHUNK_RUNNERS = {
     "jifen/tenants/dividends/settlement.py:_compute": "settlement: computes one chunk per transaction",
     "jifen/tenants/dividends/settlement.py:_fail": "settlement: records a failed run",
     "jifen/tenants/dividends/settlement.py:_finish": "settlement: totals the finished chunks",
+    "jifen/tenants/dividends/settlement.py:resume_all": "settlement sweeper: frees a dead run's chunk claims "
+                                                        "(committed) before computing its chunks",
+    "jifen/platform/jobs/alerts.py:tell": "job alerts: their own transaction after the run's outcome is "
+                                          "committed, so a failing listener never undoes the outcome",
     "jifen/demo.py:load": "the demo loader (`jifen demo`, a CLI command): one township at a time",
     "jifen/tenants/points/demo.py:load_demo": "the demo loader: its history in steps",
     "jifen/tenants/points/demo.py:_load": "the demo loader: its history in steps",

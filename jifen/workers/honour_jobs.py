@@ -14,7 +14,9 @@ register_daily_job(STAR_RATINGS, at="02:00")
 
 
 def _star_ratings(tenant, day) -> dict:
-    return stars.nightly(day)
+    result = stars.nightly(day)
+    rated = sum(p.get("households", 0) for p in result.values() if isinstance(p, dict))
+    return result | {"rows": rated}  # the households rated (job-runs page)
 
 
 @shared_task(name=STAR_RATINGS, acks_late=True)

@@ -39,9 +39,11 @@ def outbox_drain() -> dict:
 
 def _audit_check(tenant, day) -> dict:
     """Verify the chain and, if it holds, anchor its head in this job's record and the log (see
-    audit/anchor.py). A broken chain is not anchored: the last good anchor keeps showing the break."""
+    audit/anchor.py). A broken chain is not anchored: the last good anchor keeps showing the break,
+    and the run counts one problem, which the runner tells the township's admins (jobs.alerts)."""
     report = verify_chain()
-    result = {"entries": report.entries, "ok": report.ok, "first_bad_seq": report.first_bad_seq}
+    result = {"entries": report.entries, "ok": report.ok, "first_bad_seq": report.first_bad_seq,
+              "rows": report.entries, "problems": 0 if report.ok else 1}
     if not report.ok:
         current_app.logger.error("audit chain of %s broken at seq %s: %s", tenant.slug,
                                  report.first_bad_seq, report.problem)
@@ -59,7 +61,7 @@ def _purge(tenant, day) -> dict:
         removed += db.session.execute(
             delete(model).where((model.expires_at < cutoff) | (model.revoked_at < cutoff))
         ).rowcount
-    return {"removed": removed}
+    return {"removed": removed, "rows": removed}
 
 
 @shared_task(name=AUDIT_CHECK, acks_late=True)

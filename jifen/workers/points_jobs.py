@@ -25,8 +25,9 @@ def _balance_check(tenant, day) -> dict:
     if report["differences"] or report["unbalanced"]:
         current_app.logger.error("ledger of %s: %d balance differences, %d unbalanced transactions", tenant.slug,
                                  len(report["differences"]), len(report["unbalanced"]))
+    problems = len(report["differences"]) + len(report["unbalanced"])  # told to the admins by the runner
     return {"balances": report["balances"], "differences": len(report["differences"]),
-            "unbalanced": len(report["unbalanced"])}
+            "unbalanced": len(report["unbalanced"]), "rows": report["balances"], "problems": problems}
 
 
 @shared_task(name=NOTICES, acks_late=True)

@@ -18,7 +18,8 @@ register_daily_job(ORDER_EXPIRY, at="01:15")
 
 
 def _expire(tenant, day) -> dict:
-    return orders.expire_due(Actor.system("order expiry job", tenant.id), day)
+    result = orders.expire_due(Actor.system("order expiry job", tenant.id), day)
+    return result | {"rows": result["expired"]}  # the orders released (job-runs page)
 
 
 @shared_task(name=ORDER_EXPIRY, acks_late=True)

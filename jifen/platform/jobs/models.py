@@ -10,7 +10,10 @@ from jifen.platform.db import TenantScoped, db
 
 
 class JobRun(TenantScoped, db.Model):
-    """One (tenant, job, local date). The unique key is what makes a daily job run at most once."""
+    """One (tenant, job, local date). The unique key is what makes a daily job run at most once.
+
+    A failed run keeps `next_attempt_at` (the backoff, see schedule.py) while it has attempts left;
+    a run that failed for good has none and is told to the admins once (`alerted_at`)."""
 
     __tablename__ = "job_runs"
     __table_args__ = (UniqueConstraint("tenant_id", "job", "local_date"),)
@@ -24,6 +27,17 @@ class JobRun(TenantScoped, db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     result: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(String(2000))
+    next_attempt_at: Mapped[datetime | None]  # a failed run with attempts left is published again then
+    alerted_at: Mapped[datetime | None]  # when its final failure or found problem was told to the admins
+
+    @property
+    def problems(self) -> int:
+        """What a check job found wrong (its result's "problems"); 0 for other jobs."""
+        return int((self.result or {}).get("problems") or 0)
+
+    @property
+    def gave_up(self) -> bool:
+        return self.status == self.FAILED and self.next_attempt_at is None
 
 
 class OutboxJob(TenantScoped, db.Model):

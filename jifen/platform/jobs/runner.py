@@ -1,7 +1,9 @@
 """Run one claimed daily job for one tenant, idempotently.
 
 A finished run is skipped, so a redelivered or republished task does nothing twice; a run that
-died halfway is simply run again (job bodies are written to converge to the same result).
+died halfway is simply run again (job bodies are written to converge to the same result). A failed
+run gets its next attempt time (schedule.retry_after) or, with none left, is told to the admins; so
+is a finished check whose result counts "problems" (a broken audit chain, a balance difference).
 
 The body runs on the clock of its own date: a run for another day than the township's today (named
 with `jifen run-job --date`, or a task picked up after midnight) sees that day at the job's
@@ -19,8 +21,9 @@ from sqlalchemy import select
 
 from jifen.platform import clock
 from jifen.platform.db import db
+from jifen.platform.jobs.alerts import tell
 from jifen.platform.jobs.models import JobRun
-from jifen.platform.jobs.schedule import DAILY_JOBS, claim_run
+from jifen.platform.jobs.schedule import DAILY_JOBS, MAX_ATTEMPTS, claim_run, retry_after
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 
@@ -52,12 +55,22 @@ def run_daily(job: str, tenant_id: str, local_date: str, body: Callable[[Tenant,
         except Exception as exc:
             db.session.rollback()
             failed = db.session.execute(select(JobRun).where(JobRun.id == run_id)).scalar_one()
-            failed.status, failed.error, failed.finished_at = JobRun.FAILED, repr(exc)[:2000], clock.now()
+            now = clock.now()
+            failed.status, failed.error, failed.finished_at = JobRun.FAILED, repr(exc)[:2000], now
+            failed.next_attempt_at = (now + retry_after(failed.attempts) if failed.attempts < MAX_ATTEMPTS
+                                      else None)
+            gave_up = failed.next_attempt_at is None
             db.session.commit()
+            if gave_up:
+                tell(tenant.id, run_id)
             raise
         done = db.session.execute(select(JobRun).where(JobRun.id == run_id)).scalar_one()
         done.status, done.result, done.finished_at, done.error = JobRun.DONE, result, clock.now(), None
+        done.next_attempt_at = None
+        problems = done.problems
         db.session.commit()
+        if problems:
+            tell(tenant.id, run_id)
         return result
 
 

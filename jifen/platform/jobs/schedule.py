@@ -5,8 +5,13 @@ job whose start has come today (its local time plus the township's stable offset
 window, see `night_offset`), it inserts a `job_runs` row (unique key: tenant, job, local
 date; a second insert does nothing) and then, after commit, enqueues the job by task name. The row
 is also the job's outbox: a run still 'claimed' after `REPUBLISH_AFTER` (the enqueue was lost) is
-enqueued again; running it twice is harmless because the runner skips a finished run. A run that
-failed is published again the same way, up to `MAX_ATTEMPTS` runs.
+enqueued again; running it twice is harmless because the runner skips a finished run.
+
+Retries: a run that failed gets `next_attempt_at` = its failure + `retry_after(attempts)` (5 min,
+then 20 min: each wait four times the last) and is claimed and published again then, up to
+`MAX_ATTEMPTS` runs a day. A run still 'running' `STUCK_AFTER` after it started was killed (the
+worker died or was stopped mid-run): it is claimed again the same way, or, with no attempt left,
+marked failed. A run that fails for good is told to the township's admins (`alerts`).
 """
 from __future__ import annotations
 
@@ -23,10 +28,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jifen.platform import clock
 from jifen.platform.db import db, new_id
 from jifen.platform.jobs.models import JobRun
+from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 
 REPUBLISH_AFTER = timedelta(minutes=15)
 MAX_ATTEMPTS = 3
+RETRY_BASE = timedelta(minutes=5)
+STUCK_AFTER = timedelta(hours=1)
+
+
+def retry_after(attempts: int) -> timedelta:
+    """How long after its `attempts`-th failed run a job is tried again: 5 min, 20 min, 80 min..."""
+    return RETRY_BASE * 4 ** max(attempts - 1, 0)
 
 
 NIGHT_SPREAD_MINUTES = 120  # townships' nightly work starts spread over this window
@@ -143,26 +156,56 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
 
 
 def stale_claims(now: datetime) -> list[tuple]:
-    """Claims whose message was lost, and failed runs with attempts left (a failed job is retried
-    on the tick after `REPUBLISH_AFTER`, up to `MAX_ATTEMPTS` runs a day)."""
+    """Claims whose message was lost (older than `REPUBLISH_AFTER`)."""
     rows = db.session.execute(
         select(JobRun.tenant_id, JobRun.job, JobRun.local_date)
-        .where(or_(and_(JobRun.status == JobRun.CLAIMED, JobRun.claimed_at < now - REPUBLISH_AFTER),
-                   and_(JobRun.status == JobRun.FAILED, JobRun.attempts < MAX_ATTEMPTS,
-                        JobRun.finished_at < now - REPUBLISH_AFTER)))
+        .where(JobRun.status == JobRun.CLAIMED, JobRun.claimed_at < now - REPUBLISH_AFTER)
         .execution_options(all_tenants=True)  # the beat looks across tenants on purpose
     ).all()
     return [tuple(r) for r in rows]
+
+
+def due_retries(now: datetime) -> tuple[list[tuple], list]:
+    """Failed runs whose `next_attempt_at` has come, and killed runs (running past `STUCK_AFTER`) with
+    attempts left: claimed again (so a lost publish is caught like any claim). Killed runs with no
+    attempt left are marked failed for good. Returns (claimed again, (tenant id, run id) given up). Commits."""
+    rows = db.session.execute(
+        select(JobRun)
+        .where(or_(and_(JobRun.status == JobRun.FAILED, JobRun.next_attempt_at.is_not(None),
+                        JobRun.next_attempt_at <= now),
+                   and_(JobRun.status == JobRun.RUNNING, JobRun.started_at < now - STUCK_AFTER)))
+        .with_for_update(skip_locked=True)  # a run its worker still holds is not touched
+        .execution_options(all_tenants=True)  # the beat looks across tenants on purpose
+    ).scalars().all()
+    again, given_up = [], []
+    for run in rows:
+        with tenant_scope(db.session.get(Tenant, run.tenant_id)):  # each row is written in its township
+            if run.status == JobRun.RUNNING:
+                run.error = f"stopped without finishing (still running {STUCK_AFTER} after it started)"
+            if run.status == JobRun.RUNNING and (run.attempts or 0) >= MAX_ATTEMPTS:
+                run.status, run.finished_at, run.next_attempt_at = JobRun.FAILED, now, None
+                given_up.append((run.tenant_id, run.id))
+            else:
+                run.status, run.claimed_at, run.next_attempt_at = JobRun.CLAIMED, now, None
+                again.append((run.tenant_id, run.job, run.local_date))
+            db.session.flush()
+    db.session.commit()
+    return again, given_up
 
 
 def tick(now: datetime | None = None) -> list[tuple]:
     """Claim what is due, then publish it (after the commit, never inside the transaction). The
     claims are their own outbox, so this publishes directly rather than through `jobs.outbox`:
     a broker that is down is logged, and the claims go out again after `REPUBLISH_AFTER`."""
+    from jifen.platform.jobs.alerts import tell
     from jifen.platform.jobs.queue import BROKER_ERRORS, broker, publish
 
     now = now or clock.now()
-    todo, published = claim_due(now) + stale_claims(now), []
+    stale = stale_claims(now)
+    again, given_up = due_retries(now)
+    for tenant_id, run_id in given_up:
+        tell(tenant_id, run_id)
+    todo, published = claim_due(now) + stale + again, []
     try:
         with broker() as conn:
             for tenant_id, job, local_date in todo:

@@ -45,6 +45,10 @@ register_policies({
     # audit
     "audit.list": Policy(ADMIN),
     "audit.verify": Policy(ADMIN),
+    # daily job runs (jobs/service.py): the township's own, and the county's counts per township
+    "jobs.list": Policy(ADMIN),
+    "jobs.view": Policy(ADMIN),
+    "jobs.county": Policy(frozenset({OPERATOR})),
     # own account
     "account.view": Policy(frozenset({SELF})),
     "account.update": Policy(frozenset({SELF})),

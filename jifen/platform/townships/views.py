@@ -7,6 +7,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
+from jifen.platform.jobs import service as job_service
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.townships import service
 from jifen.platform.townships.links import setup_url
@@ -32,7 +33,15 @@ def logout():
 
 @bp.route("/")
 def index():
-    return render_template("county/index.html", rows=service.list_townships(current_actor()))
+    actor = current_actor()
+    return render_template("county/index.html", rows=service.list_townships(actor),
+                           job_alerts=job_service.county_alerts(actor))
+
+
+@bp.route("/jobs")
+def jobs():
+    days = request.args.get("days", default=job_service.DAYS, type=int)
+    return render_template("county/jobs.html", rows=job_service.county_summary(current_actor(), days=days))
 
 
 @bp.route("/townships/new", methods=["GET", "POST"])

@@ -9,7 +9,7 @@ This module also registers the points capability's sources, counted by the work 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -21,9 +21,10 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
 from jifen.platform.errors import ServiceError
+from jifen.platform.jobs.alerts import register_alert_listener
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.roles.models import RoleAssignment
-from jifen.platform.roles.registry import VILLAGER
+from jifen.platform.roles.registry import TOWNSHIP_ADMIN, VILLAGER
 from jifen.platform.tenancy import current_tenant
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications.digest_sources import SOURCES, register_digest_source
@@ -62,6 +63,47 @@ register_digest_source("points.to_certify", _l("Panel votes waiting"), lambda a:
                        "points_review.panel")
 register_digest_source("points.objections", _l("Objections to decide"), lambda a: _queue_counts(a)[2],
                        "points_review.queue")
+
+
+# --- the job runs' source, and telling the admins at once -----------------------------------------
+
+def _job_problems(actor: Actor) -> int:
+    """Runs of yesterday and today that failed for good or whose check found a problem (admins only)."""
+    from jifen.platform.jobs.service import problems_since
+
+    if TOWNSHIP_ADMIN not in actor.roles:
+        return 0
+    return problems_since(current_tenant(), clock.today() - timedelta(days=1))
+
+
+register_digest_source("jobs.problems", _l("Daily jobs that failed or found a problem"), _job_problems,
+                       "jobs.index")
+
+
+def job_alert(tenant: Tenant, run) -> None:
+    """A job failed for good, or a check found a difference: each active township admin's digest of
+    today is made now (or recounted, when the morning's is already there), so the console banner shows
+    it at once; a new digest is texted to the admin's phone like the morning's."""
+    admins = select(RoleAssignment.user_id).where(RoleAssignment.role == TOWNSHIP_ADMIN)
+    users = db.session.execute(select(User).where(User.status == User.ACTIVE, User.id.in_(admins))
+                               .order_by(User.username)).scalars().all()
+    day, now = clock.today(tenant), clock.now()
+    for user in users:
+        items = counts_for(actor_for(user))
+        digest = db.session.execute(select(StaffDigest).where(StaffDigest.user_id == user.id,
+                                                              StaffDigest.local_date == day)).scalar_one_or_none()
+        if digest is not None:
+            digest.items = items
+            continue
+        digest = StaffDigest(user_id=user.id, local_date=day, items=items, created_at=now)
+        db.session.add(digest)
+        db.session.flush()
+        if user.phone:
+            db.session.add(NotificationDelivery(digest_id=digest.id, channel=SMS, next_attempt_at=now,
+                                                created_at=now))
+
+
+register_alert_listener(job_alert)
 
 
 # --- counting --------------------------------------------------------------------------------------
