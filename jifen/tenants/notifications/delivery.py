@@ -38,7 +38,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jifen.platform import clock
+from jifen.platform import clock, metrics
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
@@ -285,7 +285,9 @@ def deliver_tenant(channels: dict | None = None) -> Counter:
         stats["planned"] += planned
         claims = claim()
         for c in claims:
-            stats[send_one(c, channels)] += 1
+            outcome = send_one(c, channels)
+            stats[outcome] += 1
+            metrics.count("deliveries", outcome=outcome)
         if (not planned and not claims) or monotonic() > deadline:
             return stats
 
