@@ -220,6 +220,16 @@ def test_outbox_publish_failures_are_counted(make_app, clean, world):
 
 # --- error tracking ------------------------------------------------------------------------------
 
+def test_empty_settings_mean_off(tmp_path):
+    """docker-compose passes unset variables as empty strings."""
+    from jifen import create_app
+
+    app = create_app(BASE_CONFIG | {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db",
+                                    "METRICS_TOKEN": "", "SENTRY_DSN": ""})
+    assert app.config["METRICS_TOKEN"] is None and app.config["SENTRY_DSN"] is None
+    assert app.test_client().get("/metrics", headers=bearer("")).status_code == 404
+
+
 def test_error_tracking_is_off_without_a_dsn(app):
     import sentry_sdk
 

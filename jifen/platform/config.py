@@ -182,7 +182,7 @@ def _observability(cfg, production: bool) -> None:
     cfg["LOG_LEVEL"] = str(cfg.get("LOG_LEVEL") or "INFO").upper()
     if cfg["LOG_LEVEL"] not in LOG_LEVELS:
         raise ConfigError(f"JIFEN_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {cfg['LOG_LEVEL']!r}.")
-    token = cfg.get("METRICS_TOKEN")
+    token = cfg["METRICS_TOKEN"] = cfg.get("METRICS_TOKEN") or None  # empty (compose's default): off
     if token is not None and (not isinstance(token, str) or len(token) < 16):
         raise ConfigError("JIFEN_METRICS_TOKEN must be a string of at least 16 characters "
                           "(e.g. python3 -c \"import secrets; print(secrets.token_urlsafe(32))\").")
