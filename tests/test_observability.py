@@ -174,6 +174,9 @@ def test_metrics_show_requests_and_jobs_without_township_data(app, world):
     assert any('endpoint="villages_api.VillageDetail"' in s and 'status="404"' in s for s in series)
     assert any(s.startswith(f'jifen_job_duration_seconds_count{{job="{AUDIT_CHECK}",outcome="success"}} ')
                for s in series), text
+    # every request gave its connection back: none in use, at least one idle in the pool
+    assert "jifen_db_pool_checked_out 0.0" in series
+    assert float(next(s for s in series if s.startswith("jifen_db_pool_idle ")).split()[1]) >= 1
     for name in ("jifen_outbox_pending", "jifen_outbox_publish_failures_total", "jifen_db_pool_checked_out",
                  "jifen_notification_deliveries_open", "jifen_metrics_database_up 1.0"):
         assert name in text

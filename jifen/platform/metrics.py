@@ -72,14 +72,16 @@ class Metrics:
         if not all(hasattr(pool, m) for m in ("checkedout", "checkedin", "size")):
             return  # NullPool / StaticPool: nothing pooled to measure
 
-        def update(*_args):
+        def update(returning: int = 0):
+            # the checkin event comes before the pool takes the connection back (SQLAlchemy's
+            # order): `returning` counts it as already returned; an idle pool keeps at most size()
             current = engine.pool  # dispose() replaces the pool; the listeners follow it
-            self.pool_checked_out.set(current.checkedout())
-            self.pool_idle.set(current.checkedin())
+            self.pool_checked_out.set(max(current.checkedout() - returning, 0))
+            self.pool_idle.set(min(current.checkedin() + returning, current.size()))
             self.pool_capacity.set(current.size() + max(getattr(current, "_max_overflow", 0), 0))
 
-        for name in ("checkout", "checkin", "connect", "close"):
-            event.listen(engine, name, update)
+        event.listen(engine, "checkout", lambda *_: update())
+        event.listen(engine, "checkin", lambda *_: update(returning=1))
         update()
 
     def exposition(self) -> bytes:

@@ -17,7 +17,7 @@ from celery.exceptions import Retry
 from flask import Flask, has_app_context
 from sqlalchemy.exc import DBAPIError
 
-from jifen.platform import logs, metrics
+from jifen.platform import logs
 
 DISCONNECT_RETRIES = 3
 DISCONNECT_RETRY_SECONDS = 2
@@ -53,7 +53,11 @@ def celery_init_app(app: Flask) -> Celery:
                 outcome = "retry"
                 raise
             finally:
-                metrics.observe_job(app, self.name, outcome, perf_counter() - started)
+                # imported here, not at the top: workers/entry.py may switch prometheus_client to
+                # multiprocess mode, which must happen before anything imports it
+                from jifen.platform import metrics
+
+                metrics.observe_job(app, self.name, outcome, max(perf_counter() - started, 0.0))
 
         def _run(self, *args, **kwargs):
             try:
