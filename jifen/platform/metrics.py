@@ -113,7 +113,6 @@ class StoredState:
 
     def _read(self):
         from jifen.platform.jobs.models import OutboxJob
-        from jifen.tenants.notifications.models import NotificationDelivery as D
 
         session = db.session
         count, oldest = session.execute(select(func.count(), func.min(OutboxJob.created_at))
@@ -121,14 +120,21 @@ class StoredState:
         yield GaugeMetricFamily("jifen_outbox_pending", "Outbox jobs not yet handed to the broker", value=count)
         yield GaugeMetricFamily("jifen_outbox_oldest_pending_seconds", "Age of the oldest pending outbox job",
                                 value=_age(oldest))
-        states = GaugeMetricFamily("jifen_notification_deliveries_open",
-                                   "Notification deliveries not sent, by state", labels=("state",))
-        found = dict(session.execute(select(D.state, func.count()).where(D.state != D.SENT).group_by(D.state)
-                                     .execution_options(all_tenants=True)).all())
-        for state in (D.PENDING, D.SENDING, D.FAILED, D.DEAD):
-            states.add_metric((state,), found.get(state, 0))
-        yield states
+        for name, (help_text, label, read) in sorted(STORED_GAUGES.items()):
+            family = GaugeMetricFamily(name, help_text, labels=(label,))
+            for value, amount in read().items():
+                family.add_metric((value,), amount)
+            yield family
         session.rollback()
+
+
+# name -> (help, label name, a function returning {label value: number}), read at each scrape; a
+# capability registers its own (notifications: deliveries not sent). Totals over all townships only.
+STORED_GAUGES: dict[str, tuple] = {}
+
+
+def register_stored_gauge(name: str, help_text: str, label: str, read) -> None:
+    STORED_GAUGES[name] = (help_text, label, read)
 
 
 def _age(moment: datetime | None) -> float:

@@ -319,6 +319,17 @@ def deliver_all(tenant_id=None, channels: dict | None = None) -> dict:
     return {"tenants": len(tenants), **dict(sorted(total.items()))}
 
 
+def open_delivery_counts() -> dict:
+    """Deliveries not sent, by state, over all townships (the metrics read it at each scrape)."""
+    found = dict(db.session.execute(select(D.state, func.count()).where(D.state != D.SENT).group_by(D.state)
+                                    .execution_options(all_tenants=True)).all())
+    return {state: found.get(state, 0) for state in (D.PENDING, D.SENDING, D.FAILED, D.DEAD)}
+
+
+metrics.register_stored_gauge("jifen_notification_deliveries_open", "Notification deliveries not sent, by state",
+                              "state", open_delivery_counts)
+
+
 # --- the admin's view -------------------------------------------------------------------------
 
 @dataclass
