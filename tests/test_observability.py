@@ -87,7 +87,9 @@ def test_a_failing_page_shows_its_request_id_and_its_log_line_has_it(noisy_app, 
     assert resp.status_code == 500
     page = resp.get_data(as_text=True)
     assert 'data-request-id="rid-boom-1"' in page and "rid-boom-1" in page
-    error = next(x for x in log_lines() if x["level"] == "ERROR")
+    errors = [x for x in log_lines() if x["level"] == "ERROR"]
+    assert len(errors) == 1, errors  # one line per failure, with its traceback
+    error = errors[0]
     assert error["request_id"] == "rid-boom-1"
     assert "RuntimeError: boom" in error["exc_info"]
 

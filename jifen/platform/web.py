@@ -296,7 +296,8 @@ def _too_large(err):
 
 def _internal_error(err):
     db.session.rollback()
-    current_app.logger.exception("unhandled error (request id %s)", g.get("request_id"))
+    # no log line here: Flask has just logged the exception ("Exception on … [GET]", with its
+    # traceback), and the request id is on that line like on every other (logs.py)
     if is_api_request():
         message = _("Something went wrong on our side (request %(id)s).", id=g.get("request_id", ""))
         return {"code": 500, "status": "error", "message": message}, 500
