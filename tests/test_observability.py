@@ -265,3 +265,29 @@ print("ok")
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_several_processes_are_summed_in_multiprocess_mode(tmp_path, migrated, database_url):
+    """gunicorn's workers: each process writes its series to PROMETHEUS_MULTIPROC_DIR and a scrape
+    of any one of them counts the requests of all (two processes here, one after the other)."""
+    folder = tmp_path / "prom"
+    folder.mkdir()
+    script = f"""
+import sys
+from jifen import create_app
+app = create_app({{"TESTING": True, "SQLALCHEMY_DATABASE_URI": {database_url!r}, "METRICS_TOKEN": {TOKEN!r}}})
+client = app.test_client()
+for _ in range(int(sys.argv[1])):
+    assert client.get("/healthz").status_code == 200
+if sys.argv[2] == "scrape":
+    print(client.get("/metrics", headers={{"Authorization": "Bearer {TOKEN}"}}).get_data(as_text=True))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")} | {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    first = subprocess.run([sys.executable, "-c", script, "2", "-"], capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = subprocess.run([sys.executable, "-c", script, "3", "scrape"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert ('jifen_http_request_duration_seconds_count{endpoint="health.healthz",method="GET",status="200"} 5.0'
+            in second.stdout), second.stdout
+    assert len(list(folder.glob("*.db"))) >= 2  # each process its own files
