@@ -291,3 +291,23 @@ if sys.argv[2] == "scrape":
     assert ('jifen_http_request_duration_seconds_count{endpoint="health.healthz",method="GET",status="200"} 5.0'
             in second.stdout), second.stdout
     assert len(list(folder.glob("*.db"))) >= 2  # each process its own files
+
+
+def test_the_worker_serves_its_series_on_a_port_of_its_own(app, world):
+    """What `JIFEN_WORKER_METRICS_PORT` starts in a Celery worker (workers/entry.py): the job series
+    on a separate port, read here over HTTP."""
+    import socket
+    import urllib.request
+
+    from jifen.platform import metrics
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    metrics.serve_worker_metrics(app, port, "127.0.0.1")
+    with app.app_context():
+        audit_chain_check.delay(str(world.b.tenant_id), "2026-11-28")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert f'jifen_job_duration_seconds_count{{job="{AUDIT_CHECK}",outcome="success"}} ' in text
+    assert "beta" not in text and str(world.b.tenant_id) not in text
