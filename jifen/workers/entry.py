@@ -10,12 +10,15 @@ multiprocess mode so that what its prefork children record is summed (a folder o
 when `PROMETHEUS_MULTIPROC_DIR` is not set; it must be set before prometheus_client is imported,
 hence here, first). See deploy/README.md, "Metrics".
 """
+import atexit
 import os
+import shutil
 import tempfile
 
 METRICS_PORT = os.environ.get("JIFEN_WORKER_METRICS_PORT", "").strip()
 if METRICS_PORT and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jifen-worker-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from celery.signals import setup_logging, worker_init, worker_process_shutdown  # noqa: E402
 
