@@ -18,6 +18,7 @@ VM and the benchmark (bench/http_bench.py):
     JIFEN_FORWARDED_ALLOW_IPS  proxies whose X-Forwarded-Proto is trusted (127.0.0.1,::1)
     JIFEN_ACCESSLOG          "-" (stdout), a file path, or "off"   (-)
     JIFEN_LOGLEVEL           gunicorn's own log level               (info)
+    PROMETHEUS_MULTIPROC_DIR folder where every worker writes its metrics (a new one in /dev/shm)
 
 Why these defaults (measured in bench/README.md):
 * gthread with 2 threads is the default because pages wait on PostgreSQL and a thread can serve
@@ -38,6 +39,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 
 def _env_int(name: str, default: int) -> int:
@@ -95,3 +98,36 @@ loglevel = _env_str("JIFEN_LOGLEVEL", "info")
 access_log_format = ('%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms '
                      'rid=%({x-request-id}o)s pid=%(p)s "%(a)s"')
 proc_name = "jifen-web"
+
+# Metrics (deploy/README.md, "Metrics"): prometheus_client's multiprocess mode. Every worker writes
+# its series to files in one folder and GET /metrics on any worker sums the files of all of them.
+# The variable must be set before a worker imports prometheus_client: here, in the master, whose
+# environment the workers inherit. The folder is new for each master (two masters on one host, as
+# in the benchmark, must not share one; files left by an earlier run would add to the counts) and
+# removed when the master exits; a dead worker's files stay (its counts are part of the totals)
+# except its live gauges (database pool), which child_exit drops.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="jifen-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    _own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    _own_metrics_dir = None
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def on_starting(server):
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for name in os.listdir(folder):  # a folder given from outside may hold a previous run's files
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

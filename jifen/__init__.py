@@ -16,14 +16,19 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
+    from jifen.platform import logs
+
+    logs.configure(app.config)
     if app.config["PROXY_COUNT"]:  # behind nginx: the client's address and scheme come from it
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
                                 x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
 
-    from jifen.platform import api, i18n, ratelimit, web
+    from jifen.platform import api, errortracking, i18n, metrics, ratelimit, web
     from jifen.platform.db import db
 
+    errortracking.init_app(app)
     db.init_app(app)
+    metrics.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     i18n.init_app(app)
     web.init_app(app)

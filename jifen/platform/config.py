@@ -24,6 +24,8 @@ ENV_ALIASES = {
     "JIFEN_TASKS_EAGER": "TASKS_EAGER",
     "JIFEN_CONFIG_FILE": "CONFIG_FILE",
 }
+# kept as typed (a token or DSN that happens to parse as JSON stays a string)
+RAW_STRINGS = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN")
 
 
 def defaults(instance_path: str) -> dict:
@@ -89,6 +91,13 @@ def defaults(instance_path: str) -> dict:
         "NOTIFY_RUN_SECONDS": 50,  # one delivery task stops taking new batches after this
         "NOTIFY_MAX_AGE_HOURS": 72,  # older undelivered messages stay in the inbox only
         "NOTIFY_DELIVER_SECONDS": 60,  # the beat's delivery interval
+        # observability (docs/decisions.md, Issue 12: observability)
+        "LOG_FORMAT": None,  # json | text; None: json in production, text in development
+        "LOG_LEVEL": "INFO",
+        "METRICS_TOKEN": None,  # GET /metrics needs "Authorization: Bearer <token>"; unset: /metrics is off
+        "SENTRY_DSN": None,  # error tracking (Sentry SDK) only when set
+        "SENTRY_ENVIRONMENT": None,  # default: JIFEN_ENV
+        "SENTRY_TRACES_SAMPLE_RATE": 0.0,  # share of requests and jobs traced (0 to 1)
     }
 
 
@@ -112,7 +121,7 @@ def load(app, test_config: dict | None = None) -> None:
         cfg.from_pyfile(file_path)
     for name, raw in env.items():
         key = ENV_ALIASES.get(name, name[len("JIFEN_"):])
-        cfg[key] = raw if key in ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL") else _parse(raw)
+        cfg[key] = raw if key in RAW_STRINGS else _parse(raw)
     if test_config:
         cfg.update(test_config)
     _finish(app)
@@ -136,6 +145,7 @@ def _finish(app) -> None:
         cfg["PREFERRED_URL_SCHEME"] = "https"
     elif not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
+    _observability(cfg, production)
     url = cfg["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgresql://"):
         cfg["SQLALCHEMY_DATABASE_URI"] = url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -158,6 +168,37 @@ def _finish(app) -> None:
         "enable_utc": True,
         "broker_connection_retry_on_startup": True,
     }
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _observability(cfg, production: bool) -> None:
+    """Logging, metrics and error-tracking settings: checked at start, each error names its variable."""
+    if cfg.get("LOG_FORMAT") is None:
+        cfg["LOG_FORMAT"] = "json" if production else "text"
+    if cfg["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError(f"JIFEN_LOG_FORMAT must be json or text, not {cfg['LOG_FORMAT']!r}.")
+    cfg["LOG_LEVEL"] = str(cfg.get("LOG_LEVEL") or "INFO").upper()
+    if cfg["LOG_LEVEL"] not in LOG_LEVELS:
+        raise ConfigError(f"JIFEN_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {cfg['LOG_LEVEL']!r}.")
+    token = cfg["METRICS_TOKEN"] = cfg.get("METRICS_TOKEN") or None  # empty (compose's default): off
+    if token is not None and (not isinstance(token, str) or len(token) < 16):
+        raise ConfigError("JIFEN_METRICS_TOKEN must be a string of at least 16 characters "
+                          "(e.g. python3 -c \"import secrets; print(secrets.token_urlsafe(32))\").")
+    dsn = cfg.get("SENTRY_DSN") or None
+    cfg["SENTRY_DSN"] = dsn
+    if dsn is not None:
+        from sentry_sdk.utils import BadDsn, Dsn
+
+        try:
+            Dsn(str(dsn))
+        except BadDsn as exc:
+            raise ConfigError(f"JIFEN_SENTRY_DSN is not a Sentry DSN ({exc}); unset it to turn error tracking off.")
+    rate = cfg.get("SENTRY_TRACES_SAMPLE_RATE")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ConfigError(f"JIFEN_SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not {rate!r}.")
+    cfg["SENTRY_ENVIRONMENT"] = cfg.get("SENTRY_ENVIRONMENT") or cfg["JIFEN_ENV"]
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import current_app, g, redirect, render_template, request, session, url_for
+from flask import current_app, g, redirect, render_template, request, request_started, session, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -134,10 +134,15 @@ def _resolve_tenant(endpoint, values) -> None:
     g.tenant_slug = slug
 
 
-def _before_request():
-    _read_only_requests_autocommit()
+def _assign_request_id(sender, **extra) -> None:
+    """First thing in a request (before the URL's tenant is looked up), so that every log line of
+    the request carries it (see logs.py): the caller's X-Request-ID (nginx's) if well formed, else new."""
     rid = request.headers.get("X-Request-ID", "")
     g.request_id = rid if REQUEST_ID_RE.match(rid) else uuid.uuid4().hex
+
+
+def _before_request():
+    _read_only_requests_autocommit()
     if request.endpoint is None:
         return None
     tenant = g.get("tenant")
@@ -291,17 +296,20 @@ def _too_large(err):
 
 def _internal_error(err):
     db.session.rollback()
-    current_app.logger.exception("unhandled error (request id %s)", g.get("request_id"))
-    message = _("Something went wrong on our side (request %(id)s).", id=g.get("request_id", ""))
+    # no log line here: Flask has just logged the exception ("Exception on … [GET]", with its
+    # traceback), and the request id is on that line like on every other (logs.py)
     if is_api_request():
+        message = _("Something went wrong on our side (request %(id)s).", id=g.get("request_id", ""))
         return {"code": 500, "status": "error", "message": message}, 500
-    return render_template("error.html", status=500, message=message), 500
+    # the page shows the request id under every error (error.html)
+    return render_template("error.html", status=500, message=_("Something went wrong on our side.")), 500
 
 
 def init_app(app) -> None:
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in _before_request for pages only
     csrf.init_app(app)
     login_manager.init_app(app)
+    request_started.connect(_assign_request_id, app)
     app.url_value_preprocessor(_resolve_tenant)
     app.before_request(_before_request)
     app.teardown_request(_end_request)

@@ -10,9 +10,14 @@ was terminated mid-task) is retried on a fresh one, a few times: every task is i
 """
 from __future__ import annotations
 
+from time import perf_counter
+
 from celery import Celery, Task
+from celery.exceptions import Retry
 from flask import Flask, has_app_context
 from sqlalchemy.exc import DBAPIError
+
+from jifen.platform import logs
 
 DISCONNECT_RETRIES = 3
 DISCONNECT_RETRY_SECONDS = 2
@@ -32,9 +37,27 @@ def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
             if has_app_context():
-                return self._run(*args, **kwargs)
+                return self._observed(*args, **kwargs)
             with app.app_context():
-                return self._run(*args, **kwargs)
+                return self._observed(*args, **kwargs)
+
+        def _observed(self, *args, **kwargs):
+            """Log lines carry the task's name and id; its duration and outcome go to the metrics."""
+            started, outcome = perf_counter(), "failure"
+            try:
+                with logs.bind(job=self.name, task_id=self.request.id):
+                    result = self._run(*args, **kwargs)
+                outcome = "success"
+                return result
+            except Retry:
+                outcome = "retry"
+                raise
+            finally:
+                # imported here, not at the top: workers/entry.py may switch prometheus_client to
+                # multiprocess mode, which must happen before anything imports it
+                from jifen.platform import metrics
+
+                metrics.observe_job(app, self.name, outcome, max(perf_counter() - started, 0.0))
 
         def _run(self, *args, **kwargs):
             try:

@@ -28,7 +28,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
-from jifen.platform import clock
+from jifen.platform import clock, metrics
 from jifen.platform.db import db, new_id
 from jifen.platform.jobs.models import OutboxJob
 from jifen.platform.jobs.queue import BROKER_ERRORS, broker, eager, publish
@@ -112,12 +112,14 @@ def _send(session, rows) -> int:
                 sent.append(row.id)
     except BROKER_ERRORS as exc:
         error = exc
+    metrics.count("outbox_published", len(sent))
     if sent:
         session.execute(delete(OutboxJob).where(OutboxJob.id.in_(sent)).execution_options(all_tenants=True))
     if error is not None:
         failed = rows[len(sent)]
         session.execute(update(OutboxJob).where(OutboxJob.id == failed.id).execution_options(all_tenants=True)
                         .values(attempts=OutboxJob.attempts + 1, last_error=repr(error)[:500]))
+        metrics.count("outbox_failures")
         _state()["broker_down_until"] = time.monotonic() + float(current_app.config["BROKER_BACKOFF_SECONDS"])
         current_app.logger.warning("outbox: the broker is unreachable (%r); %d job(s) stay pending",
                                    error, len(rows) - len(sent))

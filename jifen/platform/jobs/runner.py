@@ -19,7 +19,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from jifen.platform import clock
+from jifen.platform import clock, logs
 from jifen.platform.db import db
 from jifen.platform.jobs.alerts import tell
 from jifen.platform.jobs.models import JobRun
@@ -50,7 +50,7 @@ def run_daily(job: str, tenant_id: str, local_date: str, body: Callable[[Tenant,
         run_id = run.id
         db.session.commit()
         try:
-            with _as_of(job, tenant, day):
+            with _as_of(job, tenant, day), logs.bind(job_run_id=run_id):  # on every log line of the run
                 result = body(tenant, day) or {}
         except Exception as exc:
             db.session.rollback()

@@ -38,7 +38,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jifen.platform import clock
+from jifen.platform import clock, metrics
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
@@ -285,7 +285,9 @@ def deliver_tenant(channels: dict | None = None) -> Counter:
         stats["planned"] += planned
         claims = claim()
         for c in claims:
-            stats[send_one(c, channels)] += 1
+            outcome = send_one(c, channels)
+            stats[outcome] += 1
+            metrics.count("deliveries", outcome=outcome)
         if (not planned and not claims) or monotonic() > deadline:
             return stats
 
@@ -315,6 +317,17 @@ def deliver_all(tenant_id=None, channels: dict | None = None) -> dict:
         with tenant_scope(tenant):
             total += deliver_tenant(channels)
     return {"tenants": len(tenants), **dict(sorted(total.items()))}
+
+
+def open_delivery_counts() -> dict:
+    """Deliveries not sent, by state, over all townships (the metrics read it at each scrape)."""
+    found = dict(db.session.execute(select(D.state, func.count()).where(D.state != D.SENT).group_by(D.state)
+                                    .execution_options(all_tenants=True)).all())
+    return {state: found.get(state, 0) for state in (D.PENDING, D.SENDING, D.FAILED, D.DEAD)}
+
+
+metrics.register_stored_gauge("jifen_notification_deliveries_open", "Notification deliveries not sent, by state",
+                              "state", open_delivery_counts)
 
 
 # --- the admin's view -------------------------------------------------------------------------
