@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 
 from tests.celery_worker import start_worker
@@ -76,6 +77,8 @@ def stack(app, database_url, tmp_path):
         "JIFEN_WORKERS": "1", "JIFEN_GRACEFUL_TIMEOUT": str(GRACEFUL), "JIFEN_ACCESSLOG": "off",
         "JIFEN_OUTBOX_DRAIN_SECONDS": "1", "PYTHONPATH": str(ROOT),
     }
+    queue = redis.Redis.from_url(REDIS_URL)
+    queue.flushdb()  # this process's own Redis database: nothing queued by an earlier test
     procs, logs = [], []
 
     def spawn(name: str, argv: list[str], **extra) -> subprocess.Popen:
@@ -112,6 +115,7 @@ def stack(app, database_url, tmp_path):
                 proc.terminate()
         for proc in procs:
             _stop(proc)
+        queue.flushdb()  # beat's last publications must not reach a later test's worker
 
 
 def _ready(url: str) -> bool:
