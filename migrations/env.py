@@ -1,4 +1,6 @@
 import logging
+import os
+import re
 from logging.config import fileConfig
 
 from flask import current_app
@@ -68,6 +70,20 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+# How long a migration statement waits for a lock before it fails (PostgreSQL). An ALTER TABLE
+# waiting behind a long transaction would otherwise queue every later query on that table behind
+# itself and stall the site; failing fast lets the upgrade be retried at a quieter moment.
+# JIFEN_MIGRATION_LOCK_TIMEOUT: a PostgreSQL duration ("5s", "500ms"), "0" waits forever.
+DEFAULT_LOCK_TIMEOUT = "5s"
+
+
+def lock_timeout():
+    value = os.environ.get("JIFEN_MIGRATION_LOCK_TIMEOUT", "").strip() or DEFAULT_LOCK_TIMEOUT
+    if not re.fullmatch(r"\d+\s*(ms|s|min|h)?", value):
+        raise SystemExit(f"JIFEN_MIGRATION_LOCK_TIMEOUT={value!r}: expected a duration such as 5s or 500ms")
+    return value
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -95,6 +111,10 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # session-wide (not SET LOCAL): it also holds in autocommit blocks (CREATE INDEX CONCURRENTLY)
+            connection.exec_driver_sql(f"SET lock_timeout = '{lock_timeout()}'")
+            connection.commit()  # end the implicit transaction, so that alembic opens its own
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -24,8 +24,21 @@ find_python() {
   return 1
 }
 
-make_venv() {  # $1: pip extras, e.g. "" or "[test]"
-  local py; py=$(find_python)
+quiet_pip() {  # pip, without the noise of local index warnings and setuptools' editable banner; fails as pip fails
+  local out rc=0
+  out=$(.venv/bin/python -m pip "$@" 2>&1) || rc=$?
+  printf '%s\n' "$out" | grep -vE "^WARNING: Location|BuildBackendWarning|^ *!!|^ *\*+$|Please be careful|name as your package|with strategy|^ *$" || true
+  if [ $rc -ne 0 ]; then echo "!! pip $* failed" >&2; fi
+  return $rc
+}
+
+make_venv() {  # $1: "" (runtime: requirements/runtime.txt) or "[test]" (requirements/test.txt)
+  local py lock; py=$(find_python)
+  case "$1" in
+    "") lock=requirements/runtime.txt ;;
+    "[test]") lock=requirements/test.txt ;;
+    *) echo "make_venv: unknown extras $1" >&2; return 1 ;;
+  esac
   if [ ! -x .venv/bin/python ]; then
     if ! "$py" -m venv .venv 2>/dev/null; then
       rm -rf .venv
@@ -33,7 +46,10 @@ make_venv() {  # $1: pip extras, e.g. "" or "[test]"
       "$py" -m venv .venv
     fi
   fi
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e ".$1" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ *!!|^ *\*+$|Please be careful|name as your package|with strategy|^ *$" || true
+  .venv/bin/python -m pip install -q "pip>=24,<27" >/dev/null 2>&1 || true
+  # exactly the locked releases, each checked against its sha256 (scripts/lock writes the files);
+  # then Jifen itself, without letting pip resolve anything else
+  quiet_pip install -q --require-hashes -r "$lock"
+  quiet_pip install -q --no-deps -e .
   .venv/bin/python -c "import jifen" # fails loudly if the install did not work
 }

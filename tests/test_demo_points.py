@@ -24,6 +24,7 @@ from jifen.tenants.points.workflow import STATES
 from jifen.tenants.rankings.models import RankingSnapshot
 from jifen.tenants.store.models import Order
 from jifen.tenants.villages.models import Village
+from tests import restore_drill
 from tests.conftest import api_token
 
 
@@ -54,7 +55,7 @@ def longwo(app, monkeypatch):
             yield tenant, admin, villages, stats | {"rewards": summary}
 
 
-def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo):
+def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, make_app, tmp_path):
     tenant, admin, villages, stats = longwo
     # what villagers get for their points: orders, rankings with movement, stars, an honour wall, a dividend
     assert all(stats["rewards"]), stats["rewards"]
@@ -108,3 +109,7 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo):
     result = app.test_cli_runner().invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     assert counts() == before
+
+    # PostgreSQL: deploy/README.md's restore drill on this demo (dump, restore, audit verify, check-balances)
+    if db.engine.dialect.name == "postgresql":
+        restore_drill.run(make_app, tmp_path, tenant.slug)
