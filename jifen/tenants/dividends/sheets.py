@@ -21,6 +21,7 @@ from jifen.platform.db import db
 from jifen.platform.errors import Conflict
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, may
+from jifen.platform.sealed import unseal
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.dividends.models import SETTLED, DividendPayout, DividendRun
 from jifen.tenants.dividends.pools import yuan_plain
@@ -41,10 +42,10 @@ def _rows(run: DividendRun, village_id):
     """(payout, household, head's ID number) of one village, by door plate (`door_plate_order`) then
     id, in keyset pages."""
     after = None
-    head = select(Resident.household_id, Resident.id_number).where(
+    head = select(Resident.household_id, Resident.id_number_sealed).where(
         Resident.relation == "head", Resident.left_on.is_(None)).subquery()
     while True:
-        query = (select(DividendPayout, Household, head.c.id_number)
+        query = (select(DividendPayout, Household, head.c.id_number_sealed)
                  .join(Household, Household.id == DividendPayout.household_id)
                  .outerjoin(head, head.c.household_id == DividendPayout.household_id)
                  .where(DividendPayout.run_id == run.id, DividendPayout.village_id == village_id,
@@ -92,7 +93,8 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
     number, total = 0, 0
     for village in villages:
         reveal = may(actor, "household.view_id_numbers", village)
-        for payout, household, id_number in _rows(run, village.id):
+        for payout, household, id_sealed in _rows(run, village.id):
+            id_number = unseal(id_sealed)
             number += 1
             total += payout.amount_fen
             amount = WriteOnlyCell(sheet, _money(payout.amount_fen))

@@ -21,8 +21,17 @@ from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_spreadsheet
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
+from jifen.platform.sealed import unseal
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
-from jifen.tenants.households.models import ACTIVE, Household, HouseholdEvent, HouseholdTag, Resident, RosterImport
+from jifen.tenants.households.models import (
+    ACTIVE,
+    Household,
+    HouseholdEvent,
+    HouseholdTag,
+    Resident,
+    RosterImport,
+    sealed_id_columns,
+)
 from jifen.tenants.households.roster_check import Checker, GridLookup, Plan, TagLookup
 from jifen.tenants.households.roster_excel import (
     COLUMNS,
@@ -71,6 +80,10 @@ def _check(actor: Actor, rows: list[Row], village: Village | None, import_id=Non
 def _apply(plan: Plan) -> None:
     """Write a checked plan: bulk inserts and updates by primary key, a few statements in all."""
     plan.add_search_keys()
+    for rows in (plan.residents, plan.resident_updates):  # ID numbers are stored sealed (platform/sealed.py)
+        for row in rows:
+            if "id_number" in row:
+                row.update(sealed_id_columns(row.pop("id_number")))
     for model, rows in ((Household, plan.households), (Resident, plan.residents)):
         for i in range(0, len(rows), CHUNK):
             db.session.execute(insert(model), rows[i:i + CHUNK])
@@ -232,7 +245,7 @@ def export(actor: Actor, village_id=None, masked: bool = False) -> bytes:
     households.sort(key=lambda h: (pinyin_key(names[h.village_id]), _plate_key(h.door_plate)))
     members: dict = {}
     for r in db.session.execute(select(Resident.household_id, Resident.name, Resident.relation, Resident.phone,
-                                       Resident.id_number)
+                                       Resident.id_number_sealed)
                                 .join(Household, Household.id == Resident.household_id)
                                 .where(*active, Resident.left_on.is_(None))
                                 .order_by(Resident.sort_order, Resident.created_at)).all():
@@ -248,9 +261,10 @@ def export(actor: Actor, village_id=None, masked: bool = False) -> bytes:
                   h.door_plate]
         household_tags, note = tags.text(tag_codes.get(h.id, ())), h.note or ""
         for r in sorted(members.get(h.id, []), key=lambda r: r.relation != "head"):
+            number = unseal(r.id_number_sealed)
             rows.append(labels + [r.name, RELATION_SHEET_WORDS.get(r.relation, r.relation),
                                   (r.phone if shown else mask_phone(r.phone)) or "",
-                                  (r.id_number if shown else mask_id_number(r.id_number)) or "",
+                                  (number if shown else mask_id_number(number)) or "",
                                   household_tags, note])
     return write_roster(rows)
 

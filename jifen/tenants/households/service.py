@@ -21,7 +21,7 @@ from pypinyin import lazy_pinyin
 from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from jifen.platform import clock
+from jifen.platform import clock, sealed
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
@@ -282,11 +282,12 @@ def _id_number_conflicts(entries: list[tuple[str, str | None, uuid.UUID | None]]
         seen.setdefault(number, field)
     if seen:
         own = {rid for _f, _n, rid in entries if rid}
-        holders = db.session.execute(select(Resident.id_number, Resident.id).where(
-            Resident.id_number.in_(list(seen)), Resident.left_on.is_(None))).all()
-        for number, rid in holders:
+        blinded = {sealed.blind(number): number for number in seen}
+        holders = db.session.execute(select(Resident.id_number_hmac, Resident.id).where(
+            Resident.id_number_hmac.in_(list(blinded)), Resident.left_on.is_(None))).all()
+        for digest, rid in holders:
             if rid not in own:
-                conflicts[seen[number]] = [_("Another current resident already has this ID number.")]
+                conflicts[seen[blinded[digest]]] = [_("Another current resident already has this ID number.")]
     return conflicts
 
 
@@ -302,7 +303,8 @@ def _move_resident(resident: Resident, household_id, relation: str, order: int, 
     resident.left_on = today
     return Resident(household_id=household_id, name=resident.name, name_pinyin=resident.name_pinyin,
                     name_initials=resident.name_initials, relation=relation, phone=resident.phone,
-                    id_number=resident.id_number, sort_order=order)
+                    id_number_sealed=resident.id_number_sealed, id_number_hmac=resident.id_number_hmac,
+                    sort_order=order)
 
 
 def current_members(household_id) -> list[Resident]:
@@ -737,8 +739,11 @@ def scope_condition(actor: Actor, action_name: str = "household.list"):
 
 def _matches(q: str):
     """Head or current member name (substring), full pinyin (substring), pinyin initials (prefix),
-    door plate (substring)."""
+    door plate (substring), a current member's whole ID number (through its keyed hash)."""
     member = [Resident.name.contains(q, autoescape=True)]
+    number = q.replace(" ", "").upper()
+    if rules.ID_RE.match(number):
+        member.append(Resident.id_number_hmac == sealed.blind(number))
     household = [Household.head_name.contains(q, autoescape=True), Household.door_plate.icontains(q, autoescape=True)]
     key = re.sub(r"[\s']+", "", q).lower()
     if key.isascii() and key.isalpha():
