@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
+from flask import has_request_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -31,6 +32,7 @@ from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
+from jifen.platform.unit_of_work import commit_read
 from jifen.tenants.households import (
     rules,
     scopes,  # noqa: F401 - registers the household scope kind
@@ -69,8 +71,24 @@ STATUS_LABELS = {ACTIVE: _l("Active"), MOVED_OUT: _l("Moved out"), MERGED: _l("M
 # --- small helpers ---------------------------------------------------------------------------
 
 def can_see_identity(actor: Actor, household: Household) -> bool:
-    """Whether this actor sees the household's ID numbers and phones unmasked (pages, API, export)."""
+    """Whether this actor may see the household's ID numbers unmasked (pages and API on an explicit
+    "show", which is audited; exports)."""
     return may(actor, "household.view_id_numbers", household)
+
+
+def can_see_phones(actor: Actor, household: Household) -> bool:
+    """Whether this actor sees the household's phones unmasked (those who call households)."""
+    return may(actor, "household.view_phones", household)
+
+
+def identity_read(actor: Actor, obj, *, purpose: str, count: int, **details) -> None:
+    """Audit that `actor` was shown `count` full ID numbers (never the numbers themselves). In a read
+    request the entry commits with the answer (`unit_of_work.commit_read`)."""
+    if not count:
+        return
+    record(actor, "identity.read", obj, after={"purpose": purpose, "id_numbers": count} | details)
+    if has_request_context():
+        commit_read()
 
 
 def _english() -> bool:
@@ -823,10 +841,12 @@ def get_household(actor: Actor, household_id) -> Household:
     return _load(actor, "household.view", household_id)
 
 
-def present_member(r: Resident, reveal: bool) -> dict:
-    """A member as pages and the API show it: ID number and phone masked unless `reveal`."""
+def present_member(r: Resident, reveal: bool, phone: bool | None = None) -> dict:
+    """A member as pages and the API show it: ID number masked unless `reveal`, phone unless `phone`
+    (default: as the ID number)."""
+    phone = reveal if phone is None else phone
     return {"id": r.id, "name": r.name, "relation": r.relation, "relation_label": RELATION_LABELS.get(r.relation, ""),
-            "phone": (r.phone or "") if reveal else rules.mask_phone(r.phone),
+            "phone": (r.phone or "") if phone else rules.mask_phone(r.phone),
             "id_number": (r.id_number or "") if reveal else rules.mask_id_number(r.id_number),
             "sort_order": r.sort_order, "left_on": r.left_on, "created_at": r.created_at}
 
@@ -841,12 +861,19 @@ def grid_path(node_id) -> list[GridNode]:
 
 
 @action("household.view")
-def household_detail(actor: Actor, household_id) -> dict:
-    """Everything the household page and the API show, masked as this actor must see it."""
+def household_detail(actor: Actor, household_id, *, reveal: bool = False) -> dict:
+    """Everything the household page and the API show, masked as this actor must see it. ID numbers
+    are masked for everyone unless `reveal` (an explicit "show"): allowed to those who may see them
+    (else 403), and audited."""
     household = _load(actor, "household.view", household_id)
-    reveal = can_see_identity(actor, household)
+    may_reveal = can_see_identity(actor, household)
+    if reveal:
+        authorize(actor, "household.view_id_numbers", household)
+    phones = can_see_phones(actor, household)
     rows = db.session.execute(select(Resident).where(Resident.household_id == household.id)
                               .order_by(Resident.sort_order, Resident.created_at)).scalars().all()
+    if reveal:
+        identity_read(actor, household, purpose="household", count=sum(1 for r in rows if r.id_number_hmac))
     current = sorted((r for r in rows if r.left_on is None), key=lambda r: r.relation != "head")
     former = sorted((r for r in rows if r.left_on is not None), key=lambda r: r.left_on, reverse=True)
     summary = summaries([household])[0]
@@ -855,8 +882,9 @@ def household_detail(actor: Actor, household_id) -> dict:
         "note": household.note, "created_at": household.created_at, "updated_at": household.updated_at,
         "merged_into_id": household.merged_into_id, "merged_into": merged_into,
         "grid_path": [n.name for n in grid_path(household.grid_node_id)], "identity_visible": reveal,
-        "members": [present_member(r, reveal) for r in current],
-        "former_members": [present_member(r, reveal) for r in former],
+        "may_reveal_identity": may_reveal, "phones_visible": phones,
+        "members": [present_member(r, reveal, phones) for r in current],
+        "former_members": [present_member(r, reveal, phones) for r in former],
         "history": _history(actor, household),
     }
 
