@@ -28,6 +28,7 @@ from jifen.tenants.dividends.pools import yuan_plain
 from jifen.tenants.dividends.settlement import door_plate_order, payout_villages, pool_of
 from jifen.tenants.households.models import Household, Resident
 from jifen.tenants.households.rules import mask_id_number
+from jifen.tenants.households.service import identity_read
 from jifen.tenants.villages.models import Village
 
 BATCH = 5000
@@ -90,11 +91,12 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
         return cell
 
     sheet.append([header_cell(h) for h in headers])
-    number, total = 0, 0
+    number, total, revealed = 0, 0, 0
     for village in villages:
         reveal = may(actor, "household.view_id_numbers", village)
         for payout, household, id_sealed in _rows(run, village.id):
             id_number = unseal(id_sealed)
+            revealed += bool(reveal and id_number)
             number += 1
             total += payout.amount_fen
             amount = WriteOnlyCell(sheet, _money(payout.amount_fen))
@@ -105,6 +107,7 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
     total_cell.number_format, total_cell.font = MONEY, bold
     sheet.append([header_cell(_("Total")), header_cell(_("%(n)d households", n=number)), "", "", "", total_cell, ""])
     assert total == run.amount_fen, (total, run.amount_fen)
+    identity_read(actor, run, purpose="dividend_payment_sheet", count=revealed)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue(), f"dividend-{pool.period}-{run.number}.xlsx"

@@ -42,6 +42,7 @@ from jifen.tenants.households.roster_excel import (
     write_template,
 )
 from jifen.tenants.households.rules import RELATION_SHEET_WORDS, mask_id_number, mask_phone
+from jifen.tenants.households.service import identity_read
 from jifen.tenants.villages.models import Village
 
 register_url_object("import_id", RosterImport)
@@ -254,7 +255,7 @@ def export(actor: Actor, village_id=None, masked: bool = False) -> bytes:
     for t in db.session.execute(select(HouseholdTag.household_id, HouseholdTag.tag)
                                 .join(Household, Household.id == HouseholdTag.household_id).where(*active)).all():
         tag_codes.setdefault(t.household_id, set()).add(t.tag)
-    rows = []
+    rows, revealed = [], 0
     for h in households:
         shown = h.village_id in full
         labels = [names[h.village_id], grid.label(h.grid_node_id) if h.grid_node_id in grid.nodes else "",
@@ -262,10 +263,13 @@ def export(actor: Actor, village_id=None, masked: bool = False) -> bytes:
         household_tags, note = tags.text(tag_codes.get(h.id, ())), h.note or ""
         for r in sorted(members.get(h.id, []), key=lambda r: r.relation != "head"):
             number = unseal(r.id_number_sealed)
+            revealed += bool(shown and number)
             rows.append(labels + [r.name, RELATION_SHEET_WORDS.get(r.relation, r.relation),
                                   (r.phone if shown else mask_phone(r.phone)) or "",
                                   (number if shown else mask_id_number(number)) or "",
                                   household_tags, note])
+    identity_read(actor, chosen, purpose="roster_export", count=revealed, object_type=None if chosen else "roster",
+                  village_ids=sorted(str(v) for v in full))
     return write_roster(rows)
 
 

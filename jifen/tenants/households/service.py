@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from flask import has_request_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -32,7 +31,7 @@ from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
-from jifen.platform.unit_of_work import commit_read
+from jifen.platform.unit_of_work import reading, trace_read
 from jifen.tenants.households import (
     rules,
     scopes,  # noqa: F401 - registers the household scope kind
@@ -81,14 +80,20 @@ def can_see_phones(actor: Actor, household: Household) -> bool:
     return may(actor, "household.view_phones", household)
 
 
-def identity_read(actor: Actor, obj, *, purpose: str, count: int, **details) -> None:
-    """Audit that `actor` was shown `count` full ID numbers (never the numbers themselves). In a read
+def identity_read(actor: Actor, obj=None, *, purpose: str, count: int, object_type: str | None = None,
+                  object_id=None, **details) -> None:
+    """Audit that `actor` was shown `count` full ID numbers (never the numbers themselves): the
+    household page's "show", a roster export, a payment sheet, a recommendation list. In a read
     request the entry commits with the answer (`unit_of_work.commit_read`)."""
     if not count:
         return
-    record(actor, "identity.read", obj, after={"purpose": purpose, "id_numbers": count} | details)
-    if has_request_context():
-        commit_read()
+    kw = {"object_type": object_type or (obj.__tablename__ if obj is not None else "none"),
+          "object_id": object_id if object_id is not None else getattr(obj, "id", None),
+          "after": {"purpose": purpose, "id_numbers": count} | details}
+    if reading():
+        trace_read(lambda: record(actor, "identity.read", **kw))
+    else:
+        record(actor, "identity.read", **kw)
 
 
 def _english() -> bool:
