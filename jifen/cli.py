@@ -273,7 +273,7 @@ def reseal_ids():
         raise click.ClickException(str(err)) from err
     db.session.commit()
     click.echo(f"resealed {result['numbers']} ID numbers with the newest key "
-               f"({result['were_older']} were under an older key)")
+               f"({result['were_older']} were under an older key) and {result['files']} uploaded spreadsheets")
 
 
 def init_app(app) -> None:

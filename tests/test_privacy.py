@@ -178,6 +178,29 @@ def test_roster_export_masked_unless_allowed_and_a_full_export_is_audited(app, w
         assert reads[-1].after["id_numbers"] >= 1 and reads[-1].actor_name == "vadmin"
 
 
+def test_an_uploaded_roster_is_stored_sealed(app, world):
+    """A roster file is full of ID numbers: the stored upload is encrypted too, and still imports."""
+    with app.app_context(), alpha(world):
+        _household(world, "113号", "冯一", idn(13))
+        db.session.commit()
+    client = app.test_client()
+    headers = bearer(api_token(client, "alpha", "admin"))
+    data = client.get("/api/v1/t/alpha/roster/export", headers=headers,
+                      query_string={"village_id": str(world.a.villages[0])}).data
+    assert data.startswith(b"PK")
+    resp = client.post("/api/v1/t/alpha/roster/imports", headers=headers, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(data), "花名册.xlsx"), "village_id": str(world.a.villages[0])})
+    assert resp.status_code == 201, resp.get_json()
+    imported = resp.get_json()
+    with app.app_context():
+        stored = db.session.execute(text("SELECT data, sha256 FROM stored_files WHERE kind = 'spreadsheet'")).all()
+        assert len(stored) == 1 and not bytes(stored[0][0]).startswith(b"PK")  # not the .xlsx zip
+        assert sealed.unseal_bytes(bytes(stored[0][0])) == data
+    confirmed = client.post(f"/api/v1/t/alpha/roster/imports/{imported['id']}/confirm", headers=headers)
+    assert confirmed.status_code == 200, confirmed.get_json()  # read back from the sealed file
+    assert confirmed.get_json()["status"] == "imported"
+
+
 def test_key_rotation_old_rows_readable_then_resealed(make_app, app, world):
     old_key, new_key = app.config["ID_KEYS"][0], Fernet.generate_key().decode()
     with app.app_context(), alpha(world):
@@ -191,7 +214,7 @@ def test_key_rotation_old_rows_readable_then_resealed(make_app, app, world):
         db.session.commit()
         result = rotated.test_cli_runner().invoke(args=["reseal-ids"])
         assert result.exit_code == 0, result.output
-        assert "were under an older key" in result.output
+        assert "were under an older key" in result.output and "0 uploaded spreadsheets" in result.output
         db.session.expire_all()
         tokens = [r["id_number_sealed"] for r in _raw_residents() if r["id_number_sealed"]]
         assert tokens and all(sealed.sealed_with_newest(t) for t in tokens)

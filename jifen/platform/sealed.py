@@ -86,6 +86,25 @@ def reseal(token: str | None) -> str | None:
         raise SealError("A stored ID number can't be decrypted with the configured JIFEN_ID_KEYS.") from e
 
 
+def seal_bytes(data: bytes) -> bytes:
+    """A whole file sealed (an uploaded roster: it holds ID numbers)."""
+    return _keys().encrypt(data)
+
+
+def unseal_bytes(token: bytes) -> bytes:
+    try:
+        return _keys().decrypt(token)
+    except InvalidToken as e:
+        raise SealError("A stored file can't be decrypted with the configured JIFEN_ID_KEYS.") from e
+
+
+def reseal_bytes(token: bytes) -> bytes:
+    try:
+        return _keys().rotate(token)
+    except InvalidToken as e:
+        raise SealError("A stored file can't be decrypted with the configured JIFEN_ID_KEYS.") from e
+
+
 def sealed_with_newest(token: str) -> bool:
     try:
         Fernet(current_app.config["ID_KEYS"][0]).decrypt(token.encode("ascii"))

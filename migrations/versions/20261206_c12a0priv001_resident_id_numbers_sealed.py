@@ -4,7 +4,8 @@
 JIFEN_ID_KEYS) and `id_number_hmac` (HMAC-SHA256 with JIFEN_ID_HMAC_KEY); the per-township unique
 index of current residents moves to the hash. Existing rows are converted in batches with the
 configured keys (so run it with the production keys set), then the plain column is dropped.
-Downgrade decrypts back into a plain column.
+Uploaded spreadsheets (rosters, full of ID numbers) in `stored_files` are sealed the same way.
+Downgrade decrypts both back.
 
 Revision ID: c12a0priv001
 Revises: b11a0aud1t02
@@ -39,6 +40,28 @@ def _batches(bind, column: str):
         after = (rows[-1][0], rows[-1][1])
 
 
+def _files(bind, plain: bool):
+    """(tenant_id, id, data) of stored spreadsheets, a few at a time: those still plain (an .xlsx is
+    a zip: "PK") or those sealed."""
+    after = None
+    while True:
+        where = "kind = 'spreadsheet'" + (" AND (tenant_id, id) > (:t, :i)" if after else "")
+        rows = bind.execute(sa.text(f"SELECT tenant_id, id, data FROM stored_files WHERE {where} "
+                                    f"ORDER BY tenant_id, id LIMIT 20"),
+                            {"t": after[0], "i": after[1]} if after else {}).all()
+        if not rows:
+            return
+        yield [(t, i, bytes(d)) for t, i, d in rows if d is not None and bytes(d).startswith(b"PK") == plain]
+        after = (rows[-1][0], rows[-1][1])
+
+
+def _rewrite_files(bind, plain: bool, change) -> None:
+    for rows in _files(bind, plain):
+        for t, i, data in rows:
+            bind.execute(sa.text("UPDATE stored_files SET data = :d WHERE tenant_id = :t AND id = :i"),
+                         {"d": change(data), "t": t, "i": i})
+
+
 def upgrade():
     with op.batch_alter_table('residents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('id_number_sealed', sa.Text(), nullable=True))
@@ -55,9 +78,11 @@ def upgrade():
         batch_op.create_index('uq_residents_id_number_hmac', ['tenant_id', 'id_number_hmac'], unique=True,
                               sqlite_where=sa.text(f'id_number_hmac {CURRENT}'),
                               postgresql_where=sa.text(f'id_number_hmac {CURRENT}'))
+    _rewrite_files(bind, True, sealed.seal_bytes)
 
 
 def downgrade():
+    _rewrite_files(op.get_bind(), False, sealed.unseal_bytes)
     with op.batch_alter_table('residents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('id_number', sa.String(length=18), nullable=True))
     bind = op.get_bind()

@@ -133,7 +133,7 @@ def upload(actor: Actor, file, village_id=None) -> RosterImport:
     inside the sheet becomes the import's list of errors (status invalid)."""
     stored = store_spreadsheet(actor, file, "file")
     try:
-        rows, errors = read_rows(stored.data)
+        rows, errors = read_rows(stored.content)
     except Unreadable:
         raise Invalid.field("file", _("This file cannot be read as an Excel workbook (.xlsx): it is damaged or "
                                       "another kind of file. Open it in Excel or WPS and save it as .xlsx "
@@ -191,7 +191,7 @@ def confirm(actor: Actor, import_id) -> RosterImport:
     if imp.status != PREVIEWED:
         raise Conflict(_("This roster has errors and cannot be imported; correct the file and upload it again."))
     village = tenant_get(Village, imp.village_id) if imp.village_id else None
-    rows, errors = read_rows(tenant_get(StoredFile, imp.file_id).data)
+    rows, errors = read_rows(tenant_get(StoredFile, imp.file_id).content)
     plan = _check(actor, rows, village, str(imp.id))
     errors = errors or plan.errors
     if errors:
