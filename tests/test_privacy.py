@@ -196,6 +196,11 @@ def test_an_uploaded_roster_is_stored_sealed(app, world):
         stored = db.session.execute(text("SELECT data, sha256 FROM stored_files WHERE kind = 'spreadsheet'")).all()
         assert len(stored) == 1 and not bytes(stored[0][0]).startswith(b"PK")  # not the .xlsx zip
         assert sealed.unseal_bytes(bytes(stored[0][0])) == data
+    # the stored upload downloads for its uploader only (a file link must not leak a roster)
+    file_id = imported["file_id"]
+    assert client.get(f"/api/v1/t/alpha/files/{file_id}", headers=headers).data == data
+    vadmin = bearer(api_token(client, "alpha", "vadmin"))
+    assert client.get(f"/api/v1/t/alpha/files/{file_id}", headers=vadmin).status_code == 404
     confirmed = client.post(f"/api/v1/t/alpha/roster/imports/{imported['id']}/confirm", headers=headers)
     assert confirmed.status_code == 200, confirmed.get_json()  # read back from the sealed file
     assert confirmed.get_json()["status"] == "imported"

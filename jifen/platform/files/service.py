@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jifen.platform import sealed
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
+from jifen.platform.errors import Invalid, NotFound
 from jifen.platform.files.models import SEALED_KINDS, StoredFile
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.tenancy import register_url_object, tenant_get_or_404
@@ -92,5 +92,9 @@ def store_spreadsheet(actor: Actor, upload, field: str = "file") -> StoredFile:
 
 @action("file.view")
 def get_file(actor: Actor, file_id) -> StoredFile:
+    """Photos and scans for anyone of the township who has the link; an uploaded spreadsheet (a
+    roster, full of ID numbers) only for whoever uploaded it (404 for the others)."""
     stored = tenant_get_or_404(StoredFile, file_id)
+    if stored.kind in SEALED_KINDS and (stored.created_by is None or stored.created_by != actor.id):
+        raise NotFound(_("Not found."))
     return stored
