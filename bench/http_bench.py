@@ -455,11 +455,21 @@ def check_answer(name: str, url: str, headers: dict, expect: bytes) -> None:
         raise RuntimeError(f"{name}: GET {url} answered {status}, not the expected page: {body[:300]!r}")
 
 
+def id_keys(secret: str) -> dict:
+    """The ID number keys production requires (platform/sealed.py), the same for the CLI and the servers."""
+    import json
+
+    from jifen.platform.sealed import derived_key
+
+    return {"JIFEN_ID_KEYS": json.dumps([derived_key(secret, "id-keys")]),
+            "JIFEN_ID_HMAC_KEY": derived_key(secret, "id-hmac")}
+
+
 def measure(args, db: BenchDatabase, worker_class: str, logdir: Path, secret: str,
             redis_url: str, tenant_id: str, village_id: str, servers: list, creds: dict) -> list[Result]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
     env |= {"JIFEN_ENV": "production", "JIFEN_SECRET_KEY": secret, "JIFEN_DATABASE_URL": db.url,
-            "JIFEN_REDIS_URL": redis_url, "JIFEN_WORKER_CLASS": worker_class,
+            "JIFEN_REDIS_URL": redis_url, "JIFEN_WORKER_CLASS": worker_class, **id_keys(secret),
             # login limits stay on, but counted apart from earlier runs (5 sign-ins a minute)
             "JIFEN_RATELIMIT_KEY_PREFIX": args.ratelimit_prefix,
             "JIFEN_GRACEFUL_TIMEOUT": "10", "PYTHONUNBUFFERED": "1"}
@@ -582,7 +592,7 @@ def main(argv=None) -> int:
         db = BenchDatabase(os.environ.get("JIFEN_BENCH_DATABASE_URL"), admin_url)
         cli_env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
         cli_env |= {"JIFEN_ENV": "production", "JIFEN_SECRET_KEY": secret, "JIFEN_DATABASE_URL": db.url,
-                    "JIFEN_REDIS_URL": redis_url}
+                    "JIFEN_REDIS_URL": redis_url, **id_keys(secret)}
         for step in (["db", "upgrade"], ["demo"]):
             log("jifen " + " ".join(step))
             subprocess.run(jifen_cmd(*step), cwd=ROOT, env=cli_env, check=True, capture_output=True)

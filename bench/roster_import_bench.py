@@ -160,6 +160,8 @@ def baseline(database: Database, data: bytes, tenant_id: uuid.UUID) -> float:
 
     from openpyxl import load_workbook
 
+    from jifen.platform.sealed import blind, seal  # the baseline stores ID numbers sealed too, as the app must
+
     sqlite = database.kind == "sqlite"
     ph = "?" if sqlite else "%s"
     ident = (lambda u: u.hex) if sqlite else (lambda u: u)
@@ -183,13 +185,14 @@ def baseline(database: Database, data: bytes, tenant_id: uuid.UUID) -> float:
             households[key] = (tid, ident(uuid.uuid4()), village, nodes[(village, grid)], plate, "", "", "",
                                "active", "", now, now)
         residents.append((tid, ident(uuid.uuid4()), households[key][1], name, "", "", relation, phone or None,
-                          id_number or None, 0, now))
+                          seal(id_number or None), blind(id_number or None), 0, now))
     wb.close()
     cur.executemany(f"INSERT INTO households (tenant_id, id, village_id, grid_node_id, door_plate, head_name, "
                     f"head_pinyin, head_initials, status, note, created_at, updated_at) VALUES ({', '.join([ph] * 12)})",
                     list(households.values()))
     cur.executemany(f"INSERT INTO residents (tenant_id, id, household_id, name, name_pinyin, name_initials, "
-                    f"relation, phone, id_number, sort_order, created_at) VALUES ({', '.join([ph] * 11)})",
+                    f"relation, phone, id_number_sealed, id_number_hmac, sort_order, created_at) "
+                    f"VALUES ({', '.join([ph] * 12)})",
                     residents)
     conn.commit()
     seconds = time.perf_counter() - start

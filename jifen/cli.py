@@ -321,7 +321,25 @@ def demo(base_url):
         click.echo(line)
 
 
+@click.command("reseal-ids")
+@with_appcontext
+def reseal_ids():
+    """Re-encrypt every stored ID number with the newest key of JIFEN_ID_KEYS (after adding a key
+    first in the list); once it has run, the older keys can be removed."""
+    from jifen.platform.sealed import SealError
+    from jifen.tenants.households.sealing import reseal_all
+
+    try:
+        result = reseal_all()
+    except SealError as err:
+        db.session.rollback()
+        raise click.ClickException(str(err)) from err
+    db.session.commit()
+    click.echo(f"resealed {result['numbers']} ID numbers with the newest key "
+               f"({result['were_older']} were under an older key) and {result['files']} uploaded spreadsheets")
+
+
 def init_app(app) -> None:
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
-                beat_tick, outbox, audit, points, demo):
+                beat_tick, outbox, audit, points, demo, reseal_ids):
         app.cli.add_command(cmd)

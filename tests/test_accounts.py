@@ -258,6 +258,8 @@ def test_production_cookie_flags(monkeypatch):
     monkeypatch.setenv("JIFEN_SECRET_KEY", "x" * 40)
     monkeypatch.setenv("JIFEN_REDIS_URL", "redis://127.0.0.1:6379/15")
     monkeypatch.setenv("JIFEN_DATABASE_URL", "postgresql://127.0.0.1/none")
+    monkeypatch.setenv("JIFEN_ID_KEYS", '["' + "A" * 43 + '="]')  # production needs the ID number keys too
+    monkeypatch.setenv("JIFEN_ID_HMAC_KEY", "h" * 40)
     from jifen import create_app
 
     app = create_app({"TESTING": True})

@@ -46,6 +46,7 @@ EXPECTED = {
     "household.list": {TA, VA, AC, GW, PM, VL}, "household.view": {TA, VA, AC, GW, PM, VL},
     "household.create": {TA, VA, GW}, "household.update": {TA, VA, GW},
     "household.split": {TA, VA}, "household.merge": {TA, VA}, "household.view_id_numbers": {TA, VA},
+    "household.view_phones": {TA, VA, GW},
     "household.import": {TA, VA}, "household.export": {TA, VA}, "household_tag.manage": {TA},
     "rulebook.view": EVERY, "rulebook.manage": {TA}, "village_rulebook.manage": {TA, VA},
     "commitment.record": {TA, VA, GW}, "commitment.report": {TA, VA, AC, GW, PM},

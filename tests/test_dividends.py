@@ -495,6 +495,11 @@ def test_api_flow_pay_twice_is_409_and_the_sheet_sums_to_the_pool(app, client, w
     assert sum(round(Decimal(str(r[5])) * 100) for r in body_rows) == 2_000_000
     assert round(Decimal(str(rows[-1][5])) * 100) == 2_000_000
     assert "441622199001010005" in {r[2] for r in body_rows}  # the admin may see ID numbers: whole
+    with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):  # ... and it is recorded
+        read = db.session.execute(select(AuditEntry).where(AuditEntry.action == "identity.read")).scalar_one()
+        whole = sum(1 for r in body_rows if r[2] and "*" not in r[2])  # the rows whose head has an ID number
+        assert (read.object_id, read.after["purpose"], read.after["id_numbers"]) == (
+            run["id"], "dividend_payment_sheet", whole)
     paid = client.post(f"{API}/runs/{run['id']}/pay", json={"payment_reference": "BATCH-7"}, headers=admin)
     assert paid.status_code == 200 and paid.get_json()["state"] == "paid"
     twice = client.post(f"{API}/runs/{run['id']}/pay", json={"payment_reference": "BATCH-8"}, headers=admin)

@@ -314,14 +314,23 @@ def test_id_numbers_and_phones_masked_unless_allowed(app, world):
         panel = service.household_detail(actor(world, "panel_member"), hid)
         assert panel["members"][0]["id_number"] == "4416**********" + idn(9)[-4:]
         assert panel["members"][0]["phone"] == "139****5678" and not panel["identity_visible"]
-        full = service.household_detail(admin, hid)
-        assert full["members"][0]["id_number"] == idn(9) and full["members"][0]["phone"] == "13912345678"
+        plain = service.household_detail(admin, hid)  # an admin too sees the mask until asking to show
+        assert plain["members"][0]["id_number"].startswith("4416****") and plain["may_reveal_identity"]
+        assert plain["members"][0]["phone"] == "13912345678" and plain["phones_visible"]
+        full = service.household_detail(admin, hid, reveal=True)
+        assert full["members"][0]["id_number"] == idn(9) and full["identity_visible"]
         assert service.can_see_identity(admin, h) and not service.can_see_identity(actor(world, "panel_member"), h)
         assert not service.can_see_identity(actor(world, "village_admin"), h)  # another village's admin
+        db.session.rollback()
     client = app.test_client()
-    got = client.get(f"/api/v1/t/alpha/households/{hid}", headers=bearer(api_token(client, "alpha", "panel"))).get_json()
+    panel = bearer(api_token(client, "alpha", "panel"))
+    got = client.get(f"/api/v1/t/alpha/households/{hid}", headers=panel).get_json()
     assert got["members"][0]["id_number"].startswith("4416****") and idn(9) not in json.dumps(got)
-    got = client.get(f"/api/v1/t/alpha/households/{hid}", headers=bearer(api_token(client, "alpha", "admin"))).get_json()
+    assert client.post(f"/api/v1/t/alpha/households/{hid}/identity", headers=panel).status_code == 403
+    admin_token = bearer(api_token(client, "alpha", "admin"))
+    got = client.get(f"/api/v1/t/alpha/households/{hid}", headers=admin_token).get_json()
+    assert idn(9) not in json.dumps(got) and not got["identity_visible"]
+    got = client.post(f"/api/v1/t/alpha/households/{hid}/identity", headers=admin_token).get_json()
     assert got["members"][0]["id_number"] == idn(9) and got["identity_visible"]
 
 
@@ -600,7 +609,13 @@ def test_pages_render_in_chinese_with_masked_ids(app, world):
     assert panel.get("/t/alpha/households/new").status_code == 403
     admin = app.test_client()
     page_login(admin, "alpha", "admin")
-    assert idn(9) in admin.get(f"/t/alpha/households/{hid}").get_data(as_text=True)
+    page = admin.get(f"/t/alpha/households/{hid}").get_data(as_text=True)
+    assert idn(9) not in page and "显示完整身份证号" in page  # masked until the admin asks to see it
+    shown = admin.post(f"/t/alpha/households/{hid}/identity",
+                       data={"csrf_token": csrf_token(admin, f"/t/alpha/households/{hid}")})
+    assert shown.status_code == 200 and idn(9) in shown.get_data(as_text=True)
+    token = csrf_token(panel, f"/t/alpha/households/{hid}")
+    assert panel.post(f"/t/alpha/households/{hid}/identity", data={"csrf_token": token}).status_code == 403
     assert "/t/alpha/households/" in admin.get("/t/alpha/").get_data(as_text=True)  # the console tile
     for path in ("/", f"/{hid}/edit", f"/{hid}/members/new", f"/{hid}/split", f"/{hid}/merge?q=张", f"/{hid}/status",
                  "/tags", "/new", "/?village_id=" + str(world.a.villages[0]) + "&tag=party_member&status=all"):
@@ -627,7 +642,9 @@ def test_new_household_page_shows_errors_next_to_fields_then_saves(app, world):
     resp = client.post("/t/alpha/households/new", data=form)
     assert resp.status_code == 302
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
-    assert "王五" in page and "李梅" in page and idn(4) in page  # village admin of 官田村 sees ID numbers
+    assert "王五" in page and "李梅" in page and idn(4) not in page and idn(4)[-4:] in page
+    shown = client.post(resp.headers["Location"] + "/identity", data={"csrf_token": token})
+    assert idn(4) in shown.get_data(as_text=True)  # village admin of 官田村 may show the ID numbers
 
 
 def test_page_forms_edit_member_split_merge_status_tags(app, world):

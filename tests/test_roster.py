@@ -130,8 +130,8 @@ def snapshot(app, world):
             Household.id, Household.door_plate, Household.grid_node_id, Household.head_name, Household.head_pinyin,
             Household.note, Household.updated_at).order_by(Household.id)).all()
         residents = db.session.execute(select(
-            Resident.id, Resident.household_id, Resident.name, Resident.relation, Resident.phone, Resident.id_number,
-            Resident.sort_order).order_by(Resident.id)).all()
+            Resident.id, Resident.household_id, Resident.name, Resident.relation, Resident.phone,
+            Resident.id_number_hmac, Resident.sort_order).order_by(Resident.id)).all()
         tags = db.session.execute(select(HouseholdTag.household_id, HouseholdTag.tag)
                                   .order_by(HouseholdTag.household_id, HouseholdTag.tag)).all()
         return [tuple(r) for r in households], [tuple(r) for r in residents], [tuple(t) for t in tags]
@@ -556,7 +556,7 @@ def test_demo_households_are_plausible_and_idempotent(app, alpha):
     assert snapshot(app, alpha) == before
 
     def check():
-        residents = db.session.execute(select(Resident.id_number, Resident.phone, Resident.relation)).all()
+        residents = db.session.execute(select(Resident)).scalars().all()
         ids = [r.id_number for r in residents if r.id_number]
         assert len(ids) == len(set(ids)) and all(i.startswith("441622") for i in ids)
         from jifen.tenants.households.rules import clean_id_number

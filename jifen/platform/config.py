@@ -23,9 +23,11 @@ ENV_ALIASES = {
     "JIFEN_ENV": "JIFEN_ENV",
     "JIFEN_TASKS_EAGER": "TASKS_EAGER",
     "JIFEN_CONFIG_FILE": "CONFIG_FILE",
+    "JIFEN_ID_KEYS": "ID_KEYS",
+    "JIFEN_ID_HMAC_KEY": "ID_HMAC_KEY",
 }
 # kept as typed (a token or DSN that happens to parse as JSON stays a string)
-RAW_STRINGS = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN")
+RAW_STRINGS = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN", "ID_HMAC_KEY")
 
 
 def defaults(instance_path: str) -> dict:
@@ -38,6 +40,10 @@ def defaults(instance_path: str) -> dict:
         # decisions.md, Issue 11: job outbox and dead connections)
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800, "pool_pre_ping": True},
         "REDIS_URL": None,
+        # ID numbers at rest (platform/sealed.py): encryption keys, newest first (all decrypt), and
+        # the HMAC key for equality; production must set both, elsewhere they derive from SECRET_KEY
+        "ID_KEYS": None,
+        "ID_HMAC_KEY": None,
         "TASKS_EAGER": None,  # None: eager unless a Redis URL is configured
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
@@ -138,6 +144,10 @@ def _finish(app) -> None:
             missing.append("JIFEN_DATABASE_URL (a postgresql+psycopg:// URL)")
         if not cfg.get("REDIS_URL"):
             missing.append("JIFEN_REDIS_URL (a redis:// URL)")
+        if not cfg.get("ID_KEYS"):
+            missing.append("JIFEN_ID_KEYS (a JSON list of Fernet keys, newest first)")
+        if not cfg.get("ID_HMAC_KEY"):
+            missing.append("JIFEN_ID_HMAC_KEY (a long random string, never changed)")
         if missing:
             raise ConfigError("Production settings are incomplete; set " + ", ".join(missing) + ".")
         cfg["SESSION_COOKIE_SECURE"] = True
@@ -146,6 +156,7 @@ def _finish(app) -> None:
     elif not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
     _observability(cfg, production)
+    _id_keys(cfg)
     url = cfg["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgresql://"):
         cfg["SQLALCHEMY_DATABASE_URI"] = url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -199,6 +210,21 @@ def _observability(cfg, production: bool) -> None:
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
         raise ConfigError(f"JIFEN_SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not {rate!r}.")
     cfg["SENTRY_ENVIRONMENT"] = cfg.get("SENTRY_ENVIRONMENT") or cfg["JIFEN_ENV"]
+
+
+def _id_keys(cfg) -> None:
+    """ID number keys (platform/sealed.py): checked; outside production, derived from the secret key
+    when not configured (so an app restarted with the same secret key reads what it wrote)."""
+    from jifen.platform.sealed import check_keys, derived_key
+
+    try:
+        cfg["ID_KEYS"] = check_keys(cfg.get("ID_KEYS"))
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    if not cfg["ID_KEYS"]:
+        cfg["ID_KEYS"] = [derived_key(cfg["SECRET_KEY"], "id-keys")]
+    if not cfg.get("ID_HMAC_KEY"):
+        cfg["ID_HMAC_KEY"] = derived_key(cfg["SECRET_KEY"], "id-hmac")
 
 
 def _instance_secret(instance_path: str) -> str:

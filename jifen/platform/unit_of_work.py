@@ -13,7 +13,7 @@ what it has done, holds its locks briefly and resumes from there.
 """
 from __future__ import annotations
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 from jifen.platform.db import db
 
@@ -69,9 +69,29 @@ def keep_writes_with_refusal() -> None:
     g.keep_writes = True
 
 
+def trace_read(write) -> None:
+    """A read request that must leave a trace (it showed full ID numbers: the audit entry saying
+    so). The view itself stays read-only; `write()` runs once the view has answered with a success,
+    in a transaction of its own that commits before the response goes out. If it fails, the answer
+    is an error instead (nothing is shown without its trace)."""
+    g.setdefault("read_traces", []).append(write)
+
+
+def reading() -> bool:
+    """Whether the current request is a read (GET, HEAD, OPTIONS): writes there go through `trace_read`."""
+    return has_request_context() and request.method in READ_METHODS
+
+
 def finish_request(response):
     """The request's one commit (or rollback), after the view and before the response goes out."""
     if request.method in READ_METHODS:
+        traces = g.pop("read_traces", None)
+        if traces and response.status_code < 400:
+            db.session.info["read_only"] = False
+            db.session.rollback()  # ends the read's autocommit connection; the traces get a transaction
+            for write in traces:
+                write()
+            db.session.commit()
         return response
     if response.status_code < 400 or g.get("keep_writes"):
         db.session.commit()

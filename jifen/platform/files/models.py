@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from jifen.platform import clock
+from jifen.platform import clock, sealed
 from jifen.platform.db import TenantScoped, db
 
 
@@ -23,3 +23,14 @@ class StoredFile(TenantScoped, db.Model):
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    @property
+    def content(self) -> bytes:
+        """The file's bytes: spreadsheets (rosters hold ID numbers) are stored sealed (`SEALED_KINDS`);
+        one stored before that (an .xlsx zip, "PK") is returned as it is."""
+        if self.kind in SEALED_KINDS and not self.data.startswith(b"PK"):
+            return sealed.unseal_bytes(self.data)
+        return self.data
+
+
+SEALED_KINDS = ("spreadsheet",)  # encrypted at rest with JIFEN_ID_KEYS (platform/sealed.py)

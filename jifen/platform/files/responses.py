@@ -12,7 +12,7 @@ def file_response(stored) -> Response:
     """A stored file: photos and scans shown inline, the rest downloaded; cached, as a file id never
     changes content."""
     inline = stored.kind in ("image", "document")
-    resp = Response(stored.data, mimetype=stored.content_type)
+    resp = Response(stored.content, mimetype=stored.content_type)
     disposition = "inline" if inline else "attachment"
     resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(stored.filename)}"
     resp.headers["Cache-Control"] = "private, max-age=86400, immutable"

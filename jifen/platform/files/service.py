@@ -11,9 +11,10 @@ import io
 from flask_babel import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jifen.platform import sealed
 from jifen.platform.db import db
-from jifen.platform.errors import Invalid
-from jifen.platform.files.models import StoredFile
+from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.files.models import SEALED_KINDS, StoredFile
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.tenancy import register_url_object, tenant_get_or_404
 
@@ -45,7 +46,8 @@ def _read(upload, limit: int, field: str) -> tuple[bytes, str]:
 
 def _store(actor: Actor, kind: str, filename: str, content_type: str, data: bytes) -> StoredFile:
     stored = StoredFile(kind=kind, filename=filename, content_type=content_type, size=len(data),
-                        sha256=hashlib.sha256(data).hexdigest(), data=data,
+                        sha256=hashlib.sha256(data).hexdigest(),
+                        data=sealed.seal_bytes(data) if kind in SEALED_KINDS else data,
                         created_by=actor.id if actor.kind == "user" else None)
     db.session.add(stored)
     db.session.flush()
@@ -90,5 +92,9 @@ def store_spreadsheet(actor: Actor, upload, field: str = "file") -> StoredFile:
 
 @action("file.view")
 def get_file(actor: Actor, file_id) -> StoredFile:
+    """Photos and scans for anyone of the township who has the link; an uploaded spreadsheet (a
+    roster, full of ID numbers) only for whoever uploaded it (404 for the others)."""
     stored = tenant_get_or_404(StoredFile, file_id)
+    if stored.kind in SEALED_KINDS and (stored.created_by is None or stored.created_by != actor.id):
+        raise NotFound(_("Not found."))
     return stored

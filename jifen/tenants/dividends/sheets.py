@@ -21,12 +21,14 @@ from jifen.platform.db import db
 from jifen.platform.errors import Conflict
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, may
+from jifen.platform.sealed import unseal
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.tenants.dividends.models import SETTLED, DividendPayout, DividendRun
 from jifen.tenants.dividends.pools import yuan_plain
 from jifen.tenants.dividends.settlement import door_plate_order, payout_villages, pool_of
 from jifen.tenants.households.models import Household, Resident
 from jifen.tenants.households.rules import mask_id_number
+from jifen.tenants.households.service import identity_read
 from jifen.tenants.villages.models import Village
 
 BATCH = 5000
@@ -41,10 +43,10 @@ def _rows(run: DividendRun, village_id):
     """(payout, household, head's ID number) of one village, by door plate (`door_plate_order`) then
     id, in keyset pages."""
     after = None
-    head = select(Resident.household_id, Resident.id_number).where(
+    head = select(Resident.household_id, Resident.id_number_sealed).where(
         Resident.relation == "head", Resident.left_on.is_(None)).subquery()
     while True:
-        query = (select(DividendPayout, Household, head.c.id_number)
+        query = (select(DividendPayout, Household, head.c.id_number_sealed)
                  .join(Household, Household.id == DividendPayout.household_id)
                  .outerjoin(head, head.c.household_id == DividendPayout.household_id)
                  .where(DividendPayout.run_id == run.id, DividendPayout.village_id == village_id,
@@ -89,10 +91,12 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
         return cell
 
     sheet.append([header_cell(h) for h in headers])
-    number, total = 0, 0
+    number, total, revealed = 0, 0, 0
     for village in villages:
         reveal = may(actor, "household.view_id_numbers", village)
-        for payout, household, id_number in _rows(run, village.id):
+        for payout, household, id_sealed in _rows(run, village.id):
+            id_number = unseal(id_sealed)
+            revealed += bool(reveal and id_number)
             number += 1
             total += payout.amount_fen
             amount = WriteOnlyCell(sheet, _money(payout.amount_fen))
@@ -103,6 +107,7 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
     total_cell.number_format, total_cell.font = MONEY, bold
     sheet.append([header_cell(_("Total")), header_cell(_("%(n)d households", n=number)), "", "", "", total_cell, ""])
     assert total == run.amount_fen, (total, run.amount_fen)
+    identity_read(actor, run, purpose="dividend_payment_sheet", count=revealed)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue(), f"dividend-{pool.period}-{run.number}.xlsx"

@@ -34,7 +34,7 @@ from jifen.tenants.honours.models import RecommendationList
 from jifen.tenants.honours.titles import MAX_SORT_ORDER, check_tag
 from jifen.tenants.households.models import RELATIONS, Household, HouseholdTag, Resident
 from jifen.tenants.households.rules import mask_id_number
-from jifen.tenants.households.service import RELATION_LABELS, all_tags
+from jifen.tenants.households.service import RELATION_LABELS, all_tags, identity_read
 from jifen.tenants.villages.models import Village
 
 register_url_object("recommendation_list_id", RecommendationList)
@@ -226,6 +226,8 @@ def members(actor: Actor, list_id, village_id, period=None, masked: bool = False
             out.members.append(m)
     out.members.sort(key=_order)
     out.unknown_age.sort(key=_order)
+    identity_read(actor, rec, purpose="recommendation_list", count=sum(
+        1 for m in out.members if m.reveal and m.resident.id_number_hmac), village_id=str(village.id))
     return out
 
 

@@ -2,7 +2,8 @@
 
 The list answers a wrapper object `{items, total, page, per_page, pages}` (one JSON body a client
 can page through without reading headers). Every change answers the household as its page shows
-it: ID numbers and phones masked unless the caller may see them (`identity_visible`).
+it: ID numbers masked for everyone (`POST .../identity` shows them in full to those who may see
+them, and the audit log records it), phones masked unless the caller may see them (`phones_visible`).
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ class MemberSchema(Schema):
     id = fields.UUID()
     name = fields.String()
     relation = fields.String()
-    phone = fields.String(metadata={"description": "masked unless identity_visible"})
+    phone = fields.String(metadata={"description": "masked unless phones_visible"})
     id_number = fields.String(metadata={"description": "masked unless identity_visible"})
     sort_order = fields.Integer()
     left_on = fields.Date(allow_none=True)
@@ -149,7 +150,9 @@ class HouseholdSchema(HouseholdSummarySchema):
     note = fields.String()
     merged_into_id = fields.UUID(allow_none=True)
     grid_path = fields.List(fields.String())
-    identity_visible = fields.Boolean()
+    identity_visible = fields.Boolean(metadata={"description": "ID numbers in full (only from POST .../identity)"})
+    may_reveal_identity = fields.Boolean(metadata={"description": "the caller may ask for the full ID numbers"})
+    phones_visible = fields.Boolean()
     members = fields.List(fields.Nested(MemberSchema))
     former_members = fields.List(fields.Nested(MemberSchema))
     history = fields.List(fields.Nested(HouseholdEventSchema))
@@ -278,6 +281,16 @@ class HouseholdDetail(MethodView):
         """Change door plate, village and micro grid, note or tags; fields left out stay."""
         service.update_household(current_actor(), household_id, data)
         return _detail(household_id)
+
+
+@blp.route("/<uuid:household_id>/identity")
+class HouseholdIdentity(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, HouseholdSchema)
+    def post(self, household_id):
+        """The household with its members' full ID numbers, for those who may see them (township admins,
+        the village's admins); each call is recorded in the audit log (identity.read)."""
+        return service.household_detail(current_actor(), household_id, reveal=True)
 
 
 @blp.route("/<uuid:household_id>/members")

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.platform import clock
+from jifen.platform import clock, sealed
 from jifen.platform.db import TenantScoped, db, tenant_fk
 
 ACTIVE, MOVED_OUT, MERGED, DISSOLVED = "active", "moved_out", "merged", "dissolved"
@@ -49,14 +49,16 @@ RELATIONS = ("head", "spouse", "child", "child_in_law", "grandchild", "parent", 
 
 class Resident(TenantScoped, db.Model):
     """A member of a household. `id_number` (身份证号) is masked everywhere except for admins
-    allowed to see it (`household.view_id_numbers`)."""
+    allowed to see it (`household.view_id_numbers`), and stored sealed (platform/sealed.py):
+    `id_number_sealed` encrypted with the configured key, `id_number_hmac` its keyed hash, which the
+    unique index and look-ups compare. The `id_number` attribute reads and writes both."""
 
     __tablename__ = "residents"
     __table_args__ = (
         tenant_fk(["household_id"], "households"),
-        Index("uq_residents_id_number", "tenant_id", "id_number", unique=True,
-              sqlite_where=text("id_number IS NOT NULL AND left_on IS NULL"),
-              postgresql_where=text("id_number IS NOT NULL AND left_on IS NULL")),
+        Index("uq_residents_id_number_hmac", "tenant_id", "id_number_hmac", unique=True,
+              sqlite_where=text("id_number_hmac IS NOT NULL AND left_on IS NULL"),
+              postgresql_where=text("id_number_hmac IS NOT NULL AND left_on IS NULL")),
         Index("ix_residents_tenant_name_pinyin", "tenant_id", "name_pinyin"),
         Index("ix_residents_tenant_name_initials", "tenant_id", "name_initials"),
     )
@@ -66,10 +68,31 @@ class Resident(TenantScoped, db.Model):
     name_initials: Mapped[str] = mapped_column(String(64))  # "zsw"
     relation: Mapped[str] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(String(20))
-    id_number: Mapped[str | None] = mapped_column(String(18))
+    id_number_sealed: Mapped[str | None] = mapped_column(Text)
+    id_number_hmac: Mapped[str | None] = mapped_column(String(64))
     sort_order: Mapped[int] = mapped_column(default=0)
     left_on: Mapped[date | None]  # moved to another household (split/merge) or left; history is kept
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    @property
+    def id_number(self) -> str | None:
+        """The plain number, decrypted once per stored token (kept on the instance, never stored)."""
+        token = self.id_number_sealed
+        cached = self.__dict__.get("_id_number_plain")
+        if cached is None or cached[0] != token:
+            cached = (token, sealed.unseal(token))
+            self.__dict__["_id_number_plain"] = cached
+        return cached[1]
+
+    @id_number.setter
+    def id_number(self, value: str | None) -> None:
+        self.id_number_sealed, self.id_number_hmac = sealed.seal(value), sealed.blind(value)
+        self.__dict__["_id_number_plain"] = (self.id_number_sealed, value or None)
+
+
+def sealed_id_columns(number: str | None) -> dict:
+    """The stored columns for an ID number, for bulk inserts and updates (the roster import)."""
+    return {"id_number_sealed": sealed.seal(number), "id_number_hmac": sealed.blind(number)}
 
 
 class CustomTag(TenantScoped, db.Model):

@@ -21,8 +21,17 @@ from jifen.platform.files.models import StoredFile
 from jifen.platform.files.service import store_spreadsheet
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
+from jifen.platform.sealed import unseal
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
-from jifen.tenants.households.models import ACTIVE, Household, HouseholdEvent, HouseholdTag, Resident, RosterImport
+from jifen.tenants.households.models import (
+    ACTIVE,
+    Household,
+    HouseholdEvent,
+    HouseholdTag,
+    Resident,
+    RosterImport,
+    sealed_id_columns,
+)
 from jifen.tenants.households.roster_check import Checker, GridLookup, Plan, TagLookup
 from jifen.tenants.households.roster_excel import (
     COLUMNS,
@@ -33,6 +42,7 @@ from jifen.tenants.households.roster_excel import (
     write_template,
 )
 from jifen.tenants.households.rules import RELATION_SHEET_WORDS, mask_id_number, mask_phone
+from jifen.tenants.households.service import identity_read
 from jifen.tenants.villages.models import Village
 
 register_url_object("import_id", RosterImport)
@@ -71,6 +81,10 @@ def _check(actor: Actor, rows: list[Row], village: Village | None, import_id=Non
 def _apply(plan: Plan) -> None:
     """Write a checked plan: bulk inserts and updates by primary key, a few statements in all."""
     plan.add_search_keys()
+    for rows in (plan.residents, plan.resident_updates):  # ID numbers are stored sealed (platform/sealed.py)
+        for row in rows:
+            if "id_number" in row:
+                row.update(sealed_id_columns(row.pop("id_number")))
     for model, rows in ((Household, plan.households), (Resident, plan.residents)):
         for i in range(0, len(rows), CHUNK):
             db.session.execute(insert(model), rows[i:i + CHUNK])
@@ -119,7 +133,7 @@ def upload(actor: Actor, file, village_id=None) -> RosterImport:
     inside the sheet becomes the import's list of errors (status invalid)."""
     stored = store_spreadsheet(actor, file, "file")
     try:
-        rows, errors = read_rows(stored.data)
+        rows, errors = read_rows(stored.content)
     except Unreadable:
         raise Invalid.field("file", _("This file cannot be read as an Excel workbook (.xlsx): it is damaged or "
                                       "another kind of file. Open it in Excel or WPS and save it as .xlsx "
@@ -177,7 +191,7 @@ def confirm(actor: Actor, import_id) -> RosterImport:
     if imp.status != PREVIEWED:
         raise Conflict(_("This roster has errors and cannot be imported; correct the file and upload it again."))
     village = tenant_get(Village, imp.village_id) if imp.village_id else None
-    rows, errors = read_rows(tenant_get(StoredFile, imp.file_id).data)
+    rows, errors = read_rows(tenant_get(StoredFile, imp.file_id).content)
     plan = _check(actor, rows, village, str(imp.id))
     errors = errors or plan.errors
     if errors:
@@ -232,7 +246,7 @@ def export(actor: Actor, village_id=None, masked: bool = False) -> bytes:
     households.sort(key=lambda h: (pinyin_key(names[h.village_id]), _plate_key(h.door_plate)))
     members: dict = {}
     for r in db.session.execute(select(Resident.household_id, Resident.name, Resident.relation, Resident.phone,
-                                       Resident.id_number)
+                                       Resident.id_number_sealed)
                                 .join(Household, Household.id == Resident.household_id)
                                 .where(*active, Resident.left_on.is_(None))
                                 .order_by(Resident.sort_order, Resident.created_at)).all():
@@ -241,17 +255,21 @@ def export(actor: Actor, village_id=None, masked: bool = False) -> bytes:
     for t in db.session.execute(select(HouseholdTag.household_id, HouseholdTag.tag)
                                 .join(Household, Household.id == HouseholdTag.household_id).where(*active)).all():
         tag_codes.setdefault(t.household_id, set()).add(t.tag)
-    rows = []
+    rows, revealed = [], 0
     for h in households:
         shown = h.village_id in full
         labels = [names[h.village_id], grid.label(h.grid_node_id) if h.grid_node_id in grid.nodes else "",
                   h.door_plate]
         household_tags, note = tags.text(tag_codes.get(h.id, ())), h.note or ""
         for r in sorted(members.get(h.id, []), key=lambda r: r.relation != "head"):
+            number = unseal(r.id_number_sealed)
+            revealed += bool(shown and number)
             rows.append(labels + [r.name, RELATION_SHEET_WORDS.get(r.relation, r.relation),
                                   (r.phone if shown else mask_phone(r.phone)) or "",
-                                  (r.id_number if shown else mask_id_number(r.id_number)) or "",
+                                  (number if shown else mask_id_number(number)) or "",
                                   household_tags, note])
+    identity_read(actor, chosen, purpose="roster_export", count=revealed, object_type=None if chosen else "roster",
+                  village_ids=sorted(str(v) for v in full))
     return write_roster(rows)
 
 

@@ -19,7 +19,7 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from jifen.platform import clock
+from jifen.platform import clock, sealed
 from jifen.platform.db import db, new_id
 from jifen.platform.tenancy import current_tenant_id
 from jifen.tenants.households.models import ACTIVE, Household, HouseholdTag, Resident
@@ -178,6 +178,18 @@ class Plan:
         return c["households_created"] + c["households_updated"] + c["residents_created"] + c["residents_updated"]
 
 
+@dataclass(frozen=True)
+class CurrentResident:
+    """A current resident as the checks compare it, its ID number unsealed."""
+    id: uuid.UUID
+    household_id: uuid.UUID
+    name: str
+    relation: str
+    phone: str | None
+    id_number: str | None
+    sort_order: int
+
+
 @dataclass
 class Existing:
     """The township's data the rows are checked against (the villages the rows name)."""
@@ -185,7 +197,7 @@ class Existing:
     households: dict  # (village_id, door plate) -> row
     residents: dict  # household id -> [rows]
     tags: dict  # household id -> {tag code: HouseholdTag id}
-    id_owners: dict  # ID number -> household id, over the whole township's current residents
+    id_owners: dict  # ID number's keyed hash -> household id, over the whole township's current residents
 
     @classmethod
     def load(cls, village_ids: set) -> "Existing":
@@ -196,17 +208,18 @@ class Existing:
         residents = defaultdict(list)
         for r in db.session.execute(
                 select(Resident.id, Resident.household_id, Resident.name, Resident.relation, Resident.phone,
-                       Resident.id_number, Resident.sort_order)
+                       Resident.id_number_sealed, Resident.sort_order)
                 .join(Household, Household.id == Resident.household_id)
                 .where(*active, Resident.left_on.is_(None)).order_by(Resident.sort_order)).all():
-            residents[r.household_id].append(r)
+            residents[r.household_id].append(CurrentResident(r.id, r.household_id, r.name, r.relation, r.phone,
+                                                             sealed.unseal(r.id_number_sealed), r.sort_order))
         tags = defaultdict(dict)
         for t in db.session.execute(select(HouseholdTag.id, HouseholdTag.household_id, HouseholdTag.tag)
                                     .join(Household, Household.id == HouseholdTag.household_id)
                                     .where(*active)).all():
             tags[t.household_id][t.tag] = t.id
-        owners = dict(db.session.execute(select(Resident.id_number, Resident.household_id).where(
-            Resident.id_number.is_not(None), Resident.left_on.is_(None))).all())
+        owners = dict(db.session.execute(select(Resident.id_number_hmac, Resident.household_id).where(
+            Resident.id_number_hmac.is_not(None), Resident.left_on.is_(None))).all())
         return cls(households, residents, tags, owners)
 
 
@@ -330,7 +343,7 @@ class Checker:
                     self.plan.error(m.row, "id_number", _("The same ID number is on row %(row)d.", row=seen[m.id_number]))
                     continue
                 seen[m.id_number] = m.row
-                owner = existing.id_owners.get(m.id_number)
+                owner = existing.id_owners.get(sealed.blind(m.id_number))
                 if owner is not None and (here is None or owner != here.id):
                     other_households[m.row] = owner
         if other_households:

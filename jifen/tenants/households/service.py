@@ -21,7 +21,7 @@ from pypinyin import lazy_pinyin
 from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from jifen.platform import clock
+from jifen.platform import clock, sealed
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
@@ -31,6 +31,7 @@ from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
+from jifen.platform.unit_of_work import reading, trace_read
 from jifen.tenants.households import (
     rules,
     scopes,  # noqa: F401 - registers the household scope kind
@@ -69,8 +70,30 @@ STATUS_LABELS = {ACTIVE: _l("Active"), MOVED_OUT: _l("Moved out"), MERGED: _l("M
 # --- small helpers ---------------------------------------------------------------------------
 
 def can_see_identity(actor: Actor, household: Household) -> bool:
-    """Whether this actor sees the household's ID numbers and phones unmasked (pages, API, export)."""
+    """Whether this actor may see the household's ID numbers unmasked (pages and API on an explicit
+    "show", which is audited; exports)."""
     return may(actor, "household.view_id_numbers", household)
+
+
+def can_see_phones(actor: Actor, household: Household) -> bool:
+    """Whether this actor sees the household's phones unmasked (those who call households)."""
+    return may(actor, "household.view_phones", household)
+
+
+def identity_read(actor: Actor, obj=None, *, purpose: str, count: int, object_type: str | None = None,
+                  object_id=None, **details) -> None:
+    """Audit that `actor` was shown `count` full ID numbers (never the numbers themselves): the
+    household page's "show", a roster export, a payment sheet, a recommendation list. In a read
+    request the entry commits with the answer (`unit_of_work.commit_read`)."""
+    if not count:
+        return
+    kw = {"object_type": object_type or (obj.__tablename__ if obj is not None else "none"),
+          "object_id": object_id if object_id is not None else getattr(obj, "id", None),
+          "after": {"purpose": purpose, "id_numbers": count} | details}
+    if reading():
+        trace_read(lambda: record(actor, "identity.read", **kw))
+    else:
+        record(actor, "identity.read", **kw)
 
 
 def _english() -> bool:
@@ -282,11 +305,12 @@ def _id_number_conflicts(entries: list[tuple[str, str | None, uuid.UUID | None]]
         seen.setdefault(number, field)
     if seen:
         own = {rid for _f, _n, rid in entries if rid}
-        holders = db.session.execute(select(Resident.id_number, Resident.id).where(
-            Resident.id_number.in_(list(seen)), Resident.left_on.is_(None))).all()
-        for number, rid in holders:
+        blinded = {sealed.blind(number): number for number in seen}
+        holders = db.session.execute(select(Resident.id_number_hmac, Resident.id).where(
+            Resident.id_number_hmac.in_(list(blinded)), Resident.left_on.is_(None))).all()
+        for digest, rid in holders:
             if rid not in own:
-                conflicts[seen[number]] = [_("Another current resident already has this ID number.")]
+                conflicts[seen[blinded[digest]]] = [_("Another current resident already has this ID number.")]
     return conflicts
 
 
@@ -302,7 +326,8 @@ def _move_resident(resident: Resident, household_id, relation: str, order: int, 
     resident.left_on = today
     return Resident(household_id=household_id, name=resident.name, name_pinyin=resident.name_pinyin,
                     name_initials=resident.name_initials, relation=relation, phone=resident.phone,
-                    id_number=resident.id_number, sort_order=order)
+                    id_number_sealed=resident.id_number_sealed, id_number_hmac=resident.id_number_hmac,
+                    sort_order=order)
 
 
 def current_members(household_id) -> list[Resident]:
@@ -737,8 +762,11 @@ def scope_condition(actor: Actor, action_name: str = "household.list"):
 
 def _matches(q: str):
     """Head or current member name (substring), full pinyin (substring), pinyin initials (prefix),
-    door plate (substring)."""
+    door plate (substring), a current member's whole ID number (through its keyed hash)."""
     member = [Resident.name.contains(q, autoescape=True)]
+    number = q.replace(" ", "").upper()
+    if rules.ID_RE.match(number):
+        member.append(Resident.id_number_hmac == sealed.blind(number))
     household = [Household.head_name.contains(q, autoescape=True), Household.door_plate.icontains(q, autoescape=True)]
     key = re.sub(r"[\s']+", "", q).lower()
     if key.isascii() and key.isalpha():
@@ -818,10 +846,12 @@ def get_household(actor: Actor, household_id) -> Household:
     return _load(actor, "household.view", household_id)
 
 
-def present_member(r: Resident, reveal: bool) -> dict:
-    """A member as pages and the API show it: ID number and phone masked unless `reveal`."""
+def present_member(r: Resident, reveal: bool, phone: bool | None = None) -> dict:
+    """A member as pages and the API show it: ID number masked unless `reveal`, phone unless `phone`
+    (default: as the ID number)."""
+    phone = reveal if phone is None else phone
     return {"id": r.id, "name": r.name, "relation": r.relation, "relation_label": RELATION_LABELS.get(r.relation, ""),
-            "phone": (r.phone or "") if reveal else rules.mask_phone(r.phone),
+            "phone": (r.phone or "") if phone else rules.mask_phone(r.phone),
             "id_number": (r.id_number or "") if reveal else rules.mask_id_number(r.id_number),
             "sort_order": r.sort_order, "left_on": r.left_on, "created_at": r.created_at}
 
@@ -836,12 +866,19 @@ def grid_path(node_id) -> list[GridNode]:
 
 
 @action("household.view")
-def household_detail(actor: Actor, household_id) -> dict:
-    """Everything the household page and the API show, masked as this actor must see it."""
+def household_detail(actor: Actor, household_id, *, reveal: bool = False) -> dict:
+    """Everything the household page and the API show, masked as this actor must see it. ID numbers
+    are masked for everyone unless `reveal` (an explicit "show"): allowed to those who may see them
+    (else 403), and audited."""
     household = _load(actor, "household.view", household_id)
-    reveal = can_see_identity(actor, household)
+    may_reveal = can_see_identity(actor, household)
+    if reveal:
+        authorize(actor, "household.view_id_numbers", household)
+    phones = can_see_phones(actor, household)
     rows = db.session.execute(select(Resident).where(Resident.household_id == household.id)
                               .order_by(Resident.sort_order, Resident.created_at)).scalars().all()
+    if reveal:
+        identity_read(actor, household, purpose="household", count=sum(1 for r in rows if r.id_number_hmac))
     current = sorted((r for r in rows if r.left_on is None), key=lambda r: r.relation != "head")
     former = sorted((r for r in rows if r.left_on is not None), key=lambda r: r.left_on, reverse=True)
     summary = summaries([household])[0]
@@ -850,8 +887,9 @@ def household_detail(actor: Actor, household_id) -> dict:
         "note": household.note, "created_at": household.created_at, "updated_at": household.updated_at,
         "merged_into_id": household.merged_into_id, "merged_into": merged_into,
         "grid_path": [n.name for n in grid_path(household.grid_node_id)], "identity_visible": reveal,
-        "members": [present_member(r, reveal) for r in current],
-        "former_members": [present_member(r, reveal) for r in former],
+        "may_reveal_identity": may_reveal, "phones_visible": phones,
+        "members": [present_member(r, reveal, phones) for r in current],
+        "former_members": [present_member(r, reveal, phones) for r in former],
         "history": _history(actor, household),
     }
 

@@ -58,10 +58,17 @@ def detail(household_id):
     return _account_page(household_id, {}, {})
 
 
-def _account_page(household_id, errors: dict, form):
+@bp.post("/<uuid:household_id>/identity")
+def show_identity(household_id):
+    """The household page with its members' full ID numbers: an explicit, audited "show" (403 for
+    those who may not see them)."""
+    return _account_page(household_id, {}, {}, reveal=True)
+
+
+def _account_page(household_id, errors: dict, form, reveal: bool = False):
     """The household page; for township admins also its villager accounts and a form to add one."""
     actor = current_actor()
-    h = service.household_detail(actor, household_id)
+    h = service.household_detail(actor, household_id, reveal=reveal)
     accounts = staff.holders(VILLAGER, household_id) if may(actor, "staff.invite") else None
     from jifen.tenants.points import entries  # the household's points, for those who may see them
     balances = entries.balances(actor, household_id) if may(actor, "ledger.view", h["household"]) else None
@@ -160,7 +167,7 @@ def add_member(household_id):
         if not errors:
             return redirect(url_for("households.detail", household_id=household_id))
     return _render("households/member.html", errors, household=household, resident=None, form=form,
-                   reveal=True, masked={})
+                   reveal=True, reveal_phone=True, masked={})
 
 
 @bp.route("/<uuid:household_id>/members/<uuid:resident_id>", methods=["GET", "POST"])
@@ -171,21 +178,26 @@ def edit_member(household_id, resident_id):
     household = service.get_household(actor, household_id)
     authorize(actor, "household.update", household)
     resident = service.member_of(household, resident_id)
-    reveal = service.can_see_identity(actor, household)
-    shown = service.present_member(resident, reveal)
+    phones = service.can_see_phones(actor, household)
+    shown = service.present_member(resident, False, phones)
     if request.method == "POST":
         form = request.form
         data = {k: form.get(k, "") for k in (*MEMBER_FIELDS, "previous_head_relation")}
-        if not reveal:
-            data = {k: v for k, v in data.items() if v.strip() or k not in ("phone", "id_number")}
+        hidden = ("id_number",) if phones else ("phone", "id_number")
+        data = {k: v for k, v in data.items() if v.strip() or k not in hidden}
         _resident, errors = submit(service.update_member, actor, household_id, resident_id, data)
         if not errors:
             return redirect(url_for("households.detail", household_id=household_id))
     else:
-        form = {k: shown[k] for k in MEMBER_FIELDS} if reveal else {"name": resident.name,
-                                                                     "relation": resident.relation}
+        form = _member_form(resident, shown, phones)
     return _render("households/member.html", errors, household=household, resident=resident, form=form,
-                   reveal=reveal, masked=shown)
+                   reveal=False, reveal_phone=phones, masked=shown)
+
+
+def _member_form(resident, shown: dict, phones: bool) -> dict:
+    """The edit form's first values: the ID number is never sent (its mask is the hint; an empty box
+    keeps it), the phone only to those who see phones."""
+    return {"name": resident.name, "relation": resident.relation} | ({"phone": shown["phone"]} if phones else {})
 
 
 @bp.route("/<uuid:household_id>/members/<uuid:resident_id>/leave", methods=["POST"])
@@ -196,12 +208,10 @@ def member_leaves(household_id, resident_id):
     if errors:
         household = service.get_household(actor, household_id)
         resident = service.member_of(household, resident_id)
-        reveal = service.can_see_identity(actor, household)
-        shown = service.present_member(resident, reveal)
-        form = {k: shown[k] for k in MEMBER_FIELDS} if reveal else {"name": resident.name,
-                                                                     "relation": resident.relation}
-        return _render("households/member.html", errors, household=household, resident=resident, form=form,
-                       reveal=reveal, masked=shown)
+        phones = service.can_see_phones(actor, household)
+        shown = service.present_member(resident, False, phones)
+        return _render("households/member.html", errors, household=household, resident=resident,
+                       form=_member_form(resident, shown, phones), reveal=False, reveal_phone=phones, masked=shown)
     return redirect(url_for("households.detail", household_id=household_id))
 
 
