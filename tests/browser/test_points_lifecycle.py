@@ -12,6 +12,7 @@ codes), not on translated text, so the test holds while the Chinese catalog catc
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,6 +41,18 @@ TODAY = datetime.now(SHANGHAI).date()  # the township's day
 
 def _seed(server_env) -> None:
     run_seed(server_env, "tests.browser.seed_points", SLUG, timeout=120)
+
+
+def _notice_ended_yesterday(server_env, closes_on: date) -> None:
+    """Shift the open notice's dates back so that its last day was yesterday in the township."""
+    shift = closes_on - (datetime.now(SHANGHAI).date() - timedelta(days=1))
+    with sqlite3.connect(server_env["JIFEN_DATABASE_URL"].removeprefix("sqlite:///")) as conn:
+        rows = conn.execute("SELECT id, opens_on, closes_on FROM notices WHERE status = 'open'").fetchall()
+        assert len(rows) == 1, rows
+        for notice_id, opens_on, ends in rows:
+            conn.execute("UPDATE notices SET opens_on = ?, closes_on = ? WHERE id = ?",
+                         ((date.fromisoformat(opens_on) - shift).isoformat(),
+                          (date.fromisoformat(ends) - shift).isoformat(), notice_id))
 
 
 def _signed_in(browser, live_server, username: str):
@@ -320,9 +333,10 @@ def test_points_application_from_apply_to_passbook(browser, live_server, server_
     # 6. the third panel member dismisses the objection with a reason
     _dismiss(browser, live_server, app_id, shot)
 
-    # 7. the night after the notice closes, the job closes it and posts the item
-    out = jifen_cli("run-job", "jifen.points_notices", "--tenant", SLUG,
-                    "--date", (closes_on + timedelta(days=1)).isoformat())
+    # 7. the night after the notice closes, the job closes it and posts the item: the notice's week
+    #    is moved back so that it ended yesterday (the job refuses a date after today, issue 12)
+    _notice_ended_yesterday(server_env, closes_on)
+    out = jifen_cli("run-job", "jifen.points_notices", "--tenant", SLUG, "--force")
     assert "'closed': 1" in out, out
 
     # 8. the villager finds the points on the home page and in the passbook
