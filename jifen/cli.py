@@ -123,6 +123,47 @@ def list_townships(operator_name):
         click.echo(f"{t.slug}\t{t.status}\t{n} accounts\t{t.name}")
 
 
+def _account_link(call, operator_name, slug, username, base_url, what):
+    try:
+        tenant, user, secret = call(_operator_actor(operator_name), slug, username)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    click.echo(f"{what} for {user.username} of {tenant.slug}: {base_url.rstrip('/')}/t/{tenant.slug}/setup/{secret}")
+
+
+@click.command("reissue-setup-link")
+@click.option("--operator", "operator_name", required=True, help="Operator username acting")
+@click.option("--username", default=None, help="The account (default: the township's first administrator)")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.argument("slug")
+@with_appcontext
+def reissue_setup_link(operator_name, username, base_url, slug):
+    """Print a fresh one-time setup link for an account of a township (older links stop working)."""
+    from jifen.platform.townships import service
+
+    if username is None:
+        def call(actor, slug, _username):
+            return service.new_admin_setup_link(actor, slug)
+    else:
+        call = service.new_staff_setup_link
+    _account_link(call, operator_name, slug, username, base_url, "new setup link")
+
+
+@click.command("reset-password")
+@click.option("--operator", "operator_name", required=True, help="Operator username acting")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.argument("slug")
+@click.argument("username")
+@with_appcontext
+def reset_password(operator_name, base_url, slug, username):
+    """Reset a township account's password: it is signed out everywhere, and the printed one-time
+    link sets a new password."""
+    from jifen.platform.townships import service
+
+    _account_link(service.reset_staff_password, operator_name, slug, username, base_url, "password reset; setup link")
+
+
 @click.command("run-job")
 @click.argument("job")
 @click.option("--tenant", "slug", required=True)
@@ -259,6 +300,8 @@ def demo(base_url):
 
 
 def init_app(app) -> None:
+    for cmd in (reissue_setup_link, reset_password):
+        app.cli.add_command(cmd)
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
                 beat_tick, outbox, audit, points, demo):
         app.cli.add_command(cmd)

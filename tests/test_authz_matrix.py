@@ -37,6 +37,7 @@ OP, SELF = "operator", "self"
 EXPECTED = {
     "township.onboard": {OP}, "township.list": {OP}, "township.view": {OP}, "township.suspend": {OP},
     "township.reactivate": {OP}, "township.new_setup_link": {OP},
+    "township.reset_password": {OP},
     "staff.list": {TA}, "staff.view": {TA}, "staff.invite": {TA},
     "staff.set_roles": {TA}, "staff.disable": {TA}, "staff.enable": {TA}, "staff.new_setup_link": {TA},
     "village.list": EVERY, "village.view": {TA, VA, AC, PM}, "village.create": {TA},

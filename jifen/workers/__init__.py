@@ -66,6 +66,7 @@ def celery_init_app(app: Flask) -> Celery:
         period_jobs,
         points_jobs,
         ranking_jobs,
+        retention_jobs,
         store_jobs,
     )
 

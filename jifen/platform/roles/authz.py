@@ -32,6 +32,7 @@ register_policies({
     "township.suspend": Policy(frozenset({OPERATOR})),
     "township.reactivate": Policy(frozenset({OPERATOR})),
     "township.new_setup_link": Policy(frozenset({OPERATOR})),
+    "township.reset_password": Policy(frozenset({OPERATOR})),
     # staff and roles
     "staff.list": Policy(ADMIN),
     "staff.view": Policy(ADMIN),

@@ -136,3 +136,36 @@ class SetupLinkView(MethodView):
         tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
         return {"township": _dump(tenant), "admin_username": admin.username,
                 "setup_url": setup_url(tenant.slug, secret)}
+
+
+class AccountNameSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                             metadata={"description": "The username of an account of the township."})
+
+
+class AccountLinkSchema(Schema):
+    username = fields.String()
+    setup_url = fields.String(metadata={"description": "One-time link to set a password."})
+
+
+@blp.route("/townships/<township_slug>/accounts/setup-link")
+class AccountSetupLink(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(AccountNameSchema)
+    @blp.response(201, AccountLinkSchema)
+    def post(self, data, township_slug):
+        """A fresh one-time setup link for one account of the township (its older links stop working)."""
+        tenant, user, secret = service.new_staff_setup_link(current_actor(), township_slug, data["username"])
+        return {"username": user.username, "setup_url": setup_url(tenant.slug, secret)}
+
+
+@blp.route("/townships/<township_slug>/accounts/reset-password")
+class AccountResetPassword(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(AccountNameSchema)
+    @blp.response(201, AccountLinkSchema)
+    def post(self, data, township_slug):
+        """Reset an account's password: its password, sessions and tokens stop working at once; the
+        one-time setup link sets a new password."""
+        tenant, user, secret = service.reset_staff_password(current_actor(), township_slug, data["username"])
+        return {"username": user.username, "setup_url": setup_url(tenant.slug, secret)}

@@ -51,7 +51,23 @@ def onboard():
 
 @bp.route("/townships/<township_slug>")
 def township(township_slug):
-    return render_template("county/township.html", tenant=service.get_township(current_actor(), township_slug))
+    return render_template("county/township.html", tenant=service.get_township(current_actor(), township_slug),
+                           errors={}, form={})
+
+
+@bp.post("/townships/<township_slug>/account")
+def account_link(township_slug):
+    """For one account of the township: a new setup link, or a password reset (which also signs
+    the account out everywhere); both show the one-time link."""
+    form = request.form.to_dict()
+    call = service.reset_staff_password if form.get("do") == "reset" else service.new_staff_setup_link
+    done, errors = submit(call, current_actor(), township_slug, form.get("username", ""))
+    if errors:
+        return render_template("county/township.html", tenant=service.get_township(current_actor(), township_slug),
+                               errors=errors, form=form), 422
+    tenant, user, secret = done
+    return render_template("county/onboarded.html", tenant=tenant, admin=user, link=setup_url(tenant.slug, secret),
+                           again=True, reset=form.get("do") == "reset")
 
 
 @bp.post("/townships/<township_slug>/suspend")
