@@ -3,6 +3,10 @@ the CLI, the county console and its API; setting a password from a link over the
 keys that expire and are purged nightly."""
 from __future__ import annotations
 
+import csv
+import io
+import json
+import zipfile
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -12,7 +16,8 @@ from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
 from jifen.platform.idempotency import IdempotencyKey
 from jifen.platform.tenancy import tenant_scope
-from jifen.platform.townships.models import Tenant
+from jifen.platform.townships.models import CountyRecord, Tenant
+from jifen.platform.townships.offboarding import rows_of
 from jifen.tenants.honours.models import RecommendationList
 from tests.conftest import PASSWORD, api_token, bearer, csrf_token, page_login
 
@@ -193,3 +198,176 @@ def test_an_expired_key_is_a_new_request_and_the_nightly_job_purges_only_expired
     names = _in(app, world.a.tenant_id, lambda: sorted(n for (n,) in db.session.execute(
         select(RecommendationList.name_zh).where(RecommendationList.name_zh.in_(["one", "two", "three"]))).all()))
     assert names == ["one", "three", "two"]  # the replays made nothing more
+
+
+# --- export and offboarding ----------------------------------------------------------------------
+
+def _plant_formula(app, world):
+    from jifen.tenants.households.models import Household
+
+    def plant():
+        db.session.get(Household, (world.a.tenant_id, world.a.household)).head_name = "=1+1"
+    _in(app, world.a.tenant_id, plant)
+
+
+def _zip_tables(data: bytes) -> dict:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        tables = {name[:-4]: list(csv.reader(io.StringIO(zf.read(name).decode("utf-8-sig"))))
+                  for name in zf.namelist() if name.endswith(".csv")}
+        return tables | {"manifest": json.loads(zf.read("manifest.json"))}
+
+
+def _records(app):
+    with app.app_context():
+        return [(r.action, r.tenant_slug, r.details) for r in
+                db.session.execute(select(CountyRecord).order_by(CountyRecord.created_at)).scalars()]
+
+
+def test_export_from_the_cli_the_console_and_the_api(app, world, runner, tmp_path):
+    _plant_formula(app, world)
+    out = tmp_path / "alpha.zip"
+    result = runner.invoke(args=["export-township", "--operator", "op", "--out", str(out), "alpha"])
+    assert result.exit_code == 0, result.output
+    tables = _zip_tables(out.read_bytes())
+    households = tables["households"]
+    head_col = households[0].index("head_name")
+    heads = {row[head_col] for row in households[1:]}
+    assert "'=1+1" in heads  # neutralised for spreadsheets
+    assert "password_hash" not in tables["users"][0] and "token_hash" not in tables["user_tokens"][0]
+    assert {row[tables["users"][0].index("username")] for row in tables["users"][1:]} >= {"admin", "vadmin"}
+    tenant_col = households[0].index("tenant_id")
+    assert {row[tenant_col] for row in households[1:]} == {str(world.a.tenant_id)}  # alpha's rows only
+    assert tables["manifest"]["tables"]["households"] == len(households) - 1
+    assert tables["manifest"]["township"]["slug"] == "alpha"
+    other = runner.invoke(args=["export-township", "--operator", "op2", "--out", str(tmp_path / "x.zip"), "alpha"])
+    assert other.exit_code != 0 and not (tmp_path / "x.zip").exists()
+
+    console = app.test_client()
+    assert page_login(console, None, "op").status_code == 302
+    token = csrf_token(console, "/county/townships/alpha")
+    resp = console.post("/county/townships/alpha/export", data={"csrf_token": token})
+    assert resp.status_code == 200 and resp.mimetype == "application/zip"
+    assert "households" in _zip_tables(resp.data)
+    client = app.test_client()
+    resp = client.post("/api/v1/county/townships/alpha/export", headers=bearer(api_token(client, None, "op")))
+    assert resp.status_code == 200 and _zip_tables(resp.data)["manifest"]["township"]["slug"] == "alpha"
+    op2 = bearer(api_token(client, None, "op2"))
+    assert client.post("/api/v1/county/townships/alpha/export", headers=op2).status_code == 404
+    assert [a for a, slug, _d in _records(app)] == ["township.export"] * 3
+    assert "township.export" in _audit_actions(app, world, "op")
+
+
+def test_offboarding_suspends_then_deletes_every_row_after_the_grace_period(app, world, pw, runner):
+    with app.app_context():
+        beta_rows = rows_of(world.b.tenant_id)
+        assert rows_of(world.a.tenant_id) > 20
+    result = runner.invoke(args=["offboard-township", "--operator", "op", "--reason", "合并", "alpha"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        alpha = db.session.get(Tenant, world.a.tenant_id)
+        assert alpha.status == "suspended" and alpha.delete_after > clock.now() + timedelta(days=29)
+    again = runner.invoke(args=["offboard-township", "--operator", "op", "alpha"])
+    assert again.exit_code != 0
+    assert app.test_client().get("/t/alpha/login").status_code in (403, 503)  # suspended at once
+    assert runner.invoke(args=["offboard-due"]).output == ""  # the grace period has not ended
+    with app.app_context():
+        db.session.execute(update(Tenant).where(Tenant.id == world.a.tenant_id)
+                           .values(delete_after=clock.now() - timedelta(minutes=1)))
+        db.session.commit()
+    result = runner.invoke(args=["offboard-due"])
+    assert result.exit_code == 0 and result.output.startswith("alpha: deleted"), result.output
+    with app.app_context():
+        assert db.session.get(Tenant, world.a.tenant_id) is None
+        assert rows_of(world.a.tenant_id) == 0
+        assert rows_of(world.b.tenant_id) == beta_rows  # the other township is untouched
+    assert app.test_client().get("/t/alpha/login").status_code == 404
+    actions = [(a, slug) for a, slug, _d in _records(app)]
+    assert actions == [("township.offboard", "alpha"), ("township.delete", "alpha")]
+    deleted = _records(app)[-1][2]["rows"]
+    assert deleted["households"] >= 1 and deleted["audit_entries"] >= 1 and deleted["users"] >= 1
+    verify = runner.invoke(args=["audit", "verify", "--tenant", "beta"])
+    assert verify.exit_code == 0, verify.output
+
+
+def test_offboarding_from_the_console_and_the_api_can_be_cancelled(app, world):
+    console = app.test_client()
+    assert page_login(console, None, "op").status_code == 302
+    token = csrf_token(console, "/county/townships/beta")
+    assert console.post("/county/townships/beta/offboard", data={"csrf_token": token}).status_code == 302
+    html = console.get("/county/townships/beta").get_data(as_text=True)
+    assert 'id="delete-after"' in html and "township.offboard" in html
+    assert console.post("/county/townships/beta/offboard/cancel", data={"csrf_token": token}).status_code == 302
+    html = console.get("/county/townships/beta").get_data(as_text=True)
+    assert 'id="delete-after"' not in html
+    assert "township.offboard_cancel" in console.get("/county/records").get_data(as_text=True)
+    other = app.test_client()
+    assert page_login(other, None, "op2").status_code == 302
+    token2 = csrf_token(other, "/county/")
+    assert other.post("/county/townships/beta/offboard", data={"csrf_token": token2}).status_code == 404
+    assert "beta" not in other.get("/county/records").get_data(as_text=True)
+
+    client = app.test_client()
+    op, op2 = bearer(api_token(client, None, "op")), bearer(api_token(client, None, "op2"))
+    assert client.post("/api/v1/county/townships/beta/offboard", json={}, headers=op2).status_code == 404
+    resp = client.post("/api/v1/county/townships/beta/offboard", json={"reason": "合并"}, headers=op)
+    assert resp.status_code == 200 and resp.get_json()["delete_after"] and resp.get_json()["status"] == "suspended"
+    assert client.post("/api/v1/county/townships/beta/offboard", json={}, headers=op).status_code == 409
+    resp = client.post("/api/v1/county/townships/beta/offboard/cancel", headers=op)
+    assert resp.status_code == 200 and resp.get_json()["delete_after"] is None
+    assert client.post("/api/v1/county/townships/beta/offboard/cancel", headers=op).status_code == 409
+    # reactivating also ends an offboarding
+    client.post("/api/v1/county/townships/beta/offboard", json={}, headers=op)
+    resp = client.post("/api/v1/county/townships/beta/reactivate", headers=op)
+    assert resp.get_json()["status"] == "active" and resp.get_json()["delete_after"] is None
+
+
+# --- retention: notifications purged nightly, and what is kept shown to the township admin ------
+
+def test_old_finished_notifications_are_purged_and_waiting_ones_kept(app, world, runner):
+    from jifen.tenants.notifications.models import Notification, NotificationDelivery
+
+    old = clock.now() - timedelta(days=400)
+
+    def make():
+        def note(key, delivery, created_at):
+            n = Notification(household_id=world.a.household, kind="test", params={}, dedupe_key=key,
+                             delivery=delivery, created_at=created_at)
+            db.session.add(n)
+            db.session.flush()
+            return n
+        note("old-inbox", "in_app", old)
+        sent = note("old-sent", "queued", old)
+        db.session.add(NotificationDelivery(notification_id=sent.id, household_id=world.a.household, channel="sms",
+                                            state="sent", created_at=old))
+        failing = note("old-retrying", "queued", old)
+        db.session.add(NotificationDelivery(notification_id=failing.id, household_id=world.a.household,
+                                            channel="sms", state="failed", created_at=old))
+        note("old-pending", "pending", old)
+        note("recent", "in_app", clock.now() - timedelta(days=10))
+    _in(app, world.a.tenant_id, make)
+    result = runner.invoke(args=["run-job", "jifen.purge_notifications", "--tenant", "alpha"])
+    assert result.exit_code == 0 and "'removed': 2" in result.output, result.output
+    left = _in(app, world.a.tenant_id, lambda: sorted(k for (k,) in db.session.execute(
+        select(Notification.dedupe_key).where(Notification.kind == "test")).all()))
+    assert left == ["old-pending", "old-retrying", "recent"]
+    deliveries = _in(app, world.a.tenant_id, lambda: [s for (s,) in db.session.execute(
+        select(NotificationDelivery.state).where(NotificationDelivery.household_id == world.a.household)).all()])
+    assert deliveries == ["failed"]
+
+
+def test_the_township_admin_sees_the_retention_rules(app, world):
+    client = app.test_client()
+    admin = bearer(api_token(client, "alpha", "admin"))
+    resp = client.get("/api/v1/t/alpha/audit/retention", headers=admin)
+    assert resp.status_code == 200
+    rules = {item["key"]: item["rule"] for item in resp.get_json()}
+    assert {"notifications", "ranking_snapshots", "idempotency_keys", "credentials"} <= set(rules)
+    assert "365 天" in rules["notifications"] and "7 天" in rules["ranking_snapshots"]  # the township's language
+    assert "24 小时" in rules["idempotency_keys"]
+    vadmin = bearer(api_token(client, "alpha", "vadmin"))
+    assert client.get("/api/v1/t/alpha/audit/retention", headers=vadmin).status_code == 403
+    pages = app.test_client()
+    assert page_login(pages, "alpha", "admin").status_code == 302
+    assert "/t/alpha/audit/retention" in pages.get("/t/alpha/").get_data(as_text=True)
+    html = pages.get("/t/alpha/audit/retention").get_data(as_text=True)
+    assert 'data-key="notifications"' in html and "365" in html and "数据保留" in html

@@ -33,6 +33,8 @@ register_policies({
     "township.reactivate": Policy(frozenset({OPERATOR})),
     "township.new_setup_link": Policy(frozenset({OPERATOR})),
     "township.reset_password": Policy(frozenset({OPERATOR})),
+    "township.export": Policy(frozenset({OPERATOR})),
+    "township.offboard": Policy(frozenset({OPERATOR})),
     # staff and roles
     "staff.list": Policy(ADMIN),
     "staff.view": Policy(ADMIN),
@@ -45,6 +47,7 @@ register_policies({
     "file.view": Policy(ALL_ROLES),
     # audit
     "audit.list": Policy(ADMIN),
+    "retention.view": Policy(ADMIN),
     "audit.verify": Policy(ADMIN),
     # own account
     "account.view": Policy(frozenset({SELF})),

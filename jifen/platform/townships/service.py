@@ -129,6 +129,8 @@ def _set_status(actor: Actor, slug: str, status: str, reason: str | None, action
     before = snapshot(tenant)
     lookup.forget(tenant.slug)
     tenant.status, tenant.status_changed_at = status, clock.now()
+    if status == Tenant.ACTIVE:
+        tenant.delete_after = None  # reactivating ends an offboarding
     tenant.status_reason = (reason or "").strip()[:MAX_REASON] or None
     with tenant_scope(tenant):
         record(actor, action_name, tenant, object_type="township", before=before,
