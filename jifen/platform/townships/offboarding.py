@@ -33,7 +33,7 @@ from jifen.platform.spreadsheet import csv_text
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships import lookup
 from jifen.platform.townships.models import CountyRecord, Tenant
-from jifen.platform.townships.service import _get, snapshot
+from jifen.platform.townships.service import get_township, snapshot
 
 SECRET_COLUMNS = {"password_hash", "token_hash"}
 
@@ -88,7 +88,7 @@ def _plain(value):
 def export(actor: Actor, slug: str):
     """The township's data as a zip in a temporary file (rewound), and its file name. Recorded at
     county level (with the row counts) and in the township's chain."""
-    tenant = _get(actor, slug)
+    tenant = get_township(actor, slug)
     out = tempfile.TemporaryFile()
     counts = _write_zip(tenant, out)
     out.seek(0)
@@ -101,7 +101,7 @@ def export(actor: Actor, slug: str):
 @action("township.offboard")
 def offboard(actor: Actor, slug: str, reason: str | None = None) -> Tenant:
     """Suspend (if active) and schedule the deletion after the grace period."""
-    tenant = _get(actor, slug)
+    tenant = get_township(actor, slug)
     if tenant.delete_after is not None:
         raise Conflict(_("This township is already being offboarded."), {"status": [tenant.status]})
     lookup.forget(tenant.slug)
@@ -122,7 +122,7 @@ def offboard(actor: Actor, slug: str, reason: str | None = None) -> Tenant:
 @action("township.offboard")
 def cancel_offboarding(actor: Actor, slug: str) -> Tenant:
     """Keep the township (it stays suspended until reactivated)."""
-    tenant = _get(actor, slug)
+    tenant = get_township(actor, slug)
     if tenant.delete_after is None:
         raise Conflict(_("This township is not being offboarded."), {"status": [tenant.status]})
     tenant.delete_after = None
