@@ -123,6 +123,102 @@ def list_townships(operator_name):
         click.echo(f"{t.slug}\t{t.status}\t{n} accounts\t{t.name}")
 
 
+def _account_link(call, operator_name, slug, username, base_url, what):
+    try:
+        tenant, user, secret = call(_operator_actor(operator_name), slug, username)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    click.echo(f"{what} for {user.username} of {tenant.slug}: {base_url.rstrip('/')}/t/{tenant.slug}/setup/{secret}")
+
+
+@click.command("reissue-setup-link")
+@click.option("--operator", "operator_name", required=True, help="Operator username acting")
+@click.option("--username", default=None, help="The account (default: the township's first administrator)")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.argument("slug")
+@with_appcontext
+def reissue_setup_link(operator_name, username, base_url, slug):
+    """Print a fresh one-time setup link for an account of a township (older links stop working)."""
+    from jifen.platform.townships import service
+
+    if username is None:
+        def call(actor, slug, _username):
+            return service.new_admin_setup_link(actor, slug)
+    else:
+        call = service.new_staff_setup_link
+    _account_link(call, operator_name, slug, username, base_url, "new setup link")
+
+
+@click.command("reset-password")
+@click.option("--operator", "operator_name", required=True, help="Operator username acting")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.argument("slug")
+@click.argument("username")
+@with_appcontext
+def reset_password(operator_name, base_url, slug, username):
+    """Reset a township account's password: it is signed out everywhere, and the printed one-time
+    link sets a new password."""
+    from jifen.platform.townships import service
+
+    _account_link(service.reset_staff_password, operator_name, slug, username, base_url, "password reset; setup link")
+
+
+@click.command("export-township")
+@click.option("--operator", "operator_name", required=True, help="Operator username acting")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Where to write the zip (default: <slug>-<date>.zip here)")
+@click.argument("slug")
+@with_appcontext
+def export_township(operator_name, out_path, slug):
+    """Write a zip of the township's data: one CSV per table it owns, and a manifest."""
+    import shutil
+
+    from jifen.platform.townships import offboarding
+
+    try:
+        data, name = offboarding.export(_operator_actor(operator_name), slug)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    with data, open(out_path or name, "wb") as out:
+        shutil.copyfileobj(data, out)
+    click.echo(f"{slug} exported to {out_path or name}")
+
+
+@click.command("offboard-township")
+@click.option("--operator", "operator_name", required=True, help="Operator username acting")
+@click.option("--reason", default=None)
+@click.option("--cancel", is_flag=True, help="Cancel the offboarding (the township stays suspended)")
+@click.argument("slug")
+@with_appcontext
+def offboard_township(operator_name, reason, cancel, slug):
+    """Offboard a township: suspend it now and delete all its data after the grace period
+    (OFFBOARD_GRACE_DAYS); export it before then with export-township."""
+    from jifen.platform.townships import offboarding
+
+    try:
+        actor = _operator_actor(operator_name)
+        t = offboarding.cancel_offboarding(actor, slug) if cancel else offboarding.offboard(actor, slug, reason)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    if cancel:
+        click.echo(f"{t.slug}: offboarding cancelled; {t.status}")
+    else:
+        click.echo(f"{t.slug}: {t.status}; all its data is deleted after {t.delete_after.isoformat()}")
+
+
+@click.command("offboard-due")
+@with_appcontext
+def offboard_due():
+    """Delete the townships whose offboarding grace period has ended (the beat does this hourly)."""
+    from jifen.platform.townships.offboarding import delete_due
+
+    for slug, rows in delete_due():
+        click.echo(f"{slug}: deleted ({rows} rows)")
+
+
 @click.command("run-job")
 @click.argument("job")
 @click.option("--tenant", "slug", required=True)
@@ -340,6 +436,8 @@ def reseal_ids():
 
 
 def init_app(app) -> None:
+    for cmd in (reissue_setup_link, reset_password, export_township, offboard_township, offboard_due):
+        app.cli.add_command(cmd)
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
                 beat_tick, outbox, audit, points, demo, reseal_ids):
         app.cli.add_command(cmd)

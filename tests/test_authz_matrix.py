@@ -37,6 +37,7 @@ OP, SELF = "operator", "self"
 EXPECTED = {
     "township.onboard": {OP}, "township.list": {OP}, "township.view": {OP}, "township.suspend": {OP},
     "township.reactivate": {OP}, "township.new_setup_link": {OP},
+    "township.reset_password": {OP}, "township.export": {OP}, "township.offboard": {OP},
     "staff.list": {TA}, "staff.view": {TA}, "staff.invite": {TA},
     "staff.set_roles": {TA}, "staff.disable": {TA}, "staff.enable": {TA}, "staff.new_setup_link": {TA},
     "village.list": EVERY, "village.view": {TA, VA, AC, PM}, "village.create": {TA},
@@ -74,7 +75,7 @@ EXPECTED = {
     "notification_prefs.manage": {TA, VA, GW, VL}, "delivery.view": {TA}, "delivery.retry": {TA},
     "period.close": {TA}, "period.view": {TA, VA, AC, GW, PM},
     "file.view": EVERY,
-    "audit.list": {TA}, "audit.verify": {TA},
+    "audit.list": {TA}, "audit.verify": {TA}, "retention.view": {TA},
     "jobs.list": {TA}, "jobs.view": {TA}, "jobs.county": {OP},
     "account.view": {SELF}, "account.update": {SELF}, "account.tokens": {SELF},
 }

@@ -59,6 +59,9 @@ def defaults(instance_path: str) -> dict:
         "TENANT_CACHE_SECONDS": 5,  # see townships/lookup.py
         "CREDENTIAL_CACHE": "auto",  # auto (Redis if configured, else off) | redis | local | off
         "SETUP_LINK_HOURS": 72,
+        "IDEMPOTENCY_KEY_HOURS": 24,  # a repeated Idempotency-Key after this is a new request
+        "OFFBOARD_GRACE_DAYS": 30,  # an offboarded township's rows are deleted this long after
+        "NOTIFICATION_RETENTION_DAYS": 365,  # older delivered notifications are deleted nightly
         "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute;20 per hour",
         "LOGIN_LIMIT_PER_IP": "30 per minute",
         "RATELIMIT_ENABLED": True,

@@ -8,18 +8,21 @@ nothing (the retry does the work), one that dies after it leaves all three (the 
 stored answer). A concurrent duplicate waits on the key's unique index until the first commits
 (then it replays the answer) or rolls back (then it does the work). The same key with another body
 gets 409. A request that fails rolls back, key included, so the client can fix the input and retry.
+
+A key lives `IDEMPOTENCY_KEY_HOURS` (24 by default): after that the same key is a new request (the
+old answer is replaced), and the nightly `jifen.purge_idempotency_keys` job deletes expired keys.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import JSON, String, UniqueConstraint, select
+from sqlalchemy import JSON, String, UniqueConstraint, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,6 +71,15 @@ def claim(user_id, key: str, body) -> IdempotencyKey | None:
     ).on_conflict_do_nothing(index_elements=["tenant_id", "user_id", "key"]).returning(IdempotencyKey.id)).first()
     if claimed is not None:
         return None
+    # an expired key is a new request: take the row over (a concurrent taker waits on its row lock
+    # and, after the first commits, finds it fresh: it then replays or conflicts as below)
+    taken = db.session.execute(
+        update(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key,
+                                     IdempotencyKey.created_at < expired_before())
+        .values(fingerprint=fp, created_at=clock.now(), status_code=None, response=None)
+        .execution_options(synchronize_session="fetch")).rowcount
+    if taken:
+        return None
     row = _row(user_id, key)
     if row.fingerprint != fp:
         raise Conflict(_("This idempotency key was used with a different request."),
@@ -75,6 +87,17 @@ def claim(user_id, key: str, body) -> IdempotencyKey | None:
     if row.status_code is None:  # left by a version that committed the key before the work
         return None
     return row
+
+
+def expired_before() -> datetime:
+    return clock.now() - timedelta(hours=current_app.config["IDEMPOTENCY_KEY_HOURS"])
+
+
+def purge_expired() -> int:
+    """Delete the current tenant's expired keys; returns how many."""
+    return db.session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < expired_before())
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def remember(user_id, key: str, status_code: int, response) -> None:

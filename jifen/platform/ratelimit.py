@@ -34,6 +34,13 @@ def login_limits(view):
                                 methods=["POST"])(view)
 
 
+def address_limit(view):
+    """The per-address sign-in limit alone: for a setup link over the API (its secret cannot be
+    guessed; no account bucket, so one person's typing errors never hold up another's setup)."""
+    return limiter.shared_limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], scope="login-ip",
+                                methods=["POST"])(view)
+
+
 def retry_after() -> int:
     """Seconds until the limit this request broke lets an attempt through again (at least 1)."""
     breached = limiter.current_limit

@@ -78,6 +78,7 @@ def celery_init_app(app: Flask) -> Celery:
         "deliver-notifications": {"task": "jifen.deliver_notifications",
                                   "schedule": float(app.config["NOTIFY_DELIVER_SECONDS"])},
         "outbox-drain": {"task": "jifen.outbox_drain", "schedule": float(app.config["OUTBOX_DRAIN_SECONDS"])},
+        "offboard-due": {"task": "jifen.offboard_due", "schedule": 3600.0},
     }
     celery.set_default()
     app.extensions["celery"] = celery
@@ -89,6 +90,7 @@ def celery_init_app(app: Flask) -> Celery:
         period_jobs,
         points_jobs,
         ranking_jobs,
+        retention_jobs,
         store_jobs,
     )
 

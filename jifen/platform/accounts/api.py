@@ -9,7 +9,7 @@ from jifen.platform.accounts.models import MAX_TOKEN_NAME, User
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
 from jifen.platform.input import text
-from jifen.platform.ratelimit import login_limits
+from jifen.platform.ratelimit import address_limit, login_limits
 from jifen.platform.schemas import (
     IssuedTokenSchema,
     LoginSchema,
@@ -58,6 +58,30 @@ class Login(MethodView):
 
 
 public(Login)
+
+
+class SetupSchema(Schema):
+    secret = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "The secret at the end of the one-time setup link (…/setup/<secret>)."})
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    confirm = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    username = fields.String(dump_only=True)
+
+
+@blp.route("/auth/setup")
+class Setup(MethodView):
+    decorators = [address_limit]
+
+    @blp.arguments(SetupSchema)
+    @blp.response(200, SetupSchema)
+    def post(self, data):
+        """Set one's password with a one-time setup link, as the link's page does; then sign in.
+        An unknown or revoked link is 404; a used or expired one, or a weak password, is 422."""
+        user = accounts.complete_setup(data["secret"], data["password"], data["confirm"])
+        return {"username": user.username}
+
+
+public(Setup)
 
 
 @blp.route("/me")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from jifen.platform import retention
 from jifen.platform.api import SECURITY
 from jifen.platform.audit import service
 from jifen.platform.blueprint import Blueprint
@@ -58,3 +59,18 @@ class Verify(MethodView):
     def post(self):
         """Recompute the chain's hashes and report the first break, if any."""
         return service.verify(current_actor())
+
+
+class RetentionSchema(Schema):
+    key = fields.String(metadata={"description": "What is kept, as a stable name (e.g. notifications)."})
+    what = fields.String(metadata={"description": "The same, in the reader's language."})
+    rule = fields.String(metadata={"description": "How long it is kept, in the reader's language."})
+
+
+@blp.route("/retention")
+class Retention(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RetentionSchema(many=True))
+    def get(self):
+        """How long the township's data of each kind is kept (township admins)."""
+        return retention.policy(current_actor())

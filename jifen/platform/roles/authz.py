@@ -32,6 +32,9 @@ register_policies({
     "township.suspend": Policy(frozenset({OPERATOR})),
     "township.reactivate": Policy(frozenset({OPERATOR})),
     "township.new_setup_link": Policy(frozenset({OPERATOR})),
+    "township.reset_password": Policy(frozenset({OPERATOR})),
+    "township.export": Policy(frozenset({OPERATOR})),
+    "township.offboard": Policy(frozenset({OPERATOR})),
     # staff and roles
     "staff.list": Policy(ADMIN),
     "staff.view": Policy(ADMIN),
@@ -44,6 +47,7 @@ register_policies({
     "file.view": Policy(ALL_ROLES),
     # audit
     "audit.list": Policy(ADMIN),
+    "retention.view": Policy(ADMIN),
     "audit.verify": Policy(ADMIN),
     # daily job runs (jobs/service.py): the township's own, and the county's counts per township
     "jobs.list": Policy(ADMIN),

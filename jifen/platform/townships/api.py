@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
+from flask import send_file
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -15,7 +16,7 @@ from jifen.platform.blueprint import Blueprint
 from jifen.platform.input import text
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.schemas import IssuedTokenSchema, LoginSchema, Schema
-from jifen.platform.townships import service
+from jifen.platform.townships import offboarding, service
 from jifen.platform.townships.links import setup_url
 from jifen.platform.web import current_actor, public
 
@@ -32,6 +33,8 @@ class TownshipSchema(Schema):
     status_reason = fields.String(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
     active_accounts = fields.Integer(dump_only=True)
+    delete_after = fields.DateTime(dump_only=True, allow_none=True, metadata={
+        "description": "Being offboarded: all the township's data is deleted after this moment."})
 
 
 class OnboardSchema(Schema):
@@ -75,7 +78,8 @@ public(OperatorLogin)
 
 
 def _dump(tenant, active_accounts=None) -> dict:
-    d = service.snapshot(tenant) | {"status_reason": tenant.status_reason, "created_at": tenant.created_at}
+    d = service.snapshot(tenant) | {"status_reason": tenant.status_reason, "created_at": tenant.created_at,
+                                    "delete_after": tenant.delete_after}
     if active_accounts is not None:
         d["active_accounts"] = active_accounts
     return d
@@ -136,3 +140,66 @@ class SetupLinkView(MethodView):
         tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
         return {"township": _dump(tenant), "admin_username": admin.username,
                 "setup_url": setup_url(tenant.slug, secret)}
+
+
+class AccountNameSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                             metadata={"description": "The username of an account of the township."})
+
+
+class AccountLinkSchema(Schema):
+    username = fields.String()
+    setup_url = fields.String(metadata={"description": "One-time link to set a password."})
+
+
+@blp.route("/townships/<township_slug>/accounts/setup-link")
+class AccountSetupLink(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(AccountNameSchema)
+    @blp.response(201, AccountLinkSchema)
+    def post(self, data, township_slug):
+        """A fresh one-time setup link for one account of the township (its older links stop working)."""
+        tenant, user, secret = service.new_staff_setup_link(current_actor(), township_slug, data["username"])
+        return {"username": user.username, "setup_url": setup_url(tenant.slug, secret)}
+
+
+@blp.route("/townships/<township_slug>/accounts/reset-password")
+class AccountResetPassword(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(AccountNameSchema)
+    @blp.response(201, AccountLinkSchema)
+    def post(self, data, township_slug):
+        """Reset an account's password: its password, sessions and tokens stop working at once; the
+        one-time setup link sets a new password."""
+        tenant, user, secret = service.reset_staff_password(current_actor(), township_slug, data["username"])
+        return {"username": user.username, "setup_url": setup_url(tenant.slug, secret)}
+
+
+@blp.route("/townships/<township_slug>/export")
+class Export(MethodView):
+    @blp.doc(security=SECURITY, responses={"200": {"description": "A zip: one CSV per table the township owns "
+                                                                  "and manifest.json", "content": {"application/zip": {}}}})
+    def post(self, township_slug):
+        """Export all of the township's data (recorded at county level and in the township's audit log)."""
+        data, name = offboarding.export(current_actor(), township_slug)
+        return send_file(data, mimetype="application/zip", as_attachment=True, download_name=name)
+
+
+@blp.route("/townships/<township_slug>/offboard")
+class Offboard(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(SuspendSchema)
+    @blp.response(200, TownshipSchema)
+    def post(self, data, township_slug):
+        """Offboard: suspend now, delete all the township's data after the grace period (export it
+        before then). A township already being offboarded is 409."""
+        return _dump(offboarding.offboard(current_actor(), township_slug, data.get("reason")))
+
+
+@blp.route("/townships/<township_slug>/offboard/cancel")
+class CancelOffboard(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TownshipSchema)
+    def post(self, township_slug):
+        """Cancel an offboarding; the township stays suspended until reactivated."""
+        return _dump(offboarding.cancel_offboarding(current_actor(), township_slug))

@@ -17,7 +17,7 @@ from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
-from jifen.platform.errors import Conflict, Invalid, NotFound, refuse
+from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
 from jifen.platform.input import Text, check
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
@@ -129,6 +129,8 @@ def _set_status(actor: Actor, slug: str, status: str, reason: str | None, action
     before = snapshot(tenant)
     lookup.forget(tenant.slug)
     tenant.status, tenant.status_changed_at = status, clock.now()
+    if status == Tenant.ACTIVE:
+        tenant.delete_after = None  # reactivating ends an offboarding
     tenant.status_reason = (reason or "").strip()[:MAX_REASON] or None
     with tenant_scope(tenant):
         record(actor, action_name, tenant, object_type="township", before=before,
@@ -159,6 +161,42 @@ def new_admin_setup_link(actor: Actor, slug: str) -> tuple[Tenant, User, str]:
         secret = accounts.issue_setup_link(admin)
         record(actor, "staff.new_setup_link", admin, after={"username": admin.username})
     return tenant, admin, secret
+
+
+def _staff(username: str) -> User:
+    """A township account by username (inside the township's scope), else Invalid on the field."""
+    user = db.session.execute(
+        select(User).where(User.username == (username or "").strip().lower())).scalar_one_or_none()
+    if user is None:
+        raise InputConflict.field("username", _("No account of this township has this username."))
+    if not user.is_active:
+        raise InputConflict.field("username", _("This account is disabled; the township's administrator enables it."))
+    return user
+
+
+@action("township.new_setup_link")
+def new_staff_setup_link(actor: Actor, slug: str, username: str) -> tuple[Tenant, User, str]:
+    """A fresh setup link for one account of the township (its older links stop working)."""
+    tenant = _get(actor, slug)
+    with tenant_scope(tenant):
+        user = _staff(username)
+        secret = accounts.issue_setup_link(user)
+        record(actor, "staff.new_setup_link", user, after={"username": user.username})
+    return tenant, user, secret
+
+
+@action("township.reset_password")
+def reset_staff_password(actor: Actor, slug: str, username: str) -> tuple[Tenant, User, str]:
+    """Reset an account's password: the old password, every session and token stop working at
+    once; the returned one-time setup link sets a new password."""
+    tenant = _get(actor, slug)
+    with tenant_scope(tenant):
+        user = _staff(username)
+        accounts.revoke_all(user)
+        user.password_hash = None
+        secret = accounts.issue_setup_link(user)
+        record(actor, "staff.reset_password", user, after={"username": user.username, "password": "reset"})
+    return tenant, user, secret
 
 
 def get_or_create_county(name: str, slug: str) -> County:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, send_file, url_for
 
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
 from jifen.platform.jobs import service as job_service
 from jifen.platform.ratelimit import login_limits
-from jifen.platform.townships import service
+from jifen.platform.townships import offboarding, service
 from jifen.platform.townships.links import setup_url
 from jifen.platform.web import current_actor, public, submit
 
@@ -60,7 +60,28 @@ def onboard():
 
 @bp.route("/townships/<township_slug>")
 def township(township_slug):
-    return render_template("county/township.html", tenant=service.get_township(current_actor(), township_slug))
+    return _township_page(township_slug, {}, {})
+
+
+def _township_page(slug, errors, form, status=200):
+    tenant = service.get_township(current_actor(), slug)
+    records = [r for r in offboarding.county_records(current_actor()) if r.tenant_id == tenant.id][:20]
+    return render_template("county/township.html", tenant=tenant, errors=errors, form=form,
+                           records=records), status
+
+
+@bp.post("/townships/<township_slug>/account")
+def account_link(township_slug):
+    """For one account of the township: a new setup link, or a password reset (which also signs
+    the account out everywhere); both show the one-time link."""
+    form = request.form.to_dict()
+    call = service.reset_staff_password if form.get("do") == "reset" else service.new_staff_setup_link
+    done, errors = submit(call, current_actor(), township_slug, form.get("username", ""))
+    if errors:
+        return _township_page(township_slug, errors, form, 422)
+    tenant, user, secret = done
+    return render_template("county/onboarded.html", tenant=tenant, admin=user, link=setup_url(tenant.slug, secret),
+                           again=True, reset=form.get("do") == "reset")
 
 
 @bp.post("/townships/<township_slug>/suspend")
@@ -80,3 +101,28 @@ def new_setup_link(township_slug):
     tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
     return render_template("county/onboarded.html", tenant=tenant, admin=admin,
                            link=setup_url(tenant.slug, secret), again=True)
+
+
+@bp.post("/townships/<township_slug>/export")
+def export(township_slug):
+    """The township's data as a zip (one CSV per table); recorded at county level."""
+    data, name = offboarding.export(current_actor(), township_slug)
+    return send_file(data, mimetype="application/zip", as_attachment=True, download_name=name)
+
+
+@bp.post("/townships/<township_slug>/offboard")
+def offboard(township_slug):
+    offboarding.offboard(current_actor(), township_slug, request.form.get("reason"))
+    return redirect(url_for("county.township", township_slug=township_slug))
+
+
+@bp.post("/townships/<township_slug>/offboard/cancel")
+def cancel_offboarding(township_slug):
+    offboarding.cancel_offboarding(current_actor(), township_slug)
+    return redirect(url_for("county.township", township_slug=township_slug))
+
+
+@bp.route("/records")
+def records():
+    """What the county keeps of its townships' offboarding and exports (outlives the townships)."""
+    return render_template("county/records.html", records=offboarding.county_records(current_actor()))

@@ -17,6 +17,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from sqlalchemy import and_, func, select
 
+from jifen.platform import spreadsheet
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict
 from jifen.platform.pinyin import pinyin_key
@@ -81,12 +82,12 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
                _("Bank account")]
     for width, letter in zip((7, 12, 22, 12, 14, 14, 26), "ABCDEFG", strict=True):
         sheet.column_dimensions[letter].width = width
-    title = WriteOnlyCell(sheet, f"{pool.title}")
+    title = spreadsheet.cell(sheet, f"{pool.title}")
     title.font = Font(bold=True, size=14)
     sheet.append([title])
 
     def header_cell(text):
-        cell = WriteOnlyCell(sheet, text)
+        cell = spreadsheet.cell(sheet, text)
         cell.font = bold
         return cell
 
@@ -101,11 +102,11 @@ def payment_sheet(actor: Actor, run_id) -> tuple[bytes, str]:
             total += payout.amount_fen
             amount = WriteOnlyCell(sheet, _money(payout.amount_fen))
             amount.number_format = MONEY
-            sheet.append([number, household.head_name, (id_number or "") if reveal else mask_id_number(id_number),
+            spreadsheet.append(sheet, [number, household.head_name, (id_number or "") if reveal else mask_id_number(id_number),
                           village.name, household.door_plate, amount, ""])
     total_cell = WriteOnlyCell(sheet, _money(total))
     total_cell.number_format, total_cell.font = MONEY, bold
-    sheet.append([header_cell(_("Total")), header_cell(_("%(n)d households", n=number)), "", "", "", total_cell, ""])
+    spreadsheet.append(sheet, [header_cell(_("Total")), header_cell(_("%(n)d households", n=number)), "", "", "", total_cell, ""])
     assert total == run.amount_fen, (total, run.amount_fen)
     identity_read(actor, run, purpose="dividend_payment_sheet", count=revealed)
     out = io.BytesIO()

@@ -21,7 +21,7 @@ from openpyxl.styles import Alignment, Font
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from jifen.platform import clock
+from jifen.platform import clock, spreadsheet
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import InputConflict, refuse
@@ -262,23 +262,23 @@ def export(actor: Actor, list_id, village_id, period=None, masked: bool = False)
     ws = wb.active
     ws.title = str(found.period)
     title = f"{found.village.name} {list_name(found.rec)} ({found.period})"
-    ws.append([title])
+    spreadsheet.append(ws, [title])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append([_("For the village committees' reference: points are one consideration, not a decision.")])
-    ws.append(["; ".join(criteria_text(found.rec))])
-    ws.append([_("Ages as of %(day)s.", day=found.on.isoformat())])
-    ws.append([])
+    spreadsheet.append(ws, [_("For the village committees' reference: points are one consideration, not a decision.")])
+    spreadsheet.append(ws, ["; ".join(criteria_text(found.rec))])
+    spreadsheet.append(ws, [_("Ages as of %(day)s.", day=found.on.isoformat())])
+    spreadsheet.append(ws, [])
     headers = [_("No."), _("Name"), _("Relation to the head"), _("Age"), _("ID number"), _("Head of household"),
                _("Door plate"), _("Household points"), _("Stars"), _("Note")]
-    ws.append(headers)
+    spreadsheet.append(ws, headers)
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
     n = 0
     for group, note in ((found.members, ""), (found.unknown_age, _("Age unknown: no ID number"))):
         for m in group:
             n += 1
-            ws.append([n, m.resident.name, m.relation_label, m.age if m.age is not None else "", m.id_number,
-                       m.household.head_name, m.household.door_plate, m.earned, m.stars, note])
+            spreadsheet.append(ws, [n, m.resident.name, m.relation_label, m.age if m.age is not None else "",
+                                    m.id_number, m.household.head_name, m.household.door_plate, m.earned, m.stars, note])
     for letter, width in zip("ABCDEFGHIJ", (6, 12, 12, 6, 22, 12, 16, 10, 6, 22), strict=True):
         ws.column_dimensions[letter].width = width
     ws["A2"].alignment = Alignment(wrap_text=False)

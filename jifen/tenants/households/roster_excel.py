@@ -12,10 +12,12 @@ from datetime import date, datetime
 
 from flask_babel import gettext as _
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
+
+from jifen.platform import spreadsheet
 
 # (key, header): the headers are part of the file format, so they are Chinese in every language
 COLUMNS = (("village", "村"), ("grid", "网格"), ("door_plate", "门牌号"), ("name", "姓名"),
@@ -128,12 +130,11 @@ def write_roster(rows: list[list[str]]) -> bytes:
     _roster_header(ws)
     text_at = [i for i, (k, _h) in enumerate(COLUMNS) if k in TEXT_COLUMNS]
     for values in rows:
-        out = list(values)
+        out = spreadsheet.row(ws, values)
         for i in text_at:
             if out[i]:
-                cell = WriteOnlyCell(ws, value=out[i])
-                cell.number_format = "@"
-                out[i] = cell
+                out[i] = out[i] if isinstance(out[i], Cell) else spreadsheet.cell(ws, out[i])
+                out[i].number_format = "@"
         ws.append(out)
     buf = io.BytesIO()
     wb.save(buf)
@@ -196,10 +197,10 @@ def write_template(villages: list[str], grids: list[tuple[str, str]], tags: list
         ("", _("No micro grid yet: build the grid first."), None)]
     lines += [("", "", None), (_("Household tags"), "、".join(tags), heading)]
     for r, (a, b, font) in enumerate(lines, start=1):
-        first = guide.cell(row=r, column=1, value=a)
+        first = spreadsheet.put(guide, r, 1, a)
         if font:
             first.font = font
-        guide.cell(row=r, column=2, value=b).alignment = wrap
+        spreadsheet.put(guide, r, 2, b).alignment = wrap
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

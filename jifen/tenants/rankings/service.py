@@ -21,12 +21,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, DateTime, Integer, String, Uuid, and_, bindparam, delete, func, or_, select, text, tuple_
 
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.input import Day, Period, value
 from jifen.platform.paging import Page
+from jifen.platform.retention import register_retention
 from jifen.platform.roles import reach
 from jifen.platform.roles.authz import Actor, action, authorize, may, scope_ids
 from jifen.platform.roles.registry import VILLAGER, register_scope_path, register_scope_where
@@ -70,6 +73,9 @@ class Retention:
 
 
 RETENTION = Retention()
+register_retention("ranking_snapshots", _l("Ranking snapshots"), lambda: _(
+    "Every night's ranking is kept %(days)d days; the last of each month and of each period are kept for ever.",
+    days=RETENTION.daily_days))
 
 
 # --- writing a snapshot --------------------------------------------------------------------------

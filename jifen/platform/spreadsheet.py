@@ -1,0 +1,55 @@
+"""The one way to put a value in an exported workbook: text stays text (formula injection).
+
+A spreadsheet program runs a cell that starts with `=`, `+`, `-` or `@` as a formula (a name such
+as `=HYPERLINK(...)` typed by a resident would run on the bank clerk's machine). openpyxl even
+stores a string starting with `=` as a formula. Every text value in an export goes through `cell`
+or `put`: it is stored as a text cell, and one that starts with one of those characters (or a tab
+or carriage return) also gets Excel's "quote prefix" - what Excel itself stores when someone types
+`'=1+1` - so it shows the text exactly as written and stays text even when the cell is edited.
+The text is not changed, so an exported roster imports back unchanged. CSV has no such flag:
+`csv_text` prefixes those values with an apostrophe.
+"""
+from __future__ import annotations
+
+from openpyxl.cell import Cell, WriteOnlyCell
+
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_dangerous(value) -> bool:
+    return isinstance(value, str) and value.startswith(DANGEROUS)
+
+
+def neutralise(c: Cell) -> Cell:
+    """Make a cell holding text a plain text cell (never a formula), quote-prefixed when needed."""
+    if isinstance(c.value, str):
+        c.data_type = "s"
+        if is_dangerous(c.value):
+            c.quotePrefix = True
+    return c
+
+
+def cell(ws, value) -> Cell:
+    """A cell for `ws.append` (write-only or not); style it as needed after."""
+    return neutralise(WriteOnlyCell(ws, value))
+
+
+def row(ws, values) -> list:
+    """A row for `ws.append`: every text value (or ready-made cell) neutralised."""
+    return [neutralise(v) if isinstance(v, Cell) else cell(ws, v) if isinstance(v, str) else v for v in values]
+
+
+def append(ws, values) -> None:
+    ws.append(row(ws, values))
+
+
+def put(ws, r: int, c: int, value) -> Cell:
+    """`ws.cell(row, column, value)` for a workbook that is not write-only."""
+    target = ws.cell(row=r, column=c)
+    target.value = value
+    return neutralise(target)
+
+
+def csv_text(value):
+    """A CSV field: text that a spreadsheet would run gets a leading apostrophe."""
+    return "'" + value if is_dangerous(value) else value

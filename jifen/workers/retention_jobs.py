@@ -1,0 +1,41 @@
+"""Retention: expired idempotency keys and old notifications go nightly (platform/idempotency.py,
+tenants/notifications/retention.py); offboarded townships are deleted once their grace period
+ends (platform/townships/offboarding.py), checked hourly."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from jifen.platform import idempotency
+from jifen.platform.jobs.runner import run_daily
+from jifen.platform.jobs.schedule import register_daily_job
+from jifen.tenants.notifications import retention as notification_retention
+
+PURGE_KEYS = "jifen.purge_idempotency_keys"
+PURGE_NOTIFICATIONS = "jifen.purge_notifications"
+register_daily_job(PURGE_KEYS, at="04:10")
+register_daily_job(PURGE_NOTIFICATIONS, at="04:20")
+
+
+def _purge_keys(tenant, day) -> dict:
+    return {"removed": idempotency.purge_expired()}
+
+
+def _purge_notifications(tenant, day) -> dict:
+    return {"removed": notification_retention.purge()}
+
+
+@shared_task(name=PURGE_NOTIFICATIONS, acks_late=True)
+def purge_notifications(tenant_id: str, local_date: str, force: bool = False) -> dict:
+    return run_daily(PURGE_NOTIFICATIONS, tenant_id, local_date, _purge_notifications, force=force)
+
+
+@shared_task(name=PURGE_KEYS, acks_late=True)
+def purge_idempotency_keys(tenant_id: str, local_date: str, force: bool = False) -> dict:
+    return run_daily(PURGE_KEYS, tenant_id, local_date, _purge_keys, force=force)
+
+
+@shared_task(name="jifen.offboard_due", ignore_result=True)
+def offboard_due() -> list:
+    from jifen.platform.townships.offboarding import delete_due
+
+    return delete_due()
