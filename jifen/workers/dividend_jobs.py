@@ -11,6 +11,7 @@ import uuid
 
 from celery import shared_task
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.db import db
 from jifen.platform.jobs.runner import run_daily
@@ -21,7 +22,7 @@ from jifen.tenants.dividends import settlement
 from jifen.workers import will_retry
 
 RESUME = "jifen.dividend_resume"
-register_daily_job(RESUME, at="02:45")
+register_daily_job(RESUME, at="02:45", label=_l("Finish interrupted dividend runs"))
 
 
 @shared_task(name=settlement.SETTLE_TASK, acks_late=True, bind=True)

@@ -4,13 +4,14 @@ gives the same rows (see honours.stars.store)."""
 from __future__ import annotations
 
 from celery import shared_task
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job
 from jifen.tenants.honours import stars
 
 STAR_RATINGS = "jifen.star_ratings"
-register_daily_job(STAR_RATINGS, at="02:00")
+register_daily_job(STAR_RATINGS, at="02:00", label=_l("Star ratings"))
 
 
 def _star_ratings(tenant, day) -> dict:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete
 
 from jifen.platform import clock
@@ -22,8 +23,8 @@ from jifen.platform.jobs.schedule import register_daily_job, tick
 
 AUDIT_CHECK = CHAIN_CHECK_JOB
 PURGE = "jifen.purge_expired_credentials"
-register_daily_job(AUDIT_CHECK, at="03:00")
-register_daily_job(PURGE, at="04:00")
+register_daily_job(AUDIT_CHECK, at="03:00", label=_l("Audit chain check"))
+register_daily_job(PURGE, at="04:00", label=_l("Remove expired sign-ins and links"))
 
 
 @shared_task(name="jifen.beat_tick", ignore_result=True)

@@ -8,6 +8,7 @@ once (see tenants/notifications/delivery.py). Without a beat (the embedded defau
 from __future__ import annotations
 
 from celery import shared_task
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job
@@ -15,7 +16,7 @@ from jifen.tenants.notifications import delivery, digest
 
 DELIVER = "jifen.deliver_notifications"
 DIGEST = "jifen.staff_digest"
-register_daily_job(DIGEST, at="07:30", spread=False)  # a morning digest: on time
+register_daily_job(DIGEST, at="07:30", label=_l("Staff morning digest"), spread=False)  # a morning digest: on time
 
 
 @shared_task(name=DELIVER, acks_late=True, ignore_result=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from celery import shared_task
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.db import db
 from jifen.platform.jobs.runner import run_daily
@@ -16,7 +17,7 @@ from jifen.platform.townships.models import Tenant
 from jifen.tenants.points import period_close
 
 CLOSE = "jifen.period_close"
-register_daily_job(CLOSE, at="00:10")
+register_daily_job(CLOSE, at="00:10", label=_l("Close last year"))
 
 
 def _close(tenant, day) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job
@@ -12,8 +13,8 @@ from jifen.tenants.points import ledger, posting
 
 NOTICES = "jifen.points_notices"
 BALANCE_CHECK = "jifen.ledger_balance_check"
-register_daily_job(NOTICES, at="00:30")
-register_daily_job(BALANCE_CHECK, at="03:30")
+register_daily_job(NOTICES, at="00:30", label=_l("Public notices: close and post"))
+register_daily_job(BALANCE_CHECK, at="03:30", label=_l("Balance check"))
 
 
 def _notices(tenant, day) -> dict:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from celery import shared_task
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job
 from jifen.tenants.rankings import service
 
 NIGHTLY = "jifen.nightly_ranking"
-register_daily_job(NIGHTLY, at="01:30")
+register_daily_job(NIGHTLY, at="01:30", label=_l("Nightly ranking"))
 
 
 def _nightly(tenant, day) -> dict:

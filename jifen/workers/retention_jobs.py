@@ -4,6 +4,7 @@ ends (platform/townships/offboarding.py), checked hourly."""
 from __future__ import annotations
 
 from celery import shared_task
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform import idempotency
 from jifen.platform.jobs.runner import run_daily
@@ -12,8 +13,8 @@ from jifen.tenants.notifications import retention as notification_retention
 
 PURGE_KEYS = "jifen.purge_idempotency_keys"
 PURGE_NOTIFICATIONS = "jifen.purge_notifications"
-register_daily_job(PURGE_KEYS, at="04:10")
-register_daily_job(PURGE_NOTIFICATIONS, at="04:20")
+register_daily_job(PURGE_KEYS, at="04:10", label=_l("Remove expired request keys"))
+register_daily_job(PURGE_NOTIFICATIONS, at="04:20", label=_l("Remove old notifications"))
 
 
 def _purge_keys(tenant, day) -> dict:

@@ -7,6 +7,7 @@ Running it again finds nothing left to do."""
 from __future__ import annotations
 
 from celery import shared_task
+from flask_babel import lazy_gettext as _l
 
 from jifen.platform.jobs.runner import run_daily
 from jifen.platform.jobs.schedule import register_daily_job
@@ -14,7 +15,7 @@ from jifen.platform.roles.authz import Actor
 from jifen.tenants.store import orders
 
 ORDER_EXPIRY = "jifen.order_expiry"
-register_daily_job(ORDER_EXPIRY, at="01:15")
+register_daily_job(ORDER_EXPIRY, at="01:15", label=_l("Expire uncollected orders"))
 
 
 def _expire(tenant, day) -> dict:

@@ -50,14 +50,21 @@ class DailyJob:
     name: str  # the Celery task name
     at: time  # local time in the tenant's timezone (the window's start for a spread job)
     spread: bool = True  # start at `at` + the township's offset (False: at `at` exactly, e.g. a morning digest)
+    label: object = ""  # what the job-runs pages call it (a lazy translation); empty: its task name
 
 
 DAILY_JOBS: dict[str, DailyJob] = {}
 
 
-def register_daily_job(name: str, at: str, *, spread: bool = True) -> None:
+def register_daily_job(name: str, at: str, *, label, spread: bool = True) -> None:
     hour, minute = (int(x) for x in at.split(":"))
-    DAILY_JOBS[name] = DailyJob(name, time(hour, minute), spread)
+    DAILY_JOBS[name] = DailyJob(name, time(hour, minute), spread, label)
+
+
+def job_label(name: str) -> str:
+    """A daily job's name for people (its task name when it has none, e.g. a job since removed)."""
+    job = DAILY_JOBS.get(name)
+    return str(job.label) if job is not None and job.label else name
 
 
 def night_offset(tenant_id: uuid.UUID) -> int:

@@ -6,10 +6,16 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.jobs import service
+from jifen.platform.jobs.schedule import job_label
 from jifen.platform.web import current_actor
 
 bp = Blueprint("jobs", __name__, url_prefix="/t/<tenant_slug>/jobs")
 register_tile("jobs.index", _l("Job runs"), "jobs.list", order=95)
+
+
+@bp.context_processor
+def _helpers():
+    return {"job_label": job_label}
 
 
 @bp.route("/")
