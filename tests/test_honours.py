@@ -182,7 +182,8 @@ def test_january_also_rates_the_period_just_ended_and_past_periods_stay_viewable
     assert stars.periods_to_rate(date(last_year + 1, 2, 1)) == [last_year + 1]
     with app.app_context():
         result = honour_jobs.star_ratings(str(world.a.tenant_id), date(last_year + 1, 1, 2).isoformat())
-    assert set(result) == {str(last_year + 1), str(last_year)}
+    assert set(result) - {"rows"} == {str(last_year + 1), str(last_year)}  # rows: for the job-runs page
+    assert result["rows"] >= 2
     page_login(client, "alpha", "vadmin")
     html = client.get(f"{PAGES}/villages/{pw.village}/stars?period={last_year}").get_data(as_text=True)
     assert f'data-household="{ids[0]}" data-stars="5"' in html and f'data-household="{ids[1]}" data-stars="1"' in html
