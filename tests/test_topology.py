@@ -12,6 +12,7 @@ versioned, and proxies the rest to whichever web is up. Only the addresses diffe
 (ports on 127.0.0.1, the checkout's jifen/static/, files under the test's tmp)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from cryptography.fernet import Fernet
 
 from tests.celery_worker import start_worker
 from tests.conftest import PG_URL, REDIS_URL, require
@@ -117,6 +119,8 @@ def stack(app, database_url, tmp_path):
     require("nginx (Debian: nginx-light; ./scripts/test installs it)", bool(NGINX))
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")} | {
         "JIFEN_ENV": "production", "JIFEN_SECRET_KEY": "topology-test-secret",
+        # production refuses to start without the ID-number keys (issue 12, personal data)
+        "JIFEN_ID_KEYS": json.dumps([Fernet.generate_key().decode()]), "JIFEN_ID_HMAC_KEY": "topology-test-hmac-key",
         "JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": REDIS_URL,
         "JIFEN_WORKERS": "1", "JIFEN_GRACEFUL_TIMEOUT": str(GRACEFUL), "JIFEN_ACCESSLOG": "off",
         "JIFEN_OUTBOX_DRAIN_SECONDS": "1", "PYTHONPATH": str(ROOT),
