@@ -23,12 +23,12 @@ def _entries():
     return db.session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars().all()
 
 
-def _tid(tenant_id):
+def tenant_key(tenant_id):
     return tenant_id.hex if db.engine.dialect.name == "sqlite" else tenant_id
 
 
 @contextmanager
-def _guard_lifted():
+def guard_lifted():
     """What the database's owner can do and the application cannot: lift the append-only
     triggers for a moment (PostgreSQL: disable them; SQLite: drop them and put them back), then
     commit the tampering done meanwhile."""
@@ -95,9 +95,9 @@ def test_tampering_is_found_by_the_cli_and_the_api(app, world):
     ok = runner.invoke(args=["audit", "verify"])
     assert ok.exit_code == 0 and "alpha:" in ok.output and "BROKEN" not in ok.output
     with app.app_context():
-        with _guard_lifted() as conn:
+        with guard_lifted() as conn:
             conn.execute(text("UPDATE audit_entries SET actor_name = 'someone else' WHERE seq = 2 AND tenant_id = :t"),
-                         {"t": _tid(world.a.tenant_id)})
+                         {"t": tenant_key(world.a.tenant_id)})
         db.session.commit()
     bad = runner.invoke(args=["audit", "verify"])
     assert bad.exit_code == 1
@@ -113,9 +113,9 @@ def test_deleting_an_entry_breaks_the_chain(ctx):
     tenant = db.session.get(Tenant, world.b.tenant_id)
     with tenant_scope(tenant):
         n = len(_entries())
-        with _guard_lifted() as conn:
+        with guard_lifted() as conn:
             conn.execute(text("DELETE FROM audit_entries WHERE seq = :s AND tenant_id = :t"),
-                         {"s": n - 1, "t": _tid(tenant.id)})
+                         {"s": n - 1, "t": tenant_key(tenant.id)})
         report = verify_chain()
         assert not report.ok and report.first_bad_seq == n - 1
 
@@ -134,7 +134,7 @@ def test_the_database_refuses_to_change_or_delete_audit_entries(ctx, statement):
         before = [(e.seq, e.actor_name, e.entry_hash) for e in _entries()]
         db.session.rollback()
         with pytest.raises(DBAPIError, match="append-only"):
-            db.session.execute(text(statement), {"t": _tid(tenant.id)})
+            db.session.execute(text(statement), {"t": tenant_key(tenant.id)})
         db.session.rollback()
         assert [(e.seq, e.actor_name, e.entry_hash) for e in _entries()] == before
         assert verify_chain().ok
@@ -163,9 +163,9 @@ def test_cutting_the_newest_entries_and_moving_the_head_back_is_found_by_the_nig
         tenant = db.session.get(Tenant, world.a.tenant_id)
         with tenant_scope(tenant):
             keep = entries[-4]  # cut the anchored head and the two entries before it, and all after
-            with _guard_lifted() as conn:
+            with guard_lifted() as conn:
                 conn.execute(text("DELETE FROM audit_entries WHERE tenant_id = :t AND seq > :s"),
-                             {"t": _tid(tenant.id), "s": keep.seq})
+                             {"t": tenant_key(tenant.id), "s": keep.seq})
             head_row = db.session.get(AuditHead, tenant.id)  # and the head moved back to `keep`
             head_row.seq, head_row.entry_hash = keep.seq, keep.entry_hash
             db.session.commit()

@@ -3,7 +3,6 @@ finds a difference, the township admins hear of it (their digest banner, and a t
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -24,6 +23,7 @@ from jifen.workers import jobs as platform_jobs
 from jifen.workers.jobs import AUDIT_CHECK, PURGE
 from jifen.workers.points_jobs import BALANCE_CHECK
 from tests.conftest import make_world
+from tests.test_audit import guard_lifted, tenant_key
 
 DAY = date(2026, 11, 28)
 
@@ -137,37 +137,14 @@ def test_failed_run_waits_its_backoff_then_gives_up_and_tells_the_admins(towns, 
     assert _admin_digest(beta) == ({"jobs.problems": 1}, 1)
 
 
-@contextmanager
-def _audit_guard_lifted():
-    """As in test_audit: what the database's owner can do and the application cannot."""
-    conn = db.session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
-        yield conn
-        conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
-    else:
-        triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                                     "AND tbl_name = 'audit_entries'")).all()
-        for name, _sql in triggers:
-            conn.execute(text(f"DROP TRIGGER {name}"))
-        yield conn
-        for _name, sql in triggers:
-            conn.execute(text(sql))
-    db.session.commit()
-
-
-def _tid(tenant_id):
-    return tenant_id.hex if db.engine.dialect.name == "sqlite" else tenant_id
-
-
 def test_a_broken_audit_chain_reaches_the_admins_inbox(app, world):
     from tests.conftest import page_login
 
     with app.app_context():
         alpha = db.session.get(Tenant, world.a.tenant_id)
-        with _audit_guard_lifted() as conn:
+        with guard_lifted() as conn:
             conn.execute(text("UPDATE audit_entries SET actor_name = 'someone else' WHERE seq = 2 "
-                              "AND tenant_id = :t"), {"t": _tid(alpha.id)})
+                              "AND tenant_id = :t"), {"t": tenant_key(alpha.id)})
         with freeze_time("2026-11-27 19:05:00"):  # 03:05 in Shanghai on the 28th
             tick()
         db.session.expire_all()

@@ -95,15 +95,19 @@ def job_alert(tenant: Tenant, run) -> None:
         if digest is not None:
             digest.items = items
             continue
-        digest = StaffDigest(user_id=user.id, local_date=day, items=items, created_at=now)
-        db.session.add(digest)
-        db.session.flush()
-        if user.phone:
-            db.session.add(NotificationDelivery(digest_id=digest.id, channel=SMS, next_attempt_at=now,
-                                                created_at=now))
+        _add_digest(user, day, items, now)
 
 
 register_alert_listener(job_alert)
+
+
+def _add_digest(user: User, day: date, items: list[dict], now) -> None:
+    """A new digest for `user`'s `day`, and its text when the user has a phone."""
+    digest = StaffDigest(user_id=user.id, local_date=day, items=items, created_at=now)
+    db.session.add(digest)
+    db.session.flush()
+    if user.phone:
+        db.session.add(NotificationDelivery(digest_id=digest.id, channel=SMS, next_attempt_at=now, created_at=now))
 
 
 # --- counting --------------------------------------------------------------------------------------
@@ -141,12 +145,7 @@ def run(tenant: Tenant, day: date) -> dict:
             items = counts_for(actor_for(user))
             if not items:
                 continue
-            digest = StaffDigest(user_id=user.id, local_date=day, items=items, created_at=now)
-            db.session.add(digest)
-            db.session.flush()
-            if user.phone:
-                db.session.add(NotificationDelivery(digest_id=digest.id, channel=SMS, next_attempt_at=now,
-                                                    created_at=now))
+            _add_digest(user, day, items, now)
         db.session.commit()
     finally:
         _QUEUES.reset(token)
