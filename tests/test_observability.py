@@ -167,6 +167,7 @@ def test_metrics_show_requests_and_jobs_without_township_data(app, world):
     token = api_token(client, "alpha", "admin")
     assert client.get("/api/v1/t/alpha/villages/", headers=bearer(token)).status_code == 200
     assert client.get(f"/api/v1/t/alpha/villages/{world.b.villages[0]}", headers=bearer(token)).status_code == 404
+    assert client.get("/wp-login.php").status_code == 404  # no route: its own label, not "None"
     with app.app_context():
         audit_chain_check.delay(str(world.a.tenant_id), "2026-11-28")
     text = scrape(client).get_data(as_text=True)
@@ -174,6 +175,8 @@ def test_metrics_show_requests_and_jobs_without_township_data(app, world):
     assert any(s.startswith('jifen_http_request_duration_seconds_count{endpoint="villages_api.Villages",'
                             'method="GET",status="200"}') for s in series), text
     assert any('endpoint="villages_api.VillageDetail"' in s and 'status="404"' in s for s in series)
+    assert any('endpoint="unmatched"' in s and 'status="404"' in s for s in series), text
+    assert not any('endpoint="None"' in s for s in series)
     assert any(s.startswith(f'jifen_job_duration_seconds_count{{job="{AUDIT_CHECK}",outcome="success"}} ')
                for s in series), text
     # every request gave its connection back: none in use, at least one idle in the pool

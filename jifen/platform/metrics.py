@@ -43,13 +43,19 @@ def multiprocess() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
+def endpoint(req) -> str:
+    """The label requests are grouped by (the exporter passes the request): the view's name,
+    "unmatched" for a URL no route has (a probe for /wp-login.php must not be a series "None")."""
+    return req.endpoint or "unmatched"
+
+
 class Metrics:
     """The app's series, in a registry of its own (the tests build many apps in one process)."""
 
     def __init__(self, app):
         self.registry = CollectorRegistry(auto_describe=True)
         self.exporter = PrometheusMetrics(
-            app, path=None, registry=self.registry, group_by="endpoint", defaults_prefix="jifen",
+            app, path=None, registry=self.registry, group_by=endpoint, defaults_prefix="jifen",
             buckets=REQUEST_BUCKETS, excluded_paths=[r"^/metrics$", r"^/static/"])
         r = self.registry
         self.job_seconds = Histogram("jifen_job_duration_seconds", "Job (Celery task) run time, by task and outcome",
