@@ -55,19 +55,37 @@ def _tenant(slug: str):
 @click.option("--county-slug", required=True, help="Short id of the county, e.g. zijin")
 @click.option("--username", required=True)
 @click.option("--name", "display_name", default="")
+@click.option("--phone", default=None, help="Job alerts of the county's townships are texted here")
 @click.password_option()
 @with_appcontext
-def create_operator(county_name, county_slug, username, display_name, password):
+def create_operator(county_name, county_slug, username, display_name, phone, password):
     """Create a county operator account (and the county if it is new)."""
     from jifen.platform.accounts.service import create_operator as create
     from jifen.platform.townships.service import get_or_create_county
 
     try:
-        op = create(get_or_create_county(county_name, county_slug), username, display_name, password)
+        op = create(get_or_create_county(county_name, county_slug), username, display_name, password, phone)
         db.session.commit()
     except ServiceError as e:
         _fail(e)
     click.echo(f"operator {op.username} created; sign in at /county/login")
+
+
+@click.command("operator-phone")
+@click.argument("username")
+@click.argument("phone", required=False, default="")
+@with_appcontext
+def operator_phone(username, phone):
+    """Set (or, without PHONE, clear) where an operator's job alerts are texted."""
+    from jifen.platform.accounts.service import set_operator_phone
+
+    try:
+        op = set_operator_phone(username, phone)
+        db.session.commit()
+    except ServiceError as e:
+        _fail(e)
+    click.echo(f"job alerts for {op.username} go to {op.phone}" if op.phone
+               else f"{op.username} gets no texts (the county console shows job problems)")
 
 
 @click.command("onboard-township")
@@ -436,7 +454,7 @@ def reseal_ids():
 
 
 def init_app(app) -> None:
-    for cmd in (reissue_setup_link, reset_password, export_township, offboard_township, offboard_due):
+    for cmd in (reissue_setup_link, reset_password, export_township, offboard_township, offboard_due, operator_phone):
         app.cli.add_command(cmd)
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
                 beat_tick, outbox, audit, points, demo, reseal_ids):

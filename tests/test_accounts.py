@@ -326,7 +326,7 @@ def test_staff_and_token_rules_are_in_the_api_document_and_data_conflicts_are_40
     constants (breaking it: 422 naming the field); a username taken, a scope naming nothing of the
     township or a role given twice is a 409 naming the field, and nothing is written."""
     from jifen.platform.accounts.models import MAX_TOKEN_NAME
-    from jifen.platform.accounts.service import USERNAME_RE
+    from jifen.platform.accounts.service import PHONE_PATTERN, USERNAME_RE
     from jifen.platform.roles.registry import ROLES
     from jifen.platform.staff import service as staff
 
@@ -336,7 +336,7 @@ def test_staff_and_token_rules_are_in_the_api_document_and_data_conflicts_are_40
     person = schemas["Staff"]["properties"]
     assert person["username"]["pattern"] == USERNAME_RE.pattern
     assert person["display_name"]["maxLength"] == staff.MAX_DISPLAY_NAME
-    assert person["phone"]["pattern"] == staff.PHONE_PATTERN and person["roles"]["minItems"] == 1
+    assert person["phone"]["pattern"] == PHONE_PATTERN and person["roles"]["minItems"] == 1
     kinds = person["roles"]["items"]["oneOf"]
     assert sorted(r for kind in kinds for r in kind["properties"]["role"]["enum"]) == sorted(ROLES)
     assert schemas["Token"]["properties"]["name"]["maxLength"] == MAX_TOKEN_NAME

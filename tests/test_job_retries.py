@@ -238,3 +238,134 @@ def test_a_worker_process_killed_mid_run_leaves_a_run_the_beat_finishes(app, wor
         db.session.expire_all()
         run = _run(beta, PURGE, date.fromisoformat(today))
         assert (run.status, run.attempts) == ("done", 2) and run.result["removed"] == 0
+
+
+# --- quiet hours, the morning's one text, and the county operator's channel -------------------------
+
+class Phone:
+    """A recording SMS channel: what each phone would have received."""
+
+    def __init__(self):
+        self.messages = []
+
+    def send(self, message):
+        from jifen.tenants.notifications.channels import SendResult
+
+        self.messages.append(message)
+        return SendResult("sms", f"ref-{len(self.messages)}")
+
+
+def _deliver(phone: Phone) -> None:
+    from jifen.tenants.notifications import delivery
+    from jifen.tenants.notifications.models import SMS
+
+    delivery.deliver_all(channels={SMS: phone})
+    db.session.expire_all()
+
+
+def _break_chain(tenant) -> None:
+    with guard_lifted() as conn:
+        conn.execute(text("UPDATE audit_entries SET actor_name = 'someone else' WHERE seq = 2 AND tenant_id = :t"),
+                     {"t": tenant_key(tenant.id)})
+
+
+def test_a_night_alert_reaches_the_phone_in_the_morning_as_that_days_one_digest(app, world):
+    """03:05 in Shanghai: the audit check finds a broken chain. The banner shows it at once; the
+    admin's phone stays silent until the quiet hours end (07:00), then gets one text, and the 07:30
+    digest run recounts that digest instead of texting a second."""
+    phone = Phone()
+    with app.app_context():
+        alpha = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(alpha):
+            db.session.execute(select(User).where(User.username == "admin")).scalar_one().phone = "13800000000"
+        db.session.commit()
+        _break_chain(alpha)
+        with freeze_time("2026-11-27 19:05:00"):  # 03:05 in Shanghai on the 28th
+            tick()
+            _deliver(phone)
+        assert _admin_digest(alpha)[0] == {"jobs.problems": 1}  # the banner: at once
+        assert phone.messages == []
+        with tenant_scope(alpha):
+            [d] = db.session.execute(select(NotificationDelivery)).scalars().all()
+        assert d.next_attempt_at == datetime(2026, 11, 27, 23, 0, tzinfo=timezone.utc)  # 07:00 Shanghai
+        with freeze_time("2026-11-27 23:00:30"):
+            _deliver(phone)
+        [sms] = phone.messages
+        assert sms.to == "13800000000" and "1" in sms.text and sms.kind == "digest"
+        with freeze_time("2026-11-27 23:31:00"):  # 07:31: the digest job has run
+            tick()
+            _deliver(phone)
+        assert len(phone.messages) == 1  # the morning's digest is the alert's: no second text
+        assert _admin_digest(alpha) == ({"jobs.problems": 1}, 1)
+
+
+def test_an_alert_after_the_morning_text_sends_the_digest_again(app, world):
+    from jifen.tenants.notifications import digest as digests
+
+    phone = Phone()
+    with app.app_context():
+        alpha = db.session.get(Tenant, world.a.tenant_id)
+        with tenant_scope(alpha):
+            db.session.execute(select(User).where(User.username == "admin")).scalar_one().phone = "13800000000"
+        db.session.commit()
+        with freeze_time("2026-11-28 02:00:00"), tenant_scope(alpha):  # 10:00 in Shanghai
+            digests.job_alert(alpha, _fake_run())
+            db.session.commit()
+        with freeze_time("2026-11-28 02:00:30"):
+            _deliver(phone)
+        assert len(phone.messages) == 1
+        _break_chain(alpha)
+        with freeze_time("2026-11-28 03:00:00"), tenant_scope(alpha):  # 11:00: a check run by hand finds it
+            digests.job_alert(alpha, _fake_run())
+            db.session.commit()
+        with freeze_time("2026-11-28 03:00:30"):
+            _deliver(phone)
+        assert [m.to for m in phone.messages] == ["13800000000"] * 2
+
+
+def _fake_run():
+    return JobRun(job=AUDIT_CHECK, local_date=date(2026, 11, 28), status="done", result={"problems": 1})
+
+
+def test_the_county_operators_with_a_phone_get_a_text_naming_the_township_and_the_job(app, world, monkeypatch):
+    """A job that fails for good in beta (UTC) at 04:25 is texted to the county's operator who set a
+    phone (by the CLI), in their language, once; not to the other county's operator."""
+    runner = app.test_cli_runner()
+    assert "13900000000" in runner.invoke(args=["operator-phone", "op", "13900000000"]).output
+    assert runner.invoke(args=["operator-phone", "op2", "1390000000x"]).exit_code != 0  # names the bad phone
+    assert "13700000000" in runner.invoke(args=["operator-phone", "op2", "13700000000"]).output
+
+    def broken(tenant, day):
+        raise RuntimeError("disk on fire\nOSError: no space left on device")
+
+    monkeypatch.setattr(platform_jobs, "_purge", broken)
+    phone = Phone()
+    with app.app_context():
+        beta = db.session.get(Tenant, world.b.tenant_id)
+        for moment in ("04:00", "04:05", "04:25"):
+            with freeze_time(f"2026-11-28 {moment}:00"):
+                tick()
+        with freeze_time("2026-11-28 04:25:00"):  # UTC township: 04:25 is in the quiet hours
+            _deliver(phone)
+        assert [m for m in phone.messages if m.tenant == "beta"] == []
+        with freeze_time("2026-11-28 07:00:10"):
+            _deliver(phone)
+            _deliver(phone)
+        alerts = [m for m in phone.messages if m.kind == "job_alert" and m.tenant == "beta"]
+        [sms] = alerts
+        assert sms.to == "13900000000" and sms.locale == "zh_CN"
+        assert beta.name in sms.text and "no space left on device" in sms.text and "2026-11-28" in sms.text
+        assert sms.link.endswith("/county/jobs")
+        with tenant_scope(beta):
+            [d] = db.session.execute(select(NotificationDelivery).where(
+                NotificationDelivery.operator_id.is_not(None))).scalars().all()
+        assert d.state == "sent" and d.job_run_id == _run(beta, PURGE).id
+    # the township admin's list of deliveries names the operator and what was sent
+    from tests.conftest import page_login
+
+    client = app.test_client()
+    with freeze_time("2026-11-28 08:00:00"):
+        page_login(client, "beta", "admin")
+        page = client.get("/t/beta/notifications/deliveries?show=sent")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "县级运营人员：任务告警" in body and "no space left on device" in body

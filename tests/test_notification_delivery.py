@@ -21,7 +21,7 @@ from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household, Resident
-from jifen.tenants.notifications import delivery, digest, preferences, service
+from jifen.tenants.notifications import delivery, digest, preferences, quiet, service
 from jifen.tenants.notifications.models import Notification, NotificationDelivery, StaffDigest
 from jifen.tenants.villages.models import GridNode
 from tests.conftest import PG_URL, api_token, bearer, csrf_token, page_login
@@ -310,12 +310,12 @@ def test_quiet_until():
 
     def at(hour):  # June 1st, `hour` o'clock in Shanghai (may run into the next day), as UTC
         return datetime(2026, 6, 1, tzinfo=timezone.utc) + timedelta(hours=hour - 8)
-    assert delivery.quiet_until(at(22), tz, time(21), time(7)) == at(31)
-    assert delivery.quiet_until(at(3), tz, time(21), time(7)) == at(7)
-    assert delivery.quiet_until(at(7), tz, time(21), time(7)) is None
-    assert delivery.quiet_until(at(12), tz, time(21), time(7)) is None
-    assert delivery.quiet_until(at(13), tz, time(12), time(14)) == at(14)
-    assert delivery.quiet_until(at(13), tz, None, None) is None
+    assert quiet.quiet_until(at(22), tz, time(21), time(7)) == at(31)
+    assert quiet.quiet_until(at(3), tz, time(21), time(7)) == at(7)
+    assert quiet.quiet_until(at(7), tz, time(21), time(7)) is None
+    assert quiet.quiet_until(at(12), tz, time(21), time(7)) is None
+    assert quiet.quiet_until(at(13), tz, time(12), time(14)) == at(14)
+    assert quiet.quiet_until(at(13), tz, None, None) is None
 
 
 def test_the_household_channel_decides_and_in_app_only_sends_nothing(alpha, pw, provider):

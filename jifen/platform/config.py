@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import time
 from pathlib import Path
 
 
@@ -100,6 +101,9 @@ def defaults(instance_path: str) -> dict:
         "NOTIFY_RUN_SECONDS": 50,  # one delivery task stops taking new batches after this
         "NOTIFY_MAX_AGE_HOURS": 72,  # older undelivered messages stay in the inbox only
         "NOTIFY_DELIVER_SECONDS": 60,  # the beat's delivery interval
+        # texts to staff and county operators (digests, job alerts) wait for the end of these hours,
+        # township time ("21:00-07:00"; empty: texts go at any hour); the inbox and banners show at once
+        "STAFF_QUIET_HOURS": "21:00-07:00",
         # observability (docs/decisions.md, Issue 12: observability)
         "LOG_FORMAT": None,  # json | text; None: json in production, text in development
         "LOG_LEVEL": "INFO",
@@ -159,6 +163,7 @@ def _finish(app) -> None:
     elif not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
     _observability(cfg, production)
+    _staff_quiet_hours(cfg)
     _id_keys(cfg)
     url = cfg["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgresql://"):
@@ -182,6 +187,19 @@ def _finish(app) -> None:
         "enable_utc": True,
         "broker_connection_retry_on_startup": True,
     }
+
+
+def _staff_quiet_hours(cfg) -> None:
+    """STAFF_QUIET_HOURS "HH:MM-HH:MM" becomes STAFF_QUIET, a (start, end) pair of times, or None."""
+    raw = str(cfg.get("STAFF_QUIET_HOURS") or "").strip()
+    if not raw:
+        cfg["STAFF_QUIET"] = None
+        return
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in raw.split("-"))
+    except ValueError:
+        raise ConfigError(f"JIFEN_STAFF_QUIET_HOURS must look like 21:00-07:00 (or be empty), not {raw!r}.") from None
+    cfg["STAFF_QUIET"] = None if start == end else (start, end)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

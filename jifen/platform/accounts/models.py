@@ -38,6 +38,7 @@ class Operator(AccountMixin, db.Model):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     county_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("counties.id"), index=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))  # job alerts of the county's townships are texted here
 
 
 class User(TenantScoped, AccountMixin, db.Model):

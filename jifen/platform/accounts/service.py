@@ -49,6 +49,17 @@ def check_username(username: str) -> str:
     return username
 
 
+PHONE_PATTERN = r"^\d{7,15}$"  # a staff member's or operator's phone: digits only, 7 to 15 of them
+
+
+def check_phone(phone: str | None) -> str | None:
+    """A staff or operator phone, or None when blank."""
+    phone = (phone or "").strip() or None
+    if phone and not re.match(PHONE_PATTERN, phone):
+        raise Invalid.field("phone", _("Enter digits only, 7 to 15 of them."))
+    return phone
+
+
 def check_new_password(password: str, account) -> None:
     place = current_tenant() if isinstance(account, User) else db.session.get(County, account.county_id)
     problem = passwords.weakness(password or "", username=account.username, display_name=account.display_name,
@@ -340,13 +351,23 @@ def token_for_password(model, username: str, password: str, name: str):
     return token, credentials.operator_api_token(secret)
 
 
-def create_operator(county, username: str, display_name: str, password: str) -> Operator:
+def create_operator(county, username: str, display_name: str, password: str, phone: str | None = None) -> Operator:
     """CLI only: the first operator of a county (there is no one yet to authorize it)."""
     username = check_username(username)
+    phone = check_phone(phone)
     if db.session.execute(select(Operator).where(Operator.username == username)).first():
         raise Invalid.field("username", _("This username is taken."))
-    op = Operator(county_id=county.id, username=username, display_name=display_name or username)
+    op = Operator(county_id=county.id, username=username, display_name=display_name or username, phone=phone)
     check_new_password(password, op)
     op.password_hash = passwords.hash_password(password)
     db.session.add(op)
+    return op
+
+
+def set_operator_phone(username: str, phone: str | None) -> Operator:
+    """CLI only: where an operator's job alerts are texted (blank: no texts, the console banner only)."""
+    op = db.session.execute(select(Operator).where(Operator.username == check_username(username))).scalar_one_or_none()
+    if op is None:
+        raise Invalid.field("username", _("There is no operator with this username."))
+    op.phone = check_phone(phone)
     return op

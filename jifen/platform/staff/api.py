@@ -5,7 +5,7 @@ from flask import g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from jifen.platform.accounts.service import USERNAME_RE
+from jifen.platform.accounts.service import PHONE_PATTERN, USERNAME_RE
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
 from jifen.platform.input import text
@@ -64,7 +64,7 @@ class StaffSchema(Schema):
     username = fields.String(required=True, validate=validate.Regexp(USERNAME_RE), metadata={
         "description": "2-63 lower-case letters, digits, '.', '_' or '-', unique in the township"})
     display_name = text(service.MAX_DISPLAY_NAME, required=True)
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(service.PHONE_PATTERN),
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(PHONE_PATTERN),
                           metadata={"description": "digits only, 7 to 15 of them"})
     status = fields.String(dump_only=True)
     roles = _roles()

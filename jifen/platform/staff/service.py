@@ -6,7 +6,6 @@ active admin.
 """
 from __future__ import annotations
 
-import re
 import uuid
 
 from flask_babel import gettext as _
@@ -26,7 +25,6 @@ from jifen.platform.roles.registry import ROLES, SCOPE_KINDS, TOWNSHIP_ADMIN
 from jifen.platform.tenancy import tenant_get_or_404
 
 MAX_DISPLAY_NAME = 100
-PHONE_PATTERN = r"^\d{7,15}$"  # digits only, 7 to 15 of them
 
 
 def _check_roles(roles: list[dict]) -> list[tuple[str, list[uuid.UUID]]]:
@@ -146,9 +144,11 @@ def invite(actor: Actor, data: dict) -> tuple[User, str]:
     display_name = check(Text(MAX_DISPLAY_NAME, required=True,
                               required_message=_("Enter the person's name (at most 100 characters).")),
                          data.get("display_name"), "display_name", errors)
-    phone = (data.get("phone") or "").strip() or None
-    if phone and not re.match(PHONE_PATTERN, phone):
-        errors["phone"] = [_("Enter digits only, 7 to 15 of them.")]
+    phone = None
+    try:
+        phone = accounts.check_phone(data.get("phone"))
+    except Invalid as e:
+        errors.update(e.errors)
     roles = []
     try:
         roles = _check_roles(data.get("roles") or [])

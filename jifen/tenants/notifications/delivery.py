@@ -27,22 +27,22 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 from time import monotonic
-from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock, metrics
-from jifen.platform.accounts.models import User
+from jifen.platform.accounts.models import Operator, User
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict
+from jifen.platform.jobs.models import JobRun
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.tenancy import (
     current_tenant,
@@ -66,7 +66,9 @@ from jifen.tenants.notifications.models import (
     NotificationPreference,
     StaffDigest,
 )
+from jifen.tenants.notifications.operator_alerts import alert_text
 from jifen.tenants.notifications.preferences import head_phone
+from jifen.tenants.notifications.quiet import quiet_until, staff_quiet_until
 from jifen.tenants.notifications.service import text_of
 
 register_url_object("delivery_id", NotificationDelivery)
@@ -83,24 +85,6 @@ def _cfg(name: str):
 
 
 # --- time helpers ------------------------------------------------------------------------------
-
-def quiet_until(now: datetime, tz: str, start: time | None, end: time | None) -> datetime | None:
-    """If `now` falls in the quiet hours start–end (tenant-local, may wrap midnight), the UTC moment
-    they end; else None."""
-    if start is None or end is None or start == end:
-        return None
-    zone = ZoneInfo(tz)
-    local = now.astimezone(zone)
-    t = local.time().replace(tzinfo=None)
-    if start < end:
-        inside, day = start <= t < end, local.date()
-    else:  # e.g. 21:00-07:00
-        inside = t >= start or t < end
-        day = local.date() + timedelta(days=1) if t >= start else local.date()
-    if not inside:
-        return None
-    return datetime.combine(day, end, tzinfo=zone).astimezone(timezone.utc)
-
 
 def backoff(attempts: int) -> timedelta:
     """Wait after the `attempts`-th failure: base, 2×base, 4×base … capped."""
@@ -234,6 +218,19 @@ def _message(d: NotificationDelivery, tenant: Tenant) -> Message | datetime:
             to = (p.wechat_openid if p else None) or ""
         return Message(str(d.id), d.channel, to, render(n, locale), locale, notification_link(tenant, n), n.kind,
                        tenant.slug, {"title": tenant.name, "when": _local(tenant, n.created_at)})
+    if d.operator_id is not None:
+        later = staff_quiet_until(clock.now(), tenant)
+        if later is not None:
+            return later
+        operator = db.session.get(Operator, d.operator_id)
+        run = tenant_get(JobRun, d.job_run_id)
+        locale = operator.locale or tenant.default_locale
+        return Message(str(d.id), d.channel, operator.phone or "", alert_text(run, tenant, locale), locale,
+                       absolute(path("county.jobs")), "job_alert", tenant.slug,
+                       {"title": tenant.name, "when": _local(tenant, d.created_at)})
+    later = staff_quiet_until(clock.now(), tenant)
+    if later is not None:
+        return later
     digest = tenant_get(StaffDigest, d.digest_id)
     user = tenant_get(User, digest.user_id)
     locale = user.locale or tenant.default_locale
@@ -362,6 +359,10 @@ def _describe(rows: list[NotificationDelivery]) -> list[Row]:
         StaffDigest.id.in_([d.digest_id for d in rows if d.digest_id]))).scalars()} if rows else {}
     users = {u.id: u for u in db.session.execute(select(User).where(
         User.id.in_([s.user_id for s in digests.values()]))).scalars()} if digests else {}
+    operators = {o.id: o for o in db.session.execute(select(Operator).where(
+        Operator.id.in_([d.operator_id for d in rows if d.operator_id]))).scalars()} if rows else {}
+    runs = {r.id: r for r in db.session.execute(select(JobRun).where(
+        JobRun.id.in_([d.job_run_id for d in rows if d.job_run_id]))).scalars()} if operators else {}
     out = []
     for d in rows:
         if d.notification_id:
@@ -369,6 +370,10 @@ def _describe(rows: list[NotificationDelivery]) -> list[Row]:
             n = notifications.get(d.notification_id)
             out.append(Row(d, f"{h.door_plate} · {h.head_name}" if h else "", d.household_id, n.kind if n else "",
                            text_of(n) if n else ""))
+        elif d.operator_id:
+            o, run = operators.get(d.operator_id), runs.get(d.job_run_id)
+            out.append(Row(d, o.display_name if o else "", None, "job_alert",
+                           alert_text(run, current_tenant(), str(get_locale())) if run else ""))
         else:
             s = digests.get(d.digest_id)
             u = users.get(s.user_id) if s else None

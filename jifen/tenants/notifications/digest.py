@@ -1,8 +1,9 @@
 """The nightly staff digest: every morning (07:30 township time) each active staff member whose
 sources (digest_sources.py) count something waiting gets one digest: stored for the banner on the
 console home, and texted to their phone when their account has one (through the SMS channel, which
-is the logging channel when no SMS endpoint is configured). One per user and day: a second run
-finds it and changes nothing.
+is the logging channel when no SMS endpoint is configured), after the staff quiet hours. One per user
+and day: a digest a night's job alert made is recounted, not made again, and a second run sends
+no second text.
 
 This module also registers the points capability's sources, counted by the work queue itself
 (`applications.work_queue`), so the digest and the queue page never disagree."""
@@ -30,6 +31,7 @@ from jifen.platform.townships.models import Tenant
 from jifen.tenants.notifications.digest_sources import SOURCES, register_digest_source
 from jifen.tenants.notifications.links import path
 from jifen.tenants.notifications.models import SMS, NotificationDelivery, StaffDigest
+from jifen.tenants.notifications.quiet import staff_quiet_until
 
 QUEUE_LIMIT = 1000  # per list of the work queue; a digest says "1000" when more wait
 
@@ -82,8 +84,10 @@ register_digest_source("jobs.problems", _l("Daily jobs that failed or found a pr
 
 def job_alert(tenant: Tenant, run) -> None:
     """A job failed for good, or a check found a difference: each active township admin's digest of
-    today is made now (or recounted, when the morning's is already there), so the console banner shows
-    it at once; a new digest is texted to the admin's phone like the morning's."""
+    today is made now, or recounted when there is one, so the console banner shows it at once. The
+    digest is texted to an admin with a phone, after the staff quiet hours: a night's alert becomes
+    that morning's one text (the 07:30 run recounts it and sends no second), and an alert after the
+    morning's text was sent sends the digest again with the new count."""
     admins = select(RoleAssignment.user_id).where(RoleAssignment.role == TOWNSHIP_ADMIN)
     users = db.session.execute(select(User).where(User.status == User.ACTIVE, User.id.in_(admins))
                                .order_by(User.username)).scalars().all()
@@ -92,22 +96,41 @@ def job_alert(tenant: Tenant, run) -> None:
         items = counts_for(actor_for(user))
         digest = db.session.execute(select(StaffDigest).where(StaffDigest.user_id == user.id,
                                                               StaffDigest.local_date == day)).scalar_one_or_none()
-        if digest is not None:
-            digest.items = items
+        if digest is None:
+            _add_digest(user, day, items, now, tenant)
             continue
-        _add_digest(user, day, items, now)
+        digest.items = items
+        if user.phone:
+            _text_again(digest, now, tenant)
 
 
 register_alert_listener(job_alert)
 
 
-def _add_digest(user: User, day: date, items: list[dict], now) -> None:
+def _due(now, tenant: Tenant):
+    return staff_quiet_until(now, tenant) or now
+
+
+def _add_digest(user: User, day: date, items: list[dict], now, tenant: Tenant) -> None:
     """A new digest for `user`'s `day`, and its text when the user has a phone."""
     digest = StaffDigest(user_id=user.id, local_date=day, items=items, created_at=now)
     db.session.add(digest)
     db.session.flush()
     if user.phone:
-        db.session.add(NotificationDelivery(digest_id=digest.id, channel=SMS, next_attempt_at=now, created_at=now))
+        db.session.add(NotificationDelivery(digest_id=digest.id, channel=SMS, next_attempt_at=_due(now, tenant),
+                                            created_at=now))
+
+
+def _text_again(digest: StaffDigest, now, tenant: Tenant) -> None:
+    """The digest's text goes (again): a sent or given-up one is sent anew; one still waiting will
+    carry the new count when it goes; none yet (the phone was added since) is made."""
+    D = NotificationDelivery
+    d = db.session.execute(select(D).where(D.digest_id == digest.id, D.channel == SMS)).scalar_one_or_none()
+    if d is None:
+        db.session.add(D(digest_id=digest.id, channel=SMS, next_attempt_at=_due(now, tenant), created_at=now))
+    elif d.state in (D.SENT, D.DEAD):
+        d.state, d.attempts, d.next_attempt_at, d.claimed_at = D.PENDING, 0, _due(now, tenant), None
+        d.sent_at = d.last_error = None
 
 
 # --- counting --------------------------------------------------------------------------------------
@@ -133,19 +156,21 @@ def staff_users() -> list[User]:
 
 
 def run(tenant: Tenant, day: date) -> dict:
-    """The daily job's body: make the day's missing digests (and their texts). Commits."""
+    """The daily job's body: make the day's missing digests (and their texts), and recount those a
+    night's job alert made before it. Commits."""
     token = _QUEUES.set({})
     try:
         users = staff_users()
-        have = set(db.session.execute(select(StaffDigest.user_id).where(StaffDigest.local_date == day)).scalars())
+        have = {d.user_id: d for d in db.session.execute(select(StaffDigest).where(StaffDigest.local_date == day))
+                .scalars()}
         now = clock.now()
         for user in users:
-            if user.id in have:
-                continue
             items = counts_for(actor_for(user))
-            if not items:
-                continue
-            _add_digest(user, day, items, now)
+            if user.id in have:
+                if items and items != have[user.id].items:
+                    have[user.id].items = items  # a night alert's digest becomes the morning's
+            elif items:
+                _add_digest(user, day, items, now, tenant)
         db.session.commit()
     finally:
         _QUEUES.reset(token)

@@ -76,8 +76,9 @@ OPEN_STATES = "state IN ('pending', 'failed', 'sending')"
 
 
 class NotificationDelivery(TenantScoped, db.Model):
-    """Sending one message (a household notification or a staff digest) through one external
-    channel. The row is claimed (`sending`) in its own committed transaction before the provider is
+    """Sending one message through one external channel: a household notification, a staff digest,
+    or a county operator's alert of a township's job run (`operator_id` and `job_run_id`; the alert
+    lives in the township's outbox, so it goes with the township's other messages and its data). The row is claimed (`sending`) in its own committed transaction before the provider is
     called; its id goes to the provider as the idempotency key."""
 
     __tablename__ = "notification_deliveries"
@@ -86,6 +87,7 @@ class NotificationDelivery(TenantScoped, db.Model):
                       tenant_fk(["notification_id"], "notifications"),
                       tenant_fk(["digest_id"], "staff_digests"),
                       tenant_fk(["household_id"], "households"),
+                      tenant_fk(["job_run_id"], "job_runs"),
                       Index("ix_notification_deliveries_open", "tenant_id", "next_attempt_at",
                             sqlite_where=text(OPEN_STATES), postgresql_where=text(OPEN_STATES)),
                       Index("ix_notification_deliveries_state", "tenant_id", "state", "created_at"))
@@ -93,7 +95,9 @@ class NotificationDelivery(TenantScoped, db.Model):
     STATES = (PENDING, SENDING, SENT, FAILED, DEAD)
     notification_id: Mapped[uuid.UUID | None]
     digest_id: Mapped[uuid.UUID | None]
-    household_id: Mapped[uuid.UUID | None]  # whose quiet hours and language apply (None: a staff digest)
+    household_id: Mapped[uuid.UUID | None]  # whose quiet hours and language apply (None: staff or operator)
+    operator_id: Mapped[uuid.UUID | None]  # no key to the platform's table: tenant keys lead with tenant_id
+    job_run_id: Mapped[uuid.UUID | None]
     channel: Mapped[str] = mapped_column(String(16))  # sms | wechat
     state: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
