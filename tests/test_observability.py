@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -314,3 +315,38 @@ def test_the_worker_serves_its_series_on_a_port_of_its_own(app, world):
         text = resp.read().decode()
     assert f'jifen_job_duration_seconds_count{{job="{AUDIT_CHECK}",outcome="success"}} ' in text
     assert "beta" not in text and str(world.b.tenant_id) not in text
+
+
+@pytest.mark.parametrize("limits, message", [
+    ({"jifen.no_such_task": [1, 2]}, "names no task: jifen.no_such_task"),
+    ({"jifen.nightly_ranking": [60, 30]}, "0 < soft < hard"),
+    ({"jifen.nightly_ranking": "fast"}, "0 < soft < hard"),
+    ([1, 2], "must be a JSON object"),
+    ({"jifen.nightly_ranking": [60, 7 * 3600]}, "not below JIFEN_JOB_VISIBILITY_TIMEOUT"),
+])
+def test_task_time_limits_that_cannot_work_refuse_to_start(make_app, limits, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_app(TASK_TIME_LIMITS=limits)
+
+
+def test_task_time_limits_replace_one_tasks_limits(make_app):
+    def limits(app, name):
+        task = app.extensions["celery"].tasks[name]
+        return task.soft_time_limit, task.time_limit
+
+    tuned = make_app(TASK_TIME_LIMITS={"jifen.nightly_ranking": [100, 200]})
+    assert limits(tuned, "jifen.nightly_ranking") == (100, 200)
+    assert limits(tuned, "jifen.order_expiry") == (50 * 60, 60 * 60)  # its kind's
+    assert limits(make_app(), "jifen.nightly_ranking") == (50 * 60, 60 * 60)
+
+
+@pytest.mark.parametrize("hours, expected", [("22:30-06:00", ("22:30", "06:00")), ("", None), ("08:00-08:00", None)])
+def test_staff_quiet_hours_are_read_at_start(make_app, hours, expected):
+    app = make_app(STAFF_QUIET_HOURS=hours)
+    got = app.config["STAFF_QUIET"]
+    assert (got if got is None else tuple(t.strftime("%H:%M") for t in got)) == expected
+
+
+def test_staff_quiet_hours_that_do_not_parse_refuse_to_start(make_app):
+    with pytest.raises(ConfigError, match="JIFEN_STAFF_QUIET_HOURS must look like 21:00-07:00"):
+        make_app(STAFF_QUIET_HOURS="9pm-7am")

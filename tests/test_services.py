@@ -138,3 +138,66 @@ def test_without_a_reachable_redis_credentials_are_checked_in_the_database(make_
     token_id = client.get("/api/v1/t/alpha/tokens", headers=token).get_json()[0]["id"]
     assert client.delete(f"/api/v1/t/alpha/tokens/{token_id}", headers=token).status_code == 204
     assert client.get("/api/v1/t/alpha/me", headers=token).status_code == 401
+
+
+def test_a_job_over_its_time_limit_is_stopped_in_a_prefork_worker_which_goes_on_working(
+        make_app, queued_app, database_url, services, tmp_path):
+    """Celery's time limits are enforced by the prefork pool (not by --pool=solo), so they are tested
+    on one. A township's purge waits on a lock a stuck session holds; at its soft limit (2 s here,
+    JIFEN_TASK_TIME_LIMITS) it is stopped and its run recorded failed with its next attempt; the
+    worker takes the next task at once, and the retry finishes the job once the lock is gone."""
+    import json
+
+    from sqlalchemy import create_engine, text
+
+    from jifen.platform import clock
+    from jifen.platform.tenancy import tenant_scope
+    from jifen.platform.townships.models import Tenant
+    from jifen.workers import jobs as platform_jobs
+
+    limits = {platform_jobs.PURGE: [2, 8]}
+    # the limits travel in the message (Celery takes the publisher's): web and beat need them too
+    queued_app = make_app(**{k: queued_app.config[k] for k in ("REDIS_URL", "TASKS_EAGER", "CELERY")},
+                          TASK_TIME_LIMITS=limits)
+    with queued_app.app_context():
+        world = make_world()
+        beta = db.session.get(Tenant, world.b.tenant_id)
+        day = clock.today(beta).isoformat()
+        db.session.commit()
+    holder = create_engine(database_url).connect()
+    holder.execute(text("LOCK TABLE user_sessions IN ACCESS EXCLUSIVE MODE"))  # a stuck session holds it
+    log = tmp_path / "worker.log"
+    proc = start_worker(database_url, services, log, pool="prefork",
+                        args=("--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+                        JIFEN_TASK_TIME_LIMITS=json.dumps(limits))
+    try:
+        def run_of(job):
+            with queued_app.app_context(), tenant_scope(beta):
+                return db.session.execute(select(JobRun).where(JobRun.job == job)).scalar_one_or_none()
+
+        def wait_for(job, status, within=40):
+            deadline = time.monotonic() + within
+            while time.monotonic() < deadline:
+                run = run_of(job)
+                if run is not None and run.status == status:
+                    return run
+                time.sleep(0.2)
+            raise AssertionError((job, status, run_of(job), log.read_text()[-3000:]))
+
+        started = time.monotonic()
+        with queued_app.app_context():
+            platform_jobs.purge_expired_credentials.delay(tenant_id=str(beta.id), local_date=day)
+        run = wait_for(platform_jobs.PURGE, "failed")
+        assert time.monotonic() - started < 8  # the soft limit stopped it, not the hard kill
+        assert "SoftTimeLimitExceeded" in run.error and run.next_attempt_at is not None and run.attempts == 1
+        with queued_app.app_context():  # the same worker child takes the next job at once
+            platform_jobs.audit_chain_check.delay(tenant_id=str(beta.id), local_date=day)
+        wait_for(platform_jobs.AUDIT_CHECK, "done", within=20)
+        holder.rollback()  # the stuck session lets go: the retry (published by the beat) finishes
+        with queued_app.app_context():
+            platform_jobs.purge_expired_credentials.delay(tenant_id=str(beta.id), local_date=day)
+        run = wait_for(platform_jobs.PURGE, "done")
+        assert run.attempts == 2 and proc.poll() is None
+    finally:
+        holder.close()
+        stop_worker(proc)

@@ -76,6 +76,9 @@ def defaults(instance_path: str) -> dict:
         "OPENAPI_SWAGGER_UI_URL": "/api/v1/swagger-ui/",
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,  # uploads (rosters, photos) stay under 20 MiB
         "JOB_VISIBILITY_TIMEOUT": 6 * 3600,  # longer than any job, or Redis redelivers it
+        # per task name, [soft, hard] seconds replacing its kind's limits (workers/__init__.py), e.g.
+        # {"jifen.nightly_ranking": [5400, 6000]} for a township too large for the hour
+        "TASK_TIME_LIMITS": {},
         "BEAT_TICK_SECONDS": 300,
         # publishing a job (see jobs/outbox.py): one attempt with this connect timeout; after a
         # failure a process leaves publishing to the dispatcher for the backoff; the dispatcher

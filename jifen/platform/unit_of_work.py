@@ -13,7 +13,9 @@ what it has done, holds its locks briefly and resumes from there.
 """
 from __future__ import annotations
 
+import psycopg
 from flask import g, has_request_context, request
+from sqlalchemy.exc import DBAPIError
 
 from jifen.platform.db import db
 
@@ -81,6 +83,26 @@ def trace_read(write) -> None:
 def reading() -> bool:
     """Whether the current request is a read (GET, HEAD, OPTIONS): writes there go through `trace_read`."""
     return has_request_context() and request.method in READ_METHODS
+
+
+def abandon() -> None:
+    """Roll back after a unit failed. A statement interrupted halfway (a Celery soft time limit
+    raised while the statement waited on a lock) leaves its connection busy: it can neither roll
+    back nor run the next statement ("another command is already in progress"). Then the statement
+    is cancelled on the server and the connection dropped from the pool; the session goes on with a
+    fresh one, so the failure can still be recorded."""
+    session = db.session()
+    if session.in_transaction():
+        raw = session.connection().connection.dbapi_connection
+        info = getattr(raw, "info", None)  # psycopg; SQLite has no statement left running
+        if info is not None and info.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+            raw.cancel()
+            session.invalidate()
+            return
+    try:
+        session.rollback()
+    except DBAPIError:
+        session.invalidate()
 
 
 def finish_request(response):

@@ -18,6 +18,7 @@ from flask import Flask, has_app_context
 from sqlalchemy.exc import DBAPIError
 
 from jifen.platform import logs
+from jifen.platform.config import ConfigError
 
 DISCONNECT_RETRIES = 3
 DISCONNECT_RETRY_SECONDS = 2
@@ -132,13 +133,33 @@ def _route_and_limit(celery: Celery, app: Flask) -> None:
     celery.conf.task_default_queue = celery.conf.task_default_exchange = celery.conf.task_default_routing_key = DEFAULT
     celery.conf.task_queues = [Queue(q, Exchange(q), routing_key=q) for q in (DEFAULT, NOTIFY, NIGHTLY)]
     routes = {}
+    overrides = app.config["TASK_TIME_LIMITS"] or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"JIFEN_TASK_TIME_LIMITS must be a JSON object of task name: [soft, hard], not {overrides!r}")
+    overrides = dict(overrides)
     for name in celery.tasks:
         if not name.startswith("jifen."):
             continue
         queue, (soft, hard) = task_queue_and_limits(name)
+        if name in overrides:
+            soft, hard = _limits(name, overrides.pop(name))
         if hard >= int(app.config["JOB_VISIBILITY_TIMEOUT"]):
-            raise RuntimeError(f"{name}: time limit {hard} s not below JOB_VISIBILITY_TIMEOUT")
+            raise ConfigError(f"{name}: time limit {hard} s not below JIFEN_JOB_VISIBILITY_TIMEOUT")
         routes[name] = {"queue": queue, "exchange": queue, "routing_key": queue}
         task = celery.tasks[name]
         task.soft_time_limit, task.time_limit = soft, hard
     celery.conf.task_routes = routes
+    if overrides:
+        raise ConfigError(f"JIFEN_TASK_TIME_LIMITS names no task: {', '.join(sorted(overrides))}")
+
+
+def _limits(name: str, value) -> tuple[int, int]:
+    """An operator's [soft, hard] for one task: whole seconds, 0 < soft < hard."""
+    try:
+        soft, hard = (int(v) for v in value)
+    except (TypeError, ValueError):
+        soft = hard = 0
+    if not 0 < soft < hard:
+        raise ConfigError(f"JIFEN_TASK_TIME_LIMITS[{name!r}] must be [soft, hard] seconds with 0 < soft < hard, "
+                          f"not {value!r}")
+    return soft, hard

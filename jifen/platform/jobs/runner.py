@@ -19,7 +19,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from jifen.platform import clock, logs
+from jifen.platform import clock, logs, unit_of_work
 from jifen.platform.db import db
 from jifen.platform.jobs.alerts import tell
 from jifen.platform.jobs.models import JobRun
@@ -53,7 +53,7 @@ def run_daily(job: str, tenant_id: str, local_date: str, body: Callable[[Tenant,
             with _as_of(job, tenant, day), logs.bind(job_run_id=run_id):  # on every log line of the run
                 result = body(tenant, day) or {}
         except Exception as exc:
-            db.session.rollback()
+            unit_of_work.abandon()
             failed = db.session.execute(select(JobRun).where(JobRun.id == run_id)).scalar_one()
             now = clock.now()
             failed.status, failed.error, failed.finished_at = JobRun.FAILED, repr(exc)[:2000], now

@@ -48,7 +48,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Uuid, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from jifen.platform import clock
+from jifen.platform import clock, unit_of_work
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, InputConflict, NotFound
@@ -362,7 +362,7 @@ def _fail(run_id, message: str) -> None:
 def stopped(run_id, error: Exception) -> None:
     """A worker's task died of an error it will not retry: the run is failed with the error, never
     left computing for good; "simulate again" starts over."""
-    db.session.rollback()
+    unit_of_work.abandon()
     _fail(uuid.UUID(str(run_id)), _("The computation stopped with an error (%(error)s). Simulate again.",
                                     error=repr(error)[:500]))
 
