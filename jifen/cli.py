@@ -12,6 +12,7 @@ from sqlalchemy import select
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.errors import ServiceError
+from jifen.platform.townships.links import setup_url
 
 
 def _create_app():
@@ -88,6 +89,10 @@ def operator_phone(username, phone):
                else f"{op.username} gets no texts (the county console shows job problems)")
 
 
+BASE_URL_HELP = ("Where the printed setup link points (default: JIFEN_NOTIFY_LINK_BASE_URL, else "
+                 "http://127.0.0.1:5000)")
+
+
 @click.command("onboard-township")
 @click.option("--operator", "operator_name", required=True, help="Operator username acting")
 @click.option("--slug", required=True)
@@ -96,7 +101,7 @@ def operator_phone(username, phone):
 @click.option("--locale", "default_locale", default="zh_CN", show_default=True)
 @click.option("--admin-username", required=True)
 @click.option("--admin-name", "admin_display_name", required=True)
-@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--base-url", default=None, help=BASE_URL_HELP)
 @with_appcontext
 def onboard_township(operator_name, base_url, **data):
     """Onboard a township and print its admin's one-time setup link."""
@@ -108,7 +113,7 @@ def onboard_township(operator_name, base_url, **data):
     except ServiceError as e:
         _fail(e)
     click.echo(f"township {tenant.name} ({tenant.slug}) onboarded")
-    click.echo(f"setup link for {admin.username}: {base_url.rstrip('/')}/t/{tenant.slug}/setup/{secret}")
+    click.echo(f"setup link for {admin.username}: {setup_url(tenant.slug, secret, base_url)}")
 
 
 @click.command("suspend-township")
@@ -147,13 +152,13 @@ def _account_link(call, operator_name, slug, username, base_url, what):
         db.session.commit()
     except ServiceError as e:
         _fail(e)
-    click.echo(f"{what} for {user.username} of {tenant.slug}: {base_url.rstrip('/')}/t/{tenant.slug}/setup/{secret}")
+    click.echo(f"{what} for {user.username} of {tenant.slug}: {setup_url(tenant.slug, secret, base_url)}")
 
 
 @click.command("reissue-setup-link")
 @click.option("--operator", "operator_name", required=True, help="Operator username acting")
 @click.option("--username", default=None, help="The account (default: the township's first administrator)")
-@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--base-url", default=None, help=BASE_URL_HELP)
 @click.argument("slug")
 @with_appcontext
 def reissue_setup_link(operator_name, username, base_url, slug):
@@ -170,7 +175,7 @@ def reissue_setup_link(operator_name, username, base_url, slug):
 
 @click.command("reset-password")
 @click.option("--operator", "operator_name", required=True, help="Operator username acting")
-@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--base-url", default=None, help=BASE_URL_HELP)
 @click.argument("slug")
 @click.argument("username")
 @with_appcontext

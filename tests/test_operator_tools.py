@@ -88,10 +88,12 @@ def test_cli_reissues_a_setup_link_and_resets_a_password(app, world, runner, cli
     # the old password and the old token stop working at once
     assert client.post("/api/v1/t/alpha/auth/token", json={"username": vadmin, "password": PASSWORD}).status_code == 401
     assert client.get("/api/v1/t/alpha/me", headers=bearer(old_token)).status_code == 401
-    # a second link replaces the first
+    # a second link replaces the first; without --base-url it points where texts link to
+    app.config["NOTIFY_LINK_BASE_URL"] = "https://cun.example/"
     result = runner.invoke(args=["reissue-setup-link", "--operator", "op", "--username", vadmin, "alpha"])
     assert result.exit_code == 0, result.output
     fresh = result.output.strip().rsplit(" ", 1)[1]
+    assert fresh.startswith("https://cun.example/t/alpha/setup/")
     assert client.get(_path(url)).status_code == 404
     assert client.post("/api/v1/t/alpha/auth/setup", json={"secret": _secret(fresh), "password": NEW,
                                                            "confirm": NEW}).status_code == 200
