@@ -126,3 +126,21 @@ def test_county_operator_sees_counts_per_township_in_pinyin_order(app, world):
     # the operator's inbox: alpha's job that failed for good is on the console home
     assert 'id="job-alerts"' in home and 'data-township="alpha"' in home.split('id="job-alerts"')[1].split("</div>")[0]
     assert 'data-township="beta"' not in home.split('id="job-alerts"')[1].split("</div>")[0]
+
+
+def test_every_daily_job_says_how_many_rows_it_touched(app, world):
+    """The job-runs page's "rows touched" column is never blank for a job that ran: every daily job's
+    result counts its rows (a job added later without it fails here)."""
+    from jifen.platform.jobs.schedule import DAILY_JOBS
+
+    with app.app_context():
+        with freeze_time(NOW):
+            tick()
+        beta = db.session.get(Tenant, world.b.tenant_id)
+        with tenant_scope(beta):
+            runs = {r.job: r for r in db.session.execute(select(JobRun).where(JobRun.local_date == DAY)).scalars()}
+    assert sorted(runs) == sorted(DAILY_JOBS)
+    for job, run in runs.items():
+        assert run.status == "done", (job, run.error)
+        rows = (run.result or {}).get("rows")
+        assert isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0, (job, run.result)

@@ -45,7 +45,8 @@ def dividend_settle(self, tenant_id: str, run_id: str) -> dict:
 
 
 def _resume(tenant, day) -> dict:
-    return settlement.resume_all()
+    result = settlement.resume_all()
+    return result | {"rows": result["finished"]}  # the chunks finished (job-runs page)
 
 
 @shared_task(name=RESUME, acks_late=True)

@@ -21,7 +21,8 @@ register_daily_job(CLOSE, at="00:10", label=_l("Close last year"))
 
 
 def _close(tenant, day) -> dict:
-    return period_close.nightly(Actor.system("period close job", tenant.id), today=day)
+    result = period_close.nightly(Actor.system("period close job", tenant.id), today=day)
+    return result | {"rows": result["households"]}  # the households closed (job-runs page)
 
 
 @shared_task(name=CLOSE, acks_late=True)

@@ -18,7 +18,9 @@ register_daily_job(BALANCE_CHECK, at="03:30", label=_l("Balance check"))
 
 
 def _notices(tenant, day) -> dict:
-    return posting.nightly(Actor.system("notices job", tenant.id), today=day)
+    result = posting.nightly(Actor.system("notices job", tenant.id), today=day)
+    # notices closed, items posted, notices opened (job-runs page)
+    return result | {"rows": result["closed"] + result["posted"] + result["published"]}
 
 
 def _balance_check(tenant, day) -> dict:

@@ -18,11 +18,13 @@ register_daily_job(PURGE_NOTIFICATIONS, at="04:20", label=_l("Remove old notific
 
 
 def _purge_keys(tenant, day) -> dict:
-    return {"removed": idempotency.purge_expired()}
+    removed = idempotency.purge_expired()
+    return {"removed": removed, "rows": removed}
 
 
 def _purge_notifications(tenant, day) -> dict:
-    return {"removed": notification_retention.purge()}
+    removed = notification_retention.purge()
+    return {"removed": removed, "rows": removed}
 
 
 @shared_task(name=PURGE_NOTIFICATIONS, acks_late=True)
