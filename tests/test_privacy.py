@@ -150,6 +150,19 @@ def test_masks_for_other_roles_and_the_audited_show(app, world):
     assert idn(5) not in form and idn(5)[-4:] in form
     with app.app_context():
         assert len(_identity_reads(world.a.tenant_id)) == before + 2
+    # an empty box keeps the number; ticking "remove" clears it (and its hash)
+    path = f"/t/alpha/households/{hid}/members/{rid}"
+    fields = {"name": "周九", "relation": "head", "phone": "", "id_number": ""}
+    assert client.post(path, data=fields | {"csrf_token": csrf_token(client, path)}).status_code == 302
+    with app.app_context(), alpha(world):
+        assert service.current_members(hid)[0].id_number == idn(5)
+    assert 'name="clear_id_number"' in form
+    assert client.post(path, data=fields | {"clear_id_number": "1", "csrf_token": csrf_token(client, path)}
+                       ).status_code == 302
+    with app.app_context(), alpha(world):
+        resident = service.current_members(hid)[0]
+        assert resident.id_number is None and resident.id_number_hmac is None
+    assert 'name="clear_id_number"' not in client.get(path).get_data(as_text=True)
 
 
 def test_roster_export_masked_unless_allowed_and_a_full_export_is_audited(app, world):

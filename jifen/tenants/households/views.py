@@ -184,7 +184,8 @@ def edit_member(household_id, resident_id):
         form = request.form
         data = {k: form.get(k, "") for k in (*MEMBER_FIELDS, "previous_head_relation")}
         hidden = ("id_number",) if phones else ("phone", "id_number")
-        data = {k: v for k, v in data.items() if v.strip() or k not in hidden}
+        # a hidden value: an empty box keeps it, its "remove" box clears it
+        data = {k: v for k, v in data.items() if v.strip() or k not in hidden or form.get(f"clear_{k}")}
         _resident, errors = submit(service.update_member, actor, household_id, resident_id, data)
         if not errors:
             return redirect(url_for("households.detail", household_id=household_id))
