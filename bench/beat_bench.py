@@ -143,7 +143,7 @@ def empty(dsn: str) -> None:
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE job_runs")
+        conn.execute("TRUNCATE job_runs CASCADE")
         conn.execute("VACUUM ANALYZE job_runs")
 
 
