@@ -2,7 +2,8 @@
 the end of tests/test_demo_points.py, on the demo that test has just loaded (so the drill costs
 no demo load of its own): `pg_dump -Fc`, `pg_restore` into a new database, and there
 `jifen audit verify` and `jifen points check-balances` pass and every table holds what the
-original held."""
+original held. The backup itself holds none of the given secrets (the demo's ID numbers) in plain
+text."""
 from __future__ import annotations
 
 import shutil
@@ -32,7 +33,15 @@ def _contents(url) -> dict:
         engine.dispose()
 
 
-def run(make_app, tmp_path, tenant_slug: str) -> None:
+def _plain_secrets(dump, secrets: set[str]) -> list[str]:
+    """Which of `secrets` (the demo's ID numbers) the backup holds in plain text: the dump written
+    out as SQL (the custom format is compressed, so its bytes prove nothing), searched line by line."""
+    sql = subprocess.run(["pg_restore", "--file=-", str(dump)], check=True, capture_output=True, timeout=300).stdout
+    text_ = sql.decode("utf-8", errors="replace")
+    return sorted(s for s in secrets if s in text_)
+
+
+def run(make_app, tmp_path, tenant_slug: str, secrets: set[str] = frozenset()) -> None:
     for tool in ("pg_dump", "pg_restore"):
         assert shutil.which(tool), f"{tool} is needed (Debian: postgresql-client)"
     db.session.commit()  # the last writes, visible to pg_dump's own connection
@@ -45,6 +54,9 @@ def run(make_app, tmp_path, tenant_slug: str) -> None:
         # 1. back up: the custom format (compressed, restorable table by table)
         subprocess.run(["pg_dump", "--format=custom", "--no-owner", "--file", str(dump), _libpq(source)],
                        check=True, capture_output=True, text=True, timeout=300)
+        # the backup holds no ID number in plain text (they are sealed at rest); the search does
+        # see plain data (the township's slug is there)
+        assert _plain_secrets(dump, secrets | {tenant_slug}) == [tenant_slug]
         # 2. restore into a new, empty database
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{restored.database}" WITH (FORCE)'))
