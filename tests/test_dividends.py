@@ -313,7 +313,7 @@ def test_the_daily_sweeper_finishes_a_stalled_run_and_twice_changes_nothing(app,
         day = date.today().isoformat()
         first = task.apply(kwargs={"tenant_id": str(world.a.tenant_id), "local_date": day}).get()
         again = task.apply(kwargs={"tenant_id": str(world.a.tenant_id), "local_date": day, "force": True}).get()
-    assert first == {"computing": 1, "finished": 1} and again == {"computing": 0, "finished": 0}
+    assert first == {"computing": 1, "finished": 1, "rows": 1} and again == {"computing": 0, "finished": 0, "rows": 0}
     assert in_alpha(app, world, lambda: payouts_of(run_id)) == clean
 
 
