@@ -107,6 +107,9 @@ def test_photo_goes_to_the_bucket_not_the_row_and_downloads_the_same(s3_app, wor
     assert list(in_bucket) == [key] and in_bucket[key][:2] == b"\xff\xd8"  # the re-encoded JPEG
     resp = download(s3_app, item["photo_url"])
     assert resp.status_code == 200 and resp.mimetype == "image/jpeg" and resp.data == in_bucket[key]
+    # an object lost from the bucket (a restore from backups of different times): 404, not a 500
+    bucket[0].delete_object(Bucket=bucket[1], Key=key)
+    assert download(s3_app, item["photo_url"]).status_code == 404
 
 
 def stored_xlsx(data: bytes) -> bytes:

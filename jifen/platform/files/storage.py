@@ -16,7 +16,6 @@ Invariants:
 """
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 
@@ -25,8 +24,6 @@ from flask_babel import gettext as _
 
 from jifen.platform import clock
 from jifen.platform.errors import NotFound, Unavailable
-
-log = logging.getLogger(__name__)
 
 ORPHAN_AGE = timedelta(days=1)  # longer than any request or job that writes an object before its commit
 
@@ -63,7 +60,7 @@ def _client():
 def _bucket() -> str:
     bucket = current_app.config.get("S3_BUCKET")
     if not bucket:
-        log.error("a stored file is in object storage, but JIFEN_S3_BUCKET is not set")
+        current_app.logger.error("a stored file is in object storage, but JIFEN_S3_BUCKET is not set")
         raise Unavailable(_("File storage is not available right now. Try again later."))
     return bucket
 
@@ -84,7 +81,7 @@ def key_for(tenant_id, file_id) -> str:
 
 
 def _unavailable(what: str, key: str, exc: Exception) -> Unavailable:
-    log.error("file store: %s %s failed: %r", what, key, exc)
+    current_app.logger.error("file store: %s %s failed: %r", what, key, exc)
     return Unavailable(_("File storage is not available right now. Try again later."))
 
 
@@ -103,7 +100,7 @@ def get(key: str) -> bytes:
         return _client().get_object(Bucket=_bucket(), Key=key)["Body"].read()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            log.error("file store: object %s is missing from bucket %s", key, _bucket())
+            current_app.logger.error("file store: object %s is missing from bucket %s", key, _bucket())
             raise NotFound(_("Not found.")) from exc
         raise _unavailable("read", key, exc) from exc
     except BotoCoreError as exc:
@@ -146,5 +143,5 @@ def sweep_orphans(tenant_id, known) -> dict:
         orphans += [k for k in chunk if k not in named]
     _delete(orphans)
     if orphans:
-        log.info("file store: %d orphan object(s) of tenant %s deleted", len(orphans), tenant_id)
+        current_app.logger.info("file store: %d orphan object(s) of tenant %s deleted", len(orphans), tenant_id)
     return {"checked": len(old), "deleted": len(orphans)}
