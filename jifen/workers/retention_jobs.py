@@ -32,7 +32,8 @@ def _purge_notifications(tenant, day) -> dict:
 
 
 def _sweep_file_objects(tenant, day) -> dict:
-    return files.sweep_orphan_objects()
+    result = files.sweep_orphan_objects()
+    return result | {"rows": result.get("deleted", 0)}  # what it removed: objects (it writes no row)
 
 
 @shared_task(name=SWEEP_FILE_OBJECTS, acks_late=True)
