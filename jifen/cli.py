@@ -352,6 +352,35 @@ def outbox_drain():
         sys.exit(1)
 
 
+@click.group("files")
+def files():
+    """Uploaded files (photos, scans, rosters)."""
+
+
+@files.command("move-to-store")
+@click.option("--batch", default=20, show_default=True, help="Files per transaction")
+@with_appcontext
+def files_move_to_store(batch):
+    """Copy every file still held in the database into the S3 bucket (JIFEN_FILE_STORE=s3) and clear
+    it from its row, a batch per transaction; safe to stop and run again."""
+    from jifen.platform.files.service import move_batch
+
+    if current_app.config["FILE_STORE"] != "s3":
+        raise click.ClickException("JIFEN_FILE_STORE is not s3: there is no bucket to move the files to")
+    moved = 0
+    while True:
+        try:
+            n = move_batch(batch)
+        except ServiceError as err:
+            _fail(err)
+        db.session.commit()
+        moved += n
+        if not n:
+            break
+        click.echo(f"moved {moved} file(s)")
+    click.echo(f"done: {moved} file(s) moved into bucket {current_app.config['S3_BUCKET']}")
+
+
 @click.group("audit")
 def audit():
     """Audit log commands."""
@@ -453,6 +482,8 @@ def reseal_ids():
     except SealError as err:
         db.session.rollback()
         raise click.ClickException(str(err)) from err
+    except ServiceError as err:  # the bucket can't be reached: nothing committed, run it again later
+        _fail(err)
     db.session.commit()
     click.echo(f"resealed {result['numbers']} ID numbers with the newest key "
                f"({result['were_older']} were under an older key) and {result['files']} uploaded spreadsheets")
@@ -462,5 +493,5 @@ def init_app(app) -> None:
     for cmd in (reissue_setup_link, reset_password, export_township, offboard_township, offboard_due, operator_phone):
         app.cli.add_command(cmd)
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
-                beat_tick, outbox, audit, points, demo, reseal_ids):
+                beat_tick, outbox, audit, points, demo, reseal_ids, files):
         app.cli.add_command(cmd)

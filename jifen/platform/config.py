@@ -28,7 +28,8 @@ ENV_ALIASES = {
     "JIFEN_ID_HMAC_KEY": "ID_HMAC_KEY",
 }
 # kept as typed (a token or DSN that happens to parse as JSON stays a string)
-RAW_STRINGS = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN", "ID_HMAC_KEY")
+RAW_STRINGS = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN", "ID_HMAC_KEY",
+               "S3_BUCKET", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_ENDPOINT_URL", "S3_REGION")
 
 
 def defaults(instance_path: str) -> dict:
@@ -114,6 +115,18 @@ def defaults(instance_path: str) -> dict:
         "SENTRY_DSN": None,  # error tracking (Sentry SDK) only when set
         "SENTRY_ENVIRONMENT": None,  # default: JIFEN_ENV
         "SENTRY_TRACES_SAMPLE_RATE": 0.0,  # share of requests and jobs traced (0 to 1)
+        # where new uploads' bytes go (platform/files/storage.py): db (in stored_files, the default)
+        # or s3 (an S3-compatible bucket); reading follows each row, so switching never strands a file
+        "FILE_STORE": "db",
+        "S3_ENDPOINT_URL": None,  # e.g. https://minio.example.cn:9000; None: AWS itself
+        "S3_BUCKET": None,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": None,  # None: boto3's own chain (instance role, ~/.aws, AWS_* variables)
+        "S3_SECRET_ACCESS_KEY": None,
+        "S3_PREFIX": "",  # keys are <prefix><tenant id>/<file id>
+        "S3_ADDRESSING_STYLE": None,  # path | virtual | auto; None: path with an endpoint URL, else auto
+        "S3_CONNECT_TIMEOUT": 3,  # seconds; an upload to an unreachable store fails fast (503)
+        "S3_READ_TIMEOUT": 30,
     }
 
 
@@ -168,6 +181,7 @@ def _finish(app) -> None:
     _observability(cfg, production)
     _staff_quiet_hours(cfg)
     _id_keys(cfg)
+    _file_store(cfg)
     url = cfg["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgresql://"):
         cfg["SQLALCHEMY_DATABASE_URI"] = url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -249,6 +263,29 @@ def _id_keys(cfg) -> None:
         cfg["ID_KEYS"] = [derived_key(cfg["SECRET_KEY"], "id-keys")]
     if not cfg.get("ID_HMAC_KEY"):
         cfg["ID_HMAC_KEY"] = derived_key(cfg["SECRET_KEY"], "id-hmac")
+
+
+def _file_store(cfg) -> None:
+    """Where uploads go (platform/files/storage.py): checked at start, each error names its variable."""
+    store = str(cfg.get("FILE_STORE") or "db").lower()
+    if store not in ("db", "s3"):
+        raise ConfigError(f"JIFEN_FILE_STORE must be db or s3, not {cfg.get('FILE_STORE')!r}.")
+    cfg["FILE_STORE"] = store
+    cfg["S3_REGION"] = cfg.get("S3_REGION") or "us-east-1"  # empty (compose's default): the usual one
+    prefix = str(cfg.get("S3_PREFIX") or "").strip("/")
+    cfg["S3_PREFIX"] = prefix + "/" if prefix else ""
+    if store == "s3" and not cfg.get("S3_BUCKET"):
+        raise ConfigError("JIFEN_FILE_STORE=s3 needs JIFEN_S3_BUCKET (the bucket's name; create it first, "
+                          "with versioning on: see deploy/README.md, \"Uploads in object storage\").")
+    if bool(cfg.get("S3_ACCESS_KEY_ID")) != bool(cfg.get("S3_SECRET_ACCESS_KEY")):
+        raise ConfigError("Set both JIFEN_S3_ACCESS_KEY_ID and JIFEN_S3_SECRET_ACCESS_KEY, or neither "
+                          "(then boto3's own credentials are used: an instance role, ~/.aws, AWS_* variables).")
+    style = cfg.get("S3_ADDRESSING_STYLE")
+    if style is None:
+        style = "path" if cfg.get("S3_ENDPOINT_URL") else "auto"
+    if style not in ("path", "virtual", "auto"):
+        raise ConfigError(f"JIFEN_S3_ADDRESSING_STYLE must be path, virtual or auto, not {style!r}.")
+    cfg["S3_ADDRESSING_STYLE"] = style
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -86,6 +86,15 @@ class Unauthenticated(ServiceError):
     code = "unauthenticated"
 
 
+class Unavailable(ServiceError):
+    """A service the request needs (the file store) cannot be reached: try again later. Nothing
+    was written (the request's transaction is rolled back like for any service error)."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 30  # seconds, sent as Retry-After
+
+
 class TenantSuspended(ServiceError):
     status = 403
     code = "tenant_suspended"

@@ -243,11 +243,12 @@ def render_error(status: int, message: str = ""):
 def _service_error(err: ServiceError):
     if not g.get("keep_writes"):
         db.session.rollback()
+    headers = {"Retry-After": str(err.retry_after)} if getattr(err, "retry_after", None) else {}
     if is_api_request():
-        return service_error_body(err), err.status
+        return service_error_body(err), err.status, headers
     if isinstance(err, TenantSuspended):
         return render_template("suspended.html", message=err.message), err.status
-    return render_template("error.html", status=err.status, message=err.message), err.status
+    return render_template("error.html", status=err.status, message=err.message), err.status, headers
 
 
 def _csrf_error(err: CSRFError):

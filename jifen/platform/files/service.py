@@ -9,16 +9,23 @@ import hashlib
 import io
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select, text
 
 from jifen.platform import sealed
-from jifen.platform.db import db
+from jifen.platform.db import db, new_id
 from jifen.platform.errors import Invalid, NotFound
+from jifen.platform.files import storage
 from jifen.platform.files.models import SEALED_KINDS, StoredFile
+from jifen.platform.retention import register_retention
 from jifen.platform.roles.authz import Actor, action
-from jifen.platform.tenancy import register_url_object, tenant_get_or_404
+from jifen.platform.tenancy import current_tenant_id, register_url_object, tenant_get_or_404
 
 register_url_object("file_id", StoredFile)
+register_retention("uploads", _l("Uploaded photos, scans and rosters"), lambda: _(
+    "Kept as long as the township, in the database or in object storage; deleted with the township. "
+    "Stored objects left by an upload that did not finish are deleted after a day."))
 
 MB = 1024 * 1024
 MAX_IMAGE_BYTES = 8 * MB
@@ -45,10 +52,18 @@ def _read(upload, limit: int, field: str) -> tuple[bytes, str]:
 
 
 def _store(actor: Actor, kind: str, filename: str, content_type: str, data: bytes) -> StoredFile:
-    stored = StoredFile(kind=kind, filename=filename, content_type=content_type, size=len(data),
+    """The row, flushed; its bytes (sealed for a sealed kind) in the row or, with JIFEN_FILE_STORE=s3,
+    in the bucket first (`Unavailable` and no row when it can't be written; see storage.py for the
+    object a rolled-back transaction leaves)."""
+    body = sealed.seal_bytes(data) if kind in SEALED_KINDS else data
+    stored = StoredFile(id=new_id(), kind=kind, filename=filename, content_type=content_type, size=len(data),
                         sha256=hashlib.sha256(data).hexdigest(),
-                        data=sealed.seal_bytes(data) if kind in SEALED_KINDS else data,
                         created_by=actor.id if actor.kind == "user" else None)
+    if storage.s3_enabled():
+        stored.storage_key = storage.key_for(current_tenant_id(), stored.id)
+        storage.put(stored.storage_key, body, "application/octet-stream" if kind in SEALED_KINDS else content_type)
+    else:
+        stored.data = body
     db.session.add(stored)
     db.session.flush()
     return stored
@@ -98,3 +113,35 @@ def get_file(actor: Actor, file_id) -> StoredFile:
     if stored.kind in SEALED_KINDS and (stored.created_by is None or stored.created_by != actor.id):
         raise NotFound(_("Not found."))
     return stored
+
+
+def sweep_orphan_objects() -> dict:
+    """Inside a township's scope (its daily job): delete its objects in the bucket that no row
+    names and that are older than `storage.ORPHAN_AGE` (left by a transaction that rolled back
+    after the object was written). Nothing to do without a bucket."""
+    if not storage.configured():
+        return {"skipped": "no bucket configured"}
+
+    def named(keys: list[str]):
+        return db.session.execute(select(StoredFile.storage_key).where(StoredFile.storage_key.in_(keys))).scalars()
+
+    return storage.sweep_orphans(current_tenant_id(), named)
+
+
+def move_batch(limit: int = 20) -> int:
+    """Across every township (the CLI `jifen files move-to-store`): up to `limit` files still held in
+    the database copied into the bucket, their `data` cleared; the caller commits after each batch
+    (an object written for a batch that then fails to commit is swept as an orphan). A roster kept
+    from before sealing is sealed on the way. Returns how many were moved (0: done)."""
+    rows = db.session.execute(text(
+        "SELECT tenant_id, id, kind, content_type, data FROM stored_files WHERE data IS NOT NULL "
+        f"ORDER BY tenant_id, id LIMIT {int(limit)}")).all()  # raw: every township, each row's own tenant
+    for tenant_id, file_id, kind, content_type, data in rows:
+        data = bytes(data)
+        if kind in SEALED_KINDS and data.startswith(b"PK"):
+            data = sealed.seal_bytes(data)
+        key = storage.key_for(tenant_id, file_id)
+        storage.put(key, data, "application/octet-stream" if kind in SEALED_KINDS else content_type)
+        db.session.execute(text("UPDATE stored_files SET storage_key = :k, data = NULL "
+                                "WHERE tenant_id = :t AND id = :i"), {"k": key, "t": tenant_id, "i": file_id})
+    return len(rows)

@@ -7,7 +7,8 @@ open it as such; text a spreadsheet would run is neutralised, see `platform.spre
 Offboarding suspends the township (if it is not already) and sets `delete_after` to now plus
 `OFFBOARD_GRACE_DAYS`; the operator downloads the export during the grace period, or cancels (the
 township stays suspended until reactivated). `delete_due` (a beat task, and the CLI) then deletes
-every row of the township, table by table children first, its audit chain included; the county
+every row of the township, table by table children first, its audit chain included, and its
+uploads in the object store (platform/files/storage.py) when there is one; the county
 keeps `CountyRecord`s of the request, the exports and the deletion with its row counts.
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ from jifen.platform.audit.models import AuditHead
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict
+from jifen.platform.files import storage
+from jifen.platform.files.models import StoredFile
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.spreadsheet import csv_text
 from jifen.platform.tenancy import tenant_scope
@@ -133,15 +136,25 @@ def cancel_offboarding(actor: Actor, slug: str) -> Tenant:
 
 
 def delete_township(tenant: Tenant, actor: Actor) -> dict:
-    """Delete every row of the township, children first, then the township itself. Flushes."""
+    """Delete every row of the township, children first, then the township itself, and its uploads
+    in the bucket (its key prefix, when a bucket is configured or a row of it named an object).
+    Flushes. The objects go before the caller commits: if the commit then fails, the township is
+    still due and the next run deletes its rows (deleting an absent prefix again is harmless)."""
     counts = {}
+    in_bucket = db.session.execute(
+        select(func.count()).select_from(StoredFile).where(StoredFile.tenant_id == tenant.id,
+                                                           StoredFile.storage_key.is_not(None))
+        .execution_options(all_tenants=True)).scalar()  # this one township, by hand
     db.session.execute(delete(AuditHead).where(AuditHead.tenant_id == tenant.id))  # the chain may go now
     for table in reversed(tenant_tables()):
         n = db.session.execute(delete(table).where(table.c.tenant_id == tenant.id)
                                .execution_options(all_tenants=True)).rowcount  # this one township, by hand
         if n:
             counts[table.name] = n
-    _county_record(actor, tenant, "township.delete", {"rows": counts})
+    details = {"rows": counts}
+    if in_bucket or storage.configured():
+        details["objects"] = storage.delete_prefix(storage.tenant_prefix(tenant.id))
+    _county_record(actor, tenant, "township.delete", details)
     lookup.forget(tenant.slug)
     db.session.delete(tenant)
     db.session.flush()
