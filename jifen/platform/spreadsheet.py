@@ -8,10 +8,14 @@ or carriage return) also gets Excel's "quote prefix" - what Excel itself stores 
 `'=1+1` - so it shows the text exactly as written and stays text even when the cell is edited.
 The text is not changed, so an exported roster imports back unchanged. CSV has no such flag:
 `csv_text` prefixes those values with an apostrophe.
+
+A workbook cannot hold the ASCII control characters other than tab, LF and CR (openpyxl raises
+on them): `cell` and `put` write each as U+FFFD, so one stray byte in a name cannot stop an export.
 """
 from __future__ import annotations
 
 from openpyxl.cell import Cell, WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,9 +33,14 @@ def neutralise(c: Cell) -> Cell:
     return c
 
 
+def storable(value):
+    """`value`, with the control characters a workbook cannot hold replaced (text only)."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def cell(ws, value) -> Cell:
     """A cell for `ws.append` (write-only or not); style it as needed after."""
-    return neutralise(WriteOnlyCell(ws, value))
+    return neutralise(WriteOnlyCell(ws, storable(value)))
 
 
 def row(ws, values) -> list:
@@ -46,7 +55,7 @@ def append(ws, values) -> None:
 def put(ws, r: int, c: int, value) -> Cell:
     """`ws.cell(row, column, value)` for a workbook that is not write-only."""
     target = ws.cell(row=r, column=c)
-    target.value = value
+    target.value = storable(value)
     return neutralise(target)
 
 
