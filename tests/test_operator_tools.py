@@ -204,11 +204,14 @@ def test_an_expired_key_is_a_new_request_and_the_nightly_job_purges_only_expired
 
 # --- export and offboarding ----------------------------------------------------------------------
 
-def _plant_formula(app, world, name="=1+1"):
+def _plant_formula(app, world, door_plate=None):
     from jifen.tenants.households.models import Household
 
     def plant():
-        db.session.get(Household, (world.a.tenant_id, world.a.household)).head_name = name
+        household = db.session.get(Household, (world.a.tenant_id, world.a.household))
+        household.head_name = "=1+1"
+        if door_plate:
+            household.door_plate = door_plate
     _in(app, world.a.tenant_id, plant)
 
 
@@ -313,7 +316,7 @@ def test_export_from_the_cli_the_console_and_the_api(app, world, runner, tmp_pat
 
 
 def test_the_xlsx_export_opens_keeps_formulas_as_text_and_holds_the_uploaded_files(app, world, runner, tmp_path):
-    _plant_formula(app, world, "=1+1\x07")  # and a control character no workbook can hold
+    _plant_formula(app, world, door_plate="1号\x07")  # and a control character no workbook can hold
     planted = _plant_files(app, world)
     out = tmp_path / "alpha.zip"
     result = runner.invoke(args=["export-township", "--operator", "op", "--out", str(out), "alpha"])
@@ -324,7 +327,9 @@ def test_the_xlsx_export_opens_keeps_formulas_as_text_and_holds_the_uploaded_fil
     header = [c.value for c in sheet[1]]
     heads = [row[header.index("head_name")] for row in sheet.iter_rows(min_row=2)]
     evil = next(c for c in heads if c.value.startswith("="))
-    assert evil.value == "=1+1\ufffd" and evil.data_type == "s" and evil.quotePrefix  # text, never a formula
+    assert evil.value == "=1+1" and evil.data_type == "s" and evil.quotePrefix  # text, never a formula
+    plates = [row[header.index("door_plate")].value for row in sheet.iter_rows(min_row=2)]
+    assert "1号\ufffd" in plates
 
     tables = _zip_tables(out.read_bytes())
     manifest = tables["manifest"]
