@@ -18,6 +18,7 @@ VM and the benchmark (bench/http_bench.py):
     JIFEN_FORWARDED_ALLOW_IPS  proxies whose X-Forwarded-Proto is trusted (127.0.0.1,::1)
     JIFEN_ACCESSLOG          "-" (stdout), a file path, or "off"   (-)
     JIFEN_LOGLEVEL           gunicorn's own log level               (info)
+    JIFEN_LOG_FORMAT         json | text: gunicorn's lines as the app's (json when JIFEN_ENV=production)
     PROMETHEUS_MULTIPROC_DIR folder where every worker writes its metrics (a new one in /dev/shm)
 
 Why these defaults (measured in bench/README.md):
@@ -93,6 +94,12 @@ _accesslog = _env_str("JIFEN_ACCESSLOG", "-")
 accesslog = None if _accesslog.lower() in ("off", "none", "0", "false") else _accesslog
 errorlog = "-"
 loglevel = _env_str("JIFEN_LOGLEVEL", "info")
+# gunicorn's own lines ("Booting worker", "WORKER TIMEOUT", the access log) through the app's
+# formatter: JSON lines in production (JIFEN_ENV=production or JIFEN_LOG_FORMAT=json), like the
+# app's; the text lines in development. One formatter, jifen/platform/logs.py.
+from jifen.platform.logs import gunicorn_logconfig  # noqa: E402
+
+logconfig_dict = gunicorn_logconfig(loglevel, accesslog)
 # The request id is the one the app answers with (taken from nginx's X-Request-ID or made anew),
 # so an access-log line can be matched with the app's log and the audit log.
 access_log_format = ('%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms '

@@ -191,16 +191,19 @@ def reset_password(operator_name, base_url, slug, username):
 @click.option("--operator", "operator_name", required=True, help="Operator username acting")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Where to write the zip (default: <slug>-<date>.zip here)")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True,
+              help="One .xlsx workbook or one .csv file per table")
 @click.argument("slug")
 @with_appcontext
-def export_township(operator_name, out_path, slug):
-    """Write a zip of the township's data: one CSV per table it owns, and a manifest."""
+def export_township(operator_name, out_path, fmt, slug):
+    """Write a zip of the township's data: one workbook (or CSV) per table it owns, its uploaded
+    files, and a manifest. A township being offboarded is deleted only once exported."""
     import shutil
 
     from jifen.platform.townships import offboarding
 
     try:
-        data, name = offboarding.export(_operator_actor(operator_name), slug)
+        data, name = offboarding.export(_operator_actor(operator_name), slug, fmt)
         db.session.commit()
     except ServiceError as e:
         _fail(e)
@@ -217,7 +220,7 @@ def export_township(operator_name, out_path, slug):
 @with_appcontext
 def offboard_township(operator_name, reason, cancel, slug):
     """Offboard a township: suspend it now and delete all its data after the grace period
-    (OFFBOARD_GRACE_DAYS); export it before then with export-township."""
+    (OFFBOARD_GRACE_DAYS); it is deleted only once exported (export-township) after this."""
     from jifen.platform.townships import offboarding
 
     try:
@@ -235,11 +238,15 @@ def offboard_township(operator_name, reason, cancel, slug):
 @click.command("offboard-due")
 @with_appcontext
 def offboard_due():
-    """Delete the townships whose offboarding grace period has ended (the beat does this hourly)."""
+    """Delete the townships whose offboarding grace period has ended and that were exported since
+    it started (the beat does this hourly); the others wait for an export."""
     from jifen.platform.townships.offboarding import delete_due
 
-    for slug, rows in delete_due():
+    done, held = delete_due()
+    for slug, rows in done:
         click.echo(f"{slug}: deleted ({rows} rows)")
+    for slug in held:
+        click.echo(f"{slug}: not deleted, waiting for an export (export-township {slug})")
 
 
 @click.command("run-job")

@@ -4,11 +4,13 @@ keys that expire and are purged nightly."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
 from datetime import timedelta
 
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import select, update
 
 from jifen.platform import clock
@@ -204,19 +206,54 @@ def test_an_expired_key_is_a_new_request_and_the_nightly_job_purges_only_expired
 
 # --- export and offboarding ----------------------------------------------------------------------
 
-def _plant_formula(app, world):
+def _plant_formula(app, world, door_plate=None):
     from jifen.tenants.households.models import Household
 
     def plant():
-        db.session.get(Household, (world.a.tenant_id, world.a.household)).head_name = "=1+1"
+        household = db.session.get(Household, (world.a.tenant_id, world.a.household))
+        household.head_name = "=1+1"
+        if door_plate:
+            household.door_plate = door_plate
     _in(app, world.a.tenant_id, plant)
 
 
+def _plant_files(app, world) -> dict:
+    """A photo and an uploaded roster (stored sealed) in alpha: {file id: original bytes}."""
+    from PIL import Image
+
+    from jifen.platform.files import service as files
+    from jifen.platform.roles.authz import Actor
+
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(photo, "PNG")
+    book = Workbook()
+    book.active.append(["姓名", "身份证号"])
+    roster = io.BytesIO()
+    book.save(roster)
+
+    def plant():
+        actor = Actor.system()
+        image = files.store_image(actor, ("../../门前/照片.png", photo.getvalue()))
+        sheet = files.store_spreadsheet(actor, ("花名册.xlsx", roster.getvalue()))
+        return {image.id: None, sheet.id: roster.getvalue()}
+    return _in(app, world.a.tenant_id, plant)
+
+
 def _zip_tables(data: bytes) -> dict:
+    """{table: [header, row, ...]} from either format, plus the manifest and the files' bytes."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        tables = {name[:-4]: list(csv.reader(io.StringIO(zf.read(name).decode("utf-8-sig"))))
-                  for name in zf.namelist() if name.endswith(".csv")}
-        return tables | {"manifest": json.loads(zf.read("manifest.json"))}
+        tables = {}
+        for name in zf.namelist():
+            if name.endswith(".csv"):
+                tables[name[:-4]] = list(csv.reader(io.StringIO(zf.read(name).decode("utf-8-sig"))))
+            elif name.endswith(".xlsx") and "/" not in name:
+                book = load_workbook(io.BytesIO(zf.read(name)), read_only=True)
+                rows = []
+                for i, sheet in enumerate(book.worksheets):  # every sheet repeats the header
+                    rows += [list(r) for r in sheet.iter_rows(values_only=True)][0 if i == 0 else 1:]
+                tables[name[:-5]] = rows
+        files = {n: zf.read(n) for n in zf.namelist() if n.startswith("files/")}
+        return tables | {"manifest": json.loads(zf.read("manifest.json")), "files": files}
 
 
 def _records(app):
@@ -228,7 +265,7 @@ def _records(app):
 def test_export_from_the_cli_the_console_and_the_api(app, world, runner, tmp_path):
     _plant_formula(app, world)
     out = tmp_path / "alpha.zip"
-    result = runner.invoke(args=["export-township", "--operator", "op", "--out", str(out), "alpha"])
+    result = runner.invoke(args=["export-township", "--operator", "op", "--format", "csv", "--out", str(out), "alpha"])
     assert result.exit_code == 0, result.output
     tables = _zip_tables(out.read_bytes())
     households = tables["households"]
@@ -240,29 +277,106 @@ def test_export_from_the_cli_the_console_and_the_api(app, world, runner, tmp_pat
     tenant_col = households[0].index("tenant_id")
     assert {row[tenant_col] for row in households[1:]} == {str(world.a.tenant_id)}  # alpha's rows only
     assert tables["manifest"]["tables"]["households"] == len(households) - 1
-    assert tables["manifest"]["township"]["slug"] == "alpha"
+    assert tables["manifest"]["township"]["slug"] == "alpha" and tables["manifest"]["format"] == "csv"
     other = runner.invoke(args=["export-township", "--operator", "op2", "--out", str(tmp_path / "x.zip"), "alpha"])
     assert other.exit_code != 0 and not (tmp_path / "x.zip").exists()
+    bad = runner.invoke(args=["export-township", "--operator", "op", "--format", "pdf", "alpha"])
+    assert bad.exit_code != 0 and "--format" in bad.output
 
     console = app.test_client()
     assert page_login(console, None, "op").status_code == 302
+    page = console.get("/county/townships/alpha").get_data(as_text=True)
+    assert 'name="format"' in page and '<option value="xlsx" selected>' in page  # xlsx unless chosen otherwise
     token = csrf_token(console, "/county/townships/alpha")
     resp = console.post("/county/townships/alpha/export", data={"csrf_token": token})
     assert resp.status_code == 200 and resp.mimetype == "application/zip"
-    assert "households" in _zip_tables(resp.data)
+    assert _zip_tables(resp.data)["manifest"]["format"] == "xlsx" and "households" in _zip_tables(resp.data)
+    resp = console.post("/county/townships/alpha/export", data={"csrf_token": token, "format": "csv"})
+    assert _zip_tables(resp.data)["manifest"]["format"] == "csv"
+    resp = console.post("/county/townships/alpha/export", data={"csrf_token": token, "format": "pdf"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and 'id="e-format"' in html and 'aria-invalid="true"' in html
+
     client = app.test_client()
-    resp = client.post("/api/v1/county/townships/alpha/export", headers=bearer(api_token(client, None, "op")))
+    op = bearer(api_token(client, None, "op"))
+    resp = client.post("/api/v1/county/townships/alpha/export", headers=op)
     assert resp.status_code == 200 and _zip_tables(resp.data)["manifest"]["township"]["slug"] == "alpha"
+    assert _zip_tables(resp.data)["manifest"]["format"] == "xlsx"
+    resp = client.post("/api/v1/county/townships/alpha/export?format=csv", headers=op)
+    assert _zip_tables(resp.data)["manifest"]["format"] == "csv"
+    resp = client.post("/api/v1/county/townships/alpha/export?format=pdf", headers=op)
+    assert resp.status_code == 422 and "format" in json.dumps(resp.get_json()["errors"])
     op2 = bearer(api_token(client, None, "op2"))
     assert client.post("/api/v1/county/townships/alpha/export", headers=op2).status_code == 404
-    assert [a for a, slug, _d in _records(app)] == ["township.export"] * 3
+    assert [a for a, slug, _d in _records(app)] == ["township.export"] * 5
+    assert [d["format"] for _a, _s, d in _records(app)] == ["csv", "xlsx", "csv", "xlsx", "csv"]
     assert "township.export" in _audit_actions(app, world, "op")
+    spec = client.get("/api/v1/openapi.json").get_json()
+    params = spec["paths"]["/api/v1/county/townships/{township_slug}/export"]["post"]["parameters"]
+    fmt = next(p for p in params if p["name"] == "format")
+    assert fmt["in"] == "query" and fmt["schema"]["enum"] == ["xlsx", "csv"] and fmt["schema"]["default"] == "xlsx"
 
 
-def test_offboarding_suspends_then_deletes_every_row_after_the_grace_period(app, world, pw, runner):
+def test_the_xlsx_export_opens_keeps_formulas_as_text_and_holds_the_uploaded_files(app, world, runner, tmp_path):
+    _plant_formula(app, world, door_plate="1号\x07")  # and a control character no workbook can hold
+    planted = _plant_files(app, world)
+    out = tmp_path / "alpha.zip"
+    result = runner.invoke(args=["export-township", "--operator", "op", "--out", str(out), "alpha"])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        book = load_workbook(io.BytesIO(zf.read("households.xlsx")))
+    sheet = book["households"]
+    header = [c.value for c in sheet[1]]
+    heads = [row[header.index("head_name")] for row in sheet.iter_rows(min_row=2)]
+    evil = next(c for c in heads if c.value.startswith("="))
+    assert evil.value == "=1+1" and evil.data_type == "s" and evil.quotePrefix  # text, never a formula
+    plates = [row[header.index("door_plate")].value for row in sheet.iter_rows(min_row=2)]
+    assert "1号\ufffd" in plates
+
+    tables = _zip_tables(out.read_bytes())
+    manifest = tables["manifest"]
+    assert manifest["format"] == "xlsx" and set(manifest["tables"]) <= set(tables)
+    for name, count in manifest["tables"].items():
+        assert len(tables[name]) - 1 == count, name
+    assert manifest["tables"]["households"] >= 1 and manifest["tables"]["stored_files"] == 2
+
+    stored = tables["stored_files"]
+    assert "data" not in stored[0]  # metadata only: the bytes are files of their own
+    rows = {r[stored[0].index("id")]: dict(zip(stored[0], r, strict=True)) for r in stored[1:]}
+    assert manifest["files"] == len(tables["files"]) == 2
+    for member, data in tables["files"].items():
+        file_id, filename = member[len("files/"):].split("-", 5)[:5], member.split("/", 1)[1][37:]
+        row = rows["-".join(file_id)]
+        assert hashlib.sha256(data).hexdigest() == row["sha256"] and len(data) == row["size"]
+        assert "/" not in filename and filename == (row["filename"].replace("/", "_").strip(" ."))
+    photo = next(d for m, d in tables["files"].items() if m.endswith("照片.png"))
+    assert photo[:3] == b"\xff\xd8\xff"  # the stored (shrunk, re-encoded) photo
+    roster = next(d for m, d in tables["files"].items() if m.endswith("花名册.xlsx"))
+    assert roster == next(v for v in planted.values() if v)  # opened, not the sealed bytes at rest
+
+
+def test_a_table_longer_than_a_sheet_goes_on_over_more_sheets(app, world, runner, tmp_path, monkeypatch):
+    from jifen.platform.townships import offboarding
+
+    monkeypatch.setattr(offboarding, "SHEET_ROWS", 2)  # Excel's 1,048,575, made small
+    out = tmp_path / "alpha.zip"
+    assert runner.invoke(args=["export-township", "--operator", "op", "--out", str(out), "alpha"]).exit_code == 0
+    tables = _zip_tables(out.read_bytes())
+    users = tables["manifest"]["tables"]["users"]
+    assert users >= 3
+    with zipfile.ZipFile(out) as zf:
+        book = load_workbook(io.BytesIO(zf.read("users.xlsx")), read_only=True)
+    assert book.sheetnames == ["users"] + [f"users {i}" for i in range(2, (users + 1) // 2 + 1)]
+    assert all(next(s.iter_rows(values_only=True))[0] == "tenant_id" for s in book.worksheets)  # each with the header
+    assert len(tables["users"]) - 1 == users
+
+
+def test_offboarding_deletes_only_after_an_export_taken_since_it_started(app, world, pw, runner, tmp_path):
     with app.app_context():
         beta_rows = rows_of(world.b.tenant_id)
         assert rows_of(world.a.tenant_id) > 20
+    # an export before the offboarding does not count
+    assert runner.invoke(args=["export-township", "--operator", "op", "--out", str(tmp_path / "a.zip"), "alpha"]).exit_code == 0
     result = runner.invoke(args=["offboard-township", "--operator", "op", "--reason", "合并", "alpha"])
     assert result.exit_code == 0, result.output
     with app.app_context():
@@ -272,10 +386,37 @@ def test_offboarding_suspends_then_deletes_every_row_after_the_grace_period(app,
     assert again.exit_code != 0
     assert app.test_client().get("/t/alpha/login").status_code in (403, 503)  # suspended at once
     assert runner.invoke(args=["offboard-due"]).output == ""  # the grace period has not ended
+
+    client = app.test_client()
+    op = bearer(api_token(client, None, "op"))
+    assert client.get("/api/v1/county/townships/alpha", headers=op).get_json()["awaiting_export"] is True
+    assert client.get("/api/v1/county/townships/beta", headers=op).get_json()["awaiting_export"] is False
     with app.app_context():
         db.session.execute(update(Tenant).where(Tenant.id == world.a.tenant_id)
                            .values(delete_after=clock.now() - timedelta(minutes=1)))
         db.session.commit()
+    for _ in range(2):  # the hourly job, twice: held both times, recorded once
+        result = runner.invoke(args=["offboard-due"])
+        assert result.exit_code == 0 and result.output.startswith("alpha: not deleted, waiting for an export")
+    with app.app_context():
+        assert db.session.get(Tenant, world.a.tenant_id) is not None
+    assert [a for a, _s, _d in _records(app)] == ["township.export", "township.offboard", "township.delete_held"]
+    assert "township.delete_held" in _audit_actions(app, world, "op")
+
+    console = app.test_client()
+    assert page_login(console, None, "op").status_code == 302
+    assert 'data-awaiting-export="alpha"' in console.get("/county/").get_data(as_text=True)
+    jobs = console.get("/county/jobs").get_data(as_text=True)
+    assert 'id="awaiting-export"' in jobs and 'data-township="alpha"' in jobs.split('id="awaiting-export"')[1]
+    page = console.get("/county/townships/alpha").get_data(as_text=True)
+    assert 'id="awaiting-export"' in page
+    assert [t["awaiting_export"] for t in client.get("/api/v1/county/townships", headers=op).get_json()
+            if t["slug"] == "alpha"] == [True]
+
+    # the export: the township page no longer waits, and the next run deletes it
+    token = csrf_token(console, "/county/townships/alpha")
+    assert console.post("/county/townships/alpha/export", data={"csrf_token": token}).status_code == 200
+    assert 'id="awaiting-export"' not in console.get("/county/townships/alpha").get_data(as_text=True)
     result = runner.invoke(args=["offboard-due"])
     assert result.exit_code == 0 and result.output.startswith("alpha: deleted"), result.output
     with app.app_context():
@@ -284,43 +425,27 @@ def test_offboarding_suspends_then_deletes_every_row_after_the_grace_period(app,
         assert rows_of(world.b.tenant_id) == beta_rows  # the other township is untouched
     assert app.test_client().get("/t/alpha/login").status_code == 404
     actions = [(a, slug) for a, slug, _d in _records(app)]
-    assert actions == [("township.offboard", "alpha"), ("township.delete", "alpha")]
+    assert actions == [("township.export", "alpha"), ("township.offboard", "alpha"),
+                       ("township.delete_held", "alpha"), ("township.export", "alpha"), ("township.delete", "alpha")]
     deleted = _records(app)[-1][2]["rows"]
     assert deleted["households"] >= 1 and deleted["audit_entries"] >= 1 and deleted["users"] >= 1
     verify = runner.invoke(args=["audit", "verify", "--tenant", "beta"])
     assert verify.exit_code == 0, verify.output
 
 
-def test_offboarding_from_the_console_and_the_api_can_be_cancelled(app, world):
-    console = app.test_client()
-    assert page_login(console, None, "op").status_code == 302
-    token = csrf_token(console, "/county/townships/beta")
-    assert console.post("/county/townships/beta/offboard", data={"csrf_token": token}).status_code == 302
-    html = console.get("/county/townships/beta").get_data(as_text=True)
-    assert 'id="delete-after"' in html and "township.offboard" in html
-    assert console.post("/county/townships/beta/offboard/cancel", data={"csrf_token": token}).status_code == 302
-    html = console.get("/county/townships/beta").get_data(as_text=True)
-    assert 'id="delete-after"' not in html
-    assert "township.offboard_cancel" in console.get("/county/records").get_data(as_text=True)
-    other = app.test_client()
-    assert page_login(other, None, "op2").status_code == 302
-    token2 = csrf_token(other, "/county/")
-    assert other.post("/county/townships/beta/offboard", data={"csrf_token": token2}).status_code == 404
-    assert "beta" not in other.get("/county/records").get_data(as_text=True)
+def test_the_beat_task_holds_an_unexported_township_and_deletes_an_exported_one(app, world, runner, tmp_path):
+    from jifen.workers.retention_jobs import offboard_due
 
-    client = app.test_client()
-    op, op2 = bearer(api_token(client, None, "op")), bearer(api_token(client, None, "op2"))
-    assert client.post("/api/v1/county/townships/beta/offboard", json={}, headers=op2).status_code == 404
-    resp = client.post("/api/v1/county/townships/beta/offboard", json={"reason": "合并"}, headers=op)
-    assert resp.status_code == 200 and resp.get_json()["delete_after"] and resp.get_json()["status"] == "suspended"
-    assert client.post("/api/v1/county/townships/beta/offboard", json={}, headers=op).status_code == 409
-    resp = client.post("/api/v1/county/townships/beta/offboard/cancel", headers=op)
-    assert resp.status_code == 200 and resp.get_json()["delete_after"] is None
-    assert client.post("/api/v1/county/townships/beta/offboard/cancel", headers=op).status_code == 409
-    # reactivating also ends an offboarding
-    client.post("/api/v1/county/townships/beta/offboard", json={}, headers=op)
-    resp = client.post("/api/v1/county/townships/beta/reactivate", headers=op)
-    assert resp.get_json()["status"] == "active" and resp.get_json()["delete_after"] is None
+    for slug in ("alpha", "beta"):
+        assert runner.invoke(args=["offboard-township", "--operator", "op", slug]).exit_code == 0
+    assert runner.invoke(args=["export-township", "--operator", "op", "--out", str(tmp_path / "b.zip"), "beta"]).exit_code == 0
+    with app.app_context():
+        db.session.execute(update(Tenant).values(delete_after=clock.now() - timedelta(minutes=1)))
+        db.session.commit()
+        result = offboard_due.apply().get()
+        assert result["waiting_for_export"] == ["alpha"] and [s for s, _n in result["deleted"]] == ["beta"]
+        assert db.session.get(Tenant, world.a.tenant_id) is not None
+        assert db.session.get(Tenant, world.b.tenant_id) is None
 
 
 # --- retention: notifications purged nightly, and what is kept shown to the township admin ------

@@ -9,11 +9,16 @@ line of a request its request id, on every line of a job its job-run id.
   every handler sees them, gunicorn's, Celery's and pytest's included: `request_id` from the
   request (`g.request_id`, set first thing by the web pipeline), `job`/`task_id`/`job_run_id` from
   `bind()`, which the Celery task wrapper and the daily-job runner enter around a job's body.
+* gunicorn's own lines (its error log: "Booting worker", "WORKER TIMEOUT"; its access log) go
+  through the same formatters: `deploy/gunicorn.conf.py` gives gunicorn `gunicorn_logconfig(...)`
+  as its `logconfig_dict`, so a production web writes nothing but JSON lines.
+* Python's warnings are logged (`py.warnings`) rather than printed, for the same reason.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -107,6 +112,48 @@ def formatter_for(fmt: str) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else TextFormatter()
 
 
+def format_from_environment(environ=None) -> str:
+    """The log format a process started from this environment uses, as `config` decides it for the
+    app: JIFEN_LOG_FORMAT, else json when JIFEN_ENV=production, else text (for gunicorn's master,
+    which has no app config)."""
+    environ = os.environ if environ is None else environ
+    fmt = environ.get("JIFEN_LOG_FORMAT", "").strip().lower()
+    if fmt:
+        return fmt
+    return "json" if environ.get("JIFEN_ENV", "").strip() == "production" else "text"
+
+
+def gunicorn_logconfig(loglevel: str = "info", accesslog: str | None = "-", environ=None) -> dict:
+    """gunicorn's `logconfig_dict`: its error log (stderr) and access log (stdout, a file, or none)
+    written by our formatter (`formatter_for`, so JSON in production). Neither propagates to the root
+    logger, where a worker's app puts its own handler (lines would be written twice); the root gets
+    no handler from gunicorn (its default would print the app's lines a second time, unformatted)."""
+    access_handlers = []
+    handlers = {"jifen_error": {"class": "logging.StreamHandler", "formatter": "jifen",
+                                "stream": "ext://sys.stderr"}}
+    if accesslog == "-":
+        handlers["jifen_access"] = {"class": "logging.StreamHandler", "formatter": "jifen",
+                                    "stream": "ext://sys.stdout"}
+        access_handlers = ["jifen_access"]
+    elif accesslog:
+        handlers["jifen_access"] = {"class": "logging.FileHandler", "formatter": "jifen",
+                                    "filename": accesslog, "encoding": "utf-8"}
+        access_handlers = ["jifen_access"]
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"jifen": {"()": "jifen.platform.logs.formatter_for",
+                                 "fmt": format_from_environment(environ)}},
+        "handlers": handlers,
+        "root": {"level": "WARNING", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["jifen_error"], "propagate": False},
+            "gunicorn.access": {"level": "INFO" if access_handlers else "CRITICAL",
+                                "handlers": access_handlers, "propagate": False},
+        },
+    }
+
+
 def configure(config) -> None:
     """Install the handler on the root logger (again replaces it: the tests build many apps)."""
     _install_record_factory()
@@ -122,3 +169,4 @@ def configure(config) -> None:
     app_logger = logging.getLogger("jifen")
     app_logger.setLevel(logging.NOTSET)  # the app's logger follows the root
     app_logger.removeHandler(default_handler)  # Flask's own: lines would be written twice
+    logging.captureWarnings(True)  # a warning is a log line too, not a bare line on stderr

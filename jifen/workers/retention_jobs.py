@@ -52,7 +52,9 @@ def purge_idempotency_keys(tenant_id: str, local_date: str, force: bool = False)
 
 
 @shared_task(name="jifen.offboard_due", ignore_result=True)
-def offboard_due() -> list:
+def offboard_due() -> dict:
+    """Delete the due, exported townships; those never exported since their offboarding are held."""
     from jifen.platform.townships.offboarding import delete_due
 
-    return delete_due()
+    done, held = delete_due()
+    return {"deleted": done, "waiting_for_export": held}

@@ -34,7 +34,11 @@ class TownshipSchema(Schema):
     created_at = fields.DateTime(dump_only=True)
     active_accounts = fields.Integer(dump_only=True)
     delete_after = fields.DateTime(dump_only=True, allow_none=True, metadata={
-        "description": "Being offboarded: all the township's data is deleted after this moment."})
+        "description": "Being offboarded: all the township's data is deleted after this moment, once "
+                       "it has been exported (see awaiting_export)."})
+    awaiting_export = fields.Boolean(dump_only=True, metadata={
+        "description": "Being offboarded and not exported since the offboarding started: the township is "
+                       "not deleted, even after delete_after, until someone exports it."})
 
 
 class OnboardSchema(Schema):
@@ -77,9 +81,11 @@ class OperatorLogin(MethodView):
 public(OperatorLogin)
 
 
-def _dump(tenant, active_accounts=None) -> dict:
+def _dump(tenant, active_accounts=None, waiting=None) -> dict:
+    if waiting is None:
+        waiting = offboarding.awaiting_export([tenant])
     d = service.snapshot(tenant) | {"status_reason": tenant.status_reason, "created_at": tenant.created_at,
-                                    "delete_after": tenant.delete_after}
+                                    "delete_after": tenant.delete_after, "awaiting_export": tenant.id in waiting}
     if active_accounts is not None:
         d["active_accounts"] = active_accounts
     return d
@@ -91,7 +97,9 @@ class Townships(MethodView):
     @blp.response(200, TownshipSchema(many=True))
     def get(self):
         """Townships of the operator's county."""
-        return [_dump(t, n) for t, n in service.list_townships(current_actor())]
+        rows = service.list_townships(current_actor())
+        waiting = offboarding.awaiting_export([t for t, _n in rows])
+        return [_dump(t, n, waiting) for t, n in rows]
 
     @blp.doc(security=SECURITY)
     @blp.arguments(OnboardSchema)
@@ -175,13 +183,25 @@ class AccountResetPassword(MethodView):
         return {"username": user.username, "setup_url": setup_url(tenant.slug, secret)}
 
 
+class ExportQuerySchema(Schema):
+    format = fields.String(load_default=offboarding.DEFAULT_FORMAT, validate=validate.OneOf(offboarding.FORMATS),
+                           metadata={"description": "xlsx (default): one workbook per table; csv: one CSV file "
+                                                    "(UTF-8 with BOM) per table."})
+
+
 @blp.route("/townships/<township_slug>/export")
 class Export(MethodView):
-    @blp.doc(security=SECURITY, responses={"200": {"description": "A zip: one CSV per table the township owns "
-                                                                  "and manifest.json", "content": {"application/zip": {}}}})
-    def post(self, township_slug):
-        """Export all of the township's data (recorded at county level and in the township's audit log)."""
-        data, name = offboarding.export(current_actor(), township_slug)
+    @blp.doc(security=SECURITY, responses={"200": {
+        "description": "A zip: per table the township owns a workbook <table>.xlsx (a sheet <table>, continued on "
+                       "sheets '<table> 2', ... past 1,048,575 rows) or <table>.csv; files/<file id>-<filename> "
+                       "with every uploaded file; manifest.json with the format, row counts per table and the "
+                       "number of files. Text a spreadsheet would run as a formula (=, +, -, @) is kept as text.",
+        "content": {"application/zip": {}}}})
+    @blp.arguments(ExportQuerySchema, location="query")
+    def post(self, args, township_slug):
+        """Export all of the township's data (recorded at county level and in the township's audit log).
+        A township being offboarded is deleted only after an export taken since the offboarding started."""
+        data, name = offboarding.export(current_actor(), township_slug, args["format"])
         return send_file(data, mimetype="application/zip", as_attachment=True, download_name=name)
 
 
@@ -191,8 +211,8 @@ class Offboard(MethodView):
     @blp.arguments(SuspendSchema)
     @blp.response(200, TownshipSchema)
     def post(self, data, township_slug):
-        """Offboard: suspend now, delete all the township's data after the grace period (export it
-        before then). A township already being offboarded is 409."""
+        """Offboard: suspend now, delete all the township's data after the grace period, once it has been
+        exported (an export after this call; until then it waits). A township already being offboarded is 409."""
         return _dump(offboarding.offboard(current_actor(), township_slug, data.get("reason")))
 
 

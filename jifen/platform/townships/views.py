@@ -5,6 +5,7 @@ from zoneinfo import available_timezones
 
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 
+from jifen.platform import clock
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
 from jifen.platform.jobs import service as job_service
@@ -34,14 +35,18 @@ def logout():
 @bp.route("/")
 def index():
     actor = current_actor()
-    return render_template("county/index.html", rows=service.list_townships(actor),
-                           job_alerts=job_service.county_alerts(actor))
+    rows = service.list_townships(actor)
+    return render_template("county/index.html", rows=rows, job_alerts=job_service.county_alerts(actor),
+                           waiting=offboarding.awaiting_export([t for t, _n in rows]))
 
 
 @bp.route("/jobs")
 def jobs():
     days = request.args.get("days", default=job_service.DAYS, type=int)
-    return render_template("county/jobs.html", rows=job_service.county_summary(current_actor(), days=days))
+    rows = job_service.county_summary(current_actor(), days=days)
+    waiting = offboarding.awaiting_export([s.tenant for s in rows])
+    return render_template("county/jobs.html", rows=rows, now=clock.now(),
+                           held=[s.tenant for s in rows if s.tenant.id in waiting])
 
 
 @bp.route("/townships/new", methods=["GET", "POST"])
@@ -66,8 +71,9 @@ def township(township_slug):
 def _township_page(slug, errors, form, status=200):
     tenant = service.get_township(current_actor(), slug)
     records = [r for r in offboarding.county_records(current_actor()) if r.tenant_id == tenant.id][:20]
-    return render_template("county/township.html", tenant=tenant, errors=errors, form=form,
-                           records=records), status
+    return render_template("county/township.html", tenant=tenant, errors=errors, form=form, records=records,
+                           formats=offboarding.FORMATS, awaiting_export=tenant.id in offboarding.awaiting_export([tenant]),
+                           now=clock.now()), status
 
 
 @bp.post("/townships/<township_slug>/account")
@@ -105,8 +111,14 @@ def new_setup_link(township_slug):
 
 @bp.post("/townships/<township_slug>/export")
 def export(township_slug):
-    """The township's data as a zip (one CSV per table); recorded at county level."""
-    data, name = offboarding.export(current_actor(), township_slug)
+    """The township's data as a zip (a workbook or CSV per table, the uploaded files); recorded at
+    county level. A format other than xlsx or csv: the page again, the message next to the choice."""
+    form = request.form.to_dict()
+    exported, errors = submit(offboarding.export, current_actor(), township_slug,
+                              form.get("format") or offboarding.DEFAULT_FORMAT)
+    if errors:
+        return _township_page(township_slug, errors, form, 422)
+    data, name = exported
     return send_file(data, mimetype="application/zip", as_attachment=True, download_name=name)
 
 
