@@ -355,6 +355,30 @@ def test_the_xlsx_export_opens_keeps_formulas_as_text_and_holds_the_uploaded_fil
     assert roster == next(v for v in planted.values() if v)  # opened, not the sealed bytes at rest
 
 
+def test_the_export_gives_id_numbers_back_opened_and_counts_them(app, world, runner, tmp_path):
+    """Sealed at rest with Jifen's key, an ID number goes out usable (the township's own data, its
+    rows deleted after); its keyed hash stays out; the export's records say how many went out."""
+    from jifen.tenants.households.models import Resident
+
+    number = "44162119800101002X"
+
+    def plant():
+        resident = db.session.execute(select(Resident).order_by(Resident.id)).scalars().first()
+        resident.id_number = number
+        return str(resident.id)
+    resident_id = _in(app, world.a.tenant_id, plant)
+    for fmt in ("xlsx", "csv"):
+        out = tmp_path / f"alpha.{fmt}.zip"
+        result = runner.invoke(args=["export-township", "--operator", "op", "--format", fmt, "--out", str(out), "alpha"])
+        assert result.exit_code == 0, result.output
+        residents = _zip_tables(out.read_bytes())["residents"]
+        header = residents[0]
+        assert "id_number_sealed" not in header and "id_number_hmac" not in header
+        row = next(r for r in residents[1:] if r[header.index("id")] == resident_id)
+        assert row[header.index("id_number")] == number
+    assert [d["id_numbers"] for a, _s, d in _records(app) if a == "township.export"] == [1, 1]
+
+
 def test_a_table_longer_than_a_sheet_goes_on_over_more_sheets(app, world, runner, tmp_path, monkeypatch):
     from jifen.platform.townships import offboarding
 

@@ -16,9 +16,10 @@ The export is a zip with, per table the township owns (foreign-key order), eithe
 past Excel's 1,048,576 rows a sheet) or `<table>.csv` (UTF-8 with BOM, so Excel and WPS open it
 as such); `files/<file id>-<filename>` with the bytes of every uploaded file, read through
 `StoredFile.content` (the one read path: sealed rosters are opened, other storage behind it works
-the same); and `manifest.json` with the format, the row counts and the file count. Left out:
-password and credential hashes, and binary columns (the `stored_files` table keeps the metadata;
-its `sha256` is that of the file in `files/`).
+the same); and `manifest.json` with the format, the row counts and the file count. ID numbers go
+out opened (`OPENED_COLUMNS`), counted in the export's records. Left out: password and credential
+hashes, keyed hashes, and binary columns (the `stored_files` table keeps the metadata; its `sha256`
+is that of the file in `files/`).
 
 Offboarding suspends the township (if it is not already) and sets `delete_after` to now plus
 `OFFBOARD_GRACE_DAYS`; the operator exports during the grace period, or cancels (the township stays
@@ -45,7 +46,7 @@ from openpyxl import Workbook
 from sqlalchemy import LargeBinary, delete, func, select
 from sqlalchemy.orm import undefer
 
-from jifen.platform import clock, spreadsheet
+from jifen.platform import clock, sealed, spreadsheet
 from jifen.platform.audit.models import AuditHead
 from jifen.platform.audit.service import record
 from jifen.platform.db import db
@@ -61,6 +62,11 @@ from jifen.platform.townships.service import get_township, snapshot
 log = logging.getLogger(__name__)
 
 SECRET_COLUMNS = {"password_hash", "token_hash"}
+# Sealed columns go out opened, under their plain name (the township's own data, given back usable:
+# the keys stay with Jifen, and the township's rows are deleted after the export); their keyed
+# hashes, useless without Jifen's key, stay out. The export's audit entries count them.
+OPENED_COLUMNS = {"id_number_sealed": "id_number"}
+KEYED_HASH_COLUMNS = {"id_number_hmac"}
 
 
 def tenant_tables() -> list:
@@ -80,22 +86,39 @@ SHEET_ROWS = 1_048_575  # Excel's rows per sheet (1,048,576) less the header row
 EXACT_INT = 10 ** 15  # larger integers would lose digits as an Excel number: written as text
 
 
-def _write_zip(tenant: Tenant, out, fmt: str) -> tuple[dict, int]:
-    """Write the export into the file `out`: (row counts per table, number of files)."""
-    counts = {}
+def _write_zip(tenant: Tenant, out, fmt: str) -> tuple[dict, int, int]:
+    """Write the export into the file `out`: (row counts per table, number of files, sealed values
+    opened)."""
+    counts, opened = {}, [0]
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         for table in tenant_tables():
-            columns = [c for c in table.c if c.name not in SECRET_COLUMNS and not isinstance(c.type, LargeBinary)]
+            columns = [c for c in table.c if c.name not in SECRET_COLUMNS | KEYED_HASH_COLUMNS
+                       and not isinstance(c.type, LargeBinary)]
             rows = db.session.execute(
                 select(*columns).where(table.c.tenant_id == tenant.id).order_by(*table.primary_key.columns)
                 .execution_options(all_tenants=True, yield_per=2000))  # this one township, by hand
             write = _xlsx_table if fmt == "xlsx" else _csv_table
-            counts[table.name] = write(zf, table.name, [c.name for c in columns], rows)
+            counts[table.name] = write(zf, table.name, [OPENED_COLUMNS.get(c.name, c.name) for c in columns],
+                                       _opened(rows, [c.name in OPENED_COLUMNS for c in columns], opened))
         files = _write_files(zf, tenant)
         zf.writestr("manifest.json", json.dumps({
             "township": snapshot(tenant) | {"id": str(tenant.id)}, "exported_at": clock.now().isoformat(),
             "format": fmt, "tables": counts, "files": files}, ensure_ascii=False, indent=2))
-    return counts, files
+    return counts, files, opened[0]
+
+
+def _opened(rows, sealed_at: list[bool], opened: list[int]):
+    """The rows with their sealed values opened; `opened[0]` counts the values opened."""
+    if not any(sealed_at):
+        yield from rows
+        return
+    for row in rows:
+        out = list(row)
+        for i, is_sealed in enumerate(sealed_at):
+            if is_sealed and out[i]:
+                out[i] = sealed.unseal(out[i])
+                opened[0] += 1
+        yield out
 
 
 def _csv_table(zf: zipfile.ZipFile, name: str, header: list, rows) -> int:
@@ -193,12 +216,12 @@ def export(actor: Actor, slug: str, fmt: str = DEFAULT_FORMAT):
     tenant = get_township(actor, slug)
     out = tempfile.TemporaryFile()
     try:
-        counts, files = _write_zip(tenant, out, fmt)
+        counts, files, opened = _write_zip(tenant, out, fmt)
     except BaseException:
         out.close()
         raise
     out.seek(0)
-    details = {"format": fmt, "rows": sum(counts.values()), "files": files}
+    details = {"format": fmt, "rows": sum(counts.values()), "files": files, "id_numbers": opened}
     _county_record(actor, tenant, "township.export", details)
     with tenant_scope(tenant):
         record(actor, "township.export", tenant, object_type="township", after=details)
