@@ -308,14 +308,19 @@ def _run_for_share(run_id) -> DividendRun | None:
 
 
 def _compute(run_id, chunk_id) -> bool:
-    """Write one chunk's payouts in one transaction. False if there was nothing to do."""
+    """Write one chunk's payouts in one transaction. False if there was nothing to do.
+
+    The chunk's row lock is waited for, not skipped: another worker's claim scan can hold it for a
+    moment (PostgreSQL keeps the lock of a row whose re-check then filtered it out), and skipping
+    left the chunk pending until its lease ended (seen under load: 7 of 8 chunks written). A second
+    owner (a lease that ran out) waits, then finds the chunk done."""
     run = _run_for_share(run_id)
     if run is None or run.state != COMPUTING:
         db.session.rollback()
         return False
     chunk = db.session.execute(select(DividendChunk).where(DividendChunk.id == chunk_id,
                                                            DividendChunk.state == PENDING)
-                               .with_for_update(skip_locked=True).execution_options(populate_existing=True)
+                               .with_for_update().execution_options(populate_existing=True)
                                ).scalar_one_or_none()
     if chunk is None:
         db.session.rollback()
