@@ -58,6 +58,12 @@ def _admin_digest(tenant, day=DAY):
         return {line["source"]: line["count"] for line in lines}, len(texts)
 
 
+def _give_the_admin_a_phone(tenant) -> None:
+    with tenant_scope(tenant):
+        db.session.execute(select(User).where(User.username == "admin")).scalar_one().phone = "13800000000"
+    db.session.commit()
+
+
 def test_backoff_grows_and_is_bounded():
     assert [retry_after(n) for n in (1, 2, 3)] == [timedelta(minutes=5), timedelta(minutes=20), timedelta(minutes=80)]
     assert MAX_ATTEMPTS == 3
@@ -96,10 +102,7 @@ def test_a_job_killed_mid_run_is_run_again_by_the_beat_and_finishes(towns, monke
 
 def test_failed_run_waits_its_backoff_then_gives_up_and_tells_the_admins(towns, monkeypatch):
     beta = db.session.get(Tenant, towns.b.tenant_id)
-    with tenant_scope(beta):
-        admin = db.session.execute(select(User).where(User.username == "admin")).scalar_one()
-        admin.phone = "13800000000"
-    db.session.commit()
+    _give_the_admin_a_phone(beta)
 
     def broken(tenant, day):
         raise RuntimeError("disk on fire")
@@ -276,9 +279,7 @@ def test_a_night_alert_reaches_the_phone_in_the_morning_as_that_days_one_digest(
     phone = Phone()
     with app.app_context():
         alpha = db.session.get(Tenant, world.a.tenant_id)
-        with tenant_scope(alpha):
-            db.session.execute(select(User).where(User.username == "admin")).scalar_one().phone = "13800000000"
-        db.session.commit()
+        _give_the_admin_a_phone(alpha)
         _break_chain(alpha)
         with freeze_time("2026-11-27 19:05:00"):  # 03:05 in Shanghai on the 28th
             tick()
@@ -305,9 +306,7 @@ def test_an_alert_after_the_morning_text_sends_the_digest_again(app, world):
     phone = Phone()
     with app.app_context():
         alpha = db.session.get(Tenant, world.a.tenant_id)
-        with tenant_scope(alpha):
-            db.session.execute(select(User).where(User.username == "admin")).scalar_one().phone = "13800000000"
-        db.session.commit()
+        _give_the_admin_a_phone(alpha)
         with freeze_time("2026-11-28 02:00:00"), tenant_scope(alpha):  # 10:00 in Shanghai
             digests.job_alert(alpha, _fake_run())
             db.session.commit()
