@@ -322,6 +322,36 @@ def test_an_alert_after_the_morning_text_sends_the_digest_again(app, world):
         assert [m.to for m in phone.messages] == ["13800000000"] * 2
 
 
+def test_a_staff_text_claimed_inside_the_quiet_hours_waits_for_their_end_with_the_new_count(app, world):
+    """A digest text due at 10:00 but not sent by 22:00 (the provider was down, the worker stopped)
+    is put back to 07:00 when claimed, not counted as an attempt; a second alert meanwhile sends no
+    second text (the waiting one goes, with the digest as it then is)."""
+    from jifen.tenants.notifications import digest as digests
+
+    phone = Phone()
+    with app.app_context():
+        alpha = db.session.get(Tenant, world.a.tenant_id)
+        _give_the_admin_a_phone(alpha)
+        with freeze_time("2026-11-28 02:00:00"), tenant_scope(alpha):  # 10:00 in Shanghai
+            digests.job_alert(alpha, _fake_run())
+            db.session.commit()
+        with freeze_time("2026-11-28 14:00:00"):  # 22:00: inside the quiet hours
+            _deliver(phone)
+        assert phone.messages == []
+        with tenant_scope(alpha):
+            [d] = db.session.execute(select(NotificationDelivery)).scalars().all()
+        assert (d.state, d.attempts) == ("pending", 0)
+        assert d.next_attempt_at == datetime(2026, 11, 28, 23, 0, tzinfo=timezone.utc)  # 07:00 on the 29th
+        _break_chain(alpha)
+        with freeze_time("2026-11-28 14:30:00"), tenant_scope(alpha):  # still the 28th: the same digest
+            digests.job_alert(alpha, _fake_run())
+            db.session.commit()
+        with freeze_time("2026-11-28 23:00:30"):
+            _deliver(phone)
+        [sms] = phone.messages
+        assert sms.kind == "digest" and sms.to == "13800000000"
+
+
 def _fake_run():
     return JobRun(job=AUDIT_CHECK, local_date=date(2026, 11, 28), status="done", result={"problems": 1})
 

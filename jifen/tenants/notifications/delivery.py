@@ -218,19 +218,16 @@ def _message(d: NotificationDelivery, tenant: Tenant) -> Message | datetime:
             to = (p.wechat_openid if p else None) or ""
         return Message(str(d.id), d.channel, to, render(n, locale), locale, notification_link(tenant, n), n.kind,
                        tenant.slug, {"title": tenant.name, "when": _local(tenant, n.created_at)})
+    later = staff_quiet_until(clock.now(), tenant)  # a staff digest or an operator's alert
+    if later is not None:
+        return later
     if d.operator_id is not None:
-        later = staff_quiet_until(clock.now(), tenant)
-        if later is not None:
-            return later
         operator = db.session.get(Operator, d.operator_id)
         run = tenant_get(JobRun, d.job_run_id)
         locale = operator.locale or tenant.default_locale
         return Message(str(d.id), d.channel, operator.phone or "", alert_text(run, tenant, locale), locale,
                        absolute(path("county.jobs")), "job_alert", tenant.slug,
                        {"title": tenant.name, "when": _local(tenant, d.created_at)})
-    later = staff_quiet_until(clock.now(), tenant)
-    if later is not None:
-        return later
     digest = tenant_get(StaffDigest, d.digest_id)
     user = tenant_get(User, digest.user_id)
     locale = user.locale or tenant.default_locale
