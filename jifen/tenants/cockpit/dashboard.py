@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, select
 
 from jifen.platform import clock
@@ -114,14 +115,14 @@ def scope_of(actor: Actor, filters: Filters) -> Scope:
     if filters.grid_node_id is not None:
         node = tenant_get(GridNode, filters.grid_node_id)
         if node is None or (filters.village_id is not None and node.village_id != filters.village_id):
-            raise NotFound.field("grid")
+            raise NotFound.field("grid", _("No such grid node in this township."))
         ancestors = set(node.ancestor_ids())
         scope = Scope(GRID, node.id, node.name, node.village_id, node,
                       {"grid_node": ancestors, "village": {node.village_id} if node.village_id else set()})
     elif filters.village_id is not None:
         village = tenant_get(Village, filters.village_id)
         if village is None:
-            raise NotFound.field("village")
+            raise NotFound.field("village", _("No such village in this township."))
         scope = Scope(VILLAGE, village.id, village.name, village.id, path={"village": {village.id}})
     else:
         scope = Scope(TOWNSHIP, current_tenant_id())
@@ -170,7 +171,7 @@ def _category_items(category_id) -> set | None:
     if category_id is None:
         return None
     if tenant_get(RuleCategory, category_id) is None:
-        raise NotFound.field("category")
+        raise NotFound.field("category", _("No such rule category in this township."))
     return set(db.session.execute(select(RuleItem.id).where(RuleItem.category_id == category_id)).scalars())
 
 
