@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
@@ -27,7 +27,8 @@ def _d(text: str) -> dict:
 
 
 class FilterArgs(Schema):
-    month = fields.String(metadata=_d("YYYY-MM: the month shown (the year to date runs to its end)."))
+    month = fields.String(validate=validate.Regexp(r"^2[01]\d\d-(0[1-9]|1[0-2])$"),
+                          metadata=_d("YYYY-MM: the month shown (the year to date runs to its end)."))
     period = period(strict=False, metadata=_d("A year: its last month, or this month in the current year."))
     village = fields.UUID(metadata=_d("A village: the dashboard of that village."))
     grid = fields.UUID(metadata=_d("A grid node: the dashboard of its subtree."))

@@ -85,7 +85,7 @@ class Filters:
 def parse_filters(raw) -> Filters:
     """The filters from a query string; a bad value is a 422 naming its field."""
     today = clock.today()
-    period = checked(Period(last=lambda: clock.today().year), raw.get("period"), "period")
+    period = checked(Period(), raw.get("period"), "period")  # a year to come shows zeros, not an error
     month = checked(Month(), raw.get("month"), "month")
     if month is None:
         year = period or today.year

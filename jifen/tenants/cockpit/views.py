@@ -12,7 +12,7 @@ from jifen.platform.charts import BAR, HISTOGRAM, LINE, ChartData
 from jifen.platform.charts.xlsx import charts_download
 from jifen.platform.console import register_tile
 from jifen.platform.web import current_actor
-from jifen.tenants.cockpit import dashboard, policies  # noqa: F401  policies register cockpit.view
+from jifen.tenants.cockpit import dashboard
 from jifen.tenants.cockpit.dashboard import ACTION
 
 bp = Blueprint("cockpit", __name__, url_prefix="/t/<tenant_slug>/cockpit")
