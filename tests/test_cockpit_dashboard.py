@@ -12,12 +12,14 @@ from sqlalchemy import func, select
 
 from jifen.platform import clock
 from jifen.platform.db import db
+from jifen.platform.roles.models import RoleAssignment, RoleScope
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.cockpit import facts
 from jifen.tenants.households.models import Household
 from jifen.tenants.points import ledger
-from jifen.tenants.points.models import LedgerPosting, LedgerTransaction
+from jifen.tenants.points.models import Application, LedgerPosting, LedgerTransaction
+from jifen.tenants.rulebook.models import CommitmentSignature
 from tests.conftest import api_token, bearer, page_login
 
 NOW = datetime(2026, 6, 20, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
@@ -74,7 +76,21 @@ def test_the_admins_dashboard_shows_the_ledgers_numbers(app, board):
             households = db.session.execute(select(func.count()).select_from(Household).where(
                 Household.status == "active")).scalar_one()
             by_month = {m: ledger_month(date(2026, m, 1)) for m in (4, 5, 6)}
+            per_village = dict(db.session.execute(select(Household.village_id, func.count()).where(
+                Household.status == "active").group_by(Household.village_id)).all())
+            villagers = set(db.session.execute(select(RoleScope.scope_id).join(
+                RoleAssignment, RoleAssignment.id == RoleScope.assignment_id).where(
+                RoleAssignment.role == "villager", RoleScope.scope_kind == "household")).scalars())
+            signed = set(db.session.execute(select(CommitmentSignature.household_id)).scalars())
+            active = set(db.session.execute(select(Household.id).where(Household.status == "active")).scalars())
+            waiting = db.session.execute(select(func.count()).select_from(Application).where(
+                Application.state == "submitted")).scalar_one()
     june = body["current"]
+    now = body["coverage"]["now"]
+    assert (now["with_account"], now["signed"]) == (len(villagers & active), len(signed & active))
+    assert {c["id"]: c["households"] for c in body["children"]} == {
+        str(v): per_village.get(v, 0) for v in map(uuid.UUID, (c["id"] for c in body["children"]))}
+    assert body["work"]["verify"]["count"] == waiting
     # June: the night's facts (3 + 4 issued, 1 redeemed) plus today's 5, posted after the build
     assert (june["issued"], june["redeemed"]) == (by_month[6]["issued"], by_month[6]["redeemed"]) == (12, 1)
     assert [m["issued"] for m in body["months"][3:6]] == [by_month[m]["issued"] for m in (4, 5, 6)]

@@ -51,7 +51,9 @@ CoverageSchema = Schema.from_dict({
     "signed_pct": fields.Float(allow_none=True)}, name="CockpitCoverage")
 ChildSchema = Schema.from_dict({
     "rank": fields.Integer(), "id": fields.UUID(), "kind": fields.String(), "name": fields.String(),
-    "households": fields.Integer(), "participants": fields.Integer(), "participation": fields.Float(allow_none=True),
+    "households": fields.Integer(), "account_pct": fields.Float(allow_none=True),
+    "signed_pct": fields.Float(allow_none=True), "participants": fields.Integer(),
+    "participation": fields.Float(allow_none=True),
     "change": fields.Float(allow_none=True, metadata=_d("Percentage points since the month before.")),
     "issued": fields.Integer(), "deducted": fields.Integer(), "redeemed": fields.Integer()}, name="CockpitChild")
 StepSchema = Schema.from_dict({"count": fields.Integer(), "oldest": fields.Integer(allow_none=True),

@@ -225,7 +225,7 @@ def dashboard(actor: Actor, raw_filters) -> Dashboard:
     year["deduction_ratio"] = _pct(year["deducted"], year["issued"])
     return Dashboard(
         scope=scope, filters=filters, months=months, current=current, year=year, coverage=coverage,
-        children=_children(scope, filters, households), categories=_categories(scope, filters),
+        children=_children(scope, filters), categories=_categories(scope, filters),
         top_items=_top_items(scope, filters, items), histogram=_histogram(scope, filters.period),
         work=_work(scope), store=_store(scope, filters), rewards=_rewards(scope, filters.period),
         built_on=db.session.execute(select(FactsState.built_on)).scalar(),
@@ -257,9 +257,9 @@ def _coverage(scope: Scope) -> dict:
     return {"now": figures(now), "before": figures(earlier)}
 
 
-def _children(scope: Scope, filters: Filters, _households: int) -> list:
+def _children(scope: Scope, filters: Filters) -> list:
     """The villages of the township, or the grid nodes one level below the scope, ranked by the
-    month's participation rate, with its change from the month before."""
+    month's participation rate, with its change from the month before and tonight's coverage."""
     if scope.kind == TOWNSHIP:
         kind, names = VILLAGE, {v.id: v.name for v in db.session.execute(select(Village)).scalars()}
     else:
@@ -283,16 +283,19 @@ def _children(scope: Scope, filters: Filters, _households: int) -> list:
             MonthFact.scope_kind == kind, MonthFact.scope_id.in_(list(names)), MonthFact.item_id.is_(None),
             MonthFact.month.in_([month, previous]))).scalars():
         facts_of[(r.scope_id, r.month)] = r
-    households = {r.scope_id: r.households for r in db.session.execute(select(CoverageFact).where(
+    coverage = {r.scope_id: r for r in db.session.execute(select(CoverageFact).where(
         CoverageFact.scope_kind == kind, CoverageFact.scope_id.in_(list(names)),
         CoverageFact.day == select(func.max(CoverageFact.day)).scalar_subquery())).scalars()}
     out = []
     for scope_id, name in names.items():
         now, then = facts_of.get((scope_id, month)), facts_of.get((scope_id, previous))
-        n = households.get(scope_id, 0)
+        cov = coverage.get(scope_id)
+        n = cov.households if cov else 0
         rate = _pct(now.participants if now else 0, n)
         before = _pct(then.participants if then else 0, n)
         out.append({"id": scope_id, "kind": kind, "name": name, "households": n,
+                    "account_pct": _pct(cov.with_account, n) if cov else None,
+                    "signed_pct": _pct(cov.signed, n) if cov else None,
                     "participants": now.participants if now else 0, "participation": rate,
                     "change": None if rate is None or before is None else round(rate - before, 1),
                     "issued": now.issued if now else 0, "deducted": now.deducted if now else 0,
