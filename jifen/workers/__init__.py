@@ -85,6 +85,7 @@ def celery_init_app(app: Flask) -> Celery:
     app.extensions["celery"] = celery
     from jifen.workers import (  # noqa: F401  registers the tasks and their daily schedule
         dividend_jobs,
+        fund_jobs,
         honour_jobs,
         jobs,
         notification_jobs,
