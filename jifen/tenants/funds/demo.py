@@ -2,7 +2,7 @@
 
 The amounts are worked out from the demo's own points so that the picture is always the same
 whatever the generated history holds: the township's row and every village with a store are
-covered (150-180 %), except one village (梅园村 when it has points outstanding, else the first
+covered (150-180 % or more, with money in hand), except one village (梅园村 when it has points outstanding, else the first
 village with a store that has) at 60 %, below the default 100 % threshold, so the page shows a red
 row and the admins' digest says it. Each village's money is its store's budget early in the year,
 collective income three months ago and a donation last month; the township's is a budget for its
@@ -30,9 +30,16 @@ PARTS = (("budget", 0.5, 150, "年度积分超市运营预算"), ("collective_in
          ("donation", 0.2, 30, "爱心企业捐赠"))  # kind, share, days before today, note
 
 
-def _needed(row: FundCoverage, target: int) -> int:
-    """Fen to receive so that the row's coverage is `target` percent (at least 100 yuan)."""
-    return max(ceil((row.liability_fen or 0) * target / 100) - row.cover_fen, 10_000)
+def _needed(row: FundCoverage, target: int, short: bool = False) -> int:
+    """Fen to receive so that the row's coverage is `target` percent. A covered scope also keeps
+    money in hand (funds left at least half of what it owes, and 100 yuan); the short one gets only
+    what the target says (its store bought more than it was given: its funds left are negative
+    whenever its stock alone is worth more than the target)."""
+    liability = row.liability_fen or 0
+    for_target = ceil(liability * target / 100) - row.cover_fen
+    if short:
+        return max(for_target, 100)
+    return max(for_target, row.spent_fen + ceil(liability / 2), 10_000)
 
 
 def _add(admin_actor, total_fen: int, store_id, parts=PARTS) -> None:
@@ -58,12 +65,13 @@ def _fund(admin_actor, villages: dict) -> None:
         if village_id is None:
             continue
         store = next(s for s in stores if s.village_id == village_id)
-        need = _needed(row, TARGETS["below" if by_id.get(village_id) == short else "village"])
+        is_short = by_id.get(village_id) == short
+        need = _needed(row, TARGETS["below" if is_short else "village"], is_short)
         _add(admin_actor, need, store.id)
         added += need
     township = rows[None]
     township_store = next((s for s in stores if s.village_id is None), None)
-    need = max(ceil((township.liability_fen or 0) * TARGETS["township"] / 100) - township.cover_fen - added, 10_000)
+    need = max(_needed(township, TARGETS["township"]) - added, 10_000)
     _add(admin_actor, need, township_store.id if township_store else None, parts=PARTS[:1])
 
 
