@@ -47,7 +47,7 @@ def _page(record_errors=None, record_form=None, settings_errors=None, settings_f
         stores=service.store_choices(actor) if manage else [], store_names=dict(service.store_choices(actor)),
         record_errors=record_errors or {}, record_form=record_form or {"received_on": clock.today().isoformat()},
         settings_errors=settings_errors or {}, settings_form=settings_form, reverse_errors=reverse_errors or {},
-        once_key=new_key(), today=clock.today().isoformat()), status
+        once_key=new_key(), today=clock.today().isoformat(), computed=service.latest_day() is not None), status
 
 
 @bp.get("/")
