@@ -228,6 +228,11 @@ def take_snapshot(day: date) -> dict:
     tenant = current_tenant()
     if tenant is None:
         raise RuntimeError("take_snapshot needs a tenant in scope")
+    if db.session.get_bind().dialect.name == "postgresql":
+        # one writer per township at a time: two forced runs of a night at once would otherwise both
+        # delete before either inserted, and the second would crash on the night's unique index
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                           {"key": f"fund_coverage:{tenant.id}"})
     told_before = set(db.session.execute(select(FundCoverage.village_id).where(
         FundCoverage.taken_on == day, FundCoverage.crossed.is_(True))).scalars())
     db.session.execute(delete(FundCoverage).where(FundCoverage.taken_on == day))
