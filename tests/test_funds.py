@@ -328,6 +328,7 @@ def test_the_page_shows_the_scope_below_in_red_and_takes_a_record(client, world,
     assert f'data-scope="{world.a.villages[0]}" data-below="yes"' in html
     assert 'data-scope="township" data-below="no"' in html
     assert "¥560.00" in html  # 官田村's liability, 112 points x ¥5.00
+    assert "-¥999.00" in html and "重复登记" in html  # the reversal, with its reason
     token = csrf_token(client, "/t/alpha/funds/")
     resp = client.post("/t/alpha/funds/records", data={"csrf_token": token, "kind": "budget", "amount": "-3",
                                                        "received_on": "2026-02-30"})

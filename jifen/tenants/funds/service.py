@@ -75,8 +75,10 @@ register_digest_source("funds.coverage_low", _l("Fund coverage fell below its th
 
 
 def yuan_sign(fen: int | None) -> str:
-    """Fen for people: ¥12.34 (¥-5.00 below zero); empty for unknown."""
-    return "" if fen is None else f"¥{yuan(fen)}"
+    """Fen for people: ¥12.34 (-¥5.00 below zero); empty for unknown."""
+    if fen is None:
+        return ""
+    return f"-¥{yuan(-fen)}" if fen < 0 else f"¥{yuan(fen)}"
 
 
 # --- settings -------------------------------------------------------------------------------------
