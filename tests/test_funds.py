@@ -366,3 +366,18 @@ def test_dashboard_panel_renders_the_summary(app, world, fw):
         assert 'data-warning="yes"' in html and "/t/alpha/funds/" in html and "官田村" in html
         vadmin = service.coverage_summary(who("vadmin"))
         assert vadmin["warning"] and vadmin["scope"] == "官田村"
+
+
+def test_a_dashboard_that_just_includes_the_panel_shows_the_signed_in_actors_summary(app, world, fw):
+    from flask import g, render_template_string
+
+    with app.test_request_context("/t/alpha/"), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+        g.tenant_slug = "alpha"
+        service.update_settings(who("admin"), {"point_value": "5.00"})
+        run(world, clock.today())
+        for username, shown in (("admin", True), ("vadmin", True), ("villager", False), ("gridder", False)):
+            g.actor = who(username)  # as the request's sign-in sets it
+            html = render_template_string('{% include "funds/_panel.html" %}')
+            assert ('id="fund-panel"' in html) == shown, username
+            if shown:
+                assert 'data-warning="yes"' in html and "官田村" in html

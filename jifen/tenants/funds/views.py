@@ -25,6 +25,13 @@ def _helpers():
     return {"money": service.yuan_sign, "KIND_LABELS": service.KIND_LABELS, "KINDS": KINDS}
 
 
+@bp.app_context_processor
+def _panel_source():
+    """`funds/_panel.html` works when a dashboard just includes it: it asks this for the signed-in
+    actor's summary unless the page passed `funds_summary` itself."""
+    return {"funds_coverage_summary": lambda: service.coverage_summary(current_actor())}
+
+
 def _page(record_errors=None, record_form=None, settings_errors=None, settings_form=None, reverse_errors=None,
           status=200):
     actor = current_actor()
