@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
                                 x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
 
-    from jifen.platform import api, errortracking, i18n, metrics, ratelimit, static_version, web
+    from jifen.platform import api, charts, errortracking, i18n, metrics, ratelimit, static_version, web
     from jifen.platform.db import db
 
     errortracking.init_app(app)
@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     i18n.init_app(app)
     static_version.init_app(app)
+    charts.init_app(app)
     web.init_app(app)
     ratelimit.init_app(app)
     api.init_app(app)
