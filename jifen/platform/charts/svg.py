@@ -125,7 +125,15 @@ def render(data: ChartData, width: int = 360, height: int = 200) -> Markup:
         ticks = nice_ticks(lo, hi, 4)
         lo, hi = ticks[0], ticks[-1]
 
-    legend_h = 18 if len(data.series) > 1 else 0
+    # the legend's places: (x, row) per series, wrapping onto a new row when the name would not fit
+    places, x, row = [], 4.0, 0
+    for name, _values in data.series if len(data.series) > 1 else []:
+        item = 20 + _text_width(name)
+        if x > 4 and x + item > width - 4:
+            x, row = 4.0, row + 1
+        places.append((x, row))
+        x += item + 12
+    legend_h = 18 * (row + 1) if places else 0
     left = max(_text_width(fmt(t)) for t in ticks) + 6
     top, right, bottom = legend_h + 8, 6, 18
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -142,20 +150,18 @@ def render(data: ChartData, width: int = 360, height: int = 200) -> Markup:
     if patterns:
         parts.append(f"<defs>{patterns}</defs>")
 
-    # legend: a swatch (the series' pattern, or its dash and marker) and the name, in one row
-    if legend_h:
-        x = left
-        for i, (name, _values) in enumerate(data.series):
-            if data.kind == LINE:
-                colour = PALETTE[i % len(PALETTE)]
-                dash = DASHES[i % len(DASHES)]
-                parts.append(f'<path d="M{_n(x)} 9h16" stroke="{colour}" stroke-width="2"'
-                             + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
-                parts.append(_marker(MARKERS[i % len(MARKERS)], x + 8, 9, colour) + "/>")
-            else:
-                parts.append(f'<rect x="{_n(x)}" y="3" width="16" height="12" fill="{_fill(data, i)}"/>')
-            parts.append(f'<text x="{_n(x + 20)}" y="13">{escape(name)}</text>')
-            x += 20 + _text_width(name) + 12
+    # legend: a swatch (the series' pattern, or its dash and marker) and the name
+    for i, ((name, _values), (x, row)) in enumerate(zip(data.series, places, strict=False)):  # one series: no legend
+        y = 18 * row
+        if data.kind == LINE:
+            colour = PALETTE[i % len(PALETTE)]
+            dash = DASHES[i % len(DASHES)]
+            parts.append(f'<path d="M{_n(x)} {y + 9}h16" stroke="{colour}" stroke-width="2"'
+                         + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+            parts.append(_marker(MARKERS[i % len(MARKERS)], x + 8, y + 9, colour) + "/>")
+        else:
+            parts.append(f'<rect x="{_n(x)}" y="{y + 3}" width="16" height="12" fill="{_fill(data, i)}"/>')
+        parts.append(f'<text x="{_n(x + 20)}" y="{y + 13}">{escape(name)}</text>')
 
     # y axis: grid lines and their labels
     parts.append('<g fill="#555" text-anchor="end">')
