@@ -64,7 +64,9 @@ def household_trend(actor: Actor, household_id, period: int | None = None) -> Tr
     months = []
     for month in months_of(period):
         row = by_month.get(month, {})
-        months.append(MonthPoints(month, earned=int(row.get("earned", 0)), spent=int(row.get("spent", 0)),
+        # the facts' words (cockpit/models.py): issued = awards of posted items, redeemed = spent in
+        # the store, deducted = deductions (both >= 0), corrected = corrections' earned change (signed)
+        months.append(MonthPoints(month, earned=int(row.get("issued", 0)), spent=int(row.get("redeemed", 0)),
                                   deducted=int(row.get("deducted", 0)), corrected=int(row.get("corrected", 0))))
     ranks = None
     if may(actor, RANKING_VIEW, household):
