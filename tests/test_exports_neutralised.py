@@ -35,8 +35,9 @@ EXPORTS = {
     "/api/v1/t/<tenant_slug>/roster/template", "/api/v1/t/<tenant_slug>/roster/export",
     "/api/v1/t/<tenant_slug>/honours/lists/<uuid:recommendation_list_id>/export",
     "/api/v1/t/<tenant_slug>/dividends/runs/<uuid:dividend_run_id>/sheet",
+    "/t/<tenant_slug>/trend/households/<uuid:household_id>.xlsx",  # a chart's numbers (platform/charts/xlsx.py)
 }
-MARKERS = ("xlsx_response", "XLSX_MIMETYPE", "spreadsheetml")
+MARKERS = ("xlsx_response", "XLSX_MIMETYPE", "spreadsheetml", "charts_download")
 
 
 def _writes_a_workbook(view) -> bool:
@@ -121,4 +122,7 @@ def test_every_export_route_neutralises_formula_cells(app, world, dw, client):  
         page_url = url.replace("/api/v1", "").replace("/sheet", "/sheet.xlsx")
         _check(pages.get(page_url), planted)
         walked[page_rule] = (page_url, planted)
+    trend = f"/t/alpha/trend/households/{dw.households['王五']}.xlsx"  # month labels and numbers only
+    _check(pages.get(trend), [])
+    walked["/t/<tenant_slug>/trend/households/<uuid:household_id>.xlsx"] = (trend, [])
     assert set(walked) == EXPORTS

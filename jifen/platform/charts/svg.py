@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 
 from jifen.platform.charts.data import HISTOGRAM, LINE, PALETTE, STACKED, ChartData, fmt
 
-FONT = 11  # px in the viewBox; the chart is drawn at about its viewBox width on a phone
+FONT = 12  # px in the viewBox; a phone draws the chart at about its viewBox width (320: a card on a 390 px screen)
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
 MARKERS = ("circle", "square", "triangle", "diamond")
 
@@ -107,12 +107,12 @@ def _range(data: ChartData) -> tuple[float, float]:
                  for i in range(len(data.categories))]
         return min([0, *downs]), max([0, *ups])
     values = data.values()
-    if data.invert:
-        return 1, max(max(values), 2)
+    if data.invert:  # room below the lowest rank, so that its point does not sit on the axis
+        return 1, max(values) + max(1, round(max(values) / 10))
     return min(0, min(values)), max(0, max(values))
 
 
-def render(data: ChartData, width: int = 360, height: int = 200) -> Markup:
+def render(data: ChartData, width: int = 320, height: int = 200) -> Markup:
     """The chart as an <svg> element (Markup). No data: a grey box saying so."""
     if data.is_empty:
         return _empty(data, width, height)

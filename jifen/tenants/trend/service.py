@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask_babel import format_date
+from flask_babel import format_date, pgettext
 from flask_babel import gettext as _
-from flask_babel import pgettext
 
 from jifen.platform import clock
 from jifen.platform.charts import BAR, LINE, ChartData
