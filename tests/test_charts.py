@@ -247,3 +247,17 @@ def test_the_download_is_named_with_the_date(request_ctx):
     assert re.search(r"filename\*=UTF-8''trend-\d{4}-\d{2}-\d{2}\.xlsx", resp.headers["Content-Disposition"])
     assert resp.headers["Cache-Control"] == "private, no-store"
     assert load_workbook(io.BytesIO(resp.data)).worksheets[0]["A2"].value == "1月"
+
+
+def test_long_series_names_wrap_the_legend_and_the_unit_sits_above_the_values(request_ctx):
+    names = ["Earned in the month", "Spent in the store", "Deducted for conduct"]
+    data = ChartData("wrap", "Wrap", ["Jan", "Feb"], [(n, [1, 2]) for n in names], unit="points")
+    root = _parse(chart_svg.render(data, width=320))
+    legend = [(t.text, float(t.get("x")), float(t.get("y"))) for t in root.findall(f"{SVG}text") if t.text in names]
+    assert [n for n, _x, _y in legend] == names and len({y for _n, _x, y in legend}) >= 2  # more than one row
+    assert all(x + chart_svg._text_width(n) <= 320 for n, x, _y in legend)
+    unit = next(t for t in root.iter(f"{SVG}text") if t.get("class") == "chart-unit")
+    ticks = [float(t.get("y")) for g in root.iter(f"{SVG}g") if g.get("text-anchor") == "end"
+             for t in g.iter(f"{SVG}text")]
+    assert unit.text == "points" and float(unit.get("y")) < min(ticks) - chart_svg.FONT / 2
+    assert max(y for _n, _x, y in legend) < float(unit.get("y"))

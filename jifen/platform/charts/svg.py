@@ -40,8 +40,10 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
         hi = lo + 1
     raw = (hi - lo) / count
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    if step < 1 and all(float(v).is_integer() for v in (lo, hi)):
+    whole = all(float(v).is_integer() for v in (lo, hi))  # counts and ranks: no 2.5 between ticks
+    step = next(m * power for m in (1, 2, 2.5, 5, 10)
+                if m * power >= raw and not (whole and not float(m * power).is_integer()))
+    if step < 1 and whole:
         step = 1
     start = math.floor(lo / step) * step
     ticks, v = [], start
@@ -119,7 +121,8 @@ def render(data: ChartData, width: int = 320, height: int = 200) -> Markup:
     lo, hi = _range(data)
     if data.invert:
         ticks = nice_ticks(1, hi, 4)
-        ticks = [1] + [t for t in ticks if t > 1]
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+        ticks = [1] + [t for t in ticks if t - 1 >= step * 0.75]  # rank 1 always; no tick crowding it
         hi = ticks[-1]
     else:
         ticks = nice_ticks(lo, hi, 4)
@@ -135,7 +138,8 @@ def render(data: ChartData, width: int = 320, height: int = 200) -> Markup:
         x += item + 12
     legend_h = 18 * (row + 1) if places else 0
     left = max(_text_width(fmt(t)) for t in ticks) + 6
-    top, right, bottom = legend_h + 8, 6, 18
+    unit_h = FONT + 4 if data.unit else 0  # the unit ("分", "%") written above the value axis
+    top, right, bottom = legend_h + unit_h + 8, 6, 18
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(data.categories)
     band = plot_w / n
@@ -163,7 +167,9 @@ def render(data: ChartData, width: int = 320, height: int = 200) -> Markup:
             parts.append(f'<rect x="{_n(x)}" y="{y + 3}" width="16" height="12" fill="{_fill(data, i)}"/>')
         parts.append(f'<text x="{_n(x + 20)}" y="{y + 13}">{escape(name)}</text>')
 
-    # y axis: grid lines and their labels
+    # y axis: grid lines and their labels, the unit above them
+    if unit_h:
+        parts.append(f'<text x="2" y="{legend_h + FONT + 2}" fill="#555" class="chart-unit">{escape(data.unit)}</text>')
     parts.append('<g fill="#555" text-anchor="end">')
     for t in ticks:
         y = y_of(t)
