@@ -261,3 +261,10 @@ def test_long_series_names_wrap_the_legend_and_the_unit_sits_above_the_values(re
              for t in g.iter(f"{SVG}text")]
     assert unit.text == "points" and float(unit.get("y")) < min(ticks) - chart_svg.FONT / 2
     assert max(y for _n, _x, y in legend) < float(unit.get("y"))
+
+
+def test_whole_numbers_get_whole_ticks_and_fractions_may_have_fractional_ones():
+    assert trend().echarts_option()["yAxis"]["minInterval"] == 1
+    assert "minInterval" not in ChartData("r", "Rate", ["a"], [("x", [0.85])]).echarts_option()["yAxis"]
+    assert chart_svg.nice_ticks(1, 11) == [0, 5, 10, 15]  # not 2.5 apart
+    assert chart_svg.nice_ticks(0, 0.3) == [0, 0.1, 0.2, 0.3]
