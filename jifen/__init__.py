@@ -76,6 +76,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.tenants.rulebook import views as rulebook_views
     from jifen.tenants.store import order_views
     from jifen.tenants.store import views as store_views
+    from jifen.tenants.trend import views as trend_views
     from jifen.tenants.villages import grid_views
     from jifen.tenants.villages import views as village_views
 
@@ -86,6 +87,7 @@ def _register_pages(app: Flask) -> None:
                delivery_views.bp,
                period_views.bp, files_views.bp, audit_views.bp, job_views.bp):
         app.register_blueprint(bp)
+    app.register_blueprint(trend_views.bp)
 
     wants_slug = {}  # endpoint -> does its rule take a tenant_slug (cached: url_for is hot in templates)
 
