@@ -126,6 +126,25 @@ class Period(fields.Field):
         return int(raw)
 
 
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"  # YYYY-MM: the API document's twin of `Month`
+
+
+class Month(fields.Field):
+    """A calendar month as YYYY-MM (a dashboard's period filter), read as its first day; missing,
+    null or empty reads as None."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value is None or value is missing or (isinstance(value, str) and not value.strip()):
+            return None
+        raw = str(value).strip()
+        if not re.match(MONTH_PATTERN, raw) or not FIRST_YEAR <= int(raw[:4]) <= LAST_YEAR:
+            raise ValidationError(_("Give a month as YYYY-MM."))
+        return date(int(raw[:4]), int(raw[5:]), 1)
+
+
 def _first(e: ValidationError) -> str:
     return str(e.messages[0] if isinstance(e.messages, list) else e.messages)
 
@@ -184,11 +203,16 @@ def whole(low: int, high: int, *, strict: bool = True, **kwargs) -> fields.Integ
     return fields.Integer(strict=strict, validate=validate.Range(min=low, max=high), **kwargs)
 
 
+def month(**kwargs) -> fields.String:
+    """An API month field (YYYY-MM), the twin of `Month`."""
+    return fields.String(validate=validate.Regexp(MONTH_PATTERN, error=_l("Give a month as YYYY-MM.")), **kwargs)
+
+
 def period(**kwargs) -> fields.Integer:
     """An API year field: the static bounds of `Period` (whether the year has begun, or ended, is
     the service's rule, and a 409)."""
     return whole(FIRST_YEAR, LAST_YEAR, **kwargs)
 
 
-__all__ = ["Day", "FieldError", "Period", "Schema", "Text", "Uuid", "Whole", "check", "check_plain", "period",
-           "text", "value", "whole"]
+__all__ = ["Day", "FieldError", "Month", "Period", "Schema", "Text", "Uuid", "Whole", "check", "check_plain",
+           "month", "period", "text", "value", "whole"]
