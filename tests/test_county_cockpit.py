@@ -204,6 +204,11 @@ def test_every_figure_equals_a_recount_from_the_registers_and_the_ledger(county_
     for key in ("households", "participants", "issued", "issued_ytd", "redeemed_ytd", "dividends_fen"):
         assert getattr(total, key) == expected["alpha"][key] + expected["beta"][key]
     assert total.participation == pytest.approx(total.participants / total.households)
+    with clock.at(clock.local_moment(TODAY, time(13, 0))):
+        by_month = [(m.month, m.issued, m.deducted, m.redeemed) for m in cockpit.months]
+        assert by_month == [(date(2026, n, 1), *(sum(recount(t, date(2026, n, 1), TODAY)[k] for t in _tenants(
+            county_world).values()) for k in ("issued", "deducted", "redeemed"))) for n in range(1, 7)]
+    assert by_month[4][1] > 0  # May
 
 
 def test_the_month_before_and_the_change(county_world, ctx):

@@ -119,11 +119,20 @@ class TownshipRow:
 
 
 @dataclass
+class MonthTotal:
+    month: date
+    issued: int = 0
+    deducted: int = 0
+    redeemed: int = 0
+
+
+@dataclass
 class CountyCockpit:
     month: date
     sort: str
     townships: list[TownshipRow] = field(default_factory=list)
     total: TownshipRow | None = None  # the county's sums; rates over the county's households
+    months: list[MonthTotal] = field(default_factory=list)  # the county, January to the month
 
     @property
     def previous(self) -> date:
@@ -149,14 +158,14 @@ def county_cockpit(actor: Actor, month: date | None = None, sort: str = DEFAULT_
     month = (month or this_month()).replace(day=1)
     sort = sort if sort in SORT_KEYS else DEFAULT_SORT
     tenants = db.session.execute(select(Tenant).where(Tenant.county_id == actor.county_id)).scalars().all()
-    out = CountyCockpit(month, sort)
+    out = CountyCockpit(month, sort, months=[MonthTotal(date(month.year, m, 1)) for m in range(1, month.month + 1)])
     if not tenants:
         out.total = TownshipRow("", "", "", Figures(), Figures())
         return out
     ids = [t.id for t in tenants]
     now_figures = {t.id: Figures() for t in tenants}
     before_figures = {t.id: Figures() for t in tenants}
-    _add_months(ids, month, now_figures, before_figures)
+    _add_months(ids, month, now_figures, before_figures, out.months)
     _add_coverage(ids, month, now_figures, before_figures)
     _add_dividends(tenants, month, now_figures, before_figures)
     rows = [TownshipRow(t.slug, t.name, t.status, now_figures[t.id], before_figures[t.id]) for t in tenants]
@@ -185,9 +194,9 @@ def rank(rows: list[TownshipRow], sort: str) -> list[TownshipRow]:
 
 # --- the reads: one statement per table over the county's tenant ids ------------------------------
 
-def _add_months(ids: list[uuid.UUID], month: date, now: dict, before: dict) -> None:
+def _add_months(ids: list[uuid.UUID], month: date, now: dict, before: dict, county_months: list) -> None:
     """The township rows (all flows) of `MonthFact` from January of the previous month's year to
-    `month`: at most 13 rows per township."""
+    `month`: at most 13 rows per township. Also the county's sums per month of `month`'s year."""
     prev = previous_month(month)
     rows = db.session.execute(
         select(MonthFact.tenant_id, MonthFact.month, MonthFact.participants, MonthFact.issued, MonthFact.deducted,
@@ -195,8 +204,13 @@ def _add_months(ids: list[uuid.UUID], month: date, now: dict, before: dict) -> N
         .where(MonthFact.tenant_id.in_(ids), MonthFact.scope_kind == TOWNSHIP, MonthFact.item_id.is_(None),
                MonthFact.month >= date(prev.year, 1, 1), MonthFact.month <= month)
         .execution_options(all_tenants=True)).all()
+    by_month = {t.month: t for t in county_months}
     for tenant_id, m, participants, issued, deducted, redeemed in rows:
         m = _day(m)
+        if m in by_month:
+            by_month[m].issued += issued
+            by_month[m].deducted += deducted
+            by_month[m].redeemed += redeemed
         for figures, upto in ((now[tenant_id], month), (before[tenant_id], prev)):
             if m.year != upto.year or m > upto:
                 continue

@@ -60,12 +60,21 @@ class RowSchema(Schema):
                        "null when either month has no figures."})
 
 
+class MonthTotalSchema(Schema):
+    month = fields.Function(lambda t: t.month.strftime("%Y-%m"))
+    issued = fields.Integer()
+    deducted = fields.Integer()
+    redeemed = fields.Integer()
+
+
 class CountyCockpitSchema(Schema):
     month = fields.Function(lambda c: c.month.strftime("%Y-%m"))
     previous_month = fields.Function(lambda c: c.previous.strftime("%Y-%m"))
     sort = fields.String()
     total = fields.Nested(RowSchema, metadata={"description": "The county: sums, rates over its households."})
     townships = fields.Nested(RowSchema, many=True, metadata={"description": "Ranked by `sort`."})
+    months = fields.Nested(MonthTotalSchema, many=True, metadata={
+        "description": "The county's points per month, January to the month."})
 
 
 @blp.route("/")

@@ -44,7 +44,7 @@ def _signed(value, unit: str = "") -> str:
     if value is None:
         return ""
     if value == 0:
-        return "±0" + unit
+        return "±0"
     return ("+" if value > 0 else "−") + format_decimal(abs(value)) + unit
 
 
