@@ -205,8 +205,7 @@ def _add_months(ids: list[uuid.UUID], month: date, now: dict, before: dict, coun
                MonthFact.month >= date(prev.year, 1, 1), MonthFact.month <= month)
         .execution_options(all_tenants=True)).all()
     by_month = {t.month: t for t in county_months}
-    for tenant_id, m, participants, issued, deducted, redeemed in rows:
-        m = _day(m)
+    for tenant_id, m, participants, issued, deducted, redeemed in rows:  # typed columns: dates on SQLite too
         if m in by_month:
             by_month[m].issued += issued
             by_month[m].deducted += deducted
@@ -234,7 +233,6 @@ def _add_coverage(ids: list[uuid.UUID], month: date, now: dict, before: dict) ->
         .order_by(CoverageFact.day)
         .execution_options(all_tenants=True)).all()
     for tenant_id, day, households, with_account, signed, grid_workers in rows:  # oldest first: the last wins
-        day = _day(day)
         for figures, upto in ((now[tenant_id], month_end(month)), (before[tenant_id], month_end(prev))):
             if day <= upto:
                 figures.households, figures.with_account, figures.signed = households, with_account, signed
@@ -277,10 +275,6 @@ def _add_dividends(tenants: list[Tenant], month: date, now: dict, before: dict) 
     for tenant_id, n_now, n_before in reached:
         now[tenant_id].dividend_households = n_now
         before[tenant_id].dividend_households = n_before
-
-
-def _day(value) -> date:
-    return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
 
 
 # --- the 大屏: the county's running totals and one bar per township ---------------------------------
