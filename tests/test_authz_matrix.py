@@ -67,6 +67,8 @@ EXPECTED = {
     "order.place": {TA, SK, VL}, "order.list": {TA, VA, SK, VL}, "order.view": {TA, VA, SK, VL},
     "order.cancel": {TA, SK, VL}, "order.hand_over": {TA, SK}, "household_card.print": {TA, VA, GW, SK},
     "ranking.view": EVERY, "ranking.full_names": EVERY - {VL},
+    # --- issue 13 ---
+    "cockpit.view": {TA, VA, AC, GW, PM},
     "stars.manage": {TA}, "stars.view": EVERY,
     "honour.manage": {TA}, "honour.shortlist": {TA, VA}, "honour.confirm": {PM}, "honour.view": EVERY,
     "recommendation.manage": {TA}, "recommendation.view": {TA, VA},

@@ -90,6 +90,14 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, 
     assert report["differences"] == [] and report["unbalanced"] == []
     with_points = _count(HouseholdBalance, HouseholdBalance.period == today.year, HouseholdBalance.available > 0)
     assert with_points >= 60
+    # the dashboard's facts over the demo's year equal a recount from the ledger, with months of history
+    from tests.test_cockpit_facts import recount, stored
+
+    assert stored() == recount()
+    months = {k[0] for k in stored()["months"] if k[1] == "township" and k[3] is None}
+    assert len(months) >= min(today.month, 3)
+    # a household's rank over time: the month-ends of the year were ranked
+    assert _count(RankingSnapshot) >= min(today.month, 3)
 
     # the demo villager signs in and has points of their own
     user = db.session.execute(select(User).where(User.username == points_demo.DEMO_VILLAGER)).scalar_one()

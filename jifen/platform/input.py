@@ -83,6 +83,25 @@ class Day(fields.Field):
             raise ValidationError(_("Enter the date as YYYY-MM-DD.")) from None
 
 
+class Month(fields.Field):
+    """A month as YYYY-MM (read as its first day); missing, null or empty reads as None."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value is None or value is missing or (isinstance(value, str) and not value.strip()):
+            return None
+        raw = str(value).strip()
+        try:
+            year, month = raw.split("-")
+            if len(year) != 4 or not FIRST_YEAR <= int(year) <= LAST_YEAR:
+                raise ValueError
+            return date(int(year), int(month), 1)
+        except ValueError:
+            raise ValidationError(_("Enter the month as YYYY-MM.")) from None
+
+
 class Whole(fields.Field):
     """A whole number from `low` to `high` (JSON number or form digits); empty reads as None."""
 
@@ -124,25 +143,6 @@ class Period(fields.Field):
         if isinstance(value, bool) or not raw.isdigit() or not first <= int(raw) <= last:
             raise ValidationError(_("Give a year between %(first)d and %(last)d.", first=first, last=last))
         return int(raw)
-
-
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"  # YYYY-MM: the API document's twin of `Month`
-
-
-class Month(fields.Field):
-    """A calendar month as YYYY-MM (a dashboard's period filter), read as its first day; missing,
-    null or empty reads as None."""
-
-    def __init__(self, **kwargs):
-        super().__init__(allow_none=True, **kwargs)
-
-    def deserialize(self, value, attr=None, data=None, **kwargs):
-        if value is None or value is missing or (isinstance(value, str) and not value.strip()):
-            return None
-        raw = str(value).strip()
-        if not re.match(MONTH_PATTERN, raw) or not FIRST_YEAR <= int(raw[:4]) <= LAST_YEAR:
-            raise ValidationError(_("Give a month as YYYY-MM."))
-        return date(int(raw[:4]), int(raw[5:]), 1)
 
 
 def _first(e: ValidationError) -> str:
@@ -203,9 +203,12 @@ def whole(low: int, high: int, *, strict: bool = True, **kwargs) -> fields.Integ
     return fields.Integer(strict=strict, validate=validate.Range(min=low, max=high), **kwargs)
 
 
+MONTH_PATTERN = r"^2[01]\d\d-(0[1-9]|1[0-2])$"  # YYYY-MM, 2000-2199: what the API document promises
+
+
 def month(**kwargs) -> fields.String:
-    """An API month field (YYYY-MM), the twin of `Month`."""
-    return fields.String(validate=validate.Regexp(MONTH_PATTERN, error=_l("Give a month as YYYY-MM.")), **kwargs)
+    """An API month field (YYYY-MM) for what the service reads with `Month`."""
+    return fields.String(validate=validate.Regexp(MONTH_PATTERN, error=_l("Enter the month as YYYY-MM.")), **kwargs)
 
 
 def period(**kwargs) -> fields.Integer:

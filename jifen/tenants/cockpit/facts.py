@@ -194,8 +194,7 @@ def _rebuild_all(tenant_id) -> tuple[set, int]:
     _insert_household_months("", params)
     pairs = {(d, v) for d, v in run(
         "SELECT DISTINCT day, village_id FROM cockpit_day_facts WHERE tenant_id = :tenant_id", params)}
-    count = run("SELECT COUNT(*) FROM cockpit_household_months WHERE tenant_id = :tenant_id",
-                               params).scalar_one()
+    count = run("SELECT COUNT(*) FROM cockpit_household_months WHERE tenant_id = :tenant_id", params).scalar_one()
     return {(_day(d), _uuid(v)) for d, v in pairs}, count
 
 
@@ -216,13 +215,8 @@ def _rebuild_since(tenant_id, rescan_from: uuid.UUID) -> tuple[set, int]:
         for part in _chunks(sorted(villages, key=str)):
             params = {"tenant_id": tenant_id, "day": day, "villages": part}
             run("""DELETE FROM cockpit_day_facts WHERE tenant_id = :tenant_id AND day = :day
-                                       AND village_id IN :villages""",
-                               params)
-            run(f"""INSERT INTO cockpit_day_facts
-                (tenant_id, id, day, village_id, grid_node_id, item_id, {_COLUMNS})
-                SELECT :tenant_id, {_new_id()}, day, village_id, grid_node_id, item_id, {_COLUMNS}
-                FROM ({day_facts_sql("AND t.occurred_on = :day AND h.village_id IN :villages")}) f""",
-                               params)
+                   AND village_id IN :villages""", params)
+            _insert_day_facts("AND t.occurred_on = :day AND h.village_id IN :villages", params)
     by_month: dict = defaultdict(set)
     for household_id, month in household_months:
         by_month[month].add(household_id)
@@ -232,15 +226,9 @@ def _rebuild_since(tenant_id, rescan_from: uuid.UUID) -> tuple[set, int]:
             params = {"tenant_id": tenant_id, "month": month, "end": end, "households": part,
                       "period": month.year}
             run("""DELETE FROM cockpit_household_months WHERE tenant_id = :tenant_id
-                                       AND month = :month AND household_id IN :households""",
-                               params)
-            run(f"""INSERT INTO cockpit_household_months
-                (tenant_id, id, household_id, month, village_id, grid_node_id, {_COLUMNS})
-                SELECT :tenant_id, {_new_id()}, household_id, month, village_id, grid_node_id, {_COLUMNS}
-                FROM ({household_months_sql(
-                    "AND t.household_id IN :households AND t.period = :period "
-                    "AND t.occurred_on >= :month AND t.occurred_on < :end")}) f""",
-                               params)
+                   AND month = :month AND household_id IN :households""", params)
+            _insert_household_months("AND t.household_id IN :households AND t.period = :period "
+                                     "AND t.occurred_on >= :month AND t.occurred_on < :end", params)
     return set((d, v) for d, vs in villages_of_day.items() for v in vs), len(household_months)
 
 
@@ -251,15 +239,16 @@ def _month_facts(tenant_id, pairs: set) -> int:
     for day, village_id in pairs:
         villages_of_month[day.replace(day=1)].add(village_id)
     sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
-    participants = "SUM(CASE WHEN entries > 0 THEN 1 ELSE 0 END)"
+    # participation is a share of the households registered now (the coverage facts' count), so a
+    # household that has since moved out or merged is not counted in it (its points still are)
+    participants = "SUM(CASE WHEN f.entries > 0 AND h.status = :active THEN 1 ELSE 0 END)"
     for month, villages in villages_of_month.items():
         end = (month + timedelta(days=32)).replace(day=1)
         for part in _chunks(sorted(villages, key=str)):
             params = {"tenant_id": tenant_id, "month": month, "end": end, "villages": part, "village": VILLAGE,
-                      "grid": GRID, "township": TOWNSHIP}
+                      "grid": GRID, "township": TOWNSHIP, "active": "active"}
             run("""DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id
-                AND month = :month AND scope_kind IN (:village, :grid) AND village_id IN :villages""",
-                               params)
+                AND month = :month AND scope_kind IN (:village, :grid) AND village_id IN :villages""", params)
             scopes = [("f.village_id", ":village", "")] + [
                 (f"b.grid{k}", ":grid", f"AND b.grid{k} IS NOT NULL") for k in LEVELS]
             for scope_id, kind, extra in scopes:
@@ -281,6 +270,7 @@ def _month_facts(tenant_id, pairs: set) -> int:
                     SELECT :tenant_id, {_new_id()}, :month, {kind}, {scope_id}, f.village_id, NULL, {participants},
                            {sums}
                     FROM cockpit_household_months f LEFT JOIN branch b ON b.node_id = f.grid_node_id
+                    JOIN households h ON h.tenant_id = f.tenant_id AND h.id = f.household_id
                     WHERE f.tenant_id = :tenant_id AND f.month = :month AND f.village_id IN :villages {extra}
                     GROUP BY {scope_id}, f.village_id""", params)
         params = {"tenant_id": tenant_id, "month": month, "village": VILLAGE, "township": TOWNSHIP}
