@@ -28,7 +28,7 @@ from jifen.tenants.points.models import Application, LedgerPosting, LedgerTransa
 from jifen.tenants.rulebook.models import CommitmentSignature, RuleItem, VillageRulebook
 from tests.conftest import CSRF_RE, api_token, bearer, page_login
 
-MAY_END, TODAY = date(2026, 5, 31), date(2026, 6, 15)
+MAY_NIGHT, TODAY = date(2026, 5, 15), date(2026, 6, 15)  # 31 days apart: the coverage change
 JUNE, MAY = date(2026, 6, 1), date(2026, 5, 1)
 PEOPLE = ["张三伟", "李四", "王小明", "赵二娘"]  # every household head of the world and this test
 
@@ -71,7 +71,7 @@ def _paid_run(village, amount_by_household: dict, paid_at):
 @pytest.fixture
 def county_world(app, pw, world):
     """Both townships with postings in May and June (late entries, a correction, spending), a
-    commitment signed, a grid worker at work, a dividend paid; facts built on May 31 and June 15.
+    commitment signed, a grid worker at work, a dividend paid; facts built on May 15 and June 15.
     Built in a context of its own (the page tests' clients must not share one); returns the ids."""
     with app.app_context():
         ids = _build(pw, world)
@@ -85,17 +85,17 @@ def _tenants(ids) -> dict:
 def _build(pw, world) -> dict:
     alpha = db.session.execute(select(Tenant).where(Tenant.slug == "alpha")).scalar_one()
     beta = db.session.execute(select(Tenant).where(Tenant.slug == "beta")).scalar_one()
-    with tenant_scope(alpha), _noon(MAY_END, alpha):
+    with tenant_scope(alpha), _noon(MAY_NIGHT, alpha):
         item = tenant_get(RuleItem, pw.items["A1"])
         _earn(pw.household, 5, date(2026, 5, 3), item)
-        _earn(pw.household2, -2, date(2026, 5, 20))
+        _earn(pw.household2, -2, date(2026, 5, 10))
         vr = db.session.execute(select(VillageRulebook.id)).scalars().first()
-        db.session.add(CommitmentSignature(village_rulebook_id=vr, household_id=pw.household, signed_on=MAY_END,
+        db.session.add(CommitmentSignature(village_rulebook_id=vr, household_id=pw.household, signed_on=MAY_NIGHT,
                                            signer_name="张三伟"))
-        facts.build(MAY_END)
-    with tenant_scope(beta), _noon(MAY_END, beta):
+        facts.build(MAY_NIGHT)
+    with tenant_scope(beta), _noon(MAY_NIGHT, beta):
         _earn(world.b.household, 3, date(2026, 5, 9))
-        facts.build(MAY_END)
+        facts.build(MAY_NIGHT)
     db.session.commit()
     with tenant_scope(alpha), _noon(TODAY, alpha):
         third = _household(world.a.villages[0], world.a.grid[-1], "3号", "王小明")
@@ -212,20 +212,24 @@ def test_every_figure_equals_a_recount_from_the_registers_and_the_ledger(county_
 
 
 def test_the_month_before_and_the_change(county_world, ctx):
+    """Coverage as of the latest night and its change since a night at least 28 days before (May
+    15); participation of both months over the households registered now, as the township's own
+    dashboard counts it; points of each month and its own year to date."""
     cockpit = county.county_cockpit(_operator(), JUNE)
     alpha = next(row for row in cockpit.townships if row.slug == "alpha")
-    may = recount(_tenants(county_world)["alpha"], MAY, MAY_END)
-    may["households"] -= 1  # the third household came in June: May 31's night did not count it
-    may["signed"] -= 0
-    may["dividends_fen"], may["dividend_households"], may["grid_workers"] = 0, 0, 0
+    may = recount(_tenants(county_world)["alpha"], MAY, MAY_NIGHT)
+    may["households"] -= 1  # the third household came in June: May 15's night did not count it
+    may["dividends_fen"], may["dividend_households"], may["grid_workers"] = 0, 0, 0  # paid in June, at work in June
     assert _figures(alpha.before) == may
-    assert alpha.change("households") == 1
+    assert alpha.change("households") == 1 and alpha.change("grid_workers") == 1
     assert alpha.change("issued") == alpha.now.issued - may["issued"]
+    assert alpha.before.participation == pytest.approx(may["participants"] / alpha.now.households)
     assert alpha.change("participation") == pytest.approx(
-        round((alpha.now.participation - may["participants"] / may["households"]) * 100, 1))
-    # May's own page: May's late entry counted in May, the June-15 build's figures
+        round((alpha.now.participants - may["participants"]) / alpha.now.households * 100, 1))
+    # May's own page: May's late entry counted in May; the coverage is tonight's, whatever the month
     may_page = county.county_cockpit(_operator(), MAY)
-    assert next(r for r in may_page.townships if r.slug == "alpha").now.issued == may["issued"]
+    alpha_may = next(r for r in may_page.townships if r.slug == "alpha")
+    assert (alpha_may.now.issued, alpha_may.now.households) == (may["issued"], alpha.now.households)
 
 
 def test_ranked_by_the_chosen_figure_largest_first(county_world, ctx):

@@ -6,13 +6,15 @@ it, so neither the page nor the API can show one.
 
 Where the figures come from (the nightly facts, models.py, never the ledger at request time):
 * households registered, with a villager account, signed the commitment, active grid workers: the
-  township's `CoverageFact` of the month's last night built (a past month: its month-end night, kept
-  for ever; the current month: last night);
-* participation: the month's `MonthFact` (township row, all flows) `participants` over those households;
+  township's `CoverageFact` of its latest night built, as its own dashboard shows them (whatever the
+  month asked for), and their change since its latest night at least 28 days before that;
+* participation: the month's `MonthFact` (township row, all flows) `participants` over the households
+  registered now, the month before over the same households (as the township's dashboard counts it:
+  its change is the change of participants);
 * points issued / deducted / redeemed: the month's `MonthFact`, and its sum from January (year to date);
 * dividends: runs paid (`DividendRun.state == paid`) on a township-local date from January 1 to the
   month's end, their `total_fen`, and the distinct households with a payout above 0 in them.
-The month's change compares with the month before (its own year to date, its own coverage night).
+The month's change compares with the month before (its own year to date).
 Figures are as of each township's last nightly build (`as_of`, shown): the county reports nightly
 figures and does not read today's postings of every township on each request.
 
@@ -58,6 +60,7 @@ class Figures:
     dividends_fen: int = 0  # paid from January 1 to the month's end
     dividend_households: int = 0  # distinct households reached by those payments
     as_of: date | None = None  # the coverage night read
+    registered_now: int | None = None  # participation's denominator: the households of the latest night
 
     @property
     def account_rate(self) -> float | None:
@@ -69,7 +72,7 @@ class Figures:
 
     @property
     def participation(self) -> float | None:
-        return _rate(self.participants, self.households)
+        return _rate(self.participants, self.registered_now)
 
     def value(self, key: str):
         return getattr(self, key)
@@ -94,6 +97,7 @@ def _rate(part, whole) -> float | None:
 SORT_KEYS = ("participation", "households", "account_rate", "signed_rate", "issued", "deducted", "redeemed",
              "issued_ytd", "deducted_ytd", "redeemed_ytd", "grid_workers", "dividends_fen", "dividend_households")
 RATES = {"participation", "account_rate", "signed_rate"}
+CHANGE_DAYS = 28  # coverage's change: from the latest night at least this long before the latest
 DEFAULT_SORT = "participation"
 
 
@@ -166,7 +170,7 @@ def county_cockpit(actor: Actor, month: date | None = None, sort: str = DEFAULT_
     now_figures = {t.id: Figures() for t in tenants}
     before_figures = {t.id: Figures() for t in tenants}
     _add_months(ids, month, now_figures, before_figures, out.months)
-    _add_coverage(ids, month, now_figures, before_figures)
+    _add_coverage(ids, now_figures, before_figures)
     _add_dividends(tenants, month, now_figures, before_figures)
     rows = [TownshipRow(t.slug, t.name, t.status, now_figures[t.id], before_figures[t.id]) for t in tenants]
     out.townships = rank(rows, sort)
@@ -221,22 +225,27 @@ def _add_months(ids: list[uuid.UUID], month: date, now: dict, before: dict, coun
                 figures.issued, figures.deducted, figures.redeemed = issued, deducted, redeemed
 
 
-def _add_coverage(ids: list[uuid.UUID], month: date, now: dict, before: dict) -> None:
-    """Each township's last coverage night by the month's end, and by the previous month's end
-    (nights from the previous month's first day: month-ends and the last 7 nights are kept)."""
-    prev = previous_month(month)
+def _add_coverage(ids: list[uuid.UUID], now: dict, before: dict) -> None:
+    """Each township's latest coverage night, and its latest night at least `CHANGE_DAYS` before
+    that (nights of the last 400 days: month-ends are kept for ever, the last 7 nights besides)."""
     rows = db.session.execute(
         select(CoverageFact.tenant_id, CoverageFact.day, CoverageFact.households, CoverageFact.with_account,
                CoverageFact.signed, CoverageFact.grid_workers)
         .where(CoverageFact.tenant_id.in_(ids), CoverageFact.scope_kind == TOWNSHIP,
-               CoverageFact.day >= prev, CoverageFact.day <= month_end(month))
-        .order_by(CoverageFact.day)
+               CoverageFact.day >= clock.today() - timedelta(days=400))
+        .order_by(CoverageFact.day.desc())
         .execution_options(all_tenants=True)).all()
-    for tenant_id, day, households, with_account, signed, grid_workers in rows:  # oldest first: the last wins
-        for figures, upto in ((now[tenant_id], month_end(month)), (before[tenant_id], month_end(prev))):
-            if day <= upto:
-                figures.households, figures.with_account, figures.signed = households, with_account, signed
-                figures.grid_workers, figures.as_of = grid_workers, day
+    nights: dict = {}
+    for row in rows:  # newest first
+        nights.setdefault(row[0], []).append(row)
+    for tenant_id, found in nights.items():
+        latest = found[0]
+        earlier = next((r for r in found if r[1] <= latest[1] - timedelta(days=CHANGE_DAYS)), None)
+        for figures, night in ((now[tenant_id], latest), (before[tenant_id], earlier)):
+            if night is not None:
+                _tenant, figures.as_of, figures.households, figures.with_account, figures.signed, \
+                    figures.grid_workers = night
+            figures.registered_now = latest[2]
 
 
 def _add_dividends(tenants: list[Tenant], month: date, now: dict, before: dict) -> None:
