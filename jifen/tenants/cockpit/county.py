@@ -21,7 +21,7 @@ figures and does not read today's postings of every township on each request.
 This is the deliberate county-level read that issue 16 (Citus) names. Each statement reads ONE
 table over the county's tenant ids (`tenant_id IN :ids`, bound; the session guard's explicit
 `all_tenants` escape hatch, greppable), filtered to bounded rows (a few months, the township scope):
-five statements per request whatever the number of townships, no statement per township.
+four statements (and the county's township list) whatever the number of townships, none per township.
 """
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ from jifen.tenants.dividends.models import PAID, DividendPayout, DividendRun
 
 @dataclass
 class Figures:
-    """One township's (or the county's) figures for a month. Counts of the coverage night are None
-    when the township has no facts built by the month's end."""
+    """One township's (or the county's) figures for a month. The coverage counts are None while the
+    township has no coverage night built (for the month before: none 28 days before the latest)."""
 
     households: int | None = None
     with_account: int | None = None

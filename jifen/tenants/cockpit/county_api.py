@@ -24,7 +24,8 @@ class CockpitArgs(Schema):
 
 class FiguresSchema(Schema):
     households = fields.Integer(allow_none=True, metadata={
-        "description": "Active households, as of the month's last night built (null: no figures yet)."})
+        "description": "Active households, as of the township's latest night built (in `previous`: its latest "
+                       "night at least 28 days before that); null: no figures yet."})
     with_account = fields.Integer(allow_none=True, metadata={"description": "Of them, with a villager account."})
     signed = fields.Integer(allow_none=True, metadata={"description": "Of them, signed the commitment."})
     grid_workers = fields.Integer(allow_none=True, metadata={
@@ -32,7 +33,9 @@ class FiguresSchema(Schema):
     account_rate = fields.Float(allow_none=True, metadata={"description": "with_account / households (0 … 1)."})
     signed_rate = fields.Float(allow_none=True, metadata={"description": "signed / households (0 … 1)."})
     participants = fields.Integer(metadata={"description": "Households with a posted item in the month."})
-    participation = fields.Float(allow_none=True, metadata={"description": "participants / households (0 … 1)."})
+    registered_now = fields.Integer(allow_none=True, metadata={
+        "description": "The households of the latest night: participation's denominator in both months."})
+    participation = fields.Float(allow_none=True, metadata={"description": "participants / registered_now (0 … 1)."})
     issued = fields.Integer(metadata={"description": "Points awarded by items posted in the month."})
     deducted = fields.Integer(metadata={"description": "Points deducted by items posted in the month (positive)."})
     redeemed = fields.Integer(metadata={"description": "Points spent in the stores in the month."})
