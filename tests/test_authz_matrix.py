@@ -74,6 +74,7 @@ EXPECTED = {
     "recommendation.manage": {TA}, "recommendation.view": {TA, VA},
     "dividend.manage": {TA, VA}, "dividend.view": {TA, VA, PM}, "dividend.simulate": {TA, VA},
     "dividend.approve": {TA}, "dividend.pay": {TA},
+    "funds.view": {TA, VA, AC}, "funds.manage": {TA},
     "notification_prefs.manage": {TA, VA, GW, VL}, "delivery.view": {TA}, "delivery.retry": {TA},
     "period.close": {TA}, "period.view": {TA, VA, AC, GW, PM},
     "file.view": EVERY,

@@ -247,3 +247,24 @@ def test_the_download_is_named_with_the_date(request_ctx):
     assert re.search(r"filename\*=UTF-8''trend-\d{4}-\d{2}-\d{2}\.xlsx", resp.headers["Content-Disposition"])
     assert resp.headers["Cache-Control"] == "private, no-store"
     assert load_workbook(io.BytesIO(resp.data)).worksheets[0]["A2"].value == "1月"
+
+
+def test_long_series_names_wrap_the_legend_and_the_unit_sits_above_the_values(request_ctx):
+    names = ["Earned in the month", "Spent in the store", "Deducted for conduct"]
+    data = ChartData("wrap", "Wrap", ["Jan", "Feb"], [(n, [1, 2]) for n in names], unit="points")
+    root = _parse(chart_svg.render(data, width=320))
+    legend = [(t.text, float(t.get("x")), float(t.get("y"))) for t in root.findall(f"{SVG}text") if t.text in names]
+    assert [n for n, _x, _y in legend] == names and len({y for _n, _x, y in legend}) >= 2  # more than one row
+    assert all(x + chart_svg._text_width(n) <= 320 for n, x, _y in legend)
+    unit = next(t for t in root.iter(f"{SVG}text") if t.get("class") == "chart-unit")
+    ticks = [float(t.get("y")) for g in root.iter(f"{SVG}g") if g.get("text-anchor") == "end"
+             for t in g.iter(f"{SVG}text")]
+    assert unit.text == "points" and float(unit.get("y")) < min(ticks) - chart_svg.FONT / 2
+    assert max(y for _n, _x, y in legend) < float(unit.get("y"))
+
+
+def test_whole_numbers_get_whole_ticks_and_fractions_may_have_fractional_ones():
+    assert trend().echarts_option()["yAxis"]["minInterval"] == 1
+    assert "minInterval" not in ChartData("r", "Rate", ["a"], [("x", [0.85])]).echarts_option()["yAxis"]
+    assert chart_svg.nice_ticks(1, 11) == [0, 5, 10, 15]  # not 2.5 apart
+    assert chart_svg.nice_ticks(0, 0.3) == [0, 0.1, 0.2, 0.3]

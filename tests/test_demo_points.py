@@ -16,6 +16,7 @@ from jifen.platform.db import db
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends.models import DividendRun
+from jifen.tenants.funds.models import FundCoverage, FundRecord
 from jifen.tenants.honours.models import HonourCandidate, HonourWall, StarRating
 from jifen.tenants.points import demo as points_demo
 from jifen.tenants.points import entries, ledger
@@ -63,6 +64,11 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, 
     assert _count(RankingSnapshot) >= 2 and _count(StarRating) > 0 and _count(HonourWall) > 0
     assert _count(HonourCandidate, HonourCandidate.status == "confirmed") > 0
     assert _count(DividendRun, DividendRun.state == "paid") == 1
+    # fund coverage: money received over past months, tonight's snapshot with exactly one village below
+    coverage = db.session.execute(select(FundCoverage).where(FundCoverage.taken_on == clock.today())).scalars().all()
+    assert len(coverage) == 4  # the township and the three villages with a store
+    assert [r.village_id is not None for r in coverage if r.below] == [True]
+    assert len({d.replace(day=1) for d in db.session.execute(select(FundRecord.received_on)).scalars()}) >= 3
     assert stats["errors"] == [] and stats["skipped"] == 0
     states = dict(db.session.execute(select(Application.state, func.count()).group_by(Application.state)).all())
     assert set(states) == set(STATES), states
@@ -110,7 +116,8 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, 
 
     # loading again adds nothing: the points demo alone, and the whole demo (rewards included)
     counts = lambda: [_count(m) for m in (Application, Notice, Objection, LedgerTransaction, User, Order,  # noqa: E731
-                                          RankingSnapshot, StarRating, HonourCandidate, DividendRun)]
+                                          RankingSnapshot, StarRating, HonourCandidate, DividendRun, FundRecord,
+                                          FundCoverage)]
     before = counts()
     assert points_demo.load_demo(admin, villages) is None
     assert counts() == before

@@ -86,6 +86,7 @@ def celery_init_app(app: Flask) -> Celery:
     from jifen.workers import (  # noqa: F401  registers the tasks and their daily schedule
         cockpit_jobs,
         dividend_jobs,
+        fund_jobs,
         honour_jobs,
         jobs,
         notification_jobs,

@@ -104,7 +104,9 @@ class ChartData:
             if self.kind == HISTOGRAM:
                 item |= {"barCategoryGap": "2%"}
             series.append(item)
-        y_axis = {"type": "value", "name": self.unit, "inverse": self.invert, "minInterval": 1}
+        y_axis = {"type": "value", "name": self.unit, "inverse": self.invert}
+        if all(float(v).is_integer() for v in self.values()):
+            y_axis["minInterval"] = 1  # counts and points: no tick at 2.5 households
         if self.invert:
             y_axis["min"] = 1
         option = {

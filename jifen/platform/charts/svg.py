@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 
 from jifen.platform.charts.data import HISTOGRAM, LINE, PALETTE, STACKED, ChartData, fmt
 
-FONT = 11  # px in the viewBox; the chart is drawn at about its viewBox width on a phone
+FONT = 12  # px in the viewBox; a phone draws the chart at about its viewBox width (320: a card on a 390 px screen)
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
 MARKERS = ("circle", "square", "triangle", "diamond")
 
@@ -40,8 +40,10 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
         hi = lo + 1
     raw = (hi - lo) / count
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    if step < 1 and all(float(v).is_integer() for v in (lo, hi)):
+    whole = all(float(v).is_integer() for v in (lo, hi))  # counts and ranks: no 2.5 between ticks
+    step = next(m * power for m in (1, 2, 2.5, 5, 10)
+                if m * power >= raw and not (whole and not float(m * power).is_integer()))
+    if step < 1 and whole:
         step = 1
     start = math.floor(lo / step) * step
     ticks, v = [], start
@@ -107,27 +109,37 @@ def _range(data: ChartData) -> tuple[float, float]:
                  for i in range(len(data.categories))]
         return min([0, *downs]), max([0, *ups])
     values = data.values()
-    if data.invert:
-        return 1, max(max(values), 2)
+    if data.invert:  # room below the lowest rank, so that its point does not sit on the axis
+        return 1, max(values) + max(1, round(max(values) / 10))
     return min(0, min(values)), max(0, max(values))
 
 
-def render(data: ChartData, width: int = 360, height: int = 200) -> Markup:
+def render(data: ChartData, width: int = 320, height: int = 200) -> Markup:
     """The chart as an <svg> element (Markup). No data: a grey box saying so."""
     if data.is_empty:
         return _empty(data, width, height)
     lo, hi = _range(data)
     if data.invert:
         ticks = nice_ticks(1, hi, 4)
-        ticks = [1] + [t for t in ticks if t > 1]
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+        ticks = [1] + [t for t in ticks if t - 1 >= step * 0.75]  # rank 1 always; no tick crowding it
         hi = ticks[-1]
     else:
         ticks = nice_ticks(lo, hi, 4)
         lo, hi = ticks[0], ticks[-1]
 
-    legend_h = 18 if len(data.series) > 1 else 0
+    # the legend's places: (x, row) per series, wrapping onto a new row when the name would not fit
+    places, x, row = [], 4.0, 0
+    for name, _values in data.series if len(data.series) > 1 else []:
+        item = 20 + _text_width(name)
+        if x > 4 and x + item > width - 4:
+            x, row = 4.0, row + 1
+        places.append((x, row))
+        x += item + 12
+    legend_h = 18 * (row + 1) if places else 0
     left = max(_text_width(fmt(t)) for t in ticks) + 6
-    top, right, bottom = legend_h + 8, 6, 18
+    unit_h = FONT + 4 if data.unit else 0  # the unit ("分", "%") written above the value axis
+    top, right, bottom = legend_h + unit_h + 8, 6, 18
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(data.categories)
     band = plot_w / n
@@ -142,22 +154,22 @@ def render(data: ChartData, width: int = 360, height: int = 200) -> Markup:
     if patterns:
         parts.append(f"<defs>{patterns}</defs>")
 
-    # legend: a swatch (the series' pattern, or its dash and marker) and the name, in one row
-    if legend_h:
-        x = left
-        for i, (name, _values) in enumerate(data.series):
-            if data.kind == LINE:
-                colour = PALETTE[i % len(PALETTE)]
-                dash = DASHES[i % len(DASHES)]
-                parts.append(f'<path d="M{_n(x)} 9h16" stroke="{colour}" stroke-width="2"'
-                             + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
-                parts.append(_marker(MARKERS[i % len(MARKERS)], x + 8, 9, colour) + "/>")
-            else:
-                parts.append(f'<rect x="{_n(x)}" y="3" width="16" height="12" fill="{_fill(data, i)}"/>')
-            parts.append(f'<text x="{_n(x + 20)}" y="13">{escape(name)}</text>')
-            x += 20 + _text_width(name) + 12
+    # legend: a swatch (the series' pattern, or its dash and marker) and the name
+    for i, ((name, _values), (x, row)) in enumerate(zip(data.series, places, strict=False)):  # one series: no legend
+        y = 18 * row
+        if data.kind == LINE:
+            colour = PALETTE[i % len(PALETTE)]
+            dash = DASHES[i % len(DASHES)]
+            parts.append(f'<path d="M{_n(x)} {y + 9}h16" stroke="{colour}" stroke-width="2"'
+                         + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+            parts.append(_marker(MARKERS[i % len(MARKERS)], x + 8, y + 9, colour) + "/>")
+        else:
+            parts.append(f'<rect x="{_n(x)}" y="{y + 3}" width="16" height="12" fill="{_fill(data, i)}"/>')
+        parts.append(f'<text x="{_n(x + 20)}" y="{y + 13}">{escape(name)}</text>')
 
-    # y axis: grid lines and their labels
+    # y axis: grid lines and their labels, the unit above them
+    if unit_h:
+        parts.append(f'<text x="2" y="{legend_h + FONT + 2}" fill="#555" class="chart-unit">{escape(data.unit)}</text>')
     parts.append('<g fill="#555" text-anchor="end">')
     for t in ticks:
         y = y_of(t)

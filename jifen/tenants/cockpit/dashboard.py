@@ -39,11 +39,12 @@ from jifen.tenants.cockpit.models import (
     PointsHistogram,
 )
 from jifen.tenants.dividends.models import PAID, DividendRun
+from jifen.tenants.funds.models import FundCoverage
 from jifen.tenants.honours.models import CONFIRMED, HonourCandidate, HonourTitle, StarRating
 from jifen.tenants.points.models import Application, Objection
 from jifen.tenants.points.workflow import CERTIFIED, OBJECTED, ON_NOTICE, SUBMITTED, VERIFIED
 from jifen.tenants.rulebook.models import RuleCategory, RuleItem
-from jifen.tenants.store.models import ORDER_HANDED_OVER, Order, OrderLine, StockLevel, StockMovement, Store
+from jifen.tenants.store.models import ORDER_HANDED_OVER, Order, OrderLine, StockLevel, Store
 from jifen.tenants.villages.models import GridNode, Village
 
 ACTION = "cockpit.view"
@@ -442,22 +443,22 @@ def _store(scope: Scope, filters: Filters) -> dict:
                    .join(Order, Order.id == OrderLine.order_id).where(closed)
                    .group_by(OrderLine.item_name, OrderLine.item_name_en)
                    .order_by(func.sum(OrderLine.quantity * OrderLine.unit_points).desc()))]
-    latest_cost = select(StockMovement.catalog_item_id, func.max(StockMovement.created_at).label("at")).where(
-        StockMovement.unit_cost_fen.is_not(None)).group_by(StockMovement.catalog_item_id).subquery()
-    costs = dict(db.session.execute(select(StockMovement.catalog_item_id, StockMovement.unit_cost_fen).join(
-        latest_cost, and_(latest_cost.c.catalog_item_id == StockMovement.catalog_item_id,
-                          latest_cost.c.at == StockMovement.created_at))).all())
-    value_fen, low = 0, []
+    low = []
     from jifen.tenants.store.models import CatalogItem
 
     for level, item, store in db.session.execute(
             select(StockLevel, CatalogItem, Store).join(CatalogItem, CatalogItem.id == StockLevel.catalog_item_id)
-            .join(Store, Store.id == StockLevel.store_id).where(StockLevel.store_id.in_(store_ids or [uuid.UUID(
-                int=0)]), CatalogItem.active.is_(True))):
-        value_fen += level.quantity * (costs.get(item.id) or 0)
-        if level.quantity <= LOW_STOCK:
-            low.append({"store": store.name, "item": item.name_en if en and item.name_en else item.name,
-                        "quantity": level.quantity})
+            .join(Store, Store.id == StockLevel.store_id).where(
+                StockLevel.store_id.in_(store_ids or [uuid.UUID(int=0)]), CatalogItem.active.is_(True),
+                StockLevel.quantity <= LOW_STOCK)):
+        low.append({"store": store.name, "item": item.name_en if en and item.name_en else item.name,
+                    "quantity": level.quantity})
+    # stock at cost is the fund coverage's figure of the night (one rule: funds/coverage.py)
+    snapshot = db.session.execute(select(FundCoverage.stock_cost_fen).where(
+        FundCoverage.village_id == (None if scope.kind == TOWNSHIP else scope.village_id)
+        if scope.kind != TOWNSHIP else FundCoverage.village_id.is_(None))
+        .order_by(FundCoverage.taken_on.desc()).limit(1)).scalar()
+    value_fen = snapshot
     return {"orders": int(orders[0]), "points": int(orders[1]), "by_item": by_item, "stock_value_fen": value_fen,
             "low": sort_by_pinyin(low, key=lambda r: r["item"]), "low_stock": LOW_STOCK}
 

@@ -27,7 +27,6 @@ written carries it. Dashboards read facts, plus the transactions written after `
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -35,7 +34,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Date, DateTime, Uuid, bindparam, select, text
 
 from jifen.platform import clock
-from jifen.platform.db import db
+from jifen.platform.db import db, parse_uuid
 from jifen.platform.tenancy import current_tenant_id
 from jifen.tenants.cockpit.models import (
     GRID,
@@ -81,7 +80,7 @@ def _dialect() -> str:
 
 
 def _new_id() -> str:
-    return "gen_random_uuid()" if _dialect() == "postgresql" else "lower(hex(randomblob(16)))"
+    return "gen_random_as_id()" if _dialect() == "postgresql" else "lower(hex(randomblob(16)))"
 
 
 def month_of(column: str) -> str:
@@ -91,9 +90,10 @@ def month_of(column: str) -> str:
     return f"date({column}, 'start of month')"
 
 
-def id_floor(nanoseconds: int) -> uuid.UUID:
-    """The smallest UUIDv7 stamped at or after `nanoseconds` (Unix time): ids compare by time."""
-    return uuid.UUID(int=(nanoseconds // 1_000_000) << 80)
+def id_floor(moment: datetime) -> uuid.UUID:
+    """The smallest UUIDv7 stamped at or after `moment` (its Unix milliseconds lead the id, so ids
+    compare by time)."""
+    return uuid.UUID(int=int(moment.timestamp() * 1000) << 80)
 
 
 # --- what one transaction contributes --------------------------------------------------------------
@@ -142,7 +142,7 @@ def build(day: date, *, full: bool = False) -> dict:
     docstring). Does not commit: the job's runner commits it with the run, all or nothing.
     `full` recomputes everything (the first build does)."""
     tenant_id = current_tenant_id()
-    started = time.time_ns()
+    started = clock.real_now()
     state = _locked_state()
     newest = run("""SELECT id FROM ledger_transactions WHERE tenant_id = :tenant_id
                      ORDER BY id DESC LIMIT 1""", {"tenant_id": tenant_id}).scalar()  # PostgreSQL has no MAX(uuid)
@@ -155,7 +155,7 @@ def build(day: date, *, full: bool = False) -> dict:
     coverage = _coverage(tenant_id, day)
     histogram = _histogram(tenant_id, period_of(day))
     state.counted_through = newest if newest is None or isinstance(newest, uuid.UUID) else uuid.UUID(str(newest))
-    state.rescan_from = id_floor(started - int(OVERLAP.total_seconds() * 1e9))
+    state.rescan_from = id_floor(started - OVERLAP)
     state.built_on = day
     db.session.flush()
     return {"day_villages": len(pairs), "household_months": household_months, "months": months,
@@ -195,7 +195,7 @@ def _rebuild_all(tenant_id) -> tuple[set, int]:
     pairs = {(d, v) for d, v in run(
         "SELECT DISTINCT day, village_id FROM cockpit_day_facts WHERE tenant_id = :tenant_id", params)}
     count = run("SELECT COUNT(*) FROM cockpit_household_months WHERE tenant_id = :tenant_id", params).scalar_one()
-    return {(_day(d), _uuid(v)) for d, v in pairs}, count
+    return {(_as_date(d), _as_id(v)) for d, v in pairs}, count
 
 
 def _rebuild_since(tenant_id, rescan_from: uuid.UUID) -> tuple[set, int]:
@@ -208,9 +208,9 @@ def _rebuild_since(tenant_id, rescan_from: uuid.UUID) -> tuple[set, int]:
     villages_of_day: dict = defaultdict(set)
     household_months: set = set()
     for occurred_on, village_id, household_id in rows:
-        occurred_on = _day(occurred_on)
-        villages_of_day[occurred_on].add(_uuid(village_id))
-        household_months.add((_uuid(household_id), occurred_on.replace(day=1)))
+        occurred_on = _as_date(occurred_on)
+        villages_of_day[occurred_on].add(_as_id(village_id))
+        household_months.add((_as_id(household_id), occurred_on.replace(day=1)))
     for day, villages in villages_of_day.items():
         for part in _chunks(sorted(villages, key=str)):
             params = {"tenant_id": tenant_id, "day": day, "villages": part}
@@ -354,7 +354,7 @@ def _grid_workers(params: dict) -> None:
     for user_id, g1, g2, g3, g4, village_id in run(f"{workers} SELECT * FROM reach", params):
         for scope in (params["tenant_id"], village_id, g1, g2, g3, g4):
             if scope is not None:
-                counts[_uuid(scope)].add(user_id)
+                counts[_as_id(scope)].add(user_id)
     for scope_id, users in counts.items():
         run("""UPDATE cockpit_coverage_facts SET grid_workers = :n
             WHERE tenant_id = :tenant_id AND day = :day AND scope_id = :scope_id""",
@@ -362,7 +362,7 @@ def _grid_workers(params: dict) -> None:
 
 
 def _coverage_retention(tenant_id, day: date) -> None:
-    days = [_day(d) for (d,) in run(
+    days = [_as_date(d) for (d,) in run(
         "SELECT DISTINCT day FROM cockpit_coverage_facts WHERE tenant_id = :tenant_id", {"tenant_id": tenant_id})]
     last_of_month: dict = {}
     for d in days:
@@ -455,7 +455,7 @@ def live_household_months(household_id, period: int) -> dict:
     rows = run(household_months_sql(
         f"AND t.household_id = :household_id AND t.period = :period {where}"),
         {"tenant_id": current_tenant_id(), "household_id": household_id, "period": period, **params}).mappings()
-    return {_day(r["month"]): {k: int(r[k] or 0) for k in MEASURES} for r in rows}
+    return {_as_date(r["month"]): {k: int(r[k] or 0) for k in MEASURES} for r in rows}
 
 
 def live_day_facts(where: str = "", params: dict | None = None) -> list[dict]:
@@ -464,7 +464,7 @@ def live_day_facts(where: str = "", params: dict | None = None) -> list[dict]:
     extra, live = _live_where(counted_through())
     rows = run(day_facts_sql(f"{extra} {where}"),
                               {"tenant_id": current_tenant_id(), **live, **(params or {})}).mappings()
-    return [dict(r) | {"day": _day(r["day"])} for r in rows]
+    return [dict(r) | {"day": _as_date(r["day"])} for r in rows]
 
 
 # --- small helpers ----------------------------------------------------------------------------------
@@ -474,9 +474,11 @@ def _chunks(items: list) -> list[list]:
     return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
-def _day(value) -> date:
+def _as_date(value) -> date:
+    """A raw select's date (SQLite answers text)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _uuid(value) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+def _as_id(value) -> uuid.UUID:
+    """A raw select's id (SQLite answers text)."""
+    return parse_uuid(value)
