@@ -80,6 +80,7 @@ EXPECTED = {
     "file.view": EVERY,
     "audit.list": {TA}, "audit.verify": {TA}, "retention.view": {TA},
     "jobs.list": {TA}, "jobs.view": {TA}, "jobs.county": {OP},
+    "cockpit.county": {OP},
     "account.view": {SELF}, "account.update": {SELF}, "account.tokens": {SELF},
 }
 
