@@ -149,9 +149,12 @@ def build(day: date, *, full: bool = False) -> dict:
     rescan_from = None if full or state.counted_through is None else state.rescan_from
     if rescan_from is None:
         pairs, household_months = _rebuild_all(tenant_id)
+        _analyze("cockpit_day_facts", "cockpit_household_months")
+        months = _month_facts(tenant_id, None)
+        _analyze("cockpit_month_facts")
     else:
         pairs, household_months = _rebuild_since(tenant_id, rescan_from)
-    months = _month_facts(tenant_id, pairs)
+        months = _month_facts(tenant_id, pairs)
     coverage = _coverage(tenant_id, day)
     histogram = _histogram(tenant_id, period_of(day))
     state.counted_through = newest if newest is None or isinstance(newest, uuid.UUID) else uuid.UUID(str(newest))
@@ -184,6 +187,15 @@ def _insert_household_months(where: str, params: dict) -> None:
         (tenant_id, id, household_id, month, village_id, grid_node_id, {_COLUMNS})
         SELECT :tenant_id, {_new_id()}, household_id, month, village_id, grid_node_id, {_COLUMNS}
         FROM ({household_months_sql(where)}) f""", params)
+
+
+def _analyze(*tables: str) -> None:
+    """After a full build the facts tables hold new rows the planner has not seen (their last
+    statistics may be of empty tables): without fresh ones the next statements of this build pick
+    nested loops over what they take for a handful of rows (measured in bench/README.md)."""
+    if _dialect() == "postgresql":
+        for table in tables:
+            run(f"ANALYZE {table}", {})
 
 
 def _rebuild_all(tenant_id) -> tuple[set, int]:
@@ -232,58 +244,74 @@ def _rebuild_since(tenant_id, rescan_from: uuid.UUID) -> tuple[set, int]:
     return set((d, v) for d, vs in villages_of_day.items() for v in vs), len(household_months)
 
 
-def _month_facts(tenant_id, pairs: set) -> int:
+def _month_facts(tenant_id, pairs: set | None) -> int:
     """Recompute the month facts of the villages and months in `pairs` (each village's own rows
-    and its grid nodes'), then the township's rows of those months from its villages' rows."""
+    and its grid nodes'), then the township's rows of those months from its villages' rows; every
+    month of every village when `pairs` is None (a full build: one statement per scope level over
+    all months, not one per month)."""
+    if pairs is None:
+        _rollup(tenant_id, "", {})
+        return len(run("SELECT DISTINCT month FROM cockpit_month_facts WHERE tenant_id = :tenant_id",
+                       {"tenant_id": tenant_id}).all())
     villages_of_month: dict = defaultdict(set)
     for day, village_id in pairs:
         villages_of_month[day.replace(day=1)].add(village_id)
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
-    # participation is a share of the households registered now (the coverage facts' count), so a
-    # household that has since moved out or merged is not counted in it (its points still are)
-    participants = "SUM(CASE WHEN f.entries > 0 AND h.status = :active THEN 1 ELSE 0 END)"
     for month, villages in villages_of_month.items():
         end = (month + timedelta(days=32)).replace(day=1)
         for part in _chunks(sorted(villages, key=str)):
-            params = {"tenant_id": tenant_id, "month": month, "end": end, "villages": part, "village": VILLAGE,
-                      "grid": GRID, "township": TOWNSHIP, "active": "active"}
-            run("""DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id
-                AND month = :month AND scope_kind IN (:village, :grid) AND village_id IN :villages""", params)
-            scopes = [("f.village_id", ":village", "")] + [
-                (f"b.grid{k}", ":grid", f"AND b.grid{k} IS NOT NULL") for k in LEVELS]
-            for scope_id, kind, extra in scopes:
-                # the item rows of each scope (flows without an item are only in the total), and its
-                # all-flows row (item None) with the participants
-                run(f"""
-                    WITH branch AS ({branch_sql()})
-                    INSERT INTO cockpit_month_facts
-                        (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
-                    SELECT :tenant_id, {_new_id()}, :month, {kind}, {scope_id}, f.village_id, f.item_id, 0, {sums}
-                    FROM cockpit_day_facts f LEFT JOIN branch b ON b.node_id = f.grid_node_id
-                    WHERE f.tenant_id = :tenant_id AND f.day >= :month AND f.day < :end
-                      AND f.village_id IN :villages AND f.item_id IS NOT NULL {extra}
-                    GROUP BY {scope_id}, f.village_id, f.item_id""", params)
-                run(f"""
-                    WITH branch AS ({branch_sql()})
-                    INSERT INTO cockpit_month_facts
-                        (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
-                    SELECT :tenant_id, {_new_id()}, :month, {kind}, {scope_id}, f.village_id, NULL, {participants},
-                           {sums}
-                    FROM cockpit_household_months f LEFT JOIN branch b ON b.node_id = f.grid_node_id
-                    JOIN households h ON h.tenant_id = f.tenant_id AND h.id = f.household_id
-                    WHERE f.tenant_id = :tenant_id AND f.month = :month AND f.village_id IN :villages {extra}
-                    GROUP BY {scope_id}, f.village_id""", params)
-        params = {"tenant_id": tenant_id, "month": month, "village": VILLAGE, "township": TOWNSHIP}
-        run("""DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id AND month = :month
-                                   AND scope_kind = :township""", params)
+            _rollup(tenant_id, "AND {day} >= :month AND {day} < :end AND f.village_id IN :villages",
+                    {"month": month, "end": end, "villages": part})
+    return len(villages_of_month)
+
+
+def _rollup(tenant_id, where: str, params: dict) -> None:
+    """The month facts of the day facts and household months `where` admits (`{day}` is the
+    table's date column): each village's rows and its grid nodes' at every level, then the
+    township's rows of the months touched, from its villages' rows."""
+    params = {"tenant_id": tenant_id, "village": VILLAGE, "grid": GRID, "township": TOWNSHIP, "active": "active",
+              **params}
+    sums = ", ".join(f"SUM(f.{m}) AS {m}" for m in MEASURES)
+    # participation is a share of the households registered now (the coverage facts' count), so a
+    # household that has since moved out or merged is not counted in it (its points still are)
+    participants = "SUM(CASE WHEN f.entries > 0 AND h.status = :active THEN 1 ELSE 0 END)"
+    day_month, own_month = month_of("f.day"), "f.month"
+    scoped = where.replace("{day}", "month")
+    run(f"""DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id AND scope_kind IN (:village, :grid)
+            {scoped.replace("f.village_id", "village_id")}""", params)
+    scopes = [("f.village_id", ":village", "")] + [
+        (f"b.grid{k}", ":grid", f"AND b.grid{k} IS NOT NULL") for k in LEVELS]
+    for scope_id, kind, extra in scopes:
+        # the item rows of each scope (flows without an item are only in the total), and its
+        # all-flows row (item None) with the participants
         run(f"""
+            WITH branch AS ({branch_sql()})
             INSERT INTO cockpit_month_facts
                 (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
-            SELECT :tenant_id, {_new_id()}, :month, :township, :tenant_id, NULL, item_id, SUM(participants), {sums}
-            FROM cockpit_month_facts
-            WHERE tenant_id = :tenant_id AND month = :month AND scope_kind = :village
-            GROUP BY item_id""", params)
-    return len(villages_of_month)
+            SELECT :tenant_id, {_new_id()}, {day_month}, {kind}, {scope_id}, f.village_id, f.item_id, 0, {sums}
+            FROM cockpit_day_facts f LEFT JOIN branch b ON b.node_id = f.grid_node_id
+            WHERE f.tenant_id = :tenant_id AND f.item_id IS NOT NULL {where.replace("{day}", "f.day")} {extra}
+            GROUP BY {day_month}, {scope_id}, f.village_id, f.item_id""", params)
+        run(f"""
+            WITH branch AS ({branch_sql()})
+            INSERT INTO cockpit_month_facts
+                (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
+            SELECT :tenant_id, {_new_id()}, {own_month}, {kind}, {scope_id}, f.village_id, NULL, {participants},
+                   {sums}
+            FROM cockpit_household_months f LEFT JOIN branch b ON b.node_id = f.grid_node_id
+            JOIN households h ON h.tenant_id = f.tenant_id AND h.id = f.household_id
+            WHERE f.tenant_id = :tenant_id {where.replace("{day}", "f.month")} {extra}
+            GROUP BY {own_month}, {scope_id}, f.village_id""", params)
+    months = "" if not where else "AND month >= :month AND month < :end"
+    run(f"DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id AND scope_kind = :township {months}",
+        params)
+    run(f"""
+        INSERT INTO cockpit_month_facts
+            (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
+        SELECT :tenant_id, {_new_id()}, month, :township, :tenant_id, NULL, item_id, SUM(participants),
+               {", ".join(f"SUM({m}) AS {m}" for m in MEASURES)}
+        FROM cockpit_month_facts
+        WHERE tenant_id = :tenant_id AND scope_kind = :village {months}
+        GROUP BY month, item_id""", params)
 
 
 # --- tonight's registers -------------------------------------------------------------------------------
