@@ -86,6 +86,7 @@ def celery_init_app(app: Flask) -> Celery:
     from jifen.workers import (  # noqa: F401  registers the tasks and their daily schedule
         dividend_jobs,
         honour_jobs,
+        integrity_jobs,
         jobs,
         notification_jobs,
         period_jobs,
