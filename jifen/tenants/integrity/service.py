@@ -62,16 +62,17 @@ STATUS_LABELS = {OPEN: _l("Open"), REVIEWED: _l("Reviewed")}
 
 def rules() -> dict:
     """Each detector's rule in words, with its numbers (the list page shows them)."""
+    z_limit, factor = format(d.Z_LIMIT, "g"), format(d.BURST_FACTOR, "g")
     return {
         SEPARATION: _("A verifier or panel member approved an application of their own household, or one they "
                       "submitted themselves (a staff record's own verification is by design and not counted)."),
         OUTLIER: _("In a calendar year, a verifier with at least %(n)s decisions whose approval rate or average "
                    "approved points lies more than %(z)s standard deviations from the mean of the other verifiers "
                    "(at least %(peers)s of them, each with %(n)s decisions).",
-                   n=d.MIN_DECISIONS, z=f"{d.Z_LIMIT:g}", peers=d.MIN_PEERS),
+                   n=d.MIN_DECISIONS, z=z_limit, peers=d.MIN_PEERS),
         BURST: _("A village's applications in the %(days)s days up to a dividend run or a year's end are more than "
                  "%(factor)s times its usual daily rate over the %(usual)s days before, and at least %(least)s.",
-                 days=d.BURST_DAYS, factor=f"{d.BURST_FACTOR:g}", usual=d.USUAL_DAYS, least=d.MIN_BURST),
+                 days=d.BURST_DAYS, factor=factor, usual=d.USUAL_DAYS, least=d.MIN_BURST),
         PHOTO: _("The same or a nearly identical photo (at most %(bits)s of 64 bits of its perceptual hash differ) "
                  "is attached to applications of different households.", bits=d.MAX_DISTANCE),
         DEVICE: _("One phone checked in %(least)s or more different households for activities held on the same day.",
