@@ -135,7 +135,18 @@ def test_a_panel_member_approving_a_proxy_application_they_submitted_is_a_signal
     run()
     [s] = signals("separation")
     assert s.subject_name == "panel1" and s.numbers == {"step": "certify", "own_household": False,
-                                                        "own_record": True, "points": 3}
+                                                        "own_record": True, "points": 3, "applications": 1,
+                                                        "month": clock.today().strftime("%Y-%m")}
+    # a second one the same month: the same signal, its count refreshed (it is still open)
+    second = apps.proxy_apply(who("panel1"), pw.household2, {"item_code": "A2", "description": "代填",
+                                                             "occurred_on": clock.today().isoformat()})
+    apps.verify(who("gridder"), second.id)
+    apps.vote(who("panel1"), second.id, {"decision": "approve"})
+    db.session.commit()
+    assert run()["new"] == 0
+    [s] = signals("separation")
+    db.session.refresh(s)
+    assert s.numbers["applications"] == 2 and s.numbers["points"] == 6 and len(s.records) == 2
 
 
 # --- 2. outlying verifiers -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
@@ -48,8 +48,8 @@ class SignalSchema(Schema):
 
 
 class SignalListArgs(Schema):
-    status = fields.String(metadata=_d("Only open or only reviewed signals.", enum=list(STATUSES)))
-    kind = fields.String(metadata=_d("Only this kind.", enum=list(KINDS)))
+    status = fields.String(validate=validate.OneOf(STATUSES), metadata=_d("Only open or only reviewed signals."))
+    kind = fields.String(validate=validate.OneOf(KINDS), metadata=_d("Only this kind."))
     village_id = fields.UUID(metadata=_d("Only this village's signals."))
 
 

@@ -43,7 +43,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Boolean, Date, DateTime, Integer, String, Uuid, bindparam, select, text
+from sqlalchemy import Boolean, Date, DateTime, Integer, String, Uuid, bindparam, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock
@@ -105,16 +105,17 @@ WITH own AS (
     WHERE u.tenant_id = :tenant_id AND u.phone IS NOT NULL AND u.phone <> ''
 ),
 approvals AS (
-    SELECT a.id AS application_id, a.verified_by AS user_id, a.verified_by_name AS user_name, 'verify' AS step
+    SELECT a.id AS application_id, a.verified_by AS user_id, a.verified_by_name AS user_name, 'verify' AS step,
+           a.verified_at AS approved_at
     FROM applications a
     WHERE a.tenant_id = :tenant_id AND a.verified_by IS NOT NULL AND a.verified_at >= :since
     UNION ALL
-    SELECT v.application_id, v.member_id, v.member_name, 'certify'
+    SELECT v.application_id, v.member_id, v.member_name, 'certify', v.created_at
     FROM certification_votes v
     WHERE v.tenant_id = :tenant_id AND v.decision = 'approve' AND v.created_at >= :since
 ),
 judged AS (
-    SELECT p.application_id, p.user_id, p.user_name, p.step, a.household_id, a.village_id, a.points,
+    SELECT p.application_id, p.user_id, p.user_name, p.step, p.approved_at, a.household_id, a.village_id, a.points,
            CASE WHEN EXISTS (SELECT 1 FROM own o WHERE o.user_id = p.user_id AND o.household_id = a.household_id)
                 THEN 1 ELSE 0 END AS own_household,
            CASE WHEN a.submitted_by = p.user_id
@@ -127,14 +128,31 @@ SELECT * FROM judged WHERE own_household = 1 OR own_record = 1
 
 
 def separation_of_duties(since: datetime) -> list[Found]:
+    """One signal per approval of an own household's application; approvals of one's own
+    submissions (a habit more than an incident: a grid worker entering proxies and verifying them)
+    are gathered per approver, step, village and local month, with their count and points."""
     rows = _rows(SEPARATION_SQL, _at("since", since), application_id=Uuid(), user_id=Uuid(), user_name=String(),
-                 step=String(), household_id=Uuid(), village_id=Uuid(), points=Integer(), own_household=Integer(),
-                 own_record=Integer())
-    return [Found(SEPARATION, f"{r.step}:{r.user_id}:{r.application_id}", r.village_id, r.user_id, r.user_name,
-                  r.household_id, [_rec("application", r.application_id), _rec("household", r.household_id)],
-                  {"step": r.step, "own_household": bool(r.own_household), "own_record": bool(r.own_record),
-                   "points": r.points})
-            for r in rows]
+                 step=String(), approved_at=DateTime(timezone=True), household_id=Uuid(), village_id=Uuid(),
+                 points=Integer(), own_household=Integer(), own_record=Integer())
+    tz = clock.zone(current_tenant())
+    found, habits = [], defaultdict(list)
+    for r in rows:
+        if r.own_household:
+            found.append(Found(SEPARATION, f"{r.step}:{r.user_id}:{r.application_id}", r.village_id, r.user_id,
+                               r.user_name, r.household_id,
+                               [_rec("application", r.application_id), _rec("household", r.household_id)],
+                               {"step": r.step, "own_household": True, "own_record": bool(r.own_record),
+                                "points": r.points}))
+        else:
+            month = r.approved_at.astimezone(tz).strftime("%Y-%m")
+            habits[(r.step, r.user_id, r.village_id, month)].append(r)
+    for (step, user_id, village_id, month), group in sorted(habits.items(), key=lambda kv: str(kv[0])):
+        found.append(Found(SEPARATION, f"own:{step}:{user_id}:{village_id}:{month}", village_id, user_id,
+                           group[0].user_name, group[0].household_id if len(group) == 1 else None,
+                           [_rec("application", r.application_id) for r in group[:MAX_LINKED]],
+                           {"step": step, "own_household": False, "own_record": True, "month": month,
+                            "applications": len(group), "points": sum(r.points for r in group)}))
+    return found
 
 
 # --- 2. outlying verifiers ---------------------------------------------------------------------
@@ -381,19 +399,31 @@ def _insert_ignore():
 
 
 def write(found: list[Found], day: date) -> int:
-    """Insert the signals not yet known (by kind and dedupe key); returns how many are new."""
+    """Insert the signals not yet known (by kind and dedupe key); a known one still open gets the
+    latest records and numbers (a month's count grows), a reviewed one is left as it was reviewed.
+    Returns how many are new."""
     if not found:
         return 0
     tenant_id, now = current_tenant_id(), clock.now()
-    rows = {(f.kind, f.dedupe_key): {
+    rows = {(f.kind, f.dedupe_key[:200]): {
         "tenant_id": tenant_id, "id": new_id(), "kind": f.kind, "dedupe_key": f.dedupe_key[:200],
         "village_id": f.village_id, "subject_user_id": f.subject_user_id, "subject_name": (f.subject_name or "")[:100],
         "household_id": f.household_id, "records": f.records or [], "numbers": f.numbers or {}, "detected_on": day,
         "status": OPEN, "reviewed_by_name": "", "review_reason": "", "created_at": now} for f in found}
-    stmt = (_insert_ignore().values(list(rows.values()))
-            .on_conflict_do_nothing(index_elements=["tenant_id", "kind", "dedupe_key"])
-            .returning(IntegritySignal.id))
-    return len(db.session.execute(stmt).all())
+    known = set()
+    keys = list(rows)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        known |= {tuple(r) for r in db.session.execute(select(IntegritySignal.kind, IntegritySignal.dedupe_key).where(
+            tuple_(IntegritySignal.kind, IntegritySignal.dedupe_key).in_(chunk)))}
+    for start in range(0, len(keys), 500):
+        stmt = _insert_ignore().values([rows[k] for k in keys[start:start + 500]])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "kind", "dedupe_key"],
+            set_={"records": stmt.excluded.records, "numbers": stmt.excluded.numbers},
+            where=IntegritySignal.status == OPEN)
+        db.session.execute(stmt)
+    return len(set(keys) - known)
 
 
 def run_all(day: date, since: datetime | None = None, hash_limit: int | None = None) -> dict:
