@@ -136,8 +136,8 @@ def test_a_panel_member_approving_a_proxy_application_they_submitted_is_a_signal
     [s] = signals("separation")
     assert s.subject_name == "panel1" and s.numbers == {"step": "certify", "own_household": False,
                                                         "own_record": True, "points": 3, "applications": 1,
-                                                        "month": clock.today().strftime("%Y-%m")}
-    # a second one the same month: the same signal, its count refreshed (it is still open)
+                                                        "year": clock.today().year}
+    # a second one the same year: the same signal, its count refreshed (it is still open)
     second = apps.proxy_apply(who("panel1"), pw.household2, {"item_code": "A2", "description": "代填",
                                                              "occurred_on": clock.today().isoformat()})
     apps.verify(who("gridder"), second.id)
@@ -407,14 +407,20 @@ def test_the_list_page_filters_and_explains_in_chinese(app, client, pw, world):
     assert "李四" not in client.get(f"{PAGES}/?kind=burst").get_data(as_text=True)
 
 
-def test_summary_counts_open_signals_by_kind(app, pw, world):
-    _one_signal(app, world, pw)
-    with app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
-        from jifen.tenants.integrity import service
+def test_summary_counts_open_signals_by_kind_and_the_dashboard_panel_shows_them(app, pw, world):
+    from flask import g, render_template
 
+    from jifen.tenants.integrity import service
+
+    signal_id = _one_signal(app, world, pw)
+    with app.test_request_context("/t/alpha/"), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
+        g.tenant_slug = "alpha"  # as the request's tenant resolution sets it (platform/web.py)
         got = service.summary(who("admin"))
         assert got["open"] == 1 and got["open_by_kind"]["separation"] == 1 and got["open_by_kind"]["burst"] == 0
-        assert len(got["newest"]) == 1
+        assert [s.id for s in got["newest"]] == [signal_id]
+        html = render_template("integrity/_panel.html", integrity=got)
+        assert 'id="integrity-panel"' in html and f"/t/alpha/integrity/{signal_id}" in html and "<style>" in html
+        assert service.summary(who("panel"))["open"] == 0  # 礼坑村's panel member: not their village
 
 
 def test_the_nightly_job_runs_the_detectors(app, pw, world):

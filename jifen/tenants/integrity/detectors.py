@@ -129,8 +129,9 @@ SELECT * FROM judged WHERE own_household = 1 OR own_record = 1
 
 def separation_of_duties(since: datetime) -> list[Found]:
     """One signal per approval of an own household's application; approvals of one's own
-    submissions (a habit more than an incident: a grid worker entering proxies and verifying them)
-    are gathered per approver, step, village and local month, with their count and points."""
+    submissions (a habit more than an incident: a grid worker alone in a village entering proxies
+    and verifying them) are gathered per approver, step, village and year, with their count and
+    points (refreshed while the signal is open; a reviewed year stays as reviewed)."""
     rows = _rows(SEPARATION_SQL, _at("since", since), application_id=Uuid(), user_id=Uuid(), user_name=String(),
                  step=String(), approved_at=DateTime(timezone=True), household_id=Uuid(), village_id=Uuid(),
                  points=Integer(), own_household=Integer(), own_record=Integer())
@@ -144,13 +145,13 @@ def separation_of_duties(since: datetime) -> list[Found]:
                                {"step": r.step, "own_household": True, "own_record": bool(r.own_record),
                                 "points": r.points}))
         else:
-            month = r.approved_at.astimezone(tz).strftime("%Y-%m")
-            habits[(r.step, r.user_id, r.village_id, month)].append(r)
-    for (step, user_id, village_id, month), group in sorted(habits.items(), key=lambda kv: str(kv[0])):
-        found.append(Found(SEPARATION, f"own:{step}:{user_id}:{village_id}:{month}", village_id, user_id,
+            year = r.approved_at.astimezone(tz).year
+            habits[(r.step, r.user_id, r.village_id, year)].append(r)
+    for (step, user_id, village_id, year), group in sorted(habits.items(), key=lambda kv: str(kv[0])):
+        found.append(Found(SEPARATION, f"own:{step}:{user_id}:{village_id}:{year}", village_id, user_id,
                            group[0].user_name, group[0].household_id if len(group) == 1 else None,
                            [_rec("application", r.application_id) for r in group[:MAX_LINKED]],
-                           {"step": step, "own_household": False, "own_record": True, "month": month,
+                           {"step": step, "own_household": False, "own_record": True, "year": year,
                             "applications": len(group), "points": sum(r.points for r in group)}))
     return found
 
@@ -400,7 +401,7 @@ def _insert_ignore():
 
 def write(found: list[Found], day: date) -> int:
     """Insert the signals not yet known (by kind and dedupe key); a known one still open gets the
-    latest records and numbers (a month's count grows), a reviewed one is left as it was reviewed.
+    latest records and numbers (a year's count grows), a reviewed one is left as it was reviewed.
     Returns how many are new."""
     if not found:
         return 0

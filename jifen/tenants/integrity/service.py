@@ -188,8 +188,8 @@ def explain(signal: IntegritySignal, villages: dict | None = None, households: d
         if n.get("own_household"):
             return _("%(who)s %(step)s an application of their own household %(household)s (%(points)s points).",
                      who=who, step=step, household=household, points=n.get("points"))
-        return _("%(who)s %(step)s %(n)s applications in %(month)s that they had submitted themselves (%(points)s "
-                 "points in all).", who=who, step=step, n=n.get("applications", 1), month=n.get("month", ""),
+        return _("In %(year)s %(who)s %(step)s %(n)s applications that they had submitted themselves (%(points)s "
+                 "points in all).", who=who, step=step, n=n.get("applications", 1), year=n.get("year", ""),
                  points=n.get("points"))
     if signal.kind == OUTLIER:
         if n.get("metric") == "rate":
