@@ -227,6 +227,31 @@ def test_a_burst_of_applications_before_the_year_end_is_a_signal_and_a_steady_vi
     assert sum(r["type"] == "application" for r in s.records) == 9
 
 
+def test_a_burst_before_a_dividend_run_counts_what_came_before_the_run_only(pw, scope):
+    from jifen.tenants.dividends.models import DividendPool, DividendRun
+
+    started = clock.now() - timedelta(days=5)
+    pool = DividendPool(village_id=pw.village, title="集体收入分红", amount_fen=100000, source="collective_income",
+                        period=started.year, base_percent=0)
+    db.session.add(pool)
+    db.session.flush()
+    db.session.add(DividendRun(pool_id=pool.id, number=1, state="simulated", village_id=pw.village,
+                               period=started.year, amount_fen=100000, base_percent=0, min_points=0,
+                               started_at=started))
+    _submitted(pw, pw.village, pw.household, started - timedelta(days=40))
+    _submitted(pw, pw.village, pw.household, started - timedelta(hours=30), 4)  # four the day before: too few
+    _submitted(pw, pw.village, pw.household, started + timedelta(hours=2), 6)  # after the run took its points
+    db.session.commit()
+    run()
+    assert signals("burst") == []
+    _submitted(pw, pw.village, pw.household, started - timedelta(hours=1), 2)
+    db.session.commit()
+    run()
+    [s] = signals("burst")
+    assert s.numbers["what"] == "dividend" and s.numbers["burst"] == 6
+    assert s.records[0] == {"type": "dividend_pool", "id": str(pool.id)}
+
+
 # --- 4. shared photos -----------------------------------------------------------------------------
 
 def test_the_same_photo_on_two_households_applications_is_a_signal(pw, scope):

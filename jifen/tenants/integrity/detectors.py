@@ -20,9 +20,9 @@ The rules (the page text says the same, service.RULES):
    who all decide alike do not turn any difference into infinity. The per-verifier counts are one
    GROUP BY; the peer statistics over those few rows are worked out here.
 3. Burst before a cut-off: a village's applications (self, proxy and single staff records; not
-   batch sheets or activity attendance, which come in bulk by nature) in the `BURST_DAYS` days up
-   to a cut-off — the day a dividend run of a pool covering the village took its points, or a
-   year's end (the ranking for the year-end commendation and the year's dividends) — more than
+   batch sheets or activity attendance, which come in bulk by nature) in the `BURST_DAYS` days (72
+   hours) before a cut-off — the moment a dividend run of a pool covering the village took its
+   points, or a year's end (the ranking for the year-end commendation and the year's dividends) — more than
    `BURST_FACTOR` times its usual daily rate over the `USUAL_DAYS` days before, and at least
    `MIN_BURST` of them.
 4. Shared photo: two applications of different households carrying the same or a near-identical
@@ -248,36 +248,39 @@ ORDER BY a.created_at
 
 @dataclass(frozen=True)
 class Cutoff:
-    day: date
+    moment: datetime  # points counted up to here: a run's start, or the first moment of the next year
+    day: date  # the cut-off's local day (what people are told)
     what: str  # "dividend" | "year_end"
     village_id: uuid.UUID | None  # None: every village
     pool_id: uuid.UUID | None = None
 
 
 def cutoffs(since: datetime, day: date) -> list[Cutoff]:
-    """Dividend runs' days (the day a run took the earned points) and year ends, from `since` to `day`."""
+    """Dividend runs (the moment a run took the earned points) and year ends, from `since` up to the
+    end of `day`; one per local day and village (the earliest)."""
     found: dict = {}
+    end_of_day = clock.local_moment(day + timedelta(days=1), time(0))
     runs = db.session.execute(
         select(DividendRun.started_at, DividendRun.village_id, DividendRun.pool_id)
-        .where(DividendRun.state != "failed", DividendRun.started_at >= since)).all()
+        .where(DividendRun.state != "failed", DividendRun.started_at >= since, DividendRun.started_at < end_of_day)
+        .order_by(DividendRun.started_at)).all()
     tz = clock.zone(current_tenant())
     for started_at, village_id, pool_id in runs:
         local = started_at.astimezone(tz).date()
-        if local <= day:
-            found.setdefault((local, village_id), Cutoff(local, "dividend", village_id, pool_id))
-    first_year = max(since.astimezone(tz).year, 2000)
-    for year in range(first_year, day.year + 1):
-        end = date(year, 12, 31)
-        if clock.local_moment(end, time(0)) >= since and end <= day:
-            found.setdefault((end, None), Cutoff(end, "year_end", None))
-    return sorted(found.values(), key=lambda c: (c.day, str(c.village_id)))
+        found.setdefault((local, village_id), Cutoff(started_at, local, "dividend", village_id, pool_id))
+    for year in range(max(since.astimezone(tz).year, 2000), day.year + 1):
+        moment = clock.local_moment(date(year + 1, 1, 1), time(0))
+        if since <= moment <= end_of_day:
+            found.setdefault((date(year, 12, 31), None), Cutoff(moment, date(year, 12, 31), "year_end", None))
+    return sorted(found.values(), key=lambda c: (c.moment, str(c.village_id)))
 
 
 def bursts(since: datetime, day: date) -> list[Found]:
+    """Applications in the `BURST_DAYS` days before each cut-off's moment against the `USUAL_DAYS`
+    days before those (one GROUP BY per cut-off: a township has a few cut-offs a year)."""
     found = []
     for cut in cutoffs(since, day):
-        burst_from = clock.local_moment(cut.day - timedelta(days=BURST_DAYS - 1), time(0))
-        until = clock.local_moment(cut.day + timedelta(days=1), time(0))
+        burst_from, until = cut.moment - timedelta(days=BURST_DAYS), cut.moment
         usual_from = burst_from - timedelta(days=USUAL_DAYS)
         times = (_at("burst_from", burst_from), _at("until", until))
         for r in _rows(BURST_SQL, *times, _at("usual_from", usual_from), village_id=Uuid(), burst=Integer(),
