@@ -426,7 +426,7 @@ def test_the_list_page_filters_and_explains_in_chinese(app, client, pw, world):
     _one_signal(app, world, pw)
     page_login(client, "alpha", "admin")
     html = client.get(f"{PAGES}/?status=open").get_data(as_text=True)
-    assert "诚信" in html or "审核" in html
+    assert "诚信提示" in html and "待核查" in html and "公示中" not in html  # zh_CN by default
     assert "李四" in html
     assert "李四" not in client.get(f"{PAGES}/?status=reviewed").get_data(as_text=True)
     assert "李四" not in client.get(f"{PAGES}/?kind=burst").get_data(as_text=True)

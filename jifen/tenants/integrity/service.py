@@ -57,7 +57,7 @@ KIND_LABELS = {
     PHOTO: _l("Same photo, different households"),
     DEVICE: _l("One phone, many households"),
 }
-STATUS_LABELS = {OPEN: _l("Open"), REVIEWED: _l("Reviewed")}
+STATUS_LABELS = {OPEN: _l("Not yet reviewed"), REVIEWED: _l("Reviewed")}
 
 
 def rules() -> dict:
