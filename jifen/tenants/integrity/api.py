@@ -35,7 +35,7 @@ class SignalSchema(Schema):
     household_id = fields.UUID(allow_none=True)
     records = fields.List(fields.Nested(RecordSchema), metadata=_d("The records it links to."))
     numbers = fields.Dict(metadata=_d("The numbers that explain it (by kind)."))
-    text = fields.Method("_text", metadata=_d("The signal in plain words, in the request's language.",
+    text = fields.Method("_explained", metadata=_d("The signal in plain words, in the request's language.",
                                               type="string"))
     detected_on = fields.Date()
     status = fields.String(metadata=_d("open or reviewed.", enum=list(STATUSES)))
@@ -43,7 +43,7 @@ class SignalSchema(Schema):
     reviewed_at = fields.DateTime(allow_none=True)
     review_reason = fields.String()
 
-    def _text(self, signal):
+    def _explained(self, signal):
         return service.explain(signal)
 
 

@@ -33,6 +33,8 @@ from jifen.tenants.villages.scopes import subtree_of
 PATROL = "夜间治安巡逻"
 ITEM = "HJ01"  # 门前三包保持整洁: a household item every demo village keeps
 PHONE_TOKEN = "demo-phone-of-one-villager-00001"  # the device cookie the three check-ins share
+OWN, SHARED = "代填：门前三包落实到位", "门前屋后打扫干净"
+MADE = (OWN, SHARED, PATROL)  # the descriptions of the applications this demo makes (check-ins: the title)
 
 
 def load_demo(admin_actor: Actor, villages: dict) -> str | None:
@@ -45,13 +47,12 @@ def load_demo(admin_actor: Actor, villages: dict) -> str | None:
         _one_phone(admin_actor, guantian)
         db.session.flush()
     result = detectors.run_all(clock.today(), hash_limit=1_000_000)
-    db.session.commit()
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(result["by_kind"].items()))
     return (f"Integrity signals: {result['found']} found ({kinds}); {result['photos_hashed']} photos hashed; "
             "see /t/longwo/integrity/ as admin or chenfang.")
 
 
-def _apply(admin_actor: Actor, household: Household, photo: bytes | None = None, description="门前屋后打扫干净"):
+def _apply(admin_actor: Actor, household: Household, photo: bytes | None = None, description=SHARED):
     photos = [FileStorage(io.BytesIO(photo), filename="photo.jpg", content_type="image/jpeg")] if photo else None
     return apps.proxy_apply(admin_actor, household.id, {"item_code": ITEM, "occurred_on": clock.today().isoformat(),
                                                         "description": description}, photos)
@@ -74,7 +75,7 @@ def _own_household(admin_actor: Actor, village) -> None:
         head.phone = "13900001234"
     worker.phone = head.phone  # 刘强 is this household's head: the account's phone is the member's
     db.session.flush()
-    app = _apply(admin_actor, household, scene_photo("integrity-own-household"), "代填：门前三包落实到位")
+    app = _apply(admin_actor, household, scene_photo("integrity-own-household"), OWN)
     apps.verify(actor_for(worker), app.id)
 
 
