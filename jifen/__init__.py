@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
                                 x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
 
-    from jifen.platform import api, errortracking, i18n, metrics, ratelimit, static_version, web
+    from jifen.platform import api, charts, errortracking, i18n, metrics, ratelimit, static_version, web
     from jifen.platform.db import db
 
     errortracking.init_app(app)
@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     i18n.init_app(app)
     static_version.init_app(app)
+    charts.init_app(app)
     web.init_app(app)
     ratelimit.init_app(app)
     api.init_app(app)
@@ -62,7 +63,9 @@ def _register_pages(app: Flask) -> None:
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
     from jifen.tenants.activities import views as activity_views
+    from jifen.tenants.cockpit import views as cockpit_views
     from jifen.tenants.dividends import views as dividend_views
+    from jifen.tenants.funds import views as fund_views
     from jifen.tenants.honours import views as honour_views
     from jifen.tenants.households import roster_views
     from jifen.tenants.households import views as household_views
@@ -74,15 +77,18 @@ def _register_pages(app: Flask) -> None:
     from jifen.tenants.rulebook import views as rulebook_views
     from jifen.tenants.store import order_views
     from jifen.tenants.store import views as store_views
+    from jifen.tenants.trend import views as trend_views
     from jifen.tenants.villages import grid_views
     from jifen.tenants.villages import views as village_views
 
     for bp in (health, accounts_views.bp, accounts_views.lang_bp, county_views.bp, staff_views.bp,
                village_views.bp, grid_views.bp, household_views.bp, roster_views.bp, rulebook_views.bp, store_views.bp,
                apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
-               order_views.bp, ranking_views.bp, honour_views.bp, dividend_views.bp, delivery_views.bp,
+               order_views.bp, ranking_views.bp, cockpit_views.bp, honour_views.bp, dividend_views.bp, fund_views.bp,
+               delivery_views.bp,
                period_views.bp, files_views.bp, audit_views.bp, job_views.bp, integrity_views.bp):
         app.register_blueprint(bp)
+    app.register_blueprint(trend_views.bp)
 
     wants_slug = {}  # endpoint -> does its rule take a tenant_slug (cached: url_for is hot in templates)
 
@@ -120,7 +126,9 @@ def _register_api(api) -> None:
     from jifen.platform.staff.api import blp as staff_api
     from jifen.platform.townships.api import blp as county_api
     from jifen.tenants.activities.api import blp as activities_api
+    from jifen.tenants.cockpit.api import blp as cockpit_api
     from jifen.tenants.dividends.api import blp as dividends_api
+    from jifen.tenants.funds.api import blp as funds_api
     from jifen.tenants.honours.api import blp as honours_api
     from jifen.tenants.households.api import blp as households_api
     from jifen.tenants.households.roster_api import blp as roster_api
@@ -140,7 +148,7 @@ def _register_api(api) -> None:
 
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
                 store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, orders_api, rankings_api,
-                honours_api, dividends_api, delivery_api, periods_api, files_api, audit_api,
+                cockpit_api, honours_api, dividends_api, funds_api, delivery_api, periods_api, files_api, audit_api,
                 jobs_api, county_jobs_api, integrity_api):
         api.register_blueprint(blp)
 

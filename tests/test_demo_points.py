@@ -16,6 +16,7 @@ from jifen.platform.db import db
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends.models import DividendRun
+from jifen.tenants.funds.models import FundCoverage, FundRecord
 from jifen.tenants.honours.models import HonourCandidate, HonourWall, StarRating
 from jifen.tenants.integrity import demo as integrity_demo
 from jifen.tenants.integrity.models import IntegritySignal
@@ -65,6 +66,11 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, 
     assert _count(RankingSnapshot) >= 2 and _count(StarRating) > 0 and _count(HonourWall) > 0
     assert _count(HonourCandidate, HonourCandidate.status == "confirmed") > 0
     assert _count(DividendRun, DividendRun.state == "paid") == 1
+    # fund coverage: money received over past months, tonight's snapshot with exactly one village below
+    coverage = db.session.execute(select(FundCoverage).where(FundCoverage.taken_on == clock.today())).scalars().all()
+    assert len(coverage) == 4  # the township and the three villages with a store
+    assert [r.village_id is not None for r in coverage if r.below] == [True]
+    assert len({d.replace(day=1) for d in db.session.execute(select(FundRecord.received_on)).scalars()}) >= 3
     assert stats["errors"] == [] and stats["skipped"] == 0
     states = dict(db.session.execute(select(Application.state, func.count()).group_by(Application.state)).all())
     assert set(states) == set(STATES), states
@@ -95,6 +101,14 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, 
     assert report["differences"] == [] and report["unbalanced"] == []
     with_points = _count(HouseholdBalance, HouseholdBalance.period == today.year, HouseholdBalance.available > 0)
     assert with_points >= 60
+    # the dashboard's facts over the demo's year equal a recount from the ledger, with months of history
+    from tests.test_cockpit_facts import recount, stored
+
+    assert stored() == recount()
+    months = {k[0] for k in stored()["months"] if k[1] == "township" and k[3] is None}
+    assert len(months) >= min(today.month, 3)
+    # a household's rank over time: the month-ends of the year were ranked
+    assert _count(RankingSnapshot) >= min(today.month, 3)
 
     # the demo villager signs in and has points of their own
     user = db.session.execute(select(User).where(User.username == points_demo.DEMO_VILLAGER)).scalar_one()
@@ -107,7 +121,8 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, 
 
     # loading again adds nothing: the points demo alone, and the whole demo (rewards included)
     counts = lambda: [_count(m) for m in (Application, Notice, Objection, LedgerTransaction, User, Order,  # noqa: E731
-                                          RankingSnapshot, StarRating, HonourCandidate, DividendRun)]
+                                          RankingSnapshot, StarRating, HonourCandidate, DividendRun, FundRecord,
+                                          FundCoverage)]
     before = counts()
     assert points_demo.load_demo(admin, villages) is None
     assert counts() == before

@@ -35,8 +35,10 @@ EXPORTS = {
     "/api/v1/t/<tenant_slug>/roster/template", "/api/v1/t/<tenant_slug>/roster/export",
     "/api/v1/t/<tenant_slug>/honours/lists/<uuid:recommendation_list_id>/export",
     "/api/v1/t/<tenant_slug>/dividends/runs/<uuid:dividend_run_id>/sheet",
+    "/t/<tenant_slug>/trend/households/<uuid:household_id>.xlsx",  # a chart's numbers (platform/charts/xlsx.py)
+    "/t/<tenant_slug>/cockpit/",  # ?format=xlsx: every dashboard chart's numbers
 }
-MARKERS = ("xlsx_response", "XLSX_MIMETYPE", "spreadsheetml")
+MARKERS = ("xlsx_response", "XLSX_MIMETYPE", "spreadsheetml", "charts_download")
 
 
 def _writes_a_workbook(view) -> bool:
@@ -121,4 +123,10 @@ def test_every_export_route_neutralises_formula_cells(app, world, dw, client):  
         page_url = url.replace("/api/v1", "").replace("/sheet", "/sheet.xlsx")
         _check(pages.get(page_url), planted)
         walked[page_rule] = (page_url, planted)
+    trend = f"/t/alpha/trend/households/{dw.households['王五']}.xlsx"  # month labels and numbers only
+    _check(pages.get(trend), [])
+    walked["/t/<tenant_slug>/trend/households/<uuid:household_id>.xlsx"] = (trend, [])
+    cockpit = "/t/alpha/cockpit/?format=xlsx"
+    _check(pages.get(cockpit), [])  # (the planted names are a micro grid and a household: not on it)
+    walked["/t/<tenant_slug>/cockpit/"] = (cockpit, [])
     assert set(walked) == EXPORTS

@@ -26,6 +26,7 @@ from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.activities.models import Activity, ActivitySignup, Attendance
 from jifen.tenants.dividends.models import DividendPool, DividendRun
+from jifen.tenants.funds.models import FundRecord
 from jifen.tenants.honours.models import HonourShortlist, HonourTitle, RecommendationList
 from jifen.tenants.points import notices, posting
 from jifen.tenants.points.models import Application, ApplicationPhoto, Batch, LedgerTransaction, Notice, Objection
@@ -281,6 +282,19 @@ def case_period_close(env):
     return Op("admin", "/periods/close", _json({"period": year}), lambda: (env.count(PeriodClose),), (1,))
 
 
+def case_fund_records(env):
+    day = env.run(clock.today).isoformat()
+    return Op("admin", "/funds/records", _json({"kind": "donation", "amount": "500.00", "received_on": day}),
+              lambda: (env.count(FundRecord),), (1,))
+
+
+def case_fund_reversals(env):
+    day = env.run(clock.today).isoformat()
+    record = env.api("admin", "/funds/records", {"kind": "budget", "amount": "800.00", "received_on": day})["id"]
+    return Op("admin", f"/funds/records/{record}/reverse", _json({"reason": "重复登记"}),
+              lambda: (env.count(FundRecord), env.count(AuditEntry, AuditEntry.action == "funds.reverse")), (1, 1))
+
+
 CASES = {
     ("POST", "/points/applications"): case_applications,
     ("POST", "/points/applications/proxy"): case_proxy,
@@ -301,6 +315,8 @@ CASES = {
     ("POST", "/dividends/pools/<uuid:dividend_pool_id>/simulate"): case_simulate,
     ("POST", "/dividends/runs/<uuid:dividend_run_id>/pay"): case_pay,
     ("POST", "/periods/close"): case_period_close,
+    ("POST", "/funds/records"): case_fund_records,
+    ("POST", "/funds/records/<uuid:fund_record_id>/reverse"): case_fund_reversals,
 }
 
 

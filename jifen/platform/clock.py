@@ -34,6 +34,12 @@ def now() -> datetime:
     return moment + (real - started)
 
 
+def real_now() -> datetime:
+    """The real time, whatever `at` says: what time-ordered ids (UUIDv7) are stamped with, so what
+    compares with them (the cockpit's "written since" key ranges)."""
+    return datetime.now(timezone.utc)
+
+
 @contextmanager
 def at(moment: datetime):
     """Run the block as if it were `moment` (aware; the clock runs on from there)."""

@@ -83,6 +83,25 @@ class Day(fields.Field):
             raise ValidationError(_("Enter the date as YYYY-MM-DD.")) from None
 
 
+class Month(fields.Field):
+    """A month as YYYY-MM (read as its first day); missing, null or empty reads as None."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value is None or value is missing or (isinstance(value, str) and not value.strip()):
+            return None
+        raw = str(value).strip()
+        try:
+            year, month = raw.split("-")
+            if len(year) != 4 or not FIRST_YEAR <= int(year) <= LAST_YEAR:
+                raise ValueError
+            return date(int(year), int(month), 1)
+        except ValueError:
+            raise ValidationError(_("Enter the month as YYYY-MM.")) from None
+
+
 class Whole(fields.Field):
     """A whole number from `low` to `high` (JSON number or form digits); empty reads as None."""
 
@@ -190,5 +209,5 @@ def period(**kwargs) -> fields.Integer:
     return whole(FIRST_YEAR, LAST_YEAR, **kwargs)
 
 
-__all__ = ["Day", "FieldError", "Period", "Schema", "Text", "Uuid", "Whole", "check", "check_plain", "period",
+__all__ = ["Day", "FieldError", "Month", "Period", "Schema", "Text", "Uuid", "Whole", "check", "check_plain", "period",
            "text", "value", "whole"]

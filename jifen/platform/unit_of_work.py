@@ -62,7 +62,9 @@ CHUNK_RUNNERS = {
     "jifen/tenants/rankings/demo.py:load_demo": "the demo loader: its history in steps",
     "jifen/tenants/store/order_demo.py:load_demo": "the demo loader: its history in steps",
     "jifen/tenants/dividends/demo.py:load_demo": "the demo loader: its history in steps",
+    "jifen/tenants/funds/demo.py:load_demo": "the demo loader: its history in steps",
     "jifen/tenants/dividends/demo.py:_simulated": "the demo loader: a pool simulated, then computed",
+    "jifen/tenants/cockpit/demo.py:load_demo": "the demo loader: its history in steps",
 }
 
 

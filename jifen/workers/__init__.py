@@ -84,7 +84,9 @@ def celery_init_app(app: Flask) -> Celery:
     celery.set_default()
     app.extensions["celery"] = celery
     from jifen.workers import (  # noqa: F401  registers the tasks and their daily schedule
+        cockpit_jobs,
         dividend_jobs,
+        fund_jobs,
         honour_jobs,
         integrity_jobs,
         jobs,

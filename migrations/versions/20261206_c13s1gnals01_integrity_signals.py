@@ -7,7 +7,7 @@ its four 16-bit quarters indexed for the near-duplicate join. `activity_attendan
 cookie; its partial index is built CONCURRENTLY (attendance is an existing, written-to table).
 
 Revision ID: c13s1gnals01
-Revises: c12f1lest0r1
+Revises: c13fund50001 (rebased onto main's head when main was merged in; written after c12f1lest0r1)
 Create Date: 2026-12-06 13:22:30
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
 
 revision = 'c13s1gnals01'
-down_revision = 'c12f1lest0r1'
+down_revision = 'c13fund50001'
 branch_labels = None
 depends_on = None
 

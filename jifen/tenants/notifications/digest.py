@@ -83,11 +83,21 @@ register_digest_source("jobs.problems", _l("Daily jobs that failed or found a pr
 
 
 def job_alert(tenant: Tenant, run) -> None:
-    """A job failed for good, or a check found a difference: each active township admin's digest of
+    """A job failed for good, or a check found a difference: the township admins are told now."""
+    tell_admins(tenant)
+
+
+register_alert_listener(job_alert)
+
+
+def tell_admins(tenant: Tenant) -> None:
+    """Something the township admins must know happened now (a job failed for good, a check found a
+    difference, fund coverage fell below its threshold): each active township admin's digest of
     today is made now, or recounted when there is one, so the console banner shows it at once. The
     digest is texted to an admin with a phone, after the staff quiet hours: a night's alert becomes
     that morning's one text (the 07:30 run recounts it and sends no second), and an alert after the
-    morning's text was sent sends the digest again with the new count."""
+    morning's text was sent sends the digest again with the new count. Writes in the caller's
+    transaction."""
     admins = select(RoleAssignment.user_id).where(RoleAssignment.role == TOWNSHIP_ADMIN)
     users = db.session.execute(select(User).where(User.status == User.ACTIVE, User.id.in_(admins))
                                .order_by(User.username)).scalars().all()
@@ -102,9 +112,6 @@ def job_alert(tenant: Tenant, run) -> None:
         digest.items = items
         if user.phone:
             _text_again(digest, now, tenant)
-
-
-register_alert_listener(job_alert)
 
 
 def _due(now, tenant: Tenant):

@@ -231,6 +231,7 @@ class LedgerTransaction(TenantScoped, db.Model):
         tenant_fk(["reverses_id"], "ledger_transactions"),
         Index("ix_ledger_transactions_tenant_household", "tenant_id", "household_id", "period", "created_at"),
         Index("ix_ledger_transactions_tenant_item", "tenant_id", "household_id", "item_code", "occurred_on"),
+        Index("ix_ledger_transactions_tenant_occurred", "tenant_id", "occurred_on"),  # the cockpit's day facts
     )
     source_kind: Mapped[str] = mapped_column(String(16))
     source_id: Mapped[uuid.UUID]

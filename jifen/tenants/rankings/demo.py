@@ -1,5 +1,6 @@
-"""Demo data: ranking snapshots for Longwo — the last night of the previous month (ranked by the
-ledger as it stood then) and tonight's (by the balances), so that the pages show movement.
+"""Demo data: ranking snapshots for Longwo — the last night of each earlier month of the year
+(ranked by the ledger as it stood then: a household's rank over time, and the previous month's
+for movement) and tonight's (by the balances).
 
 Both go through the job's own body (`service.take_snapshot`). The earlier one is a month-end, which
 the retention policy keeps for ever, so it is still there whenever the demo is looked at. In
@@ -28,12 +29,21 @@ def earlier_day(today: date) -> date | None:
     return week if week.year == today.year and week < today else None
 
 
+def month_ends(today: date) -> list[date]:
+    """The last days of the months of this year before today's month."""
+    return [date(today.year, m + 1, 1) - timedelta(days=1) for m in range(1, today.month)]
+
+
 def load_demo(admin_actor, villages: dict) -> str | None:
     """Add this area's demo data for Longwo (idempotent); returns one line for the demo's summary."""
     today = clock.today()
     earlier = earlier_day(today)
     have = set(db.session.execute(select(RankingSnapshot.taken_on)).scalars())
     retake = False
+    for day in month_ends(today)[:-1]:  # the months before the previous one (that one is `earlier`)
+        if day not in have:
+            service.take_snapshot(day, as_of=clock.local_moment(day, JOB_TIME))
+            retake = True
     if earlier is not None and earlier not in have:
         service.take_snapshot(earlier, as_of=clock.local_moment(earlier, JOB_TIME))
         retake = True  # tonight's must be measured against it

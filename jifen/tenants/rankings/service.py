@@ -39,8 +39,8 @@ from jifen.tenants.households.rules import mask_name
 from jifen.tenants.points.ledger import period_of
 from jifen.tenants.rankings.models import SCOPES, RankingEntry, RankingSnapshot
 from jifen.tenants.store.models import Store
-from jifen.tenants.villages.models import LEVELS, GridNode, Village
-from jifen.tenants.villages.scopes import grid_node_path, village_area_path, village_area_where
+from jifen.tenants.villages.models import GridNode, Village
+from jifen.tenants.villages.scopes import branch_sql, grid_node_path, village_area_path, village_area_where
 
 ACTION = "ranking.view"
 MAX_PER_PAGE = 200
@@ -79,13 +79,6 @@ register_retention("ranking_snapshots", _l("Ranking snapshots"), lambda: _(
 
 
 # --- writing a snapshot --------------------------------------------------------------------------
-
-def _level_id(k: int) -> str:
-    """The id of the level-`k` node on a household's branch: the node itself or one of its three
-    ancestors (a child sits exactly one level below its parent, so four steps reach the root)."""
-    return (f"CASE {k} WHEN n.level THEN n.id WHEN p1.level THEN p1.id WHEN p2.level THEN p2.id "
-            f"WHEN p3.level THEN p3.id END")
-
 
 def _rank(scope: str) -> str:
     """The window of a scope. A grid level is partitioned by its node *and the nodes above it*:
@@ -126,18 +119,12 @@ def rank_sql(as_of: bool = False) -> str:
     put the township's last) in village and rank order and are written in the primary key's
     order (village_id, rank_village, household_id), so the key's index is appended to, not updated
     at random, and each village's rows lie together."""
-    levels = ", ".join(f"{_level_id(k)} AS grid{k}" for k in LEVELS)
     ranks = ",\n           ".join(f"{_rank(s)} AS rank_{s}" for s in SCOPES if s != "village")
     columns = ("household_id, village_id, grid1, grid2, grid3, grid4, earned, "
                + ", ".join(f"rank_{s}" for s in SCOPES))
     return f"""
 WITH branch AS (
-    SELECT n.id AS node_id, {levels}
-    FROM grid_nodes n
-    LEFT JOIN grid_nodes p1 ON p1.tenant_id = n.tenant_id AND p1.id = n.parent_id
-    LEFT JOIN grid_nodes p2 ON p2.tenant_id = n.tenant_id AND p2.id = p1.parent_id
-    LEFT JOIN grid_nodes p3 ON p3.tenant_id = n.tenant_id AND p3.id = p2.parent_id
-    WHERE n.tenant_id = :tenant_id
+    {branch_sql()}
 ),
 base AS (
     SELECT h.id AS household_id, h.village_id, b.grid1, b.grid2, b.grid3, b.grid4,

@@ -11,7 +11,27 @@ from sqlalchemy.orm import aliased
 from jifen.platform.db import db
 from jifen.platform.pinyin import sort_by_pinyin
 from jifen.platform.roles.registry import register_scope_kind, register_scope_path, register_scope_where
-from jifen.tenants.villages.models import GridNode, Village, VillageGroup
+from jifen.tenants.villages.models import LEVELS, GridNode, Village, VillageGroup
+
+
+def _level_id(k: int) -> str:
+    """The id of the level-`k` node on a branch: the node itself or one of its three ancestors
+    (a child sits exactly one level below its parent, so four steps reach the root)."""
+    return (f"CASE {k} WHEN n.level THEN n.id WHEN p1.level THEN p1.id WHEN p2.level THEN p2.id "
+            f"WHEN p3.level THEN p3.id END")
+
+
+def branch_sql() -> str:
+    """A select of every grid node of `:tenant_id` with the ids of the nodes on its branch, one
+    column per level (node_id, grid1 … grid4; NULL below the node's own level): how set-based
+    statements (the ranking, the cockpit's facts) count a household in every node above it."""
+    levels = ", ".join(f"{_level_id(k)} AS grid{k}" for k in LEVELS)
+    return f"""SELECT n.id AS node_id, {levels}
+    FROM grid_nodes n
+    LEFT JOIN grid_nodes p1 ON p1.tenant_id = n.tenant_id AND p1.id = n.parent_id
+    LEFT JOIN grid_nodes p2 ON p2.tenant_id = n.tenant_id AND p2.id = p1.parent_id
+    LEFT JOIN grid_nodes p3 ON p3.tenant_id = n.tenant_id AND p3.id = p2.parent_id
+    WHERE n.tenant_id = :tenant_id"""
 
 
 def village_choices() -> list[tuple]:

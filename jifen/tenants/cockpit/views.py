@@ -1,0 +1,107 @@
+"""The township dashboard (看板), its full-screen display (大屏) and its workbook: pages over
+`dashboard.dashboard`. Every chart is a `ChartData` built here once, so the picture, its table
+and the .xlsx download show the same numbers."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request, url_for
+from flask_babel import format_decimal, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from jifen.platform.charts import BAR, HISTOGRAM, LINE, ChartData
+from jifen.platform.charts.xlsx import charts_download
+from jifen.platform.console import register_tile
+from jifen.platform.web import current_actor
+from jifen.tenants.cockpit import dashboard
+from jifen.tenants.cockpit.dashboard import ACTION
+
+bp = Blueprint("cockpit", __name__, url_prefix="/t/<tenant_slug>/cockpit")
+register_tile("cockpit.index", _l("Dashboard"), ACTION, order=1)
+
+
+def month_label(month) -> str:
+    return month.strftime("%b") if str(get_locale()) == "en" else f"{month.month}月"
+
+
+def charts(board: dashboard.Dashboard) -> list[ChartData]:
+    """The dashboard's charts, labels translated, links carrying the filters."""
+    months = [month_label(m["month"]) for m in board.months]
+    out = [
+        ChartData("points-by-month", _("Points by month"), months, [
+            (_("Issued"), [m["issued"] for m in board.months]),
+            (_("Deducted"), [m["deducted"] for m in board.months]),
+            (_("Redeemed"), [m["redeemed"] for m in board.months])], unit=_("points"), x_name=_("Month"),
+            links=[url_for("cockpit.index", **board.filters.args(month=m["month"].strftime("%Y-%m")))
+                   for m in board.months]),
+        ChartData("participation-by-month", _("Participation rate by month"), months, [
+            (_("Households with a posted item"), [m["participation"] for m in board.months])], unit="%",
+            kind=LINE, x_name=_("Month")),
+    ]
+    if board.children:
+        kind = _("Village") if board.scope.kind == dashboard.TOWNSHIP else _("Grid")
+        out.append(ChartData("participation-by-place", _("Participation this month, ranked"),
+                             [c["name"] for c in board.children],
+                             [(_("Participation rate"), [c["participation"] for c in board.children])], unit="%",
+                             x_name=kind, links=[url_for("cockpit.index", **_child_args(board, c))
+                                                 for c in board.children]))
+    if board.categories:
+        out.append(ChartData("points-by-category", _("Points by rule category, year to date"),
+                             [c["name"] for c in board.categories],
+                             [(_("Issued"), [c["year_issued"] for c in board.categories]),
+                              (_("Deducted"), [c["year_deducted"] for c in board.categories])],
+                             unit=_("points"), x_name=_("Category"),
+                             links=[url_for("cockpit.index", **board.filters.args(category=c["id"]))
+                                    for c in board.categories]))
+    if board.top_items:
+        out.append(ChartData("top-items", _("Rule items that moved the most points"),
+                             [i["title"] for i in board.top_items],
+                             [(_("Issued"), [i["issued"] for i in board.top_items]),
+                              (_("Deducted"), [i["deducted"] for i in board.top_items])], unit=_("points"),
+                             x_name=_("Rule item")))
+    out.append(ChartData("points-per-household", _("Households by earned points this year"),
+                         [f"{b['from']}–{b['to']}" for b in board.histogram],
+                         [(_("Households"), [b["households"] for b in board.histogram])], unit=_("households"),
+                         kind=HISTOGRAM, x_name=_("Earned points")))
+    if board.store["by_item"]:
+        out.append(ChartData("redemptions-by-item", _("Store redemptions this month"),
+                             [i["name"] for i in board.store["by_item"]],
+                             [(_("Points"), [i["points"] for i in board.store["by_item"]]),
+                              (_("Quantity"), [i["quantity"] for i in board.store["by_item"]])], kind=BAR,
+                             x_name=_("Reward")))
+    if board.rewards["stars"]:
+        out.append(ChartData("stars", _("Star ratings"), [_("%(n)d stars", n=s) for s, _n in board.rewards["stars"]],
+                             [(_("Households"), [n for _s, n in board.rewards["stars"]])], unit=_("households"),
+                             x_name=_("Stars")))
+    return out
+
+
+def _child_args(board, child) -> dict:
+    if child["kind"] == dashboard.VILLAGE:
+        return board.filters.args(village=child["id"], grid=None)
+    return board.filters.args(grid=child["id"])
+
+
+def _yuan(fen) -> str:
+    return "¥" + format_decimal((fen or 0) / 100, format="#,##0.00")
+
+
+@bp.get("/")
+def index():
+    actor = current_actor()
+    board = dashboard.dashboard(actor, request.args)
+    drawn = charts(board)
+    if request.args.get("format") == "xlsx":
+        return charts_download(drawn, "dashboard")
+    return render_template("cockpit/index.html", board=board, charts={c.key: c for c in drawn}, yuan=_yuan,
+                           xlsx_url=url_for("cockpit.index", **board.filters.args(format="xlsx")),
+                           screen_url=url_for("cockpit.screen", **board.filters.args()))
+
+
+@bp.get("/screen")
+def screen():
+    """The full-screen display for a screen in the township hall: big numbers, few charts, and it
+    refreshes itself every minute."""
+    actor = current_actor()
+    board = dashboard.dashboard(actor, request.args)
+    return render_template("cockpit/screen.html", board=board, charts={c.key: c for c in charts(board)},
+                           yuan=_yuan, refresh_seconds=60)
