@@ -63,6 +63,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.platform.staff import views as staff_views
     from jifen.platform.townships import views as county_views
     from jifen.tenants.activities import views as activity_views
+    from jifen.tenants.cockpit import county_views as county_cockpit_views
     from jifen.tenants.cockpit import views as cockpit_views
     from jifen.tenants.dividends import views as dividend_views
     from jifen.tenants.funds import views as fund_views
@@ -86,7 +87,8 @@ def _register_pages(app: Flask) -> None:
                apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
                order_views.bp, ranking_views.bp, cockpit_views.bp, honour_views.bp, dividend_views.bp, fund_views.bp,
                delivery_views.bp,
-               period_views.bp, files_views.bp, audit_views.bp, job_views.bp, integrity_views.bp):
+               period_views.bp, files_views.bp, audit_views.bp, job_views.bp, county_cockpit_views.bp,
+               integrity_views.bp):
         app.register_blueprint(bp)
     app.register_blueprint(trend_views.bp)
 
@@ -127,6 +129,7 @@ def _register_api(api) -> None:
     from jifen.platform.townships.api import blp as county_api
     from jifen.tenants.activities.api import blp as activities_api
     from jifen.tenants.cockpit.api import blp as cockpit_api
+    from jifen.tenants.cockpit.county_api import blp as county_cockpit_api
     from jifen.tenants.dividends.api import blp as dividends_api
     from jifen.tenants.funds.api import blp as funds_api
     from jifen.tenants.honours.api import blp as honours_api
@@ -149,6 +152,6 @@ def _register_api(api) -> None:
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
                 store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, orders_api, rankings_api,
                 cockpit_api, honours_api, dividends_api, funds_api, delivery_api, periods_api, files_api, audit_api,
-                jobs_api, county_jobs_api, integrity_api):
+                jobs_api, county_jobs_api, county_cockpit_api, integrity_api):
         api.register_blueprint(blp)
 

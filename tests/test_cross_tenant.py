@@ -222,3 +222,69 @@ def test_township_user_cannot_use_county_console(app):
     page_login(client, "alpha", world.a.username())
     resp = client.get("/county/")  # a township session means nothing here: sign in as operator
     assert resp.status_code == 302 and "/county/login" in resp.headers["Location"]
+
+
+def county_rules(app):
+    """Every county route but sign-in (pages and API; the cockpit's too), from the URL map."""
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(("/county", "/api/v1/county")) and not _is_public(app, rule):
+            for method in sorted(rule.methods - SKIP_METHODS):
+                yield rule, method
+
+
+def test_county_routes_show_a_county_to_its_own_operator_only(app):
+    """Swept like the township routes: another county's operator gets 404 for every route naming a
+    township of 紫金县 and sees neither township on any route that names none; a township account
+    gets none of the county routes."""
+    with app.app_context():
+        world = make_world()
+    rules = list(county_rules(app))
+    assert {"county_cockpit.index", "county_cockpit.screen", "county_cockpit_api.CountyCockpit"} <= {
+        r.endpoint for r, _m in rules}
+    op2_web, op2_api = app.test_client(), app.test_client()
+    page_login(op2_web, None, "op2")
+    op2_csrf = CSRF_RE.search(op2_web.get("/county/").get_data(as_text=True)).group(1)
+    op2_headers = bearer(api_token(op2_api, None, "op2"))
+    township_web, township_api = app.test_client(), app.test_client()
+    page_login(township_web, "alpha", world.a.username())
+    township_headers = bearer(api_token(township_api, "alpha", world.a.username()))
+    failures = []
+    for rule, method in rules:
+        is_api = rule.rule.startswith("/api/")
+        unknown = set(rule.arguments) - {"township_slug"}
+        assert not unknown, f"{rule.rule}: say what {unknown} should name in this sweep"
+        with app.test_request_context():
+            from flask import url_for
+
+            url = url_for(rule.endpoint, **({"township_slug": "alpha"} if rule.arguments else {}))
+            missing = url_for(rule.endpoint, **({"township_slug": "no-such-town"} if rule.arguments else {}))
+        client, headers = (op2_api, op2_headers) if is_api else (op2_web, {})
+        if rule.arguments:
+            # answered exactly as a township that does not exist (a body refused before the lookup
+            # is refused alike for both), never a success
+            resp = _call(client, method, url, headers, op2_csrf)
+            alike = _call(client, method, missing, headers, op2_csrf)
+            if resp.status_code != alike.status_code or resp.status_code < 400 or \
+                    resp.get_json(silent=True) != alike.get_json(silent=True):
+                failures.append(f"op2 {method} {rule.rule} on alpha -> {resp.status_code}, "
+                                f"a missing township -> {alike.status_code}")
+        elif method == "GET":
+            resp = client.get(url, headers=headers)
+            text = resp.get_data(as_text=True)
+            shown = [m for m in ('"alpha"', '"beta"', "/alpha", "/beta", "九和镇", "\\u4e5d\\u548c\\u9547") if m in text]
+            if resp.status_code >= 500 or shown:
+                failures.append(f"op2 GET {rule.rule} -> {resp.status_code}, shows a township of 紫金县: {shown}")
+        if method == "GET":
+            if is_api:
+                status = township_api.get(url, headers=township_headers).status_code
+                if status != 401:
+                    failures.append(f"township token GET {rule.rule} -> {status}")
+            else:
+                resp = township_web.get(url)
+                if not (resp.status_code == 302 and "/county/login" in resp.headers["Location"]):
+                    failures.append(f"township session GET {rule.rule} -> {resp.status_code}")
+    assert not failures, "\n".join(failures)
+    # the markers are what a county's own operator does see
+    own = app.test_client()
+    page_login(own, None, "op")
+    assert all(m in own.get("/county/cockpit/").get_data(as_text=True) for m in ('"alpha"', "/beta"))

@@ -286,14 +286,15 @@ def test_an_empty_township_ranks_nobody(ctx, world):
         assert db.session.execute(select(RankingSnapshot)).scalars().all() == []
 
 
-def test_demo_loader_takes_a_month_end_and_tonight_once(town):
+def test_demo_loader_takes_the_years_month_ends_and_tonight_once(town):
     from jifen.tenants.rankings import demo
 
     today = clock.today()
     line = demo.load_demo(None, {})
     earlier = demo.earlier_day(today)
     taken = sorted(db.session.execute(select(RankingSnapshot.taken_on)).scalars())
-    assert taken == sorted({d for d in (earlier, today) if d is not None}) and str(today) in line
+    expected = set(demo.month_ends(today)) | {d for d in (earlier, today) if d is not None}
+    assert taken == sorted(expected) and str(today) in line
     assert demo.load_demo(None, {}) == line  # again: nothing added, nothing changed
     assert sorted(db.session.execute(select(RankingSnapshot.taken_on)).scalars()) == taken
 

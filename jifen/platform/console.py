@@ -1,6 +1,8 @@
-"""The township home page is a set of tiles; each capability registers its own.
+"""The township home page is a set of tiles, and the county console has a nav; each capability
+registers its own tiles and county links.
 
-The platform does not know the capabilities: they call `register_tile` when imported.
+The platform does not know the capabilities: they call `register_tile` / `register_county_link`
+when imported.
 """
 from __future__ import annotations
 
@@ -29,3 +31,27 @@ def register_tile(endpoint: str, label, action: str, order: int = 100) -> None:
 def tiles_for(actor: Actor) -> list[Tile]:
     roles = actor.roles if actor else set()
     return [t for t in TILES if SELF in POLICIES[t.action].roles or roles & POLICIES[t.action].roles]
+
+
+# --- the county console's navigation ---------------------------------------------------------------
+# The county console (townships/views.py) is the platform's; a capability with a county page (the
+# cockpit's comparison of townships) adds its link here when imported, as tiles do above.
+
+@dataclass(frozen=True)
+class CountyLink:
+    endpoint: str
+    label: object  # lazy_gettext
+    order: int = 100
+
+
+COUNTY_LINKS: list[CountyLink] = []
+
+
+def register_county_link(label, endpoint: str, order: int = 100) -> None:
+    if all(link.endpoint != endpoint for link in COUNTY_LINKS):
+        COUNTY_LINKS.append(CountyLink(endpoint, label, order))
+        COUNTY_LINKS.sort(key=lambda link: link.order)
+
+
+def county_links() -> list[CountyLink]:
+    return list(COUNTY_LINKS)

@@ -203,11 +203,19 @@ def whole(low: int, high: int, *, strict: bool = True, **kwargs) -> fields.Integ
     return fields.Integer(strict=strict, validate=validate.Range(min=low, max=high), **kwargs)
 
 
+MONTH_PATTERN = r"^2[01]\d\d-(0[1-9]|1[0-2])$"  # YYYY-MM, 2000-2199: what the API document promises
+
+
+def month(**kwargs) -> fields.String:
+    """An API month field (YYYY-MM) for what the service reads with `Month`."""
+    return fields.String(validate=validate.Regexp(MONTH_PATTERN, error=_l("Enter the month as YYYY-MM.")), **kwargs)
+
+
 def period(**kwargs) -> fields.Integer:
     """An API year field: the static bounds of `Period` (whether the year has begun, or ended, is
     the service's rule, and a 409)."""
     return whole(FIRST_YEAR, LAST_YEAR, **kwargs)
 
 
-__all__ = ["Day", "FieldError", "Month", "Period", "Schema", "Text", "Uuid", "Whole", "check", "check_plain", "period",
-           "text", "value", "whole"]
+__all__ = ["Day", "FieldError", "Month", "Period", "Schema", "Text", "Uuid", "Whole", "check", "check_plain",
+           "month", "period", "text", "value", "whole"]

@@ -8,6 +8,7 @@ from flask import Blueprint, redirect, render_template, request, send_file, url_
 from jifen.platform import clock
 from jifen.platform.accounts.models import Operator
 from jifen.platform.accounts.views import sign_in_page, sign_out
+from jifen.platform.console import county_links
 from jifen.platform.jobs import service as job_service
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.townships import offboarding, service
@@ -16,6 +17,7 @@ from jifen.platform.web import current_actor, public, submit
 
 bp = Blueprint("county", __name__, url_prefix="/county")
 COMMON_TIMEZONES = ["Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "UTC"]
+bp.add_app_template_global(county_links, "county_links")  # the nav's links that capabilities add
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -80,7 +80,7 @@ def _dialect() -> str:
 
 
 def _new_id() -> str:
-    return "gen_random_as_id()" if _dialect() == "postgresql" else "lower(hex(randomblob(16)))"
+    return "gen_random_uuid()" if _dialect() == "postgresql" else "lower(hex(randomblob(16)))"
 
 
 def month_of(column: str) -> str:
