@@ -70,6 +70,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.tenants.honours import views as honour_views
     from jifen.tenants.households import roster_views
     from jifen.tenants.households import views as household_views
+    from jifen.tenants.integrity import views as integrity_views
     from jifen.tenants.notifications import delivery_views
     from jifen.tenants.notifications import views as inbox_views
     from jifen.tenants.points import apply_views, ledger_views, notice_views, period_views, review_views
@@ -86,7 +87,8 @@ def _register_pages(app: Flask) -> None:
                apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
                order_views.bp, ranking_views.bp, cockpit_views.bp, honour_views.bp, dividend_views.bp, fund_views.bp,
                delivery_views.bp,
-               period_views.bp, files_views.bp, audit_views.bp, job_views.bp, county_cockpit_views.bp):
+               period_views.bp, files_views.bp, audit_views.bp, job_views.bp, county_cockpit_views.bp,
+               integrity_views.bp):
         app.register_blueprint(bp)
     app.register_blueprint(trend_views.bp)
 
@@ -133,6 +135,7 @@ def _register_api(api) -> None:
     from jifen.tenants.honours.api import blp as honours_api
     from jifen.tenants.households.api import blp as households_api
     from jifen.tenants.households.roster_api import blp as roster_api
+    from jifen.tenants.integrity.api import blp as integrity_api
     from jifen.tenants.notifications.api import blp as inbox_api
     from jifen.tenants.notifications.delivery_api import blp as delivery_api
     from jifen.tenants.points.api import blp as points_api
@@ -149,6 +152,6 @@ def _register_api(api) -> None:
     for blp in (county_api, account_api, staff_api, villages_api, grid_api, households_api, roster_api, rulebook_api,
                 store_api, points_api, notices_api, ledger_api, activities_api, inbox_api, orders_api, rankings_api,
                 cockpit_api, honours_api, dividends_api, funds_api, delivery_api, periods_api, files_api, audit_api,
-                jobs_api, county_jobs_api, county_cockpit_api):
+                jobs_api, county_jobs_api, county_cockpit_api, integrity_api):
         api.register_blueprint(blp)
 

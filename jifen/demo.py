@@ -21,6 +21,7 @@ from jifen.tenants.funds import demo as fund_demo
 from jifen.tenants.honours import demo as honour_demo
 from jifen.tenants.households import demo as household_demo
 from jifen.tenants.households.models import Household
+from jifen.tenants.integrity import demo as integrity_demo
 from jifen.tenants.notifications import delivery_demo
 from jifen.tenants.points import demo as points_demo
 from jifen.tenants.points.models import LedgerTransaction
@@ -47,7 +48,8 @@ GRID_WORKER = ("liuqiang", "刘强", "官田村")  # grid worker of this village
 STOREKEEPER = ("zengli", "曾丽", "官田村积分超市")
 # after the points history, in this order: each returns a line for the summary (or None)
 REWARDS = [order_demo.load_demo, ranking_demo.load_demo, honour_demo.load_demo, dividend_demo.load_demo,
-           delivery_demo.load_demo, fund_demo.load_demo, cockpit_demo.load_demo]
+           delivery_demo.load_demo, fund_demo.load_demo, integrity_demo.load_demo,  # integrity: after the points it reads
+           cockpit_demo.load_demo]
 
 
 def load(base_url: str = "http://127.0.0.1:5000") -> list[str]:

@@ -81,6 +81,8 @@ EXPECTED = {
     "audit.list": {TA}, "audit.verify": {TA}, "retention.view": {TA},
     "jobs.list": {TA}, "jobs.view": {TA}, "jobs.county": {OP},
     "cockpit.county": {OP},
+    # --- issue 13: integrity signals (not grid workers: they are among those the signals look at) ---
+    "integrity.list": {TA, VA, AC, PM}, "integrity.view": {TA, VA, AC, PM}, "integrity.review": {TA, PM},
     "account.view": {SELF}, "account.update": {SELF}, "account.tokens": {SELF},
 }
 

@@ -18,6 +18,8 @@ from jifen.platform.townships.models import Tenant
 from jifen.tenants.dividends.models import DividendRun
 from jifen.tenants.funds.models import FundCoverage, FundRecord
 from jifen.tenants.honours.models import HonourCandidate, HonourWall, StarRating
+from jifen.tenants.integrity import demo as integrity_demo
+from jifen.tenants.integrity.models import IntegritySignal
 from jifen.tenants.points import demo as points_demo
 from jifen.tenants.points import entries, ledger
 from jifen.tenants.points.models import Application, Batch, HouseholdBalance, LedgerTransaction, Notice, Objection
@@ -74,7 +76,10 @@ def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, 
     assert set(states) == set(STATES), states
     assert states["posted"] > states["rejected"] > 0
     total = sum(states.values())
-    assert total == stats["applications"] and 200 <= total <= 1500
+    made = _count(Application, Application.description.in_(integrity_demo.MADE))  # the integrity demo's cases
+    assert total - made == stats["applications"] and 200 <= total <= 1500
+    # ... which the detectors really find: 刘强 verifying his own household, two households' shared photo
+    assert {"separation", "shared_photo"} <= set(db.session.execute(select(IntegritySignal.kind)).scalars())
     # where applications came from: households, grid workers on their behalf, staff, batch sheets
     origins = dict(db.session.execute(select(Application.origin, func.count()).group_by(Application.origin)).all())
     assert {"self", "proxy", "staff"} <= set(origins)

@@ -88,6 +88,7 @@ def celery_init_app(app: Flask) -> Celery:
         dividend_jobs,
         fund_jobs,
         honour_jobs,
+        integrity_jobs,
         jobs,
         notification_jobs,
         period_jobs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.platform import clock
@@ -51,11 +51,17 @@ class Attendance(TenantScoped, db.Model):
     __tablename__ = "activity_attendance"
     __table_args__ = (UniqueConstraint("tenant_id", "activity_id", "household_id"),
                       tenant_fk(["activity_id"], "activities"), tenant_fk(["household_id"], "households"),
-                      tenant_fk(["application_id"], "applications"))
+                      tenant_fk(["application_id"], "applications"),
+                      Index("ix_activity_attendance_device", "tenant_id", "device_hash",
+                            sqlite_where=text("device_hash IS NOT NULL"),
+                            postgresql_where=text("device_hash IS NOT NULL")))
     activity_id: Mapped[uuid.UUID] = mapped_column(index=True)
     household_id: Mapped[uuid.UUID]
     checked_in: Mapped[bool] = mapped_column(default=False)
     marked_by: Mapped[uuid.UUID | None]
     marked_by_name: Mapped[str] = mapped_column(String(100), default="")
     application_id: Mapped[uuid.UUID | None]
+    # a self check-in: the SHA-256 of the phone's long-lived device cookie (integrity/devices.py),
+    # so many households checked in from one phone can be noticed; never the cookie itself
+    device_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -425,10 +425,11 @@ def mark_attendance(actor: Actor, activity_id, household_ids) -> Marked:
 
 
 @action("activity.checkin")
-def check_in(actor: Actor, activity_id, code, household_id=None) -> Attendance:
+def check_in(actor: Actor, activity_id, code, household_id=None, device_hash: str | None = None) -> Attendance:
     """A villager enters the code read out at the site: their household's attendance, and an
     application waiting for verification. Taken while the activity is open, from the day before
-    to the day after it is held. Checking in again changes nothing."""
+    to the day after it is held. Checking in again changes nothing. `device_hash`: the hashed
+    device cookie of the check-in page (integrity/devices.py), kept on the attendance row."""
     activity = _locked(activity_id)
     _reach(actor, "activity.checkin", activity)
     errors: dict = {}
@@ -455,6 +456,7 @@ def check_in(actor: Actor, activity_id, code, household_id=None) -> Attendance:
         return row
     eff = _item_in_force(activity, "code")
     row = _attend(actor, activity, household, eff, checked_in=True)
+    row.device_hash = device_hash
     _flush()
     return row
 

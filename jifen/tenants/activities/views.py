@@ -1,7 +1,7 @@
 """Activity pages: list, create, sign-up, attendance, check-in, participation report."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform import clock
@@ -11,6 +11,7 @@ from jifen.platform.input import Day, check
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.activities import service
+from jifen.tenants.integrity import devices
 from jifen.tenants.points.workflow import STATE_LABELS
 from jifen.tenants.villages import service as villages
 
@@ -159,15 +160,17 @@ def checkin(activity_id):
     authorize(actor, "activity.checkin")  # villagers; get_activity checked the village
     own = service.own_households_in(actor, activity.village_id)
     errors, done, status = {}, None, 200
+    token, _new = devices.current_token()  # the phone's device cookie (integrity signals)
     if request.method == "POST":
         done, errors = submit(service.check_in, actor, activity_id, request.form.get("code"),
-                              request.form.get("household_id") or None)
+                              request.form.get("household_id") or None, device_hash=devices.hashed(token))
         status = 422 if errors else 200
     else:
         done = next((a for a in (service.attendance_of(activity.id, h.id) for h in own) if a), None)
-    return render_template("activities/checkin.html", activity=activity, own=own, errors=errors, done=done,
-                           village_name=_village_names(actor).get(activity.village_id, ""),
-                           form=request.form), status
+    page = make_response(render_template("activities/checkin.html", activity=activity, own=own, errors=errors,
+                                         done=done, village_name=_village_names(actor).get(activity.village_id, ""),
+                                         form=request.form), status)
+    return devices.remember(page, token)
 
 
 @bp.get("/<uuid:activity_id>/report")
