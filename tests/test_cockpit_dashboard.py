@@ -100,6 +100,7 @@ def test_the_admins_dashboard_shows_the_ledgers_numbers(app, board):
     assert body["year"]["issued"] == sum(v["issued"] for v in by_month.values())
     assert f'id="ck-issued">{june["issued"]}<' in html and 'data-chart="points-by-month-box"' in html
     assert "echarts.min.js" in html  # the library only on dashboard pages
+    assert 'id="integrity-panel"' in html  # the admin reviews integrity signals from here
 
 
 def test_each_role_opens_its_own_scope_and_no_further(app, board):

@@ -11,9 +11,11 @@ from flask_babel import lazy_gettext as _l
 from jifen.platform.charts import BAR, HISTOGRAM, LINE, ChartData
 from jifen.platform.charts.xlsx import charts_download
 from jifen.platform.console import register_tile
+from jifen.platform.roles.authz import may
 from jifen.platform.web import current_actor
 from jifen.tenants.cockpit import dashboard
 from jifen.tenants.cockpit.dashboard import ACTION
+from jifen.tenants.integrity import service as signals
 
 bp = Blueprint("cockpit", __name__, url_prefix="/t/<tenant_slug>/cockpit")
 register_tile("cockpit.index", _l("Dashboard"), ACTION, order=1)
@@ -92,7 +94,9 @@ def index():
     drawn = charts(board)
     if request.args.get("format") == "xlsx":
         return charts_download(drawn, "dashboard")
+    integrity = signals.summary(actor) if may(actor, "integrity.list") else None
     return render_template("cockpit/index.html", board=board, charts={c.key: c for c in drawn}, yuan=_yuan,
+                           integrity=integrity,
                            xlsx_url=url_for("cockpit.index", **board.filters.args(format="xlsx")),
                            screen_url=url_for("cockpit.screen", **board.filters.args()))
 
