@@ -663,8 +663,8 @@ def dashboard_http(args, database: Database, app, tenant_id) -> list[dict]:
             base = hb.Server(f"baseline-{worker_class}", "baseline_app:create_app()", env, logdir,
                              ["--pythonpath", str(ROOT / "bench")])
             servers += [real, base]
-            real.wait_ready()
-            base.wait_ready()
+            real.wait_ready(timeout=180)  # five workers each creating the app: slow on a busy machine
+            base.wait_ready(timeout=180)
             cookie = hb.page_session(real.base)
             targets = [("dashboard", real, f"/t/{slug}/cockpit/", {"Cookie": cookie}, b"cockpit"),
                        ("baseline", base, f"/villages/{tenant_id}/{village_id}", {}, village_id.encode())]
