@@ -720,6 +720,30 @@ def save_template(database: Database, name: str) -> None:
     log(f"saved the generated data as template {name} ({time.perf_counter() - t0:.1f} s)")
 
 
+class Existing:
+    """A database of an earlier run (--keep, or a run stopped with SIGKILL), used as it is and kept."""
+
+    def __init__(self, url: str, name: str):
+        from sqlalchemy.engine import make_url
+
+        base = make_url(url)
+        self.admin = base.set(drivername="postgresql", database=base.database or "postgres")
+        self.name = name
+        self.dsn = self.admin.set(database=name).render_as_string(hide_password=False)
+        self.url = base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        log(f"kept database {self.name}")
+
+
+def facts_built(dsn: str, tenant_id) -> bool:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT 1 FROM cockpit_facts_state WHERE tenant_id = %s AND counted_through IS NOT NULL",
+                            (tenant_id,)).fetchone() is not None
+
+
 def median(values):
     return statistics.median(values)
 
@@ -823,6 +847,7 @@ def main() -> int:
     parser.add_argument("--cache", action="store_true",
                         help="reuse (or leave behind) a template database with the generated data")
     parser.add_argument("--keep", action="store_true", help="do not drop the database (prints its name)")
+    parser.add_argument("--database", help="use this database of an earlier run as it is (kept)")
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the dashboard page over HTTP (default on)")
     parser.add_argument("--worker-class", action="append", choices=["sync", "gthread"])
@@ -837,7 +862,10 @@ def main() -> int:
     template = template_name(args)
     cached = args.cache and template_exists(args.database_url, template)
     t0 = time.perf_counter()
-    database = Database(args.database_url, "cockpit", template=template if cached else None)
+    if args.database:
+        database, cached = Existing(args.database_url, args.database), True
+    else:
+        database = Database(args.database_url, "cockpit", template=template if cached else None)
     try:
         app = make_app(database.url)
         from jifen.platform import clock
@@ -848,7 +876,7 @@ def main() -> int:
             with app.app_context():
                 tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == "bench")).scalar_one()
                 tenant_id, today = tenant.id, clock.today(tenant)
-            log(f"data from template {template} in {time.perf_counter() - t0:.1f} s")
+            log(f"data from {args.database or 'template ' + template} in {time.perf_counter() - t0:.1f} s")
         else:
             tenant_id, _slug = onboard(app)
             with app.app_context():
@@ -866,9 +894,10 @@ def main() -> int:
         ok = True
         if args.skip_facts:
             build(app, tenant_id, today, Timed(), full=True)
-        elif args.pairs == 0:  # the facts built once, untimed; then the late corrections
+        elif args.pairs == 0:  # the facts built once, untimed (unless they are); then the late corrections
             timed = Timed()
-            build(app, tenant_id, today, timed, full=True)
+            if not facts_built(database.dsn, tenant_id):
+                build(app, tenant_id, today, timed, full=True)
             out |= incremental(args, database, app, tenant_id, today, timed)
         else:
             facts_out = measure_facts(args, database, app, tenant_id, today, size)
