@@ -2,9 +2,13 @@
 """Cockpit facts benchmark on PostgreSQL: the nightly facts build against the bare GROUP BYs, and
 the build after one late correction.
 
+    .venv/bin/python bench/cockpit_bench.py --transactions 2400000 --cache  # as recorded in bench/README.md, ~1 h
     .venv/bin/python bench/cockpit_bench.py                      # 1,000,000 households, 12,000,000 transactions
-    .venv/bin/python bench/cockpit_bench.py --cache              # keep the generated data as a template database
     .venv/bin/python bench/cockpit_bench.py --households 100000 --transactions 1200000 --villages 30
+    .venv/bin/python bench/cockpit_bench.py --database NAME --pairs 0   # a kept database: corrections, dashboard
+
+--cache keeps the generated data as a template database (keyed by size, generator and migrations)
+and copies it on the next run; --keep keeps the run's database, --database uses a kept one as it is.
 
 What one run does (see bench/README.md, "Cockpit facts"):
 1. creates its own database on the server of --database-url (default
@@ -36,7 +40,10 @@ What one run does (see bench/README.md, "Cockpit facts"):
 5. three times: a late correction (`ledger.correct` of an award posted ~5 months ago, committed)
    and the next `facts.build(today)` (incremental), timed with its parts; checks the corrected
    day's facts against the bare day-facts statement for that day and village;
-6. prints the figures and the ratios (targets: full build / bare <= 1.5, incremental < 1 s) and
+6. the dashboard page over HTTP (--http, default on): the township admin's `/t/<slug>/cockpit/` and
+   bench/baseline_app.py's ORM get under gunicorn, --connections 16, per worker class, with
+   http_bench.py's servers and load generator (targets: p99 < 100 ms, >= 0.5 x the baseline);
+7. prints the figures and the ratios (targets: full build / bare <= 1.5, incremental < 1 s) and
    drops the database (not the template).
 """
 from __future__ import annotations
@@ -915,7 +922,7 @@ def main() -> int:
                     "met" if ratio >= 0.5 and r["p99_ms"] < 100 and not r["errors"] else "missed")
                 other = "?" if r["other_cpu"] is None else f"{r['other_cpu']:.0%}"
                 print(f"| {r['worker_class']} | {r['target']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                      f"{r['errors']} | {other} | {'' if ratio is None else f'{ratio:.2f}'} | {verdict} |")
+                      f"{r['errors']} | {other} | {'' if ratio is None else f'{ratio:.3f}'} | {verdict} |")
             print("\ntargets: dashboard/baseline req/s >= 0.5, p99 < 100 ms, no errors; first request (cold) ms: "
                   + ", ".join(f"{r['worker_class']} {r['target']} {r['first_ms']:.0f}" for r in rows))
         if args.json:
