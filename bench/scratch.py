@@ -14,9 +14,10 @@ def log(msg: str) -> None:
 
 class Database:
     """`jifen_<label>_bench_<pid>_<random>` on the server of `url`; `dsn` (psycopg) and `url`
-    (SQLAlchemy) name it."""
+    (SQLAlchemy) name it. `template`: a copy of that database (a file copy: big generated data
+    kept between runs)."""
 
-    def __init__(self, url: str, label: str):
+    def __init__(self, url: str, label: str, template: str | None = None):
         import psycopg
         from sqlalchemy.engine import make_url
 
@@ -24,7 +25,8 @@ class Database:
         self.admin = base.set(drivername="postgresql", database=base.database or "postgres")
         self.name = f"jifen_{label}_bench_{os.getpid()}_{secrets.token_hex(3)}"
         with psycopg.connect(self.admin.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
+            copy = f' TEMPLATE "{template}" STRATEGY = FILE_COPY' if template else ""
+            conn.execute(f'CREATE DATABASE "{self.name}"{copy}')
         self.dsn = self.admin.set(database=self.name).render_as_string(hide_password=False)
         self.url = base.set(drivername="postgresql+psycopg", database=self.name).render_as_string(hide_password=False)
         log(f"created database {self.name}")
