@@ -91,6 +91,9 @@ def test_the_admins_dashboard_shows_the_ledgers_numbers(app, board):
     assert {c["id"]: c["households"] for c in body["children"]} == {
         str(v): per_village.get(v, 0) for v in map(uuid.UUID, (c["id"] for c in body["children"]))}
     assert body["work"]["verify"]["count"] == waiting
+    # every active household in one bucket of the earned-points histogram (the facts' night: before today's 5)
+    assert sum(b["households"] for b in body["histogram"]) == households
+    assert [(b["from"], b["to"], b["households"]) for b in body["histogram"] if b["from"] > 0] == [(4, 4, 1), (7, 7, 1)]
     # June: the night's facts (3 + 4 issued, 1 redeemed) plus today's 5, posted after the build
     assert (june["issued"], june["redeemed"]) == (by_month[6]["issued"], by_month[6]["redeemed"]) == (12, 1)
     assert [m["issued"] for m in body["months"][3:6]] == [by_month[m]["issued"] for m in (4, 5, 6)]

@@ -340,20 +340,16 @@ def _coverage(tenant_id, day: date) -> int:
             LEFT JOIN accounts a ON a.household_id = h.id
             LEFT JOIN signed s ON s.household_id = h.id
             WHERE h.tenant_id = :tenant_id AND h.status = :active)"""
-    scopes = [(":tenant_id", ":township", "NULL", "")] + [("village_id", ":village", "village_id", "")] + [
-        (f"grid{k}", ":grid", "village_id", f"WHERE grid{k} IS NOT NULL") for k in LEVELS]
-    written = 0
-    for scope_id, kind, village, where in scopes:
-        group = f"GROUP BY {scope_id}" + (", village_id" if village != "NULL" else "")
-        if scope_id == ":tenant_id":
-            group = ""
-        result = run(f"""{base}
-            INSERT INTO cockpit_coverage_facts
-                (tenant_id, id, day, scope_kind, scope_id, village_id, households, with_account, signed, grid_workers)
-            SELECT :tenant_id, {_new_id()}, :day, {kind}, {scope_id}, {village}, COUNT(*),
-                   COALESCE(SUM(with_account), 0), COALESCE(SUM(signed), 0), 0
-            FROM hh {where} {group}""", params)
-        written += max(result.rowcount or 0, 0)
+    leaf = """leaf AS (SELECT village_id, grid1, grid2, grid3, grid4, COUNT(*) AS households,
+                          SUM(with_account) AS with_account, SUM(signed) AS signed
+                   FROM hh GROUP BY village_id, grid1, grid2, grid3, grid4)"""
+    sums = "COALESCE(SUM(l.households), 0), COALESCE(SUM(l.with_account), 0), COALESCE(SUM(l.signed), 0), 0"
+    result = run(f"""{base}, {leaf}
+        INSERT INTO cockpit_coverage_facts
+            (tenant_id, id, day, scope_kind, scope_id, village_id, households, with_account, signed, grid_workers)
+        {_per_scope(lambda scope, kind, village: f"SELECT :tenant_id, {_new_id()}, :day, {kind}, {scope}, {village}, {sums}")}
+        """, params)
+    written = max(result.rowcount or 0, 0)
     _grid_workers(params)
     _coverage_retention(tenant_id, day)
     return written
@@ -434,16 +430,30 @@ def _histogram(tenant_id, period: int) -> int:
                                           AND x.period = :period
             LEFT JOIN branch b ON b.node_id = h.grid_node_id
             WHERE h.tenant_id = :tenant_id AND h.status = :active)"""
-    written = 0
-    for scope_id, kind, where in [(":tenant_id", ":township", "")] + [("village_id", ":village", "")] + [
-            (f"grid{k}", ":grid", f"WHERE grid{k} IS NOT NULL") for k in LEVELS]:
-        group = "GROUP BY bucket" if scope_id == ":tenant_id" else f"GROUP BY {scope_id}, bucket"
-        result = run(f"""{base}
-            INSERT INTO cockpit_points_histograms (tenant_id, id, period, scope_kind, scope_id, bucket, width, households)
-            SELECT :tenant_id, {_new_id()}, :period, {kind}, {scope_id}, bucket, :width, COUNT(*)
-            FROM hh {where} {group}""", params)
-        written += max(result.rowcount or 0, 0)
-    return written
+    leaf = """leaf AS (SELECT village_id, grid1, grid2, grid3, grid4, bucket, COUNT(*) AS households
+                   FROM hh GROUP BY village_id, grid1, grid2, grid3, grid4, bucket)"""
+    result = run(f"""{base}, {leaf}
+        INSERT INTO cockpit_points_histograms (tenant_id, id, period, scope_kind, scope_id, bucket, width, households)
+        {_per_scope(lambda scope, kind, _village: f"SELECT :tenant_id, {_new_id()}, :period, {kind}, {scope}, "
+                                                  f"l.bucket, :width, SUM(l.households)", by="l.bucket")}
+        """, params)
+    return max(result.rowcount or 0, 0)
+
+
+def _per_scope(select_of, by: str = "") -> str:
+    """One `SELECT … UNION ALL …` over the CTE `leaf` (households already counted per village and
+    branch: one pass over the households, not one per scope level) with a group per scope: the
+    township, each village, each grid node at every level (with its village, None for a node above
+    villages). `select_of(scope_id, kind, village)` gives each part's select list; `by` is grouped
+    on as well."""
+    extra = f", {by}" if by else ""
+    parts = [f"{select_of(':tenant_id', ':township', 'NULL')} FROM leaf l" + (f" GROUP BY {by}" if by else ""),
+             f"{select_of('l.village_id', ':village', 'l.village_id')} FROM leaf l GROUP BY l.village_id{extra}"]
+    for k in LEVELS:
+        parts.append(f"{select_of(f'l.grid{k}', ':grid', 'n.village_id')} FROM leaf l "
+                     f"JOIN grid_nodes n ON n.tenant_id = :tenant_id AND n.id = l.grid{k} "
+                     f"GROUP BY l.grid{k}, n.village_id{extra}")
+    return "\nUNION ALL\n".join(parts)
 
 
 # --- reads ---------------------------------------------------------------------------------------------
