@@ -364,8 +364,8 @@ def bare_statements() -> list[tuple[str, str]]:
     from jifen.tenants.villages.scopes import branch_sql
 
     measures = ", ".join(MEASURES)
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
-    participants = "SUM(CASE WHEN entries > 0 THEN 1 ELSE 0 END)"
+    sums = ", ".join(f"SUM(f.{m}) AS {m}" for m in MEASURES)
+    participants = "SUM(CASE WHEN f.entries > 0 AND h.status = 'active' THEN 1 ELSE 0 END)"  # of those there now
     rows = "day facts + household months"  # the build's part of the same name
     out = [(rows, f"CREATE UNLOGGED TABLE bare_day AS {facts.day_facts_sql()}"),
            (rows, f"CREATE UNLOGGED TABLE bare_household_months AS {facts.household_months_sql()}"),
@@ -386,6 +386,7 @@ def bare_statements() -> list[tuple[str, str]]:
             INSERT INTO bare_month
             SELECT f.month, {kind}, {scope_id}, f.village_id, NULL, {participants}, {sums}
             FROM bare_household_months f LEFT JOIN branch b ON b.node_id = f.grid_node_id
+            JOIN households h ON h.tenant_id = :tenant_id AND h.id = f.household_id
             WHERE true {extra}
             GROUP BY f.month, {scope_id}, f.village_id"""))
     out.append(("month facts", f"""INSERT INTO bare_month
@@ -423,19 +424,22 @@ def bare_statements() -> list[tuple[str, str]]:
             WHERE h.tenant_id = :tenant_id AND h.status = 'active')"""
     out.append(("histogram", """CREATE UNLOGGED TABLE bare_histogram (scope_kind text, scope_id uuid, bucket int,
         households bigint)"""))
-    scopes = [(":tenant_id", "'township'", "NULL", "", "")] + [("village_id", "'village'", "village_id", "", "")] + [
-        (f"grid{k}", "'grid'", "village_id", f"WHERE grid{k} IS NOT NULL", "") for k in LEVELS]
-    for scope_id, kind, village, where, _ in scopes:
-        group = "" if scope_id == ":tenant_id" else f"GROUP BY {scope_id}" + (", village_id" if village != "NULL" else "")
+    # a grid node's rows carry the node's own village (None above villages), as the build's do
+    node = "JOIN grid_nodes n ON n.tenant_id = :tenant_id AND n.id = hh.grid{k}"
+    scopes = [(":tenant_id", "'township'", "NULL", "", "")] + [("hh.village_id", "'village'", "hh.village_id", "", "")] + [
+        (f"hh.grid{k}", "'grid'", "n.village_id", "", node.format(k=k)) for k in LEVELS]
+    for scope_id, kind, village, where, join in scopes:
+        group = "" if scope_id == ":tenant_id" else f"GROUP BY {scope_id}" + (f", {village}" if village != "NULL" else "")
         out.append(("coverage", f"""{coverage_base} INSERT INTO bare_coverage
             SELECT {kind}, {scope_id}, {village}, COUNT(*), COALESCE(SUM(with_account), 0), COALESCE(SUM(signed), 0)
-            FROM hh {where} {group}"""))
+            FROM hh {join} {where} {group}"""))
     out.append(("histogram", "SELECT COALESCE(MAX(earned), 0) FROM household_balances "
                              "WHERE tenant_id = :tenant_id AND period = :period"))
-    for scope_id, kind, _village, where, _ in scopes:
+    for scope_id, kind, _village, _where, _join in scopes:
         group = "GROUP BY bucket" if scope_id == ":tenant_id" else f"GROUP BY {scope_id}, bucket"
+        grid = f"WHERE {scope_id} IS NOT NULL" if "grid" in scope_id else ""
         out.append(("histogram", f"""{histogram_base} INSERT INTO bare_histogram
-            SELECT {kind}, {scope_id}, bucket, COUNT(*) FROM hh {where} {group}"""))
+            SELECT {kind}, {scope_id}, bucket, COUNT(*) FROM hh {grid} {group}"""))
     assert measures
     return [(part, psycopg_sql(sql)) for part, sql in out]
 

@@ -80,7 +80,14 @@ def _dialect() -> str:
 
 
 def _new_id() -> str:
-    return "gen_random_uuid()" if _dialect() == "postgresql" else "lower(hex(randomblob(16)))"
+    """SQL for a new row's id. On PostgreSQL time-ordered like the app's (the row's millisecond,
+    its number in the statement, random bits): a build writes a million fact rows, and random ids
+    scatter them over the whole primary-key index (measured: most of the insert's cost)."""
+    if _dialect() == "postgresql":
+        return ("CAST(lpad(to_hex(CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS bigint)), 12, '0')"
+                " || lpad(to_hex(row_number() OVER ()), 8, '0')"
+                " || substr(md5(random()::text), 1, 12) AS uuid)")
+    return "lower(hex(randomblob(16)))"
 
 
 def month_of(column: str) -> str:
