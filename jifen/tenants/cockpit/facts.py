@@ -17,8 +17,9 @@ A build, for the current township:
 3. recomputes the month facts of the touched (month, village) pairs from the day facts and
    household months (small: one village's month), then the township's rows of those months
    from its villages' rows;
-4. writes tonight's coverage facts and the period's histogram (from the registers and the cached
-   balances: one statement each) and keeps month-end coverage for ever, the last 7 nights else.
+4. on the night's first build, writes tonight's coverage facts and the period's histogram (from
+   the registers and the cached balances: one pass over the households each) and keeps month-end
+   coverage for ever, the last 7 nights else.
 
 Every statement is raw SQL, reviewed: each table read is filtered by `:tenant_id` and each row
 written carries it. Dashboards read facts, plus the transactions written after `counted_through`
@@ -162,8 +163,11 @@ def build(day: date, *, full: bool = False) -> dict:
     else:
         pairs, household_months = _rebuild_since(tenant_id, rescan_from)
         months = _month_facts(tenant_id, pairs)
-    coverage = _coverage(tenant_id, day)
-    histogram = _histogram(tenant_id, period_of(day))
+    # the registers' counts are the night's: once per night (a build again the same night, after a
+    # late correction say, rewrites only what the ledger changed)
+    nightly = rescan_from is None or state.built_on != day
+    coverage = _coverage(tenant_id, day) if nightly else 0
+    histogram = _histogram(tenant_id, period_of(day)) if nightly else 0
     state.counted_through = newest if newest is None or isinstance(newest, uuid.UUID) else uuid.UUID(str(newest))
     state.rescan_from = id_floor(started - OVERLAP)
     state.built_on = day
@@ -351,12 +355,14 @@ def _coverage(tenant_id, day: date) -> int:
                           SUM(with_account) AS with_account, SUM(signed) AS signed
                    FROM hh GROUP BY village_id, grid1, grid2, grid3, grid4)"""
     sums = "COALESCE(SUM(l.households), 0), COALESCE(SUM(l.with_account), 0), COALESCE(SUM(l.signed), 0), 0"
-    result = run(f"""{base}, {leaf}
+    run(f"""{base}, {leaf}
         INSERT INTO cockpit_coverage_facts
             (tenant_id, id, day, scope_kind, scope_id, village_id, households, with_account, signed, grid_workers)
         {_per_scope(lambda scope, kind, village: f"SELECT :tenant_id, {_new_id()}, :day, {kind}, {scope}, {village}, {sums}")}
         """, params)
-    written = max(result.rowcount or 0, 0)
+    # SQLite reports no count for WITH … INSERT: counted
+    written = run("SELECT COUNT(*) FROM cockpit_coverage_facts WHERE tenant_id = :tenant_id AND day = :day",
+                  params).scalar_one()
     _grid_workers(params)
     _coverage_retention(tenant_id, day)
     return written
@@ -439,12 +445,13 @@ def _histogram(tenant_id, period: int) -> int:
             WHERE h.tenant_id = :tenant_id AND h.status = :active)"""
     leaf = """leaf AS (SELECT village_id, grid1, grid2, grid3, grid4, bucket, COUNT(*) AS households
                    FROM hh GROUP BY village_id, grid1, grid2, grid3, grid4, bucket)"""
-    result = run(f"""{base}, {leaf}
+    run(f"""{base}, {leaf}
         INSERT INTO cockpit_points_histograms (tenant_id, id, period, scope_kind, scope_id, bucket, width, households)
         {_per_scope(lambda scope, kind, _village: f"SELECT :tenant_id, {_new_id()}, :period, {kind}, {scope}, "
                                                   f"l.bucket, :width, SUM(l.households)", by="l.bucket")}
         """, params)
-    return max(result.rowcount or 0, 0)
+    return run("SELECT COUNT(*) FROM cockpit_points_histograms WHERE tenant_id = :tenant_id AND period = :period",
+               params).scalar_one()
 
 
 def _per_scope(select_of, by: str = "") -> str:
