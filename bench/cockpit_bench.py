@@ -391,7 +391,7 @@ def bare_statements() -> list[tuple[str, str]]:
             GROUP BY f.month, {scope_id}, f.village_id"""))
     out.append(("month facts", f"""INSERT INTO bare_month
         SELECT month, 'township', :tenant_id, NULL, item_id, SUM(participants), {sums}
-        FROM bare_month WHERE scope_kind = 'village' GROUP BY month, item_id"""))
+        FROM bare_month f WHERE scope_kind = 'village' GROUP BY month, item_id"""))
     # tonight's coverage and the histogram: the build's statements (facts._coverage, facts._histogram)
     coverage_base = f"""WITH branch AS ({branch_sql()}),
         accounts AS (
