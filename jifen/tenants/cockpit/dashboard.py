@@ -224,10 +224,13 @@ def dashboard(actor: Actor, raw_filters) -> Dashboard:
     current["deduction_ratio"] = _pct(current["deducted"], current["issued"])
     year = {k: sum(m[k] for m in months[:index + 1]) for k in MEASURES}
     year["deduction_ratio"] = _pct(year["deducted"], year["issued"])
+    month_end = (filters.month + timedelta(days=32)).replace(day=1)
+    year_items = _item_rows(scope, date(filters.period, 1, 1), month_end)
+    month_items = _item_rows(scope, filters.month, month_end)
     return Dashboard(
         scope=scope, filters=filters, months=months, current=current, year=year, coverage=coverage,
-        children=_children(scope, filters), categories=_categories(scope, filters),
-        top_items=_top_items(scope, filters, items), histogram=_histogram(scope, filters.period),
+        children=_children(scope, filters), categories=_categories(year_items, month_items),
+        top_items=_top_items(year_items, items), histogram=_histogram(scope, filters.period),
         work=_work(scope), store=_store(scope, filters), rewards=_rewards(scope, filters.period),
         built_on=db.session.execute(select(FactsState.built_on)).scalar(),
         villages=_reachable_villages(actor), nodes=_nodes(actor, filters),
@@ -323,11 +326,9 @@ def _items_by_id(ids) -> dict:
         int=0)]))).scalars()}
 
 
-def _categories(scope: Scope, filters: Filters) -> list:
-    """Points issued and deducted by rule category, the chosen month and the year to date."""
-    month_end = (filters.month + timedelta(days=32)).replace(day=1)
-    year = _item_rows(scope, date(filters.period, 1, 1), month_end)
-    month = _item_rows(scope, filters.month, month_end)
+def _categories(year: dict, month: dict) -> list:
+    """Points issued and deducted by rule category, the chosen month and the year to date (from
+    the item rows of each)."""
     items = _items_by_id(set(year))
     categories = {c.id: c for c in db.session.execute(select(RuleCategory)).scalars()}
     en = str(get_locale()) == "en"
@@ -347,10 +348,8 @@ def _categories(scope: Scope, filters: Filters) -> list:
     return sorted(out.values(), key=lambda r: (r["sort"], r["name"]))
 
 
-def _top_items(scope: Scope, filters: Filters, category_items: set | None) -> list:
+def _top_items(rows: dict, category_items: set | None) -> list:
     """The rule items that moved the most points this year to date (issued + deducted)."""
-    month_end = (filters.month + timedelta(days=32)).replace(day=1)
-    rows = _item_rows(scope, date(filters.period, 1, 1), month_end)
     if category_items is not None:
         rows = {k: v for k, v in rows.items() if k in category_items}
     items = _items_by_id(set(rows))
