@@ -160,3 +160,27 @@ def _csrf(client, slug):
     return csrf_token(client, f"/t/{slug}/account")
 
 
+
+
+def test_a_rule_category_filters_the_facts_and_todays_postings_alike(app, board):
+    """Points of a category's items: the night's facts plus what was posted since (both, not one)."""
+    from jifen.platform.tenancy import tenant_get
+    from jifen.tenants.rulebook.models import RuleItem
+
+    with app.app_context():
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == board.slug)).scalar_one()
+        with tenant_scope(tenant), clock.at(NOW):
+            item = tenant_get(RuleItem, board.items["A1"])
+            category = item.category_id
+            ledger.earn(household_id=board.household, points=3, occurred_on=date(2026, 6, 8), source_kind="activity",
+                        source_id=uuid.uuid4(), item=item, memo="活动")
+            facts.build(date(2026, 6, 20))
+            db.session.commit()
+            ledger.earn(household_id=board.household2, points=2, occurred_on=date(2026, 6, 20),
+                        source_kind="activity", source_id=uuid.uuid4(), item=item, memo="活动")
+            db.session.commit()
+    api = app.test_client()
+    token = bearer(api_token(api, board.slug, "admin"))
+    body = api.get(f"/api/v1/t/{board.slug}/cockpit/dashboard?month=2026-06&category={category}", headers=token).get_json()
+    assert body["current"]["issued"] == 5  # 3 in the facts, 2 posted after the build; none without an item
+    assert [(i["code"], i["issued"]) for i in body["top_items"]] == [("A1", 3)]  # item rows: the night's

@@ -38,6 +38,7 @@ from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.cockpit.models import TOWNSHIP, CoverageFact, MonthFact
+from jifen.tenants.cockpit.months import CHANGE_DAYS, month_end, previous_month
 from jifen.tenants.dividends.models import PAID, DividendPayout, DividendRun
 
 
@@ -97,7 +98,6 @@ def _rate(part, whole) -> float | None:
 SORT_KEYS = ("participation", "households", "account_rate", "signed_rate", "issued", "deducted", "redeemed",
              "issued_ytd", "deducted_ytd", "redeemed_ytd", "grid_workers", "dividends_fen", "dividend_households")
 RATES = {"participation", "account_rate", "signed_rate"}
-CHANGE_DAYS = 28  # coverage's change: from the latest night at least this long before the latest
 DEFAULT_SORT = "participation"
 
 
@@ -141,14 +141,6 @@ class CountyCockpit:
     @property
     def previous(self) -> date:
         return previous_month(self.month)
-
-
-def previous_month(month: date) -> date:
-    return (month - timedelta(days=1)).replace(day=1)
-
-
-def month_end(month: date) -> date:
-    return (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
 def this_month() -> date:
@@ -263,8 +255,6 @@ def _add_dividends(tenants: list[Tenant], month: date, now: dict, before: dict) 
         .execution_options(all_tenants=True)).all()
     counted: dict[str, list] = {"now": [], "before": []}
     for tenant_id, run_id, paid_at, total_fen in runs:
-        if paid_at.tzinfo is None:  # SQLite returns naive UTC
-            paid_at = paid_at.replace(tzinfo=timezone.utc)
         paid_on = paid_at.astimezone(zones[tenant_id]).date()
         for name, figures, upto in (("now", now[tenant_id], month), ("before", before[tenant_id], prev)):
             if paid_on.year == upto.year and paid_on <= month_end(upto):

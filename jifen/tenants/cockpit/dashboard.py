@@ -38,14 +38,17 @@ from jifen.tenants.cockpit.models import (
     MonthFact,
     PointsHistogram,
 )
+from jifen.tenants.cockpit.months import CHANGE_DAYS, next_month, previous_month
 from jifen.tenants.dividends.models import PAID, DividendRun
 from jifen.tenants.funds.models import FundCoverage
 from jifen.tenants.honours.models import CONFIRMED, HonourCandidate, HonourTitle, StarRating
+from jifen.tenants.households.models import Household
 from jifen.tenants.points.models import Application, Objection
 from jifen.tenants.points.workflow import CERTIFIED, OBJECTED, ON_NOTICE, SUBMITTED, VERIFIED
 from jifen.tenants.rulebook.models import RuleCategory, RuleItem
-from jifen.tenants.store.models import ORDER_HANDED_OVER, Order, OrderLine, StockLevel, Store
+from jifen.tenants.store.models import ORDER_HANDED_OVER, CatalogItem, Order, OrderLine, StockLevel, Store
 from jifen.tenants.villages.models import GridNode, Village
+from jifen.tenants.villages.scopes import subtree_of
 
 ACTION = "cockpit.view"
 OVERDUE_DAYS = 7  # an application waiting longer than this at one step stands out
@@ -224,9 +227,8 @@ def dashboard(actor: Actor, raw_filters) -> Dashboard:
     current["deduction_ratio"] = _pct(current["deducted"], current["issued"])
     year = {k: sum(m[k] for m in months[:index + 1]) for k in MEASURES}
     year["deduction_ratio"] = _pct(year["deducted"], year["issued"])
-    month_end = (filters.month + timedelta(days=32)).replace(day=1)
-    year_items = _item_rows(scope, date(filters.period, 1, 1), month_end)
-    month_items = _item_rows(scope, filters.month, month_end)
+    year_items = _item_rows(scope, date(filters.period, 1, 1), next_month(filters.month))
+    month_items = _item_rows(scope, filters.month, next_month(filters.month))
     return Dashboard(
         scope=scope, filters=filters, months=months, current=current, year=year, coverage=coverage,
         children=_children(scope, filters), categories=_categories(year_items, month_items),
@@ -250,7 +252,7 @@ def _coverage(scope: Scope) -> dict:
     if scope.kind != TOWNSHIP:
         rows = [r for r in rows if r.scope_kind == scope.kind]
     now = rows[0] if rows else None
-    earlier = next((r for r in rows if now and r.day <= now.day - timedelta(days=28)), None)
+    earlier = next((r for r in rows if now and r.day <= now.day - timedelta(days=CHANGE_DAYS)), None)
 
     def figures(r):
         if r is None:
@@ -267,21 +269,16 @@ def _children(scope: Scope, filters: Filters) -> list:
     if scope.kind == TOWNSHIP:
         kind, names = VILLAGE, {v.id: v.name for v in db.session.execute(select(Village)).scalars()}
     else:
-        parent = scope.node.id if scope.node is not None else None
-        query = select(GridNode).where(GridNode.retired_at.is_(None))
-        query = query.where(GridNode.parent_id == parent) if parent else query.where(
-            GridNode.village_id == scope.id, GridNode.parent_id.is_(None))
-        kind, names = GRID, {n.id: n.name for n in db.session.execute(query).scalars()}
-        if not names and parent is None:  # a village whose top nodes hang under a large grid
-            names = {n.id: n.name for n in db.session.execute(
-                select(GridNode).where(GridNode.village_id == scope.id, GridNode.retired_at.is_(None))
-                .order_by(GridNode.level)).scalars()
-                if n.level == min((x.level for x in db.session.execute(select(GridNode).where(
-                    GridNode.village_id == scope.id)).scalars()), default=0)}
+        nodes = db.session.execute(select(GridNode).where(GridNode.retired_at.is_(None), (
+            GridNode.parent_id == scope.node.id) if scope.node is not None else (GridNode.village_id == scope.id)
+        )).scalars().all()
+        if scope.node is None:  # a village's top nodes: their parent is above the village, or none
+            inside = {n.id for n in nodes}
+            nodes = [n for n in nodes if n.parent_id not in inside]
+        kind, names = GRID, {n.id: n.name for n in nodes}
     if not names:
         return []
-    month = filters.month
-    previous = (month - timedelta(days=1)).replace(day=1)
+    month, previous = filters.month, previous_month(filters.month)
     facts_of = {}
     for r in db.session.execute(select(MonthFact).where(
             MonthFact.scope_kind == kind, MonthFact.scope_id.in_(list(names)), MonthFact.item_id.is_(None),
@@ -375,10 +372,7 @@ def _scope_where(scope: Scope, village_column, household_column=None):
         return None
     if scope.kind == VILLAGE or household_column is None:
         return village_column == scope.village_id
-    from jifen.tenants.households.models import Household
-
-    nodes = select(GridNode.id).where(GridNode.path.like(f"{scope.node.path}%"))
-    return household_column.in_(select(Household.id).where(Household.grid_node_id.in_(nodes)))
+    return household_column.in_(select(Household.id).where(Household.grid_node_id.in_(subtree_of([scope.id]))))
 
 
 def _work(scope: Scope) -> dict:
@@ -393,7 +387,7 @@ def _work(scope: Scope) -> dict:
         query = select(Application.updated_at).where(Application.state.in_(states))
         if condition is not None:
             query = query.where(condition)
-        ages = sorted(max((now - clock_aware(t)).days, 0) for t in db.session.execute(query).scalars())
+        ages = sorted(max((now - t).days, 0) for t in db.session.execute(query).scalars())
         out[key] = {"count": len(ages), "oldest": ages[-1] if ages else None,
                     "median": statistics.median(ages) if ages else None,
                     "overdue": sum(1 for a in ages if a > OVERDUE_DAYS), "states": states}
@@ -404,9 +398,9 @@ def _work(scope: Scope) -> dict:
     open_ages, answered = [], []
     for status, created, decided in db.session.execute(objections):
         if status == Objection.OPEN:
-            open_ages.append(max((now - clock_aware(created)).days, 0))
+            open_ages.append(max((now - created).days, 0))
         elif decided is not None:
-            answered.append((clock_aware(decided) - clock_aware(created)).total_seconds() / 86400)
+            answered.append((decided - created).total_seconds() / 86400)
     out["objections"] = {"open": len(open_ages), "oldest": max(open_ages) if open_ages else None,
                          "overdue": sum(1 for a in open_ages if a > OVERDUE_DAYS),
                          "response_days": round(statistics.median(answered), 1) if answered else None}
@@ -414,22 +408,15 @@ def _work(scope: Scope) -> dict:
     return out
 
 
-def clock_aware(moment):
-    """Stored datetimes are aware on PostgreSQL and naive UTC on SQLite."""
-    from datetime import timezone
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _store(scope: Scope, filters: Filters) -> dict:
-    """The month's handed-over orders and redemptions by item, stock value at the latest cost, and
-    items running low, over the stores in the scope (a village's own stores and the township's)."""
+    """The month's handed-over orders and redemptions by item, stock value at cost (None before the
+    first coverage night), and items running low, over the stores in the scope (the township's: all
+    of them; a village's or grid node's: its village's)."""
     stores = select(Store.id)
     if scope.kind != TOWNSHIP:
         stores = stores.where(Store.village_id == scope.village_id)
     store_ids = list(db.session.execute(stores).scalars())
-    month_end = (filters.month + timedelta(days=32)).replace(day=1)
-    start, end = clock.local_moment(filters.month, time.min), clock.local_moment(month_end, time.min)
+    start, end = clock.local_moment(filters.month, time.min), clock.local_moment(next_month(filters.month), time.min)
     closed = and_(Order.state == ORDER_HANDED_OVER, Order.closed_at >= start, Order.closed_at < end,
                   Order.store_id.in_(store_ids or [uuid.UUID(int=0)]))
     orders = db.session.execute(select(func.count(), func.coalesce(func.sum(Order.total_points), 0))
@@ -442,22 +429,16 @@ def _store(scope: Scope, filters: Filters) -> dict:
                    .join(Order, Order.id == OrderLine.order_id).where(closed)
                    .group_by(OrderLine.item_name, OrderLine.item_name_en)
                    .order_by(func.sum(OrderLine.quantity * OrderLine.unit_points).desc()))]
-    low = []
-    from jifen.tenants.store.models import CatalogItem
-
-    for level, item, store in db.session.execute(
-            select(StockLevel, CatalogItem, Store).join(CatalogItem, CatalogItem.id == StockLevel.catalog_item_id)
-            .join(Store, Store.id == StockLevel.store_id).where(
-                StockLevel.store_id.in_(store_ids or [uuid.UUID(int=0)]), CatalogItem.active.is_(True),
-                StockLevel.quantity <= LOW_STOCK)):
-        low.append({"store": store.name, "item": item.name_en if en and item.name_en else item.name,
-                    "quantity": level.quantity})
+    low = [{"store": store.name, "item": item.name_en if en and item.name_en else item.name, "quantity": level.quantity}
+           for level, item, store in db.session.execute(
+               select(StockLevel, CatalogItem, Store).join(CatalogItem, CatalogItem.id == StockLevel.catalog_item_id)
+               .join(Store, Store.id == StockLevel.store_id).where(
+                   StockLevel.store_id.in_(store_ids or [uuid.UUID(int=0)]), CatalogItem.active.is_(True),
+                   StockLevel.quantity <= LOW_STOCK))]
     # stock at cost is the fund coverage's figure of the night (one rule: funds/coverage.py)
-    snapshot = db.session.execute(select(FundCoverage.stock_cost_fen).where(
-        FundCoverage.village_id == (None if scope.kind == TOWNSHIP else scope.village_id)
-        if scope.kind != TOWNSHIP else FundCoverage.village_id.is_(None))
-        .order_by(FundCoverage.taken_on.desc()).limit(1)).scalar()
-    value_fen = snapshot
+    village = FundCoverage.village_id.is_(None) if scope.kind == TOWNSHIP else FundCoverage.village_id == scope.village_id
+    value_fen = db.session.execute(select(FundCoverage.stock_cost_fen).where(village)
+                                   .order_by(FundCoverage.taken_on.desc()).limit(1)).scalar()
     return {"orders": int(orders[0]), "points": int(orders[1]), "by_item": by_item, "stock_value_fen": value_fen,
             "low": sort_by_pinyin(low, key=lambda r: r["item"]), "low_stock": LOW_STOCK}
 

@@ -45,6 +45,7 @@ from jifen.tenants.cockpit.models import (
     FactsState,
     HouseholdMonth,
 )
+from jifen.tenants.cockpit.months import next_month
 from jifen.tenants.points.ledger import period_of
 from jifen.tenants.villages.models import LEVELS
 from jifen.tenants.villages.scopes import branch_sql
@@ -168,7 +169,7 @@ def build(day: date, *, full: bool = False) -> dict:
     nightly = rescan_from is None or state.built_on != day
     coverage = _coverage(tenant_id, day) if nightly else 0
     histogram = _histogram(tenant_id, period_of(day)) if nightly else 0
-    state.counted_through = newest if newest is None or isinstance(newest, uuid.UUID) else uuid.UUID(str(newest))
+    state.counted_through = _as_id(newest)
     state.rescan_from = id_floor(started - OVERLAP)
     state.built_on = day
     db.session.flush()
@@ -244,7 +245,7 @@ def _rebuild_since(tenant_id, rescan_from: uuid.UUID) -> tuple[set, int]:
     for household_id, month in household_months:
         by_month[month].add(household_id)
     for month, households in by_month.items():
-        end = (month + timedelta(days=32)).replace(day=1)
+        end = next_month(month)
         for part in _chunks(sorted(households, key=str)):
             params = {"tenant_id": tenant_id, "month": month, "end": end, "households": part,
                       "period": month.year}
@@ -268,7 +269,7 @@ def _month_facts(tenant_id, pairs: set | None) -> int:
     for day, village_id in pairs:
         villages_of_month[day.replace(day=1)].add(village_id)
     for month, villages in villages_of_month.items():
-        end = (month + timedelta(days=32)).replace(day=1)
+        end = next_month(month)
         for part in _chunks(sorted(villages, key=str)):
             _rollup(tenant_id, "AND {day} >= :month AND {day} < :end AND f.village_id IN :villages",
                     {"month": month, "end": end, "villages": part})
@@ -516,7 +517,8 @@ def live_day_facts(where: str = "", params: dict | None = None) -> list[dict]:
     extra, live = _live_where(counted_through())
     rows = run(day_facts_sql(f"{extra} {where}"),
                               {"tenant_id": current_tenant_id(), **live, **(params or {})}).mappings()
-    return [dict(r) | {"day": _as_date(r["day"])} for r in rows]
+    return [dict(r) | {"day": _as_date(r["day"]), "village_id": _as_id(r["village_id"]),
+                       "grid_node_id": _as_id(r["grid_node_id"]), "item_id": _as_id(r["item_id"])} for r in rows]
 
 
 # --- small helpers ----------------------------------------------------------------------------------
@@ -531,6 +533,6 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _as_id(value) -> uuid.UUID:
-    """A raw select's id (SQLite answers text)."""
+def _as_id(value) -> uuid.UUID | None:
+    """A raw select's id (SQLite answers text); None stays None."""
     return parse_uuid(value)

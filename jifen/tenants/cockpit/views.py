@@ -44,8 +44,7 @@ def charts(board: dashboard.Dashboard) -> list[ChartData]:
         out.append(ChartData("participation-by-place", _("Participation this month, ranked"),
                              [c["name"] for c in board.children],
                              [(_("Participation rate"), [c["participation"] for c in board.children])], unit="%",
-                             x_name=kind, links=[url_for("cockpit.index", **_child_args(board, c))
-                                                 for c in board.children]))
+                             x_name=kind, links=[c["url"] for c in board.children]))
     if board.categories:
         out.append(ChartData("points-by-category", _("Points by rule category, year to date"),
                              [c["name"] for c in board.categories],
@@ -77,10 +76,14 @@ def charts(board: dashboard.Dashboard) -> list[ChartData]:
     return out
 
 
-def _child_args(board, child) -> dict:
-    if child["kind"] == dashboard.VILLAGE:
-        return board.filters.args(village=child["id"], grid=None)
-    return board.filters.args(grid=child["id"])
+def _board(actor) -> dashboard.Dashboard:
+    """The dashboard of the request's filters, each ranked village or grid linking to its own
+    dashboard with the same filters (the chart's bars and the table's rows alike)."""
+    board = dashboard.dashboard(actor, request.args)
+    for child in board.children:
+        place = {"village": child["id"], "grid": None} if child["kind"] == dashboard.VILLAGE else {"grid": child["id"]}
+        child["url"] = url_for("cockpit.index", **board.filters.args(**place))
+    return board
 
 
 def _yuan(fen) -> str:
@@ -90,7 +93,7 @@ def _yuan(fen) -> str:
 @bp.get("/")
 def index():
     actor = current_actor()
-    board = dashboard.dashboard(actor, request.args)
+    board = _board(actor)
     drawn = charts(board)
     if request.args.get("format") == "xlsx":
         return charts_download(drawn, "dashboard")
@@ -105,7 +108,6 @@ def index():
 def screen():
     """The full-screen display for a screen in the township hall: big numbers, few charts, and it
     refreshes itself every minute."""
-    actor = current_actor()
-    board = dashboard.dashboard(actor, request.args)
+    board = _board(current_actor())
     return render_template("cockpit/screen.html", board=board, charts={c.key: c for c in charts(board)},
                            yuan=_yuan, refresh_seconds=60)
