@@ -79,6 +79,8 @@ BASE_CONFIG = {
     # one process: every test runs with resolved credentials cached, so each revocation test
     # also proves the cache lets go at once
     "CREDENTIAL_CACHE": "local",
+    # and the dashboards' fragments too: every dashboard test also proves a commit lets go of them
+    "PAGE_CACHE": "local",
 }
 
 
@@ -141,6 +143,7 @@ class AppFactory:
         app.config.clear()
         app.config.update(self._saved["config"])
         app.extensions.pop("credential_cache", None)
+        app.extensions.pop("page_cache", None)
         celery = app.extensions["celery"]
         celery.set_current()
         celery.set_default()

@@ -24,7 +24,7 @@ from jifen.platform.db import db
 from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.cockpit import facts
-from jifen.tenants.cockpit.models import GRID, MEASURES, TOWNSHIP, VILLAGE, HouseholdMonth, MonthFact
+from jifen.tenants.cockpit.models import GRID, MEASURES, NO_ID, TOWNSHIP, VILLAGE, HouseholdMonth, MonthFact
 from jifen.tenants.households.models import Household
 from jifen.tenants.points import ledger
 from jifen.tenants.points.models import LedgerPosting, LedgerTransaction
@@ -81,8 +81,8 @@ def recount() -> dict:
 
 
 def stored() -> dict:
-    months = {(r.month, r.scope_kind, r.scope_id, r.item_id): {k: getattr(r, k) for k in MEASURES} | (
-        {"participants": r.participants} if r.item_id is None else {})
+    months = {(r.month, r.scope_kind, r.scope_id, None if r.item_id == NO_ID else r.item_id):
+              {k: getattr(r, k) for k in MEASURES} | ({"participants": r.participants} if r.item_id == NO_ID else {})
         for r in db.session.execute(select(MonthFact)).scalars()}
     own = {(r.household_id, r.month): {k: getattr(r, k) for k in MEASURES}
            for r in db.session.execute(select(HouseholdMonth)).scalars()}
@@ -135,12 +135,12 @@ def test_a_build_counts_each_flow_once_by_the_day_it_happened(township, pw):
     assert result["months"] == 3
     assert stored() == recount()
     township_march = db.session.execute(select(MonthFact).where(
-        MonthFact.month == date(2026, 3, 1), MonthFact.scope_kind == TOWNSHIP, MonthFact.item_id.is_(None))).scalar_one()
+        MonthFact.month == date(2026, 3, 1), MonthFact.scope_kind == TOWNSHIP, MonthFact.item_id == NO_ID)).scalar_one()
     # the March award (5), corrected to 2 in June, stays on March: issued 5, corrected -3
     assert (township_march.issued, township_march.deducted, township_march.corrected, township_march.entries,
             township_march.participants) == (5, 3, -3, 2, 1)
     june = db.session.execute(select(MonthFact).where(
-        MonthFact.month == date(2026, 6, 1), MonthFact.scope_kind == VILLAGE, MonthFact.item_id.is_(None))).scalar_one()
+        MonthFact.month == date(2026, 6, 1), MonthFact.scope_kind == VILLAGE, MonthFact.item_id == NO_ID)).scalar_one()
     assert (june.redeemed, june.participants, june.scope_id) == (6, 0, tenant_get(Household, h3).village_id)
     assert [m["issued"] for m in facts.household_months(h1, 2026)][2] == 5
 

@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
-from jifen.platform.db import TenantScoped, db
+from jifen.platform.db import TenantOwned, db
 
 
 def _diff():
@@ -30,7 +30,7 @@ def test_every_tenant_table_keys_on_tenant_id_first(ctx):
     insp = inspect(db.engine)
     for mapper in db.Model.registry.mappers:
         cls = mapper.class_
-        if not issubclass(cls, TenantScoped):
+        if not issubclass(cls, TenantOwned):
             continue
         table = cls.__tablename__
         assert insp.get_pk_constraint(table)["constrained_columns"][0] == "tenant_id", table

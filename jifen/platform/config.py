@@ -60,6 +60,7 @@ def defaults(instance_path: str) -> dict:
         "SESSION_LIFETIME_HOURS": 12,
         "TENANT_CACHE_SECONDS": 5,  # see townships/lookup.py
         "CREDENTIAL_CACHE": "auto",  # auto (Redis if configured, else off) | redis | local | off
+        "PAGE_CACHE": "auto",  # the dashboards' fragments (platform/page_cache): auto | redis | local | off
         "SETUP_LINK_HOURS": 72,
         "IDEMPOTENCY_KEY_HOURS": 24,  # a repeated Idempotency-Key after this is a new request
         "OFFBOARD_GRACE_DAYS": 30,  # an offboarded township's rows are deleted this long after

@@ -89,8 +89,9 @@ def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
         cursor.close()
 
 
-class TenantScoped:
-    """Mixin for every tenant-owned table: primary key (tenant_id, id).
+class TenantOwned:
+    """Mixin for every tenant-owned table: `tenant_id` leads its primary key (a foreign key to
+    `tenants`), so the schema can be distributed by it.
 
     The session guard in `tenancy` filters every ORM query of these models by the current tenant
     and stamps `tenant_id` on new rows, so code never writes the filter by hand.
@@ -100,7 +101,23 @@ class TenantScoped:
     def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(ForeignKey("tenants.id"), primary_key=True, sort_order=-20)
 
+
+class TenantScoped(TenantOwned):
+    """A tenant-owned table of records: primary key (tenant_id, id)."""
+
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-10)
+
+
+class TenantFacts(TenantOwned):
+    """A tenant-owned table of derived figures, rewritten wholesale from the records by one job:
+    keyed by its own columns after `tenant_id` (no surrogate id), and with no foreign key to
+    `tenants`. A build writes millions of rows; the per-row key check and a random id's index
+    were most of its cost (bench/README.md, "Cockpit facts"). The job writes in the township's
+    scope and offboarding deletes the rows with the township's others."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(primary_key=True, sort_order=-20)
 
 
 def tenant_fk(columns: list[str], target: str, **kw) -> ForeignKeyConstraint:

@@ -2,9 +2,9 @@
 
 * `current_tenant()` is set once per request from the URL (`/t/<slug>/…`, `/api/v1/t/<slug>/…`)
   or by `tenant_scope(tenant)` in CLI commands and jobs.
-* Every ORM SELECT/UPDATE/DELETE touching a `TenantScoped` model gets `tenant_id = :current`
+* Every ORM SELECT/UPDATE/DELETE touching a `TenantOwned` model gets `tenant_id = :current`
   added; with no tenant set it raises `TenantNotSet` (fail closed).
-* New `TenantScoped` rows get the current tenant's id at flush; a row for another tenant raises.
+* New `TenantOwned` rows get the current tenant's id at flush; a row for another tenant raises.
 Raw SQL (ranking, settlement) must bind the tenant itself and is reviewed by hand.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import Column, Table, event, insert
 from sqlalchemy.orm import Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
-from jifen.platform.db import TenantScoped, db, parse_uuid
+from jifen.platform.db import TenantOwned, db, parse_uuid
 from jifen.platform.errors import NotFound
 
 
@@ -123,13 +123,13 @@ def _all_subclasses(cls):
 @lru_cache(maxsize=1)
 def _tenant_tables() -> frozenset:
     """Computed once, on the first query: every model is imported by then (create_app)."""
-    return frozenset(m.__table__ for m in _all_subclasses(TenantScoped) if hasattr(m, "__table__"))
+    return frozenset(m.__table__ for m in _all_subclasses(TenantOwned) if hasattr(m, "__table__"))
 
 
 @lru_cache(maxsize=1024)
 def _tenant_criteria(tenant_id):
     """One loader-criteria option per tenant, reused by every statement of that tenant."""
-    return with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
+    return with_loader_criteria(TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
 
 
 def _touches_tenant_data(state) -> bool:
@@ -139,7 +139,7 @@ def _touches_tenant_data(state) -> bool:
     wherever they occur (columns, select_from, joins, subqueries). A bare Core table or column of a
     tenant table would slip past that filter, so it is refused outright.
     """
-    if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
+    if any(issubclass(m.class_, TenantOwned) for m in state.all_mappers):
         return True  # the common case: an ORM query of tenant models, filtered by the criteria
     tenant_tables = _tenant_tables()
     via_orm, bare = set(), set()
@@ -171,7 +171,7 @@ def _filter_by_tenant(state) -> None:
 @event.listens_for(Session, "before_flush")
 def _stamp_tenant(session, flush_context, instances) -> None:
     for obj in list(session.new) + list(session.dirty):
-        if not isinstance(obj, TenantScoped):
+        if not isinstance(obj, TenantOwned):
             continue
         tenant_id = current_tenant_id()
         if tenant_id is None:
@@ -190,7 +190,7 @@ def insert_new(model: type, rows: list) -> None:
     if not rows:
         return
     tenant_id = current_tenant_id()
-    scoped = issubclass(model, TenantScoped)
+    scoped = issubclass(model, TenantOwned)
     if scoped and tenant_id is None:
         raise TenantNotSet(f"{model.__name__} written with no tenant in scope")
     values = []

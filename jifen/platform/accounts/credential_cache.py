@@ -8,13 +8,11 @@ account, new roles, a new language) bumps that version after its transaction com
 (`changed()`), so the next request in any process sees a newer version and asks the database
 again. Reading the version is one Redis GET, far cheaper than the query.
 
-Versions live in Redis when one is configured. Without Redis (the embedded default may run several
-gunicorn workers) there is no shared place for them, so the cache is off, unless
-`CREDENTIAL_CACHE = "local"` says this is a single process (the tests).
+Versions live in Redis when one is configured (`platform/versions`). Without Redis the cache is off,
+unless `CREDENTIAL_CACHE = "local"` says this is a single process (the tests).
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -23,6 +21,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from jifen.platform import versions
 from jifen.platform.db import db
 
 MAX_ENTRIES = 20_000  # beyond this the memo is simply emptied: it refills at one query per credential
@@ -36,44 +35,11 @@ class Entry:
     payload: object
 
 
-class LocalVersions:
-    """Versions in this process only: correct when there is one process (tests)."""
-
-    def __init__(self):
-        self._versions: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def get(self, scope: str) -> int:
-        return self._versions.get(scope, 0)
-
-    def bump(self, scope: str) -> None:
-        with self._lock:
-            self._versions[scope] = self._versions.get(scope, 0) + 1
-
-
-class RedisVersions:
-    def __init__(self, url: str):
-        import redis
-
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-    def get(self, scope: str) -> int:
-        return int(self._redis.get(f"jifen:credver:{scope}") or 0)
-
-    def bump(self, scope: str) -> None:
-        self._redis.incr(f"jifen:credver:{scope}")
-
-
 def _state() -> tuple[object | None, dict]:
     """(version store or None when the cache is off, memo) of the current app, made on first use."""
     ext = current_app.extensions
     if "credential_cache" not in ext:
-        mode = current_app.config["CREDENTIAL_CACHE"]
-        if mode == "auto":
-            mode = "redis" if current_app.config.get("REDIS_URL") else "off"
-        versions = (RedisVersions(current_app.config["REDIS_URL"]) if mode == "redis"
-                    else LocalVersions() if mode == "local" else None)
-        ext["credential_cache"] = (versions, {})
+        ext["credential_cache"] = (versions.store("CREDENTIAL_CACHE", "jifen:credver"), {})
     return ext["credential_cache"]
 
 
@@ -83,12 +49,12 @@ def lookup(scope: str, key: tuple, load: Callable[[], tuple[object, float | None
     `load()` asks the database and returns (payload, seconds the credential stays valid) or None.
     The version is read *before* loading, so a change committed meanwhile makes the entry stale.
     """
-    versions, memo = _state()
-    if versions is None:
+    store, memo = _state()
+    if store is None:
         found = load()
         return found[0] if found else None
     try:
-        version = versions.get(scope)
+        version = store.get(scope)
     except Exception:  # Redis unreachable: ask the database, remember nothing
         current_app.logger.warning("credential cache: version store unreachable", exc_info=True)
         found = load()
@@ -118,12 +84,12 @@ def changed(scope: str) -> None:
 def _bump_after_commit(session) -> None:
     scopes = session.info.pop("credentials_changed", None)
     if scopes:
-        versions, _ = _state()
+        store, _ = _state()
         for scope in scopes:
-            if versions is None:
+            if store is None:
                 continue
             try:
-                versions.bump(scope)
+                store.bump(scope)
             except Exception:  # the change is committed; other processes let go within TTL_SECONDS
                 current_app.logger.error("credential cache: could not publish a revocation for %s",
                                          scope, exc_info=True)

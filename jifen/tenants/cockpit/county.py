@@ -37,7 +37,7 @@ from jifen.platform.db import db
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
 from jifen.platform.townships.models import Tenant
-from jifen.tenants.cockpit.models import TOWNSHIP, CoverageFact, MonthFact
+from jifen.tenants.cockpit.models import NO_ID, TOWNSHIP, CoverageFact, MonthFact
 from jifen.tenants.cockpit.months import CHANGE_DAYS, month_end, previous_month
 from jifen.tenants.dividends.models import PAID, DividendPayout, DividendRun
 
@@ -197,7 +197,8 @@ def _add_months(ids: list[uuid.UUID], month: date, now: dict, before: dict, coun
     rows = db.session.execute(
         select(MonthFact.tenant_id, MonthFact.month, MonthFact.participants, MonthFact.issued, MonthFact.deducted,
                MonthFact.redeemed)
-        .where(MonthFact.tenant_id.in_(ids), MonthFact.scope_kind == TOWNSHIP, MonthFact.item_id.is_(None),
+        .where(MonthFact.tenant_id.in_(ids), MonthFact.scope_kind == TOWNSHIP, MonthFact.village_id == NO_ID,
+               MonthFact.item_id == NO_ID,
                MonthFact.month >= date(prev.year, 1, 1), MonthFact.month <= month)
         .execution_options(all_tenants=True)).all()
     by_month = {t.month: t for t in county_months}

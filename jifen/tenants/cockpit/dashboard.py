@@ -31,6 +31,7 @@ from jifen.tenants.cockpit import facts
 from jifen.tenants.cockpit.models import (
     GRID,
     MEASURES,
+    NO_ID,
     TOWNSHIP,
     VILLAGE,
     CoverageFact,
@@ -139,9 +140,9 @@ def _month_rows(scope: Scope, start: date, end: date, category_items: set | None
     of the category's item rows when a category is chosen."""
     query = select(MonthFact).where(MonthFact.scope_id == scope.id, MonthFact.month >= start, MonthFact.month < end)
     if category_items is None:
-        query = query.where(MonthFact.item_id.is_(None))
+        query = query.where(MonthFact.item_id == NO_ID)
     else:
-        query = query.where(MonthFact.item_id.in_(category_items or [uuid.UUID(int=0)]))
+        query = query.where(MonthFact.item_id.in_(category_items or [NO_ID]))
     if scope.kind != TOWNSHIP:
         query = query.where(MonthFact.scope_kind == scope.kind)
     out: dict = {}
@@ -281,7 +282,7 @@ def _children(scope: Scope, filters: Filters) -> list:
     month, previous = filters.month, previous_month(filters.month)
     facts_of = {}
     for r in db.session.execute(select(MonthFact).where(
-            MonthFact.scope_kind == kind, MonthFact.scope_id.in_(list(names)), MonthFact.item_id.is_(None),
+            MonthFact.scope_kind == kind, MonthFact.scope_id.in_(list(names)), MonthFact.item_id == NO_ID,
             MonthFact.month.in_([month, previous]))).scalars():
         facts_of[(r.scope_id, r.month)] = r
     coverage = {r.scope_id: r for r in db.session.execute(select(CoverageFact).where(
@@ -310,7 +311,7 @@ def _children(scope: Scope, filters: Filters) -> list:
 
 def _item_rows(scope: Scope, start: date, end: date) -> dict:
     query = select(MonthFact.item_id, *[func.sum(getattr(MonthFact, k)) for k in MEASURES]).where(
-        MonthFact.scope_id == scope.id, MonthFact.item_id.is_not(None), MonthFact.month >= start,
+        MonthFact.scope_id == scope.id, MonthFact.item_id != NO_ID, MonthFact.month >= start,
         MonthFact.month < end).group_by(MonthFact.item_id)
     if scope.kind != TOWNSHIP:
         query = query.where(MonthFact.scope_kind == scope.kind)

@@ -40,6 +40,7 @@ from jifen.platform.tenancy import current_tenant_id
 from jifen.tenants.cockpit.models import (
     GRID,
     MEASURES,
+    NO_ID,
     TOWNSHIP,
     VILLAGE,
     FactsState,
@@ -71,8 +72,9 @@ def _bind(value):
 
 
 def run(sql: str, params: dict):
-    """Execute raw SQL with typed parameters; a list value is an expanding `IN :name`."""
-    used = {k: v for k, v in params.items() if re.search(rf":{k}\b", sql)}
+    """Execute raw SQL with typed parameters; a list value is an expanding `IN :name`; `:none` is
+    always `NO_ID` (a fact key's "none")."""
+    used = {k: v for k, v in ({"none": NO_ID} | params).items() if re.search(rf":{k}\b", sql)}
     binds = [bindparam(k, expanding=isinstance(v, (list, tuple)), type_=_bind(v)) for k, v in used.items()]
     return db.session.execute(text(sql).bindparams(*binds), used)
 
@@ -132,9 +134,10 @@ _COLUMNS = ", ".join(MEASURES)
 def day_facts_sql(where: str = "") -> str:
     """The day facts of the transactions `where` admits (on t and h): the statement the build
     runs, and the bare `GROUP BY` the benchmark compares it with."""
-    return f"""SELECT t.occurred_on AS day, h.village_id, h.grid_node_id, t.item_id, {_SUMS}
+    return f"""SELECT t.occurred_on AS day, h.village_id, COALESCE(h.grid_node_id, :none) AS grid_node_id,
+        COALESCE(t.item_id, :none) AS item_id, {_SUMS}
     {_FROM} {where}
-    GROUP BY t.occurred_on, h.village_id, h.grid_node_id, t.item_id"""
+    GROUP BY t.occurred_on, h.village_id, COALESCE(h.grid_node_id, :none), COALESCE(t.item_id, :none)"""
 
 
 def household_months_sql(where: str = "") -> str:
@@ -189,16 +192,18 @@ def _locked_state() -> FactsState:
 
 def _insert_day_facts(where: str, params: dict) -> None:
     run(f"""INSERT INTO cockpit_day_facts
-        (tenant_id, id, day, village_id, grid_node_id, item_id, {_COLUMNS})
-        SELECT :tenant_id, {_new_id()}, day, village_id, grid_node_id, item_id, {_COLUMNS}
-        FROM ({day_facts_sql(where)}) f""", params)
+        (tenant_id, day, village_id, grid_node_id, item_id, {_COLUMNS})
+        SELECT :tenant_id, day, village_id, grid_node_id, item_id, {_COLUMNS}
+        FROM ({day_facts_sql(where)}) f
+        ORDER BY day, village_id, grid_node_id, item_id""", params)
 
 
 def _insert_household_months(where: str, params: dict) -> None:
     run(f"""INSERT INTO cockpit_household_months
-        (tenant_id, id, household_id, month, village_id, grid_node_id, {_COLUMNS})
-        SELECT :tenant_id, {_new_id()}, household_id, month, village_id, grid_node_id, {_COLUMNS}
-        FROM ({household_months_sql(where)}) f""", params)
+        (tenant_id, household_id, month, village_id, grid_node_id, {_COLUMNS})
+        SELECT :tenant_id, household_id, month, village_id, grid_node_id, {_COLUMNS}
+        FROM ({household_months_sql(where)}) f
+        ORDER BY household_id, month""", params)
 
 
 def _analyze(*tables: str) -> None:
@@ -298,32 +303,34 @@ def _rollup(tenant_id, where: str, params: dict) -> None:
         run(f"""
             WITH branch AS ({branch_sql()})
             INSERT INTO cockpit_month_facts
-                (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
-            SELECT :tenant_id, {_new_id()}, {day_month}, {kind}, {scope_id}, f.village_id, f.item_id, 0, {sums}
+                (tenant_id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
+            SELECT :tenant_id, {day_month}, {kind}, {scope_id}, f.village_id, f.item_id, 0, {sums}
             FROM cockpit_day_facts f LEFT JOIN branch b ON b.node_id = f.grid_node_id
-            WHERE f.tenant_id = :tenant_id AND f.item_id IS NOT NULL {where.replace("{day}", "f.day")} {extra}
-            GROUP BY {day_month}, {scope_id}, f.village_id, f.item_id""", params)
+            WHERE f.tenant_id = :tenant_id AND f.item_id <> :none {where.replace("{day}", "f.day")} {extra}
+            GROUP BY {day_month}, {scope_id}, f.village_id, f.item_id
+            ORDER BY {scope_id}, {day_month}""", params)
         run(f"""
             WITH branch AS ({branch_sql()})
             INSERT INTO cockpit_month_facts
-                (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
-            SELECT :tenant_id, {_new_id()}, {own_month}, {kind}, {scope_id}, f.village_id, NULL, {participants},
-                   {sums}
+                (tenant_id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
+            SELECT :tenant_id, {own_month}, {kind}, {scope_id}, f.village_id, :none, {participants}, {sums}
             FROM cockpit_household_months f LEFT JOIN branch b ON b.node_id = f.grid_node_id
             JOIN households h ON h.tenant_id = f.tenant_id AND h.id = f.household_id
             WHERE f.tenant_id = :tenant_id {where.replace("{day}", "f.month")} {extra}
-            GROUP BY {own_month}, {scope_id}, f.village_id""", params)
+            GROUP BY {own_month}, {scope_id}, f.village_id
+            ORDER BY {scope_id}, {own_month}""", params)
     months = "" if not where else "AND month >= :month AND month < :end"
     run(f"DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id AND scope_kind = :township {months}",
         params)
     run(f"""
         INSERT INTO cockpit_month_facts
-            (tenant_id, id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
-        SELECT :tenant_id, {_new_id()}, month, :township, :tenant_id, NULL, item_id, SUM(participants),
+            (tenant_id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
+        SELECT :tenant_id, month, :township, :tenant_id, :none, item_id, SUM(participants),
                {", ".join(f"SUM({m}) AS {m}" for m in MEASURES)}
         FROM cockpit_month_facts
         WHERE tenant_id = :tenant_id AND scope_kind = :village {months}
-        GROUP BY month, item_id""", params)
+        GROUP BY month, item_id
+        ORDER BY month, item_id""", params)
 
 
 # --- tonight's registers -------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ Grains, and why:
 * `PointsHistogram`: earned points per household in a period, in buckets, per scope;
 * `FactsState`: how far the facts are built (the newest ledger transaction id counted).
 
+The day facts, household months and month facts are keyed by their grain (`TenantFacts`: no
+surrogate id, no per-row key check: a full build writes millions of them). A primary key holds
+no NULL, so `NO_ID` stands for "none" in their keys: a flow without a rule item, a household
+without a grid node, the township's rows' village, and a month fact's all-flows row's item.
+
 A household's village and grid node are taken as they are when the facts are built: a household
 that moves takes its history with it (the dashboards answer "how is this village doing", by the
 households it has now).
@@ -28,9 +33,10 @@ from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.platform import clock
-from jifen.platform.db import TenantScoped, db
+from jifen.platform.db import TenantFacts, TenantScoped, db
 
 TOWNSHIP, VILLAGE, GRID = "township", "village", "grid"  # scope kinds
+NO_ID = uuid.UUID(int=0)  # "none" in a fact's key (see the module docstring)
 MEASURES = ("issued", "deducted", "corrected", "redeemed", "expired", "carried", "entries")
 
 
@@ -50,35 +56,32 @@ class _Measures:
     entries: Mapped[int] = mapped_column(default=0)
 
 
-class DayFact(_Measures, TenantScoped, db.Model):
+class DayFact(_Measures, TenantFacts, db.Model):
     __tablename__ = "cockpit_day_facts"
-    __table_args__ = (Index("ix_cockpit_day_facts_tenant_day_village", "tenant_id", "day", "village_id"),)
-    day: Mapped[date]
-    village_id: Mapped[uuid.UUID]
-    grid_node_id: Mapped[uuid.UUID | None]
-    item_id: Mapped[uuid.UUID | None]
+    day: Mapped[date] = mapped_column(primary_key=True)
+    village_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    grid_node_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # NO_ID: the household has none
+    item_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # NO_ID: store spending, year-end entries
 
 
-class HouseholdMonth(_Measures, TenantScoped, db.Model):
+class HouseholdMonth(_Measures, TenantFacts, db.Model):
     __tablename__ = "cockpit_household_months"
-    __table_args__ = (UniqueConstraint("tenant_id", "household_id", "month"),
-                      Index("ix_cockpit_household_months_tenant_month_village", "tenant_id", "month", "village_id"))
-    household_id: Mapped[uuid.UUID]
-    month: Mapped[date]  # the first day of the month
+    __table_args__ = (Index("ix_cockpit_household_months_tenant_month_village", "tenant_id", "month", "village_id"),)
+    household_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    month: Mapped[date] = mapped_column(primary_key=True)  # the first day of the month
     village_id: Mapped[uuid.UUID]
     grid_node_id: Mapped[uuid.UUID | None]
 
 
-class MonthFact(_Measures, TenantScoped, db.Model):
+class MonthFact(_Measures, TenantFacts, db.Model):
     __tablename__ = "cockpit_month_facts"
-    __table_args__ = (Index("ix_cockpit_month_facts_tenant_scope", "tenant_id", "scope_id", "month"),
-                      Index("ix_cockpit_month_facts_tenant_month_kind", "tenant_id", "month", "scope_kind"))
-    month: Mapped[date]
+    __table_args__ = (Index("ix_cockpit_month_facts_tenant_month_village", "tenant_id", "month", "village_id"),)
+    scope_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # the tenant's id for the township
+    month: Mapped[date] = mapped_column(primary_key=True)
+    village_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # the scope's village (NO_ID: the township's)
+    item_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # NO_ID: every flow of the scope's month
     scope_kind: Mapped[str] = mapped_column(String(16))
-    scope_id: Mapped[uuid.UUID]  # the tenant's id for the township
-    village_id: Mapped[uuid.UUID | None]  # the scope's village (None for the township)
-    item_id: Mapped[uuid.UUID | None]  # None: every flow of the scope's month
-    participants: Mapped[int] = mapped_column(default=0)  # households with an entry (on the None row)
+    participants: Mapped[int] = mapped_column(default=0)  # households with an entry (on the NO_ID row)
 
 
 class CoverageFact(TenantScoped, db.Model):

@@ -8,6 +8,7 @@ from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import page_cache
 from jifen.platform.charts import BAR, HISTOGRAM, LINE, ChartData
 from jifen.platform.charts.xlsx import charts_download
 from jifen.platform.console import register_tile
@@ -93,12 +94,16 @@ def _yuan(fen) -> str:
 @bp.get("/")
 def index():
     actor = current_actor()
+    if request.args.get("format") == "xlsx":
+        return charts_download(charts(_board(actor)), "dashboard")
+    return render_template("cockpit/index.html", board_html=page_cache.fragment("cockpit", actor, lambda: _index(actor)))
+
+
+def _index(actor) -> str:
     board = _board(actor)
     drawn = charts(board)
-    if request.args.get("format") == "xlsx":
-        return charts_download(drawn, "dashboard")
     integrity = signals.summary(actor) if may(actor, "integrity.list") else None
-    return render_template("cockpit/index.html", board=board, charts={c.key: c for c in drawn}, yuan=_yuan,
+    return render_template("cockpit/_board.html", board=board, charts={c.key: c for c in drawn}, yuan=_yuan,
                            integrity=integrity,
                            xlsx_url=url_for("cockpit.index", **board.filters.args(format="xlsx")),
                            screen_url=url_for("cockpit.screen", **board.filters.args()))
@@ -107,7 +112,12 @@ def index():
 @bp.get("/screen")
 def screen():
     """The full-screen display for a screen in the township hall: big numbers, few charts, and it
-    refreshes itself every minute."""
-    board = _board(current_actor())
+    refreshes itself every minute (from the cache while nothing changed)."""
+    actor = current_actor()
+    return page_cache.fragment("cockpit-screen", actor, lambda: _screen(actor))
+
+
+def _screen(actor) -> str:
+    board = _board(actor)
     return render_template("cockpit/screen.html", board=board, charts={c.key: c for c in charts(board)},
                            yuan=_yuan, refresh_seconds=60)

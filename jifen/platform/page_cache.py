@@ -1,0 +1,114 @@
+"""Rendered fragments of costly pages (the dashboards), kept until their township's data changes.
+
+A township's *data version* is bumped after every commit made while the township is in scope: a
+request's unit of work, a job's run or chunk (whoever commits; the bump is a session event, so no
+committer can forget it). A fragment is stored under the version read before it was rendered, the
+reader, the language, the page's URL with its filters, and the local day (ages in days move with
+it), so a reader never sees a fragment older than the township's last commit.
+
+A commit made with no township in scope (county tools, the beat's claims) bumps nothing: what it
+changes in a township shows when the fragment's time to live (`TTL_SECONDS`) ends. Fragments live
+in Redis (`PAGE_CACHE=auto` with Redis configured: shared by every process), in this process
+(`local`: the tests) or nowhere (`off`, and the embedded default without Redis). When Redis cannot
+be reached the page is rendered as if there were no cache and nothing is kept.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Callable
+
+from flask import current_app, g, request
+from flask_babel import get_locale
+from markupsafe import Markup
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from jifen.platform import clock, versions
+from jifen.platform.tenancy import current_tenant_id
+
+TTL_SECONDS = 600
+LOCAL_ENTRIES = 256  # a local store past this is emptied (tests hold a handful)
+
+
+class LocalFragments:
+    def __init__(self):
+        self._entries: dict[str, tuple[float, str]] = {}
+
+    def get(self, key: str) -> str | None:
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, key: str, html: str) -> None:
+        if len(self._entries) >= LOCAL_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + TTL_SECONDS, html)
+
+
+class RedisFragments:
+    def __init__(self, redis):
+        self._redis = redis
+
+    def get(self, key: str) -> str | None:
+        found = self._redis.get(key)
+        return found.decode() if found is not None else None
+
+    def put(self, key: str, html: str) -> None:
+        self._redis.set(key, html.encode(), ex=TTL_SECONDS)
+
+
+def _state():
+    """(versions, fragments) of the current app, or (None, None) when the cache is off."""
+    ext = current_app.extensions
+    if "page_cache" not in ext:
+        store = versions.store("PAGE_CACHE", "jifen:dataver")
+        fragments = (RedisFragments(store.redis) if isinstance(store, versions.RedisVersions)
+                     else LocalFragments() if store is not None else None)
+        ext["page_cache"] = (store, fragments)
+    return ext["page_cache"]
+
+
+def fragment(name: str, reader, render: Callable[[], str]) -> Markup:
+    """The fragment `name` of the current page for `reader` (an Actor), from the cache when the
+    township's data has not changed since it was rendered, else `render()`ed (and kept). Whatever
+    `render()` raises (a filter that names nothing, a scope not reached) is raised as without a cache."""
+    store, fragments = _state()
+    tenant_id = current_tenant_id()
+    if store is None or tenant_id is None:
+        return Markup(render())
+    try:
+        version = store.get(f"{tenant_id}")
+        key = ":".join(("jifen:page", str(tenant_id), str(version), name, str(reader.id), str(get_locale()),
+                        clock.today().isoformat(),
+                        hashlib.sha1(request.full_path.encode()).hexdigest()))
+        hit = fragments.get(key)
+    except Exception:  # Redis unreachable: render, keep nothing
+        current_app.logger.warning("page cache: unreachable", exc_info=True)
+        return Markup(render())
+    if hit is not None:
+        return Markup(hit)
+    html = render()
+    for per_request in (g.get("csp_nonce"), g.get("csrf_token")):
+        if per_request and per_request in html:  # would be served to later requests, where it is wrong
+            raise RuntimeError(f"page cache: fragment {name!r} carries this request's nonce or CSRF token")
+    try:
+        fragments.put(key, html)
+    except Exception:
+        current_app.logger.warning("page cache: could not keep a fragment", exc_info=True)
+    return Markup(html)
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_after_commit(session) -> None:
+    """The township in scope has new data: fragments rendered before are not served again."""
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        return
+    store, _fragments = _state()
+    if store is None:
+        return
+    try:
+        store.bump(f"{tenant_id}")
+    except Exception:  # committed; fragments of the old version end within TTL_SECONDS
+        current_app.logger.error("page cache: could not publish the new data version of %s", tenant_id,
+                                 exc_info=True)

@@ -1,0 +1,93 @@
+"""The dashboards' fragments are kept until their township commits (platform/page_cache): served
+again without recomputing while nothing changed, never to another reader, let go by any commit made
+in the township's scope, in this process or another, and the page still answers when Redis cannot be
+reached."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import event, select
+
+from jifen.platform import clock
+from jifen.platform.db import db
+from jifen.platform.tenancy import tenant_scope
+from jifen.platform.townships.models import Tenant
+from jifen.tenants.villages.models import Village
+from tests.conftest import page_login
+from tests.test_cockpit_dashboard import NOW, _earn, board  # noqa: F401 - the dashboard's world
+
+JUNE = "/t/{slug}/cockpit/?month=2026-06"
+
+
+@contextmanager
+def statements(app):
+    """Counts the SQL statements the app runs meanwhile."""
+    seen = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(*_args):
+        seen.append(1)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _post(app, slug, points):
+    """A posting committed in the township's scope (today's: shown live on the dashboard)."""
+    with app.app_context():
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one()
+        with tenant_scope(tenant), clock.at(NOW):
+            _earn(board_household(slug), points, date(2026, 6, 20))
+            db.session.commit()
+
+
+def board_household(slug):
+    from jifen.tenants.households.models import Household
+
+    return db.session.execute(select(Household.id).order_by(Household.created_at)).scalars().first()
+
+
+def test_the_dashboard_is_served_again_until_the_township_commits(app, board):  # noqa: F811
+    client = app.test_client()
+    page_login(client, board.slug, "admin")
+    url = JUNE.format(slug=board.slug)
+    with statements(app) as first:
+        assert 'id="ck-issued">12<' in client.get(url).get_data(as_text=True)
+    with statements(app) as again:
+        assert 'id="ck-issued">12<' in client.get(url).get_data(as_text=True)
+    assert len(again) < len(first) / 3, (len(first), len(again))  # the figures were not read again
+    _post(app, board.slug, 7)
+    with statements(app) as after:
+        assert 'id="ck-issued">19<' in client.get(url).get_data(as_text=True)
+    assert len(after) > len(again)
+
+
+def test_a_readers_kept_page_is_never_anothers(app, board):  # noqa: F811
+    with app.app_context():
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == board.slug)).scalar_one()
+        with tenant_scope(tenant):
+            other = db.session.execute(select(Village.id).where(Village.id != board.village)).scalars().first()
+            name = db.session.execute(select(Village.name).where(Village.id == board.village)).scalar_one()
+    admin, vadmin = app.test_client(), app.test_client()
+    page_login(admin, board.slug, "admin")
+    page_login(vadmin, board.slug, "vadmin")
+    url = f"/t/{board.slug}/cockpit/?month=2026-06&village={other}"
+    assert admin.get(url).status_code == 200
+    assert vadmin.get(url).status_code == 404  # not the admin's page of a village the reader does not reach
+    township = admin.get(JUNE.format(slug=board.slug)).get_data(as_text=True)
+    own = vadmin.get(JUNE.format(slug=board.slug)).get_data(as_text=True)  # the same URL: their village
+    assert f"· {name} <small>" in own and f"· {name} <small>" not in township
+
+
+def test_the_page_answers_when_redis_cannot_be_reached(make_app, board):  # noqa: F811
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0", PAGE_CACHE="redis")
+    client = app.test_client()
+    page_login(client, board.slug, "admin")
+    url = JUNE.format(slug=board.slug)
+    assert 'id="ck-issued">12<' in client.get(url).get_data(as_text=True)
+    _post(app, board.slug, 7)  # the version cannot be published: the commit stands all the same
+    assert 'id="ck-issued">19<' in client.get(url).get_data(as_text=True)
