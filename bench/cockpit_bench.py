@@ -57,7 +57,7 @@ import signal
 import statistics
 import sys
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -675,7 +675,8 @@ def dashboard_http(args, database: Database, app, tenant_id) -> list[dict]:
         with tenant_scope(tenant):
             admin = db.session.execute(select(User).where(User.username == "admin")).scalar_one()
             admin.password_hash = passwords.hash_password(PASSWORD)
-            village_id = str(db.session.execute(select(Village.id).order_by(Village.code).limit(1)).scalar_one())
+            villages = [str(v) for v in db.session.execute(select(Village.id).order_by(Village.code)).scalars()]
+            village_id = villages[0]
             db.session.commit()
         db.engine.dispose()
     hb.TENANT, hb.USERNAME, hb.PASSWORD = slug, "admin", PASSWORD  # the page sign-in of http_bench, here
@@ -698,25 +699,31 @@ def dashboard_http(args, database: Database, app, tenant_id) -> list[dict]:
             real.wait_ready(timeout=180)  # five workers each creating the app: slow on a busy machine
             base.wait_ready(timeout=180)
             cookie = hb.page_session(real.base)
-            targets = [("dashboard", real, f"/t/{slug}/cockpit/", {"Cookie": cookie}, b"cockpit"),
-                       ("baseline", base, f"/villages/{tenant_id}/{village_id}", {}, village_id.encode())]
+            # the default view again and again (a hall's screen, leaders opening the page), and every
+            # village in every month of the year at random (most requests render a page not kept yet)
+            year = date.today().year
+            mix = [f"/t/{slug}/cockpit/?village={v}&month={year}-{m:02d}" for v in villages for m in range(1, 13)]
+            targets = [("dashboard", real, f"/t/{slug}/cockpit/", {"Cookie": cookie}, b"cockpit", None),
+                       ("dashboard-mix", real, mix[0], {"Cookie": cookie}, b"cockpit", mix),
+                       ("baseline", base, f"/villages/{tenant_id}/{village_id}", {}, village_id.encode(), None)]
             rows = []
-            for name, server, path, headers, expect in targets:
+            for name, server, path, headers, expect, paths in targets:
                 url = server.base + path
                 t0 = time.perf_counter()
                 hb.check_answer(name, url, headers, expect)
                 first_ms = (time.perf_counter() - t0) * 1000
                 if args.warmup > 0:
-                    hb.drive(loadgen, url, headers, args.connections, args.warmup)
+                    hb.drive(loadgen, url, headers, args.connections, args.warmup, paths)
                 hb.wait_quiet(15)
                 others = hb.OtherCpu([real.proc.pid, base.proc.pid], database.name)
-                n, secs, rps, p50, p99, errors = hb.drive(loadgen, url, headers, args.connections, args.duration)
+                n, secs, rps, p50, p99, errors = hb.drive(loadgen, url, headers, args.connections, args.duration, paths)
                 other = others.share()
                 rows.append({"worker_class": worker_class, "target": name, "requests": n, "rps": rps, "p50_ms": p50,
                              "p99_ms": p99, "errors": errors, "other_cpu": other, "first_ms": first_ms})
                 log(f"{worker_class:7} {name:9} {rps:8.1f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
                     f"errors {errors}  other CPU {other if other is None else f'{other:.0%}'}")
-            rows[0]["ratio"] = rows[0]["rps"] / rows[1]["rps"] if rows[1]["rps"] else None
+            for row in rows[:-1]:
+                row["ratio"] = row["rps"] / rows[-1]["rps"] if rows[-1]["rps"] else None
             results += rows
             for s in (real, base):
                 s.stop()

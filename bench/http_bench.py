@@ -31,6 +31,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import random
 import re
 import secrets
 import shutil
@@ -360,12 +361,19 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def run_wrk(url: str, headers: dict, connections: int, seconds: float) -> tuple:
+def run_wrk(url: str, headers: dict, connections: int, seconds: float, paths: list | None = None) -> tuple:
+    """`paths`: each request asks for one of them at random (a Lua script), not `url`'s path."""
     threads = max(1, min(connections, os.cpu_count() or 1))
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
            "--latency", "--timeout", "10s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
+    if paths:
+        script = Path(tempfile.mkdtemp(prefix="jifen-wrk-")) / "paths.lua"
+        listed = ",\n".join('"' + p.replace('"', '\\"') + '"' for p in paths)
+        script.write_text(f"paths = {{\n{listed}\n}}\nrequest = function()\n"
+                          "  return wrk.format(nil, paths[math.random(#paths)])\nend\n")
+        cmd += ["-s", str(script)]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
     total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))
     dur = re.search(r"requests in ([\d.]+\w+)", out).group(1)
@@ -381,10 +389,11 @@ def run_wrk(url: str, headers: dict, connections: int, seconds: float) -> tuple:
     return total, _ms(dur) / 1000, rps, p50, p99, errors
 
 
-def _py_worker(url: str, headers: dict, threads: int, seconds: float, out) -> None:
+def _py_worker(url: str, headers: dict, threads: int, seconds: float, out, paths: list | None = None) -> None:
     """One load-generator process: `threads` keep-alive connections, every latency recorded."""
     u = urllib.parse.urlsplit(url)
     path = u.path + ("?" + u.query if u.query else "")
+    pick_path = (lambda: random.choice(paths)) if paths else (lambda: path)  # noqa: E731
     lat, errs, lock = [], [0], threading.Lock()
     stop_at = time.monotonic() + seconds
 
@@ -395,7 +404,7 @@ def _py_worker(url: str, headers: dict, threads: int, seconds: float, out) -> No
                 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
             t0 = time.perf_counter()
             try:
-                conn.request("GET", path, headers=headers)
+                conn.request("GET", pick_path(), headers=headers)
                 resp = conn.getresponse()
                 resp.read()
                 mine.append(time.perf_counter() - t0)
@@ -421,12 +430,12 @@ def _py_worker(url: str, headers: dict, threads: int, seconds: float, out) -> No
     out.put((lat, errs[0]))
 
 
-def run_python(url: str, headers: dict, connections: int, seconds: float) -> tuple:
+def run_python(url: str, headers: dict, connections: int, seconds: float, paths: list | None = None) -> tuple:
     procs = max(1, min(connections, (os.cpu_count() or 1) * 2))
     share = [connections // procs + (i < connections % procs) for i in range(procs)]
     q = multiprocessing.get_context("fork").Queue()
     t0 = time.monotonic()
-    ps = [multiprocessing.get_context("fork").Process(target=_py_worker, args=(url, headers, n, seconds, q))
+    ps = [multiprocessing.get_context("fork").Process(target=_py_worker, args=(url, headers, n, seconds, q, paths))
           for n in share if n]
     for p in ps:
         p.start()
@@ -443,8 +452,9 @@ def run_python(url: str, headers: dict, connections: int, seconds: float) -> tup
     return len(lat), elapsed, len(lat) / elapsed, pick(0.50), pick(0.99), errors
 
 
-def drive(loadgen: str, url: str, headers: dict, connections: int, seconds: float) -> tuple:
-    return (run_wrk if loadgen == "wrk" else run_python)(url, headers, connections, seconds)
+def drive(loadgen: str, url: str, headers: dict, connections: int, seconds: float,
+          paths: list | None = None) -> tuple:
+    return (run_wrk if loadgen == "wrk" else run_python)(url, headers, connections, seconds, paths)
 
 
 # --- the run ----------------------------------------------------------------------------------
