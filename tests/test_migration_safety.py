@@ -4,10 +4,14 @@
    from JIFEN_MIGRATION_LOCK_TIMEOUT, default 5 s): an ALTER queued behind a long transaction fails
    instead of stalling every query on that table behind itself.
 2. An index on a table that already exists (a table an earlier migration created: it may hold
-   millions of rows) is built with CREATE INDEX CONCURRENTLY, inside
-   `with op.get_context().autocommit_block():`, so writes go on while it is built. Indexes on a
-   table created in the same migration are free to be plain.
-3. A committed migration is never regenerated or edited: its revision id stays in the chain.
+   millions of rows) is built with `concurrent_index.build()` (jifen/platform/concurrent_index.py:
+   CREATE INDEX CONCURRENTLY, so writes go on while it is built), and that call is all its
+   migration's upgrade() does: the build commits what came before it, so a failure must leave the
+   database at the revision before, and the rerun only retries the index (an INVALID leftover is
+   dropped first). Indexes on a table created in the same migration are free to be plain.
+3. A committed migration is never regenerated: its revision id stays in the chain. (Issue 12 moved
+   three index builds out of theirs into index-only revisions right after them; every database
+   ends with the same schema.)
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from jifen.platform.db import db
@@ -32,16 +36,20 @@ def _const(node) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _is_autocommit_block(item: ast.withitem) -> bool:
-    call = item.context_expr
-    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "autocommit_block"
+def _upgrade(source: str) -> ast.FunctionDef | None:
+    tree = ast.parse(source)
+    return next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
+
+
+def _is_concurrent_build(node) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "build"
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "concurrent_index")
 
 
 def unsafe_indexes(source: str) -> list[str]:
-    """The indexes an `upgrade()` builds on a pre-existing table without CONCURRENTLY (in an
-    autocommit block): each as "table: what", empty when the migration follows the rule."""
-    tree = ast.parse(source)
-    upgrade_fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
+    """The indexes an `upgrade()` builds on a pre-existing table other than with
+    `concurrent_index.build()`: each as "table: what", empty when the migration follows the rule."""
+    upgrade_fn = _upgrade(source)
     if upgrade_fn is None:
         return []
     created = {_const(c.args[0]) for c in ast.walk(upgrade_fn)
@@ -49,11 +57,10 @@ def unsafe_indexes(source: str) -> list[str]:
                and c.args}
     problems: list[str] = []
 
-    def visit(node, batch_tables: dict[str, str], autocommit: bool) -> None:
+    def visit(node, batch_tables: dict[str, str]) -> None:
         if isinstance(node, ast.With):
             batch_tables = dict(batch_tables)
             for item in node.items:
-                autocommit = autocommit or _is_autocommit_block(item)
                 call = item.context_expr
                 if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
                         and call.func.attr == "batch_alter_table" and call.args
@@ -68,37 +75,36 @@ def unsafe_indexes(source: str) -> list[str]:
                     kw = {k.arg: k.value for k in node.keywords}
                     table = _const(node.args[1]) if len(node.args) > 1 else _const(kw.get("table_name"))
                 if table not in created:
-                    kw = {k.arg: k.value for k in node.keywords}
-                    concurrent = isinstance(kw.get("postgresql_concurrently"), ast.Constant) and \
-                        kw["postgresql_concurrently"].value is True
-                    if not concurrent:
-                        problems.append(f"{table}: create_index without postgresql_concurrently=True")
-                    elif not autocommit:
-                        problems.append(f"{table}: concurrent create_index outside op.get_context().autocommit_block()")
+                    problems.append(f"{table}: create_index instead of concurrent_index.build")
             elif attr == "execute" and node.args:
                 arg = node.args[0]
                 sql = _const(arg) or ("".join(_const(v) or "?" for v in arg.values)
                                       if isinstance(arg, ast.JoinedStr) else "")
                 for m in RAW_INDEX.finditer(sql or ""):
-                    if m["table"] in created:
-                        continue
-                    if not m["concurrently"]:
-                        problems.append(f"{m['table']}: CREATE INDEX without CONCURRENTLY")
-                    elif not autocommit:
-                        problems.append(f"{m['table']}: CREATE INDEX CONCURRENTLY outside an autocommit block")
+                    if m["table"] not in created:
+                        problems.append(f"{m['table']}: CREATE INDEX instead of concurrent_index.build")
         for child in ast.iter_child_nodes(node):
-            visit(child, batch_tables, autocommit)
+            visit(child, batch_tables)
 
-    visit(upgrade_fn, {}, False)
+    visit(upgrade_fn, {})
     return problems
+
+
+def builds_with_company(source: str) -> bool:
+    """Whether an `upgrade()` that builds an index concurrently does anything else as well."""
+    upgrade_fn = _upgrade(source)
+    if upgrade_fn is None or not any(_is_concurrent_build(n) for n in ast.walk(upgrade_fn)):
+        return False
+    body = [n for n in upgrade_fn.body if not (isinstance(n, ast.Expr) and _const(n.value) is not None)]  # docstring
+    return not (len(body) == 1 and isinstance(body[0], ast.Expr) and _is_concurrent_build(body[0].value))
 
 
 # Written before the rule (issue 12); a committed migration is never edited (rule 3), so these stay.
 # Any other hit, in a migration written from now on, fails.
 BEFORE_THE_RULE = {
     "20261128_a5e0c0de0005_rewards_orders_rankings_honours_.py": [
-        "notifications: create_index without postgresql_concurrently=True",
-        "stock_movements: create_index without postgresql_concurrently=True",
+        "notifications: create_index instead of concurrent_index.build",
+        "stock_movements: create_index instead of concurrent_index.build",
     ],
 }
 
@@ -117,30 +123,57 @@ def upgrade():
     op.create_index('ix_orders_state', 'store_orders', ['tenant_id', 'state'])
     op.execute("CREATE INDEX ix_households_name ON households (tenant_id, head_name)")
 '''
-CONCURRENT_OUTSIDE_BLOCK = '''
+CONCURRENT_BY_HAND = '''
 def upgrade():
-    op.create_index('ix_orders_state', 'store_orders', ['tenant_id', 'state'], postgresql_concurrently=True)
+    with op.get_context().autocommit_block():
+        op.create_index('ix_orders_state', 'store_orders', ['tenant_id', 'state'], postgresql_concurrently=True)
+        op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_households_name ON households (tenant_id, head_name)")
 '''
 SAFE = '''
 def upgrade():
     op.create_table('gifts', sa.Column('id', sa.Integer()))
     with op.batch_alter_table('gifts', schema=None) as batch_op:
         batch_op.create_index('ix_gifts_id', ['id'], unique=False)
-    with op.get_context().autocommit_block():
-        op.create_index('ix_orders_state', 'store_orders', ['tenant_id', 'state'], postgresql_concurrently=True)
-        op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_households_name ON households (tenant_id, head_name)")
+'''
+ALONE = '''
+def upgrade():
+    """the index by state"""
+    concurrent_index.build('ix_orders_state', 'store_orders', ['tenant_id', 'state'])
+'''
+# the shape c12a0priv001 had: DDL, then the build; a failed build left the DDL done and the version before
+IN_COMPANY = '''
+def upgrade():
+    with op.batch_alter_table('residents', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('id_number_hmac', sa.String(length=64), nullable=True))
+    concurrent_index.build('uq_residents_id_number_hmac', 'residents', ['tenant_id', 'id_number_hmac'])
+'''
+TWO_BUILDS = '''
+def upgrade():
+    concurrent_index.build('ix_orders_state', 'store_orders', ['tenant_id', 'state'])
+    concurrent_index.build('ix_households_name', 'households', ['tenant_id', 'head_name'])
 '''
 
 
-def test_the_rule_catches_a_plain_index_on_an_existing_table_and_passes_the_safe_forms():
+def test_the_rule_catches_an_index_on_an_existing_table_not_built_by_the_helper():
     assert unsafe_indexes(PLAIN) == [
-        "ledger_postings: create_index without postgresql_concurrently=True",
-        "store_orders: create_index without postgresql_concurrently=True",
-        "households: CREATE INDEX without CONCURRENTLY",
+        "ledger_postings: create_index instead of concurrent_index.build",
+        "store_orders: create_index instead of concurrent_index.build",
+        "households: CREATE INDEX instead of concurrent_index.build",
     ]
-    assert unsafe_indexes(CONCURRENT_OUTSIDE_BLOCK) == [
-        "store_orders: concurrent create_index outside op.get_context().autocommit_block()"]
-    assert unsafe_indexes(SAFE) == []
+    assert unsafe_indexes(CONCURRENT_BY_HAND) == [  # not rerunnable: an INVALID leftover "already exists"
+        "store_orders: create_index instead of concurrent_index.build",
+        "households: CREATE INDEX instead of concurrent_index.build",
+    ]
+    assert unsafe_indexes(SAFE) == unsafe_indexes(ALONE) == []
+
+
+def test_a_migration_that_builds_an_index_concurrently_does_nothing_else():
+    found = [f.name for f in sorted(VERSIONS.glob("*.py")) if builds_with_company(f.read_text(encoding="utf-8"))]
+    assert found == []
+    builders = [f.name for f in sorted(VERSIONS.glob("*.py")) if "concurrent_index.build(" in f.read_text(encoding="utf-8")]
+    assert builders  # the check above is not vacuous
+    assert not builds_with_company(ALONE) and not builds_with_company(SAFE)
+    assert builds_with_company(IN_COMPANY) and builds_with_company(TWO_BUILDS)
 
 
 def test_no_script_regenerates_a_committed_migration():
@@ -185,3 +218,64 @@ def test_a_malformed_lock_timeout_is_refused(monkeypatch):
         namespace["lock_timeout"]()
     monkeypatch.setenv("JIFEN_MIGRATION_LOCK_TIMEOUT", "250ms")
     assert namespace["lock_timeout"]() == "250ms"
+
+
+# the last index-only revision before the head, and the index it builds
+INDEX_REVISION, BEFORE_IT = "c13s1gnalix1", "c13s1gnals01"
+INDEX, INDEXED_TABLE = "ix_activity_attendance_device", "activity_attendance"
+
+
+def _revision() -> str:
+    with db.engine.connect() as conn:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
+def _pg_index(name: str) -> tuple[int, bool] | None:
+    """(oid, valid) of index `name`, None when there is none."""
+    with db.engine.connect() as conn:
+        row = conn.execute(text("SELECT indexrelid::int, indisvalid FROM pg_index WHERE indexrelid = to_regclass(:n)"),
+                           {"n": name}).first()
+    return tuple(row) if row else None
+
+
+@pytest.mark.postgres
+def test_a_concurrent_index_build_that_failed_is_retried_by_the_next_upgrade(ctx, monkeypatch):
+    """The drill: a REPEATABLE READ snapshot held open elsewhere makes CREATE INDEX CONCURRENTLY
+    wait past the lock timeout. The upgrade fails, the database stays at the revision before (with
+    the index left INVALID); once the snapshot is gone the same upgrade builds it, valid."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("CREATE INDEX CONCURRENTLY is PostgreSQL's")
+    db.session.remove()
+    downgrade(revision=BEFORE_IT)
+    assert _pg_index(INDEX) is None
+    monkeypatch.setenv("JIFEN_MIGRATION_LOCK_TIMEOUT", "1s")
+    holder = create_engine(db.engine.url, isolation_level="REPEATABLE READ")
+    try:
+        with holder.connect() as conn:
+            conn.execute(text("SELECT count(*) FROM tenants"))  # the snapshot is taken and kept
+            with pytest.raises(OperationalError, match="lock timeout"):
+                upgrade(revision=INDEX_REVISION)
+            assert _revision() == BEFORE_IT
+            assert _pg_index(INDEX)[1] is False  # what a failed concurrent build leaves
+            conn.rollback()
+    finally:
+        holder.dispose()
+    upgrade(revision=INDEX_REVISION)
+    assert _revision() == INDEX_REVISION
+    assert _pg_index(INDEX)[1] is True
+    upgrade()
+
+
+def test_a_database_that_already_has_the_index_upgrades_without_building_it_again(ctx):
+    """A database that ran the index's old migration (which built it inline) and stopped there:
+    the index-only revision finds it and leaves it as it is."""
+    db.session.remove()
+    downgrade(revision=BEFORE_IT)
+    with db.engine.begin() as conn:  # what the old c13s1gnals01 built
+        conn.execute(text(f"CREATE INDEX {INDEX} ON {INDEXED_TABLE} (tenant_id, device_hash) "
+                          "WHERE device_hash IS NOT NULL"))
+    before = _pg_index(INDEX) if db.engine.dialect.name == "postgresql" else None
+    upgrade()
+    assert INDEX in {i["name"] for i in inspect(db.engine).get_indexes(INDEXED_TABLE)}
+    if before:
+        assert _pg_index(INDEX) == before  # the same index, not rebuilt

@@ -6,7 +6,7 @@ now refuses DELETE only while the tenant's chain head exists, as SQLite's always
 offboarding deletes the head first, then the entries. UPDATE stays refused everywhere.
 
 Revision ID: c12offb0ard1
-Revises: c12a0priv001
+Revises: c12a0privix1
 Create Date: 2026-12-06 09:40:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
 
 revision = 'c12offb0ard1'
-down_revision = 'c12a0priv001'
+down_revision = 'c12a0privix1'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ snapshot per scope: the township, village_id NULL, and each village with a store
 New tables only: nothing on an existing table is locked or rewritten.
 
 Revision ID: c13fund50001
-Revises: c13facts0001
+Revises: c13facts0ix1
 Create Date: 2026-12-06 13:22:16.570741
 
 """
@@ -17,7 +17,7 @@ import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = 'c13fund50001'
-down_revision = 'c13facts0001'
+down_revision = 'c13facts0ix1'
 branch_labels = None
 depends_on = None
 

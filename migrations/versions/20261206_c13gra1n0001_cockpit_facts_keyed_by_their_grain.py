@@ -4,7 +4,7 @@ were most of its cost) and are keyed by what they count; "none" in a key is the 
 The facts are derived: the tables are made anew and every township's next build is a full one.
 
 Revision ID: c13gra1n0001
-Revises: c13s1gnals01
+Revises: c13s1gnalix1
 Create Date: 2026-12-06
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c13gra1n0001'
-down_revision = 'c13s1gnals01'
+down_revision = 'c13s1gnalix1'
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,8 @@
 key: a rerun adds nothing); `integrity_photo_hashes` one perceptual hash per stored photo, with
 its four 16-bit quarters indexed for the near-duplicate join. `activity_attendance.device_hash`
 (nullable, no default: metadata-only on PostgreSQL) is the SHA-256 of the check-in page's device
-cookie; its partial index is built CONCURRENTLY (attendance is an existing, written-to table).
+cookie; its partial index is built CONCURRENTLY by the next revision, c13s1gnalix1 (attendance is
+an existing, written-to table).
 
 Revision ID: c13s1gnals01
 Revises: c13fund50001 (rebased onto main's head when main was merged in; written after c12f1lest0r1)
@@ -20,8 +21,6 @@ revision = 'c13s1gnals01'
 down_revision = 'c13fund50001'
 branch_labels = None
 depends_on = None
-
-DEVICE_WHERE = 'device_hash IS NOT NULL'
 
 
 def upgrade():
@@ -76,16 +75,10 @@ def upgrade():
 
     with op.batch_alter_table('activity_attendance', schema=None) as batch_op:
         batch_op.add_column(sa.Column('device_hash', sa.String(length=64), nullable=True))
-    # activity_attendance already holds rows and takes check-ins: the index is built while writes go on
-    with op.get_context().autocommit_block():
-        op.create_index('ix_activity_attendance_device', 'activity_attendance', ['tenant_id', 'device_hash'],
-                        sqlite_where=sa.text(DEVICE_WHERE), postgresql_where=sa.text(DEVICE_WHERE),
-                        postgresql_concurrently=True)
+    # its index is built by the next revision, c13s1gnalix1, on its own
 
 
 def downgrade():
-    with op.get_context().autocommit_block():
-        op.drop_index('ix_activity_attendance_device', 'activity_attendance', postgresql_concurrently=True)
     with op.batch_alter_table('activity_attendance', schema=None) as batch_op:
         batch_op.drop_column('device_hash')
     op.drop_index('ix_integrity_signals_tenant_status', 'integrity_signals')
