@@ -21,11 +21,11 @@ from typing import Callable
 from flask import current_app, g, request
 from flask_babel import get_locale
 from markupsafe import Markup
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from jifen.platform import clock, versions
-from jifen.platform.tenancy import current_tenant_id
+from jifen.platform.tenancy import current_tenant, current_tenant_id
 
 TTL_SECONDS = 600
 LOCAL_ENTRIES = 256  # a local store past this is emptied (tests hold a handful)
@@ -100,10 +100,14 @@ def fragment(name: str, reader, render: Callable[[], str]) -> Markup:
 
 @event.listens_for(Session, "after_commit")
 def _bump_after_commit(session) -> None:
-    """The township in scope has new data: fragments rendered before are not served again."""
-    tenant_id = current_tenant_id()
-    if tenant_id is None:
+    """The township in scope has new data: fragments rendered before are not served again. (The
+    township's id is read from its identity: after the commit its attributes may be expired, and no
+    SQL can run here.)"""
+    tenant = current_tenant()
+    identity = inspect(tenant).identity if tenant is not None else None
+    if not identity:
         return
+    tenant_id = identity[0]
     store, _fragments = _state()
     if store is None:
         return
