@@ -148,11 +148,16 @@ def list_townships(operator_name):
 
 def _account_link(call, operator_name, slug, username, base_url, what):
     try:
-        tenant, user, secret = call(_operator_actor(operator_name), slug, username)
+        done = call(_operator_actor(operator_name), slug, username)
         db.session.commit()
     except ServiceError as e:
         _fail(e)
-    click.echo(f"{what} for {user.username} of {tenant.slug}: {setup_url(tenant.slug, secret, base_url)}")
+    head = f"{what} for {done.user.username} of {done.tenant.slug}"
+    if done.sent_to:
+        click.echo(f"{head}: texted to {done.sent_to}")
+    else:
+        click.echo(f"{head}: not texted (the account has no phone); hand them this link: "
+                   f"{setup_url(done.tenant.slug, done.secret, base_url)}")
 
 
 @click.command("reissue-setup-link")
@@ -162,7 +167,8 @@ def _account_link(call, operator_name, slug, username, base_url, what):
 @click.argument("slug")
 @with_appcontext
 def reissue_setup_link(operator_name, username, base_url, slug):
-    """Print a fresh one-time setup link for an account of a township (older links stop working)."""
+    """A fresh one-time setup link for an account of a township (older links stop working): texted
+    to the account's phone, or printed when it has none."""
     from jifen.platform.townships import service
 
     if username is None:
@@ -180,8 +186,8 @@ def reissue_setup_link(operator_name, username, base_url, slug):
 @click.argument("username")
 @with_appcontext
 def reset_password(operator_name, base_url, slug, username):
-    """Reset a township account's password: it is signed out everywhere, and the printed one-time
-    link sets a new password."""
+    """Reset a township account's password: it is signed out everywhere, and a one-time link that
+    sets a new password is texted to the account's phone (printed when it has none)."""
     from jifen.platform.townships import service
 
     _account_link(service.reset_staff_password, operator_name, slug, username, base_url, "password reset; setup link")

@@ -154,7 +154,7 @@ def test_setup_link_sets_password_once(app, world):
     assert ok.status_code == 302
     assert page_login(app.test_client(), "alpha", "newbie", "Bright-Hill-77").status_code == 302
     reused = client.post(path, data={"password": "Other-Hill-99", "confirm": "Other-Hill-99", "csrf_token": token})
-    assert reused.status_code == 422
+    assert reused.status_code == 409
     assert "already been used" in reused.get_data(as_text=True) or "已" in reused.get_data(as_text=True)
     assert page_login(app.test_client(), "alpha", "newbie", "Other-Hill-99").status_code == 422
 

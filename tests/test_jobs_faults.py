@@ -144,6 +144,7 @@ def test_notifications_and_nightly_work_go_to_their_own_queues_with_time_limits(
     from jifen import create_app
     from jifen.platform.jobs.schedule import DAILY_JOBS
     from jifen.workers.notification_jobs import DELIVER
+    from jifen.workers.retention_jobs import OFFBOARD_DUE
 
     monkeypatch.setenv("JIFEN_REDIS_URL", "redis://127.0.0.1:6379/12")
     celery = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).extensions["celery"]
@@ -154,6 +155,7 @@ def test_notifications_and_nightly_work_go_to_their_own_queues_with_time_limits(
     assert queue(DELIVER) == "notify"
     assert {queue(job) for job in DAILY_JOBS} == {"nightly"}
     assert queue(settlement.SETTLE_TASK) == "nightly"
+    assert queue(OFFBOARD_DUE) == "nightly"  # deleting a large township: its own limits, resumed hourly
     assert queue("jifen.beat_tick") == queue("jifen.outbox_drain") == "celery"
     assert {q.name for q in celery.conf.task_queues} == {"celery", "notify", "nightly"}
     for name, task in celery.tasks.items():

@@ -10,6 +10,7 @@ import json
 import zipfile
 from datetime import timedelta
 
+import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select, update
 
@@ -69,7 +70,7 @@ def test_setup_link_works_over_the_api_once(app, world):
     assert client.post("/api/v1/t/alpha/auth/token", json={"username": "newbie", "password": NEW}).status_code == 201
     again = client.post("/api/v1/t/alpha/auth/setup", json={"secret": secret, "password": "Other-Hill-99",
                                                              "confirm": "Other-Hill-99"})
-    assert again.status_code == 422 and "link" in again.get_json()["errors"]["json"]
+    assert again.status_code == 409 and "link" in again.get_json()["errors"]["json"]  # a repeat, as everywhere
     # the link is alpha's: beta does not know it
     assert client.post("/api/v1/t/beta/auth/setup", json={"secret": secret, "password": NEW,
                                                           "confirm": NEW}).status_code == 404
@@ -86,6 +87,7 @@ def test_cli_reissues_a_setup_link_and_resets_a_password(app, world, runner, cli
                                  "alpha", vadmin])
     assert result.exit_code == 0, result.output
     url = result.output.strip().rsplit(" ", 1)[1]
+    assert "not texted (the account has no phone)" in result.output
     assert url.startswith("https://jifen.example/t/alpha/setup/")
     # the old password and the old token stop working at once
     assert client.post("/api/v1/t/alpha/auth/token", json={"username": vadmin, "password": PASSWORD}).status_code == 401
@@ -126,6 +128,8 @@ def test_county_api_resets_a_password_and_other_counties_get_404(app, world):
     assert client.post(f"{base}/reset-password", json={}, headers=op).status_code == 422
     resp = client.post(f"{base}/reset-password", json={"username": vadmin}, headers=op)
     assert resp.status_code == 201 and resp.get_json()["username"] == vadmin
+    assert resp.get_json()["texted_to"] is None and "/t/alpha/setup/" in resp.get_json()["setup_url"]  # no phone
+    assert _link_texts(app, world.a.tenant_id) == []
     assert page_login(app.test_client(), "alpha", vadmin).status_code == 422  # the old password is gone
     resp = client.post(f"{base}/setup-link", json={"username": vadmin}, headers=op)
     assert resp.status_code == 201
@@ -147,6 +151,7 @@ def test_county_console_resets_a_password_with_errors_next_to_the_field(app, wor
     ok = client.post("/county/townships/alpha/account", data={"csrf_token": token, "username": vadmin, "do": "reset"})
     html = ok.get_data(as_text=True)
     assert ok.status_code == 200 and "/t/alpha/setup/" in html
+    assert 'id="link-not-sent"' in html  # no phone on the account: the operator hands the link over
     link = html.split('id="setup-link"')[1].split(">", 1)[1].split("<", 1)[0].strip()
     assert page_login(app.test_client(), "alpha", vadmin).status_code == 422
     assert app.test_client().get(_path(link)).status_code == 200
@@ -470,6 +475,130 @@ def test_the_beat_task_holds_an_unexported_township_and_deletes_an_exported_one(
         assert result["waiting_for_export"] == ["alpha"] and [s for s, _n in result["deleted"]] == ["beta"]
         assert db.session.get(Tenant, world.a.tenant_id) is not None
         assert db.session.get(Tenant, world.b.tenant_id) is None
+
+
+# --- links texted to the account's phone --------------------------------------------------------
+
+def _link_texts(app, tenant_id):
+    """The township's outbox rows that text a setup link: (username, state)."""
+    from jifen.platform.accounts.models import SetupLink, User
+    from jifen.tenants.notifications.models import NotificationDelivery as D
+
+    return _in(app, tenant_id, lambda: [tuple(r) for r in db.session.execute(
+        select(User.username, D.state).join(SetupLink, SetupLink.id == D.setup_link_id)
+        .join(User, User.id == SetupLink.user_id).order_by(D.created_at)).all()])
+
+
+def _give_phone(app, world, username, phone):
+    from jifen.platform.accounts.models import User
+
+    def give():
+        db.session.execute(select(User).where(User.username == username)).scalar_one().phone = phone
+    _in(app, world.a.tenant_id, give)
+
+
+def test_a_password_reset_is_texted_to_the_staff_members_phone_and_to_nobody_else(app, world):
+    from tests.test_job_retries import Phone, _deliver
+
+    vadmin = world.a.username("village_admin")
+    _give_phone(app, world, vadmin, "13912345678")
+    _give_phone(app, world, "admin", "13800000000")  # another staff member with a phone: gets nothing
+    client = app.test_client()
+    op = bearer(api_token(client, None, "op"))
+    resp = client.post("/api/v1/county/townships/alpha/accounts/reset-password", json={"username": vadmin}, headers=op)
+    assert resp.status_code == 201
+    assert resp.get_json() == {"username": vadmin, "texted_to": "139****5678"}  # the operator never sees the link
+    assert _link_texts(app, world.a.tenant_id) == [(vadmin, "pending")]
+    assert _link_texts(app, world.b.tenant_id) == []
+    phone = Phone()
+    with app.app_context():
+        _deliver(phone)
+    [sms] = phone.messages  # at once, whatever the hour: the staff member asked for it
+    assert sms.to == "13912345678" and sms.kind == "setup_link" and vadmin in sms.text
+    assert "一次性链接" in sms.text  # the township's language (zh_CN)
+    assert _link_texts(app, world.a.tenant_id) == [(vadmin, "sent")]
+    ok = client.post("/api/v1/t/alpha/auth/setup", json={"secret": _secret(sms.link), "password": NEW, "confirm": NEW})
+    assert ok.status_code == 200 and ok.get_json() == {"username": vadmin}
+    assert page_login(app.test_client(), "alpha", vadmin, NEW).status_code == 302
+
+
+def test_a_texted_link_replaced_before_it_went_is_given_up_and_the_console_says_where_it_went(app, world):
+    from tests.test_job_retries import Phone, _deliver
+
+    vadmin = world.a.username("village_admin")
+    _give_phone(app, world, vadmin, "13912345678")
+    with app.app_context():
+        db.session.execute(update(Tenant).where(Tenant.id == world.a.tenant_id).values(default_locale="en"))
+        db.session.commit()
+    client = app.test_client()
+    assert page_login(client, None, "op").status_code == 302
+    token = csrf_token(client, "/county/townships/alpha")
+    first = client.post("/county/townships/alpha/account", data={"csrf_token": token, "username": vadmin, "do": "reset"})
+    html = first.get_data(as_text=True)
+    assert first.status_code == 200 and 'id="link-sent"' in html and "139****5678" in html
+    assert "/setup/" not in html  # nobody but the staff member sees the link
+    again = client.post("/county/townships/alpha/account", data={"csrf_token": token, "username": vadmin, "do": "link"})
+    assert again.status_code == 200 and 'id="link-sent"' in again.get_data(as_text=True)
+    phone = Phone()
+    with app.app_context():
+        _deliver(phone)
+    [sms] = phone.messages  # the second link only: the first stopped working when it was replaced
+    assert "one-time link" in sms.text
+    assert _link_texts(app, world.a.tenant_id) == [(vadmin, "dead"), (vadmin, "sent")]
+    assert app.test_client().get(_path(sms.link)).status_code == 200
+
+
+# --- offboarding: a deletion in chunks that resumes ----------------------------------------------
+
+def test_a_deletion_killed_midway_resumes_and_leaves_nothing_of_the_township(app, world, runner, tmp_path,
+                                                                              monkeypatch):
+    from jifen.platform.townships import offboarding
+    from jifen.workers.retention_jobs import offboard_due
+
+    assert runner.invoke(args=["offboard-township", "--operator", "op", "alpha"]).exit_code == 0
+    assert runner.invoke(args=["export-township", "--operator", "op", "--out", str(tmp_path / "a.zip"),
+                               "alpha"]).exit_code == 0
+    monkeypatch.setattr(offboarding, "DELETE_CHUNK", 5)
+    real = offboarding._chunk_delete
+
+    def killed_after_three_chunks(table, tenant_id, chunk):
+        if db.session.get(Tenant, tenant_id).deletion["deleted"] >= 15:
+            raise SystemExit("worker killed")  # not an Exception: like a kill, or the hard time limit
+        return real(table, tenant_id, chunk)
+
+    with app.app_context():
+        total, beta_rows = rows_of(world.a.tenant_id), rows_of(world.b.tenant_id)
+        db.session.execute(update(Tenant).values(delete_after=clock.now() - timedelta(minutes=1)))
+        db.session.commit()
+        monkeypatch.setattr(offboarding, "_chunk_delete", killed_after_three_chunks)
+        with pytest.raises(SystemExit):
+            offboard_due.apply(throw=True)
+        db.session.rollback()  # the dead worker's transaction is gone with it
+        alpha = db.session.get(Tenant, world.a.tenant_id)
+        progress = alpha.deletion
+        assert total > 25 and progress["total"] == total
+        assert 0 < progress["deleted"] < total and rows_of(alpha.id) == total - progress["deleted"]
+        assert rows_of(world.b.tenant_id) == beta_rows
+    # the county operator sees how far it got, and can no longer cancel or reactivate
+    client = app.test_client()
+    op = bearer(api_token(client, None, "op"))
+    shown = client.get("/api/v1/county/townships/alpha", headers=op).get_json()["deletion"]
+    assert shown["deleted"] == progress["deleted"] and shown["total"] == total and shown["table"]
+    assert client.post("/api/v1/county/townships/alpha/reactivate", headers=op).status_code == 409
+    page = app.test_client()
+    assert page_login(page, None, "op").status_code == 302
+    html = page.get("/county/townships/alpha").get_data(as_text=True)
+    assert 'id="deletion"' in html and f"{progress['deleted']:,}" in html and "offboard/cancel" not in html
+    assert runner.invoke(args=["offboard-township", "--operator", "op", "--cancel", "alpha"]).exit_code != 0
+
+    monkeypatch.setattr(offboarding, "_chunk_delete", real)
+    with app.app_context():
+        result = offboard_due.apply().get()
+        assert [s for s, _n in result["deleted"]] == ["alpha"]
+        assert db.session.get(Tenant, world.a.tenant_id) is None and rows_of(world.a.tenant_id) == 0
+        assert rows_of(world.b.tenant_id) == beta_rows
+        record = db.session.execute(select(CountyRecord).where(CountyRecord.action == "township.delete")).scalar_one()
+        assert sum(record.details["rows"].values()) == total  # over both runs
 
 
 # --- retention: notifications purged nightly, and what is kept shown to the township admin ------

@@ -79,7 +79,7 @@ def celery_init_app(app: Flask) -> Celery:
         "deliver-notifications": {"task": "jifen.deliver_notifications",
                                   "schedule": float(app.config["NOTIFY_DELIVER_SECONDS"])},
         "outbox-drain": {"task": "jifen.outbox_drain", "schedule": float(app.config["OUTBOX_DRAIN_SECONDS"])},
-        "offboard-due": {"task": "jifen.offboard_due", "schedule": 3600.0},
+        "offboard-due": {"task": "jifen.offboard_due", "schedule": 3600.0},  # retention_jobs.OFFBOARD_DUE
     }
     celery.set_default()
     app.extensions["celery"] = celery
@@ -112,6 +112,9 @@ NOTIFY, NIGHTLY, DEFAULT = "notify", "nightly", "celery"  # "celery": Celery's o
 NOTIFY_LIMITS = (240, 300)  # one delivery round; the next starts a minute later anyway
 NIGHTLY_LIMITS = (50 * 60, 60 * 60)  # one township's daily job
 LONG_LIMITS = (3 * 3600 - 300, 3 * 3600)  # a dividend settlement's share, a period close
+# deleting offboarded townships: hourly, in committed chunks that the next run resumes; stopped
+# before the next hourly run starts
+OFFBOARD_LIMITS = (50 * 60, 55 * 60)
 DEFAULT_LIMITS = (60, 90)  # the beat tick, the outbox drain
 
 
@@ -120,9 +123,12 @@ def task_queue_and_limits(name: str) -> tuple[str, tuple[int, int]]:
     from jifen.tenants.dividends.settlement import SETTLE_TASK
     from jifen.tenants.points.period_close import RUN_TASK
     from jifen.workers.notification_jobs import DELIVER
+    from jifen.workers.retention_jobs import OFFBOARD_DUE
 
     if name == DELIVER:
         return NOTIFY, NOTIFY_LIMITS
+    if name == OFFBOARD_DUE:
+        return NIGHTLY, OFFBOARD_LIMITS
     if name in (SETTLE_TASK, RUN_TASK):
         return NIGHTLY, LONG_LIMITS
     if name in DAILY_JOBS:

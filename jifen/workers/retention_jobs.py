@@ -17,6 +17,7 @@ PURGE_KEYS = "jifen.purge_idempotency_keys"
 PURGE_NOTIFICATIONS = "jifen.purge_notifications"
 register_daily_job(PURGE_KEYS, at="04:10", label=_l("Remove expired request keys"))
 SWEEP_FILE_OBJECTS = "jifen.sweep_file_objects"
+OFFBOARD_DUE = "jifen.offboard_due"  # hourly (workers/__init__.py), on the nightly queue
 register_daily_job(PURGE_NOTIFICATIONS, at="04:20", label=_l("Remove old notifications"))
 register_daily_job(SWEEP_FILE_OBJECTS, at="04:30", label=_l("Remove orphaned upload objects"))
 
@@ -51,9 +52,10 @@ def purge_idempotency_keys(tenant_id: str, local_date: str, force: bool = False)
     return run_daily(PURGE_KEYS, tenant_id, local_date, _purge_keys, force=force)
 
 
-@shared_task(name="jifen.offboard_due", ignore_result=True)
+@shared_task(name=OFFBOARD_DUE, ignore_result=True)
 def offboard_due() -> dict:
-    """Delete the due, exported townships; those never exported since their offboarding are held."""
+    """Delete the due, exported townships (in committed chunks: a run stopped by its time limit is
+    resumed by the next); those never exported since their offboarding are held."""
     from jifen.platform.townships.offboarding import delete_due
 
     done, held = delete_due()

@@ -76,7 +76,8 @@ class Setup(MethodView):
     @blp.response(200, SetupSchema)
     def post(self, data):
         """Set one's password with a one-time setup link, as the link's page does; then sign in.
-        An unknown or revoked link is 404; a used or expired one, or a weak password, is 422."""
+        An unknown or revoked link is 404; a used one is 409 (a repeat); an expired one, or a weak
+        password, is 422."""
         user = accounts.complete_setup(data["secret"], data["password"], data["confirm"])
         return {"username": user.username}
 

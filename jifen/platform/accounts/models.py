@@ -93,9 +93,12 @@ class OperatorToken(CredentialMixin, db.Model):
 
 
 class SetupLink(TenantScoped, CredentialMixin, db.Model):
-    """One-time link with which a new township user sets a password (no email here)."""
+    """One-time link with which a township user sets a password. A link sent to its owner's phone
+    (`accounts.service.send_setup_link`) also keeps its secret sealed (platform/sealed.py) until the
+    outbox worker has texted it; a used, revoked or expired link's secret opens nothing."""
 
     __tablename__ = "setup_links"
     __table_args__ = (UniqueConstraint("tenant_id", "token_hash"), tenant_fk(["user_id"], "users"))
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
+    secret_sealed: Mapped[str | None] = mapped_column(String(255))

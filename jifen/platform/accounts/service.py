@@ -9,12 +9,13 @@ import re
 import uuid
 from datetime import timedelta
 from functools import lru_cache
+from typing import Callable
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select, update
 
-from jifen.platform import clock
+from jifen.platform import clock, sealed
 from jifen.platform.accounts import credential_cache, credentials, passwords
 from jifen.platform.accounts.models import (
     MAX_TOKEN_NAME,
@@ -28,7 +29,7 @@ from jifen.platform.accounts.models import (
 )
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, parse_uuid
-from jifen.platform.errors import Invalid, NotFound, Unauthenticated
+from jifen.platform.errors import Conflict, Invalid, NotFound, Unauthenticated
 from jifen.platform.input import Text, value
 from jifen.platform.roles.authz import Actor, Grant, action
 from jifen.platform.roles.models import RoleAssignment, RoleScope
@@ -240,6 +241,10 @@ def revoke_all(account) -> None:
 
 def issue_setup_link(user: User) -> str:
     """Revoke the user's open links and return a new one-time secret (the caller builds the URL)."""
+    return _new_link(user)[1]
+
+
+def _new_link(user: User) -> tuple[SetupLink, str]:
     now = clock.now()
     db.session.execute(
         update(SetupLink).where(SetupLink.user_id == user.id, SetupLink.used_at.is_(None),
@@ -247,9 +252,42 @@ def issue_setup_link(user: User) -> str:
     )
     secret = credentials.new_secret()
     hours = current_app.config["SETUP_LINK_HOURS"]
-    db.session.add(SetupLink(user_id=user.id, token_hash=credentials.digest(secret),
-                             expires_at=now + timedelta(hours=hours)))
-    return secret
+    link = SetupLink(user_id=user.id, token_hash=credentials.digest(secret), expires_at=now + timedelta(hours=hours))
+    db.session.add(link)
+    return link, secret
+
+
+# (user, link) -> where the link went, said for the operator (a masked phone), or None when this
+# sender cannot reach the user. The notifications capability registers the one that texts it.
+LINK_SENDERS: list[Callable] = []
+
+
+def register_link_sender(sender: Callable) -> None:
+    if sender not in LINK_SENDERS:
+        LINK_SENDERS.append(sender)
+
+
+def send_setup_link(user: User) -> tuple[str, str | None]:
+    """Issue a new setup link (older ones stop working) and send it to its owner through the first
+    sender that reaches them, in the caller's transaction: (secret, where it went). Where is None
+    when no sender could (no phone on the account): then the caller shows the link to whoever
+    asked, who hands it over."""
+    link, secret = _new_link(user)
+    link.secret_sealed = sealed.seal(secret)
+    db.session.flush()
+    for sender in LINK_SENDERS:
+        where = sender(user, link)
+        if where:
+            return secret, where
+    link.secret_sealed = None
+    return secret, None
+
+
+def sent_link_secret(link: SetupLink) -> str | None:
+    """The secret of a link waiting to be sent, while it still works; else None."""
+    if not link.secret_sealed or link.used_at or link.revoked_at or link.expires_at <= clock.now():
+        return None
+    return sealed.unseal(link.secret_sealed)
 
 
 def find_setup_link(secret: str) -> tuple[SetupLink, User]:
@@ -259,7 +297,7 @@ def find_setup_link(secret: str) -> tuple[SetupLink, User]:
     if link is None or link.revoked_at is not None:
         raise NotFound(_("This setup link is not valid."))
     if link.used_at is not None:
-        raise Invalid.field("link", _("This setup link has already been used."))
+        raise Conflict.field("link", _("This setup link has already been used."))  # a repeat: 409
     if link.expires_at <= clock.now():
         raise Invalid.field("link", _("This setup link has expired; ask your administrator for a new one."))
     user = db.session.get(User, (link.tenant_id, link.user_id))

@@ -24,6 +24,13 @@ blp = Blueprint("county_api", __name__, url_prefix="/api/v1/county",
                 description="County console: townships (tenants)")
 
 
+class DeletionSchema(Schema):
+    started_at = fields.String(metadata={"description": "When the deletion began."})
+    total = fields.Integer(metadata={"description": "The township's rows when it began."})
+    deleted = fields.Integer(metadata={"description": "Rows deleted so far."})
+    table = fields.String(allow_none=True, metadata={"description": "The table being deleted (the last chunk's)."})
+
+
 class TownshipSchema(Schema):
     slug = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
@@ -39,6 +46,8 @@ class TownshipSchema(Schema):
     awaiting_export = fields.Boolean(dump_only=True, metadata={
         "description": "Being offboarded and not exported since the offboarding started: the township is "
                        "not deleted, even after delete_after, until someone exports it."})
+    deletion = fields.Nested(DeletionSchema, dump_only=True, allow_none=True, metadata={
+        "description": "The deletion under way (it goes in committed chunks, hourly runs resuming it), or null."})
 
 
 class OnboardSchema(Schema):
@@ -59,7 +68,10 @@ class OnboardSchema(Schema):
 class OnboardedSchema(Schema):
     township = fields.Nested(TownshipSchema)
     admin_username = fields.String()
-    setup_url = fields.String(metadata={"description": "One-time link for the admin to set a password."})
+    setup_url = fields.String(metadata={"description": "One-time link for the admin to set a password (a new "
+                                                       "link: only when it was not texted)."})
+    texted_to = fields.String(allow_none=True, metadata={
+        "description": "A new link: the admin's phone (masked) it was texted to, or null when it could not be sent."})
 
 
 class SuspendSchema(Schema):
@@ -85,7 +97,8 @@ def _dump(tenant, active_accounts=None, waiting=None) -> dict:
     if waiting is None:
         waiting = offboarding.awaiting_export([tenant])
     d = service.snapshot(tenant) | {"status_reason": tenant.status_reason, "created_at": tenant.created_at,
-                                    "delete_after": tenant.delete_after, "awaiting_export": tenant.id in waiting}
+                                    "delete_after": tenant.delete_after, "awaiting_export": tenant.id in waiting,
+                                    "deletion": tenant.deletion}
     if active_accounts is not None:
         d["active_accounts"] = active_accounts
     return d
@@ -145,9 +158,8 @@ class SetupLinkView(MethodView):
     @blp.response(201, OnboardedSchema)
     def post(self, township_slug):
         """A fresh one-time setup link for the township's first admin (older ones stop working)."""
-        tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
-        return {"township": _dump(tenant), "admin_username": admin.username,
-                "setup_url": setup_url(tenant.slug, secret)}
+        done = service.new_admin_setup_link(current_actor(), township_slug)
+        return {"township": _dump(done.tenant), "admin_username": done.user.username} | _link_answer(done)
 
 
 class AccountNameSchema(Schema):
@@ -157,7 +169,18 @@ class AccountNameSchema(Schema):
 
 class AccountLinkSchema(Schema):
     username = fields.String()
-    setup_url = fields.String(metadata={"description": "One-time link to set a password."})
+    texted_to = fields.String(allow_none=True, metadata={
+        "description": "The account's phone (masked) the one-time link was texted to; null when it could not be "
+                       "sent (the account has no phone): then `setup_url` is given, to hand over."})
+    setup_url = fields.String(metadata={"description": "One-time link to set a password; only when it was not "
+                                                       "texted."})
+
+
+def _link_answer(done) -> dict:
+    """Where the link went; the link itself only when it could not be sent to its owner."""
+    if done.sent_to:
+        return {"texted_to": done.sent_to}
+    return {"texted_to": None, "setup_url": setup_url(done.tenant.slug, done.secret)}
 
 
 @blp.route("/townships/<township_slug>/accounts/setup-link")
@@ -167,8 +190,8 @@ class AccountSetupLink(MethodView):
     @blp.response(201, AccountLinkSchema)
     def post(self, data, township_slug):
         """A fresh one-time setup link for one account of the township (its older links stop working)."""
-        tenant, user, secret = service.new_staff_setup_link(current_actor(), township_slug, data["username"])
-        return {"username": user.username, "setup_url": setup_url(tenant.slug, secret)}
+        done = service.new_staff_setup_link(current_actor(), township_slug, data["username"])
+        return {"username": done.user.username} | _link_answer(done)
 
 
 @blp.route("/townships/<township_slug>/accounts/reset-password")
@@ -178,9 +201,10 @@ class AccountResetPassword(MethodView):
     @blp.response(201, AccountLinkSchema)
     def post(self, data, township_slug):
         """Reset an account's password: its password, sessions and tokens stop working at once; the
-        one-time setup link sets a new password."""
-        tenant, user, secret = service.reset_staff_password(current_actor(), township_slug, data["username"])
-        return {"username": user.username, "setup_url": setup_url(tenant.slug, secret)}
+        one-time setup link that sets a new password is texted to the account's phone (`texted_to`), or given
+        here (`setup_url`) when it has none."""
+        done = service.reset_staff_password(current_actor(), township_slug, data["username"])
+        return {"username": done.user.username} | _link_answer(done)
 
 
 class ExportQuerySchema(Schema):

@@ -40,6 +40,10 @@ class Tenant(db.Model):
     # offboarding: set when an operator offboards the (suspended) township; its rows are deleted
     # after this moment by `townships.offboarding.delete_due` (cleared again if cancelled)
     delete_after: Mapped[datetime | None]
+    # the deletion under way, committed with each chunk (offboarding.delete_township): {"started_at",
+    # "total" rows when it began, "deleted" so far, "table" being deleted, "rows" per table done,
+    # "objects": whether the bucket holds its uploads}; shown on the county console and its API
+    deletion: Mapped[dict | None] = mapped_column(JSON)
 
     @property
     def is_active(self) -> bool:

@@ -18,7 +18,7 @@ as such); `files/<file id>-<filename>` with the bytes of every uploaded file, re
 `StoredFile.content` (the one read path: sealed rosters are opened, other storage behind it works
 the same); and `manifest.json` with the format, the row counts and the file count. ID numbers go
 out opened (`OPENED_COLUMNS`), counted in the export's records. Left out: password and credential
-hashes, keyed hashes, and binary columns (the `stored_files` table keeps the metadata; its `sha256`
+hashes, a setup link's sealed secret, keyed hashes, and binary columns (the `stored_files` table keeps the metadata; its `sha256`
 is that of the file in `files/`).
 
 Offboarding suspends the township (if it is not already) and sets `delete_after` to now plus
@@ -43,7 +43,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from openpyxl import Workbook
-from sqlalchemy import LargeBinary, delete, func, select
+from sqlalchemy import LargeBinary, delete, exists, func, select, tuple_
 from sqlalchemy.orm import undefer
 
 from jifen.platform import clock, sealed, spreadsheet
@@ -61,7 +61,7 @@ from jifen.platform.townships.service import get_township, snapshot
 
 log = logging.getLogger(__name__)
 
-SECRET_COLUMNS = {"password_hash", "token_hash"}
+SECRET_COLUMNS = {"password_hash", "token_hash", "secret_sealed"}
 # Sealed columns go out opened, under their plain name (the township's own data, given back usable:
 # the keys stay with Jifen, and the township's rows are deleted after the export); their keyed
 # hashes, useless without Jifen's key, stay out. The export's audit entries count them.
@@ -255,6 +255,9 @@ def cancel_offboarding(actor: Actor, slug: str) -> Tenant:
     tenant = get_township(actor, slug)
     if tenant.delete_after is None:
         raise Conflict(_("This township is not being offboarded."), {"status": [tenant.status]})
+    if tenant.deletion is not None:
+        raise Conflict(_("The township's data is being deleted; it cannot be changed any more."),
+                       {"status": [tenant.status]})
     tenant.delete_after = None
     _county_record(actor, tenant, "township.offboard_cancel")
     with tenant_scope(tenant):
@@ -262,30 +265,61 @@ def cancel_offboarding(actor: Actor, slug: str) -> Tenant:
     return tenant
 
 
+DELETE_CHUNK = 5000  # rows a deletion commits at a time
+
+
 def delete_township(tenant: Tenant, actor: Actor) -> dict:
-    """Delete every row of the township, children first, then the township itself, and its uploads
-    in the bucket (its key prefix, when a bucket is configured or a row of it named an object).
-    Flushes. The objects go before the caller commits: if the commit then fails, the township is
-    still due and the next run deletes its rows (deleting an absent prefix again is harmless)."""
-    counts = {}
-    in_bucket = db.session.execute(
-        select(func.count()).select_from(StoredFile).where(StoredFile.tenant_id == tenant.id,
-                                                           StoredFile.storage_key.is_not(None))
-        .execution_options(all_tenants=True)).scalar()  # this one township, by hand
-    db.session.execute(delete(AuditHead).where(AuditHead.tenant_id == tenant.id))  # the chain may go now
+    """Delete every row of the township, children first, in chunks of DELETE_CHUNK rows that each commit
+    with the progress in `tenant.deletion`; then the township itself and its uploads in the bucket
+    (its key prefix, when a bucket is configured or a row of it named an object). A run stopped
+    midway (a time limit, a killed worker) lost at most its last chunk: the township is still due,
+    and the next run goes on from what is left. Returns the rows deleted per table (over all runs).
+    The objects go before the last commit: if that fails, the next run deletes them again (an
+    absent prefix is harmless)."""
+    if tenant.deletion is None:
+        in_bucket = db.session.execute(
+            select(func.count()).select_from(StoredFile).where(StoredFile.tenant_id == tenant.id,
+                                                               StoredFile.storage_key.is_not(None))
+            .execution_options(all_tenants=True)).scalar()  # this one township, by hand
+        total = rows_of(tenant.id)
+        heads = db.session.execute(delete(AuditHead).where(AuditHead.tenant_id == tenant.id)).rowcount  # the chain may go now
+        tenant.deletion = {"started_at": clock.now().isoformat(), "total": total, "deleted": heads,
+                           "table": AuditHead.__tablename__, "rows": {AuditHead.__tablename__: heads} if heads else {},
+                           "objects": bool(in_bucket)}
+        db.session.commit()
     for table in reversed(tenant_tables()):
-        n = db.session.execute(delete(table).where(table.c.tenant_id == tenant.id)
-                               .execution_options(all_tenants=True)).rowcount  # this one township, by hand
-        if n:
-            counts[table.name] = n
+        while n := db.session.execute(_chunk_delete(table, tenant.id, DELETE_CHUNK)).rowcount:
+            progress = dict(tenant.deletion)
+            progress["rows"] = progress["rows"] | {table.name: progress["rows"].get(table.name, 0) + n}
+            progress["deleted"] += n
+            progress["table"] = table.name
+            tenant.deletion = progress
+            db.session.commit()
+    counts = tenant.deletion["rows"]
     details = {"rows": counts}
-    if in_bucket or storage.configured():
+    if tenant.deletion.get("objects") or storage.configured():
         details["objects"] = storage.delete_prefix(storage.tenant_prefix(tenant.id))
     _county_record(actor, tenant, "township.delete", details)
     lookup.forget(tenant.slug)
     db.session.delete(tenant)
     db.session.flush()
     return counts
+
+
+def _chunk_delete(table, tenant_id, chunk: int):
+    """DELETE of at most `chunk` of the township's rows of `table`. A table whose rows name other
+    rows of it (a merged household, a reversal) loses only rows no remaining row names, so no
+    foreign key is broken between chunks."""
+    pk = list(table.primary_key.columns)
+    pick = select(*pk).where(table.c.tenant_id == tenant_id)
+    for fk in table.foreign_key_constraints:
+        if fk.referred_table is table:
+            other = table.alias()
+            pick = pick.where(~exists().where(*[other.c[e.parent.name] == table.c[e.column.name]
+                                                for e in fk.elements]))
+    picked = pick.limit(chunk).subquery()
+    return (delete(table).where(tuple_(*pk).in_(select(*picked.c)))
+            .execution_options(all_tenants=True))  # this one township, by hand
 
 
 def awaiting_export(tenants: list[Tenant]) -> set:

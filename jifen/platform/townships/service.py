@@ -6,6 +6,7 @@ Suspension blocks a township's pages and API but deletes nothing.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 from zoneinfo import available_timezones
 
 from flask import current_app
@@ -33,6 +34,16 @@ RESERVED_SLUGS = {"api", "county", "static", "admin", "login", "logout", "lang",
                   "public", "t", "www", "docs"}
 MAX_NAME = 100  # a township's name, and its first admin's
 MAX_REASON = 200  # why a township is suspended
+
+
+class AccountLink(NamedTuple):
+    """A setup link issued to an account by an operator. `sent_to` says where it was texted (a
+    masked phone): then nobody else is shown the link. None: it could not be sent (no phone), and
+    the operator is shown `secret`'s link to hand over."""
+    tenant: Tenant
+    user: User
+    secret: str
+    sent_to: str | None
 
 
 def snapshot(t: Tenant) -> dict:
@@ -126,6 +137,9 @@ def _set_status(actor: Actor, slug: str, status: str, reason: str | None, action
     tenant = _get(actor, slug)
     if tenant.status == status:
         raise Conflict(_("The township is already %(status)s.", status=_(status)))
+    if tenant.deletion is not None:
+        raise Conflict(_("The township's data is being deleted; it cannot be changed any more."),
+                       {"status": [tenant.status]})
     before = snapshot(tenant)
     lookup.forget(tenant.slug)
     tenant.status, tenant.status_changed_at = status, clock.now()
@@ -149,7 +163,7 @@ def reactivate(actor: Actor, slug: str) -> Tenant:
 
 
 @action("township.new_setup_link")
-def new_admin_setup_link(actor: Actor, slug: str) -> tuple[Tenant, User, str]:
+def new_admin_setup_link(actor: Actor, slug: str) -> AccountLink:
     """A fresh setup link for the township's first admin (e.g. the first one expired)."""
     tenant = _get(actor, slug)
     with tenant_scope(tenant):
@@ -158,9 +172,9 @@ def new_admin_setup_link(actor: Actor, slug: str) -> tuple[Tenant, User, str]:
                               & (RoleAssignment.tenant_id == User.tenant_id))
             .where(RoleAssignment.role == TOWNSHIP_ADMIN).order_by(User.created_at).limit(1)
         ).scalar_one()
-        secret = accounts.issue_setup_link(admin)
-        record(actor, "staff.new_setup_link", admin, after={"username": admin.username})
-    return tenant, admin, secret
+        secret, sent_to = accounts.send_setup_link(admin)
+        record(actor, "staff.new_setup_link", admin, after={"username": admin.username, "texted": bool(sent_to)})
+    return AccountLink(tenant, admin, secret, sent_to)
 
 
 def _staff(username: str) -> User:
@@ -175,28 +189,31 @@ def _staff(username: str) -> User:
 
 
 @action("township.new_setup_link")
-def new_staff_setup_link(actor: Actor, slug: str, username: str) -> tuple[Tenant, User, str]:
-    """A fresh setup link for one account of the township (its older links stop working)."""
+def new_staff_setup_link(actor: Actor, slug: str, username: str) -> AccountLink:
+    """A fresh setup link for one account of the township (its older links stop working), texted
+    to the account's phone when it has one."""
     tenant = _get(actor, slug)
     with tenant_scope(tenant):
         user = _staff(username)
-        secret = accounts.issue_setup_link(user)
-        record(actor, "staff.new_setup_link", user, after={"username": user.username})
-    return tenant, user, secret
+        secret, sent_to = accounts.send_setup_link(user)
+        record(actor, "staff.new_setup_link", user, after={"username": user.username, "texted": bool(sent_to)})
+    return AccountLink(tenant, user, secret, sent_to)
 
 
 @action("township.reset_password")
-def reset_staff_password(actor: Actor, slug: str, username: str) -> tuple[Tenant, User, str]:
+def reset_staff_password(actor: Actor, slug: str, username: str) -> AccountLink:
     """Reset an account's password: the old password, every session and token stop working at
-    once; the returned one-time setup link sets a new password."""
+    once; the one-time setup link that sets a new password is texted to the account's phone (or,
+    without one, shown to the operator to hand over)."""
     tenant = _get(actor, slug)
     with tenant_scope(tenant):
         user = _staff(username)
         accounts.revoke_all(user)
         user.password_hash = None
-        secret = accounts.issue_setup_link(user)
-        record(actor, "staff.reset_password", user, after={"username": user.username, "password": "reset"})
-    return tenant, user, secret
+        secret, sent_to = accounts.send_setup_link(user)
+        record(actor, "staff.reset_password", user, after={"username": user.username, "password": "reset",
+                                                          "texted": bool(sent_to)})
+    return AccountLink(tenant, user, secret, sent_to)
 
 
 def get_or_create_county(name: str, slug: str) -> County:

@@ -81,15 +81,21 @@ def _township_page(slug, errors, form, status=200):
 @bp.post("/townships/<township_slug>/account")
 def account_link(township_slug):
     """For one account of the township: a new setup link, or a password reset (which also signs
-    the account out everywhere); both show the one-time link."""
+    the account out everywhere); both text the one-time link to the account's phone, or show it
+    when the account has none."""
     form = request.form.to_dict()
     call = service.reset_staff_password if form.get("do") == "reset" else service.new_staff_setup_link
     done, errors = submit(call, current_actor(), township_slug, form.get("username", ""))
     if errors:
         return _township_page(township_slug, errors, form, 422)
-    tenant, user, secret = done
-    return render_template("county/onboarded.html", tenant=tenant, admin=user, link=setup_url(tenant.slug, secret),
-                           again=True, reset=form.get("do") == "reset")
+    return _sent_or_shown(done, reset=form.get("do") == "reset")
+
+
+def _sent_or_shown(done, reset=False):
+    """The page after issuing a link: where it was texted, or the link itself to hand over."""
+    return render_template("county/onboarded.html", tenant=done.tenant, admin=done.user, again=True, reset=reset,
+                           sent_to=done.sent_to,
+                           link=None if done.sent_to else setup_url(done.tenant.slug, done.secret))
 
 
 @bp.post("/townships/<township_slug>/suspend")
@@ -106,9 +112,7 @@ def reactivate(township_slug):
 
 @bp.post("/townships/<township_slug>/setup-link")
 def new_setup_link(township_slug):
-    tenant, admin, secret = service.new_admin_setup_link(current_actor(), township_slug)
-    return render_template("county/onboarded.html", tenant=tenant, admin=admin,
-                           link=setup_url(tenant.slug, secret), again=True)
+    return _sent_or_shown(service.new_admin_setup_link(current_actor(), township_slug))
 
 
 @bp.post("/townships/<township_slug>/export")

@@ -38,7 +38,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock, metrics
-from jifen.platform.accounts.models import Operator, User
+from jifen.platform.accounts.models import Operator, SetupLink, User
+from jifen.platform.accounts.service import sent_link_secret
 from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict
@@ -52,6 +53,7 @@ from jifen.platform.tenancy import (
     tenant_get_or_404,
     tenant_scope,
 )
+from jifen.platform.townships.links import setup_url
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.households.models import Household
 from jifen.tenants.notifications.channels import Channel, Message, Permanent, Retryable, channel_for
@@ -70,6 +72,7 @@ from jifen.tenants.notifications.operator_alerts import alert_text
 from jifen.tenants.notifications.preferences import head_phone
 from jifen.tenants.notifications.quiet import quiet_until, staff_quiet_until
 from jifen.tenants.notifications.service import text_of
+from jifen.tenants.notifications.setup_links import link_text
 
 register_url_object("delivery_id", NotificationDelivery)
 
@@ -218,6 +221,16 @@ def _message(d: NotificationDelivery, tenant: Tenant) -> Message | datetime:
             to = (p.wechat_openid if p else None) or ""
         return Message(str(d.id), d.channel, to, render(n, locale), locale, notification_link(tenant, n), n.kind,
                        tenant.slug, {"title": tenant.name, "when": _local(tenant, n.created_at)})
+    if d.setup_link_id is not None:  # asked for now: no quiet hours
+        link = tenant_get(SetupLink, d.setup_link_id)
+        user = tenant_get(User, link.user_id)
+        secret = sent_link_secret(link)
+        if secret is None:
+            raise Permanent("the setup link was used, replaced or has expired")
+        locale = user.locale or tenant.default_locale
+        return Message(str(d.id), d.channel, user.phone or "", link_text(user, link, tenant, locale), locale,
+                       setup_url(tenant.slug, secret), "setup_link", tenant.slug,
+                       {"title": tenant.name, "when": _local(tenant, d.created_at)})
     later = staff_quiet_until(clock.now(), tenant)  # a staff digest or an operator's alert
     if later is not None:
         return later
@@ -245,6 +258,9 @@ def send_one(c: Claim, channels: dict | None = None) -> str:
         return "lost"  # claimed again by another worker after our claim timed out
     try:
         message = _message(d, tenant)
+    except Permanent as e:  # nothing left to send (a setup link no longer works)
+        db.session.rollback()
+        return D.DEAD if _settle(c, state=D.DEAD, last_error=str(e)[:500]) else "lost"
     except Exception as e:  # noqa: BLE001 - a message that cannot be made never will be
         db.session.rollback()
         current_app.logger.exception("delivery %s: cannot make the message", c.id)
@@ -356,6 +372,10 @@ def _describe(rows: list[NotificationDelivery]) -> list[Row]:
         StaffDigest.id.in_([d.digest_id for d in rows if d.digest_id]))).scalars()} if rows else {}
     users = {u.id: u for u in db.session.execute(select(User).where(
         User.id.in_([s.user_id for s in digests.values()]))).scalars()} if digests else {}
+    links = {k.id: k for k in db.session.execute(select(SetupLink).where(
+        SetupLink.id.in_([d.setup_link_id for d in rows if d.setup_link_id]))).scalars()} if rows else {}
+    users = users | ({u.id: u for u in db.session.execute(select(User).where(
+        User.id.in_([k.user_id for k in links.values()]))).scalars()} if links else {})
     operators = {o.id: o for o in db.session.execute(select(Operator).where(
         Operator.id.in_([d.operator_id for d in rows if d.operator_id]))).scalars()} if rows else {}
     runs = {r.id: r for r in db.session.execute(select(JobRun).where(
@@ -367,6 +387,10 @@ def _describe(rows: list[NotificationDelivery]) -> list[Row]:
             n = notifications.get(d.notification_id)
             out.append(Row(d, f"{h.door_plate} · {h.head_name}" if h else "", d.household_id, n.kind if n else "",
                            text_of(n) if n else ""))
+        elif d.setup_link_id:  # the link itself is its owner's only
+            k = links.get(d.setup_link_id)
+            u = users.get(k.user_id) if k else None
+            out.append(Row(d, u.display_name if u else "", None, "setup_link"))
         elif d.operator_id:
             o, run = operators.get(d.operator_id), runs.get(d.job_run_id)
             out.append(Row(d, o.display_name if o else "", None, "job_alert",

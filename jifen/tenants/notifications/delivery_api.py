@@ -86,7 +86,7 @@ class DeliverySchema(Schema):
     digest_id = fields.UUID(attribute="delivery.digest_id", allow_none=True)
     household_id = fields.UUID(allow_none=True)
     recipient = fields.String(metadata=_d("The household (door plate · head) or the staff member."))
-    kind = fields.String(metadata=_d("What the message is about (verified, posted …; digest)."))
+    kind = fields.String(metadata=_d("What the message is about (verified, posted …; digest; job_alert; setup_link)."))
     text = fields.String(metadata=_d("A household message's text in the caller's language (empty for a digest)."))
     channel = fields.String(attribute="delivery.channel", metadata=_d("sms or wechat.", enum=["sms", "wechat"]))
     state = fields.String(attribute="delivery.state", metadata=_d("pending, sending, sent, failed (will be "

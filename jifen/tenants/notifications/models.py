@@ -77,9 +77,11 @@ OPEN_STATES = "state IN ('pending', 'failed', 'sending')"
 
 class NotificationDelivery(TenantScoped, db.Model):
     """Sending one message through one external channel: a household notification, a staff digest,
-    or a county operator's alert of a township's job run (`operator_id` and `job_run_id`; the alert
-    lives in the township's outbox, so it goes with the township's other messages and its data). The row is claimed (`sending`) in its own committed transaction before the provider is
-    called; its id goes to the provider as the idempotency key."""
+    a staff member's setup link (`setup_link_id`, setup_links.py), or a county operator's alert of a
+    township's job run (`operator_id` and `job_run_id`; the alert lives in the township's outbox, so
+    it goes with the township's other messages and its data). The row is claimed (`sending`) in its
+    own committed transaction before the provider is called; its id goes to the provider as the
+    idempotency key."""
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (UniqueConstraint("tenant_id", "notification_id", "channel"),
@@ -88,6 +90,7 @@ class NotificationDelivery(TenantScoped, db.Model):
                       tenant_fk(["digest_id"], "staff_digests"),
                       tenant_fk(["household_id"], "households"),
                       tenant_fk(["job_run_id"], "job_runs"),
+                      tenant_fk(["setup_link_id"], "setup_links"),
                       Index("ix_notification_deliveries_open", "tenant_id", "next_attempt_at",
                             sqlite_where=text(OPEN_STATES), postgresql_where=text(OPEN_STATES)),
                       Index("ix_notification_deliveries_state", "tenant_id", "state", "created_at"))
@@ -98,6 +101,7 @@ class NotificationDelivery(TenantScoped, db.Model):
     household_id: Mapped[uuid.UUID | None]  # whose quiet hours and language apply (None: staff or operator)
     operator_id: Mapped[uuid.UUID | None]  # no key to the platform's table: tenant keys lead with tenant_id
     job_run_id: Mapped[uuid.UUID | None]
+    setup_link_id: Mapped[uuid.UUID | None]
     channel: Mapped[str] = mapped_column(String(16))  # sms | wechat
     state: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
