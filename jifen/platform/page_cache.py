@@ -101,13 +101,13 @@ def fragment(name: str, reader, render: Callable[[], str]) -> Markup:
 @event.listens_for(Session, "after_commit")
 def _bump_after_commit(session) -> None:
     """The township in scope has new data: fragments rendered before are not served again. (The
-    township's id is read from its identity: after the commit its attributes may be expired, and no
-    SQL can run here.)"""
+    township's id is read from its identity when it is a mapped row: after the commit its attributes
+    may be expired, and no SQL can run here.)"""
     tenant = current_tenant()
-    identity = inspect(tenant).identity if tenant is not None else None
-    if not identity:
+    state = inspect(tenant, raiseerr=False) if tenant is not None else None
+    tenant_id = (state.identity or (None,))[0] if state is not None else getattr(tenant, "id", None)
+    if tenant_id is None:
         return
-    tenant_id = identity[0]
     store, _fragments = _state()
     if store is None:
         return
