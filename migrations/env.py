@@ -1,7 +1,6 @@
 import logging
 import os
 import re
-from logging.config import fileConfig
 
 from flask import current_app
 
@@ -11,9 +10,8 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)  # run in-process: keep the app's loggers
+# No logging setup here: migrations run inside the app (Flask-Migrate), whose logging (logs.py: JSON
+# in production) is already in place; alembic.ini's would replace it with plain text at WARN.
 logger = logging.getLogger('alembic.env')
 
 

@@ -47,9 +47,9 @@ make_venv() {  # $1: "" (runtime: requirements/runtime.txt) or "[test]" (require
     fi
   fi
   .venv/bin/python -m pip install -q "pip>=24,<27" >/dev/null 2>&1 || true
-  # exactly the locked releases, each checked against its sha256 (scripts/lock writes the files);
-  # then Jifen itself, without letting pip resolve anything else
-  quiet_pip install -q --require-hashes -r "$lock"
-  quiet_pip install -q --no-deps -e .
+  # exactly the locked releases, each checked against its sha256 (scripts/lock writes the files),
+  # the build backend's too; then Jifen itself, built with that backend, resolving nothing else
+  quiet_pip install -q --require-hashes -r "$lock" -r requirements/build.txt
+  quiet_pip install -q --no-deps --no-build-isolation -e .
   .venv/bin/python -c "import jifen" # fails loudly if the install did not work
 }

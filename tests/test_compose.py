@@ -104,6 +104,19 @@ def test_nginx_fronts_gunicorn_and_only_nginx_is_published():
     assert re.search(r'default\s+"public, max-age=31536000, immutable";', conf)
     assert "server web:8000" in conf and "proxy_pass http://jifen_web;" in conf
     assert "location = /nginx-health" in conf
+    # Prometheus scrapes web:8000 inside the network; nginx gives the outside no /metrics
+    assert re.search(r"location = /metrics \{\s*(return 404|deny all);\s*\}", conf)
+
+
+def test_every_worker_serves_its_metrics_on_a_port_of_its_own():
+    """The delivery counters live in the notify worker's processes: unscraped if it had no port."""
+    workers = [n for n, s in SERVICES.items() if re.search(r"\bcelery\b.*\bworker\b", _command(s))]
+    ports = {n: str(SERVICES[n]["environment"]["JIFEN_WORKER_METRICS_PORT"]) for n in workers}
+    assert sorted(ports) == ["notify-worker", "worker"]
+    defaults = {n: re.fullmatch(r"\$\{\w+:-(\d+)\}", p)[1] for n, p in ports.items()}
+    assert len(set(defaults.values())) == 2, defaults
+    assert len({re.fullmatch(r"\$\{(\w+):-\d+\}", p)[1] for p in ports.values()}) == 2  # set apart
+    assert not any(SERVICES[n].get("ports") for n in workers)  # never published
 
 
 def test_every_image_is_pinned():

@@ -1,7 +1,8 @@
 """The lock files agree with pyproject.toml, and every install reads them.
 
 requirements/runtime.txt is what ./scripts/serve and the image install, requirements/test.txt what
-./scripts/test (and CI) installs: exact versions with hashes, written by ./scripts/lock. If someone
+./scripts/test (and CI) installs, requirements/build.txt the setuptools that builds Jifen itself in
+both: exact versions with hashes, written by ./scripts/lock. If someone
 edits a dependency in pyproject.toml without running ./scripts/lock, this fails and says which."""
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNTIME, TEST = ROOT / "requirements" / "runtime.txt", ROOT / "requirements" / "test.txt"
+RUNTIME, TEST, BUILD = (ROOT / "requirements" / f"{name}.txt" for name in ("runtime", "test", "build"))
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
@@ -29,7 +30,7 @@ def read_lock(text: str) -> tuple[dict[str, Version], set[str]]:
             current = canonicalize_name(m[1])
             assert current not in pins, f"{current} locked twice"
             pins[current] = Version(m[2])
-        elif current and "jifen (pyproject.toml)" in line:
+        elif current and re.search(r"\bjifen \(pyproject\.toml(::build-system\.requires)?\)", line):
             direct.add(current)
         elif line.startswith(("-e", "--editable")) or (line and not line.startswith((" ", "#"))):
             raise AssertionError(f"not a pinned requirement: {line!r}")
@@ -76,8 +77,16 @@ def test_the_test_lock_agrees_with_pyproject_and_pins_the_runtime_packages_alike
     assert {n: (v, test.get(n)) for n, v in runtime.items() if test.get(n) != v} == {}
 
 
+def test_the_build_backend_is_bounded_and_locked():
+    """`pip install .` used to fetch the newest setuptools at every install: now the locked one."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["requires"]
+    assert disagreements(requires, BUILD.read_text(encoding="utf-8")) == []
+    pins, direct = read_lock(BUILD.read_text(encoding="utf-8"))
+    assert set(pins) == direct == {"setuptools"}  # nothing else (setuptools builds wheels itself)
+
+
 def test_every_locked_release_carries_its_hashes():
-    for lock in (RUNTIME, TEST):
+    for lock in (RUNTIME, TEST, BUILD):
         blocks = re.split(r"\n(?=[A-Za-z0-9])", lock.read_text(encoding="utf-8"))
         for block in blocks:
             if PIN.match(block):
@@ -106,11 +115,13 @@ def test_xlsx_uploads_are_parsed_with_defusedxml_and_zones_come_with_tzdata():
 
 def test_the_scripts_and_the_image_install_from_the_lock():
     setup = (ROOT / "scripts" / "_setup.sh").read_text(encoding="utf-8")
-    assert "--require-hashes -r \"$lock\"" in setup
+    assert "--require-hashes -r \"$lock\" -r requirements/build.txt" in setup
     assert "lock=requirements/runtime.txt" in setup and "lock=requirements/test.txt" in setup
-    assert "install -q --no-deps -e ." in setup
+    assert "install -q --no-deps --no-build-isolation -e ." in setup  # built with the locked setuptools
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
-    assert "--require-hashes -r requirements/runtime.txt" in dockerfile
-    assert "pip install --no-deps ." in dockerfile and re.search(r"^RUN pip install \.", dockerfile, re.M) is None
+    assert "--require-hashes -r requirements/runtime.txt -r requirements/build.txt" in dockerfile
+    assert "pip install --no-deps --no-build-isolation ." in dockerfile
+    assert re.search(r"^RUN pip install \.", dockerfile, re.M) is None
+    assert "--output-file requirements/build.txt" in (ROOT / "scripts" / "lock").read_text(encoding="utf-8")
     base = re.search(r"^FROM (\S+)", dockerfile, re.M)[1]
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base

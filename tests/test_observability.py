@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from datetime import date
 
 import pytest
@@ -20,6 +21,7 @@ from jifen.platform.db import db
 from jifen.platform.jobs.models import JobRun
 from jifen.workers.jobs import AUDIT_CHECK, audit_chain_check
 from tests.conftest import BASE_CONFIG, api_token, bearer, page_login
+from tests.test_services import queued_app, services  # noqa: F401  (the real worker's fixtures)
 
 TOKEN = "metrics-token-for-the-tests-0123"
 
@@ -118,6 +120,44 @@ def test_job_lines_carry_the_job_run_id(app, world, log_lines):
     assert "request_id" not in line
 
 
+@pytest.mark.services
+def test_a_failed_jobs_every_line_carries_its_ids_the_traceback_too(queued_app, services, database_url, tmp_path):  # noqa: F811
+    """In a real worker, Celery writes the failure's traceback after the task's code returned: that
+    line names the job, the task and the run too."""
+    from tests.celery_worker import start_worker, stop_worker
+    from tests.conftest import make_world
+    from tests.failing_task import NAME
+
+    log = tmp_path / "worker.log"
+    proc = start_worker(database_url, services, log, JIFEN_LOG_FORMAT="json",
+                        args=("--without-gossip", "--without-mingle", "--without-heartbeat", "--include=tests.failing_task"))
+    try:
+        with queued_app.app_context():
+            world = make_world()
+            queued_app.extensions["celery"].send_task(NAME, args=(str(world.a.tenant_id), "2026-11-28"))
+            deadline, run = time.monotonic() + 60, None
+            while time.monotonic() < deadline and (run is None or run.status != JobRun.FAILED):
+                time.sleep(0.3)
+                db.session.rollback()
+                run = db.session.execute(select(JobRun).where(JobRun.job == NAME)
+                                         .execution_options(all_tenants=True)).scalar_one_or_none()
+            assert run is not None and run.status == JobRun.FAILED, log.read_text()[-3000:]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "raised unexpected" not in log.read_text():
+            time.sleep(0.2)
+    finally:
+        stop_worker(proc)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    traceback = next(x for x in lines if x["logger"] == "celery.app.trace" and x["level"] == "ERROR")
+    assert "raised unexpected" in traceback["message"] and "the job broke" in traceback["exc_info"]
+    body = next(x for x in lines if x["message"] == "about to fail")
+    for line in (traceback, body):
+        assert line["job"] == NAME and line["job_run_id"] == str(run.id) and line["task_id"], line
+    assert traceback["task_id"] == body["task_id"]
+    ready = next(x for x in lines if "ready" in x["message"])
+    assert "job" not in ready and "job_run_id" not in ready  # the worker's own lines name no job
+
+
 def test_text_format_in_development_json_in_production():
     from jifen.platform.config import _observability
 
@@ -131,6 +171,27 @@ def test_text_format_in_development_json_in_production():
     record = logging.LogRecord("jifen", logging.INFO, __file__, 1, "hello %s", ("world",), None)
     record.request_id = "r1"
     assert logs.TextFormatter().format(record).endswith("INFO jifen [rid=r1] hello world")
+
+
+def test_a_production_upgrade_writes_json_lines(tmp_path):
+    """compose's `migrate` service (`jifen db upgrade`) logs like the app: alembic.ini's logging
+    setup, plain text at WARN, used to replace the app's. Offline (`--sql`, the first revisions) so
+    that it needs no PostgreSQL server: the logging is set up the same way either way."""
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")} | {
+        "JIFEN_ENV": "production", "JIFEN_SECRET_KEY": "upgrade-log-test-secret",
+        "JIFEN_ID_KEYS": json.dumps([Fernet.generate_key().decode()]), "JIFEN_ID_HMAC_KEY": "upgrade-log-test-hmac",
+        "JIFEN_DATABASE_URL": "postgresql+psycopg://nobody:x@127.0.0.1:9/none", "JIFEN_REDIS_URL": "redis://127.0.0.1:9/0",
+    }
+    jifen = os.path.join(os.path.dirname(sys.executable), "jifen")
+    done = subprocess.run([jifen, "db", "upgrade", "--sql", "base:a5e0c0de0005"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "CREATE TABLE" in done.stdout
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]  # each a JSON object
+    upgrades = [x for x in lines if x["message"].startswith("Running upgrade")]
+    assert len(upgrades) == 4 and {x["logger"] for x in upgrades} == {"alembic.runtime.migration"}
 
 
 @pytest.mark.parametrize("key, value, named", [

@@ -1,15 +1,18 @@
 """docker-compose.yml's topology as processes, since Docker does not run in CI: nginx with compose's
 server block (deploy/nginx.compose.conf) in front of two web processes (gunicorn with
-deploy/gunicorn.conf.py, JIFEN_ENV=production), one Celery worker and one beat, on the real
-PostgreSQL and Redis of the services pass, started with compose's own commands.
+deploy/gunicorn.conf.py, JIFEN_ENV=production), compose's two Celery workers (prefork, one on the
+"nightly" queue, one on "notify,celery") and one beat, on the real PostgreSQL and Redis of the
+services pass, started with compose's own commands.
 
 What a deployment relies on: both webs are ready (PostgreSQL and Redis reached) and serve the same
-pages with the same content-hashed static URLs; beat's periodic task goes through Redis to the
-worker; beat keeps its schedule file fresh (what compose's health check of beat reads); a web told
-to stop (SIGTERM, what `docker compose stop` sends) exits within gunicorn's graceful timeout while
-the other goes on serving; nginx serves the static files itself, gzipped, cached a year when
-versioned, and proxies the rest to whichever web is up. Only the addresses differ from compose
-(ports on 127.0.0.1, the checkout's jifen/static/, files under the test's tmp)."""
+pages with the same content-hashed static URLs; a nightly job (`run-job --via-worker`) runs on the
+nightly worker and beat's notification round and outbox drain on the notify worker, never the
+other way round; each worker serves its own metrics; beat keeps its schedule file fresh (what
+compose's health check of beat reads); a web told to stop (SIGTERM, what `docker compose stop`
+sends) exits within gunicorn's graceful timeout while the other goes on serving; nginx serves the
+static files itself, gzipped, cached a year when versioned, proxies the rest to whichever web is up,
+and gives the outside no /metrics. Only the addresses differ from compose (ports on 127.0.0.1, the
+checkout's jifen/static/, files under the test's tmp)."""
 from __future__ import annotations
 
 import json
@@ -29,7 +32,8 @@ import redis
 import yaml
 from cryptography.fernet import Fernet
 
-from tests.celery_worker import start_worker
+from jifen.workers.ranking_jobs import NIGHTLY
+from tests.celery_worker import READY_WITHIN
 from tests.conftest import PG_URL, REDIS_URL, require
 
 pytestmark = pytest.mark.services
@@ -38,6 +42,8 @@ BIN = Path(sys.executable).parent
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None)
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
 GRACEFUL = 5  # JIFEN_GRACEFUL_TIMEOUT here (compose: 30 s, with a 45 s stop grace)
+METRICS_TOKEN = "topology-test-metrics-token"
+WORKERS = ("worker", "notify-worker")  # compose's: nightly jobs; deliveries and the short tasks
 
 
 def _free_port() -> int:
@@ -81,6 +87,11 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def _compose_argv(command: list[str]) -> list[str]:
+    """A compose command as a shell would run it here: `${VAR:-default}` is its default."""
+    return [re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", arg) for arg in command]
+
+
 def _nginx_conf(folder: Path, port: int, web_ports: list[int]) -> Path:
     """compose's nginx: its server block as written, inside the http block the nginx image's
     nginx.conf gives it, with this machine's addresses and paths."""
@@ -113,7 +124,7 @@ default_type application/octet-stream;
 
 
 @pytest.fixture
-def stack(app, database_url, tmp_path):
+def stack(app, world, database_url, tmp_path):
     require("PostgreSQL (JIFEN_TEST_DATABASE_URL)", bool(PG_URL))
     require("Redis (JIFEN_TEST_REDIS_URL)", bool(REDIS_URL))
     require("nginx (Debian: nginx-light; ./scripts/test installs it)", bool(NGINX))
@@ -123,7 +134,8 @@ def stack(app, database_url, tmp_path):
         "JIFEN_ID_KEYS": json.dumps([Fernet.generate_key().decode()]), "JIFEN_ID_HMAC_KEY": "topology-test-hmac-key",
         "JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": REDIS_URL,
         "JIFEN_WORKERS": "1", "JIFEN_GRACEFUL_TIMEOUT": str(GRACEFUL), "JIFEN_ACCESSLOG": "off",
-        "JIFEN_OUTBOX_DRAIN_SECONDS": "1", "PYTHONPATH": str(ROOT),
+        "JIFEN_OUTBOX_DRAIN_SECONDS": "1", "JIFEN_NOTIFY_DELIVER_SECONDS": "1",
+        "JIFEN_METRICS_TOKEN": METRICS_TOKEN, "PYTHONPATH": str(ROOT),
     }
     queue = redis.Redis.from_url(REDIS_URL)
     queue.flushdb()  # this process's own Redis database: nothing queued by an earlier test
@@ -143,10 +155,13 @@ def stack(app, database_url, tmp_path):
             assert cmd[0] == "gunicorn"
             webs.append((spawn(f"web{i}", [str(BIN / "gunicorn"), *cmd[1:]], JIFEN_BIND=f"127.0.0.1:{port}"),
                          f"http://127.0.0.1:{port}", tmp_path / f"web{i}.log"))
-        worker_log = tmp_path / "worker.log"
-        logs.append(worker_log)
-        worker = start_worker(database_url, REDIS_URL, worker_log, JIFEN_OUTBOX_DRAIN_SECONDS="1")
-        procs.append(worker)
+        workers = {}
+        for name in WORKERS:  # compose's commands as written (prefork, their queues), metrics on a free port
+            cmd = _compose_argv(COMPOSE[name]["command"])
+            assert cmd[:4] == ["celery", "-A", "jifen.workers.entry", "worker"] and "-Q" in cmd, cmd
+            port = _free_port()
+            spawn(name, [str(BIN / "celery"), *cmd[1:]], JIFEN_WORKER_METRICS_PORT=str(port))
+            workers[name] = {"log": tmp_path / f"{name}.log", "metrics": f"http://127.0.0.1:{port}/metrics"}
         beat_cmd = COMPOSE["beat"]["command"]
         assert beat_cmd[:4] == ["celery", "-A", "jifen.workers.entry", "beat"]
         schedule = tmp_path / "var" / "celerybeat-schedule"
@@ -163,9 +178,11 @@ def stack(app, database_url, tmp_path):
         spawn("nginx", [NGINX, "-c", str(conf), "-g", "daemon off;"])
         for _proc, url, log in webs:
             _wait(lambda url=url: _ready(url), 90, f"{url}/readyz answering 200", [log])
+        for name, worker in workers.items():
+            _wait(lambda log=worker["log"]: "ready" in log.read_text(), READY_WITHIN, f"{name} ready", [worker["log"]])
         nginx = f"http://127.0.0.1:{nginx_port}"
         _wait(lambda: _get(f"{nginx}/nginx-health")[0] == 200, 20, "nginx answering", [nginx_dir / "error.log"])
-        yield {"webs": webs, "nginx": nginx, "worker_log": worker_log, "beat": beat, "schedule": schedule,
+        yield {"webs": webs, "nginx": nginx, "workers": workers, "beat": beat, "schedule": schedule,
                "logs": logs}
     finally:
         for proc in procs:  # all at once, then wait: stopping takes each a few seconds
@@ -183,7 +200,7 @@ def _ready(url: str) -> bool:
         return False
 
 
-def test_two_webs_a_worker_and_one_beat_run_as_compose_runs_them(stack):
+def test_two_webs_two_workers_and_one_beat_run_as_compose_runs_them(stack, make_app):
     (web1, url1, log1), (web2, url2, log2) = stack["webs"]
     # both webs: ready (PostgreSQL and Redis reached), the same page, the same versioned static URL
     pages = [_get(f"{url}/county/login") for url in (url1, url2)]
@@ -202,10 +219,29 @@ def test_two_webs_a_worker_and_one_beat_run_as_compose_runs_them(stack):
     status, _body, headers = _fetch(f"{stack['nginx']}/static/jifen.css")
     assert status == 200 and headers["Cache-Control"] == "public, max-age=3600"
     assert _get(f"{stack['nginx']}/readyz")[0] == 200  # from 127.0.0.1: allowed
+    # /metrics: Prometheus's, on the web itself with the token; nginx has none for the outside
+    assert _get(f"{url1}/metrics", Authorization=f"Bearer {METRICS_TOKEN}")[0] == 200
+    assert _get(f"{stack['nginx']}/metrics", Authorization=f"Bearer {METRICS_TOKEN}")[0] == 404
 
-    # beat -> Redis -> worker: the outbox drain (every second here) runs on the worker
-    _wait(lambda: re.search(r"Task jifen\.outbox_drain\[[^\]]+\] succeeded", stack["worker_log"].read_text()),
-          60, "the worker running beat's jifen.outbox_drain", stack["logs"])
+    # a nightly job, published as an operator does, runs on the nightly worker
+    queued = make_app(REDIS_URL=REDIS_URL, TASKS_EAGER=False, CELERY=make_app().config["CELERY"] | {
+        "broker_url": REDIS_URL, "result_backend": REDIS_URL, "task_always_eager": False})
+    ran = queued.test_cli_runner().invoke(args=["run-job", NIGHTLY, "--tenant", "alpha", "--via-worker",
+                                                "--timeout", "90"])
+    assert ran.exit_code == 0 and "done (attempt 1" in ran.output, (ran.output, *(p.read_text()[-2000:] for p in stack["logs"]))
+    # beat -> Redis -> the notify worker: the notification round and the outbox drain (every second here)
+    nightly, notify = (stack["workers"][name]["log"] for name in WORKERS)
+    for task in ("deliver_notifications", "outbox_drain"):
+        _wait(lambda task=task: re.search(rf"Task jifen\.{task}\[[^\]]+\] succeeded", notify.read_text()),
+              60, f"the notify worker running beat's jifen.{task}", stack["logs"])
+    assert re.search(rf"Task {re.escape(NIGHTLY)}\[[^\]]+\] succeeded", nightly.read_text())
+    assert f"Task {NIGHTLY}[" not in notify.read_text()  # each worker its own queues only
+    assert not re.search(r"Task jifen\.(deliver_notifications|outbox_drain)\[", nightly.read_text())
+    # each worker's own series on its own port: the job on one, the deliveries on the other
+    series = {name: _get(stack["workers"][name]["metrics"])[1] for name in WORKERS}
+    assert f'jifen_job_duration_seconds_count{{job="{NIGHTLY}",outcome="success"}}' in series["worker"]
+    assert 'job="jifen.deliver_notifications",outcome="success"' in series["notify-worker"]
+    assert "deliver_notifications" not in series["worker"]
     # beat writes its schedule file (compose's health check of beat: fresh within 10 minutes)
     _wait(lambda: any(p.name.startswith("celerybeat-schedule") for p in stack["schedule"].parent.iterdir()),
           30, "beat's schedule file", stack["logs"])

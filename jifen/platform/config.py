@@ -1,7 +1,8 @@
 """Configuration: defaults, then an optional file, then `JIFEN_*` environment variables.
 
 The embedded default needs nothing: SQLite in `instance/`, Celery tasks run inline. Production
-(`JIFEN_ENV=production`) refuses to start unless it has a secret key, PostgreSQL and Redis.
+(`JIFEN_ENV=production`) refuses to start unless it has a secret key, PostgreSQL, Redis and the ID
+number keys (`PRODUCTION_REQUIRED`).
 """
 from __future__ import annotations
 
@@ -157,21 +158,24 @@ def load(app, test_config: dict | None = None) -> None:
     _finish(app)
 
 
+# What production refuses to start without: (config key, its variable, what to set it to). The
+# README's "Running for real" sets each (tests/test_readme_production.py).
+PRODUCTION_REQUIRED = (
+    ("SECRET_KEY", "JIFEN_SECRET_KEY", "a long random string"),
+    ("SQLALCHEMY_DATABASE_URI", "JIFEN_DATABASE_URL", "a postgresql+psycopg:// URL"),
+    ("REDIS_URL", "JIFEN_REDIS_URL", "a redis:// URL"),
+    ("ID_KEYS", "JIFEN_ID_KEYS", "a JSON list of Fernet keys, newest first"),
+    ("ID_HMAC_KEY", "JIFEN_ID_HMAC_KEY", "a long random string, never changed"),
+)
+
+
 def _finish(app) -> None:
     cfg = app.config
     production = cfg["JIFEN_ENV"] == "production"
     if production:
-        missing = []
-        if not cfg.get("SECRET_KEY"):
-            missing.append("JIFEN_SECRET_KEY (a long random string)")
-        if not str(cfg.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
-            missing.append("JIFEN_DATABASE_URL (a postgresql+psycopg:// URL)")
-        if not cfg.get("REDIS_URL"):
-            missing.append("JIFEN_REDIS_URL (a redis:// URL)")
-        if not cfg.get("ID_KEYS"):
-            missing.append("JIFEN_ID_KEYS (a JSON list of Fernet keys, newest first)")
-        if not cfg.get("ID_HMAC_KEY"):
-            missing.append("JIFEN_ID_HMAC_KEY (a long random string, never changed)")
+        missing = [f"{variable} ({what})" for key, variable, what in PRODUCTION_REQUIRED
+                   if not (str(cfg.get(key) or "").startswith("postgresql") if key == "SQLALCHEMY_DATABASE_URI"
+                           else cfg.get(key))]
         if missing:
             raise ConfigError("Production settings are incomplete; set " + ", ".join(missing) + ".")
         cfg["SESSION_COOKIE_SECURE"] = True

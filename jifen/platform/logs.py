@@ -7,8 +7,12 @@ line of a request its request id, on every line of a job its job-run id.
   WARNING, which is how "the web logger drops INFO" happened.
 * The ids come from where they live, at the moment a record is made (a log-record factory), so
   every handler sees them, gunicorn's, Celery's and pytest's included: `request_id` from the
-  request (`g.request_id`, set first thing by the web pipeline), `job`/`task_id`/`job_run_id` from
-  `bind()`, which the Celery task wrapper and the daily-job runner enter around a job's body.
+  request (`g.request_id`, set first thing by the web pipeline), `job`/`task_id` from the Celery
+  task being run (its name and request id, in force from Celery's first line about the run to its
+  last: the "succeeded" or "raised unexpected" line with the traceback is written after the task's
+  own code returned), `job_run_id` from `bind()`, which the daily-job runner enters once it has
+  claimed its run; inside a task what `bind()` adds stays on the task's lines to its end, so the
+  failure's traceback line names the run too.
 * gunicorn's own lines (its error log: "Booting worker", "WORKER TIMEOUT"; its access log) go
   through the same formatters: `deploy/gunicorn.conf.py` gives gunicorn `gunicorn_logconfig(...)`
   as its `logconfig_dict`, so a production web writes nothing but JSON lines.
@@ -24,6 +28,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
+from celery import current_task
 from flask import g, has_request_context
 from flask.logging import default_handler
 
@@ -36,18 +41,32 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 
 @contextmanager
 def bind(**fields):
-    """Add `fields` (e.g. job_run_id=…) to every log line written inside the block."""
-    merged = dict(_job.get()) | {k: (str(v) if v is not None else None) for k, v in fields.items()}
-    token = _job.set(tuple(merged.items()))
+    """Add `fields` (e.g. job_run_id=…) to every log line written inside the block and, inside a
+    Celery task, to the task's later lines too (Celery's own line on how it ended)."""
+    fields = {k: (str(v) if v is not None else None) for k, v in fields.items()}
+    task = _running_task()
+    if task is not None:
+        task.request.jifen_log_ids = getattr(task.request, "jifen_log_ids", {}) | fields
+    token = _job.set(tuple((dict(_job.get()) | fields).items()))
     try:
         yield
     finally:
         _job.reset(token)
 
 
+def _running_task():
+    """The Celery task being run here (by a worker, or eagerly), if any."""
+    task = current_task._get_current_object()
+    return None if task is None or task.request.called_directly else task
+
+
 def context() -> dict:
     """The ids in force here (request and job), without the empty ones."""
-    found = dict(_job.get())
+    found = {}
+    task = _running_task()
+    if task is not None:
+        found = {"job": task.name, "task_id": task.request.id} | getattr(task.request, "jifen_log_ids", {})
+    found |= dict(_job.get())
     if has_request_context():
         found.setdefault("request_id", g.get("request_id"))
     return {k: v for k, v in found.items() if v}

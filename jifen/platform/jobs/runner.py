@@ -50,7 +50,7 @@ def run_daily(job: str, tenant_id: str, local_date: str, body: Callable[[Tenant,
         run_id = run.id
         db.session.commit()
         try:
-            with _as_of(job, tenant, day), logs.bind(job_run_id=run_id):  # on every log line of the run
+            with _as_of(job, tenant, day), logs.bind(job_run_id=run_id):  # on every later line of the task, its failure's too
                 result = body(tenant, day) or {}
         except Exception as exc:
             unit_of_work.abandon()
