@@ -39,6 +39,8 @@ CHUNK_RUNNERS = {
     "jifen/tenants/honours/stars.py:nightly": "star ratings job: one period per transaction",
     "jifen/tenants/store/orders.py:expire_due": "order expiry job: one order per transaction (its row lock held briefly)",
     "jifen/platform/townships/offboarding.py:delete_due": "offboarding: each due township deleted in its own transaction",
+    "jifen/platform/townships/offboarding.py:delete_township": "offboarding: a township's rows deleted a chunk per "
+                                                               "transaction, each with its progress (resumes)",
     "jifen/tenants/notifications/delivery.py:plan": "delivery: plans a batch and commits before sending",
     "jifen/tenants/notifications/delivery.py:claim": "delivery: claims a batch (committed) so two workers never send one twice",
     "jifen/tenants/notifications/delivery.py:send_one": "delivery: no transaction stays open while the provider answers",
