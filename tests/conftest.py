@@ -148,6 +148,11 @@ class AppFactory:
         celery.set_current()
         celery.set_default()
         limiter._storage, limiter._limiter = self._saved["limiter"]
+        # a test of an unreachable Redis leaves the limiter on its in-memory fallback, which nothing
+        # resets: every later sign-in of the process counted there (429s in unrelated tests)
+        limiter._storage_dead = False
+        if getattr(limiter, "_fallback_storage", None) is not None:
+            limiter._fallback_storage.reset()
         limiter.reset()
         lookup.forget_all()
 
