@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import date
 
+import pytest
 from sqlalchemy import event, select
 
 from jifen.platform import clock
@@ -91,3 +92,17 @@ def test_the_page_answers_when_redis_cannot_be_reached(make_app, board):  # noqa
     assert 'id="ck-issued">12<' in client.get(url).get_data(as_text=True)
     _post(app, board.slug, 7)  # the version cannot be published: the commit stands all the same
     assert 'id="ck-issued">19<' in client.get(url).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"PAGE_CACHE": "sometimes"}, "JIFEN_PAGE_CACHE must be one of"),
+    ({"CREDENTIAL_CACHE": "yes"}, "JIFEN_CREDENTIAL_CACHE must be one of"),
+    ({"PAGE_CACHE": "redis", "REDIS_URL": None}, "JIFEN_PAGE_CACHE=redis needs JIFEN_REDIS_URL"),
+])
+def test_a_cache_setting_that_cannot_work_stops_the_start(tmp_path, settings, named):
+    from jifen import create_app
+    from jifen.platform.config import ConfigError
+    from tests.conftest import BASE_CONFIG
+
+    with pytest.raises(ConfigError, match=named):
+        create_app(BASE_CONFIG | {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"} | settings)

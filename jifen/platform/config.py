@@ -184,6 +184,7 @@ def _finish(app) -> None:
     elif not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
     _observability(cfg, production)
+    _caches(cfg)
     _staff_quiet_hours(cfg)
     _id_keys(cfg)
     _file_store(cfg)
@@ -222,6 +223,18 @@ def _staff_quiet_hours(cfg) -> None:
     except ValueError:
         raise ConfigError(f"JIFEN_STAFF_QUIET_HOURS must look like 21:00-07:00 (or be empty), not {raw!r}.") from None
     cfg["STAFF_QUIET"] = None if start == end else (start, end)
+
+
+CACHE_MODES = ("auto", "redis", "local", "off")
+
+
+def _caches(cfg) -> None:
+    """The credential and page caches' settings (platform/versions): a mode, and Redis for "redis"."""
+    for key in ("CREDENTIAL_CACHE", "PAGE_CACHE"):
+        if cfg[key] not in CACHE_MODES:
+            raise ConfigError(f"JIFEN_{key} must be one of {', '.join(CACHE_MODES)}, not {cfg[key]!r}.")
+        if cfg[key] == "redis" and not cfg.get("REDIS_URL"):
+            raise ConfigError(f"JIFEN_{key}=redis needs JIFEN_REDIS_URL.")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
