@@ -386,7 +386,7 @@ def bare_statements(shape: str) -> list[tuple[str, str]]:
         out = [(rows, "CREATE TABLE bare_day (LIKE cockpit_day_facts INCLUDING ALL)"),
                (rows, f"""INSERT INTO bare_day (tenant_id, day, village_id, grid_node_id, item_id, {measures})
                     SELECT :tenant_id, f.* FROM ({facts.day_facts_sql()}) f
-                    ORDER BY day, village_id, grid_node_id, item_id"""),
+                    ORDER BY village_id, day, grid_node_id, item_id"""),
                (rows, "CREATE TABLE bare_household_months (LIKE cockpit_household_months INCLUDING ALL)"),
                (rows, f"""INSERT INTO bare_household_months
                     (tenant_id, household_id, month, village_id, grid_node_id, {measures})

@@ -17,6 +17,7 @@ from jifen.platform.townships.models import Tenant
 from jifen.tenants.villages.models import Village
 from tests.conftest import page_login
 from tests.test_cockpit_dashboard import NOW, _earn, board  # noqa: F401 - the dashboard's world
+from tests.test_services import services  # noqa: F401 - Redis, for the shared store
 
 JUNE = "/t/{slug}/cockpit/?month=2026-06"
 
@@ -106,3 +107,22 @@ def test_a_cache_setting_that_cannot_work_stops_the_start(tmp_path, settings, na
 
     with pytest.raises(ConfigError, match=named):
         create_app(BASE_CONFIG | {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"} | settings)
+
+
+@pytest.mark.services
+def test_two_processes_share_the_kept_page_and_let_go_of_it_together(make_app, board, services):  # noqa: F811
+    """Production's store: Redis, shared by every web process. A page kept by one is served by the
+    other, and a commit in either lets go of it in both."""
+    web1, web2 = (make_app(REDIS_URL=services, PAGE_CACHE="redis") for _ in range(2))
+    c1, c2 = web1.test_client(), web2.test_client()
+    page_login(c1, board.slug, "admin")
+    page_login(c2, board.slug, "admin")
+    url = JUNE.format(slug=board.slug)
+    with statements(web1) as first:
+        assert 'id="ck-issued">12<' in c1.get(url).get_data(as_text=True)
+    with statements(web2) as other:
+        assert 'id="ck-issued">12<' in c2.get(url).get_data(as_text=True)
+    assert len(other) < len(first) / 3, (len(first), len(other))  # kept by web1, served by web2
+    _post(web2, board.slug, 7)
+    assert 'id="ck-issued">19<' in c1.get(url).get_data(as_text=True)
+    assert 'id="ck-issued">19<' in c2.get(url).get_data(as_text=True)

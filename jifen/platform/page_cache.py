@@ -2,9 +2,10 @@
 
 A township's *data version* is bumped after every commit made while the township is in scope: a
 request's unit of work, a job's run or chunk (whoever commits; the bump is a session event, so no
-committer can forget it). A fragment is stored under the version read before it was rendered, the
-reader, the language, the page's URL with its filters, and the local day (ages in days move with
-it), so a reader never sees a fragment older than the township's last commit.
+committer can forget it). A fragment is kept per reader, language, page URL with its filters and
+local day (ages in days move with it), with the version read before it was rendered, and served
+only while that is still the version: a reader never sees a fragment older than the township's
+last commit.
 
 A commit made with no township in scope (county tools, the beat's claims) bumps nothing: what it
 changes in a township shows when the fragment's time to live (`TTL_SECONDS`) ends. Fragments live
@@ -32,29 +33,45 @@ LOCAL_ENTRIES = 256  # a local store past this is emptied (tests hold a handful)
 
 
 class LocalFragments:
-    def __init__(self):
-        self._entries: dict[str, tuple[float, str]] = {}
+    def __init__(self, store: versions.LocalVersions):
+        self._store = store
+        self._entries: dict[str, tuple[float, int, str]] = {}
 
-    def get(self, key: str) -> str | None:
+    def read(self, scope: str, key: str) -> tuple[int, str | None]:
+        """(the scope's version now, the fragment kept under `key` if it was rendered at it)."""
+        version = self._store.get(scope)
         hit = self._entries.get(key)
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+        fresh = hit is not None and hit[0] > time.monotonic() and hit[1] == version
+        return version, hit[2] if fresh else None
 
-    def put(self, key: str, html: str) -> None:
+    def put(self, key: str, version: int, html: str) -> None:
         if len(self._entries) >= LOCAL_ENTRIES:
             self._entries.clear()
-        self._entries[key] = (time.monotonic() + TTL_SECONDS, html)
+        self._entries[key] = (time.monotonic() + TTL_SECONDS, version, html)
 
 
 class RedisFragments:
-    def __init__(self, redis):
-        self._redis = redis
+    """A fragment is kept with the version it was rendered at (`<version>\n<html>`), under a key
+    without it: the version and the fragment are read in one round trip, and a newer rendering
+    replaces the older one."""
 
-    def get(self, key: str) -> str | None:
-        found = self._redis.get(key)
-        return found.decode() if found is not None else None
+    def __init__(self, store: versions.RedisVersions):
+        self._store = store
 
-    def put(self, key: str, html: str) -> None:
-        self._redis.set(key, html.encode(), ex=TTL_SECONDS)
+    def read(self, scope: str, key: str) -> tuple[int, str | None]:
+        pipe = self._store.redis.pipeline(transaction=False)
+        pipe.get(self._store.key(scope))
+        pipe.get(key)
+        raw_version, found = pipe.execute()
+        version = int(raw_version or 0)
+        if found is not None:
+            kept, _, html = found.partition(b"\n")
+            if int(kept) == version:
+                return version, html.decode()
+        return version, None
+
+    def put(self, key: str, version: int, html: str) -> None:
+        self._store.redis.set(key, f"{version}\n{html}".encode(), ex=TTL_SECONDS)
 
 
 def _state():
@@ -62,8 +79,8 @@ def _state():
     ext = current_app.extensions
     if "page_cache" not in ext:
         store = versions.store("PAGE_CACHE", "jifen:dataver")
-        fragments = (RedisFragments(store.redis) if isinstance(store, versions.RedisVersions)
-                     else LocalFragments() if store is not None else None)
+        fragments = (RedisFragments(store) if isinstance(store, versions.RedisVersions)
+                     else LocalFragments(store) if store is not None else None)
         ext["page_cache"] = (store, fragments)
     return ext["page_cache"]
 
@@ -76,12 +93,10 @@ def fragment(name: str, reader, render: Callable[[], str]) -> Markup:
     tenant_id = current_tenant_id()
     if store is None or tenant_id is None:
         return Markup(render())
+    key = ":".join(("jifen:page", str(tenant_id), name, str(reader.id), str(get_locale()), clock.today().isoformat(),
+                    hashlib.sha1(request.full_path.encode()).hexdigest()))
     try:
-        version = store.get(f"{tenant_id}")
-        key = ":".join(("jifen:page", str(tenant_id), str(version), name, str(reader.id), str(get_locale()),
-                        clock.today().isoformat(),
-                        hashlib.sha1(request.full_path.encode()).hexdigest()))
-        hit = fragments.get(key)
+        version, hit = fragments.read(str(tenant_id), key)
     except Exception:  # Redis unreachable: render, keep nothing
         current_app.logger.warning("page cache: unreachable", exc_info=True)
         return Markup(render())
@@ -92,7 +107,7 @@ def fragment(name: str, reader, render: Callable[[], str]) -> Markup:
         if per_request and per_request in html:  # would be served to later requests, where it is wrong
             raise RuntimeError(f"page cache: fragment {name!r} carries this request's nonce or CSRF token")
     try:
-        fragments.put(key, html)
+        fragments.put(key, version, html)
     except Exception:
         current_app.logger.warning("page cache: could not keep a fragment", exc_info=True)
     return Markup(html)

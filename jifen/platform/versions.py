@@ -35,11 +35,14 @@ class RedisVersions:
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = prefix
 
+    def key(self, scope: str) -> str:
+        return f"{self._prefix}:{scope}"
+
     def get(self, scope: str) -> int:
-        return int(self.redis.get(f"{self._prefix}:{scope}") or 0)
+        return int(self.redis.get(self.key(scope)) or 0)
 
     def bump(self, scope: str) -> None:
-        self.redis.incr(f"{self._prefix}:{scope}")
+        self.redis.incr(self.key(scope))
 
 
 def mode(setting: str) -> str:

@@ -195,7 +195,7 @@ def _insert_day_facts(where: str, params: dict) -> None:
         (tenant_id, day, village_id, grid_node_id, item_id, {_COLUMNS})
         SELECT :tenant_id, day, village_id, grid_node_id, item_id, {_COLUMNS}
         FROM ({day_facts_sql(where)}) f
-        ORDER BY day, village_id, grid_node_id, item_id""", params)
+        ORDER BY village_id, day, grid_node_id, item_id""", params)
 
 
 def _insert_household_months(where: str, params: dict) -> None:

@@ -58,8 +58,9 @@ class _Measures:
 
 class DayFact(_Measures, TenantFacts, db.Model):
     __tablename__ = "cockpit_day_facts"
-    day: Mapped[date] = mapped_column(primary_key=True)
+    # village before day: a build after a late correction reads one village's month, a range of the key
     village_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
     grid_node_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # NO_ID: the household has none
     item_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # NO_ID: store spending, year-end entries
 
