@@ -319,9 +319,10 @@ def _rollup(tenant_id, where: str, params: dict) -> None:
             WHERE f.tenant_id = :tenant_id {where.replace("{day}", "f.month")} {extra}
             GROUP BY {own_month}, {scope_id}, f.village_id
             ORDER BY {scope_id}, {own_month}""", params)
+    # the township's rows are its scope id's, its villages' rows theirs: both read by the primary key
+    # (by kind, a month of every grid node's rows would be scanned: a second at 1,000,000 households)
     months = "" if not where else "AND month >= :month AND month < :end"
-    run(f"DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id AND scope_kind = :township {months}",
-        params)
+    run(f"DELETE FROM cockpit_month_facts WHERE tenant_id = :tenant_id AND scope_id = :tenant_id {months}", params)
     run(f"""
         INSERT INTO cockpit_month_facts
             (tenant_id, month, scope_kind, scope_id, village_id, item_id, participants, {_COLUMNS})
@@ -329,6 +330,7 @@ def _rollup(tenant_id, where: str, params: dict) -> None:
                {", ".join(f"SUM({m}) AS {m}" for m in MEASURES)}
         FROM cockpit_month_facts
         WHERE tenant_id = :tenant_id AND scope_kind = :village {months}
+          AND scope_id IN (SELECT id FROM villages WHERE tenant_id = :tenant_id)
         GROUP BY month, item_id
         ORDER BY month, item_id""", params)
 
