@@ -28,8 +28,9 @@ What one run does (see bench/README.md, "Cockpit facts"):
    written (as `new_id` makes them), all at least 3 hours ago; then the balances from the
    postings, VACUUM ANALYZE;
 3. measures, alternating, --pairs times each (default 3; medians printed):
-   (a) bare: the statements that compute the same facts, as plain GROUP BYs into unlogged tables
-       with no key or index, through bare psycopg: the day facts and household months
+   (a) bare: the statements that compute the same facts, as plain GROUP BYs through bare psycopg,
+       twice: into tables of the facts tables' shape (logged, their keys and index, rows in key
+       order: the target's baseline) and into lean ones (unlogged, no key): the day facts and household months
        (`facts.day_facts_sql()`, `facts.household_months_sql()`, the build's own statements), the
        month rollups per scope (village, grid levels 1-4: item rows from the day facts, the
        all-flows row with participants from the household months; the township from the
@@ -40,7 +41,8 @@ What one run does (see bench/README.md, "Cockpit facts"):
 5. three times: a late correction (`ledger.correct` of an award posted ~5 months ago, committed)
    and the next `facts.build(today)` (incremental), timed with its parts; checks the corrected
    day's facts against the bare day-facts statement for that day and village;
-6. the dashboard page over HTTP (--http, default on): the township admin's `/t/<slug>/cockpit/` and
+6. the dashboard page over HTTP (--http, default on): the township admin's `/t/<slug>/cockpit/`, every
+   village in every month at random (mostly pages not kept yet), and
    bench/baseline_app.py's ORM get under gunicorn, --connections 16, per worker class, with
    http_bench.py's servers and load generator (targets: p99 < 100 ms, >= 0.5 x the baseline);
 7. prints the figures and the ratios (targets: full build / bare <= 1.5, incremental < 1 s) and

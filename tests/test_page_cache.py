@@ -40,17 +40,14 @@ def statements(app):
 
 def _post(app, slug, points):
     """A posting committed in the township's scope (today's: shown live on the dashboard)."""
+    from jifen.tenants.households.models import Household
+
     with app.app_context():
         tenant = db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one()
         with tenant_scope(tenant), clock.at(NOW):
-            _earn(board_household(slug), points, date(2026, 6, 20))
+            household = db.session.execute(select(Household.id).order_by(Household.created_at)).scalars().first()
+            _earn(household, points, date(2026, 6, 20))
             db.session.commit()
-
-
-def board_household(slug):
-    from jifen.tenants.households.models import Household
-
-    return db.session.execute(select(Household.id).order_by(Household.created_at)).scalars().first()
 
 
 def test_the_dashboard_is_served_again_until_the_township_commits(app, board):  # noqa: F811
@@ -126,3 +123,21 @@ def test_two_processes_share_the_kept_page_and_let_go_of_it_together(make_app, b
     _post(web2, board.slug, 7)
     assert 'id="ck-issued">19<' in c1.get(url).get_data(as_text=True)
     assert 'id="ck-issued">19<' in c2.get(url).get_data(as_text=True)
+
+
+def test_a_fragment_that_carries_a_per_request_value_is_refused(app, board):  # noqa: F811
+    """A kept fragment is served to later requests: this request's CSP nonce or CSRF token in it
+    would be wrong there (a blocked style, a refused form)."""
+    from flask import g
+
+    from jifen.platform import page_cache
+    from jifen.platform.headers import csp_nonce
+
+    with app.test_request_context(JUNE.format(slug=board.slug)):
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == board.slug)).scalar_one()
+        with tenant_scope(tenant):
+            reader = type("Reader", (), {"id": "someone"})()
+            with pytest.raises(RuntimeError, match="nonce or CSRF token"):
+                page_cache.fragment("t", reader, lambda: f'<style nonce="{csp_nonce()}"></style>')
+            assert g.csp_nonce
+            assert page_cache.fragment("t", reader, lambda: "<p>plain</p>") == "<p>plain</p>"

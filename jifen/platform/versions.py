@@ -45,17 +45,12 @@ class RedisVersions:
         self.redis.incr(self.key(scope))
 
 
-def mode(setting: str) -> str:
-    """"redis", "local" or "off" for a cache's setting (auto: Redis if configured, else off)."""
+def store(setting: str, prefix: str) -> LocalVersions | RedisVersions | None:
+    """The version store a cache's setting asks for: auto (Redis if configured, else off), redis,
+    local or off (None)."""
     chosen = current_app.config[setting]
     if chosen == "auto":
-        return "redis" if current_app.config.get("REDIS_URL") else "off"
-    return chosen
-
-
-def store(setting: str, prefix: str) -> LocalVersions | RedisVersions | None:
-    """The version store a cache's setting asks for (None: the cache is off)."""
-    chosen = mode(setting)
+        chosen = "redis" if current_app.config.get("REDIS_URL") else "off"
     if chosen == "redis":
         return RedisVersions(current_app.config["REDIS_URL"], prefix)
     return LocalVersions() if chosen == "local" else None

@@ -84,9 +84,9 @@ def _dialect() -> str:
 
 
 def _new_id() -> str:
-    """SQL for a new row's id. On PostgreSQL time-ordered like the app's (the row's millisecond,
-    its number in the statement, random bits): a build writes a million fact rows, and random ids
-    scatter them over the whole primary-key index (measured: most of the insert's cost)."""
+    """SQL for a new coverage or histogram row's id (the facts keyed by their grain have none). On
+    PostgreSQL time-ordered like the app's (the row's millisecond, its number in the statement,
+    random bits), so the rows of one night sit together in the primary-key index."""
     if _dialect() == "postgresql":
         return ("CAST(lpad(to_hex(CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS bigint)), 12, '0')"
                 " || lpad(to_hex(row_number() OVER ()), 8, '0')"
