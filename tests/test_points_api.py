@@ -1,6 +1,8 @@
 """The applications API: creating applications (idempotently), judging them, the queue."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import func, select
 
@@ -191,3 +193,20 @@ def test_out_of_scope_and_other_tenant_are_404(app, world, pw, client, as_):
     beta = bearer(api_token(app.test_client(), "beta", "admin"))
     assert client.get(f"/api/v1/t/beta/points/applications/{app_id}", headers=beta).status_code == 404
     assert client.get(f"{A}/applications/{app_id}", headers=beta).status_code == 404
+
+
+def test_whoever_filed_a_proxy_entry_cannot_approve_it(app, world, pw, client, as_):
+    """Separation of duties: the grid worker who applied on the household's behalf may not verify
+    it (409 naming the reason, nothing written); another verifier can."""
+    resp = client.post(f"{A}/applications/proxy", data={"household_id": str(pw.household2),
+                                                         "item_id": str(pw.items["A2"]),
+                                                         "occurred_on": today(app, world), "description": "代为申请"},
+                       headers=as_("gridder"), content_type="multipart/form-data")
+    proxy_id = resp.get_json()["id"]
+    resp = client.post(f"{A}/applications/{proxy_id}/verify", json={}, headers=as_("gridder"))
+    assert resp.status_code == 409
+    assert "职责分离" in resp.get_json()["errors"]["json"]["application_id"][0]
+    assert in_alpha(app, world, lambda: db.session.execute(select(Application.state).where(
+        Application.id == uuid.UUID(proxy_id))).scalar_one()) == "submitted"
+    resp = client.post(f"{A}/applications/{proxy_id}/verify", json={}, headers=as_("admin"))
+    assert resp.status_code == 200 and resp.get_json()["state"] in ("verified", "certified")

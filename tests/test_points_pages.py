@@ -275,3 +275,31 @@ def test_too_large_upload_shows_the_form_again_with_the_message_at_the_photos(ap
     assert resp.status_code == 413
     assert 'id="e-photos"' in resp.get_data(as_text=True) and 'id="apply-form"' in resp.get_data(as_text=True)
     assert count(app, world, Application) == 0
+
+
+def test_queue_shows_the_evidence_and_no_approve_for_ones_own_proxy_entry(app, world, pw):
+    """The queue shows photo thumbnails and the item's 需附照片; the grid worker who filed a proxy
+    entry gets no verify button for it, and a post anyway is refused with the reason on the row."""
+    day = today(app, world)
+    assert self_apply(signed_in(app, "villager"), pw, day).status_code == 303
+    gridder = signed_in(app, "gridder")
+    token, once = form_of(gridder, f"{P}/households/{pw.household2}/apply")
+    assert gridder.post(f"{P}/households/{pw.household2}/apply", data={
+        "csrf_token": token, "once": once, "item_id": str(pw.items["A2"]), "occurred_on": day,
+        "description": "代李四申请"}).status_code == 303
+    own, proxy = apps_of(app, world)
+    queue = gridder.get(f"{P}/queue").get_data(as_text=True)
+    row = queue[queue.index(f'id="q-{own.id}"'):]
+    row = row[:row.index("</li>")]
+    assert 'loading="lazy"' in row and 'width="64"' in row and "/t/alpha/files/" in row
+    assert "需附照片" in row  # item A1 needs a photo
+    assert f"/applications/{own.id}/verify" in row
+    row = queue[queue.index(f'id="q-{proxy.id}"'):]
+    row = row[:row.index("</li>")]
+    assert f"/applications/{proxy.id}/verify" not in row and "职责分离" in row and "需附照片" not in row
+    detail = gridder.get(f"{P}/applications/{proxy.id}").get_data(as_text=True)
+    assert 'id="verify-form"' not in detail and 'id="filed-by-me"' in detail
+    token = csrf_token(gridder, f"{P}/queue")
+    resp = gridder.post(f"{P}/applications/{proxy.id}/verify", data={"csrf_token": token, "next": f"{P}/queue"})
+    assert resp.status_code == 422 and "职责分离" in resp.get_data(as_text=True)
+    assert apps_of(app, world)[1].state == "submitted"

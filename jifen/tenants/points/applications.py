@@ -401,6 +401,7 @@ def verify(actor: Actor, application_id, data: dict | None = None) -> Applicatio
     app = lock_application(application_id)
     authorize(actor, "application.verify", app)
     require(app, "verify")
+    refuse_own_proxy(actor, app)
     errors, conflicts = {}, {}
     magnitude = check(POINTS, data.get("points"), "points", errors)
     reason = check(OPTIONAL_REASON, data.get("reason"), "reason", errors)
@@ -430,6 +431,19 @@ def reject(actor: Actor, application_id, data: dict) -> Application:
     move(actor, app, "reject", REJECTED, reason=reason)
     db.session.flush()
     return app
+
+
+def filed_by(actor: Actor, app: Application) -> bool:
+    """Separation of duties: a proxy entry was filed by this person for a household, so they are
+    its author and may not also approve it (verify, or vote to certify). A staff record is not
+    covered: by design its recorder saw the conduct and is its verifier (`_new`)."""
+    return app.origin == PROXY and app.submitted_by is not None and app.submitted_by == actor.id
+
+
+def refuse_own_proxy(actor: Actor, app: Application, field: str = "application_id") -> None:
+    if filed_by(actor, app):
+        raise InputConflict.field(field, _("You filed this application on the household's behalf, so someone "
+                                           "else must approve it (separation of duties)."))
 
 
 # --- certification by the panel ----------------------------------------------------------------
@@ -477,6 +491,8 @@ def vote(actor: Actor, application_id, data: dict) -> Application:
     require(app, "vote")
     if app.household_id in own_households(actor):
         raise InputConflict.field("decision", _("You may not certify points for your own household."))
+    if decision == "approve":
+        refuse_own_proxy(actor, app, field="decision")
     if db.session.execute(select(func.count()).select_from(CertificationVote).where(
             CertificationVote.application_id == app.id, CertificationVote.member_id == actor.id)).scalar_one():
         raise Conflict(_("You have already decided on this application."), {"decision": [_("Already decided.")]})
@@ -594,6 +610,16 @@ def work_queue(actor: Actor, limit: int = 200) -> Queue:
 def photos_of(application_id) -> list[ApplicationPhoto]:
     return list(db.session.execute(select(ApplicationPhoto).where(ApplicationPhoto.application_id == application_id)
                                    .order_by(ApplicationPhoto.sort_order)).scalars())
+
+
+def photos_by_application(application_ids: list) -> dict:
+    """The evidence for a page of the queue in one query: {application id: [photos in order]}."""
+    found: dict = {}
+    if application_ids:
+        for p in db.session.execute(select(ApplicationPhoto).where(ApplicationPhoto.application_id.in_(application_ids))
+                                    .order_by(ApplicationPhoto.application_id, ApplicationPhoto.sort_order)).scalars():
+            found.setdefault(p.application_id, []).append(p)
+    return found
 
 
 def steps_of(application_id) -> list:

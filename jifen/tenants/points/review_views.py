@@ -56,7 +56,8 @@ def _detail(application_id, errors=None, form=None, status=200):
         may(actor, "objection.decide", app) else set()
     voted = any(v.member_id == actor.id for v in tally.voters)
     can = {
-        "verify": app.state == SUBMITTED and may(actor, "application.verify", app),
+        "verify": (app.state == SUBMITTED and may(actor, "application.verify", app)
+                   and not applications.filed_by(actor, app)),
         "vote": (app.state == VERIFIED and may(actor, "application.certify", app) and app.household_id not in own
                  and not voted),
         "withdraw": app.state == SUBMITTED and may(actor, "application.withdraw", app),
@@ -67,6 +68,7 @@ def _detail(application_id, errors=None, form=None, status=200):
     return render_template("points/detail.html", app=app, household=household, item=item, category=category,
                            photos=applications.photos_of(app.id), steps=applications.steps_of(app.id), tally=tally,
                            objections=objections, can=can, own=app.household_id in own, voted=voted,
+                           filed_by_me=applications.filed_by(actor, app),
                            errors=errors or {}, form=form or {}), status
 
 
@@ -137,7 +139,10 @@ def decide(objection_id):
 def _queue(row_errors=None, row_form=None, status=200):
     actor = current_actor()
     queue = applications.work_queue(actor)
+    shown = [app for app, _h in queue.to_verify + queue.to_certify]
     return render_template("points/queue.html", queue=queue, row_errors=row_errors or {}, row_form=row_form or {},
+                           photos=applications.photos_by_application([a.id for a in shown]),
+                           filed_by_me={a.id for a in shown if applications.filed_by(actor, a)},
                            next_url=request.path if request.method == "GET" else request.form.get("next", "")), status
 
 
