@@ -1,6 +1,7 @@
 """The audit log: written in the same transaction as the change, hash-chained per township."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 import pytest
@@ -197,7 +198,56 @@ def test_audit_page_lists_entries_for_admins_only(app, world):
     client = app.test_client()
     page_login(client, "alpha", "admin")
     html = client.get("/t/alpha/audit/?verify=1").get_data(as_text=True)
-    assert "staff.invite" in html and "township.onboard" in html
+    assert 'data-action="staff.invite"' in html and 'data-action="township.onboard"' in html
+    assert "工作人员 · 已邀请" in html and "乡镇 · 已开通" in html and "账号 · 已登录" in html
+    assert ">staff.invite<" not in html and ">users<" not in html  # no raw keys or table names as text
     other = app.test_client()
     page_login(other, "alpha", "vadmin")
     assert other.get("/t/alpha/audit/").status_code == 403
+
+
+def _recorded_actions() -> set[str]:
+    """Every audit action the code records: literal keys passed to the audit writers (or in the
+    (actor, action, object, details) tuples given to `record_many`), and the composed ones expanded."""
+    import ast
+    from pathlib import Path
+
+    import jifen
+    from jifen.tenants.points.workflow import STEPS
+    from jifen.tenants.store.service import USER_KINDS
+
+    key = re.compile(r"[a-z_]+\.[a-z_]+")
+    writers = {"record", "_county_record", "_set_status"}
+    found = set()
+    for path in Path(jifen.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            args = []
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in writers:
+                args = node.args
+            elif isinstance(node, ast.Tuple) and len(node.elts) == 4 and isinstance(node.elts[0], ast.Name):
+                args = node.elts[1:2]
+            found |= {a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                      and key.fullmatch(a.value)}
+    composed = ({f"application.{step}" for step in STEPS} | {"order.cancel", "order.expire", "honour.confirm",
+                "honour.decline"} | {f"stock.{kind}" for kind in USER_KINDS}
+                | {f"{kind}.{step}" for kind in ("rulebook_version", "village_rulebook") for step in ("adopt", "retire")})
+    return found | composed
+
+
+def test_every_recorded_action_has_words_in_both_languages(app):
+    from flask_babel import force_locale
+
+    from jifen.platform.audit.labels import OBJECTS, action_label, object_label, unlabelled
+
+    actions = _recorded_actions()
+    assert len(actions) > 100 and {"account.login", "order.place", "staff.invite"} <= actions
+    with app.test_request_context():
+        assert unlabelled(actions) == []
+        with force_locale("zh_CN"):
+            assert action_label("account.login") == "账号 · 已登录"
+            assert object_label("store_orders") == "兑换订单"
+            assert all(re.search(r"[\u4e00-\u9fff]", action_label(a)) for a in actions)
+            assert all(re.search(r"[\u4e00-\u9fff]", object_label(t)) for t in OBJECTS if t != "none")
+        with force_locale("en"):
+            assert action_label("account.login") == "Account · signed in"
+            assert object_label("store_orders") == "Store order"

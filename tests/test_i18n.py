@@ -171,3 +171,24 @@ def test_lazy_labels_and_plurals_translate(i18n_app):
             assert str(ROLES["grid_worker"].label) == "Grid worker"
             assert ngettext("%(num)d account", "%(num)d accounts", 1) == "1 account"
             assert ngettext("%(num)d account", "%(num)d accounts", 3) == "3 accounts"
+
+
+def test_error_pages_speak_the_readers_language(i18n_app):
+    """A wrong address or method gets the error page in Chinese by default (not werkzeug's English),
+    and in English once the reader picked it; the API's error message likewise."""
+    client = i18n_app.test_client()
+    for path, method in (("/no-such-page", "get"), ("/county/no-such-page", "get"), ("/county/login", "put")):
+        resp = getattr(client, method)(path)
+        assert resp.status_code in (404, 405)
+        html = _without_language_switch(resp.get_data(as_text=True))
+        assert 'lang="zh-CN"' in html and "请求编号" in html
+        assert ("您要找的页面不存在" if resp.status_code == 404 else "不接受") in html
+        assert "requested URL" not in html and "not allowed" not in html
+    body = client.get("/api/v1/no-such-thing").get_json()
+    assert body["code"] == 404 and body["message"] == "您要找的页面不存在。"
+
+    html = client.get("/county/login").get_data(as_text=True)
+    client.post("/lang", data={"locale": "en", "next": "/county/login", "csrf_token": _csrf(html)})
+    html = _without_language_switch(client.get("/no-such-page").get_data(as_text=True))
+    assert "Not found" in html and "The page you asked for does not exist." in html
+    assert not CJK.findall(html), "Chinese text left on an English error page"

@@ -21,15 +21,32 @@ def own_headers(error: HTTPException) -> dict:
     return {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
 
 
+def http_message(error: HTTPException) -> str:
+    """What to tell the reader about an HTTP error, in their language: a description the code gave
+    (`abort(400, description=...)`) as it is, but werkzeug's stock English sentence replaced."""
+    description = getattr(error, "description", "") or ""
+    if description and description != type(error).description:
+        return description
+    if error.code == 404:
+        return _("The page you asked for does not exist.")
+    if error.code == 405:
+        return _("This address does not accept that kind of request.")
+    if error.code == 400:
+        return _("The request could not be understood. Go back, reload the page and try again.")
+    return ""
+
+
 class JifenApi(Api):
     def handle_http_exception(self, error: HTTPException):
         if not is_api_request():
             from jifen.platform.web import render_error
 
-            body, status = render_error(error.code or 500, getattr(error, "description", ""))
+            body, status = render_error(error.code or 500, http_message(error))
             return body, status, own_headers(error)
         payload, code, headers = super().handle_http_exception(error)
-        payload.setdefault("message", error.description if error.code != 500 else "Internal error")
+        if error.code != 500:
+            payload["message"] = http_message(error) or payload.get("message") or error.description
+        payload.setdefault("message", "Internal error")
         if "errors" in payload and "messages" in (getattr(error, "data", None) or {}):
             # webargs and marshmallow write English; say it in the request's language
             payload["errors"] = translated(payload["errors"])

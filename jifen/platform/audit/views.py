@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform import retention
 from jifen.platform.audit import service
+from jifen.platform.audit.labels import action_label, object_label
 from jifen.platform.console import register_tile
 from jifen.platform.web import current_actor
 
@@ -20,7 +21,8 @@ def index():
     before = request.args.get("before", type=int)
     entries = service.list_entries(actor, limit=100, before_seq=before)
     report = service.verify(actor) if request.args.get("verify") else None
-    return render_template("audit/index.html", entries=entries, report=report)
+    return render_template("audit/index.html", entries=entries, report=report, action_label=action_label,
+                           object_label=object_label)
 
 
 @bp.route("/retention", endpoint="retention")
