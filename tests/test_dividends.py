@@ -5,6 +5,7 @@ test_dividends_services.py."""
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -563,6 +564,8 @@ def test_pages_create_simulate_approve_publish_and_the_public_notice_masks_names
     html = client.get(location).get_data(as_text=True)
     assert 'id="totals"' in html and 'id="distribution"' in html and html.count('class="dv-row"') == 7
     assert "张三伟" in html and 'id="approve"' in html  # staff see whole names
+    leftover = html.split('id="leftover">')[1].split("</span>")[0]  # says 元 and 分钱, not a bare "256 分"
+    assert re.search(r"余下的 \d+\.\d\d 元（\d+ 分钱）", leftover) and "0.01 元" in leftover, leftover
     run_id = html.split('/runs/')[1].split('/')[0]
     assert client.post(f"{PAGES}/runs/{run_id}/approve", data={"csrf_token": token}).status_code == 303
     assert client.post(f"{PAGES}/runs/{run_id}/publish", data={"csrf_token": token}).status_code == 303
