@@ -17,7 +17,7 @@ from jifen.platform.townships.models import Tenant
 from jifen.tenants.points import applications as apps
 from jifen.tenants.points import notices, posting
 from jifen.tenants.points.models import Application, Notice, Objection
-from tests.conftest import CSRF_RE, page_login, set_password
+from tests.conftest import CSRF_RE, PASSWORD, page_login, set_password
 
 
 def who(username) -> Actor:
@@ -178,3 +178,45 @@ def test_objection_after_the_notice_closed_is_refused(client, app, world, pw):
         posting.nightly(Actor.system(), today=clock.today())
         assert tenant_get(Application, app_id).state == "posted"
         assert db.session.execute(select(Objection)).first() is None
+
+
+def test_villager_reaches_the_notice_from_home_objects_and_only_the_panel_sees_the_name(client, app, world, pw):
+    """From the household home and from the public page (a sign-in link that comes back), the
+    objection form says who sees the name, the row then says "objected", and the public page never
+    shows the objector's name; the panel's page does."""
+    app_id, notice_id, token, _closes = on_notice(app, world, pw)
+    with in_alpha(app, world):
+        db.session.execute(select(User).where(User.username == "villager2")).scalar_one().display_name = "欧阳异议"
+    public = f"/t/alpha/notices/public/{token}"
+    html = client.get(public).get_data(as_text=True)
+    assert 'id="notice-signin"' in html and "登录" in html
+    login = re.search(r'href="(/t/alpha/login\?next=[^"]+)"', html).group(1)
+    assert login.endswith(f"next={public}")
+    resp = client.post(login, data={"username": "villager2", "password": PASSWORD,
+                                    "csrf_token": form_token(client, login)})
+    assert resp.status_code == 302 and resp.location.endswith(public)
+
+    home = client.get(f"/t/alpha/ledger/households/{pw.household2}").get_data(as_text=True)
+    assert 'id="notice-panel"' in home and public in home and "本村公示" in home
+    html = client.get(public).get_data(as_text=True)
+    assert 'id="notice-signin"' not in html
+    url = f"{public}/items/{app_id}/object"
+    form = client.get(url).get_data(as_text=True)
+    assert 'id="who-sees"' in form and "认定监督工作组" in form and "不会显示" in form
+    assert client.post(url, data={"reason": "没看到他参加", "csrf_token": form_token(client, url)}).status_code == 302
+    html = client.get(public).get_data(as_text=True)
+    row = html[html.index(f'data-application="{app_id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "data-objected" in row and "您已提出异议" in row and url not in row
+    assert "欧阳异议" not in html.split("<main", 1)[1]  # (the header names the one signed in)
+    assert "您已对其中 1 项提出异议" in client.get(f"/t/alpha/ledger/households/{pw.household2}").get_data(as_text=True)
+
+    neighbour = app.test_client()
+    assert page_login(neighbour, "alpha", "villager").status_code == 302
+    for other in (app.test_client(), neighbour):  # the public, and another villager of the village
+        seen = other.get(public).get_data(as_text=True)
+        assert "欧阳异议" not in seen and "data-objected" not in seen
+        assert "欧阳异议" not in other.get(f"{public}/print").get_data(as_text=True)
+    panel = app.test_client()
+    assert page_login(panel, "alpha", "panel3").status_code == 302
+    assert "欧阳异议" in panel.get(f"/t/alpha/notices/{notice_id}").get_data(as_text=True)

@@ -15,6 +15,7 @@ from jifen.platform.web import current_actor, public, submit
 from jifen.tenants.households.models import Household
 from jifen.tenants.households.rules import mask_name
 from jifen.tenants.points import notices
+from jifen.tenants.points.home_panels import register_home_panel
 from jifen.tenants.points.models import Application, Objection
 from jifen.tenants.points.workflow import CERTIFIED, STATE_LABELS, item_title
 from jifen.tenants.villages import service as villages
@@ -39,6 +40,18 @@ def application_url(application_id) -> str:
 def _helpers():
     return {"STATE_LABELS": STATE_LABELS, "item_title": item_title, "application_url": application_url,
             "masked": mask_name, "may": may, "actor": current_actor()}
+
+
+def _home_panel(actor, household) -> dict | None:
+    """The household home's way to the village's notice: what is up, until when, and whether this
+    person has objected to anything on it (the public page has the objection buttons)."""
+    found = notices.open_notices_in(household.village_id)
+    if not found:
+        return None
+    return {"notices": [(n, len(notices.objected_by(actor, n))) for n in found]}
+
+
+register_home_panel("notice", "notices/_home_panel.html", _home_panel, order=25)
 
 
 # --- staff -------------------------------------------------------------------------------------
@@ -114,6 +127,8 @@ def public_notice(token):
     actor = current_actor()
     ctx["objectable"] = ({app.id for app, _h in ctx["items"] if notices.may_object(actor, app, ctx["notice"])}
                          if actor is not None and actor.kind == "user" else set())
+    ctx["objected"] = notices.objected_by(actor, ctx["notice"])
+    ctx["signed_in"] = actor is not None
     return render_template("notices/public.html", **ctx)
 
 

@@ -189,6 +189,23 @@ def decide(actor: Actor, objection_id, data: dict) -> Objection:
     return objection
 
 
+def open_notices_in(village_id) -> list[Notice]:
+    """The village's notices up today, newest first: what a villager of the village may object to."""
+    today = clock.today()
+    return list(db.session.execute(select(Notice).where(
+        Notice.village_id == village_id, Notice.status == Notice.OPEN, Notice.opens_on <= today,
+        Notice.closes_on >= today).order_by(Notice.opens_on.desc(), Notice.number.desc())).scalars())
+
+
+def objected_by(actor: Actor, notice: Notice) -> set:
+    """The items of the notice this person has objected to (their own page says so; nobody else
+    sees who objected but the panel)."""
+    if actor is None or actor.kind != "user":
+        return set()
+    return set(db.session.execute(select(Objection.application_id).where(
+        Objection.notice_id == notice.id, Objection.objector_id == actor.id)).scalars())
+
+
 def objections_of(application_id) -> list[Objection]:
     return list(db.session.execute(select(Objection).where(Objection.application_id == application_id)
                                    .order_by(Objection.created_at)).scalars())
