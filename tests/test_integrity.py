@@ -19,6 +19,7 @@ from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.models import AuditEntry
 from jifen.platform.db import db
+from jifen.platform.errors import InputConflict
 from jifen.platform.staff import service as staff
 from jifen.platform.tenancy import tenant_scope
 from jifen.platform.townships.models import Tenant
@@ -119,7 +120,7 @@ def test_a_verifier_approving_their_own_household_is_a_signal_and_normal_work_is
     assert s.numbers["own_household"] is True and s.numbers["step"] == "verify"
 
 
-def test_a_panel_member_approving_a_proxy_application_they_submitted_is_a_signal(pw, scope):
+def test_a_panel_member_approving_a_proxy_application_they_submitted_is_a_signal(pw, scope, monkeypatch):
     # a panel member who is also on the work team submits for a household, then approves it on the panel
     admin = who("admin")
     user = db.session.execute(select(User).where(User.username == "panel1")).scalar_one()
@@ -129,6 +130,14 @@ def test_a_panel_member_approving_a_proxy_application_they_submitted_is_a_signal
     app_ = apps.proxy_apply(who("panel1"), pw.household, {"item_code": "A2", "occurred_on": clock.today().isoformat(),
                                                           "description": "代填"})
     apps.verify(who("gridder"), app_.id)
+    db.session.commit()
+    # the workflow now refuses it (separation of duties, issue 14) ...
+    with pytest.raises(InputConflict) as refused:
+        apps.vote(who("panel1"), app_.id, {"decision": "approve"})
+    assert "decision" in refused.value.errors
+    db.session.rollback()
+    # ... but approvals made before that rule are in the data: the detector still finds them
+    monkeypatch.setattr(apps, "refuse_own_proxy", lambda *args, **kwargs: None)
     apps.vote(who("panel1"), app_.id, {"decision": "approve"})
     apps.vote(who("panel2"), app_.id, {"decision": "approve"})
     db.session.commit()

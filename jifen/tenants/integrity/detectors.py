@@ -12,6 +12,9 @@ The rules (the page text says the same, service.RULES):
    phone is the account's phone: the rule `points.applications.own_households` refuses votes by),
    or of an application the approver submitted themselves. Not a staff record's own
    verification: by design the recorder of observed conduct is its verifier (points/applications._new).
+   For a proxy entry the workflow now refuses it outright (`points.applications.refuse_own_proxy`),
+   so that kind is found only in approvals made before the rule; verifying one's own household's
+   self-application stays a signal, not a refusal.
 2. Outlying verifier, per calendar year: a verifier with at least `MIN_DECISIONS` decisions whose
    approval rate, or average approved points, is more than `Z_LIMIT` standard deviations from the
    mean of the other verifiers with at least `MIN_DECISIONS` decisions (at least `MIN_PEERS` of

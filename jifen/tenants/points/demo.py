@@ -383,7 +383,8 @@ class Demo:
             for app in self._pending(name, SUBMITTED, cutoff):
                 who = rng.choice(self.workers[name])
                 if app.submitted_by == who.id:  # a proxy they entered: another of the work team checks it
-                    who = next((w for w in self.workers[name] if w.id != who.id), who)
+                    # (separation of duties; in a village with one grid worker, the township admin)
+                    who = next((w for w in self.workers[name] if w.id != who.id), self.admin)
                 roll = rng.random()
                 if roll < 0.05 and reject:
                     apps.reject(who, app.id, {"reason": rng.choice(REJECT_REASONS)})
