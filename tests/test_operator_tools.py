@@ -316,6 +316,9 @@ def test_export_from_the_cli_the_console_and_the_api(app, world, runner, tmp_pat
     assert [a for a, slug, _d in _records(app)] == ["township.export"] * 5
     assert [d["format"] for _a, _s, d in _records(app)] == ["csv", "xlsx", "csv", "xlsx", "csv"]
     assert "township.export" in _audit_actions(app, world, "op")
+    for page in ("/county/records", "/county/townships/alpha"):  # the county's records in words
+        html = console.get(page).get_data(as_text=True)
+        assert 'data-action="township.export"' in html and "乡镇 · 已导出" in html and ">township.export<" not in html
     spec = client.get("/api/v1/openapi.json").get_json()
     params = spec["paths"]["/api/v1/county/townships/{township_slug}/export"]["post"]["parameters"]
     fmt = next(p for p in params if p["name"] == "format")

@@ -13,6 +13,9 @@ from jifen.platform.web import current_actor
 bp = Blueprint("audit", __name__, url_prefix="/t/<tenant_slug>/audit")
 register_tile("audit.index", _l("Audit log"), "audit.list", order=90)
 register_tile("audit.retention", _l("Data retention"), "retention.view", order=91)
+# the log's words, for every page that shows an audit action (the township's log, the county's records)
+bp.add_app_template_global(action_label, "audit_action")
+bp.add_app_template_global(object_label, "audit_object")
 
 
 @bp.route("/")
@@ -21,8 +24,7 @@ def index():
     before = request.args.get("before", type=int)
     entries = service.list_entries(actor, limit=100, before_seq=before)
     report = service.verify(actor) if request.args.get("verify") else None
-    return render_template("audit/index.html", entries=entries, report=report, action_label=action_label,
-                           object_label=object_label)
+    return render_template("audit/index.html", entries=entries, report=report)
 
 
 @bp.route("/retention", endpoint="retention")
