@@ -286,11 +286,11 @@ def _children(scope: Scope, filters: Filters) -> list:
     """The villages of the township, or the grid nodes one level below the scope, ranked by the
     month's participation rate, with its change from the month before and tonight's coverage."""
     if scope.kind == TOWNSHIP:
-        kind, names = VILLAGE, {v.id: v.name for v in db.session.execute(select(Village)).scalars()}
+        kind, names = VILLAGE, dict(db.session.execute(select(Village.id, Village.name)).all())
     else:
-        nodes = db.session.execute(select(GridNode).where(GridNode.retired_at.is_(None), (
-            GridNode.parent_id == scope.node.id) if scope.node is not None else (GridNode.village_id == scope.id)
-        )).scalars().all()
+        nodes = db.session.execute(select(GridNode.id, GridNode.name, GridNode.parent_id).where(
+            GridNode.retired_at.is_(None), (GridNode.parent_id == scope.node.id) if scope.node is not None
+            else (GridNode.village_id == scope.id))).all()
         if scope.node is None:  # a village's top nodes: their parent is above the village, or none
             inside = {n.id for n in nodes}
             nodes = [n for n in nodes if n.parent_id not in inside]
@@ -299,13 +299,15 @@ def _children(scope: Scope, filters: Filters) -> list:
         return []
     month, previous = filters.month, previous_month(filters.month)
     facts_of = {}
-    for r in db.session.execute(select(MonthFact).where(
+    for r in db.session.execute(select(MonthFact.scope_id, MonthFact.month, MonthFact.participants, MonthFact.issued,
+                                       MonthFact.deducted, MonthFact.redeemed).where(
             MonthFact.scope_kind == kind, MonthFact.scope_id.in_(list(names)), MonthFact.item_id == NO_ID,
-            MonthFact.month.in_([month, previous]))).scalars():
+            MonthFact.month.in_([month, previous]))):
         facts_of[(r.scope_id, r.month)] = r
-    coverage = {r.scope_id: r for r in db.session.execute(select(CoverageFact).where(
+    coverage = {r.scope_id: r for r in db.session.execute(select(
+        CoverageFact.scope_id, CoverageFact.households, CoverageFact.with_account, CoverageFact.signed).where(
         CoverageFact.scope_kind == kind, CoverageFact.scope_id.in_(list(names)),
-        CoverageFact.day == select(func.max(CoverageFact.day)).scalar_subquery())).scalars()}
+        CoverageFact.day == select(func.max(CoverageFact.day)).scalar_subquery()))}
     out = []
     for scope_id, name in names.items():
         now, then = facts_of.get((scope_id, month)), facts_of.get((scope_id, previous))
@@ -490,20 +492,21 @@ def _rewards(scope: Scope, period: int) -> dict:
 
 def _reachable_villages(actor: Actor) -> list:
     condition = reach.where(actor, ACTION, Village)
-    query = select(Village).order_by(Village.sort_order)
+    query = select(Village.id, Village.name).order_by(Village.sort_order)
     if condition is not None:
         query = query.where(condition)
-    return [(v.id, v.name) for v in db.session.execute(query).scalars()]
+    return [tuple(row) for row in db.session.execute(query)]
 
 
 def _nodes(actor: Actor, filters: Filters) -> list:
     """Grid nodes to filter by: those of the chosen village the actor reaches, by level."""
     if filters.village_id is None:
         return []
-    query = select(GridNode).where(GridNode.village_id == filters.village_id, GridNode.retired_at.is_(None))
+    query = select(GridNode.id, GridNode.level, GridNode.name, GridNode.path).where(
+        GridNode.village_id == filters.village_id, GridNode.retired_at.is_(None))
     condition = reach.where(actor, ACTION, GridNode)
-    nodes = db.session.execute(query.order_by(GridNode.level, GridNode.sort_order)).scalars().all()
+    nodes = db.session.execute(query.order_by(GridNode.level, GridNode.sort_order)).all()
     if condition is not None:
         allowed = set(db.session.execute(select(GridNode.id).where(condition)).scalars())
-        nodes = [n for n in nodes if n.id in allowed or set(n.ancestor_ids()) & allowed]
+        nodes = [n for n in nodes if allowed.intersection(uuid.UUID(p) for p in n.path.strip("/").split("/") if p)]
     return [(n.id, n.level, n.name) for n in nodes]
