@@ -204,6 +204,10 @@ def test_audit_page_lists_entries_for_admins_only(app, world):
     other = app.test_client()
     page_login(other, "alpha", "vadmin")
     assert other.get("/t/alpha/audit/").status_code == 403
+    api = app.test_client()
+    entries = api.get("/api/v1/t/alpha/audit/", headers=bearer(api_token(api, "alpha", "admin"))).get_json()
+    invite = next(e for e in entries if e["action"] == "staff.invite")
+    assert invite["action_label"] == "工作人员 · 已邀请" and invite["object_label"] == "账号"
 
 
 def _recorded_actions() -> set[str]:

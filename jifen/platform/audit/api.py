@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from jifen.platform import retention
 from jifen.platform.api import SECURITY
 from jifen.platform.audit import service
+from jifen.platform.audit.labels import action_label, object_label
 from jifen.platform.blueprint import Blueprint
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
@@ -22,7 +23,11 @@ class EntrySchema(Schema):
     actor_id = fields.UUID(allow_none=True)
     actor_name = fields.String()
     action = fields.String()
+    action_label = fields.Function(lambda e: str(action_label(e.action)), dump_only=True,
+                                   metadata={"description": "The action in words, in the request's language."})
     object_type = fields.String()
+    object_label = fields.Function(lambda e: object_label(e.object_type), dump_only=True,
+                                   metadata={"description": "The object's kind in words, in the request's language."})
     object_id = fields.String(allow_none=True)
     before = fields.Dict(allow_none=True)
     after = fields.Dict(allow_none=True)
