@@ -22,11 +22,10 @@ def upgrade():
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
         batch_op.add_column(sa.Column('thumbnail_id', sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column('staged_at', jifen.platform.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.create_index('ix_stored_files_staged', ['tenant_id', 'staged_at'], unique=False, postgresql_where=sa.text('staged_at IS NOT NULL'), sqlite_where=sa.text('staged_at IS NOT NULL'))
+
 
 def downgrade():
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
-        batch_op.drop_index('ix_stored_files_staged', postgresql_where=sa.text('staged_at IS NOT NULL'), sqlite_where=sa.text('staged_at IS NOT NULL'))
         batch_op.drop_column('staged_at')
         batch_op.drop_column('thumbnail_id')
 
