@@ -86,3 +86,34 @@ def test_a_refused_form_keeps_its_photo_and_sends_it_once(browser, live_server, 
                              f"ON f.tenant_id = p.tenant_id AND f.id = p.file_id WHERE p.application_id = '{apps[0][0]}'")
     assert len(photos) == 1 and photos[0][1] is None  # attached, no longer waiting
     assert max(Image.open(io.BytesIO(photos[0][0])).size) == 1280
+
+
+def test_a_form_sent_after_the_session_expired_is_sent_after_sign_in(browser, live_server, server_env, shot):
+    run_seed(server_env, "tests.browser.seed_points", SLUG + "s", timeout=120)
+    t = f"/t/{SLUG}s"
+    ctx, page = signed_in(browser, live_server, SLUG + "s", "villager", PASSWORD)
+    try:
+        ok(page.goto(f"{t}/points/apply"), page)
+        option = page.locator("select[name=item_id] option", has_text="测试项A2")
+        page.select_option("select[name=item_id]", option.get_attribute("value"))
+        page.fill("input[name=occurred_on]", TODAY.isoformat())
+        page.fill("textarea[name=description]", "帮邻居修屋顶")
+        with sqlite3.connect(server_env["JIFEN_DATABASE_URL"].removeprefix("sqlite:///")) as conn:
+            conn.execute("UPDATE user_sessions SET expires_at = '2000-01-01 00:00:00.000000' "
+                         "WHERE tenant_id = (SELECT id FROM tenants WHERE slug = ?)", (SLUG + "s",))
+        with page.expect_navigation() as nav:
+            page.locator("form#apply-form button.primary").click()
+        assert nav.value.status == 401 and page.locator("#resume-why").is_visible()
+        assert page.input_value("input[name='resume:description']") == "帮邻居修屋顶"
+        no_horizontal_scroll(page)
+        shot(page, "kept-photos-03-sign-in-keeps-the-form")
+        page.fill("input[name=username]", "villager")
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation(url=re.compile(rf".*{t}/points/applications/[0-9a-f-]+\?done=1")):
+            page.locator("form#resume-login button").click()  # signed in, then the form goes by itself
+        assert page.locator(".pt-desc").inner_text().strip() == "帮邻居修屋顶"
+        shot(page, "kept-photos-04-sent-after-sign-in")
+    finally:
+        ctx.close()
+    assert len(_db(server_env, f"SELECT a.id FROM applications a JOIN tenants t ON t.id = a.tenant_id "
+                               f"WHERE t.slug = '{SLUG}s'")) == 1
