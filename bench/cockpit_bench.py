@@ -41,8 +41,10 @@ What one run does (see bench/README.md, "Cockpit facts"):
 5. three times: a late correction (`ledger.correct` of an award posted ~5 months ago, committed)
    and the next `facts.build(today)` (incremental), timed with its parts; checks the corrected
    day's facts against the bare day-facts statement for that day and village;
-6. the dashboard page over HTTP (--http, default on): the township admin's `/t/<slug>/cockpit/`, every
-   village in every month at random (mostly pages not kept yet), and
+6. the dashboard page over HTTP (--http, default on): the township admin's `/t/<slug>/cockpit/`
+   (`dashboard`), every village in every month at random (`dashboard-mix`: mostly pages not kept
+   yet, rendered by the request), the same after each of those pages was opened once
+   (`dashboard-mix-kept`: pages read again, as the day goes on), and
    bench/baseline_app.py's ORM get under gunicorn, --connections 16, per worker class, with
    http_bench.py's servers and load generator (targets: p99 < 100 ms, >= 0.5 x the baseline);
 7. prints the figures and the ratios (targets: full build / bare <= 1.5, incremental < 1 s) and
@@ -707,6 +709,7 @@ def dashboard_http(args, database: Database, app, tenant_id) -> list[dict]:
             mix = [f"/t/{slug}/cockpit/?village={v}&month={year}-{m:02d}" for v in villages for m in range(1, 13)]
             targets = [("dashboard", real, f"/t/{slug}/cockpit/", {"Cookie": cookie}, b"cockpit", None),
                        ("dashboard-mix", real, mix[0], {"Cookie": cookie}, b"cockpit", mix),
+                       ("dashboard-mix-kept", real, mix[0], {"Cookie": cookie}, b"cockpit", mix),
                        ("baseline", base, f"/villages/{tenant_id}/{village_id}", {}, village_id.encode(), None)]
             rows = []
             for name, server, path, headers, expect, paths in targets:
@@ -714,6 +717,9 @@ def dashboard_http(args, database: Database, app, tenant_id) -> list[dict]:
                 t0 = time.perf_counter()
                 hb.check_answer(name, url, headers, expect)
                 first_ms = (time.perf_counter() - t0) * 1000
+                if name == "dashboard-mix-kept":  # every page of the mix opened once before: all kept
+                    log(f"opening each of the {len(paths)} pages of the mix once ({time.perf_counter() - t0:.0f} s)")
+                    open_each(server.base, paths, headers, args.connections)
                 if args.warmup > 0:
                     hb.drive(loadgen, url, headers, args.connections, args.warmup, paths)
                 hb.wait_quiet(15)
@@ -735,6 +741,21 @@ def dashboard_http(args, database: Database, app, tenant_id) -> list[dict]:
             s.stop()
         hb.forget_ratelimits(redis_url, prefix)
     return results
+
+
+def open_each(base: str, paths: list, headers: dict, connections: int) -> None:
+    """GET every path once, `connections` at a time (renders and keeps each page)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench import http_bench as hb
+
+    def get(path):
+        status, _, _ = hb.request("GET", base + path, headers=headers)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}")
+
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(get, paths))
 
 
 # --- the run ----------------------------------------------------------------------------------------

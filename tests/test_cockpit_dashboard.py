@@ -145,6 +145,52 @@ def test_the_workbook_has_every_charts_table(app, board):
     assert rows[0][0] == "月份" and rows[6][1] == 12  # June's issued points, as on the page
 
 
+def test_a_long_ranking_shows_its_ends_and_links_the_whole_list(app, board, monkeypatch):
+    """The dashboard of a large township ranks only its best and worst places (one each here) with a
+    row linking to the whole ranking; the ranking page lists every village in the same order; the
+    workbook keeps every village."""
+    import re
+
+    from jifen.tenants.cockpit import views
+
+    client = app.test_client()
+    page_login(client, board.slug, "admin")
+    whole = client.get(f"/t/{board.slug}/cockpit/ranking?month=2026-06")
+    assert whole.status_code == 200
+    ranked = re.findall(r'<tr><td>(\d+)</td><td><a href="[^"]*village=([0-9a-f-]+)', whole.get_data(as_text=True))
+    with app.app_context():
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == board.slug)).scalar_one()
+        with tenant_scope(tenant):
+            from jifen.tenants.villages.models import Village
+
+            villages = set(map(str, db.session.execute(select(Village.id)).scalars()))
+    assert len(villages) >= 3 and {v for _r, v in ranked} == villages
+    assert [int(r) for r, _v in ranked] == list(range(1, len(villages) + 1))
+
+    monkeypatch.setattr(views, "RANKED_ENDS", 1)
+    html = client.get(f"/t/{board.slug}/cockpit/?month=2026-06").get_data(as_text=True)
+    shown = re.findall(r'<tr><td>(\d+)</td><td><a href="[^"]*village=([0-9a-f-]+)', html)
+    assert shown == [ranked[0], ranked[-1]]
+    gap = re.search(r'<a href="([^"]+)" id="ck-ranking-all">([^<]+)<', html)
+    assert gap and gap.group(1).startswith(f"/t/{board.slug}/cockpit/ranking?") and "month=2026-06" in gap.group(1)
+    assert f"中间还有 {len(villages) - 2} 个村" in gap.group(2)
+    book = load_workbook(io.BytesIO(client.get(f"/t/{board.slug}/cockpit/?month=2026-06&format=xlsx").data))
+    places = [ws for ws in book.worksheets if any("参与率" in str(c) for row in ws.iter_rows(max_row=1, values_only=True)
+                                                  for c in row) and ws.max_row - 1 == len(villages)]
+    assert places, "the workbook's ranking sheet has every village"
+
+
+def test_the_ranking_page_keeps_to_the_readers_scope(app, board):
+    client = app.test_client()
+    page_login(client, board.slug, "vadmin")
+    own = client.get(f"/t/{board.slug}/cockpit/ranking")
+    assert own.status_code == 200 and 'id="ck-ranking"' in own.get_data(as_text=True)  # the village's grids
+    assert client.get(f"/t/{board.slug}/cockpit/ranking?village={uuid.uuid4()}").status_code == 404
+    villager = app.test_client()
+    page_login(villager, board.slug, "villager")
+    assert villager.get(f"/t/{board.slug}/cockpit/ranking").status_code == 403
+
+
 def test_the_screen_refreshes_itself_in_both_languages(app, board):
     client = app.test_client()
     page_login(client, board.slug, "admin")

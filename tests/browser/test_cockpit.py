@@ -79,6 +79,11 @@ def test_the_admin_reads_the_dashboard_and_opens_a_village(browser, live_server,
         assert f"village={village}" in page.url and f"month={year}-06" in page.url
         page.wait_for_selector("#points-by-month-box canvas")
         shot(page, "cockpit-02-village-1366")
+        ok(page.goto(f"{T}/cockpit/ranking?month={year}-06"), page)  # the whole ranking: every village
+        assert page.locator("#ck-ranking tbody tr").count() == 3
+        with page.expect_navigation():
+            page.locator("#ck-back").click()
+        assert page.url.endswith(f"/cockpit/?period={year}&month={year}-06")
 
         page.set_viewport_size({"width": 1920, "height": 1080})
         ok(page.goto(f"{T}/cockpit/screen?month={year}-06"), page)

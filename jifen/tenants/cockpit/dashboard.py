@@ -154,8 +154,9 @@ def _month_rows(scope: Scope, start: date, end: date, category_items: set | None
     return out
 
 
-def _live(scope: Scope, category_items: set | None) -> dict:
-    """{month: measures} written since the last build, in the scope (and category)."""
+def _live(scope: Scope, category_items: set | None, through) -> dict:
+    """{month: measures} written since the last build (`through`: its newest transaction), in the
+    scope (and category)."""
     where, params = "", {}
     if scope.kind == VILLAGE:
         where, params = "AND h.village_id = :scope_id", {"scope_id": scope.id}
@@ -163,7 +164,7 @@ def _live(scope: Scope, category_items: set | None) -> dict:
         where, params = ("AND h.grid_node_id IN (SELECT id FROM grid_nodes WHERE tenant_id = :tenant_id "
                          "AND path LIKE :prefix)"), {"prefix": f"{scope.node.path}%"}
     out: dict = {}
-    for row in facts.live_day_facts(where, params):
+    for row in facts.live_day_facts(where, params, through):
         if category_items is not None and row["item_id"] not in category_items:
             continue
         got = out.setdefault(row["day"].replace(day=1), dict.fromkeys(MEASURES, 0))
@@ -207,8 +208,10 @@ def dashboard(actor: Actor, raw_filters) -> Dashboard:
     scope = scope_of(actor, filters)
     items = _category_items(filters.category_id)
     start, end = date(filters.period, 1, 1), date(filters.period + 1, 1, 1)
+    state = db.session.execute(select(FactsState.built_on, FactsState.counted_through)).one_or_none()
+    built_on, through = state if state is not None else (None, None)
     rows = _month_rows(scope, start, end, items)
-    for month, live in _live(scope, items).items():
+    for month, live in _live(scope, items, through).items():
         if start <= month < end:
             got = rows.setdefault(month, dict.fromkeys((*MEASURES, "participants"), 0))
             for k in MEASURES:
@@ -228,18 +231,32 @@ def dashboard(actor: Actor, raw_filters) -> Dashboard:
     current["deduction_ratio"] = _pct(current["deducted"], current["issued"])
     year = {k: sum(m[k] for m in months[:index + 1]) for k in MEASURES}
     year["deduction_ratio"] = _pct(year["deducted"], year["issued"])
-    year_items = _item_rows(scope, date(filters.period, 1, 1), next_month(filters.month))
-    month_items = _item_rows(scope, filters.month, next_month(filters.month))
+    item_rows = _item_rows(scope, start, filters.month, next_month(filters.month))
+    rule_items = _items_by_id(item_rows)
+    categories = db.session.execute(select(RuleCategory).order_by(RuleCategory.sort_order)).scalars().all()
+    en = str(get_locale()) == "en"
     return Dashboard(
         scope=scope, filters=filters, months=months, current=current, year=year, coverage=coverage,
-        children=_children(scope, filters), categories=_categories(year_items, month_items),
-        top_items=_top_items(year_items, items), histogram=_histogram(scope, filters.period),
+        children=_children(scope, filters), categories=_categories(item_rows, rule_items, categories),
+        top_items=_top_items(item_rows, rule_items, items), histogram=_histogram(scope, filters.period),
         work=_work(scope), store=_store(scope, filters), rewards=_rewards(scope, filters.period),
-        built_on=db.session.execute(select(FactsState.built_on)).scalar(),
-        villages=_reachable_villages(actor), nodes=_nodes(actor, filters),
-        category_choices=[(c.id, c.name_en if str(get_locale()) == "en" and c.name_en else c.name_zh)
-                          for c in db.session.execute(select(RuleCategory).order_by(RuleCategory.sort_order))
-                          .scalars()])
+        built_on=built_on, villages=_reachable_villages(actor), nodes=_nodes(actor, filters),
+        category_choices=[(c.id, c.name_en if en and c.name_en else c.name_zh) for c in categories])
+
+
+@dataclass
+class Ranking:
+    scope: Scope
+    filters: Filters
+    children: list  # as Dashboard.children
+
+
+@action(ACTION)
+def ranking(actor: Actor, raw_filters) -> Ranking:
+    """The dashboard's ranked villages or grids alone (its full-list page)."""
+    filters = parse_filters(raw_filters)
+    scope = scope_of(actor, filters)
+    return Ranking(scope=scope, filters=filters, children=_children(scope, filters))
 
 
 def _pct(part, whole) -> float | None:
@@ -247,13 +264,14 @@ def _pct(part, whole) -> float | None:
 
 
 def _coverage(scope: Scope) -> dict:
-    """Tonight's coverage facts of the scope and those of a month before (the month's change)."""
-    rows = db.session.execute(select(CoverageFact).where(CoverageFact.scope_id == scope.id)
-                              .order_by(CoverageFact.day.desc())).scalars().all()
+    """Tonight's coverage facts of the scope and those of a month before (the month's change): the
+    newest row, and the newest at least `CHANGE_DAYS` older (a night may have been missed)."""
+    query = select(CoverageFact).where(CoverageFact.scope_id == scope.id).order_by(CoverageFact.day.desc()).limit(1)
     if scope.kind != TOWNSHIP:
-        rows = [r for r in rows if r.scope_kind == scope.kind]
-    now = rows[0] if rows else None
-    earlier = next((r for r in rows if now and r.day <= now.day - timedelta(days=CHANGE_DAYS)), None)
+        query = query.where(CoverageFact.scope_kind == scope.kind)
+    now = db.session.execute(query).scalar()
+    earlier = db.session.execute(query.where(CoverageFact.day <= now.day - timedelta(days=CHANGE_DAYS))
+                                 ).scalar() if now else None
 
     def figures(r):
         if r is None:
@@ -268,11 +286,11 @@ def _children(scope: Scope, filters: Filters) -> list:
     """The villages of the township, or the grid nodes one level below the scope, ranked by the
     month's participation rate, with its change from the month before and tonight's coverage."""
     if scope.kind == TOWNSHIP:
-        kind, names = VILLAGE, {v.id: v.name for v in db.session.execute(select(Village)).scalars()}
+        kind, names = VILLAGE, dict(db.session.execute(select(Village.id, Village.name)).all())
     else:
-        nodes = db.session.execute(select(GridNode).where(GridNode.retired_at.is_(None), (
-            GridNode.parent_id == scope.node.id) if scope.node is not None else (GridNode.village_id == scope.id)
-        )).scalars().all()
+        nodes = db.session.execute(select(GridNode.id, GridNode.name, GridNode.parent_id).where(
+            GridNode.retired_at.is_(None), (GridNode.parent_id == scope.node.id) if scope.node is not None
+            else (GridNode.village_id == scope.id))).all()
         if scope.node is None:  # a village's top nodes: their parent is above the village, or none
             inside = {n.id for n in nodes}
             nodes = [n for n in nodes if n.parent_id not in inside]
@@ -281,13 +299,15 @@ def _children(scope: Scope, filters: Filters) -> list:
         return []
     month, previous = filters.month, previous_month(filters.month)
     facts_of = {}
-    for r in db.session.execute(select(MonthFact).where(
+    for r in db.session.execute(select(MonthFact.scope_id, MonthFact.month, MonthFact.participants, MonthFact.issued,
+                                       MonthFact.deducted, MonthFact.redeemed).where(
             MonthFact.scope_kind == kind, MonthFact.scope_id.in_(list(names)), MonthFact.item_id == NO_ID,
-            MonthFact.month.in_([month, previous]))).scalars():
+            MonthFact.month.in_([month, previous]))):
         facts_of[(r.scope_id, r.month)] = r
-    coverage = {r.scope_id: r for r in db.session.execute(select(CoverageFact).where(
+    coverage = {r.scope_id: r for r in db.session.execute(select(
+        CoverageFact.scope_id, CoverageFact.households, CoverageFact.with_account, CoverageFact.signed).where(
         CoverageFact.scope_kind == kind, CoverageFact.scope_id.in_(list(names)),
-        CoverageFact.day == select(func.max(CoverageFact.day)).scalar_subquery())).scalars()}
+        CoverageFact.day == select(func.max(CoverageFact.day)).scalar_subquery()))}
     out = []
     for scope_id, name in names.items():
         now, then = facts_of.get((scope_id, month)), facts_of.get((scope_id, previous))
@@ -309,29 +329,35 @@ def _children(scope: Scope, filters: Filters) -> list:
     return out
 
 
-def _item_rows(scope: Scope, start: date, end: date) -> dict:
-    query = select(MonthFact.item_id, *[func.sum(getattr(MonthFact, k)) for k in MEASURES]).where(
-        MonthFact.scope_id == scope.id, MonthFact.item_id != NO_ID, MonthFact.month >= start,
+def _item_rows(scope: Scope, year_start: date, month: date, end: date) -> dict:
+    """{item id: {"year": measures from `year_start`, "month": measures from `month`}} up to `end`,
+    in one pass over the scope's item rows."""
+    in_month = MonthFact.month >= month
+    query = select(MonthFact.item_id, *[func.sum(getattr(MonthFact, k)) for k in MEASURES],
+                   *[func.sum(getattr(MonthFact, k)).filter(in_month) for k in MEASURES]).where(
+        MonthFact.scope_id == scope.id, MonthFact.item_id != NO_ID, MonthFact.month >= year_start,
         MonthFact.month < end).group_by(MonthFact.item_id)
     if scope.kind != TOWNSHIP:
         query = query.where(MonthFact.scope_kind == scope.kind)
-    return {row[0]: dict(zip(MEASURES, (int(x or 0) for x in row[1:]), strict=True))
+    n = len(MEASURES)
+    return {row[0]: {"year": dict(zip(MEASURES, (int(x or 0) for x in row[1:1 + n]), strict=True)),
+                     "month": dict(zip(MEASURES, (int(x or 0) for x in row[1 + n:]), strict=True))}
             for row in db.session.execute(query)}
 
 
 def _items_by_id(ids) -> dict:
-    return {i.id: i for i in db.session.execute(select(RuleItem).where(RuleItem.id.in_(list(ids) or [uuid.UUID(
-        int=0)]))).scalars()}
+    return {i.id: i for i in db.session.execute(select(RuleItem).where(RuleItem.id.in_(list(ids) or [NO_ID])))
+            .scalars()}
 
 
-def _categories(year: dict, month: dict) -> list:
+def _categories(rows: dict, items: dict, categories: list) -> list:
     """Points issued and deducted by rule category, the chosen month and the year to date (from
     the item rows of each)."""
-    items = _items_by_id(set(year))
-    categories = {c.id: c for c in db.session.execute(select(RuleCategory)).scalars()}
+    categories = {c.id: c for c in categories}
     en = str(get_locale()) == "en"
     out: dict = {}
-    for item_id, sums in year.items():
+    for item_id, both in rows.items():
+        sums, month = both["year"], both["month"]
         item = items.get(item_id)
         if item is None:
             continue
@@ -341,16 +367,14 @@ def _categories(year: dict, month: dict) -> list:
             "sort": cat.sort_order if cat else 0, "issued": 0, "deducted": 0, "year_issued": 0, "year_deducted": 0})
         row["year_issued"] += sums["issued"]
         row["year_deducted"] += sums["deducted"]
-        row["issued"] += month.get(item_id, {}).get("issued", 0)
-        row["deducted"] += month.get(item_id, {}).get("deducted", 0)
+        row["issued"] += month["issued"]
+        row["deducted"] += month["deducted"]
     return sorted(out.values(), key=lambda r: (r["sort"], r["name"]))
 
 
-def _top_items(rows: dict, category_items: set | None) -> list:
+def _top_items(rows: dict, items: dict, category_items: set | None) -> list:
     """The rule items that moved the most points this year to date (issued + deducted)."""
-    if category_items is not None:
-        rows = {k: v for k, v in rows.items() if k in category_items}
-    items = _items_by_id(set(rows))
+    rows = {k: v["year"] for k, v in rows.items() if category_items is None or k in category_items}
     en = str(get_locale()) == "en"
     ranked = sorted(rows.items(), key=lambda kv: -(kv[1]["issued"] + kv[1]["deducted"]))[:TOP_ITEMS]
     return [{"id": k, "code": items[k].code if k in items else "",
@@ -380,15 +404,19 @@ def _work(scope: Scope) -> dict:
     """Applications waiting at each step (verification, the panel, publication, on notice), their
     ages in days (oldest, median), the overdue ones, and objections (open, response time)."""
     now = clock.now()
-    steps = ((SUBMITTED, "verify"), (VERIFIED, "certify"), (CERTIFIED, "publish"), ((ON_NOTICE, OBJECTED), "notice"))
+    steps = (((SUBMITTED,), "verify"), ((VERIFIED,), "certify"), ((CERTIFIED,), "publish"),
+             ((ON_NOTICE, OBJECTED), "notice"))
     out = {}
     condition = _scope_where(scope, Application.village_id, Application.household_id)
+    query = select(Application.state, Application.updated_at).where(
+        Application.state.in_([s for states, _key in steps for s in states]))
+    if condition is not None:
+        query = query.where(condition)
+    waiting: dict = {}
+    for state, updated_at in db.session.execute(query):
+        waiting.setdefault(state, []).append(max((now - updated_at).days, 0))
     for states, key in steps:
-        states = states if isinstance(states, tuple) else (states,)
-        query = select(Application.updated_at).where(Application.state.in_(states))
-        if condition is not None:
-            query = query.where(condition)
-        ages = sorted(max((now - t).days, 0) for t in db.session.execute(query).scalars())
+        ages = sorted(age for s in states for age in waiting.get(s, ()))
         out[key] = {"count": len(ages), "oldest": ages[-1] if ages else None,
                     "median": statistics.median(ages) if ages else None,
                     "overdue": sum(1 for a in ages if a > OVERDUE_DAYS), "states": states}
@@ -413,13 +441,10 @@ def _store(scope: Scope, filters: Filters) -> dict:
     """The month's handed-over orders and redemptions by item, stock value at cost (None before the
     first coverage night), and items running low, over the stores in the scope (the township's: all
     of them; a village's or grid node's: its village's)."""
-    stores = select(Store.id)
-    if scope.kind != TOWNSHIP:
-        stores = stores.where(Store.village_id == scope.village_id)
-    store_ids = list(db.session.execute(stores).scalars())
+    in_scope = (Store.village_id == scope.village_id) if scope.kind != TOWNSHIP else None
     start, end = clock.local_moment(filters.month, time.min), clock.local_moment(next_month(filters.month), time.min)
     closed = and_(Order.state == ORDER_HANDED_OVER, Order.closed_at >= start, Order.closed_at < end,
-                  Order.store_id.in_(store_ids or [uuid.UUID(int=0)]))
+                  *([Order.store_id.in_(select(Store.id).where(in_scope))] if in_scope is not None else []))
     orders = db.session.execute(select(func.count(), func.coalesce(func.sum(Order.total_points), 0))
                                 .where(closed)).one()
     en = str(get_locale()) == "en"
@@ -434,7 +459,7 @@ def _store(scope: Scope, filters: Filters) -> dict:
            for level, item, store in db.session.execute(
                select(StockLevel, CatalogItem, Store).join(CatalogItem, CatalogItem.id == StockLevel.catalog_item_id)
                .join(Store, Store.id == StockLevel.store_id).where(
-                   StockLevel.store_id.in_(store_ids or [uuid.UUID(int=0)]), CatalogItem.active.is_(True),
+                   *([in_scope] if in_scope is not None else []), CatalogItem.active.is_(True),
                    StockLevel.quantity <= LOW_STOCK))]
     # stock at cost is the fund coverage's figure of the night (one rule: funds/coverage.py)
     village = FundCoverage.village_id.is_(None) if scope.kind == TOWNSHIP else FundCoverage.village_id == scope.village_id
@@ -467,20 +492,21 @@ def _rewards(scope: Scope, period: int) -> dict:
 
 def _reachable_villages(actor: Actor) -> list:
     condition = reach.where(actor, ACTION, Village)
-    query = select(Village).order_by(Village.sort_order)
+    query = select(Village.id, Village.name).order_by(Village.sort_order)
     if condition is not None:
         query = query.where(condition)
-    return [(v.id, v.name) for v in db.session.execute(query).scalars()]
+    return [tuple(row) for row in db.session.execute(query)]
 
 
 def _nodes(actor: Actor, filters: Filters) -> list:
     """Grid nodes to filter by: those of the chosen village the actor reaches, by level."""
     if filters.village_id is None:
         return []
-    query = select(GridNode).where(GridNode.village_id == filters.village_id, GridNode.retired_at.is_(None))
+    query = select(GridNode.id, GridNode.level, GridNode.name, GridNode.path).where(
+        GridNode.village_id == filters.village_id, GridNode.retired_at.is_(None))
     condition = reach.where(actor, ACTION, GridNode)
-    nodes = db.session.execute(query.order_by(GridNode.level, GridNode.sort_order)).scalars().all()
+    nodes = db.session.execute(query.order_by(GridNode.level, GridNode.sort_order)).all()
     if condition is not None:
         allowed = set(db.session.execute(select(GridNode.id).where(condition)).scalars())
-        nodes = [n for n in nodes if n.id in allowed or set(n.ancestor_ids()) & allowed]
+        nodes = [n for n in nodes if allowed.intersection(uuid.UUID(p) for p in n.path.strip("/").split("/") if p)]
     return [(n.id, n.level, n.name) for n in nodes]

@@ -520,10 +520,11 @@ def live_household_months(household_id, period: int) -> dict:
     return {_as_date(r["month"]): {k: int(r[k] or 0) for k in MEASURES} for r in rows}
 
 
-def live_day_facts(where: str = "", params: dict | None = None) -> list[dict]:
+def live_day_facts(where: str = "", params: dict | None = None, through=...) -> list[dict]:
     """Day-fact rows of the transactions written after the last build (today's postings, and any
-    late entry of an earlier day), narrowed by `where` (on t and h)."""
-    extra, live = _live_where(counted_through())
+    late entry of an earlier day), narrowed by `where` (on t and h). `through` is the build's
+    `counted_through` when the caller has read it already."""
+    extra, live = _live_where(counted_through() if through is ... else through)
     rows = run(day_facts_sql(f"{extra} {where}"),
                               {"tenant_id": current_tenant_id(), **live, **(params or {})}).mappings()
     return [dict(r) | {"day": _as_date(r["day"]), "village_id": _as_id(r["village_id"]),

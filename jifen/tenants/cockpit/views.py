@@ -21,13 +21,26 @@ from jifen.tenants.integrity import service as signals
 bp = Blueprint("cockpit", __name__, url_prefix="/t/<tenant_slug>/cockpit")
 register_tile("cockpit.index", _l("Dashboard"), ACTION, order=1)
 
+RANKED_ENDS = 10  # the dashboard shows this many places at each end of its ranking; the rest on /ranking
+
+
+def shown_places(children: list) -> tuple[list, int]:
+    """(the places the dashboard shows, how many it leaves to the full ranking): all of them when
+    they are few, else the best and the worst `RANKED_ENDS`. A leader acts on the ends; three
+    hundred bars are read by nobody, and would make every view of a large township heavy."""
+    if len(children) <= 2 * RANKED_ENDS:
+        return children, 0
+    return children[:RANKED_ENDS] + children[-RANKED_ENDS:], len(children) - 2 * RANKED_ENDS
+
 
 def month_label(month) -> str:
     return month.strftime("%b") if str(get_locale()) == "en" else f"{month.month}月"
 
 
-def charts(board: dashboard.Dashboard) -> list[ChartData]:
-    """The dashboard's charts, labels translated, links carrying the filters."""
+def charts(board: dashboard.Dashboard, places: list | None = None) -> list[ChartData]:
+    """The dashboard's charts, labels translated, links carrying the filters; the ranking chart of
+    `places` (default: every ranked place, as the workbook has them)."""
+    places = board.children if places is None else places
     months = [month_label(m["month"]) for m in board.months]
     out = [
         ChartData("points-by-month", _("Points by month"), months, [
@@ -40,12 +53,12 @@ def charts(board: dashboard.Dashboard) -> list[ChartData]:
             (_("Households with a posted item"), [m["participation"] for m in board.months])], unit="%",
             kind=LINE, x_name=_("Month")),
     ]
-    if board.children:
+    if places:
         kind = _("Village") if board.scope.kind == dashboard.TOWNSHIP else _("Grid")
         out.append(ChartData("participation-by-place", _("Participation this month, ranked"),
-                             [c["name"] for c in board.children],
-                             [(_("Participation rate"), [c["participation"] for c in board.children])], unit="%",
-                             x_name=kind, links=[c["url"] for c in board.children]))
+                             [f"{c['rank']}. {c['name']}" for c in places],
+                             [(_("Participation rate"), [c["participation"] for c in places])], unit="%",
+                             x_name=kind, links=[c["url"] for c in places]))
     if board.categories:
         out.append(ChartData("points-by-category", _("Points by rule category, year to date"),
                              [c["name"] for c in board.categories],
@@ -78,12 +91,21 @@ def charts(board: dashboard.Dashboard) -> list[ChartData]:
 
 
 def _board(actor) -> dashboard.Dashboard:
-    """The dashboard of the request's filters, each ranked village or grid linking to its own
-    dashboard with the same filters (the chart's bars and the table's rows alike)."""
-    board = dashboard.dashboard(actor, request.args)
+    """The dashboard of the request's filters, its ranked places linked."""
+    return _linked(dashboard.dashboard(actor, request.args))
+
+
+def _linked(board):
+    """Each ranked village or grid of `board` (a Dashboard or a Ranking) linking to its own dashboard
+    with the same filters (the chart's bars and the table's rows alike)."""
+    if not board.children:
+        return board
+    # one url_for, the id put in after (hundreds of villages: url_for for each was most of the ranking's cost)
+    mark = "00000000-0000-0000-0000-00000000beef"
+    place = {"village": mark, "grid": None} if board.children[0]["kind"] == dashboard.VILLAGE else {"grid": mark}
+    url = url_for("cockpit.index", **board.filters.args(**place))
     for child in board.children:
-        place = {"village": child["id"], "grid": None} if child["kind"] == dashboard.VILLAGE else {"grid": child["id"]}
-        child["url"] = url_for("cockpit.index", **board.filters.args(**place))
+        child["url"] = url.replace(mark, str(child["id"]))
     return board
 
 
@@ -101,12 +123,29 @@ def index():
 
 def _index(actor) -> str:
     board = _board(actor)
-    drawn = charts(board)
+    places, hidden = shown_places(board.children)
+    drawn = charts(board, places)
     integrity = signals.summary(actor) if may(actor, "integrity.list") else None
     return render_template("cockpit/_board.html", board=board, charts={c.key: c for c in drawn}, yuan=_yuan,
-                           integrity=integrity,
+                           integrity=integrity, places=places, hidden_places=hidden, ranked_ends=RANKED_ENDS,
                            xlsx_url=url_for("cockpit.index", **board.filters.args(format="xlsx")),
-                           screen_url=url_for("cockpit.screen", **board.filters.args()))
+                           screen_url=url_for("cockpit.screen", **board.filters.args()),
+                           ranking_url=url_for("cockpit.ranking", **board.filters.args()))
+
+
+@bp.get("/ranking")
+def ranking():
+    """Every village (or grid) of the dashboard's scope, ranked: the whole list the dashboard
+    shortens to its two ends."""
+    actor = current_actor()
+    return render_template("cockpit/ranking.html",
+                           ranking_html=page_cache.fragment("cockpit-ranking", actor, lambda: _ranking(actor)))
+
+
+def _ranking(actor) -> str:
+    board = _linked(dashboard.ranking(actor, request.args))
+    return render_template("cockpit/_ranking.html", board=board,
+                           dashboard_url=url_for("cockpit.index", **board.filters.args()))
 
 
 @bp.get("/screen")
@@ -119,5 +158,6 @@ def screen():
 
 def _screen(actor) -> str:
     board = _board(actor)
-    return render_template("cockpit/screen.html", board=board, charts={c.key: c for c in charts(board)},
+    return render_template("cockpit/screen.html", board=board,
+                           charts={c.key: c for c in charts(board, shown_places(board.children)[0])},
                            yuan=_yuan, refresh_seconds=60)
