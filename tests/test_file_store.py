@@ -87,9 +87,12 @@ def upload_catalog_photo(app) -> dict:
 
 
 def stored_rows(app, world, slug="a"):
+    """The stored files, without photos' thumbnails (each photo has one, stored the same way)."""
     township = getattr(world, slug)
     with app.app_context(), tenant_scope(db.session.get(Tenant, township.tenant_id)):
-        return [(r.id, r.kind, r.storage_key, r.data) for r in db.session.execute(select(StoredFile)).scalars()]
+        rows = db.session.execute(select(StoredFile)).scalars().all()
+        thumbs = {r.thumbnail_id for r in rows}
+        return [(r.id, r.kind, r.storage_key, r.data) for r in rows if r.id not in thumbs]
 
 
 def download(app, url: str):
@@ -104,7 +107,7 @@ def test_photo_goes_to_the_bucket_not_the_row_and_downloads_the_same(s3_app, wor
     assert kind == "image" and data is None
     assert key == f"uploads/{world.a.tenant_id}/{file_id}"
     in_bucket = objects(bucket)
-    assert list(in_bucket) == [key] and in_bucket[key][:2] == b"\xff\xd8"  # the re-encoded JPEG
+    assert len(in_bucket) == 2 and in_bucket[key][:2] == b"\xff\xd8"  # the re-encoded JPEG, and its thumbnail
     resp = download(s3_app, item["photo_url"])
     assert resp.status_code == 200 and resp.mimetype == "image/jpeg" and resp.data == in_bucket[key]
     # an object lost from the bucket (a restore from backups of different times): 404, not a 500
@@ -180,9 +183,10 @@ def test_a_file_stored_in_the_database_still_downloads_after_the_switch_and_move
     assert objects(bucket) == {}
     # moved into the bucket by the CLI: the row keeps only the key, the download is unchanged
     result = s3_app.test_cli_runner().invoke(args=["files", "move-to-store"])
-    assert result.exit_code == 0 and "1 file(s) moved" in result.output, result.output
+    assert result.exit_code == 0 and "2 file(s) moved" in result.output, result.output
     [(_id, _kind, key, left)] = stored_rows(s3_app, world)
-    assert left is None and objects(bucket) == {key: data} and key == f"{world.a.tenant_id}/{file_id}"
+    assert left is None and objects(bucket)[key] == data and key == f"{world.a.tenant_id}/{file_id}"
+    assert len(objects(bucket)) == 2  # with its thumbnail
     assert download(s3_app, item["photo_url"]).data == data
     again = s3_app.test_cli_runner().invoke(args=["files", "move-to-store"])
     assert again.exit_code == 0 and "0 file(s) moved" in again.output
@@ -200,12 +204,12 @@ def test_offboarding_deletion_removes_the_townships_objects_only(s3_app, world, 
             files.store_document(admin, ("决议.pdf", b"%PDF-1.7 beta's resolution"))
         db.session.commit()
     alpha_prefix, beta_prefix = f"uploads/{world.a.tenant_id}/", f"uploads/{world.b.tenant_id}/"
-    assert len(objects(bucket, alpha_prefix)) == 1 and len(objects(bucket, beta_prefix)) == 1
+    assert len(objects(bucket, alpha_prefix)) == 2 and len(objects(bucket, beta_prefix)) == 1
     with s3_app.app_context():
         delete_township(db.session.get(Tenant, world.a.tenant_id), Actor.system("offboarding", None))
         db.session.commit()
         record = db.session.execute(select(CountyRecord).where(CountyRecord.action == "township.delete")).scalar_one()
-        assert record.details["objects"] == 1
+        assert record.details["objects"] == 2  # the photo and its thumbnail
     assert objects(bucket, alpha_prefix) == {}
     assert list(objects(bucket, beta_prefix).values()) == [b"%PDF-1.7 beta's resolution"]
 
@@ -281,8 +285,8 @@ def test_a_file_in_the_bucket_with_the_store_set_back_to_db_still_downloads(make
                     **CREDENTIALS)
     assert back.config["FILE_STORE"] == "db"
     resp = download(back, photo)
-    assert resp.status_code == 200 and resp.data == next(iter(objects(bucket).values()))
+    assert resp.status_code == 200 and resp.data in objects(bucket).values()
     upload_catalog_photo(back)
     with back.app_context():
         held = db.session.execute(text("SELECT count(*) FROM stored_files WHERE data IS NOT NULL")).scalar()
-    assert held == 1 and len(objects(bucket)) == 1
+    assert held == 2 and len(objects(bucket)) == 2  # each photo with its thumbnail

@@ -256,7 +256,8 @@ def _zip_tables(data: bytes) -> dict:
                 rows = []
                 for i, sheet in enumerate(book.worksheets):  # every sheet repeats the header
                     rows += [list(r) for r in sheet.iter_rows(values_only=True)][0 if i == 0 else 1:]
-                tables[name[:-5]] = rows
+                # a row ending in empty cells is read shorter (xlsx stores no empty cell): pad it
+                tables[name[:-5]] = [r + [None] * (len(rows[0]) - len(r)) for r in rows]
         files = {n: zf.read(n) for n in zf.namelist() if n.startswith("files/")}
         return tables | {"manifest": json.loads(zf.read("manifest.json")), "files": files}
 
@@ -346,12 +347,12 @@ def test_the_xlsx_export_opens_keeps_formulas_as_text_and_holds_the_uploaded_fil
     assert manifest["format"] == "xlsx" and set(manifest["tables"]) <= set(tables)
     for name, count in manifest["tables"].items():
         assert len(tables[name]) - 1 == count, name
-    assert manifest["tables"]["households"] >= 1 and manifest["tables"]["stored_files"] == 2
+    assert manifest["tables"]["households"] >= 1 and manifest["tables"]["stored_files"] == 3  # photo, thumbnail, roster
 
     stored = tables["stored_files"]
     assert "data" not in stored[0]  # metadata only: the bytes are files of their own
     rows = {r[stored[0].index("id")]: dict(zip(stored[0], r, strict=True)) for r in stored[1:]}
-    assert manifest["files"] == len(tables["files"]) == 2
+    assert manifest["files"] == len(tables["files"]) == 3
     for member, data in tables["files"].items():
         file_id, filename = member[len("files/"):].split("-", 5)[:5], member.split("/", 1)[1][37:]
         row = rows["-".join(file_id)]

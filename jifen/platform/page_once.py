@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import redirect, request
+from flask import g, redirect, request
 
 from jifen.platform import idempotency
 from jifen.platform.db import db
@@ -33,7 +33,8 @@ def once(work):
         return redirect((stored.response or {}).get("location") or request.path, 303)
     response = work()
     if isinstance(response, tuple) or response.status_code >= 400:
-        db.session.rollback()  # the form is shown again with its errors: the key stays free
+        if not g.get("keep_writes"):  # (what a refusal keeps, e.g. its photos, was written after its rollback)
+            db.session.rollback()  # the form is shown again with its errors: the key stays free
         return response
     idempotency.remember(actor.id, key, response.status_code, {"location": response.location})
     return response

@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from jifen.platform import headers, unit_of_work
+from jifen.platform import form_resume, headers, unit_of_work
 from jifen.platform.accounts import credentials
 from jifen.platform.accounts import service as accounts
 from jifen.platform.db import db
@@ -214,6 +214,10 @@ def _unauthenticated(login_endpoint: str):
     args = {"next": request.full_path.rstrip("?")}
     if g.get("tenant_slug"):
         args["tenant_slug"] = g.tenant_slug
+    fields = form_resume.posted_fields() if login_endpoint == "township.login" else None
+    if fields is not None:  # a form sent after the session expired: sign in, then it is sent again
+        resume = {"fields": fields, "files": form_resume.had_files(), "next": args["next"]}
+        return render_template("township/login.html", errors={}, username="", resume=resume), 401
     return redirect(url_for(login_endpoint, **args))
 
 

@@ -2,7 +2,10 @@
    Each is switched on by a data- attribute:
    data-print (click: print the page), data-select (click: select the text), data-back (click: go
    back), data-confirm="question" (form submit or button click: ask first), data-autosubmit
-   (change: submit the form), data-slug-form (submit: go to /t/<slug>/). */
+   (change: submit the form), data-slug-form (submit: go to /t/<slug>/), data-submit-now (a form sent
+   as soon as the page loads: the form kept through sign-in), data-compress-photos (a photo input: on
+   submit the photos are shrunk on the phone to 1280 px JPEG and sent with a progress bar; without
+   JavaScript, or a browser that can't, the form is sent as it is and the server shrinks them). */
 (function () {
   "use strict";
   document.addEventListener("click", function (e) {
@@ -20,8 +23,76 @@
     } else if (form.hasAttribute("data-slug-form")) {
       e.preventDefault();
       location.href = "/t/" + encodeURIComponent(form.elements.slug.value.trim()) + "/";
+    } else if (photoInput(form)) {
+      e.preventDefault();
+      sendWithSmallPhotos(form, photoInput(form));
     }
   });
+
+  var EDGE = 1280, QUALITY = 0.8;
+
+  function photoInput(form) {
+    var input = form.querySelector("input[type=file][data-compress-photos]");
+    var able = input && input.files && input.files.length && window.createImageBitmap && window.FormData &&
+      window.XMLHttpRequest && HTMLCanvasElement.prototype.toBlob;
+    return able ? input : null;
+  }
+
+  function shrink(file) {
+    // one photo as a JPEG no larger than EDGE on its longest side; the file itself if it can't be read
+    if (!/^image\//.test(file.type)) return Promise.resolve(file);
+    return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
+      var scale = Math.min(1, EDGE / Math.max(bitmap.width, bitmap.height));
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(bitmap.width * scale);
+      canvas.height = Math.round(bitmap.height * scale);
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      if (bitmap.close) bitmap.close();
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) {
+          resolve(blob && blob.size < file.size ? new File([blob], file.name.replace(/\.[^.]*$/, "") + ".jpg",
+                                                           { type: "image/jpeg" }) : file);
+        }, "image/jpeg", QUALITY);
+      });
+    }).catch(function () { return file; });
+  }
+
+  function sendWithSmallPhotos(form, input) {
+    var bar = form.querySelector("progress.pt-progress");
+    var button = form.querySelector("button:not([type=button])");
+    if (button) button.disabled = true;
+    if (bar) { bar.hidden = false; bar.removeAttribute("value"); }  // indeterminate while shrinking
+    Promise.all(Array.prototype.map.call(input.files, shrink)).then(function (photos) {
+      var data = new FormData(form);
+      data.delete(input.name);
+      photos.forEach(function (p) { data.append(input.name, p, p.name); });
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.upload.onprogress = function (ev) {
+        if (bar && ev.lengthComputable) { bar.max = ev.total; bar.value = ev.loaded; }
+      };
+      xhr.onload = function () {
+        if (xhr.responseURL && xhr.responseURL.split("#")[0] !== form.action) {
+          location.href = xhr.responseURL;  // sent: the server's redirect, followed
+          return;
+        }
+        // shown again (an error, or sign-in asked): the answer's page in place of this one
+        var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        document.title = page.title;
+        document.body.replaceWith(document.importNode(page.body, true));
+        window.scrollTo(0, 0);
+      };
+      xhr.onerror = function () {  // the network dropped: send it the ordinary way (the server shrinks)
+        if (button) button.disabled = false;
+        if (bar) bar.hidden = true;
+        HTMLFormElement.prototype.submit.call(form);
+      };
+      xhr.send(data);
+    });
+  }
+
+  var now = document.querySelector("form[data-submit-now]");
+  if (now) HTMLFormElement.prototype.submit.call(now);
   document.addEventListener("change", function (e) {
     if (e.target.hasAttribute && e.target.hasAttribute("data-autosubmit")) e.target.form.submit();
   });

@@ -1,6 +1,7 @@
 """Retention: expired idempotency keys and old notifications go nightly (platform/idempotency.py,
 tenants/notifications/retention.py), and so do upload objects in the bucket that no row names
-(platform/files/storage.py); offboarded townships are deleted once their grace period ends
+(platform/files/storage.py), with photos staged for a refused form that was never sent again;
+offboarded townships are deleted once their grace period ends
 (platform/townships/offboarding.py), checked hourly."""
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ def _purge_notifications(tenant, day) -> dict:
 
 
 def _sweep_file_objects(tenant, day) -> dict:
+    staged = files.purge_staged()  # first: a bucket object whose row goes here is an orphan from now on
     result = files.sweep_orphan_objects()
-    return result | {"rows": result.get("deleted", 0)}  # what it removed: objects (it writes no row)
+    return result | {"staged_deleted": staged, "rows": result.get("deleted", 0) + staged}
 
 
 @shared_task(name=SWEEP_FILE_OBJECTS, acks_late=True)

@@ -112,7 +112,7 @@ def _apply(browser, live_server, tmp_path, shot) -> str:
         img = page.locator("ul.pt-photos img")
         assert img.count() == 1
         img.scroll_into_view_if_needed()
-        page.wait_for_function("img => img.complete && img.naturalWidth === 640", arg=img.element_handle())
+        page.wait_for_function("img => img.complete && img.naturalWidth === 320", arg=img.element_handle())  # the thumbnail
         no_horizontal_scroll(page)
         shot(page, "points-03-application-submitted")
         return m.group(1)

@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from jifen.platform import form_resume
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.console import register_tile, tiles_for
@@ -44,8 +45,10 @@ def _safe_next(default: str) -> str:
 
 
 def sign_in_page(model, template: str, home: str):
-    """GET shows the form; POST checks the password, starts a new session, goes on."""
+    """GET shows the form; POST checks the password, starts a new session, goes on (and sends again
+    a form whose session had expired, see `form_resume`)."""
     errors, username = {}, request.form.get("username", "")
+    carried = form_resume.carried_fields() if request.method == "POST" else []
     if request.method == "POST":
         account = accounts.authenticate(model, username, request.form.get("password", ""))
         if account is None:
@@ -58,8 +61,13 @@ def sign_in_page(model, template: str, home: str):
             _fresh_session()  # nothing from before sign-in survives but the language
             session["auth"] = token
             session.permanent = True
-            return redirect(_safe_next(url_for(home)))
-    return render_template(template, errors=errors, username=username), (422 if errors else 200)
+            nxt = _safe_next(url_for(home))
+            action = form_resume.target(nxt) if carried and nxt == request.values.get("next") else None
+            if action is not None:
+                return render_template("township/resume_form.html", action=action, fields=carried)
+            return redirect(nxt)
+    resume = {"fields": carried, "files": False, "next": request.values.get("next", "")} if carried else None
+    return render_template(template, errors=errors, username=username, resume=resume), (422 if errors else 200)
 
 
 def sign_out():

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, String
+from sqlalchemy import Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from jifen.platform import clock, sealed
@@ -17,6 +17,8 @@ class StoredFile(TenantScoped, db.Model):
     two is set; reading follows the row, whatever the setting is now."""
 
     __tablename__ = "stored_files"
+    __table_args__ = (Index("ix_stored_files_staged", "tenant_id", "staged_at", postgresql_where=text("staged_at IS NOT NULL"),
+                            sqlite_where=text("staged_at IS NOT NULL")),)
     kind: Mapped[str] = mapped_column(String(16))  # image | document | spreadsheet
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
@@ -26,6 +28,11 @@ class StoredFile(TenantScoped, db.Model):
     storage_key: Mapped[str | None] = mapped_column(String(300))
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # a photo's small copy (THUMB_EDGE px), its own row so it is stored, moved and swept like any file
+    thumbnail_id: Mapped[uuid.UUID | None]
+    # set while a photo waits for its form (uploaded with a form that was refused); cleared when it is
+    # attached; a staged file left longer than STAGED_AGE is deleted by the township's daily file sweep
+    staged_at: Mapped[datetime | None]
 
     @property
     def content(self) -> bytes:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from jifen.platform import clock
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
-from jifen.platform.files.service import store_image
+from jifen.platform.files.service import attach_staged, store_image, take_staged
 from jifen.platform.input import Day, Text, Uuid, Whole, check
 from jifen.platform.input import value as checked
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
@@ -198,44 +198,54 @@ def _uploads(uploads) -> list:
     return [u for u in (uploads or []) if u is not None and getattr(u, "filename", "")]
 
 
-def _photos(actor: Actor, app: Application, uploads) -> None:
-    for i, upload in enumerate(_uploads(uploads)):
+def _photos(actor: Actor, app: Application, uploads, kept) -> None:
+    """Attach the kept (staged) photos first, in their order, then the new uploads."""
+    for i, stored in enumerate(kept):
+        attach_staged(stored)
+        db.session.add(ApplicationPhoto(application_id=app.id, file_id=stored.id, sort_order=i))
+    for i, upload in enumerate(_uploads(uploads), start=len(kept)):
         stored = store_image(actor, upload, field="photos")  # not a JPEG or PNG: Invalid naming photos
         db.session.add(ApplicationPhoto(application_id=app.id, file_id=stored.id, sort_order=i))
 
 
-def _check_photos(eff: EffectiveItem | None, uploads, errors: dict, conflicts: dict) -> None:
-    """At most MAX_PHOTOS; at least one when the item needs evidence (the item decides)."""
+def _check_photos(actor: Actor, eff: EffectiveItem | None, uploads, staged, errors: dict, conflicts: dict) -> list:
+    """At most MAX_PHOTOS, kept and new together; at least one when the item needs evidence (the
+    item decides). Returns the kept photos (staged ids of an earlier, refused try; only the
+    uploader's own)."""
+    kept, refused = take_staged(actor, staged)
+    errors.update(refused)
     present = _uploads(uploads)
-    if len(present) > MAX_PHOTOS:
+    if len(present) + len(kept) > MAX_PHOTOS:
         errors["photos"] = [_("At most %(n)d photos.", n=MAX_PHOTOS)]
-    elif eff is not None and eff.item.evidence_required and not present:
+    elif eff is not None and eff.item.evidence_required and not present and not kept and not refused:
         conflicts["photos"] = [_("This item needs at least one photo as evidence.")]
+    return kept
 
 
 # --- how applications come to be ---------------------------------------------------------------
 
 @action("application.self_apply")
-def self_apply(actor: Actor, household_id, data: dict, photos=None) -> Application:
+def self_apply(actor: Actor, household_id, data: dict, photos=None, staged=None) -> Application:
     """积分申请/自评: a household member applies for an award item on their phone."""
     conflicts: dict = {}
     household = _household(actor, "application.self_apply", household_id, conflicts)
-    return _apply(actor, household, data, photos, SELF, conflicts)
+    return _apply(actor, household, data, photos, staged, SELF, conflicts)
 
 
 @action("application.proxy")
-def proxy_apply(actor: Actor, household_id, data: dict, photos=None) -> Application:
+def proxy_apply(actor: Actor, household_id, data: dict, photos=None, staged=None) -> Application:
     """A grid worker files an application for a household without a phone (marked as proxy); the
     household can confirm it later."""
     conflicts: dict = {}
     household = _household(actor, "application.proxy", household_id, conflicts)
-    app = _apply(actor, household, data, photos, PROXY, conflicts)
+    app = _apply(actor, household, data, photos, staged, PROXY, conflicts)
     notify(household.id, "proxy_filed", f"proxy:{app.id}", link=f"applications/{app.id}", by=actor.name,
            item=item_title(app))
     return app
 
 
-def _apply(actor: Actor, household: Household, data: dict, photos, origin: str, conflicts: dict) -> Application:
+def _apply(actor: Actor, household: Household, data: dict, photos, staged, origin: str,
+           conflicts: dict) -> Application:
     errors: dict = {}
     day = _conduct_day(data.get("occurred_on"), errors, conflicts)
     ref = _item_ref(data.get("item_id") or data.get("item_code"), errors)
@@ -244,17 +254,17 @@ def _apply(actor: Actor, household: Household, data: dict, photos, origin: str, 
     if eff is not None:
         if eff.item.direction != AWARD or eff.item.initiator != "household":
             conflicts["item_id"] = [_("Only staff record this item; choose an item households apply for.")]
-    _check_photos(eff, photos, errors, conflicts)
+    kept = _check_photos(actor, eff, photos, staged, errors, conflicts)
     refuse(errors, conflicts)
     app = _new(actor, household, eff, points=eff.points, occurred_on=day, description=description,
                origin=origin, state=SUBMITTED)
-    _photos(actor, app, photos)
+    _photos(actor, app, photos, kept)
     db.session.flush()
     return app
 
 
 @action("application.record")
-def record_conduct(actor: Actor, household_id, data: dict, photos=None) -> Application:
+def record_conduct(actor: Actor, household_id, data: dict, photos=None, staged=None) -> Application:
     """A staff record of observed conduct (award or deduction) for one household. The recorder is
     the work team, so it starts verified."""
     errors, conflicts = {}, {}
@@ -265,11 +275,11 @@ def record_conduct(actor: Actor, household_id, data: dict, photos=None) -> Appli
     magnitude = check(POINTS, data.get("points"), "points", errors)
     eff = _effective_item(household.village_id, ref, day, conflicts)
     points = _points(eff, magnitude, conflicts) if eff is not None else 0
-    _check_photos(eff, photos, errors, conflicts)
+    kept = _check_photos(actor, eff, photos, staged, errors, conflicts)
     refuse(errors, conflicts)
     app = _new(actor, household, eff, points=points, occurred_on=day, description=description, origin=STAFF,
                state=_after_verification(eff))
-    _photos(actor, app, photos)
+    _photos(actor, app, photos, kept)
     db.session.flush()
     return app
 

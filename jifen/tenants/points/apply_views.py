@@ -9,9 +9,11 @@ from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
 from jifen.platform.errors import InputConflict, Invalid
+from jifen.platform.files.service import store_image, take_staged
 from jifen.platform.page_once import new_key, once
 from jifen.platform.roles.authz import authorize, may
 from jifen.platform.tenancy import tenant_get_or_404
+from jifen.platform.unit_of_work import keep_writes_with_refusal
 from jifen.platform.web import current_actor, submit, upload_form
 from jifen.tenants.households import service as households
 from jifen.tenants.households.models import ACTIVE, Household
@@ -27,24 +29,48 @@ def _photos() -> list:
     return [f for f in request.files.getlist("photos") if f and f.filename]
 
 
+def _staged() -> list[str]:
+    """Ids of the photos kept from an earlier, refused try (hidden inputs of the form shown again)."""
+    return request.form.getlist("staged_photos")
+
+
+def _keep_photos(actor) -> list:
+    """After the form was refused (its work rolled back): its photos stored as staged, committed with
+    the refusal, so the form shown again carries them and a villager on a slow network does not send
+    them twice. Photos kept from before stay kept; a file that is no photo is dropped (its error is
+    shown)."""
+    db.session.rollback()
+    kept, _refused = take_staged(actor, _staged())
+    for upload in _photos():
+        upload.stream.seek(0)
+        try:
+            kept.append(store_image(actor, upload, field="photos", staged=True))
+        except Invalid:
+            continue
+    if kept:
+        keep_writes_with_refusal()
+    return kept
+
+
 # --- self-application and proxy entry --------------------------------------------------------------
 
-def _apply_form(household: Household | None, choices: list, errors: dict, form, proxy: bool, status: int = 200):
+def _apply_form(household: Household | None, choices: list, errors: dict, form, proxy: bool, status: int = 200,
+                kept=()):
     village_id = household.village_id if household else None
     groups = applications.items_for(village_id, household=True) if village_id else []
     return render_template("points/apply.html", household=household, choices=choices, groups=groups,
                            errors=errors, form=form, proxy=proxy, once_key=new_key(), max_photos=MAX_PHOTOS,
-                           today=clock.today()), status
+                           today=clock.today(), kept=kept), status
 
 
-def _self_page(errors=None, form=None, status=200):
+def _self_page(errors=None, form=None, status=200, kept=()):
     actor = current_actor()
     authorize(actor, "application.self_apply")
     choices = applications.applicant_households(actor)
     chosen = (form or request.args).get("household_id") or ""
     household = next((h for h in choices if str(h.id) == chosen), choices[0] if choices else None)
     return _apply_form(household, choices, errors or {}, form or {"occurred_on": clock.today().isoformat()},
-                       proxy=False, status=status)
+                       proxy=False, status=status, kept=kept)
 
 
 @bp.route("/apply", methods=["GET", "POST"])
@@ -61,20 +87,20 @@ def apply():
                                                         None)
         if household_id is None:
             return _self_page({"household_id": [_("Your account is not linked to a household.")]}, form, 422)
-        app, errors = submit(applications.self_apply, actor, household_id, form.to_dict(), _photos())
+        app, errors = submit(applications.self_apply, actor, household_id, form.to_dict(), _photos(), _staged())
         if errors:
-            return _self_page(errors, form, 422)
+            return _self_page(errors, form, 422, _keep_photos(actor))
         return redirect(url_for("points_review.detail", application_id=app.id, done=1), 303)
 
     return once(work)
 
 
-def _proxy_page(household_id, errors=None, form=None, status=200):
+def _proxy_page(household_id, errors=None, form=None, status=200, kept=()):
     actor = current_actor()
     household = tenant_get_or_404(Household, household_id)
     authorize(actor, "application.proxy", household)
     return _apply_form(household, [], errors or {}, form or {"occurred_on": clock.today().isoformat()}, proxy=True,
-                       status=status)
+                       status=status, kept=kept)
 
 
 @bp.route("/households/<uuid:household_id>/apply", methods=["GET", "POST"])
@@ -87,9 +113,9 @@ def proxy(household_id):
 
     def work():
         form = request.form
-        app, errors = submit(applications.proxy_apply, actor, household_id, form.to_dict(), _photos())
+        app, errors = submit(applications.proxy_apply, actor, household_id, form.to_dict(), _photos(), _staged())
         if errors:
-            return _proxy_page(household_id, errors, form, 422)
+            return _proxy_page(household_id, errors, form, 422, _keep_photos(actor))
         return redirect(url_for("points_review.detail", application_id=app.id, done=1), 303)
 
     return once(work)
@@ -109,14 +135,14 @@ def proxy_search():
 
 # --- staff records -----------------------------------------------------------------------------------
 
-def _record_page(household_id, errors=None, form=None, status=200):
+def _record_page(household_id, errors=None, form=None, status=200, kept=()):
     actor = current_actor()
     household = tenant_get_or_404(Household, household_id)
     authorize(actor, "application.record", household)
     groups = applications.items_for(household.village_id, household=False)
     return render_template("points/record.html", household=household, groups=groups, errors=errors or {},
                            form=form or {"occurred_on": clock.today().isoformat()}, once_key=new_key(),
-                           max_photos=MAX_PHOTOS, today=clock.today()), status
+                           max_photos=MAX_PHOTOS, today=clock.today(), kept=kept), status
 
 
 @bp.route("/households/<uuid:household_id>/record", methods=["GET", "POST"])
@@ -129,9 +155,9 @@ def record(household_id):
 
     def work():
         form = request.form
-        app, errors = submit(applications.record_conduct, actor, household_id, form.to_dict(), _photos())
+        app, errors = submit(applications.record_conduct, actor, household_id, form.to_dict(), _photos(), _staged())
         if errors:
-            return _record_page(household_id, errors, form, 422)
+            return _record_page(household_id, errors, form, 422, _keep_photos(actor))
         return redirect(url_for("points_review.detail", application_id=app.id, done=1), 303)
 
     return once(work)
