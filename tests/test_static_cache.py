@@ -81,6 +81,14 @@ def test_a_compressed_static_file_revalidates_to_304(app):
     assert again.status_code == 304 and not again.data
 
 
+def test_a_range_of_a_static_file_is_sent_as_it_is(app):
+    client = app.test_client()
+    part = client.get(f"/static/jifen.css?v={CSS_V}", headers={"Accept-Encoding": "gzip", "Range": "bytes=0-1999"})
+    assert part.status_code == 206 and "Content-Encoding" not in part.headers
+    assert part.data == CSS[:2000] and part.headers["Content-Range"] == f"bytes 0-1999/{len(CSS)}"
+    part.close()
+
+
 def test_a_changed_file_gets_a_new_url(tmp_path):
     """The URL is made from the content: a release that changes a file changes its URL, so a year's
     cache never keeps yesterday's file. (A process reads each file's hash once, as a release does.)"""

@@ -14,7 +14,7 @@ foreign site cannot make the victim's browser repeat signed-in requests in bulk.
 """
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 from flask_compress import Compress
 
 ALGORITHMS = ["br", "gzip"]  # in order of preference when the browser accepts both
@@ -26,4 +26,11 @@ def init_app(app: Flask) -> None:
     for key, value in (("COMPRESS_ALGORITHM", ALGORITHMS), ("COMPRESS_ALGORITHM_STREAMING", ALGORITHMS),
                        ("COMPRESS_LEVEL", 6), ("COMPRESS_BR_LEVEL", 5), ("COMPRESS_MIN_SIZE", 500)):
         app.config.setdefault(key, value)
-    Compress(app)
+    app.config["COMPRESS_REGISTER"] = False  # registered below, with the one exception
+    compress = Compress(app)
+
+    @app.after_request
+    def _compress(response: Response) -> Response:
+        # a range of a file (206) is bytes of the file as it is: Flask-Compress would compress the
+        # slice and leave a Content-Range that no longer matches
+        return response if response.status_code == 206 else compress.after_request(response)
