@@ -23,9 +23,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
                                 x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
 
-    from jifen.platform import api, charts, errortracking, i18n, metrics, ratelimit, static_version, web
+    from jifen.platform import api, charts, compression, errortracking, i18n, metrics, ratelimit, static_version, web
     from jifen.platform.db import db
 
+    compression.init_app(app)  # first: its after-request hook then runs last
     errortracking.init_app(app)
     db.init_app(app)
     metrics.init_app(app)

@@ -10,8 +10,8 @@
 - Cache-Control: no-store on every response made for a signed-in user (pages and API alike, all
   but the static files): a shared or back-button cache must never show one person's households
   or tokens to the next. A static file asked for by its versioned URL (`?v=<content hash>`, see
-  static_version.py) is kept a year (`immutable`), as nginx does in front: the embedded server
-  (no nginx) gives the vendored chart library the same long cache.
+  static_version.py) is kept a year (`immutable`), as nginx does in front, when the hash is the
+  file's own; without one an hour, with another one not at all (static_version.cache_control).
 - A JSON data block (`<script type="application/json" data-chart>`, templates/_charts.html) is
   not a script: browsers never run it and the policy does not apply; static/charts.js reads it.
 """
@@ -21,11 +21,11 @@ import secrets
 
 from flask import g, request, session
 
+from jifen.platform import static_version
 from jifen.platform.api import is_api_request
 
 SWAGGER_UI_ENDPOINT = "api-docs.openapi_swagger_ui"
 ASSET_ENDPOINTS = ("static", "swagger_ui")  # the same files for everyone: cacheable
-STATIC_VERSIONED = "public, max-age=31536000, immutable"  # as deploy/nginx.compose.conf
 
 
 def csp_nonce() -> str:
@@ -63,8 +63,9 @@ def secure(response):
     else:
         response.headers.setdefault("Content-Security-Policy", _page_policy())
         response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.endpoint == "static" and request.args.get("v") and response.status_code in (200, 304):
-        response.headers["Cache-Control"] = STATIC_VERSIONED
+    if request.endpoint == "static" and response.status_code in (200, 304):
+        response.headers["Cache-Control"] = static_version.cache_control(
+            request.view_args.get("filename", ""), request.args.get("v"))
     if _signed_in() and request.endpoint not in ASSET_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     return response
