@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.db import db
@@ -12,7 +14,15 @@ from jifen.platform.tenancy import tenant_get, tenant_scope
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.store import cards, orders
 from jifen.tenants.store.models import Order
-from tests.test_store_orders_pages import PAGES, in_alpha, review_and_confirm, shop, signed_in  # noqa: F401
+from tests.store_orders_world import setup_shop
+from tests.test_store_orders_pages import PAGES, in_alpha, review_and_confirm, signed_in
+
+
+@pytest.fixture
+def shop(app, world):
+    with app.app_context():
+        return setup_shop(world)
+
 
 CODE_RE = re.compile(r'id="my-code">([0-9A-Z]{4}-[0-9A-Z]{4})<')
 
