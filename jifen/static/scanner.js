@@ -7,7 +7,7 @@
   "use strict";
   var box = document.querySelector("[data-scanner]");
   if (!box || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
-  var form = box.closest("form");
+  var form = document.getElementById(box.getAttribute("data-form"));
   var input = form.querySelector("input[name=q]");
   var start = box.querySelector("button");
   var video = box.querySelector("video");
