@@ -193,24 +193,18 @@ def _detail(order_id, errors=None, status=200):
     order = orders.get_order(actor, order_id)
     household = tenant_get(Household, order.household_id)
     done = request.args.get("done") and order.placed_by == actor.id
-    own = household.id in (scope_ids(actor, "order.place", "household") or set()) and "villager" in actor.roles
+    own = "villager" in actor.roles and household.id in (scope_ids(actor, "order.place", "household") or set())
     return render_template(
-        # the villager sees the pickup code; the storekeeper asks for it (or takes it from the desk's lookup)
-        "orders/detail.html", pickup_code=order.pickup_code if own else None,
-        pickup_asked=bool(order.pickup_code) and not own,
-        pickup_given=request.values.get("pickup_code", "")[:20], **_detail_context(actor, order, household, done, errors),
-    ), status
-
-
-def _detail_context(actor, order, household, done, errors) -> dict:
-    return dict(
-        order=order, lines=orders.order_lines(order.id), household=household,
+        "orders/detail.html", order=order, lines=orders.order_lines(order.id), household=household,
         village=tenant_get(Village, household.village_id), store=tenant_get(Store, order.store_id),
         may_hand_over=order.state == ORDER_OPEN and may(actor, "order.hand_over", order),
         may_cancel=order.state == ORDER_OPEN and may(actor, "order.cancel", order),
         available=orders.available_points(household.id) if done else None, done=done, errors=errors or {},
         card_url=url_for("orders.card", household_id=household.id)
-        if may(actor, "household_card.print") and "villager" not in actor.roles else None)
+        if may(actor, "household_card.print") and "villager" not in actor.roles else None,
+        # the villager sees the pickup code; the storekeeper asks for it (prefilled from the desk's lookup)
+        pickup_code=order.pickup_code if own else None, pickup_asked=bool(order.pickup_code) and not own,
+        pickup_given=request.values.get("pickup_code", "")[:20]), status
 
 
 @bp.get("/<uuid:order_id>")
