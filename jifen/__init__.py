@@ -23,8 +23,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
                                 x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
 
-    from jifen.platform import (api, charts, compression, errortracking, i18n, metrics, ratelimit, static_version,
-                                type_size, web)
+    from jifen.platform import (
+        api,
+        charts,
+        compression,
+        errortracking,
+        i18n,
+        metrics,
+        ratelimit,
+        static_version,
+        type_size,
+        web,
+    )
     from jifen.platform.db import db
 
     compression.init_app(app)  # first: its after-request hook then runs last

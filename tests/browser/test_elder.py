@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, ok, run_seed, signed_in
+from tests.browser.steps import no_horizontal_scroll, ok, run_seed, sign_in, signed_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -84,5 +84,62 @@ def test_villager_pages_at_390px_in_both_type_sizes(browser, live_server, server
             out_box = page.locator("header nav form.sign-out button").bounding_box()
             assert out_box["x"] - (name_box["x"] + name_box["width"]) >= 24 or out_box["y"] >= name_box["y"] + name_box["height"]
         assert short == {}, short
+        for name in ("passbook", "notice"):  # cards, not a table scrolling sideways
+            ok(page.goto(pages[name]), page)
+            table = page.locator("table.cards")
+            assert table.evaluate("t => getComputedStyle(t.querySelector('tbody tr')).display") == "block"
+            assert table.evaluate("t => t.scrollWidth <= t.clientWidth + 1 && t.querySelector('thead').offsetHeight <= 1")
+
+        again = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                    locale="zh-CN", base_url=live_server)  # another phone: the account remembers
+        try:
+            other = again.new_page()
+            ok(other.goto(f"{T}/login"), other)
+            assert not other.evaluate("document.documentElement.classList.contains('large')")
+            ok(sign_in(other, "villager", PASSWORD), other)
+            assert other.evaluate("document.documentElement.classList.contains('large')")
+        finally:
+            again.close()
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_read_aloud_speaks_the_page_text_in_its_language(browser, live_server, server_env, lang):
+    ctx, page = signed_in(browser, live_server, SLUG, "villager", PASSWORD)  # seeded by the test above
+    try:
+        ctx.add_init_script(SPEECH_STUB)
+        if lang == "en":
+            ok(page.goto(f"{T}/"), page)
+            with page.expect_navigation():
+                page.locator("form.lang button[value=en]").click()
+        pages = _villager_pages(page)
+        for name in ("passbook", "notice", "inbox"):
+            ok(page.goto(pages[name]), page)
+            button = page.locator("button[data-read-aloud]")
+            assert button.is_visible(), name
+            button.click()
+            spoken = page.evaluate("window.__spoken")
+            assert len(spoken) == 1 and spoken[0]["lang"] == lang, (name, spoken)
+            text = spoken[0]["text"]
+            nav = ("退出登录", "English", "大字", "首页", "朗读") if lang == "zh-CN" else (
+                "Sign out", "中文", "Large type", "Home", "Read aloud")
+            assert page.locator("header.top").inner_text().count(nav[0]) == 1  # (the header does say it)
+            assert not [word for word in nav if word in text], (name, text)  # the navigation is not read
+            if name == "passbook":
+                assert ("清理村道垃圾" in text and "+5" in text) and ("积分项" in text or "Rule item" in text), text
+            if name == "notice":
+                assert "张*伟" in text and "+5" in text, text
+    finally:
+        ctx.close()
+
+
+def test_read_aloud_is_hidden_where_the_browser_cannot_speak(browser, live_server):
+    ctx, page = signed_in(browser, live_server, SLUG, "villager", PASSWORD)
+    try:
+        ctx.add_init_script('Object.defineProperty(window, "speechSynthesis", {value: undefined});')
+        ok(page.goto(f"{T}/inbox/"), page)
+        assert page.locator("button[data-read-aloud]").count() == 1
+        assert not page.locator("button[data-read-aloud]").is_visible()
     finally:
         ctx.close()
