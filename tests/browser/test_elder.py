@@ -35,6 +35,13 @@ window.SpeechSynthesisUtterance = function (text) { this.text = text; this.lang 
 """
 
 
+@pytest.fixture(scope="module")
+def seeded(live_server, server_env) -> str:
+    """The township of this walk-through, seeded once in this test process's server."""
+    run_seed(server_env, "tests.browser.seed_elder", SLUG, timeout=180)
+    return SLUG
+
+
 def _villager_pages(page) -> dict:
     """The villager's pages, found from the home page as the villager would: name -> path."""
     ok(page.goto(f"{T}/"), page)
@@ -60,8 +67,7 @@ def _switch_large(page, on: bool) -> None:
         page.locator("form.type-size button").filter(has_text=label).click()
 
 
-def test_villager_pages_at_390px_in_both_type_sizes(browser, live_server, server_env, shot):
-    run_seed(server_env, "tests.browser.seed_elder", SLUG, timeout=180)
+def test_villager_pages_at_390px_in_both_type_sizes(browser, live_server, seeded, shot):
     ctx, page = signed_in(browser, live_server, SLUG, "villager", PASSWORD)
     try:
         pages = _villager_pages(page)
@@ -105,8 +111,8 @@ def test_villager_pages_at_390px_in_both_type_sizes(browser, live_server, server
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
-def test_read_aloud_speaks_the_page_text_in_its_language(browser, live_server, server_env, lang):
-    ctx, page = signed_in(browser, live_server, SLUG, "villager", PASSWORD)  # seeded by the test above
+def test_read_aloud_speaks_the_page_text_in_its_language(browser, live_server, seeded, lang):
+    ctx, page = signed_in(browser, live_server, SLUG, "villager", PASSWORD)
     try:
         ctx.add_init_script(SPEECH_STUB)
         if lang == "en":
@@ -134,7 +140,7 @@ def test_read_aloud_speaks_the_page_text_in_its_language(browser, live_server, s
         ctx.close()
 
 
-def test_read_aloud_is_hidden_where_the_browser_cannot_speak(browser, live_server):
+def test_read_aloud_is_hidden_where_the_browser_cannot_speak(browser, live_server, seeded):
     ctx, page = signed_in(browser, live_server, SLUG, "villager", PASSWORD)
     try:
         ctx.add_init_script('Object.defineProperty(window, "speechSynthesis", {value: undefined});')
