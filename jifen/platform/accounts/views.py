@@ -61,7 +61,7 @@ def sign_in_page(model, template: str, home: str):
             if session.get("large_type") is not None:  # so is the type size
                 account.large_type = session["large_type"]
             token = accounts.start_session(account)
-            _fresh_session()  # nothing from before sign-in survives but the language
+            _fresh_session()  # nothing from before sign-in survives but the language and type size
             session["auth"] = token
             session.permanent = True
             nxt = _safe_next(url_for(home))
