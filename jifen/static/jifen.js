@@ -6,7 +6,9 @@
    as soon as the page loads: the form kept through sign-in), data-compress-photos (a photo input: on
    submit the photos are shrunk on the phone to 1280 px JPEG and sent with a progress bar; without
    JavaScript, or a browser that can't, the form is sent as it is and the server shrinks them),
-   data-stepper (a number input: − and + buttons beside it). */
+   data-stepper (a number input: − and + buttons beside it),
+   data-read-aloud (a button shown only where the browser can speak: reads the page's main text, not
+   its navigation, forms or buttons, in the page's language; pressed again, stops). */
 (function () {
   "use strict";
   document.addEventListener("click", function (e) {
@@ -117,6 +119,45 @@
     box.appendChild(input);
     box.appendChild(button("+", input.getAttribute("data-more") || "+", 1));
   });
+  var synth = window.speechSynthesis;
+  if (synth && window.SpeechSynthesisUtterance) {
+    document.querySelectorAll("button[data-read-aloud]").forEach(function (b) { b.hidden = false; });
+    document.addEventListener("click", function (e) {
+      var button = e.target.closest("button[data-read-aloud]");
+      if (!button) return;
+      if (!button.dataset.label) button.dataset.label = button.textContent;
+      if (synth.speaking || button.classList.contains("reading")) {
+        synth.cancel();
+        done(button);
+        return;
+      }
+      var said = new SpeechSynthesisUtterance(readable(document.querySelector("main")));
+      said.lang = document.documentElement.lang === "en" ? "en" : "zh-CN";
+      said.onend = said.onerror = function () { done(button); };
+      button.classList.add("reading");
+      button.textContent = button.dataset.stopLabel;
+      synth.speak(said);
+    });
+  }
+
+  function done(button) {
+    button.classList.remove("reading");
+    button.textContent = button.dataset.label;
+  }
+
+  function readable(main) {
+    // the text of `main` as it is read: a table cell with its column's name, a pause after each part
+    var copy = main.cloneNode(true);
+    copy.querySelectorAll("form, button, .button, script, style, thead, [hidden], .no-print").forEach(function (el) {
+      el.remove();
+    });
+    copy.querySelectorAll("td[data-label]").forEach(function (td) {
+      if (td.textContent.trim()) td.prepend(td.getAttribute("data-label") + " ");
+    });
+    copy.querySelectorAll("td, th").forEach(function (el) { el.append(", "); });
+    copy.querySelectorAll("h1, h2, h3, p, li, tr, dt, dd, br").forEach(function (el) { el.after("\n"); });
+    return copy.textContent.replace(/[ \t]+/g, " ").replace(/(, )?\s*\n\s*/g, "\n").trim();
+  }
 
   var now = document.querySelector("form[data-submit-now]");
   if (now) HTMLFormElement.prototype.submit.call(now);
