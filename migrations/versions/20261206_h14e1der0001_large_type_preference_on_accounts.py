@@ -1,7 +1,7 @@
 """accounts: large_type, the account's own choice of large type (issue 14, elder-friendly pages)
 
 Revision ID: h14e1der0001
-Revises: h14st4gedix1
+Revises: 5f1c0de14a7f
 Create Date: 2026-12-06 19:09:43.765305
 
 A constant default: PostgreSQL adds the column without rewriting the table.
@@ -14,7 +14,7 @@ import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = 'h14e1der0001'
-down_revision = 'h14st4gedix1'
+down_revision = '5f1c0de14a7f'
 branch_labels = None
 depends_on = None
 
