@@ -70,9 +70,10 @@ def household_honours(household_id) -> dict:
 
 
 def veto_titles(codes) -> str:
-    """"ZF04 赌博、ZF05 违规建房" for the veto item codes that capped a rating."""
+    """"赌博、违规建房" for the veto item codes that capped a rating: the names, as a villager reads
+    them (the code only when the item is gone)."""
     known = stars.deduction_items()
-    return "、".join(f"{c} {known.get(c, '')}".strip() for c in codes)
+    return "、".join(known.get(c) or c for c in codes)
 
 
 @bp.app_context_processor
@@ -89,8 +90,10 @@ def _home_panel(actor, household) -> dict | None:
     found = stars.household_stars(actor, household.id)
     if not found.configured:
         return None
+    board = wall.wall_of(household.village_id)  # the village's honour wall, straight to its page
     return {"found": found, "titles": [(p, titles.title_name(t)) for p, t, _c in titles.household_titles(household.id)
-                                       if p == found.period]}
+                                       if p == found.period],
+            "wall": url_for("honours.public_wall", token=board.public_token) if board else None}
 
 
 register_home_panel("stars", "honours/_home_panel.html", _home_panel, order=20)
