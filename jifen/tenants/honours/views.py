@@ -90,13 +90,22 @@ def _home_panel(actor, household) -> dict | None:
     found = stars.household_stars(actor, household.id)
     if not found.configured:
         return None
-    board = wall.wall_of(household.village_id)  # the village's honour wall, straight to its page
     return {"found": found, "titles": [(p, titles.title_name(t)) for p, t, _c in titles.household_titles(household.id)
-                                       if p == found.period],
-            "wall": url_for("honours.public_wall", token=board.public_token) if board else None}
+                                       if p == found.period]}
 
 
 register_home_panel("stars", "honours/_home_panel.html", _home_panel, order=20)
+
+
+def _wall_panel(actor, household) -> dict | None:
+    """The household home's link to its village's honour wall, straight to the wall's page."""
+    if actor is None or not may(actor, "honour.view", household):
+        return None
+    board = wall.wall_of(household.village_id)
+    return {"url": url_for("honours.public_wall", token=board.public_token)} if board else None
+
+
+register_home_panel("honour_wall", "honours/_wall_panel.html", _wall_panel, order=80)
 
 
 # --- the honours page ------------------------------------------------------------------------------
