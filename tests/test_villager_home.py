@@ -7,8 +7,11 @@ import re
 
 import pytest
 
+from jifen.platform.db import db
+from jifen.tenants.notifications.service import notify
 from tests.conftest import page_login
 from tests.test_ledger_pages import posted
+from tests.test_notices_pages import in_alpha
 from tests.test_store_orders_pages import PAGES, review_and_confirm, setup_shop, signed_in
 
 
@@ -20,12 +23,16 @@ def _villager(app):
 
 def test_villager_home_is_their_household_with_next_steps_and_rules(app, world, pw):
     posted(app, world, pw)  # +5 earned for 张三伟
+    with in_alpha(app, world):
+        notify(pw.household, "corrected", "home-1", item="打扫卫生", points=3, reason="核对")
+        db.session.commit()
     home = _villager(app).get("/t/alpha/")
     assert home.status_code == 200
     html = home.get_data(as_text=True)
     assert '<div class="lg-balance" id="earned"><span class="lg-num">5</span>' in html
     assert 'id="next-steps"' in html and 'href="/t/alpha/orders/shop"' in html and 'href="/t/alpha/inbox/"' in html
     assert f'href="/t/alpha/ledger/households/{pw.household}/passbook"' in html
+    assert re.search(r'<span class="badge" id="unread">\d+ 条新消息</span>', html)  # new messages are said
     # this village's rules a household applies for, each with its own apply link; staff items are not there
     rules = html[html.index('id="rules"'):]
     for code in ("A1", "A2", "V1"):
@@ -83,3 +90,21 @@ def test_store_orders_are_not_plus_zero_rows_of_the_civility_file(app, world, sh
     assert "lg-order" in passbook  # the passbook says what the order did to available points
     file = villager.get(f"/t/alpha/ledger/households/{shop.household}/file").get_data(as_text=True)
     assert '<td class="lg-pts">+0</td>' not in file
+
+
+def test_villager_reads_the_rules_in_force_without_drafts_or_other_villages(app, world, pw):
+    html = _villager(app).get("/t/alpha/rulebook/").get_data(as_text=True)
+    assert "积分管理实施细则" in html  # the version in force
+    assert "草稿" not in html and "/rulebook/villages/" not in html
+    staff = app.test_client()
+    page_login(staff, "alpha", world.a.username())
+    staff_html = staff.get("/t/alpha/rulebook/").get_data(as_text=True)
+    assert "草稿" in staff_html and "/rulebook/villages/" in staff_html
+
+
+def test_villager_village_list_has_names_not_codes(app, world, pw):
+    html = _villager(app).get("/t/alpha/villages/").get_data(as_text=True)
+    assert "官田村" in html and "alpha-0" not in html
+    staff = app.test_client()
+    page_login(staff, "alpha", world.a.username())
+    assert "alpha-0" in staff.get("/t/alpha/villages/").get_data(as_text=True)

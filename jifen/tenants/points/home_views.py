@@ -11,6 +11,7 @@ from werkzeug.routing import BuildError
 
 from jifen.platform.console import register_home
 from jifen.platform.roles.authz import villager_only
+from jifen.tenants.notifications.service import unread_count
 from jifen.tenants.points import applications, entries
 from jifen.tenants.points.home_panels import panels_for
 from jifen.tenants.points.ledger_views import pending_of
@@ -39,7 +40,7 @@ def villager_home(actor):
     return render_template("points/villager_home.html", hh=hh, earned=earned, available=available,
                            period=entries.current_period(), rules=rules, application_url=application_url,
                            pending=pending_of(hh.id), panels=panels_for(actor, hh),
-                           store=_link("orders.shop"), inbox=_link("inbox.index"),
+                           store=_link("orders.shop"), inbox=_link("inbox.index"), unread=unread_count(actor),
                            STATE_LABELS=STATE_LABELS, item_title=item_title)
 
 
