@@ -31,6 +31,7 @@ def test_villager_home_is_their_household_with_next_steps_and_rules(app, world, 
     html = home.get_data(as_text=True)
     assert '<div class="lg-balance" id="earned"><span class="lg-num">5</span>' in html
     assert 'id="next-steps"' in html and 'href="/t/alpha/orders/shop"' in html and 'href="/t/alpha/inbox/"' in html
+    assert f'href="/t/alpha/orders/my-card?household_id={pw.household}"' in html  # the code for the store counter
     assert f'href="/t/alpha/ledger/households/{pw.household}/passbook"' in html
     assert re.search(r'<span class="badge" id="unread">\d+ 条新消息</span>', html)  # new messages are said
     # this village's rules a household applies for, each with its own apply link; staff items are not there

@@ -5,7 +5,8 @@
    (change: submit the form), data-slug-form (submit: go to /t/<slug>/), data-submit-now (a form sent
    as soon as the page loads: the form kept through sign-in), data-compress-photos (a photo input: on
    submit the photos are shrunk on the phone to 1280 px JPEG and sent with a progress bar; without
-   JavaScript, or a browser that can't, the form is sent as it is and the server shrinks them). */
+   JavaScript, or a browser that can't, the form is sent as it is and the server shrinks them),
+   data-stepper (a number input: − and + buttons beside it). */
 (function () {
   "use strict";
   document.addEventListener("click", function (e) {
@@ -90,6 +91,32 @@
       xhr.send(data);
     });
   }
+
+  // data-stepper (a number input): − and + buttons of 44 px beside it, within its min and max; the
+  // number stays typeable, and without JavaScript the box alone works
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-stepper]"), function (input) {
+    if (input.disabled) return;
+    var box = document.createElement("span");
+    box.className = "or-step";
+    input.parentNode.insertBefore(box, input);
+    function button(text, label, delta) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.textContent = text;
+      b.setAttribute("aria-label", label);
+      b.addEventListener("click", function () {
+        var value = (parseInt(input.value, 10) || 0) + delta;
+        var max = parseInt(input.max, 10);
+        if (!isNaN(max)) value = Math.min(value, max);
+        input.value = Math.max(value, parseInt(input.min, 10) || 0) || "";
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      return b;
+    }
+    box.appendChild(button("\u2212", input.getAttribute("data-less") || "-", -1));
+    box.appendChild(input);
+    box.appendChild(button("+", input.getAttribute("data-more") || "+", 1));
+  });
 
   var now = document.querySelector("form[data-submit-now]");
   if (now) HTMLFormElement.prototype.submit.call(now);

@@ -40,7 +40,8 @@ def villager_home(actor):
     return render_template("points/villager_home.html", hh=hh, earned=earned, available=available,
                            period=entries.current_period(), rules=rules, application_url=application_url,
                            pending=pending_of(hh.id), panels=panels_for(actor, hh),
-                           store=_link("orders.shop"), inbox=_link("inbox.index"), unread=unread_count(actor),
+                           store=_link("orders.shop"), my_card=_link("orders.my_card", household_id=hh.id),
+                           inbox=_link("inbox.index"), unread=unread_count(actor),
                            STATE_LABELS=STATE_LABELS, item_title=item_title)
 
 
