@@ -45,7 +45,7 @@ TENANT = "longwo"
 USERNAME, PASSWORD = "villager-guantian-1", "Longwo-demo-2026"  # jifen demo's villager
 RTT_S, KBPS, CPU_SLOWDOWN = 0.4, 400, 4
 TARGET_RATIO, TARGET_WARM_S = 1.3, 1.0
-SKIP = ("/logout", "/login", "/lang")  # links of the home page that are not pages to read
+SKIP = ("/logout", "/login", "/lang", ".xlsx")  # links of the home page that are not pages to read (a workbook)
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 

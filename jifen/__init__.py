@@ -86,7 +86,14 @@ def _register_pages(app: Flask) -> None:
     from jifen.tenants.integrity import views as integrity_views
     from jifen.tenants.notifications import delivery_views
     from jifen.tenants.notifications import views as inbox_views
-    from jifen.tenants.points import apply_views, ledger_views, notice_views, period_views, review_views
+    from jifen.tenants.points import (
+        apply_views,
+        home_views,  # noqa: F401 - registers the villager's own home
+        ledger_views,
+        notice_views,
+        period_views,
+        review_views,
+    )
     from jifen.tenants.rankings import views as ranking_views
     from jifen.tenants.rulebook import views as rulebook_views
     from jifen.tenants.store import order_views

@@ -7,6 +7,7 @@ when imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from jifen.platform.roles.authz import POLICIES, SELF, Actor
 
@@ -31,6 +32,28 @@ def register_tile(endpoint: str, label, action: str, order: int = 100) -> None:
 def tiles_for(actor: Actor) -> list[Tile]:
     roles = actor.roles if actor else set()
     return [t for t in TILES if SELF in POLICIES[t.action].roles or roles & POLICIES[t.action].roles]
+
+
+# --- a home of one's own ------------------------------------------------------------------------------
+# Tiles are a staff member's work home. A capability may give some actors a home built for them
+# instead (the villager's household home): the first registered home that answers wins.
+
+HOMES: list[Callable] = []
+
+
+def register_home(home: Callable) -> None:
+    """`home(actor)` returns the page (a response) for an actor it is made for, else None."""
+    if home not in HOMES:
+        HOMES.append(home)
+
+
+def own_home(actor: Actor):
+    """The first registered home's page for this actor, or None (then the tiles)."""
+    for home in HOMES:
+        page = home(actor)
+        if page is not None:
+            return page
+    return None
 
 
 # --- the county console's navigation ---------------------------------------------------------------

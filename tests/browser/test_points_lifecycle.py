@@ -79,7 +79,7 @@ def _apply(browser, live_server, tmp_path, shot) -> str:
     """The villager: home → My points → apply → A1 with a photo → the application page."""
     ctx, page = _signed_in(browser, live_server, "villager")
     try:
-        page.locator(f'ul.tiles a[href="{T}/ledger/me"]').click()
+        page.goto(f"{T}/ledger/me")  # the household page; the villager's home: test_villager_home
         page.wait_for_url(re.compile(rf".*{T}/ledger/households/{UUID}$"))
         assert page.locator("main h1").inner_text().strip() == HEAD
         assert int(page.locator("#earned .lg-num").inner_text()) == 0
@@ -279,7 +279,7 @@ def _dismiss(browser, live_server, app_id, shot):
 def _passbook(browser, live_server, app_id, shot):
     ctx, page = _signed_in(browser, live_server, "villager")
     try:
-        page.locator(f'ul.tiles a[href="{T}/ledger/me"]').click()
+        page.goto(f"{T}/ledger/me")  # the household page; the villager's home: test_villager_home
         page.wait_for_url(re.compile(rf".*{T}/ledger/households/{UUID}$"))
         household_id = page.url.rsplit("/", 1)[1]
         assert int(page.locator("#earned .lg-num").inner_text()) == POINTS

@@ -36,7 +36,7 @@ def _qty(page, name: str):
 def _villager_orders(browser, live_server, shot) -> str:
     ctx, page = _signed_in(browser, live_server, "villager")
     try:
-        page.locator(f'ul.tiles a[href="{T}/orders/shop"]').click()
+        page.locator(f'#next-steps a[href="{T}/orders/shop"]').click()  # from the villager's home
         page.wait_for_url(f"**{T}/orders/shop")
         assert page.locator("#available").inner_text().strip() == "100"
         assert _qty(page, "洗衣粉").is_disabled()  # out of stock
@@ -154,7 +154,7 @@ def _cards_and_counter(browser, live_server, shot):
 def _passbook(browser, live_server, shot):
     ctx, page = _signed_in(browser, live_server, "villager")
     try:
-        page.locator(f'ul.tiles a[href="{T}/ledger/me"]').click()
+        page.goto(f"{T}/ledger/me")  # the household page; the villager's home: test_villager_home
         page.wait_for_url(re.compile(rf".*{T}/ledger/households/{UUID}$"))
         assert page.locator("#available .lg-num").inner_text().strip() == "72"
         shot(page, "orders-10-villager-home")

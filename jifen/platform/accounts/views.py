@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from jifen.platform import form_resume
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
-from jifen.platform.console import register_tile, tiles_for
+from jifen.platform.console import own_home, register_tile, tiles_for
 from jifen.platform.ratelimit import login_limits
 from jifen.platform.web import current_actor, public, submit
 
@@ -118,7 +118,9 @@ def setup(secret):
 
 @bp.route("/")
 def home():
-    return render_template("township/home.html", tiles=tiles_for(current_actor()))
+    """A villager's own home where a capability gives one; staff keep their tiles."""
+    actor = current_actor()
+    return own_home(actor) or render_template("township/home.html", tiles=tiles_for(actor))
 
 
 ACCOUNT_FORMS = {  # the account page's three forms, by their hidden `form` field

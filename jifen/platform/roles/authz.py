@@ -17,7 +17,16 @@ from flask_babel import gettext as _
 
 from jifen.platform.errors import Forbidden, NotFound
 from jifen.platform.roles import reach
-from jifen.platform.roles.registry import OPERATOR, POLICIES, ROLES, SELF, TOWNSHIP_ADMIN, Policy, register_policies
+from jifen.platform.roles.registry import (
+    OPERATOR,
+    POLICIES,
+    ROLES,
+    SELF,
+    TOWNSHIP_ADMIN,
+    VILLAGER,
+    Policy,
+    register_policies,
+)
 
 ALL_ROLES = frozenset(ROLES)
 ADMIN = frozenset({TOWNSHIP_ADMIN})
@@ -122,6 +131,12 @@ def authorize(actor: Actor, action_name: str, target=None) -> Grant | None:
     if grant is None:
         raise NotFound(_("Not found."))
     return grant
+
+
+def villager_only(actor: Actor | None) -> bool:
+    """A villager and nothing else: their pages speak to a household, not to staff (no rule codes,
+    no work tiles)."""
+    return bool(actor and actor.grants) and {g.role for g in actor.grants} == {VILLAGER}
 
 
 def may(actor: Actor, action_name: str, target=None) -> bool:

@@ -71,9 +71,10 @@ def household_honours(household_id) -> dict:
 
 
 def veto_titles(codes) -> str:
-    """"ZF04 赌博、ZF05 违规建房" for the veto item codes that capped a rating."""
+    """"赌博、违规建房" for the veto item codes that capped a rating: the names, as a villager reads
+    them (the code only when the item is gone)."""
     known = stars.deduction_items()
-    return "、".join(f"{c} {known.get(c, '')}".strip() for c in codes)
+    return "、".join(known.get(c) or c for c in codes)
 
 
 @bp.app_context_processor
@@ -95,6 +96,17 @@ def _home_panel(actor, household) -> dict | None:
 
 
 register_home_panel("stars", "honours/_home_panel.html", _home_panel, order=20)
+
+
+def _wall_panel(actor, household) -> dict | None:
+    """The household home's link to its village's honour wall, straight to the wall's page."""
+    if actor is None or not may(actor, "honour.view", household):
+        return None
+    board = wall.wall_of(household.village_id)
+    return {"url": url_for("honours.public_wall", token=board.public_token)} if board else None
+
+
+register_home_panel("honour_wall", "honours/_wall_panel.html", _wall_panel, order=80)
 
 
 # --- the honours page ------------------------------------------------------------------------------

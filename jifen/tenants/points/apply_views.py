@@ -69,8 +69,8 @@ def _self_page(errors=None, form=None, status=200, kept=()):
     choices = applications.applicant_households(actor)
     chosen = (form or request.args).get("household_id") or ""
     household = next((h for h in choices if str(h.id) == chosen), choices[0] if choices else None)
-    return _apply_form(household, choices, errors or {}, form or {"occurred_on": clock.today().isoformat()},
-                       proxy=False, status=status, kept=kept)
+    first = {"occurred_on": clock.today().isoformat(), "item_id": request.args.get("item_id", "")}  # "apply for this"
+    return _apply_form(household, choices, errors or {}, form or first, proxy=False, status=status, kept=kept)
 
 
 @bp.route("/apply", methods=["GET", "POST"])

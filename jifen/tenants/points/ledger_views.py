@@ -57,7 +57,7 @@ def _period() -> int | None:
         return None
 
 
-def _pending(household_id) -> list[Application]:
+def pending_of(household_id) -> list[Application]:
     return list(db.session.execute(select(Application).where(
         Application.household_id == household_id, Application.state.in_(PENDING))
         .order_by(Application.created_at.desc())).scalars())
@@ -106,7 +106,7 @@ def household(household_id):
     return render_template("ledger/household.html", hh=hh, village=tenant_get(Village, hh.village_id),
                            earned=earned, available=available, period=entries.current_period(), latest=latest,
                            closes=closes,
-                           pending=_pending(household_id),
+                           pending=pending_of(household_id),
                            may_apply=may(actor, "application.self_apply", hh) or may(actor, "application.proxy", hh),
                            own=may(actor, "application.self_apply", hh),
                            may_inbox=household_id in (scope_ids(actor, "inbox.view", "household") or set()),
@@ -155,6 +155,8 @@ def civility_file(household_id):
     """户主文明档案袋: the household, its members, entries, evidence and signatures on one page."""
     actor = current_actor()
     rows = _with_running(entries.passbook(actor, household_id))  # authorizes ledger.view
+    # the file records conduct: store orders and year-end carries move no earned points ("+0" rows)
+    rows = [r for r in rows if r["tx"].points or r["tx"].reverses_id]
     h = households.household_detail(actor, household_id)
     photos = db.session.execute(select(ApplicationPhoto, Application).join(
         Application, Application.id == ApplicationPhoto.application_id).where(

@@ -5,7 +5,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
-from jifen.platform.roles.authz import may
+from jifen.platform.roles.authz import may, villager_only
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.households import service as households
@@ -69,6 +69,7 @@ def _detail(application_id, errors=None, form=None, status=200):
                            photos=applications.photos_of(app.id), steps=applications.steps_of(app.id), tally=tally,
                            objections=objections, can=can, own=app.household_id in own, voted=voted,
                            filed_by_me=applications.filed_by(actor, app),
+                           show_code=not villager_only(actor),  # rule codes are staff shorthand
                            errors=errors or {}, form=form or {}), status
 
 

@@ -7,8 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
 from jifen.platform.errors import Invalid
-from jifen.platform.roles.authz import authorize, may
-from jifen.platform.roles.registry import VILLAGER
+from jifen.platform.roles.authz import authorize, may, villager_only
 from jifen.platform.tenancy import tenant_get
 from jifen.platform.web import current_actor
 from jifen.tenants.points.home_panels import register_home_panel
@@ -27,10 +26,6 @@ def _helpers():
     return {"level_name": level_name, "actor": current_actor(), "may": may}
 
 
-def _villager_only(actor) -> bool:
-    return bool(actor.grants) and {g.role for g in actor.grants} == {VILLAGER}
-
-
 @bp.get("/")
 def index():
     """Where a ranking can be opened from: the township, the villages and grid nodes in reach. A
@@ -42,7 +37,7 @@ def index():
     except Invalid:
         period = None
     villages = service.villages_in_scope(actor)
-    if _villager_only(actor) and len(villages) == 1:
+    if villager_only(actor) and len(villages) == 1:
         return redirect(url_for("rankings.village", village_id=villages[0].id, period=period))
     township = service.township_target(actor)
     spanning = service.grid_nodes_in_scope(actor, None)

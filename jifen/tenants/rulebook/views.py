@@ -11,7 +11,7 @@ from jifen.platform import clock
 from jifen.platform.console import register_tile
 from jifen.platform.db import parse_uuid
 from jifen.platform.errors import NotFound
-from jifen.platform.roles.authz import Actor, may
+from jifen.platform.roles.authz import Actor, may, villager_only
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.rulebook import adoption, service, signing
 from jifen.tenants.rulebook.checks import STATUS_LABELS
@@ -71,6 +71,10 @@ def index():
 def _index(actor: Actor, errors: dict, form):
     versions, today = service.list_versions(actor), clock.today()
     adopted = service.adopted_version()
+    if villager_only(actor):  # a villager reads the rules in force, not drafts or other villages' adoption
+        return render_template("rulebook/index.html", versions=[], in_force=service.version_in_force(today),
+                               upcoming=None, numbers={}, villages=[], errors=errors, form=form, drafts=[],
+                               history=[], villager=True)
     return render_template("rulebook/index.html", versions=versions, in_force=service.version_in_force(today),
                            upcoming=adopted if adopted and adopted.adopted_on > today else None,
                            numbers={v.id: v.number for v in versions},

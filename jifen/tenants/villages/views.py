@@ -5,6 +5,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from jifen.platform.console import register_tile
+from jifen.platform.roles.authz import villager_only
 from jifen.platform.web import current_actor, submit
 from jifen.tenants.villages import service
 
@@ -14,7 +15,9 @@ register_tile("villages.index", _l("Villages"), "village.list", order=20)
 
 @bp.route("/")
 def index():
-    return render_template("villages/index.html", villages=service.list_villages(current_actor()))
+    actor = current_actor()  # village codes (pinyin) are the staff's keys, not a villager's words
+    return render_template("villages/index.html", villages=service.list_villages(actor),
+                           show_code=not villager_only(actor))
 
 
 @bp.route("/new", methods=["GET", "POST"])
