@@ -52,7 +52,7 @@ def _villager_pages(page) -> dict:
     pages["notice"] = page.locator("a[data-notice]").first.get_attribute("href") if page.locator(
         "a[data-notice]").count() else None
     ok(page.goto(f"{T}/"), page)
-    store = page.locator("main a[href*='/store']")
+    store = page.locator("main a[href*='/orders/shop'], main a[href*='/store']")  # the home's store button
     pages["store"] = store.first.get_attribute("href") if store.count() else None
     return pages
 
