@@ -26,10 +26,12 @@ self.addEventListener("fetch", function (e) {
   var scope = new URL(self.registration.scope).pathname;
   if (req.mode === "navigate" && url.pathname === scope) {
     e.respondWith(fetch(req).then(function (resp) { return keep(scope, resp); }, function () {
-      return caches.match(scope).then(function (kept) { return kept || Response.error(); });
+      return caches.match(scope, { ignoreVary: true, ignoreSearch: true }).then(function (kept) {
+        return kept || Response.error();
+      });
     }));
   } else if (url.pathname.indexOf("/static/") === 0) {
-    e.respondWith(caches.match(req).then(function (kept) {
+    e.respondWith(caches.match(req, { ignoreVary: true }).then(function (kept) {
       return kept || fetch(req).then(function (resp) { return keep(req, resp); });
     }));
   }
