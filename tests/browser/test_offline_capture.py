@@ -33,7 +33,8 @@ def _capture(page, description: str, points: str = "", household: str = "张三�
     page.select_option("#fd-household", label=household)
     value = page.locator("#fd-item option", has_text=item).get_attribute("value")
     page.select_option("#fd-item", value)
-    page.fill("#fd-points", points)
+    if page.is_visible("#fd-points"):
+        page.fill("#fd-points", points)
     page.fill("#fd-description", description)
     page.click("#fd-save")
 
@@ -116,7 +117,14 @@ def test_three_records_captured_offline_arrive_exactly_once(browser, live_server
         ctx.close()
 
 
-def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, server_env, shot):
+def _photo(path):
+    from PIL import Image
+
+    Image.new("RGB", (800, 600), (40, 120, 40)).save(path, "JPEG")
+    return path
+
+
+def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, server_env, shot, tmp_path):
     run_seed(server_env, "tests.browser.seed_points", SLUG + "r", timeout=120)
     ctx, first = signed_in(browser, live_server, SLUG + "r", "gridder", PASSWORD)
     try:
@@ -140,5 +148,25 @@ def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, 
         _shown(page, "refused", 0)
         assert _count(server_env, "分值太高") == 1
         shot(page, "offline-capture-04-fixed-and-sent")
+
+        # a proxy application with its photo, kept on the phone as a Blob until the network returns
+        ctx.set_offline(True)
+        page.check("input[name=kind][value=proxy]")
+        page.set_input_files("#fd-photos", str(_photo(tmp_path / "p.jpg")))
+        _capture(page, "代为申请带照片", household="李四 2号", item="测试项A1")
+        _shown(page, "waiting", 1)
+        ctx.set_offline(False)
+        _shown(page, "sent", 2)
+        assert _count(server_env, "代为申请带照片") == 1
+        with sqlite3.connect(server_env["JIFEN_DATABASE_URL"].removeprefix("sqlite:///")) as conn:
+            assert conn.execute("SELECT count(*) FROM application_photos p JOIN applications a "
+                                "ON a.id = p.application_id WHERE a.description = '代为申请带照片' "
+                                "AND a.origin = 'proxy'").fetchone()[0] == 1
+
+        # signing out leaves nothing of this person on the phone
+        with page.expect_navigation():
+            page.locator("header form button", has_text="退出登录").click()
+        assert page.evaluate("() => indexedDB.databases().then(d => d.map(x => x.name))") == []
+        assert page.evaluate("() => caches.keys()") == []
     finally:
         ctx.close()
