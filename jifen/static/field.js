@@ -195,13 +195,35 @@
     var h = household(d.household_id), v = h && village(h.village_id);
     var it = v && v.items.filter(function (i) { return i.id === d.item_id; })[0];
     var chosen = Array.prototype.slice.call(form.elements.photos.files || []);
+    Promise.all(chosen.map(shrink)).then(function (photos) { keep(d, h, it, chosen, photos); });
+  }
+
+  var EDGE = 1280, QUALITY = 0.8;
+
+  function shrink(file) {
+    /* A phone photo of several MB goes up at most 1280 px, JPEG 0.8 (as the pages do, jifen.js);
+       a browser that can't keeps the file as it is and the server shrinks it. */
+    if (!window.createImageBitmap || !HTMLCanvasElement.prototype.toBlob) return Promise.resolve(file);
+    return createImageBitmap(file).then(function (img) {
+      var scale = Math.min(1, EDGE / Math.max(img.width, img.height));
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(img.width * scale); canvas.height = Math.round(img.height * scale);
+      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) { resolve(blob || file); }, "image/jpeg", QUALITY);
+      });
+    }, function () { return file; });
+  }
+
+  function keep(d, h, it, chosen, photos) {
     var row = editing || { id: uuid(), created: Date.now(), photos: [] };
     Object.keys(d).forEach(function (k) { row[k] = d[k]; });
     if (row.kind === "proxy") row.points = "";
     row.household_label = h ? h.head_name + " " + h.door_plate : "";
     row.item_label = it ? it.title : "";
-    if (chosen.length) row.photos = chosen.map(function (f) { return new Blob([f], { type: f.type }); });
-    row.photo_names = chosen.length ? chosen.map(function (f) { return f.name; }) : (row.photo_names || []);
+    if (chosen.length) row.photos = photos.map(function (f) { return new Blob([f], { type: f.type }); });
+    row.photo_names = chosen.length ? chosen.map(function (f) { return f.name.replace(/\.\w+$/, "") + ".jpg"; })
+                                    : (row.photo_names || []);
     row.state = "waiting"; row.key = uuid(); row.errors = null; row.message = "";
     editing = null;
     putQueued(row).then(function () {

@@ -117,10 +117,16 @@ def test_three_records_captured_offline_arrive_exactly_once(browser, live_server
         ctx.close()
 
 
+KEPT_PHOTOS = """() => new Promise(resolve => { const req = indexedDB.open("jifen-field");
+  req.onsuccess = () => { const get = req.result.transaction("queue").objectStore("queue").getAll();
+    get.onsuccess = () => { resolve(get.result.filter(r => r.state === "waiting")
+      .flatMap(r => r.photos.map(p => p.size))); req.result.close(); }; }; })"""
+
+
 def _photo(path):
     from PIL import Image
 
-    Image.new("RGB", (800, 600), (40, 120, 40)).save(path, "JPEG")
+    Image.effect_noise((4000, 3000), 50).convert("RGB").save(path, "JPEG", quality=92)  # a phone photo
     return path
 
 
@@ -155,6 +161,8 @@ def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, 
         page.set_input_files("#fd-photos", str(_photo(tmp_path / "p.jpg")))
         _capture(page, "代为申请带照片", household="李四 2号", item="测试项A1")
         _shown(page, "waiting", 1)
+        kept = page.evaluate(KEPT_PHOTOS)  # shrunk on the phone before it is kept: at most 1280 px
+        assert len(kept) == 1 and kept[0] < 600_000 < (tmp_path / "p.jpg").stat().st_size, kept
         ctx.set_offline(False)
         _shown(page, "sent", 2)
         assert _count(server_env, "代为申请带照片") == 1
