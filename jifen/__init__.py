@@ -23,7 +23,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
                                 x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
 
-    from jifen.platform import api, charts, compression, errortracking, i18n, metrics, ratelimit, static_version, web
+    from jifen.platform import (
+        api,
+        charts,
+        compression,
+        errortracking,
+        i18n,
+        metrics,
+        ratelimit,
+        static_version,
+        type_size,
+        web,
+    )
     from jifen.platform.db import db
 
     compression.init_app(app)  # first: its after-request hook then runs last
@@ -32,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     metrics.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     i18n.init_app(app)
+    type_size.init_app(app)
     static_version.init_app(app)
     charts.init_app(app)
     web.init_app(app)

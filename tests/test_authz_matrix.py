@@ -79,6 +79,7 @@ EXPECTED = {
     "notification_prefs.manage": {TA, VA, GW, VL}, "delivery.view": {TA}, "delivery.retry": {TA},
     "period.close": {TA}, "period.view": {TA, VA, AC, GW, PM},
     "file.view": EVERY,
+    "household_card.own": {VL},
     "audit.list": {TA}, "audit.verify": {TA}, "retention.view": {TA},
     "jobs.list": {TA}, "jobs.view": {TA}, "jobs.county": {OP},
     "cockpit.county": {OP},

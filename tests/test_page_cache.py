@@ -1,5 +1,6 @@
 """The dashboards' fragments are kept until their township commits (platform/page_cache): served
-again without recomputing while nothing changed, never to another reader, let go by any commit made
+again without recomputing while nothing changed, shared by readers with the same grants and never
+shown to another view, let go by any commit made
 in the township's scope, in this process or another, and the page still answers when Redis cannot be
 reached."""
 from __future__ import annotations
@@ -82,6 +83,38 @@ def test_a_readers_kept_page_is_never_anothers(app, board):  # noqa: F811
     assert f"· {name} <small>" in own and f"· {name} <small>" not in township
 
 
+def test_readers_with_the_same_grants_share_the_kept_page(app, board):  # noqa: F811
+    """A second village admin of the same village is served the page the first one's request kept
+    (the view is the grants, not the person); the township admin's own page was not theirs."""
+    from jifen.platform.accounts.models import User
+    from jifen.platform.accounts.service import actor_for
+    from jifen.platform.staff import service as staff
+    from tests.conftest import set_password
+
+    with app.app_context():
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == board.slug)).scalar_one()
+        with tenant_scope(tenant):
+            admin = db.session.execute(select(User).where(User.username == "admin")).scalar_one()
+            user, _ = staff.invite(actor_for(admin), {"username": "vadmin2", "display_name": "vadmin2", "roles": [
+                {"role": "village_admin", "scope_ids": [board.village]}]})
+            set_password(user)
+            db.session.commit()
+    first, second, township = app.test_client(), app.test_client(), app.test_client()
+    for client, name in ((first, "vadmin"), (second, "vadmin2"), (township, "admin")):
+        page_login(client, board.slug, name)
+    url = JUNE.format(slug=board.slug)
+    with statements(app) as township_reads:
+        township_page = township.get(url).get_data(as_text=True)
+    with statements(app) as first_reads:
+        own = first.get(url).get_data(as_text=True)
+    with statements(app) as second_reads:
+        again = second.get(url).get_data(as_text=True)
+    assert len(first_reads) > 10 and len(second_reads) < len(first_reads) / 3, (len(first_reads), len(second_reads))
+    board_of = lambda html: html[html.index('<div class="cockpit">'):html.index("</main>")]  # noqa: E731
+    assert board_of(own) == board_of(again) != board_of(township_page)
+    assert len(township_reads) > 10
+
+
 def test_the_page_answers_when_redis_cannot_be_reached(make_app, board):  # noqa: F811
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0", PAGE_CACHE="redis")
     client = app.test_client()
@@ -132,11 +165,12 @@ def test_a_fragment_that_carries_a_per_request_value_is_refused(app, board):  # 
 
     from jifen.platform import page_cache
     from jifen.platform.headers import csp_nonce
+    from jifen.platform.roles.authz import Actor
 
     with app.test_request_context(JUNE.format(slug=board.slug)):
         tenant = db.session.execute(select(Tenant).where(Tenant.slug == board.slug)).scalar_one()
         with tenant_scope(tenant):
-            reader = type("Reader", (), {"id": "someone"})()
+            reader = Actor("user", None, "someone", tenant.id)
             with pytest.raises(RuntimeError, match="nonce or CSRF token"):
                 page_cache.fragment("t", reader, lambda: f'<style nonce="{csp_nonce()}"></style>')
             assert g.csp_nonce

@@ -2,10 +2,15 @@
 
 A township's *data version* is bumped after every commit made while the township is in scope: a
 request's unit of work, a job's run or chunk (whoever commits; the bump is a session event, so no
-committer can forget it). A fragment is kept per reader, language, page URL with its filters and
-local day (ages in days move with it), with the version read before it was rendered, and served
+committer can forget it). A fragment is kept per view (below), language, page URL with its filters
+and local day (ages in days move with it), with the version read before it was rendered, and served
 only while that is still the version: a reader never sees a fragment older than the township's
 last commit.
+
+The *view* is the reader's grants, not the person: readers with the same grants (role and scopes) share
+it. What a reader may see is a function of their grants alone (platform/roles/reach.py: the one
+reach rule), so their pages are the same; a kept fragment must therefore show nothing else of its
+reader (their name and links are in the page around it, rendered for each request).
 
 A commit made with no township in scope (county tools, the beat's claims) bumps nothing: what it
 changes in a township shows when the fragment's time to live (`TTL_SECONDS`) ends. Fragments live
@@ -85,6 +90,12 @@ def _state():
     return ext["page_cache"]
 
 
+def view_of(reader) -> str:
+    """The key part that stands for the reader: their kind and grants (see the module's docstring)."""
+    grants = sorted((g.role, sorted(map(str, g.scope_ids))) for g in reader.grants)
+    return hashlib.sha1(repr((reader.kind, grants)).encode()).hexdigest()[:20]
+
+
 def fragment(name: str, reader, render: Callable[[], str]) -> Markup:
     """The fragment `name` of the current page for `reader` (an Actor), from the cache when the
     township's data has not changed since it was rendered, else `render()`ed (and kept). Whatever
@@ -93,7 +104,7 @@ def fragment(name: str, reader, render: Callable[[], str]) -> Markup:
     tenant_id = current_tenant_id()
     if store is None or tenant_id is None:
         return Markup(render())
-    key = ":".join(("jifen:page", str(tenant_id), name, str(reader.id), str(get_locale()), clock.today().isoformat(),
+    key = ":".join(("jifen:page", str(tenant_id), name, view_of(reader), str(get_locale()), clock.today().isoformat(),
                     hashlib.sha1(request.full_path.encode()).hexdigest()))
     try:
         version, hit = fragments.read(str(tenant_id), key)

@@ -5,7 +5,10 @@
    (change: submit the form), data-slug-form (submit: go to /t/<slug>/), data-submit-now (a form sent
    as soon as the page loads: the form kept through sign-in), data-compress-photos (a photo input: on
    submit the photos are shrunk on the phone to 1280 px JPEG and sent with a progress bar; without
-   JavaScript, or a browser that can't, the form is sent as it is and the server shrinks them). */
+   JavaScript, or a browser that can't, the form is sent as it is and the server shrinks them),
+   data-stepper (a number input: − and + buttons beside it),
+   data-read-aloud (a button shown only where the browser can speak: reads the page's main text, not
+   its navigation, forms or buttons, in the page's language; pressed again, stops). */
 (function () {
   "use strict";
   document.addEventListener("click", function (e) {
@@ -89,6 +92,71 @@
       };
       xhr.send(data);
     });
+  }
+
+  // data-stepper (a number input): − and + buttons of 44 px beside it, within its min and max; the
+  // number stays typeable, and without JavaScript the box alone works
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-stepper]"), function (input) {
+    if (input.disabled) return;
+    var box = document.createElement("span");
+    box.className = "or-step";
+    input.parentNode.insertBefore(box, input);
+    function button(text, label, delta) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.textContent = text;
+      b.setAttribute("aria-label", label);
+      b.addEventListener("click", function () {
+        var value = (parseInt(input.value, 10) || 0) + delta;
+        var max = parseInt(input.max, 10);
+        if (!isNaN(max)) value = Math.min(value, max);
+        input.value = Math.max(value, parseInt(input.min, 10) || 0) || "";
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      return b;
+    }
+    box.appendChild(button("\u2212", input.getAttribute("data-less") || "-", -1));
+    box.appendChild(input);
+    box.appendChild(button("+", input.getAttribute("data-more") || "+", 1));
+  });
+  var synth = window.speechSynthesis;
+  if (synth && window.SpeechSynthesisUtterance) {
+    document.querySelectorAll("button[data-read-aloud]").forEach(function (b) { b.hidden = false; });
+    document.addEventListener("click", function (e) {
+      var button = e.target.closest("button[data-read-aloud]");
+      if (!button) return;
+      if (!button.dataset.label) button.dataset.label = button.textContent;
+      if (synth.speaking || button.classList.contains("reading")) {
+        synth.cancel();
+        done(button);
+        return;
+      }
+      var said = new SpeechSynthesisUtterance(readable(document.querySelector("main")));
+      said.lang = document.documentElement.lang === "en" ? "en" : "zh-CN";
+      said.onend = said.onerror = function () { done(button); };
+      button.classList.add("reading");
+      button.textContent = button.dataset.stopLabel;
+      synth.speak(said);
+    });
+  }
+
+  function done(button) {
+    button.classList.remove("reading");
+    button.textContent = button.dataset.label;
+  }
+
+  function readable(main) {
+    // the text of `main` as it is read: a table cell with its column's name, a pause after each part
+    var copy = main.cloneNode(true);
+    copy.querySelectorAll("form, button, .button, script, style, thead, [hidden], .no-print").forEach(function (el) {
+      el.remove();
+    });
+    copy.querySelectorAll("td[data-label]").forEach(function (td) {
+      if (td.textContent.trim()) td.prepend(td.getAttribute("data-label") + " ");
+    });
+    copy.querySelectorAll("td, th").forEach(function (el) { el.append(", "); });
+    copy.querySelectorAll("h1, h2, h3, p, li, tr, dt, dd, br").forEach(function (el) { el.after("\n"); });
+    return copy.textContent.replace(/[ \t]+/g, " ").replace(/(, )?\s*\n\s*/g, "\n").trim();
   }
 
   var now = document.querySelector("form[data-submit-now]");

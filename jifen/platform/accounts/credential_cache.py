@@ -4,7 +4,7 @@ revocation version shared by all processes.
 Looking a session or token up in PostgreSQL is the one query every request paid for. Instead, each
 process remembers what a credential resolved to, tagged with its township's *revocation version*.
 Every change that must end or alter a credential at once (logout, token revocation, disabling an
-account, new roles, a new language) bumps that version after its transaction commits
+account, new roles, a new language or type size) bumps that version after its transaction commits
 (`changed()`), so the next request in any process sees a newer version and asks the database
 again. Reading the version is one Redis GET, far cheaper than the query.
 

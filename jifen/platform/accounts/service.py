@@ -104,10 +104,10 @@ def grants_by_user(user_ids) -> dict[uuid.UUID, tuple[Grant, ...]]:
 def actor_for(account) -> Actor:
     if isinstance(account, Operator):
         return Actor("operator", account.id, account.display_name, county_id=account.county_id,
-                     locale=account.locale, _account=account)
+                     locale=account.locale, large_type=bool(account.large_type), _account=account)
     return Actor("user", account.id, account.display_name, tenant_id=account.tenant_id,
                  grants=grants_by_user([account.id]).get(account.id, ()), locale=account.locale,
-                 _account=account)
+                 large_type=bool(account.large_type), _account=account)
 
 
 # --- sign in ----------------------------------------------------------------------------------
@@ -150,10 +150,10 @@ def _credential_statement(model, account_model):
         model.expires_at.is_(None) | (model.expires_at > bindparam("now")))
     if account_model is Operator:
         return (select(model.id, model.expires_at, Operator.id, Operator.display_name, Operator.locale,
-                       Operator.county_id)
+                       Operator.county_id, Operator.large_type)
                 .join(Operator, Operator.id == model.operator_id)
                 .where(live, Operator.status == Operator.ACTIVE))
-    return (_with_grants(select(model.id, model.expires_at, User.id, User.display_name, User.locale)
+    return (_with_grants(select(model.id, model.expires_at, User.id, User.display_name, User.locale, User.large_type)
                          .join(User, (User.id == model.user_id) & (User.tenant_id == model.tenant_id)))
             .where(live, User.status == User.ACTIVE))
 
@@ -183,15 +183,15 @@ def resolve(token: str, *, api: bool):
                                       {"token_hash": token_hash, "now": clock.now()}).all()
             if not rows:
                 return None
-            cred_id, expires_at, user_id, name, locale = rows[0][:5]
+            cred_id, expires_at, user_id, name, locale, large_type = rows[0][:6]
             grants = _grants((role, scope) for *_, role, scope in rows)
-            return (cred_id, user_id, name, locale, grants), _seconds_left(expires_at)
+            return (cred_id, user_id, name, locale, bool(large_type), grants), _seconds_left(expires_at)
 
         found = credential_cache.lookup(str(tenant.id), (model.__tablename__, token_hash), load_user)
         if found is None:
             return None
-        cred_id, user_id, name, locale, grants = found
-        actor = Actor("user", user_id, name, tenant_id=tenant.id, locale=locale, grants=grants,
+        cred_id, user_id, name, locale, large_type, grants = found
+        actor = Actor("user", user_id, name, tenant_id=tenant.id, locale=locale, large_type=large_type, grants=grants,
                       load_account=lambda: tenant_get(User, user_id))
         return actor, model, cred_id
     model = OperatorToken if api else OperatorSession
@@ -204,8 +204,8 @@ def resolve(token: str, *, api: bool):
     found = credential_cache.lookup(COUNTY_SCOPE, (model.__tablename__, token_hash), load_operator)
     if found is None:
         return None
-    cred_id, op_id, name, locale, county_id = found
-    actor = Actor("operator", op_id, name, county_id=county_id, locale=locale,
+    cred_id, op_id, name, locale, county_id, large_type = found
+    actor = Actor("operator", op_id, name, county_id=county_id, locale=locale, large_type=bool(large_type),
                   load_account=lambda: db.session.get(Operator, op_id))
     return actor, model, cred_id
 
@@ -325,6 +325,13 @@ def set_locale(actor: Actor, locale: str | None) -> None:
     if locale is not None and locale not in current_app.config["LANGUAGES"]:
         raise Invalid.field("locale", _("Unknown language."))
     actor.account.locale = actor.locale = locale
+    credential_cache.changed(_scope_of(actor.account))
+
+
+@action("account.update")
+def set_large_type(actor: Actor, on: bool) -> None:
+    """The account's own choice of large type: it follows the person to any phone they sign in on."""
+    actor.account.large_type = actor.large_type = bool(on)
     credential_cache.changed(_scope_of(actor.account))
 
 

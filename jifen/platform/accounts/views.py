@@ -1,4 +1,5 @@
-"""Sign-in pages for both realms, the setup link page, the language switch and own-account pages."""
+"""Sign-in pages for both realms, the setup link page, the language and type-size switches and
+own-account pages."""
 from __future__ import annotations
 
 import unicodedata
@@ -57,8 +58,10 @@ def sign_in_page(model, template: str, home: str):
             lang = session.get("lang")
             if lang:  # a language picked on the sign-in page is this person's choice: keep it
                 account.locale = lang
+            if session.get("large_type") is not None:  # so is the type size
+                account.large_type = session["large_type"]
             token = accounts.start_session(account)
-            _fresh_session()  # nothing from before sign-in survives but the language
+            _fresh_session()  # nothing from before sign-in survives but the language and type size
             session["auth"] = token
             session.permanent = True
             nxt = _safe_next(url_for(home))
@@ -77,11 +80,13 @@ def sign_out():
     _fresh_session()
 
 
+KEPT = ("lang", "large_type")  # the phone's own choices, kept through sign-in and sign-out
+
+
 def _fresh_session() -> None:
-    lang = session.get("lang")
+    kept = {key: session[key] for key in KEPT if key in session}
     session.clear()
-    if lang:
-        session["lang"] = lang
+    session.update(kept)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -153,6 +158,34 @@ def set_language():
     if actor is not None and actor.kind == "operator":
         actor.account.locale = actor.locale = locale
     return redirect(_safe_next("/"))
+
+
+def _large_type_choice() -> bool:
+    choice = request.form.get("large_type", "")
+    if choice not in ("on", "off"):
+        abort(400)
+    return choice == "on"
+
+
+@lang_bp.post("/type-size")
+@public
+def set_type_size():
+    """Any page's large-type switch: remembered in the session (the phone) and, when signed in, on
+    the account (every phone the person signs in on)."""
+    on = _large_type_choice()
+    session["large_type"] = on
+    actor = current_actor()
+    if actor is not None and actor.kind == "operator":
+        accounts.set_large_type(actor, on)
+    return redirect(_safe_next("/"))
+
+
+@bp.post("/type-size")
+def set_type_size_signed_in():
+    on = _large_type_choice()
+    accounts.set_large_type(current_actor(), on)
+    session["large_type"] = on
+    return redirect(_safe_next(url_for("township.home")))
 
 
 @bp.post("/lang")

@@ -77,6 +77,7 @@ class Actor:
     county_id: uuid.UUID | None = None
     grants: tuple[Grant, ...] = ()
     locale: str | None = None
+    large_type: bool = False  # pages in large type (the account's choice, see accounts.set_large_type)
     _account: object = field(default=None, repr=False, compare=False)
     load_account: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 

@@ -16,6 +16,7 @@ from jifen.platform.db import db
 from jifen.platform.errors import InputConflict, Invalid, NotFound, refuse
 from jifen.platform.files.responses import xlsx_response
 from jifen.platform.page_once import new_key, once
+from jifen.platform.qr import qr_svg
 from jifen.platform.roles.authz import authorize, may, scope_ids
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.platform.web import current_actor, public, submit
@@ -423,7 +424,13 @@ def list_export(recommendation_list_id):
 
 def _wall_context(token) -> dict:
     found = wall.public_content(token, _period_arg())
-    return {"wall": found, "token": token, "periods": _periods(public=True)}
+    share_url = url_for("honours.public_wall", token=token, _external=True)
+    first = ", ".join(r.name for r in found.top[:3])
+    share_text = (_("Year %(year)d: %(names)s and the village's other honoured households.", year=found.period, names=first)
+                  if first else _("Year %(year)d.", year=found.period))
+    # the share card's line, and the poster's QR code that opens this page
+    return {"wall": found, "token": token, "periods": _periods(public=True), "share_url": share_url,
+            "share_text": share_text, "qr": qr_svg(share_url)}
 
 
 @bp.get("/wall/<token>")

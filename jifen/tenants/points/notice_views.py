@@ -4,11 +4,13 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from jifen.platform.console import register_tile
 from jifen.platform.db import db
 from jifen.platform.errors import NotFound
+from jifen.platform.qr import qr_svg
 from jifen.platform.roles.authz import may
 from jifen.platform.tenancy import tenant_get, tenant_get_or_404
 from jifen.platform.web import current_actor, public, submit
@@ -115,8 +117,15 @@ def decide(objection_id):
 
 def _public_context(token) -> dict:
     notice = notices.notice_by_token(token)
-    return {"notice": notice, "village": tenant_get(Village, notice.village_id), "items": notices.notice_items(notice),
-            "open": notices.is_open(notice), "token": token}
+    items = notices.notice_items(notice)
+    share_url = url_for("notices.public_notice", token=token, _external=True)
+    return {"notice": notice, "village": tenant_get(Village, notice.village_id), "items": items,
+            "open": notices.is_open(notice), "token": token, "share_url": share_url,
+            # the share card's line, and the printed sheet's QR code that opens this page
+            "share_text": ngettext("Notice No. %(n)d: %(num)d item, public from %(opens)s to %(closes)s.",
+                                   "Notice No. %(n)d: %(num)d items, public from %(opens)s to %(closes)s.",
+                                   len(items), n=notice.number, opens=notice.opens_on, closes=notice.closes_on),
+            "qr": qr_svg(share_url)}
 
 
 @bp.get("/public/<token>")

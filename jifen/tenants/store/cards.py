@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from urllib.parse import parse_qs, urlsplit
 
-import segno
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +21,7 @@ from jifen.platform.audit.service import record
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import NotFound
 from jifen.platform.pinyin import pinyin_key
+from jifen.platform.qr import qr_svg  # noqa: F401  (the cards views and tests call cards.qr_svg)
 from jifen.platform.roles.authz import Actor, action, authorize, scope_ids
 from jifen.platform.tenancy import current_tenant_id, tenant_get, tenant_get_or_404
 from jifen.tenants.households.models import ACTIVE, Household
@@ -47,9 +48,13 @@ def normalise(text) -> str:
     return code if len(code) == CODE_LENGTH and all(c in ALPHABET for c in code) else ""
 
 
-def qr_svg(url: str) -> str:
-    """An inline SVG of the QR code (segno: pure Python, no image files)."""
-    return segno.make(url, error="m").svg_inline(scale=3, border=2, omitsize=True)
+def scanned(text) -> str:
+    """What a scanner read or someone pasted: a card's counter link (its `card` parameter), or the
+    code itself as typed; '' when it is neither."""
+    text = str(text or "").strip()[:300]
+    if "card=" in text:
+        return normalise((parse_qs(urlsplit(text).query).get("card") or [""])[0])
+    return normalise(text)
 
 
 # --- who may print ------------------------------------------------------------------------------
@@ -101,8 +106,9 @@ def live_card(household_id) -> HouseholdCard | None:
 
 
 def find(code_text) -> HouseholdCard | None:
-    """The live card with this code (as typed or scanned), or None."""
-    code = normalise(code_text)
+    """The live card with this code (as typed, pasted or scanned), or None. Another township's code
+    finds nothing: the tenant guard adds the township to the query."""
+    code = scanned(code_text)
     if not code:
         return None
     return db.session.execute(select(HouseholdCard).where(HouseholdCard.code == code,
@@ -219,6 +225,33 @@ def revoke(actor: Actor, household_id) -> HouseholdCard | None:
     db.session.flush()
     record(actor, "household_card.revoke", household, after={"code": card.code})
     return card
+
+
+# --- the villager's own code ("My QR code", shown on the phone at the counter) ------------------------
+
+def _own_household(actor: Actor, household_id) -> Household:
+    household = tenant_get_or_404(Household, household_id)
+    authorize(actor, "household_card.own", household)
+    if household.status != ACTIVE:
+        raise NotFound(_("Not found."))
+    return household
+
+
+@action("household_card.own")
+def own_card(actor: Actor, household_id) -> tuple[Household, HouseholdCard | None]:
+    """The villager's own household and its live card (the same code as the printed card)."""
+    household = _own_household(actor, household_id)
+    return household, live_card(household.id)
+
+
+@action("household_card.own")
+def issue_own(actor: Actor, household_id) -> HouseholdCard:
+    """A villager's first code, when the storekeeper has printed none yet; an existing card is kept
+    (a lost card is replaced by the storekeeper, who revokes the old one)."""
+    household = _own_household(actor, household_id)
+    if _issue_missing(actor, [household.id]):
+        record(actor, "household_card.issue", household, after={"issued": 1})
+    return live_card(household.id)
 
 
 def household_of(card: HouseholdCard | None) -> Household | None:

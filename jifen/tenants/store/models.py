@@ -125,6 +125,9 @@ class Order(TenantScoped, db.Model):
         Index("ix_store_orders_tenant_household", "tenant_id", "household_id", "placed_at"),
         Index("ix_store_orders_tenant_open", "tenant_id", "placed_at",
               sqlite_where=text("state = 'open'"), postgresql_where=text("state = 'open'")),
+        # a pickup code names one waiting order of its store; it may come back once that one is closed
+        Index("uq_store_orders_open_pickup", "tenant_id", "store_id", "pickup_code", unique=True,
+              sqlite_where=text("state = 'open'"), postgresql_where=text("state = 'open'")),
     )
     number: Mapped[int]
     store_id: Mapped[uuid.UUID]
@@ -140,6 +143,7 @@ class Order(TenantScoped, db.Model):
     closed_by: Mapped[uuid.UUID | None]
     closed_by_name: Mapped[str] = mapped_column(String(100), default="")
     cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    pickup_code: Mapped[str | None] = mapped_column(String(4))  # a phone order's 4 digits, said at the counter
 
 
 class OrderLine(TenantScoped, db.Model):

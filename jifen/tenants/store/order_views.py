@@ -33,6 +33,7 @@ from jifen.tenants.villages.models import Village
 
 bp = Blueprint("orders", __name__, url_prefix="/t/<tenant_slug>/orders")
 register_tile("orders.shop", _l("Points store"), "inbox.view", order=7)  # villagers
+register_tile("orders.my_card", _l("My QR code"), "household_card.own", order=8)  # villagers
 register_tile("orders.desk", _l("Store counter"), "order.hand_over", order=58)
 register_tile("orders.index", _l("Store orders"), "order.list", order=59)
 register_tile("orders.cards_index", _l("Household QR cards"), "household_card.print", order=66)
@@ -192,6 +193,7 @@ def _detail(order_id, errors=None, status=200):
     order = orders.get_order(actor, order_id)
     household = tenant_get(Household, order.household_id)
     done = request.args.get("done") and order.placed_by == actor.id
+    own = "villager" in actor.roles and household.id in (scope_ids(actor, "order.place", "household") or set())
     return render_template(
         "orders/detail.html", order=order, lines=orders.order_lines(order.id), household=household,
         village=tenant_get(Village, household.village_id), store=tenant_get(Store, order.store_id),
@@ -199,7 +201,10 @@ def _detail(order_id, errors=None, status=200):
         may_cancel=order.state == ORDER_OPEN and may(actor, "order.cancel", order),
         available=orders.available_points(household.id) if done else None, done=done, errors=errors or {},
         card_url=url_for("orders.card", household_id=household.id)
-        if may(actor, "household_card.print") and "villager" not in actor.roles else None), status
+        if may(actor, "household_card.print") and "villager" not in actor.roles else None,
+        # the villager sees the pickup code; the storekeeper asks for it (prefilled from the desk's lookup)
+        pickup_code=order.pickup_code if own else None, pickup_asked=bool(order.pickup_code) and not own,
+        pickup_given=request.values.get("pickup_code", "")[:20]), status
 
 
 @bp.get("/<uuid:order_id>")
@@ -209,8 +214,23 @@ def detail(order_id):
 
 @bp.post("/<uuid:order_id>/hand-over")
 def hand_over(order_id):
-    submit(orders.hand_over, current_actor(), order_id)
+    """The desk's one-tap hand-over, or the order page's, where a phone order's pickup code is asked."""
+    _order, errors = submit(orders.hand_over, current_actor(), order_id, request.form.get("pickup_code"))
+    if errors:
+        return _detail(order_id, errors, 422)
     return redirect(_safe_next(url_for("orders.detail", order_id=order_id)), 303)
+
+
+@bp.get("/pickup")
+def pickup():
+    """The desk's pickup-code box: the store's waiting order with that code, ready to hand over."""
+    actor = current_actor()
+    authorize(actor, "order.hand_over")
+    store, _stores = _store_or_403(actor, "order.hand_over", request.args.get("store_id"))
+    order, errors = submit(orders.find_by_pickup, actor, store.id, request.args.get("pickup_code"))
+    if errors:
+        return _desk_page(store.id, errors, 422)
+    return redirect(url_for("orders.detail", order_id=order.id, pickup_code=order.pickup_code), 303)
 
 
 @bp.post("/<uuid:order_id>/cancel")
@@ -233,15 +253,20 @@ def _store_or_403(actor: Actor, action_name: str, wanted) -> tuple[Store, list[S
 
 @bp.get("/desk")
 def desk():
+    return _desk_page(request.args.get("store_id"))
+
+
+def _desk_page(store_id, errors=None, status=200):
     """Today at the store: orders to hand over (oldest first), handed over today, low stock."""
     actor = current_actor()
     authorize(actor, "order.hand_over")
-    store, stores = _store_or_403(actor, "order.hand_over", request.args.get("store_id"))
+    store, stores = _store_or_403(actor, "order.hand_over", store_id)
     waiting = list(reversed(orders.list_orders(actor, store_id=store.id, state=ORDER_OPEN, limit=500)))
     today = orders.list_orders(actor, store_id=store.id, state=ORDER_HANDED_OVER, closed_on=clock.today(), limit=500)
     low = orders.low_stock(actor, store.id) if may(actor, "stock.view", store) else []
     return render_template("orders/desk.html", store=store, stores=stores, waiting=waiting, today=today,
-                           lines=orders.lines_of(waiting + today), households=_households(waiting + today), low=low)
+                           lines=orders.lines_of(waiting + today), households=_households(waiting + today), low=low,
+                           errors=errors or {}), status
 
 
 def _counter_page(errors=None, form=None, status=200):
@@ -251,7 +276,7 @@ def _counter_page(errors=None, form=None, status=200):
     store, stores = _store_or_403(actor, "order.hand_over", form.get("store_id"))
     errors = dict(errors or {})
     household, results = None, None
-    q = (form.get("q") or "").strip()[:64]
+    q = (form.get("q") or "").strip()[:300]  # a scanned link is longer than a code
     if form.get("card"):  # the QR code's link
         household = cards.household_of(cards.find(form.get("card")))
         if household is None:
@@ -259,7 +284,7 @@ def _counter_page(errors=None, form=None, status=200):
     elif form.get("household_id"):
         household = tenant_get(Household, parse_uuid(form.get("household_id")))
     elif q:  # a typed card code, else a name, pinyin or door plate
-        household = cards.household_of(cards.find(q)) if cards.normalise(q) else None
+        household = cards.household_of(cards.find(q)) if cards.scanned(q) else None
         if household is None:
             page = households_service.search_households(Actor.system("store counter", g.tenant.id), q=q,
                                                         village_id=store.village_id, per_page=20)
@@ -348,6 +373,33 @@ def card_reissue(household_id):
 def card_revoke(household_id):
     submit(cards.revoke, current_actor(), household_id)
     return redirect(url_for("orders.card", household_id=household_id), 303)
+
+
+# --- the villager's own QR code ---------------------------------------------------------------------
+
+@bp.get("/my-card")
+def my_card():
+    """The household's card on the villager's phone, big enough for the counter's scanner."""
+    actor = current_actor()
+    own = orders.own_households(actor)
+    chosen = _pick(own, request.args.get("household_id"))
+    if chosen is None:
+        raise NotFound(_("Not found."))
+    household, live = cards.own_card(actor, chosen.id)
+    village = tenant_get(Village, household.village_id)
+    return render_template("orders/my_card.html", household=household, households=own, card=live,
+                           village=village.name if village else "",
+                           qr=cards.qr_svg(_card_url(live)) if live else None)
+
+
+@bp.post("/my-card")
+def my_card_issue():
+    actor = current_actor()
+    household_id = parse_uuid(request.form.get("household_id"))
+    if household_id is None:
+        raise NotFound(_("Not found."))
+    cards.issue_own(actor, household_id)
+    return redirect(url_for("orders.my_card", household_id=household_id), 303)
 
 
 # --- the household home page's panel ------------------------------------------------------------

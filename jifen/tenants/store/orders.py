@@ -14,6 +14,8 @@ head (audit entries are written after the ledger). Services flush; the caller co
 """
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
@@ -63,6 +65,7 @@ ORDER_DAYS = 7  # an order not handed over by the end of its 7th day (placing da
 MAX_QUANTITY = 99  # of one item in one line of an order (the API document's bound; repeats add up, as stock allows)
 MAX_LINES = 30  # different items in one order
 MAX_REASON = 300
+PICKUP_DIGITS = 4  # said aloud or read off the phone at the counter; unique among the store's waiting orders
 STATE_LABELS = {ORDER_OPEN: _l("Waiting for hand-over"), ORDER_HANDED_OVER: _l("Handed over"),
                 ORDER_CANCELLED: _l("Cancelled"), ORDER_EXPIRED: _l("Expired")}
 
@@ -325,9 +328,11 @@ def place_order(actor: Actor, data: dict) -> Order:
     total = sum(item.price_points * quantity for item, quantity in lines)
     today = clock.today()
 
-    number = _next_number()  # 1. the order counter
+    number = _next_number()  # 1. the order counter (its row lock also keeps two new pickup codes apart)
+    phone = own and not hand_over
     order = Order(id=new_id(), number=number, store_id=store.id, household_id=household.id, state=ORDER_OPEN,
-                  channel=PHONE if own and not hand_over else COUNTER, total_points=total,
+                  channel=PHONE if phone else COUNTER, total_points=total,
+                  pickup_code=_new_pickup_code(store.id) if phone else None,
                   period=ledger.period_of(today), placed_at=clock.now(),
                   placed_by=actor.id if actor.kind == "user" else None, placed_by_name=actor.name[:100])
     db.session.add(order)
@@ -352,6 +357,41 @@ def place_order(actor: Actor, data: dict) -> Order:
     db.session.flush()
     record_many(audits)  # 4. the audit head
     _notify(order, "order_placed" if not hand_over else "order_handed_over")
+    return order
+
+
+def _new_pickup_code(store_id) -> str:
+    """Four random digits that no other waiting order of the store has (the order counter's lock is
+    held, so two orders placed at once cannot pick the same; the unique index is the backstop)."""
+    taken = set(db.session.execute(select(Order.pickup_code).where(
+        Order.store_id == store_id, Order.state == ORDER_OPEN, Order.pickup_code.is_not(None))).scalars())
+    if len(taken) >= 10 ** PICKUP_DIGITS:
+        raise InputConflict(_("This store has too many orders waiting; hand some over first."),
+                            {"store_id": [_("This store has too many orders waiting; hand some over first.")]})
+    while True:
+        code = f"{secrets.randbelow(10 ** PICKUP_DIGITS):0{PICKUP_DIGITS}d}"
+        if code not in taken:
+            return code
+
+
+def pickup_digits(text) -> str:
+    """What the storekeeper typed (spaces, dashes, full-width digits) as a pickup code, or ''."""
+    digits = re.sub(r"\D", "", str(text or "")[:20])
+    digits = digits.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    return digits if len(digits) == PICKUP_DIGITS and digits.isascii() else ""
+
+
+@action("order.hand_over")
+def find_by_pickup(actor: Actor, store_id, code_text) -> Order:
+    """The store's waiting order with this pickup code; a wrong or unknown code is an error on
+    `pickup_code` (not a 404: the storekeeper mistyped, or the villager misread)."""
+    code = pickup_digits(code_text)
+    store = tenant_get_or_404(Store, store_id)
+    authorize(actor, "order.hand_over", store)
+    order = db.session.execute(select(Order).where(Order.store_id == store.id, Order.state == ORDER_OPEN,
+                                                   Order.pickup_code == code)).scalar_one_or_none() if code else None
+    if order is None:
+        raise Invalid.field("pickup_code", _("No order waiting at %(store)s has this pickup code.", store=store.name))
     return order
 
 
@@ -386,12 +426,15 @@ def _not_open(order: Order) -> Conflict:
 
 
 @action("order.hand_over")
-def hand_over(actor: Actor, order_id) -> Order:
-    """The storekeeper gives the goods and confirms: the reserved points are spent."""
+def hand_over(actor: Actor, order_id, pickup_code=None) -> Order:
+    """The storekeeper gives the goods and confirms: the reserved points are spent. With
+    `pickup_code` (the counter's form for a phone order) the code the villager shows must match."""
     order = _locked(order_id)  # 1. the order row
     authorize(actor, "order.hand_over", order)
     if order.state != ORDER_OPEN:
         raise _not_open(order)
+    if pickup_code is not None and order.pickup_code and pickup_digits(pickup_code) != order.pickup_code:
+        raise Invalid.field("pickup_code", _("This is not the order's pickup code: ask the villager to show the order."))
     _spend(actor, order, clock.today())
     db.session.flush()
     record_many([(actor, "order.hand_over", order, {"before": {"state": ORDER_OPEN}, "after": {"state": order.state}})])

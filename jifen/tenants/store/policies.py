@@ -15,4 +15,5 @@ register_policies({
     "order.cancel": Policy(ADMIN | {"storekeeper", "villager"}, scoped=True),
     "order.hand_over": Policy(ADMIN | {"storekeeper"}, scoped=True),
     "household_card.print": Policy(ADMIN | {"village_admin", "grid_worker", "storekeeper"}, scoped=True),
+    "household_card.own": Policy({"villager"}, scoped=True),
 })

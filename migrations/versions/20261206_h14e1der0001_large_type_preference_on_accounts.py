@@ -1,0 +1,31 @@
+"""accounts: large_type, the account's own choice of large type (issue 14, elder-friendly pages)
+
+Revision ID: h14e1der0001
+Revises: 5f1c0de14a7f
+Create Date: 2026-12-06 19:09:43.765305
+
+A constant default: PostgreSQL adds the column without rewriting the table.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
+
+
+# revision identifiers, used by Alembic.
+revision = 'h14e1der0001'
+down_revision = '5f1c0de14a7f'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    for table in ('operators', 'users'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('large_type', sa.Boolean(), server_default=sa.false(), nullable=False))
+
+
+def downgrade():
+    for table in ('users', 'operators'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('large_type')
