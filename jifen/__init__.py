@@ -88,6 +88,7 @@ def _register_pages(app: Flask) -> None:
     from jifen.tenants.notifications import views as inbox_views
     from jifen.tenants.points import (
         apply_views,
+        field_views,
         home_views,  # noqa: F401 - registers the villager's own home
         ledger_views,
         notice_views,
@@ -104,7 +105,7 @@ def _register_pages(app: Flask) -> None:
 
     for bp in (health, accounts_views.bp, accounts_views.lang_bp, county_views.bp, staff_views.bp,
                village_views.bp, grid_views.bp, household_views.bp, roster_views.bp, rulebook_views.bp, store_views.bp,
-               apply_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
+               apply_views.bp, field_views.bp, review_views.bp, notice_views.bp, ledger_views.bp, activity_views.bp, inbox_views.bp,
                order_views.bp, ranking_views.bp, cockpit_views.bp, honour_views.bp, dividend_views.bp, fund_views.bp,
                delivery_views.bp,
                period_views.bp, files_views.bp, audit_views.bp, job_views.bp, county_cockpit_views.bp,

@@ -57,6 +57,7 @@ EXPECTED = {
     "application.list": {TA, VA, AC, GW, PM, VL}, "application.view": {TA, VA, AC, GW, PM, VL},
     "application.confirm": {VL}, "application.withdraw": {VL}, "application.verify": {TA, AC, GW},
     "application.certify": {PM}, "points_settings.manage": {TA},
+    "field.capture": {GW},  # issue 14: offline capture
     "notice.list": {TA, VA, AC, GW, PM}, "notice.view": {TA, VA, AC, GW, PM}, "notice.publish": {TA, VA, PM},
     "notice.object": {VL}, "objection.decide": {PM},
     "ledger.view": {TA, VA, AC, GW, PM, VL}, "ledger.correct": {TA}, "ledger.check": {TA}, "inbox.view": {VL},

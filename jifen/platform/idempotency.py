@@ -113,29 +113,37 @@ def _body() -> dict:
             "files": sorted((name, f.filename, len(f.read()), f.seek(0))[:3] for name, f in request.files.items(multi=True))}
 
 
+def answer_once(view, *args, **kwargs) -> Response:
+    """Answer `view(*args, **kwargs)` once per `Idempotency-Key` header of the signed-in user: a
+    replay gets the stored answer. Also for the page endpoints of the offline field app, which
+    answer JSON to the page's own script (`points.field_views`). An answer of 400 or more stores
+    nothing: the request's unit of work rolls it back, key included."""
+    key = request.headers.get(HEADER, "").strip()
+    actor = current_actor()
+    if not key or actor is None or actor.kind != "user":
+        return view(*args, **kwargs)
+    stored = claim(actor.id, key, _body())
+    if stored is not None:
+        if stored.response is None:
+            return Response(status=stored.status_code)
+        replay = jsonify(stored.response)  # serialized as the first answer was: the same bytes
+        replay.status_code = stored.status_code
+        return replay
+    response = view(*args, **kwargs)  # an error rolls back the whole request, key included
+    if not isinstance(response, Response):
+        response = jsonify(response)
+    if response.status_code < 400:
+        remember(actor.id, key, response.status_code, response.get_json(silent=True))
+    return response
+
+
 def idempotent(view):
     """For API views that create things: honour an `Idempotency-Key` header. Put it above
     `@blp.response` so it stores and replays the serialized answer."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER, "").strip()
-        actor = current_actor()
-        if not key or actor is None or actor.kind != "user":
-            return view(*args, **kwargs)
-        stored = claim(actor.id, key, _body())
-        if stored is not None:
-            if stored.response is None:
-                return Response(status=stored.status_code)
-            replay = jsonify(stored.response)  # serialized as the first answer was: the same bytes
-            replay.status_code = stored.status_code
-            return replay
-        response = view(*args, **kwargs)  # an error rolls back the whole request, key included
-        if not isinstance(response, Response):
-            response = jsonify(response)
-        if response.status_code < 400:
-            remember(actor.id, key, response.status_code, response.get_json(silent=True))
-        return response
+        return answer_once(view, *args, **kwargs)
 
     wrapper.jifen_idempotent = True  # tests/test_unit_of_work.py sweeps every such view
     return wrapper

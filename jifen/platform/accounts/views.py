@@ -100,7 +100,11 @@ def login():
 @public
 def logout():
     sign_out()
-    return redirect(url_for("township.login"))
+    response = redirect(url_for("township.login"))
+    # what a phone kept for this person (the offline capture app's IndexedDB, its service worker
+    # and cached shell) goes with the session: the next person on this phone sees none of it
+    response.headers["Clear-Site-Data"] = '"storage"'
+    return response
 
 
 @bp.route("/setup/<secret>", methods=["GET", "POST"])

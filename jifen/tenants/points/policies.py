@@ -13,6 +13,7 @@ register_policies({
     "application.withdraw": Policy(frozenset({"villager"}), scoped=True),
     "application.verify": Policy(WORK_TEAM, scoped=True),
     "application.certify": Policy(frozenset({"panel_member"}), scoped=True),
+    "field.capture": Policy(frozenset({"grid_worker"}), scoped=True),  # offline capture: the grid's households
     "points_settings.manage": Policy(ADMIN),
     "notice.list": Policy(STAFF, scoped=True),
     "notice.view": Policy(STAFF, scoped=True),
