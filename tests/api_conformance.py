@@ -120,8 +120,10 @@ def run(app, role: str, token: str | None, *, max_examples: int, phases=PHASES, 
     config.update(seed=seed, max_failures=None)
     config.cache.enabled = False  # no .schemathesis/ directory in the working tree
     project = config.projects.override
+    # identity: the WSGI transport reads bodies as they are and the app compresses whatever a client
+    # accepts (tests/test_static_cache.py checks the compression itself)
     project.update(base_url=BASE_URL, parameters={"tenant_slug": SLUG, "township_slug": SLUG},
-                   headers={"Authorization": f"Bearer {token}"} if token else None)
+                   headers={"Accept-Encoding": "identity"} | ({"Authorization": f"Bearer {token}"} if token else {}))
     project.phases.update(phases=list(phases))
     project.checks.update(included_check_names=["all"], excluded_check_names=list(excluded_checks) or None)
     project.generation.update(max_examples=max_examples, modes=["positive", "negative"], no_shrink=True,
