@@ -47,7 +47,8 @@ def _notice_ended_yesterday(server_env, closes_on: date) -> None:
     """Shift the open notice's dates back so that its last day was yesterday in the township."""
     shift = closes_on - (datetime.now(SHANGHAI).date() - timedelta(days=1))
     with sqlite3.connect(server_env["JIFEN_DATABASE_URL"].removeprefix("sqlite:///")) as conn:
-        rows = conn.execute("SELECT id, opens_on, closes_on FROM notices WHERE status = 'open'").fetchall()
+        rows = conn.execute("SELECT id, opens_on, closes_on FROM notices WHERE status = 'open' AND tenant_id = "
+                            "(SELECT id FROM tenants WHERE slug = ?)", (SLUG,)).fetchall()  # other walk-throughs share the server
         assert len(rows) == 1, rows
         for notice_id, opens_on, ends in rows:
             conn.execute("UPDATE notices SET opens_on = ?, closes_on = ? WHERE id = ?",
