@@ -20,12 +20,11 @@ depends_on = None
 
 
 def upgrade():
+    # a plain ADD COLUMN (SQLite too): a batch copy of a table other tables point at breaks their keys
     for table in ('operators', 'users'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('large_type', sa.Boolean(), server_default=sa.false(), nullable=False))
+        op.add_column(table, sa.Column('large_type', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade():
     for table in ('users', 'operators'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column('large_type')
+        op.drop_column(table, 'large_type')
