@@ -4,6 +4,7 @@ records sent with the page session, the CSRF header and an idempotency key, repl
 refusals that name the field."""
 from __future__ import annotations
 
+import io
 import uuid
 
 from jifen.platform.db import db
@@ -56,6 +57,14 @@ def test_the_shell_manifest_and_service_worker(app, world, pw):
     manifest = app.test_client().get(f"{F}/manifest.webmanifest")
     assert manifest.mimetype == "application/manifest+json"
     assert manifest.get_json()["scope"] == f"{F}/" and manifest.get_json()["start_url"] == f"{F}/"
+    for icon in manifest.get_json()["icons"]:  # Chromium installs with a 192 px and a 512 px PNG
+        got = app.test_client().get(icon["src"])
+        assert got.status_code == 200 and got.mimetype == icon["type"], icon
+        if icon["type"] == "image/png":
+            from PIL import Image
+
+            assert "%dx%d" % Image.open(io.BytesIO(got.data)).size == icon["sizes"]
+    assert {i["sizes"] for i in manifest.get_json()["icons"]} >= {"192x192", "512x512"}
     worker = app.test_client().get(f"{F}/sw.js")
     assert worker.status_code == 200 and worker.mimetype == "text/javascript" and b"caches" in worker.data
     assert "离线采集" in signed_in(app, "gridder").get("/t/alpha/").get_data(as_text=True)  # a home tile

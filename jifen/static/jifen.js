@@ -8,7 +8,9 @@
    JavaScript, or a browser that can't, the form is sent as it is and the server shrinks them),
    data-stepper (a number input: − and + buttons beside it),
    data-read-aloud (a button shown only where the browser can speak: reads the page's main text, not
-   its navigation, forms or buttons, in the page's language; pressed again, stops). */
+   its navigation, forms or buttons, in the page's language; pressed again, stops),
+   data-unsent-confirm (the sign-out form: asks first when records captured offline on this phone were
+   not sent, since signing out clears them; "{n}" is their number). */
 (function () {
   "use strict";
   document.addEventListener("click", function (e) {
@@ -23,6 +25,13 @@
     var form = e.target;
     if (form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) {
       e.preventDefault();
+    } else if (form.hasAttribute("data-unsent-confirm") && !form.hasAttribute("data-checked") && window.indexedDB) {
+      e.preventDefault();  // signing out clears the phone's storage: records captured offline, not sent, go with it
+      unsent().then(function (n) {
+        if (n && !window.confirm(form.getAttribute("data-unsent-confirm").replace("{n}", n))) return;
+        form.setAttribute("data-checked", "");
+        HTMLFormElement.prototype.submit.call(form);
+      });
     } else if (form.hasAttribute("data-slug-form")) {
       e.preventDefault();
       location.href = "/t/" + encodeURIComponent(form.elements.slug.value.trim()) + "/";
@@ -157,6 +166,26 @@
     copy.querySelectorAll("td, th").forEach(function (el) { el.append(", "); });
     copy.querySelectorAll("h1, h2, h3, p, li, tr, dt, dd, br").forEach(function (el) { el.after("\n"); });
     return copy.textContent.replace(/[ \t]+/g, " ").replace(/(, )?\s*\n\s*/g, "\n").trim();
+  }
+
+  // records of the offline capture (static/field.js) still on this phone and not sent: waiting or
+  // refused; 0 where the app never ran (its database is not created here)
+  function unsent() {
+    return new Promise(function (resolve) {
+      var req = indexedDB.open("jifen-field");
+      req.onupgradeneeded = function () { req.transaction.abort(); };
+      req.onerror = function () { resolve(0); };
+      req.onsuccess = function () {
+        var db = req.result;
+        if (!db.objectStoreNames.contains("queue")) { db.close(); resolve(0); return; }
+        var all = db.transaction("queue").objectStore("queue").getAll();
+        all.onsuccess = function () {
+          db.close();
+          resolve(all.result.filter(function (r) { return r.state !== "sent"; }).length);
+        };
+        all.onerror = function () { db.close(); resolve(0); };
+      };
+    });
   }
 
   var now = document.querySelector("form[data-submit-now]");

@@ -171,10 +171,40 @@ def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, 
                                 "ON a.id = p.application_id WHERE a.description = '代为申请带照片' "
                                 "AND a.origin = 'proxy'").fetchone()[0] == 1
 
+        # signing out with a record not sent asks first: cancelled, the record stays and so does the session
+        ctx.set_offline(True)
+        page.check("input[name=kind][value=record]")
+        _capture(page, "退出前未发送", points="99")
+        ctx.set_offline(False)
+        _shown(page, "refused", 1)
+        asked = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        page.locator("header form button", has_text="退出登录").click()
+        page.wait_for_timeout(500)
+        assert asked and asked[0].startswith("1 条") and "/field/" in page.url, asked
+        _shown(page, "refused", 1)
+        page.once("dialog", lambda d: d.accept())
+
         # signing out leaves nothing of this person on the phone
         with page.expect_navigation():
             page.locator("header form button", has_text="退出登录").click()
         assert page.evaluate("() => indexedDB.databases().then(d => d.map(x => x.name))") == []
         assert page.evaluate("() => caches.keys()") == []
+    finally:
+        ctx.close()
+
+
+def test_signing_out_elsewhere_asks_nothing_and_leaves_no_database(browser, live_server, server_env):
+    """On a phone that never ran the field app, the sign-out's check of unsent records finds none,
+    asks nothing and creates no database."""
+    run_seed(server_env, "tests.browser.seed_points", SLUG + "o", timeout=120)
+    ctx, page = signed_in(browser, live_server, SLUG + "o", "gridder", PASSWORD)
+    try:
+        asked = []
+        page.on("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        with page.expect_navigation():
+            page.locator("header form button", has_text="退出登录").click()
+        assert "/login" in page.url and not asked
+        assert page.evaluate("() => indexedDB.databases().then(d => d.map(x => x.name))") == []
     finally:
         ctx.close()

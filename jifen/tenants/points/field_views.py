@@ -47,8 +47,9 @@ def manifest():
     body = {"name": _("Jifen offline capture"), "short_name": _("Capture"), "start_url": start, "scope": start,
             "display": "standalone", "background_color": "#ffffff", "theme_color": "#b3261e",
             "lang": "en" if str(get_locale()) == "en" else "zh-CN",
-            "icons": [{"src": url_for("static", filename="field-icon.svg"), "sizes": "any",
-                       "type": "image/svg+xml"}]}
+            "icons": [{"src": url_for("static", filename="field-icon.svg"), "sizes": "any", "type": "image/svg+xml"},
+                      *({"src": url_for("static", filename=f"field-icon-{n}.png"), "sizes": f"{n}x{n}",
+                         "type": "image/png"} for n in (192, 512))]}  # the PNG sizes Chromium's install asks for
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/manifest+json")
 
 
