@@ -66,6 +66,23 @@ def test_the_dashboard_is_served_again_until_the_township_commits(app, board):  
     assert len(after) > len(again)
 
 
+def test_the_whole_ranking_is_kept_like_the_dashboard(app, board):  # noqa: F811
+    client = app.test_client()
+    page_login(client, board.slug, "admin")
+    url = f"/t/{board.slug}/cockpit/ranking?month=2026-06"
+    with statements(app) as first:
+        page = client.get(url).get_data(as_text=True)
+    with statements(app) as again:
+        again_page = client.get(url).get_data(as_text=True)
+    ranking = lambda html: html[html.index('<div class="cockpit">'):html.index("</main>")]  # noqa: E731
+    assert ranking(again_page) == ranking(page) and 'id="ck-ranking"' in ranking(page)
+    assert len(again) < len(first), (len(first), len(again))  # the ranking was not read again
+    _post(app, board.slug, 7)
+    with statements(app) as after:
+        client.get(url)
+    assert len(after) > len(again)
+
+
 def test_a_readers_kept_page_is_never_anothers(app, board):  # noqa: F811
     with app.app_context():
         tenant = db.session.execute(select(Tenant).where(Tenant.slug == board.slug)).scalar_one()
