@@ -109,3 +109,33 @@ def test_villager_village_list_has_names_not_codes(app, world, pw):
     staff = app.test_client()
     page_login(staff, "alpha", world.a.username())
     assert "alpha-0" in staff.get("/t/alpha/villages/").get_data(as_text=True)
+
+
+def test_a_village_draft_is_hidden_from_the_villager_by_page_api_and_list(app, world, pw):
+    """A village's draft adoption is work in progress: the villager (and a grid worker) meet a 404 and
+    lists without it; the township admin who manages it reads it."""
+    from sqlalchemy import select
+
+    from jifen.tenants.rulebook import adoption
+    from jifen.tenants.villages.models import Village
+    from tests.conftest import api_token, bearer
+    from tests.test_rulebook import actor_of
+    with in_alpha(app, world):  # the next village of the township starts its adoption
+        other = db.session.execute(select(Village.id).where(Village.id != pw.village)).scalars().first()
+        draft = adoption.start_village_rulebook(actor_of(world, "township_admin"), other)
+        db.session.commit()
+        draft_id = draft.id
+    villager = _villager(app)
+    assert villager.get(f"/t/alpha/rulebook/village-rulebooks/{draft_id}").status_code == 404
+    assert "草稿" not in villager.get(f"/t/alpha/rulebook/villages/{other}").get_data(as_text=True)
+    api = app.test_client()
+    headers = bearer(api_token(api, "alpha", "villager"))
+    assert api.get(f"/api/v1/t/alpha/rulebook/village-rulebooks/{draft_id}", headers=headers).status_code == 404
+    listed = api.get(f"/api/v1/t/alpha/rulebook/villages/{other}/rulebooks", headers=headers)
+    assert listed.status_code == 200 and listed.get_json() == []
+    staff = app.test_client()
+    page_login(staff, "alpha", world.a.username())
+    assert staff.get(f"/t/alpha/rulebook/village-rulebooks/{draft_id}").status_code == 200
+    admin_list = staff.get(f"/api/v1/t/alpha/rulebook/villages/{other}/rulebooks",
+                           headers=bearer(api_token(staff, "alpha", world.a.username()))).get_json()
+    assert [r["status"] for r in admin_list] == ["draft"]

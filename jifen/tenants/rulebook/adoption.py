@@ -17,7 +17,7 @@ from jifen.platform.db import db
 from jifen.platform.errors import Conflict, InputConflict, NotFound, refuse
 from jifen.platform.files.service import store_document
 from jifen.platform.pinyin import sort_by_pinyin
-from jifen.platform.roles.authz import Actor, action, authorize
+from jifen.platform.roles.authz import Actor, action, authorize, may
 from jifen.platform.tenancy import register_url_object, tenant_get, tenant_get_or_404
 from jifen.tenants.rulebook.checks import (
     Fields,
@@ -101,6 +101,21 @@ def _vr(vr_id) -> VillageRulebook:
     return vr
 
 
+def _sees_drafts_of(actor: Actor, village: Village) -> bool:
+    """A village's draft is work in progress of those who manage the village's rulebook; everyone
+    else (a villager, a grid worker) sees adopted and retired rulebooks only, as with the
+    township's drafts (`service._sees_drafts`)."""
+    return may(actor, "village_rulebook.manage", village)
+
+
+def _visible_vr(actor: Actor, vr_id) -> VillageRulebook:
+    """The reach rule for one village rulebook: a draft the actor may not manage is not found."""
+    vr = _vr(vr_id)
+    if vr.status == DRAFT and not _sees_drafts_of(actor, _village(vr.village_id)):
+        raise NotFound(_("Not found."))
+    return vr
+
+
 def _snapshot(vr: VillageRulebook) -> dict:
     return {"village_id": iso(vr.village_id), "version_id": iso(vr.version_id)} | resolution_snapshot(vr)
 
@@ -130,25 +145,28 @@ def village_overview(actor: Actor) -> list[tuple[Village, VillageRulebook | None
     adopted = {vr.village_id: vr for vr in rulebooks if vr.status == ADOPTED}
     drafts = {vr.village_id: vr for vr in rulebooks if vr.status == DRAFT}
     villages = sort_by_pinyin(db.session.execute(select(Village)).scalars().all(), key=lambda v: v.name)
-    return [(v, adopted.get(v.id), drafts.get(v.id)) for v in villages]
+    return [(v, adopted.get(v.id), drafts.get(v.id) if v.id in drafts and _sees_drafts_of(actor, v) else None)
+            for v in villages]
 
 
 @action("rulebook.view")
 def list_village_rulebooks(actor: Actor, village_id) -> list[VillageRulebook]:
-    """Newest first."""
+    """Newest first; drafts only to those who manage the village's rulebook."""
     village = _village(village_id)
-    return list(db.session.execute(select(VillageRulebook).where(VillageRulebook.village_id == village.id)
-                                   .order_by(VillageRulebook.created_at.desc())).scalars())
+    query = select(VillageRulebook).where(VillageRulebook.village_id == village.id)
+    if not _sees_drafts_of(actor, village):
+        query = query.where(VillageRulebook.status != DRAFT)
+    return list(db.session.execute(query.order_by(VillageRulebook.created_at.desc())).scalars())
 
 
 @action("rulebook.view")
 def get_village_rulebook(actor: Actor, vr_id) -> VillageRulebook:
-    return _vr(vr_id)
+    return _visible_vr(actor, vr_id)
 
 
 @action("rulebook.view")
 def village_items(actor: Actor, vr_id) -> list[EffectiveItem]:
-    return effective_items(_vr(vr_id))
+    return effective_items(_visible_vr(actor, vr_id))
 
 
 @action("village_rulebook.manage")
