@@ -110,7 +110,7 @@ def test_placing_takes_stock_and_reserves_points_in_one_go(alpha):
 def test_hand_over_spends_the_reserved_points_once(alpha):
     shop = alpha
     order = place(who("villager"), shop, [(shop.toothpaste, 3)])
-    orders.hand_over(who("keeper"), order.id)
+    orders.hand_over(who("keeper"), order.id, order.pickup_code)  # the code the villager's phone shows
     db.session.commit()
     assert tenant_get(Order, order.id).state == "handed_over"
     assert available(shop.household) == 70 and stock(shop.store, shop.toothpaste) == 7
@@ -316,7 +316,7 @@ def test_expiry_releases_old_open_orders_and_a_second_run_changes_nothing(alpha,
     old = place(who("villager"), shop, [(shop.toothpaste, 2)])
     young = place(who("villager2"), shop, [(shop.towel, 1)])
     collected = place(who("villager"), shop, [(shop.towel, 1)])
-    orders.hand_over(who("keeper"), collected.id)
+    orders.hand_over(who("keeper"), collected.id, collected.pickup_code)
     db.session.commit()
     _age(old.id, orders.ORDER_DAYS)
     _age(young.id, orders.ORDER_DAYS - 2)

@@ -95,7 +95,7 @@ def test_200_orders_race_for_50_in_stock(pg_app):
     # the storekeeper hands them all over, two counters at once
     def hand_over_half(k):
         for order_id in won[k::2]:
-            orders.hand_over(_who("keeper"), order_id)
+            orders.hand_over(_who("keeper"), order_id, tenant_get(Order, order_id).pickup_code)
             db.session.commit()
 
     race(app, world.a.tenant_id, 2, hand_over_half, timeout=120)

@@ -91,8 +91,15 @@ def test_villager_orders_on_the_phone_and_the_storekeeper_hands_over(app, world,
     keeper = signed_in(app, "keeper")
     desk = keeper.get(f"{PAGES}/desk").get_data(as_text=True)
     assert 'id="order-1"' in desk and "张三伟" in desk and 'id="waiting-count">1<' in desk
+    assert 'id="pickup-1" name="pickup_code"' in desk  # a phone order's row asks for its pickup code
+    code = re.search(r'id="pickup-code">(\d{4})<', detail).group(1)  # what the villager's phone shows
+    assert code not in desk
     token = csrf_token(keeper, f"{PAGES}/desk")
-    resp = keeper.post(f"{PAGES}/{order_id}/hand-over", data={"csrf_token": token, "next": f"{PAGES}/desk"})
+    refused = keeper.post(f"{PAGES}/{order_id}/hand-over", data={"csrf_token": token, "next": f"{PAGES}/desk"})
+    assert refused.status_code == 422 and 'id="e-pickup_code"' in refused.get_data(as_text=True)
+    assert order_of(app, world, order_id)["state"] == "open"  # the one tap without the code spends nothing
+    resp = keeper.post(f"{PAGES}/{order_id}/hand-over", data={"csrf_token": token, "next": f"{PAGES}/desk",
+                                                              "pickup_code": code})
     assert resp.status_code == 303 and resp.location.endswith(f"{PAGES}/desk")
     assert order_of(app, world, order_id)["state"] == "handed_over"
     desk = keeper.get(f"{PAGES}/desk").get_data(as_text=True)
@@ -235,13 +242,24 @@ def test_api_place_view_hand_over_cancel_with_fields_named(app, client, world, s
     assert client.post(f"{API}/{order['id']}/hand-over", headers=villager).status_code == 403
     resp = client.post(f"{API}/", json={"household_id": str(shop.household2), "lines": [line]}, headers=villager)
     assert resp.status_code == 404
-    done = client.post(f"{API}/{order['id']}/hand-over", headers=keeper)
-    assert done.status_code == 200 and done.get_json()["state"] == "handed_over"
+    # the phone order's pickup code: the villager reads it, staff do not, and the hand-over needs it
+    code = order["pickup_code"]
+    assert code and len(code) == 4 and code.isdigit()
+    assert client.get(f"{API}/{order['id']}", headers=villager).get_json()["pickup_code"] == code
+    assert client.get(f"{API}/{order['id']}", headers=keeper).get_json()["pickup_code"] is None
+    assert [o["pickup_code"] for o in client.get(f"{API}/?state=open", headers=keeper).get_json()] == [None]
+    for body in (None, {}, {"pickup_code": "0000" if code != "0000" else "1111"}):
+        refused = client.post(f"{API}/{order['id']}/hand-over", json=body, headers=keeper)
+        assert refused.status_code == 422 and "pickup_code" in refused.get_json()["errors"]["json"], (body, refused.get_json())
+    assert client.get(f"{API}/{order['id']}", headers=villager).get_json()["state"] == "open"
+    done = client.post(f"{API}/{order['id']}/hand-over", json={"pickup_code": f" {code[:2]}-{code[2:]}"}, headers=keeper)
+    assert done.status_code == 200 and done.get_json()["state"] == "handed_over", done.get_json()
     late = client.post(f"{API}/{order['id']}/cancel", json={"reason": "晚了"}, headers=villager)
     assert late.status_code == 409 and late.get_json()["status"] == "conflict"
     counter = client.post(f"{API}/", json={"household_id": str(shop.household2), "lines": [line], "hand_over": True},
                           headers=keeper)
     assert counter.status_code == 201 and counter.get_json()["state"] == "handed_over"
+    assert counter.get_json()["pickup_code"] is None  # a counter order has none
     spec = client.get("/api/v1/openapi.json").get_json()
     assert {"PlaceOrder", "Order", "OrderLine"} <= set(spec["components"]["schemas"])
     assert "/api/v1/t/{tenant_slug}/orders/{order_id}/hand-over" in spec["paths"]

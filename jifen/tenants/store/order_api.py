@@ -69,15 +69,20 @@ class OrderSchema(Schema):
     closed_by_name = fields.String()
     cancel_reason = fields.String()
     lines = fields.List(fields.Nested(OrderLineSchema), attribute="line_rows", metadata=_d("The items."))
+    pickup_code = fields.String(attribute="shown_pickup_code", allow_none=True, metadata=_d(
+        "A phone order's 4-digit pickup code, to show at the store counter. Only the ordering household's "
+        "villager reads it; for everyone else (staff ask for it at hand-over) and for counter orders it is null."))
 
 
 def _with_lines(found):
-    """Attach each order's lines (one query for a list) for the schema."""
+    """Attach each order's lines (one query for a list) and its pickup code as the reader may see
+    it (`orders.pickup_code_for`) for the schema."""
     many = isinstance(found, list)
     rows = found if many else [found]
-    lines = orders.lines_of(rows)
+    lines, actor = orders.lines_of(rows), current_actor()
     for o in rows:
         o.line_rows = lines[o.id]
+        o.shown_pickup_code = orders.pickup_code_for(actor, o)
     return found
 
 
@@ -86,6 +91,12 @@ class OrderListArgs(Schema):
     household_id = fields.UUID(metadata=_d("Only this household's orders."))
     state = fields.String(validate=validate.OneOf(ORDER_STATES))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class HandOverSchema(Schema):
+    pickup_code = fields.String(validate=validate.Length(max=20), metadata=_d(
+        "The pickup code the villager shows, required for a phone order (`channel` phone): missing or not the "
+        "order's, 422 naming `pickup_code`. Spaces, dashes and full-width digits are read as typed at a counter."))
 
 
 class OrderCancelSchema(Schema):
@@ -128,11 +139,13 @@ class OrderDetail(MethodView):
 @blp.route("/<uuid:order_id>/hand-over")
 class HandOver(MethodView):
     @blp.doc(security=SECURITY)
+    @blp.arguments(HandOverSchema)
     @blp.response(200, OrderSchema)
-    def post(self, order_id):
-        """The storekeeper handed the goods over: the reserved points are spent. 409 if the order is no
-        longer open (handed over, cancelled or expired)."""
-        return _with_lines(orders.hand_over(current_actor(), order_id))
+    def post(self, data, order_id):
+        """The storekeeper handed the goods over: the reserved points are spent. A phone order needs the
+        villager's `pickup_code` (422 naming it otherwise). 409 if the order is no longer open (handed
+        over, cancelled or expired)."""
+        return _with_lines(orders.hand_over(current_actor(), order_id, data.get("pickup_code")))
 
 
 @blp.route("/<uuid:order_id>/cancel")

@@ -67,7 +67,8 @@ def load_demo(admin_actor, villages: dict) -> str | None:
             else:
                 order = orders.place_order(villager, data)
                 if outcome == "handed_over":
-                    orders.hand_over(keeper if may(keeper, "order.hand_over", order) else admin_actor, order.id)
+                    orders.hand_over(keeper if may(keeper, "order.hand_over", order) else admin_actor, order.id,
+                                     order.pickup_code)
                 elif outcome == "cancelled":
                     orders.cancel(villager, order.id, "买错了，下次再换")
             db.session.commit()

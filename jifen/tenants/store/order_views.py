@@ -193,7 +193,7 @@ def _detail(order_id, errors=None, status=200):
     order = orders.get_order(actor, order_id)
     household = tenant_get(Household, order.household_id)
     done = request.args.get("done") and order.placed_by == actor.id
-    own = "villager" in actor.roles and household.id in (scope_ids(actor, "order.place", "household") or set())
+    shown_code = orders.pickup_code_for(actor, order)
     return render_template(
         "orders/detail.html", order=order, lines=orders.order_lines(order.id), household=household,
         village=tenant_get(Village, household.village_id), store=tenant_get(Store, order.store_id),
@@ -203,7 +203,7 @@ def _detail(order_id, errors=None, status=200):
         card_url=url_for("orders.card", household_id=household.id)
         if may(actor, "household_card.print") and "villager" not in actor.roles else None,
         # the villager sees the pickup code; the storekeeper asks for it (prefilled from the desk's lookup)
-        pickup_code=order.pickup_code if own else None, pickup_asked=bool(order.pickup_code) and not own,
+        pickup_code=shown_code, pickup_asked=bool(order.pickup_code) and not shown_code,
         pickup_given=request.values.get("pickup_code", "")[:20]), status
 
 

@@ -427,19 +427,30 @@ def _not_open(order: Order) -> Conflict:
 
 @action("order.hand_over")
 def hand_over(actor: Actor, order_id, pickup_code=None) -> Order:
-    """The storekeeper gives the goods and confirms: the reserved points are spent. With
-    `pickup_code` (the counter's form for a phone order) the code the villager shows must match."""
+    """The storekeeper gives the goods and confirms: the reserved points are spent. A phone order
+    goes over only against its pickup code, said or shown by the villager (every way in: the
+    order page, the desk's row, the API), so goods never go to whoever merely names the order."""
     order = _locked(order_id)  # 1. the order row
     authorize(actor, "order.hand_over", order)
     if order.state != ORDER_OPEN:
         raise _not_open(order)
-    if pickup_code is not None and order.pickup_code and pickup_digits(pickup_code) != order.pickup_code:
-        raise Invalid.field("pickup_code", _("This is not the order's pickup code: ask the villager to show the order."))
+    if order.pickup_code and pickup_digits(pickup_code) != order.pickup_code:
+        raise Invalid.field("pickup_code", _("Ask the villager for the order's pickup code.") if not pickup_code
+                            else _("This is not the order's pickup code: ask the villager to show the order."))
     _spend(actor, order, clock.today())
     db.session.flush()
     record_many([(actor, "order.hand_over", order, {"before": {"state": ORDER_OPEN}, "after": {"state": order.state}})])
     _notify(order, "order_handed_over")
     return order
+
+
+def pickup_code_for(actor: Actor, order: Order) -> str | None:
+    """The pickup code as `actor` may read it: only the ordering household's own villager sees it
+    (staff ask for it; a code they could read would prove nothing at the counter)."""
+    if not order.pickup_code or "villager" not in actor.roles:
+        return None
+    own = scope_ids(actor, "order.place", "household") or set()
+    return order.pickup_code if order.household_id in own else None
 
 
 def order_lines(order_id) -> list[OrderLine]:
