@@ -139,6 +139,13 @@ def phone(browser, live_server):
         ctx.close()
 
 
+@pytest.fixture(params=["standard", "large"])
+def type_size(request) -> str:
+    """Issue 14's walk-throughs run twice at 390 px: in standard type and in large type (the
+    elder's choice, made on the login page)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def shot():
     """shot(page, "01-county-login") saves a full-page PNG into tests/screenshots/."""

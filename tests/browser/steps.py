@@ -49,10 +49,26 @@ def ok(resp, page) -> None:
     assert resp is not None and resp.status == 200, page.locator("body").inner_text()
 
 
-def signed_in(browser, live_server: str, slug: str, username: str, password: str):
-    """A phone of its own for `username`, signed in on the township's login page: (context, page)."""
+def signed_in(browser, live_server: str, slug: str, username: str, password: str, large: bool = False):
+    """A phone of its own for `username`, signed in on the township's login page: (context, page).
+    `large`: the phone chose large type on the login page (kept through sign-in, the account's choice)."""
     ctx = phone_context(browser, live_server)
     page = ctx.new_page()
     ok(page.goto(f"/t/{slug}/login"), page)
+    if large:
+        with page.expect_navigation():
+            page.locator("form.type-size button").click()
     ok(sign_in(page, username, password), page)
+    if large:
+        in_type_size(page, True)
     return ctx, page
+
+
+def in_type_size(page, large: bool) -> None:
+    """The page is in the type size the walk-through chose (large type or standard)."""
+    assert page.evaluate("document.documentElement.classList.contains('large')") is large, page.url
+
+
+def sized(shot, type_size: str):
+    """A screenshot taker naming large-type shots apart (`…-large`)."""
+    return shot if type_size == "standard" else (lambda page, name: shot(page, f"{name}-large"))

@@ -13,21 +13,32 @@ import re
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, ok, phone_context, run_seed, sign_in, signed_in, submit
+from tests.browser.steps import (
+    in_type_size,
+    no_horizontal_scroll,
+    ok,
+    phone_context,
+    run_seed,
+    sign_in,
+    signed_in,
+    sized,
+    submit,
+)
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 SLUG = "qinnanjdg"
-T = f"/t/{SLUG}"
 OBJECTOR = "villager2"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
-def _queue(browser, live_server, shot):
-    ctx, page = signed_in(browser, live_server, SLUG, "gridder", PASSWORD)
+def _queue(browser, live_server, shot, slug: str, large: bool):
+    ctx, page = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
+    T = f"/t/{slug}"
     try:
         ok(page.goto(f"{T}/points/queue"), page)
+        in_type_size(page, large)
         rows = page.locator("#to-verify li.pt-qrow")
         assert rows.count() == 2
         own = page.locator("#to-verify li.pt-qrow:has(.pt-evidence img)")
@@ -53,19 +64,24 @@ def _queue(browser, live_server, shot):
         ctx.close()
 
 
-def _object(browser, live_server, shot) -> tuple[str, str]:
+def _object(browser, live_server, shot, slug: str, large: bool) -> tuple[str, str]:
     """The public link, not signed in: a sign-in link that comes back; object; the row says so."""
     ctx = phone_context(browser, live_server)
+    T = f"/t/{slug}"
     try:
         page = ctx.new_page()
         # the link a notice board's QR code or a neighbour's message carries: staff copy it from the notice
-        staff, staff_page = signed_in(browser, live_server, SLUG, "panel1", PASSWORD)
+        staff, staff_page = signed_in(browser, live_server, slug, "panel1", PASSWORD, large=large)
         ok(staff_page.goto(f"{T}/notices/"), staff_page)
         ok(staff_page.goto(staff_page.locator(f'main li a[href^="{T}/notices/"]').first.get_attribute("href")),
            staff_page)
         link = staff_page.locator(f'main a[href^="{T}/notices/public/"]').first.get_attribute("href")
         staff.close()
         ok(page.goto(link), page)
+        if large:  # the elder chooses large type on the public page, before signing in
+            with page.expect_navigation():
+                page.locator("form.type-size button").click()
+        in_type_size(page, large)
         assert page.locator("a.nt-object").count() == 0
         signin = page.locator("#notice-signin a")
         assert signin.count() == 1
@@ -83,6 +99,7 @@ def _object(browser, live_server, shot) -> tuple[str, str]:
         who_sees = page.locator("#who-sees")
         assert "认定监督工作组" in who_sees.inner_text() and "不会显示" in who_sees.inner_text()
         page.fill("textarea[name=reason]", "那天没看到他参加志愿服务")
+        in_type_size(page, large)
         no_horizontal_scroll(page)
         shot(page, "judgment-03-objection-form")
         ok(submit(page, "main form.nt-object-form"), page)
@@ -97,6 +114,7 @@ def _object(browser, live_server, shot) -> tuple[str, str]:
         panel = page.locator("#notice-panel")
         assert panel.count() == 1 and panel.locator(f'a[href="{link}"]').count() == 1
         assert panel.locator(".ok").count() == 1, "home says this person objected"
+        in_type_size(page, large)
         no_horizontal_scroll(page)
         shot(page, "judgment-05-home-notice-panel")
         return link, name
@@ -104,10 +122,12 @@ def _object(browser, live_server, shot) -> tuple[str, str]:
         ctx.close()
 
 
-def test_queue_shows_evidence_and_objections_reach_the_panel_only(browser, live_server, server_env, shot):
-    run_seed(server_env, "tests.browser.seed_judgment", SLUG, timeout=120)
-    _queue(browser, live_server, shot)
-    link, name = _object(browser, live_server, shot)
+def test_queue_shows_evidence_and_objections_reach_the_panel_only(browser, live_server, server_env, shot, type_size):
+    large, shot = type_size == "large", sized(shot, type_size)
+    slug = SLUG + ("l" if large else "")
+    run_seed(server_env, "tests.browser.seed_judgment", slug, timeout=120)
+    _queue(browser, live_server, shot, slug, large)
+    link, name = _object(browser, live_server, shot, slug, large)
     ctx = phone_context(browser, live_server)
     try:
         page = ctx.new_page()

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from tests.browser.steps import no_horizontal_scroll, ok, run_seed, signed_in
+from tests.browser.steps import in_type_size, no_horizontal_scroll, ok, run_seed, signed_in, sized
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -17,9 +17,10 @@ pytestmark = pytest.mark.browser
 SLUG = "qinkouoffline"
 
 
-def _count(server_env, prefix: str) -> int:
+def _count(server_env, prefix: str, slug: str) -> int:
     with sqlite3.connect(server_env["JIFEN_DATABASE_URL"].removeprefix("sqlite:///")) as conn:
-        return conn.execute("SELECT count(*) FROM applications WHERE description LIKE ?", (prefix + "%",)).fetchone()[0]
+        return conn.execute("SELECT count(*) FROM applications a JOIN tenants t ON t.id = a.tenant_id "
+                            "WHERE t.slug = ? AND a.description LIKE ?", (slug, prefix + "%")).fetchone()[0]
 
 
 def _open(ctx, slug: str = SLUG):
@@ -44,12 +45,15 @@ def _shown(page, state: str, n: int):
                            arg=[state, n], timeout=20_000)
 
 
-def test_three_records_captured_offline_arrive_exactly_once(browser, live_server, server_env, shot):
-    run_seed(server_env, "tests.browser.seed_points", SLUG, timeout=120)
-    ctx, first = signed_in(browser, live_server, SLUG, "gridder", PASSWORD)
+def test_three_records_captured_offline_arrive_exactly_once(browser, live_server, server_env, shot, type_size):
+    large, shot = type_size == "large", sized(shot, type_size)
+    slug = SLUG + ("l" if large else "")
+    run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
+    ctx, first = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
     try:
         first.close()
-        page = _open(ctx)
+        page = _open(ctx, slug)
+        in_type_size(page, large)
         page.wait_for_function("() => document.querySelectorAll('#fd-household option').length > 1")
         assert page.locator("#fd-household option").count() == 3  # 李四 2号, 张三伟 1号 and "choose"
         assert page.locator("#fd-household option").nth(1).inner_text() == "李四 2号"  # pinyin order
@@ -65,14 +69,14 @@ def test_three_records_captured_offline_arrive_exactly_once(browser, live_server
         for n in (1, 2, 3):
             _capture(page, f"离线记录{n}", points="4")
         _shown(page, "waiting", 3)
-        assert _count(server_env, "离线记录") == 0
+        assert _count(server_env, "离线记录", slug) == 0
         no_horizontal_scroll(page)
         shot(page, "offline-capture-01-three-waiting")
 
         ctx.set_offline(False)
         _shown(page, "sent", 3)
         _shown(page, "waiting", 0)
-        assert _count(server_env, "离线记录") == 3
+        assert _count(server_env, "离线记录", slug) == 3
         shot(page, "offline-capture-02-three-sent")
 
         # a sync killed mid-way: the first request reaches the server, its answer never comes back,
@@ -96,7 +100,7 @@ def test_three_records_captured_offline_arrive_exactly_once(browser, live_server
             page.wait_for_timeout(100)
         assert len(sent) == 1, sent
         page.close()
-        assert _count(server_env, "中断同步") == 1
+        assert _count(server_env, "中断同步", slug) == 1
         resent = []
 
         def watch(route):
@@ -104,15 +108,15 @@ def test_three_records_captured_offline_arrive_exactly_once(browser, live_server
             route.continue_()
 
         ctx.route("**/field/records", watch)
-        page = _open(ctx)
+        page = _open(ctx, slug)
         _shown(page, "sent", 6)
         _shown(page, "waiting", 0)
-        assert _count(server_env, "中断同步") == 3  # still exactly three
+        assert _count(server_env, "中断同步", slug) == 3  # still exactly three
         assert len(resent) == 3 and resent[0] == sent[0]  # the lost answer's record went again, same key
         page.close()
-        page = _open(ctx)  # and opening it again sends nothing more
+        page = _open(ctx, slug)  # and opening it again sends nothing more
         _shown(page, "sent", 6)
-        assert _count(server_env, "中断同步") == 3 and _count(server_env, "离线记录") == 3
+        assert _count(server_env, "中断同步", slug) == 3 and _count(server_env, "离线记录", slug) == 3
     finally:
         ctx.close()
 
@@ -130,12 +134,16 @@ def _photo(path):
     return path
 
 
-def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, server_env, shot, tmp_path):
-    run_seed(server_env, "tests.browser.seed_points", SLUG + "r", timeout=120)
-    ctx, first = signed_in(browser, live_server, SLUG + "r", "gridder", PASSWORD)
+def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, server_env, shot, tmp_path,
+                                                          type_size):
+    large, shot = type_size == "large", sized(shot, type_size)
+    slug = SLUG + ("lr" if large else "r")
+    run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
+    ctx, first = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
     try:
         first.close()
-        page = _open(ctx, SLUG + "r")
+        page = _open(ctx, slug)
+        in_type_size(page, large)
         page.wait_for_function("() => document.querySelectorAll('#fd-household option').length > 1")
         ctx.set_offline(True)
         _capture(page, "分值太高", points="99")  # S1 gives 2 to 8 points
@@ -152,7 +160,7 @@ def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, 
         page.click("#fd-save")
         _shown(page, "sent", 1)
         _shown(page, "refused", 0)
-        assert _count(server_env, "分值太高") == 1
+        assert _count(server_env, "分值太高", slug) == 1
         shot(page, "offline-capture-04-fixed-and-sent")
 
         # a proxy application with its photo, kept on the phone as a Blob until the network returns
@@ -165,11 +173,12 @@ def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, 
         assert len(kept) == 1 and kept[0] < 600_000 < (tmp_path / "p.jpg").stat().st_size, kept
         ctx.set_offline(False)
         _shown(page, "sent", 2)
-        assert _count(server_env, "代为申请带照片") == 1
+        assert _count(server_env, "代为申请带照片", slug) == 1
         with sqlite3.connect(server_env["JIFEN_DATABASE_URL"].removeprefix("sqlite:///")) as conn:
             assert conn.execute("SELECT count(*) FROM application_photos p JOIN applications a "
-                                "ON a.id = p.application_id WHERE a.description = '代为申请带照片' "
-                                "AND a.origin = 'proxy'").fetchone()[0] == 1
+                                "ON a.id = p.application_id JOIN tenants t ON t.id = a.tenant_id "
+                                "WHERE a.description = '代为申请带照片' AND a.origin = 'proxy' AND t.slug = ?",
+                                (slug,)).fetchone()[0] == 1
 
         # signing out with a record not sent asks first: cancelled, the record stays and so does the session
         ctx.set_offline(True)

@@ -60,12 +60,12 @@ def _villager_orders(browser, live_server, shot) -> str:
         assert page.locator("#after").inner_text().strip() == "72"
         no_horizontal_scroll(page)
         shot(page, "orders-03-villager-ordered")
-        return m.group(1)
+        return m.group(1), page.locator("#pickup-code").inner_text().strip()
     finally:
         ctx.close()
 
 
-def _keeper_hands_over(browser, live_server, order_id, shot):
+def _keeper_hands_over(browser, live_server, order_id, pickup, shot):
     ctx, page = _signed_in(browser, live_server, "keeper")
     try:
         page.locator(f'ul.tiles a[href="{T}/orders/desk"]').click()
@@ -75,6 +75,7 @@ def _keeper_hands_over(browser, live_server, order_id, shot):
         assert "张三伟" in row.inner_text()
         no_horizontal_scroll(page)
         shot(page, "orders-04-keeper-desk")
+        row.locator("input[name=pickup_code]").fill(pickup)  # the code the villager shows, typed in the row
         with page.expect_navigation() as nav:
             row.locator("form.or-hand button").click()
         ok(nav.value, page)
@@ -173,7 +174,7 @@ def _passbook(browser, live_server, shot):
 
 def test_villager_orders_storekeeper_hands_over_and_serves_the_counter(browser, live_server, server_env, shot):
     _seed(server_env)
-    order_id = _villager_orders(browser, live_server, shot)
-    _keeper_hands_over(browser, live_server, order_id, shot)
+    order_id, pickup = _villager_orders(browser, live_server, shot)
+    _keeper_hands_over(browser, live_server, order_id, pickup, shot)
     _cards_and_counter(browser, live_server, shot)
     _passbook(browser, live_server, shot)

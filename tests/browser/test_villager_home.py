@@ -13,23 +13,26 @@ import re
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS
-from tests.browser.steps import no_horizontal_scroll, run_seed, signed_in
+from tests.browser.steps import in_type_size, no_horizontal_scroll, run_seed, signed_in, sized
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 SLUG = "qinnanhome"
-T = f"/t/{SLUG}"
 
 
-def test_the_villager_lands_on_their_own_home(browser, live_server, server_env, shot):
-    run_seed(server_env, "tests.browser.seed_villager_home", SLUG, timeout=180)
-    ctx, page = signed_in(browser, live_server, SLUG, "villager", PASSWORD)
+def test_the_villager_lands_on_their_own_home(browser, live_server, server_env, shot, type_size):
+    large, shot = type_size == "large", sized(shot, type_size)
+    slug = SLUG + ("l" if large else "")
+    T = f"/t/{slug}"
+    run_seed(server_env, "tests.browser.seed_villager_home", slug, timeout=180)
+    ctx, page = signed_in(browser, live_server, slug, "villager", PASSWORD, large=large)
     try:
         assert page.url == f"{live_server}{T}/", page.url  # straight home after signing in
         assert page.locator("ul.tiles").count() == 0, "no staff tiles"
         assert int(page.locator("#earned .lg-num").inner_text()) > 0
         assert page.locator("#next-steps a.button").count() >= 4
+        assert page.locator("main a[href$='/orders/shop']").count() == 1, "the store is offered once"
         assert page.locator("#ranking-panel #rank-village .rk-big").inner_text().strip() == "1"
         same = page.locator("#ranking-panel .rk-move.same").first
         assert same.inner_text().strip() == "持平" and same.bounding_box()["width"] > 20  # said, not a tiny dash
@@ -46,7 +49,7 @@ def test_the_villager_lands_on_their_own_home(browser, live_server, server_env, 
         no_horizontal_scroll(page)
         shot(page, "villager-home-01-home")
         page.locator("#rules").scroll_into_view_if_needed()
-        page.screenshot(path=str(SCREENSHOTS / "villager-home-02-rules-view.png"))  # the rules, as the phone shows them
+        page.screenshot(path=str(SCREENSHOTS / f"villager-home-02-rules-view{'-large' if large else ''}.png"))  # the rules, as the phone shows them
 
         links = [a.get_attribute("href") for a in page.locator("main a[href^='/t/']").all()]
         assert links
@@ -59,12 +62,13 @@ def test_the_villager_lands_on_their_own_home(browser, live_server, server_env, 
             first.locator("a.vh-apply").click()
         item = re.search(r"item_id=([0-9a-f-]{36})", page.url).group(1)
         assert page.locator("#f-item_id").input_value() == item
+        in_type_size(page, large)
         no_horizontal_scroll(page)
         shot(page, "villager-home-03-apply-for-this")
     finally:
         ctx.close()
 
-    ctx, page = signed_in(browser, live_server, SLUG, "admin", PASSWORD)
+    ctx, page = signed_in(browser, live_server, slug, "admin", PASSWORD, large=large)
     try:
         assert page.locator("ul.tiles li").count() > 5 and page.locator("#next-steps").count() == 0
     finally:
