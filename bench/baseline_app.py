@@ -6,6 +6,8 @@ templates. Same database, same table (`villages`), same engine options, same gun
         gunicorn -c deploy/gunicorn.conf.py --pythonpath bench "baseline_app:create_app()"
 
 GET /villages/<tenant_id>/<village_id>  ->  {"id", "name", "code", "sort_order"}
+GET /households/<tenant_id>/<household_id>  ->  {"id", "door_plate", "head_name", "status"}
+(the second for random rows of a large township: 30 villages would all sit in every cache)
 
 The engine options (pool settings) are read from Jifen's configuration defaults, so both sides
 always talk to PostgreSQL the same way; nothing else of Jifen is used.
@@ -43,6 +45,15 @@ class Village(db.Model):
     sort_order: Mapped[int]
 
 
+class Household(db.Model):
+    __tablename__ = "households"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    door_plate: Mapped[str] = mapped_column(String(100))
+    head_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     url = os.environ["JIFEN_DATABASE_URL"]
@@ -62,5 +73,12 @@ def create_app() -> Flask:
         if v is None:
             abort(404)
         return {"id": str(v.id), "name": v.name, "code": v.code, "sort_order": v.sort_order}
+
+    @app.get("/households/<uuid:tenant_id>/<uuid:household_id>")
+    def household(tenant_id, household_id):
+        h = db.session.get(Household, (tenant_id, household_id))
+        if h is None:
+            abort(404)
+        return {"id": str(h.id), "door_plate": h.door_plate, "head_name": h.head_name, "status": h.status}
 
     return app
