@@ -39,8 +39,8 @@ import re
 import secrets
 import shutil
 import signal
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -524,7 +524,7 @@ def measure(args, dbname: str, url: str, worker_class: str, access_log: bool, lo
     results = []
     for name, _s, _p in plan:
         runs = samples[name]
-        med = lambda k: statistics.median(r[k] for r in runs)  # noqa: E731
+        med = lambda k, runs=runs: statistics.median(r[k] for r in runs)  # noqa: E731
         other = [o for o in others[name] if o is not None]
         r = Result(name, label, sum(x[0] for x in runs), round(sum(x[1] for x in runs), 1), round(med(2), 1),
                    round(med(3), 2), round(med(4), 2), sum(x[5] for x in runs),

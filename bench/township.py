@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 import time
 from argparse import Namespace
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 
 from bench.scratch import log
 
