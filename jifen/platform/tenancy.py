@@ -92,7 +92,13 @@ def tenant_get(model: type, object_id):
     object_id = parse_uuid(object_id)
     if object_id is None:
         return None
-    return db.session.get(model, (tenant_id, object_id))
+    obj = db.session.get(model, (tenant_id, object_id))
+    if obj is not None and db.session.info.get("read_only"):
+        # the identity map holds rows weakly: a row no one keeps (a scope check's grid node, a
+        # panel's household) would be loaded again by the next look-up, a dozen times on a
+        # villager's home. A GET writes nothing, so keeping them to its end changes no answer.
+        db.session.info.setdefault("kept_rows", []).append(obj)
+    return obj
 
 
 def tenant_get_or_404(model: type, object_id):

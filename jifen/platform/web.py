@@ -120,6 +120,7 @@ def _no_writes(session, flush_context, instances) -> None:
 
 def _end_request(exc) -> None:
     db.session.info.pop("read_only", None)
+    db.session.info.pop("kept_rows", None)
 
 
 def _resolve_tenant(endpoint, values) -> None:

@@ -276,12 +276,15 @@ def township_target(actor: Actor) -> Target:
 
 def village_target(actor: Actor, village_id) -> Target:
     """The village's staff and grid workers reach it, its stores' keepers, and the villagers of its
-    households (so a villager reaches the ranking of their own village only)."""
+    households (so a villager reaches the ranking of their own village only). The path names only
+    `actor`'s own households among those (a villager's grant is checked against it): a village
+    of thousands would otherwise load every household id on every ranking page."""
     village = tenant_get_or_404(Village, village_id)
     path = village_area_path(village.id)
     path["store"] = set(db.session.execute(select(Store.id).where(Store.village_id == village.id)).scalars())
-    path["household"] = set(db.session.execute(select(Household.id).where(Household.village_id == village.id))
-                            .scalars())
+    own = _own_households(actor)
+    path["household"] = set(db.session.execute(select(Household.id).where(
+        Household.village_id == village.id, Household.id.in_(list(own)))).scalars()) if own else set()
     return VillageTarget(VILLAGE, village.id, village.name, village=village, path=path)
 
 
@@ -585,19 +588,28 @@ class HouseholdRanks:
         return next((r for r in self.ranks if r.scope == scope), None)
 
 
-def _count(day: date, scope: str, scope_id, snapshot: RankingSnapshot) -> int:
-    if scope == "township":
-        return snapshot.households
-    if scope == "village":
-        target = Target(VILLAGE, scope_id)
-    else:
-        node = tenant_get(GridNode, scope_id)
-        if node is None:  # removed since: count it without an access path
-            return db.session.execute(select(func.count()).select_from(RankingEntry).where(
-                RankingEntry.taken_on == day, getattr(RankingEntry, scope) == scope_id)).scalar_one()
-        target = Target(GRID, node.id, level=node.level, node=node)
-    return db.session.execute(select(func.count()).select_from(RankingEntry)
-                              .where(*_conditions(target, day))).scalar_one()
+def _counts(day: date, scopes: list[tuple[str, object]], snapshot: RankingSnapshot) -> dict[str, int]:
+    """How many households each (scope, id) ranks that day, in one statement: each scope's count
+    is a FILTER of the rows under any of them (a page used to ask once per scope)."""
+    counts, filters = {}, {}
+    for scope, scope_id in scopes:
+        if scope == "township":
+            counts[scope] = snapshot.households
+            continue
+        if scope == "village":
+            target = Target(VILLAGE, scope_id)
+        else:
+            node = tenant_get(GridNode, scope_id)
+            if node is None:  # removed since: count it without an access path
+                filters[scope] = [RankingEntry.taken_on == day, getattr(RankingEntry, scope) == scope_id]
+                continue
+            target = Target(GRID, node.id, level=node.level, node=node)
+        filters[scope] = _conditions(target, day)
+    if filters:
+        row = db.session.execute(select(*[func.count().filter(and_(*c)) for c in filters.values()])
+                                 .select_from(RankingEntry).where(or_(*[and_(*c) for c in filters.values()]))).one()
+        counts |= dict(zip(filters, row, strict=True))
+    return counts
 
 
 @action(ACTION)
@@ -618,6 +630,8 @@ def household_ranks(actor: Actor, household_id, *, day=None, period=None) -> Hou
         [g for g in (entry.grid1, entry.grid2, entry.grid3, entry.grid4) if g is not None]))).scalars()}
     tenant = current_tenant()
     before = previous_entries(snapshot, [entry], across_villages=True).get(entry.household_id)
+    counts = _counts(snapshot.taken_on, [(scope, entry.village_id if scope == "village" else getattr(entry, scope, None))
+                                         for scope in SCOPES if getattr(entry, f"rank_{scope}") is not None], snapshot)
     for scope in SCOPES:
         rank = getattr(entry, f"rank_{scope}")
         if rank is None:
@@ -633,7 +647,7 @@ def household_ranks(actor: Actor, household_id, *, day=None, period=None) -> Hou
         previous_rank = getattr(before, f"rank_{scope}") if before is not None and same_scope(
             before, entry, scope) else None
         item = ScopeRank(scope, scope_id, name, level, rank, previous_rank,
-                         _count(snapshot.taken_on, scope, scope_id, snapshot))
+                         counts[scope])
         if snapshot.previous_on is not None:
             item.is_new = item.previous_rank is None
             item.movement = None if item.is_new else item.previous_rank - item.rank

@@ -77,7 +77,8 @@ def _render(result, endpoint: str, errors: dict, **url_args):
                            periods=service.periods(), period=period,
                            grid=grid, parents=parents, url_args=url_args, endpoint=endpoint,
                            may_village=target.village is not None and may(
-                               current_actor(), ACTION, service.village_target(current_actor(), target.village.id))), \
+                               current_actor(), ACTION, target if target.kind == VILLAGE
+                               else service.village_target(current_actor(), target.village.id))), \
         422 if errors else 200
 
 
