@@ -27,7 +27,7 @@ What one run does (see bench/README.md, "Nightly ranking"):
        by a small launcher process: Linux carries ru_maxrss across exec, so a child forked
        straight from this big process would report this process's size);
    (a) runs with the job's session settings (service.PG_SETTINGS: jit off);
-5. prints job/bare of the best times (target <= 1.5) — and, less disturbed by whatever else the
+5. prints job/bare of the median times (target <= 1.5) — and, less disturbed by whatever else the
    machine runs, of the CPU seconds the database backend (and for the job the worker) spent —
    the peak (target < 200 MB), the table's size per household, the time of the reads the pages
    make at this size, and drops the database.
@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -199,8 +200,9 @@ BARE_TABLE = """CREATE TABLE IF NOT EXISTS bare_ranks (
 def bare_sql() -> str:
     """The job's ranking, bare: the same scopes and ranks over the same join, into a plain table."""
     from jifen.tenants.rankings.models import SCOPES
-    from jifen.tenants.rankings.service import _level_id, _rank
+    from jifen.tenants.rankings.service import _rank
     from jifen.tenants.villages.models import LEVELS
+    from jifen.tenants.villages.scopes import _level_id
 
     levels = ", ".join(f"{_level_id(k)} AS grid{k}" for k in LEVELS)
     ranks = ", ".join(f"{_rank(s)}" for s in SCOPES)
@@ -318,6 +320,23 @@ def job(url: str, tenant_id, day: date) -> tuple[float, float | None, float, dic
         f"(database + worker CPU {cpu if cpu is None else round(cpu, 2)} s), peak {peak_mb:.0f} MB "
         f"(VmHWM {found['vmhwm_mb']:.0f} MB)")
     return found["seconds"], cpu, peak_mb, found["result"]
+
+
+def copy_snapshot(dsn: str, tenant_id, source: date, target: date) -> None:
+    """Copy a snapshot (its row and entries) to another date, untimed: an expired night for the
+    timed job's retention to delete, as every night after the first week does."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        for table in ("ranking_snapshots", "ranking_entries"):
+            cols = [r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+                (table,))]
+            picks = ", ".join("%(target)s" if c == "taken_on" else ("gen_random_uuid()" if c == "id" else c)
+                              for c in cols)
+            conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {picks} FROM {table} "
+                         "WHERE tenant_id = %(t)s AND taken_on = %(source)s",
+                         {"t": tenant_id, "source": source, "target": target})
 
 
 def delete_snapshot(url: str, tenant_id, day: date) -> float:
@@ -444,14 +463,22 @@ def main() -> int:
         shuffle_balances(database.dsn, tenant_id, period)
         if args.explain:
             explain(database.dsn, tenant_id, days[1], period)
+        # each timed night's retention deletes one expired snapshot (a January night, kept only
+        # while its month's last, the 31st, was not there yet), so the job is timed whole
+        expiring = today.month > 1
+        if expiring:
+            copy_snapshot(database.dsn, tenant_id, days[0], date(period, 1, 31))
         load0 = os.getloadavg()
         bare_s, bare_cpu, job_s, job_cpu, peaks, rows = [], [], [], [], [], 0
-        for day in days[1:]:  # alternating, each job on a new night
+        for i, day in enumerate(days[1:]):  # alternating, each job on a new night
+            if expiring:
+                copy_snapshot(database.dsn, tenant_id, days[0], date(period, 1, 1 + i))
             elapsed, cpu, rows = bare(database.dsn, tenant_id, period)
             bare_s.append(elapsed)
             bare_cpu.append(cpu)
             seconds, cpu, peak, result = job(database.url, tenant_id, day)
             assert result["households"] == rows, (result, rows)
+            assert not expiring or result["removed"] == [date(period, 1, 1 + i).isoformat()], result
             job_s.append(seconds)
             job_cpu.append(cpu)
             peaks.append(peak)
@@ -461,24 +488,27 @@ def main() -> int:
         read_ms = reads(database.url, tenant_id)
         deleted_s = delete_snapshot(database.url, tenant_id, days[0])
 
-        ratio = min(job_s) / min(bare_s)
-        cpu_ratio = min(c for c in job_cpu if c is not None) / min(bare_cpu) if any(job_cpu) else None
+        med = statistics.median
+        ratio = med(job_s) / med(bare_s)
+        cpu_ratio = med([c for c in job_cpu if c is not None]) / med(bare_cpu) if any(job_cpu) else None
         n = len(bare_s)
 
         def cells(values, fmt="{:.2f}"):
             return " | ".join("–" if v is None else fmt.format(v) for v in values)
 
         print(f"\nNightly ranking, {rows:,} active households of {args.households:,}, {args.villages:,} villages, "
-              f"PostgreSQL; load average {load0[0]:.1f} before, {load1[0]:.1f} after the measured runs\n")
-        print("| | " + " | ".join(f"pair {i + 1}" for i in range(n)) + " | best |")
+              f"PostgreSQL; load average {load0[0]:.1f} before, {load1[0]:.1f} after the measured runs; "
+              f"the job {'with' if expiring else 'WITHOUT (a January run)'} its retention deleting an expired "
+              "snapshot each night\n")
+        print("| | " + " | ".join(f"pair {i + 1}" for i in range(n)) + " | median |")
         print("|---|" + "---:|" * (n + 1))
-        print(f"| (a) bare RANK() statement, s | {cells(bare_s)} | {min(bare_s):.2f} |")
-        print(f"| (b) job end to end, s | {cells(job_s)} | {min(job_s):.2f} |")
+        print(f"| (a) bare RANK() statement, s | {cells(bare_s)} | {med(bare_s):.2f} |")
+        print(f"| (b) job end to end (retention delete included), s | {cells(job_s)} | {med(job_s):.2f} |")
         print(f"| job / bare (wall) | {cells([j / b for j, b in zip(job_s, bare_s, strict=True)])} | **{ratio:.2f}** "
               f"({'met' if ratio <= 1.5 else 'missed'}: <= 1.5) |")
-        print(f"| (a) database CPU, s | {cells(bare_cpu)} | {min(bare_cpu):.2f} |")
+        print(f"| (a) database CPU, s | {cells(bare_cpu)} | {med(bare_cpu):.2f} |")
         print(f"| (b) database + worker CPU, s | {cells(job_cpu)} | "
-              f"{min(c for c in job_cpu if c is not None):.2f} |" if any(job_cpu) else "| (b) CPU | – |")
+              f"{med([c for c in job_cpu if c is not None]):.2f} |" if any(job_cpu) else "| (b) CPU | – |")
         if cpu_ratio is not None:
             print(f"| job / bare (CPU) | {cells([j / b if j else None for j, b in zip(job_cpu, bare_cpu, strict=True)])}"
                   f" | {cpu_ratio:.2f} |")
