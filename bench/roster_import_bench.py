@@ -207,9 +207,15 @@ def baseline(database: Database, data: bytes, tenant_id: uuid.UUID) -> float:
     return seconds
 
 
-def timed(label: str, fn):
+PROFILE = None  # a cProfile.Profile when --profile: (a) and (b) are profiled together
+
+
+def timed(label: str, fn, profile: bool = False):
     start = time.perf_counter()
-    result = fn()
+    if profile and PROFILE is not None:
+        result = PROFILE.runcall(fn)
+    else:
+        result = fn()
     seconds = time.perf_counter() - start
     log(f"{label}: {seconds:.2f} s")
     return result, seconds
@@ -242,14 +248,14 @@ def run(database: Database, households: int) -> dict:
             return result
 
         imp, preview_s = timed("(a) upload + read + check (preview)",
-                               lambda: step(lambda: roster.upload(actor, ("roster.xlsx", data))))
+                               lambda: step(lambda: roster.upload(actor, ("roster.xlsx", data))), profile=True)
         assert imp.status == "previewed", imp.errors[:5]
         def confirm_and_job():  # the request enqueues; its commit runs the job inline (the embedded default)
             step(lambda: roster.confirm(actor, imp.id))
             return step(lambda: roster.get_import(actor, imp.id))
 
         done, confirm_s = timed("(b) confirm: the request + the job (check again + import in chunks)",
-                                confirm_and_job)
+                                confirm_and_job, profile=True)
         assert done.status == "imported" and done.summary["households_created"] == households, \
             (done.status, done.failure, done.summary)
         again, again_s = timed("(c) same file again (preview, all unchanged)",
@@ -270,13 +276,24 @@ def main(argv=None) -> int:
                                           "(postgresql+psycopg://postgres@127.0.0.1:5432/postgres); default SQLite")
     p.add_argument("--households", type=int, default=10_000)
     p.add_argument("--json", type=Path, help="also write the results here as JSON")
+    p.add_argument("--profile", action="store_true", help="cProfile (a) + (b), the top functions to stderr")
     args = p.parse_args(argv)
+    global PROFILE
+    if args.profile:
+        import cProfile
+
+        PROFILE = cProfile.Profile()
     database = Database(args.database_url)
     load_before = os.getloadavg()[0]
     try:
         result = run(database, args.households)
     finally:
         database.drop()
+    if PROFILE is not None:
+        import pstats
+
+        PROFILE.dump_stats(os.environ.get("ROSTER_BENCH_PROFILE", "/tmp/roster_bench.prof"))
+        pstats.Stats(PROFILE, stream=sys.stderr).sort_stats("tottime").print_stats(30)
     result["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1), os.cpu_count()]
     print(f"\nroster import, {result['database']}: {result['households']} households, {result['residents']} "
           f"residents, {result['file_mb']} MB xlsx; load average {load_before:.1f} before, "

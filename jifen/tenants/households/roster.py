@@ -83,7 +83,9 @@ def _check(actor: Actor, rows: list[Row], village: Village | None, import_id=Non
 
 
 def apply_plan(plan: Plan) -> None:
-    """Write a checked plan: bulk inserts and updates by primary key, a few statements in all."""
+    """Write a checked plan: bulk inserts and updates by primary key, a few statements in all.
+    `render_nulls`: without it the ORM leaves None out of a row's parameters and starts a new batch
+    at every row whose empty cells differ from the one before (1,736 statements for 3,549 residents)."""
     plan.add_search_keys()
     for rows in (plan.residents, plan.resident_updates):  # ID numbers are stored sealed (platform/sealed.py)
         for row in rows:
@@ -91,7 +93,7 @@ def apply_plan(plan: Plan) -> None:
                 row.update(sealed_id_columns(row.pop("id_number")))
     for model, rows in ((Household, plan.households), (Resident, plan.residents)):
         for i in range(0, len(rows), CHUNK):
-            db.session.execute(insert(model), rows[i:i + CHUNK])
+            db.session.execute(insert(model).execution_options(render_nulls=True), rows[i:i + CHUNK])
     for model, rows in ((Household, plan.household_updates), (Resident, plan.resident_updates)):
         if rows:
             db.session.execute(update(model), rows)
@@ -99,7 +101,7 @@ def apply_plan(plan: Plan) -> None:
         db.session.execute(delete(HouseholdTag).where(HouseholdTag.id.in_(plan.tag_deletes[i:i + 500])))
     for model, rows in ((HouseholdTag, plan.tags), (HouseholdEvent, plan.events)):
         for i in range(0, len(rows), CHUNK):
-            db.session.execute(insert(model), rows[i:i + CHUNK])
+            db.session.execute(insert(model).execution_options(render_nulls=True), rows[i:i + CHUNK])
 
 
 def analyze_after(residents_created: int) -> None:

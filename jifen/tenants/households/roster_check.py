@@ -273,6 +273,7 @@ class Checker:
         self.village, self.allowed = village, allowed
         self.actor_id, self.actor_name, self.import_id = actor_id, actor_name, import_id
         self.today = today or clock.now().date()
+        self.tenant_id, self.now = current_tenant_id(), clock.now()  # once per sheet, not per row
         villages = db.session.execute(select(Village)).scalars().all()
         self.villages_by_word = {v.name: v for v in villages} | {v.code: v for v in villages}
         self.village_names = {v.id: v.name for v in villages}
@@ -432,14 +433,14 @@ class Checker:
 
     # --- the plan ---------------------------------------------------------------------------
     def _resident(self, household_id, m: Member, order: int) -> dict:
-        return {"id": new_id(), "tenant_id": current_tenant_id(), "household_id": household_id, "name": m.name,
+        return {"id": new_id(), "tenant_id": self.tenant_id, "household_id": household_id, "name": m.name,
                 "relation": m.relation,
                 "phone": None if m.phone is KEEP else m.phone,
                 "id_number": None if m.id_number is KEEP else m.id_number, "sort_order": order, "left_on": None,
-                "created_at": clock.now()}
+                "created_at": self.now}
 
     def _new_household(self, key, grid, tags, note, head: Member, members: list[Member]) -> None:
-        plan, tenant_id, now = self.plan, current_tenant_id(), clock.now()
+        plan, tenant_id, now = self.plan, self.tenant_id, self.now
         household_id = new_id()
         plan.households.append({"id": household_id, "tenant_id": tenant_id, "village_id": key[0],
                                 "grid_node_id": grid.id if grid else None, "door_plate": key[1], "head_name": head.name,
@@ -481,7 +482,7 @@ class Checker:
 
     def _update_household(self, household, grid, tags, note, head: Member, members: list[Member],
                           existing: Existing) -> None:
-        plan, tenant_id = self.plan, current_tenant_id()
+        plan, tenant_id = self.plan, self.tenant_id
         current = existing.residents.get(household.id, [])
         matches = self._match(members, current)
         claimed = {r.id for r in matches.values()}
@@ -529,7 +530,7 @@ class Checker:
         plan.tag_deletes += [have[t] for t in removed]
         plan.owner.update({have[t]: household.id for t in removed})
         if change:
-            plan.household_updates.append({"tenant_id": tenant_id, "id": household.id, "updated_at": clock.now(),
+            plan.household_updates.append({"tenant_id": tenant_id, "id": household.id, "updated_at": self.now,
                                            **change})
         if written or change or added or removed:
             plan.rows_of[household.id] = len(members)

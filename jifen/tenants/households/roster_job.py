@@ -14,8 +14,6 @@ and confirming again resumes it.
 """
 from __future__ import annotations
 
-import uuid
-
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -25,7 +23,7 @@ from jifen.platform import clock, unit_of_work
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.service import record
-from jifen.platform.db import db
+from jifen.platform.db import db, parse_uuid
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import current_tenant_id, tenant_get
 from jifen.tenants.households.models import RosterImport
@@ -47,6 +45,9 @@ def stalled(imp: RosterImport) -> bool:
 
 
 def lock(import_id) -> RosterImport | None:
+    import_id = parse_uuid(import_id)
+    if import_id is None:
+        return None
     return db.session.execute(select(RosterImport).where(RosterImport.id == import_id).with_for_update()
                               .execution_options(populate_existing=True)).scalar_one_or_none()
 
@@ -61,7 +62,6 @@ def run(import_id) -> dict:
     """Check the staged rows again and write them, a chunk of households per transaction."""
     from jifen.tenants.households import roster
 
-    import_id = uuid.UUID(str(import_id))
     imp = lock(import_id)
     if imp is None or imp.status != roster.IMPORTING:
         db.session.rollback()
@@ -119,7 +119,7 @@ def stopped(import_id, error: Exception) -> None:
     from jifen.tenants.households import roster
 
     unit_of_work.abandon()
-    imp = lock(uuid.UUID(str(import_id)))
+    imp = lock(import_id)
     if imp is not None and imp.status == roster.IMPORTING:
         imp.status = roster.FAILED
         imp.failure = (str(error) if isinstance(error, ChunkFailed)
