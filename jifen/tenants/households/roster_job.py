@@ -78,15 +78,20 @@ def run(import_id) -> dict:
     db.session.commit()
     size = int(current_app.config.get("ROSTER_CHUNK_HOUSEHOLDS") or CHUNK_HOUSEHOLDS)
     for part in plan.chunks(size):
-        _chunk(import_id, part)
+        if not _chunk(import_id, part):
+            return {"stopped": "no longer importing"}
     return _finish(import_id, actor, len(plan.residents))
 
 
-def _chunk(import_id, part) -> None:
-    """One chunk of households and its progress, in one transaction."""
+def _chunk(import_id, part) -> bool:
+    """One chunk of households and its progress, in one transaction. False when the import is no
+    longer importing (a second job, started on a stalled import, failed it meanwhile)."""
     from jifen.tenants.households import roster
 
     imp = lock(import_id)
+    if imp.status != roster.IMPORTING:
+        db.session.rollback()
+        return False
     try:
         roster.apply_plan(part)
     except IntegrityError:  # a household or ID number written by someone else since the check
@@ -96,12 +101,16 @@ def _chunk(import_id, part) -> None:
     imp.rows_done += sum(part.rows_of.values())
     imp.progress_at = clock.now()
     db.session.commit()
+    return True
 
 
 def _finish(import_id, actor: Actor, residents_created: int) -> dict:
     from jifen.tenants.households import roster
 
     imp = lock(import_id)
+    if imp.status != roster.IMPORTING:
+        db.session.rollback()
+        return {"stopped": "no longer importing"}
     roster.analyze_after(residents_created)
     imp.status, imp.imported_at, imp.rows_done, imp.failure = roster.IMPORTED, clock.now(), imp.row_count, None
     record(actor, "household.import", imp, after=imp.summary)
