@@ -177,12 +177,6 @@ class Plan:
                         keys[row[name]] = name_search_keys(row[name])
                     row[pinyin], row[initials] = keys[row[name]]
 
-    @property
-    def rows_unchanged(self) -> int:
-        """Sheet rows of the households that need no write."""
-        return sum(self.counts[k] for k in ("residents_created", "residents_updated", "residents_unchanged")) \
-            - sum(self.rows_of.values())
-
     def chunks(self, households: int) -> list["Plan"]:
         """The plan split into parts of `households` households each, every household whole in one
         part (so a part written alone leaves each household complete), in the plan's order."""
