@@ -14,10 +14,13 @@ What one run does (see bench/README.md):
 3. baseline, the same work bare: openpyxl read-only iteration of that file, grouping rows into
    households, and executemany INSERTs of the households and residents through a raw DB-API
    connection (sqlite3 / psycopg), one commit; then deletes those rows again (not timed);
-4. Jifen: (a) upload = store + read + check every row (preview), commit; (b) confirm = read again,
-   check again against the database, bulk insert, audit, commit; then, for reference, (c) the
+4. Jifen: (a) upload = store + read + check every row (preview) + stage the rows, commit; (b) confirm
+   = the request (marks it importing, enqueues the job) and the job, run inline after the commit as
+   in the embedded default: check the staged rows again against the database, insert a chunk of
+   households per transaction with its progress, audit; then, for reference, (c) the
    same file uploaded again (every household unchanged) and (d) an export of all 10,000.
-Prints the times and (a)+(b) against the baseline. Target: (a)+(b) well under 60 s.
+Runs 3 times (--runs), each on a fresh database, and prints the medians and (a)+(b) against the
+baseline (the median of each run's ratio). Target (issue 15): within 1.5 x on SQLite.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import logging
 import os
 import secrets
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -205,9 +209,15 @@ def baseline(database: Database, data: bytes, tenant_id: uuid.UUID) -> float:
     return seconds
 
 
-def timed(label: str, fn):
+PROFILE = None  # a cProfile.Profile when --profile: (a) and (b) are profiled together
+
+
+def timed(label: str, fn, profile: bool = False):
     start = time.perf_counter()
-    result = fn()
+    if profile and PROFILE is not None:
+        result = PROFILE.runcall(fn)
+    else:
+        result = fn()
     seconds = time.perf_counter() - start
     log(f"{label}: {seconds:.2f} s")
     return result, seconds
@@ -240,11 +250,16 @@ def run(database: Database, households: int) -> dict:
             return result
 
         imp, preview_s = timed("(a) upload + read + check (preview)",
-                               lambda: step(lambda: roster.upload(actor, ("roster.xlsx", data))))
+                               lambda: step(lambda: roster.upload(actor, ("roster.xlsx", data))), profile=True)
         assert imp.status == "previewed", imp.errors[:5]
-        done, confirm_s = timed("(b) confirm: check again + import",
-                                lambda: step(lambda: roster.confirm(actor, imp.id)))
-        assert done.status == "imported" and done.summary["households_created"] == households, done.summary
+        def confirm_and_job():  # the request enqueues; its commit runs the job inline (the embedded default)
+            step(lambda: roster.confirm(actor, imp.id))
+            return step(lambda: roster.get_import(actor, imp.id))
+
+        done, confirm_s = timed("(b) confirm: the request + the job (check again + import in chunks)",
+                                confirm_and_job, profile=True)
+        assert done.status == "imported" and done.summary["households_created"] == households, \
+            (done.status, done.failure, done.summary)
         again, again_s = timed("(c) same file again (preview, all unchanged)",
                                lambda: step(lambda: roster.upload(actor, ("roster.xlsx", data))))
         assert again.summary["households_unchanged"] == households, again.summary
@@ -253,7 +268,7 @@ def run(database: Database, households: int) -> dict:
     return {"database": database.kind, "households": households, "residents": resident_rows,
             "file_mb": round(len(data) / 1e6, 2), "generate_s": round(make_s, 2), "baseline_s": round(base_s, 2),
             "preview_s": round(preview_s, 2), "confirm_s": round(confirm_s, 2), "total_s": round(total, 2),
-            "ratio": round(total / base_s, 1), "reimport_preview_s": round(again_s, 2),
+            "ratio": round(total / base_s, 2), "reimport_preview_s": round(again_s, 2),
             "export_s": round(export_s, 2)}
 
 
@@ -263,13 +278,25 @@ def main(argv=None) -> int:
                                           "(postgresql+psycopg://postgres@127.0.0.1:5432/postgres); default SQLite")
     p.add_argument("--households", type=int, default=10_000)
     p.add_argument("--json", type=Path, help="also write the results here as JSON")
+    p.add_argument("--runs", type=int, default=3, help="runs, each on a fresh database (medians are printed)")
+    p.add_argument("--profile", action="store_true", help="cProfile (a) + (b), the top functions to stderr")
     args = p.parse_args(argv)
-    database = Database(args.database_url)
+    global PROFILE
+    if args.profile:
+        import cProfile
+
+        PROFILE = cProfile.Profile()
     load_before = os.getloadavg()[0]
-    try:
-        result = run(database, args.households)
-    finally:
-        database.drop()
+    runs = []
+    for _n in range(args.runs):  # each run on a fresh database; the figures are the medians
+        database = Database(args.database_url)
+        try:
+            runs.append(run(database, args.households))
+        finally:
+            database.drop()
+    result = {k: (statistics.median(r[k] for r in runs) if isinstance(v, float) else v) for k, v in runs[0].items()}
+    result["ratio"] = statistics.median(r["ratio"] for r in runs)  # each run's ratio: same load for both sides
+    result["samples"] = [{k: r[k] for k in ("baseline_s", "total_s", "ratio")} for r in runs]
     result["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1), os.cpu_count()]
     print(f"\nroster import, {result['database']}: {result['households']} households, {result['residents']} "
           f"residents, {result['file_mb']} MB xlsx; load average {load_before:.1f} before, "
@@ -282,8 +309,10 @@ def main(argv=None) -> int:
                        ("(c) same file again, preview (all unchanged)", "reimport_preview_s"),
                        ("(d) export all", "export_s")):
         print(f"| {label} | {result[key]:.2f} |")
-    print(f"\n(a)+(b) = {result['ratio']} x baseline; target (a)+(b) < 60 s: "
-          f"{'met' if result['total_s'] < 60 else 'MISSED'}")
+    print(f"\nmedians of {len(runs)} runs; each run's (baseline, (a)+(b), ratio): "
+          + ", ".join(f"({r['baseline_s']}, {r['total_s']}, {r['ratio']})" for r in result["samples"]))
+    print(f"(a)+(b) = {result['ratio']} x baseline; target (issue 15): within 1.5 x on SQLite: "
+          f"{'met' if result['ratio'] <= 1.5 else 'MISSED'}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -499,7 +499,8 @@ def reseal_ids():
         _fail(err)
     db.session.commit()
     click.echo(f"resealed {result['numbers']} ID numbers with the newest key "
-               f"({result['were_older']} were under an older key) and {result['files']} uploaded spreadsheets")
+               f"({result['were_older']} were under an older key), {result['files']} uploaded spreadsheets and "
+               f"{result['staged_rosters']} staged roster imports")
 
 
 def init_app(app) -> None:

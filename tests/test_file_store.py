@@ -144,7 +144,8 @@ def test_roster_in_the_bucket_is_sealed_and_imports(s3_app, world, bucket):
     with s3_app.app_context():
         assert sealed.unseal_bytes(sealed_bytes) == roster
     done = client.post(f"/api/v1/t/alpha/roster/imports/{resp.get_json()['id']}/confirm", headers=headers)
-    assert done.status_code == 200 and done.get_json()["status"] == "imported", done.get_json()
+    assert done.status_code == 202, done.get_json()
+    assert client.get(done.headers["Location"], headers=headers).get_json()["status"] == "imported"  # the job ran
     with s3_app.app_context(), tenant_scope(db.session.get(Tenant, world.a.tenant_id)):
         assert A1 in {r.id_number for r in db.session.execute(select(Resident)).scalars()}
     # the uploader downloads the roster as uploaded (read back from the bucket and unsealed)

@@ -215,8 +215,11 @@ def test_an_uploaded_roster_is_stored_sealed(app, world):
     vadmin = bearer(api_token(client, "alpha", "vadmin"))
     assert client.get(f"/api/v1/t/alpha/files/{file_id}", headers=vadmin).status_code == 404
     confirmed = client.post(f"/api/v1/t/alpha/roster/imports/{imported['id']}/confirm", headers=headers)
-    assert confirmed.status_code == 200, confirmed.get_json()  # read back from the sealed file
-    assert confirmed.get_json()["status"] == "imported"
+    assert confirmed.status_code == 202, confirmed.get_json()
+    assert client.get(confirmed.headers["Location"], headers=headers).get_json()["status"] == "imported"
+    with app.app_context():  # the rows staged for the import job are sealed too
+        [staged] = db.session.execute(text("SELECT rows_sealed FROM roster_imports")).scalars().all()
+        assert idn(13) not in staged and idn(13) in sealed.unseal(staged)
 
 
 def test_key_rotation_old_rows_readable_then_resealed(make_app, app, world):

@@ -149,8 +149,8 @@ def import_good(client, headers, rows=GOOD):
     imp = resp.get_json()
     assert imp["status"] == "previewed", imp["errors"]
     done = client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers)
-    assert done.status_code == 200, done.get_json()
-    return done.get_json()
+    assert done.status_code == 202, done.get_json()
+    return client.get(done.headers["Location"], headers=headers).get_json()  # the job ran after the commit
 
 
 # --- template -----------------------------------------------------------------------------------
@@ -187,7 +187,10 @@ def test_good_file_previews_clean_and_imports_everything(app, admin_api, alpha):
     assert in_alpha(app, alpha, lambda: db.session.execute(
         select(func.count()).select_from(Household)).scalar()) == 1  # only the world's own: nothing yet
     done = client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers)
-    assert done.status_code == 200 and done.get_json()["status"] == "imported"
+    assert done.status_code == 202 and done.get_json()["status"] == "importing"
+    assert done.get_json()["url"] == done.headers["Location"] == f"{API}/imports/{imp['id']}"
+    now = client.get(done.headers["Location"], headers=headers).get_json()  # in the embedded default the job ran
+    assert now["status"] == "imported" and now["rows_done"] == 5 and now["percent"] == 100
 
     def check():
         h = db.session.execute(select(Household).where(Household.door_plate == "上屋组8号")).scalar_one()
@@ -299,7 +302,7 @@ def test_admin_export_reimports_to_no_change(app, admin_api, alpha):
     again = upload(client, headers, resp.data).get_json()
     assert again["status"] == "previewed" and unchanged(again["summary"]), again
     assert again["summary"]["households_unchanged"] == 3  # the world's 1号 too
-    assert client.post(f"{API}/imports/{again['id']}/confirm", headers=headers).status_code == 200
+    assert client.post(f"{API}/imports/{again['id']}/confirm", headers=headers).status_code == 202
     assert snapshot(app, alpha) == before
 
 
@@ -315,7 +318,7 @@ def test_masked_export_by_village_admin_reimports_without_touching_ids(app, admi
     assert A1 not in cells and "4416**********" + A1[-4:] in cells and "138****8000" in cells
     again = upload(vadmin, vheaders, resp.data).get_json()
     assert again["status"] == "previewed" and unchanged(again["summary"]), again
-    assert vadmin.post(f"{API}/imports/{again['id']}/confirm", headers=vheaders).status_code == 200
+    assert vadmin.post(f"{API}/imports/{again['id']}/confirm", headers=vheaders).status_code == 202
     assert snapshot(app, alpha) == before
     full = vadmin.get(f"{API}/export", headers=vheaders)  # a village admin may see their village's IDs
     assert A1 in [str(c.value) for r in load_workbook(io.BytesIO(full.data))["花名册"].iter_rows() for c in r]
@@ -461,7 +464,7 @@ def test_village_admin_imports_only_into_their_village(app, alpha):
     own = [["", "上屋", "上屋组1号", "李四", "户主", "", "", "", ""]]  # 村 empty: the chosen village
     imp = upload(client, headers, xlsx(own), village_id=alpha.a.villages[0]).get_json()
     assert imp["status"] == "previewed", imp["errors"]
-    assert client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers).status_code == 200
+    assert client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers).status_code == 202
     admin = app.test_client()
     admin_headers = bearer(api_token(admin, "alpha", "admin"))
     township = upload(admin, admin_headers, xlsx([["官田村", "上屋", "上屋组2号", "李五", "户主", "", "", "", ""]]))
@@ -524,9 +527,10 @@ def test_confirm_checks_again_against_the_database(app, admin_api, alpha):
     assert imp["status"] == "previewed"
     import_good(client, headers, [["官田村", "上屋", "上屋组20号", "黄建国", "户主", "", B1, "", ""]])
     resp = client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers)
-    assert resp.status_code == 409
+    assert resp.status_code == 202  # the job checks again, after the request
     now = client.get(f"{API}/imports/{imp['id']}", headers=headers).get_json()
     assert now["status"] == "invalid" and now["errors"][0]["column"] == "身份证号"
+    assert client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers).status_code == 409
 
 
 def test_page_lists_uploads_and_export_link(app, alpha):

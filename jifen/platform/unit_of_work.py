@@ -53,6 +53,11 @@ CHUNK_RUNNERS = {
     "jifen/tenants/dividends/settlement.py:_finish": "settlement: totals the finished chunks",
     "jifen/tenants/dividends/settlement.py:resume_all": "settlement sweeper: frees a dead run's chunk claims "
                                                         "(committed) before computing its chunks",
+    "jifen/tenants/households/roster_job.py:run": "roster import job: the check's outcome and first progress",
+    "jifen/tenants/households/roster_job.py:_chunk": "roster import job: one chunk of households per transaction, "
+                                                     "with its progress (resumes)",
+    "jifen/tenants/households/roster_job.py:_finish": "roster import job: marks the import imported",
+    "jifen/tenants/households/roster_job.py:stopped": "roster import job: records why it stopped",
     "jifen/platform/jobs/alerts.py:tell": "job alerts: their own transaction after the run's outcome is "
                                           "committed, so a failing listener never undoes the outcome",
     "jifen/demo.py:load": "the demo loader (`jifen demo`, a CLI command): one township at a time",

@@ -93,6 +93,7 @@ def celery_init_app(app: Flask) -> Celery:
         points_jobs,
         ranking_jobs,
         retention_jobs,
+        roster_jobs,
         store_jobs,
     )
 

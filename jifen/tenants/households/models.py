@@ -135,16 +135,23 @@ class HouseholdEvent(TenantScoped, db.Model):
 
 
 class RosterImport(TenantScoped, db.Model):
-    """One uploaded roster (花名册): previewed with its errors, then imported all-or-nothing."""
+    """One uploaded roster (花名册): previewed with its errors, then imported by a job (roster_job),
+    household by household, its progress in `rows_done` of `row_count`."""
 
     __tablename__ = "roster_imports"
     __table_args__ = (tenant_fk(["file_id"], "stored_files"), tenant_fk(["village_id"], "villages"))
     file_id: Mapped[uuid.UUID]
     village_id: Mapped[uuid.UUID | None]  # None: the sheet names each row's village
-    status: Mapped[str] = mapped_column(String(16))  # previewed | invalid | imported
+    status: Mapped[str] = mapped_column(String(16))  # previewed | invalid | importing | failed | imported
     row_count: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list] = mapped_column(JSON, default=list)  # [{"row": 5, "column": "门牌号", "message": ...}]
     summary: Mapped[dict] = mapped_column(JSON, default=dict)  # created / updated / unchanged counts
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     imported_at: Mapped[datetime | None]
+    # the sheet as read on upload, JSON sealed like ID numbers (it is full of them): roster._staged
+    rows_sealed: Mapped[str | None] = mapped_column(Text, deferred=True)
+    rows_done: Mapped[int] = mapped_column(default=0, server_default="0")  # sheet rows written (or found unchanged)
+    confirmed_by: Mapped[uuid.UUID | None]  # whose confirm the job imports as
+    progress_at: Mapped[datetime | None]  # the job's last step (a stalled import offers "resume")
+    failure: Mapped[str | None] = mapped_column(String(2000))  # why the job stopped

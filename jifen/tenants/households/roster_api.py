@@ -1,15 +1,13 @@
 """Township API: the roster (花名册) template, upload → preview → confirm, and export."""
 from __future__ import annotations
 
+from flask import url_for
 from flask.views import MethodView
-from flask_babel import gettext as _
 from flask_smorest.fields import Upload
 from marshmallow import fields
 
-from jifen.platform import unit_of_work
 from jifen.platform.api import SECURITY
 from jifen.platform.blueprint import Blueprint
-from jifen.platform.errors import Conflict
 from jifen.platform.files.responses import XLSX_MIMETYPE, xlsx_response
 from jifen.platform.schemas import Schema
 from jifen.platform.web import current_actor
@@ -37,7 +35,9 @@ class RosterSummarySchema(Schema):
 
 class RosterImportSchema(Schema):
     id = fields.UUID()
-    status = fields.String(metadata={"description": "previewed (no errors: may be confirmed), invalid, imported"})
+    status = fields.String(metadata={"description": "previewed (no errors: may be confirmed), invalid, importing "
+                                                    "(the job is at work), failed (see failure; confirm resumes), "
+                                                    "imported"})
     village_id = fields.UUID(allow_none=True)
     file_id = fields.UUID()
     row_count = fields.Integer()
@@ -45,6 +45,16 @@ class RosterImportSchema(Schema):
     summary = fields.Nested(RosterSummarySchema)
     created_at = fields.DateTime()
     imported_at = fields.DateTime(allow_none=True)
+    rows_done = fields.Integer(metadata={"description": "rows imported (or found unchanged) so far"})
+    percent = fields.Method("_percent", metadata={"description": "rows_done of row_count, in per cent"})
+    failure = fields.String(allow_none=True, metadata={"description": "why the import job stopped (status failed)"})
+    url = fields.Method("_url", metadata={"description": "this import, to poll for progress"})
+
+    def _percent(self, imp) -> int:
+        return roster.percent(imp)
+
+    def _url(self, imp) -> str:
+        return url_for("roster_api.ImportDetail", import_id=imp.id)
 
 
 class RosterUploadSchema(Schema):
@@ -93,18 +103,16 @@ class ImportDetail(MethodView):
 @blp.route("/imports/<uuid:import_id>/confirm")
 class ImportConfirm(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.response(200, RosterImportSchema)
-    @blp.alt_response(409, description="Already imported, has errors, or no longer passes the checks")
+    @blp.response(202, RosterImportSchema)
+    @blp.alt_response(409, description="Already imported, or has errors")
     def post(self, import_id):
-        """Import every row or none. The rows are checked again against the database as it is now;
-        if they no longer pass, the import turns invalid (409, see its errors)."""
+        """Start the import (a job): 202 with the import, status importing; poll its `url` for
+        `rows_done` / `percent` until it is imported, invalid (the rows no longer pass the checks
+        against the database as it is now: see its errors) or failed (see `failure`; confirming
+        again resumes it without importing any row twice). Confirming an import already being
+        imported returns it as it is."""
         imp = roster.confirm(current_actor(), import_id)
-        if imp.status != roster.IMPORTED:
-            unit_of_work.keep_writes_with_refusal()  # the import's new errors are kept
-            raise Conflict(_("The rows no longer pass the checks (the data changed since the preview); "
-                             "see the import's errors."),
-                           {"rows": [f"{e['row']} {e['column'] or ''}: {e['message']}" for e in imp.errors]})
-        return imp
+        return imp, 202, {"Location": url_for("roster_api.ImportDetail", import_id=imp.id)}
 
 
 @blp.route("/export")

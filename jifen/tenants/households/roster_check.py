@@ -154,6 +154,8 @@ class Plan:
     resident_updates: list = field(default_factory=list)
     tag_deletes: list = field(default_factory=list)  # HouseholdTag ids
     events: list = field(default_factory=list)  # HouseholdEvent "created" of new households
+    rows_of: dict = field(default_factory=dict)  # household id -> its sheet rows, for households written
+    owner: dict = field(default_factory=dict)  # resident-update / tag-delete id -> its household id
     counts: dict = field(default_factory=lambda: dict.fromkeys(
         ("households_created", "households_updated", "households_unchanged",
          "residents_created", "residents_updated", "residents_unchanged"), 0))
@@ -163,14 +165,35 @@ class Plan:
 
     def add_search_keys(self) -> None:
         """Pinyin of new and renamed names, computed only when the plan is written (a preview needs
-        none, and it is most of the check's time)."""
+        none, and it is most of the check's time), once per distinct name."""
+        keys: dict = {}
         for rows, name, pinyin, initials in ((self.households, "head_name", "head_pinyin", "head_initials"),
                                              (self.household_updates, "head_name", "head_pinyin", "head_initials"),
                                              (self.residents, "name", "name_pinyin", "name_initials"),
                                              (self.resident_updates, "name", "name_pinyin", "name_initials")):
             for row in rows:
                 if name in row:
-                    row[pinyin], row[initials] = name_search_keys(row[name])
+                    if row[name] not in keys:
+                        keys[row[name]] = name_search_keys(row[name])
+                    row[pinyin], row[initials] = keys[row[name]]
+
+    def chunks(self, households: int) -> list["Plan"]:
+        """The plan split into parts of `households` households each, every household whole in one
+        part (so a part written alone leaves each household complete), in the plan's order."""
+        order = list(self.rows_of)
+        part_of = {h: i // households for i, h in enumerate(order)}
+        parts = [Plan() for _i in range((len(order) + households - 1) // households)]
+        for name, key in (("households", "id"), ("residents", "household_id"), ("tags", "household_id"),
+                          ("events", "household_id"), ("household_updates", "id")):
+            for row in getattr(self, name):
+                getattr(parts[part_of[row[key]]], name).append(row)
+        for row in self.resident_updates:
+            parts[part_of[self.owner[row["id"]]]].resident_updates.append(row)
+        for tag_id in self.tag_deletes:
+            parts[part_of[self.owner[tag_id]]].tag_deletes.append(tag_id)
+        for h in order:
+            parts[part_of[h]].rows_of[h] = self.rows_of[h]
+        return parts
 
     @property
     def changes(self) -> int:
@@ -244,6 +267,7 @@ class Checker:
         self.village, self.allowed = village, allowed
         self.actor_id, self.actor_name, self.import_id = actor_id, actor_name, import_id
         self.today = today or clock.now().date()
+        self.tenant_id, self.now = current_tenant_id(), clock.now()  # once per sheet, not per row
         villages = db.session.execute(select(Village)).scalars().all()
         self.villages_by_word = {v.name: v for v in villages} | {v.code: v for v in villages}
         self.village_names = {v.id: v.name for v in villages}
@@ -403,14 +427,14 @@ class Checker:
 
     # --- the plan ---------------------------------------------------------------------------
     def _resident(self, household_id, m: Member, order: int) -> dict:
-        return {"id": new_id(), "tenant_id": current_tenant_id(), "household_id": household_id, "name": m.name,
+        return {"id": new_id(), "tenant_id": self.tenant_id, "household_id": household_id, "name": m.name,
                 "relation": m.relation,
                 "phone": None if m.phone is KEEP else m.phone,
                 "id_number": None if m.id_number is KEEP else m.id_number, "sort_order": order, "left_on": None,
-                "created_at": clock.now()}
+                "created_at": self.now}
 
     def _new_household(self, key, grid, tags, note, head: Member, members: list[Member]) -> None:
-        plan, tenant_id, now = self.plan, current_tenant_id(), clock.now()
+        plan, tenant_id, now = self.plan, self.tenant_id, self.now
         household_id = new_id()
         plan.households.append({"id": household_id, "tenant_id": tenant_id, "village_id": key[0],
                                 "grid_node_id": grid.id if grid else None, "door_plate": key[1], "head_name": head.name,
@@ -421,6 +445,7 @@ class Checker:
                       for t in sorted(tags)]
         plan.counts["households_created"] += 1
         plan.counts["residents_created"] += len(members)
+        plan.rows_of[household_id] = len(members)
         plan.events.append({"id": new_id(), "tenant_id": tenant_id, "household_id": household_id, "kind": "created",
                             "other_household_id": None,
                             "details": {"members": [m.name for m in members], "source": "roster_import",
@@ -451,7 +476,7 @@ class Checker:
 
     def _update_household(self, household, grid, tags, note, head: Member, members: list[Member],
                           existing: Existing) -> None:
-        plan, tenant_id = self.plan, current_tenant_id()
+        plan, tenant_id = self.plan, self.tenant_id
         current = existing.residents.get(household.id, [])
         matches = self._match(members, current)
         claimed = {r.id for r in matches.values()}
@@ -462,12 +487,14 @@ class Checker:
                                                    "on the household's page first.", name=r.name))
                 return
         order = max((r.sort_order for r in current), default=-1) + 1
+        written = False
         for m in members:
             r = matches.get(m.row)
             if r is None:
                 plan.residents.append(self._resident(household.id, m, order))
                 order += 1
                 plan.counts["residents_created"] += 1
+                written = True
                 continue
             change = {}
             if m.name != r.name:
@@ -480,6 +507,8 @@ class Checker:
                 change["id_number"] = m.id_number
             if change:
                 plan.resident_updates.append({"tenant_id": tenant_id, "id": r.id, **change})
+                plan.owner[r.id] = household.id
+                written = True
             plan.counts["residents_updated" if change else "residents_unchanged"] += 1
         change = {}
         if grid is not None and grid.id != household.grid_node_id:
@@ -493,7 +522,10 @@ class Checker:
         plan.tags += [{"id": new_id(), "tenant_id": tenant_id, "household_id": household.id, "tag": t}
                       for t in sorted(added)]
         plan.tag_deletes += [have[t] for t in removed]
+        plan.owner.update({have[t]: household.id for t in removed})
         if change:
-            plan.household_updates.append({"tenant_id": tenant_id, "id": household.id, "updated_at": clock.now(),
+            plan.household_updates.append({"tenant_id": tenant_id, "id": household.id, "updated_at": self.now,
                                            **change})
+        if written or change or added or removed:
+            plan.rows_of[household.id] = len(members)
         plan.counts["households_updated" if change or added or removed else "households_unchanged"] += 1

@@ -54,7 +54,7 @@ def export():
 def _preview(imp, message: str = "") -> str:
     village = tenant_get(Village, imp.village_id) if imp.village_id else None
     return render_template("roster/preview.html", imp=imp, village=village, message=message,
-                           filename=roster.file_names([imp]).get(imp.file_id, ""))
+                           percent=roster.percent(imp), filename=roster.file_names([imp]).get(imp.file_id, ""))
 
 
 @bp.get("/<uuid:import_id>")

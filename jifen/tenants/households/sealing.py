@@ -2,7 +2,8 @@
 
 Rotation: put the new key first in JIFEN_ID_KEYS (keep the old ones after it) and restart: new and
 changed numbers are sealed with it and old rows still open. Then `jifen reseal-ids` re-encrypts
-every stored number and uploaded spreadsheet (in the database or the bucket) with the newest key; after it, the old keys can be dropped. The keyed hashes
+every stored number, uploaded spreadsheet (in the database or the bucket) and roster import's staged
+rows with the newest key; after it, the old keys can be dropped. The keyed hashes
 (`id_number_hmac`) do not change: the HMAC key is separate and is not rotated.
 """
 from __future__ import annotations
@@ -43,6 +44,17 @@ def _reseal_files(batch: int) -> int:
         after = (rows[-1][0], rows[-1][1])
 
 
+def _reseal_staged() -> int:
+    """Roster imports' staged rows (roster._staged), one at a time (each is a whole sheet)."""
+    ids = db.session.execute(text("SELECT tenant_id, id FROM roster_imports WHERE rows_sealed IS NOT NULL")).all()
+    for t, i in ids:
+        token = db.session.execute(text("SELECT rows_sealed FROM roster_imports WHERE tenant_id = :t AND id = :i"),
+                                   {"t": t, "i": i}).scalar()
+        db.session.execute(text("UPDATE roster_imports SET rows_sealed = :s WHERE tenant_id = :t AND id = :i"),
+                           {"s": sealed.reseal(token), "t": t, "i": i})
+    return len(ids)
+
+
 def reseal_all(batch: int = BATCH) -> dict:
     """Re-encrypt every resident's ID number with the newest key, in keyset batches (the caller
     commits: the CLI command, once at its end). Returns {"numbers": n, "were_older": m}."""
@@ -53,7 +65,8 @@ def reseal_all(batch: int = BATCH) -> dict:
                                        f"ORDER BY tenant_id, id LIMIT {int(batch)}"),
                                   {"t": after[0], "i": after[1]} if after else {}).all()
         if not rows:
-            return {"numbers": numbers, "were_older": older, "files": _reseal_files(batch)}
+            return {"numbers": numbers, "were_older": older, "files": _reseal_files(batch),
+                    "staged_rosters": _reseal_staged()}
         older += sum(not sealed.sealed_with_newest(token) for _t, _i, token in rows)
         db.session.execute(text("UPDATE residents SET id_number_sealed = :s WHERE tenant_id = :t AND id = :i"),
                            [{"s": sealed.reseal(token), "t": t, "i": i} for t, i, token in rows])
