@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from flask import g, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import Column, Table, bindparam, event, insert, inspect, update
+from sqlalchemy import Column, Table, bindparam, cast, column, event, insert, inspect, update, values
 from sqlalchemy.orm import Session, with_loader_criteria
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import visitors
@@ -184,8 +184,8 @@ def _stamp_tenant(session, flush_context, instances) -> None:
 
 
 def insert_new(model: type, rows: list) -> None:
-    """Insert new rows of `model` (dicts of column values, or transient instances) in one
-    executemany, without the unit of work: far cheaper per row for jobs that write thousands
+    """Insert new rows of `model` (dicts of column values, or transient instances) in multi-row
+    INSERTs, without the unit of work: far cheaper per row for jobs that write thousands
     (posting). The rows are not added to the session. They get the current tenant, as a flush would
     give them (and another tenant's is refused); unset columns get their defaults."""
     if not rows:
@@ -194,31 +194,41 @@ def insert_new(model: type, rows: list) -> None:
     scoped = issubclass(model, TenantOwned)
     if scoped and tenant_id is None:
         raise TenantNotSet(f"{model.__name__} written with no tenant in scope")
-    values = []
+    plain = []
     for row in rows:
         row = {k: v for k, v in (row if isinstance(row, dict) else vars(row)).items() if not k.startswith("_")}
         if scoped and row.setdefault("tenant_id", tenant_id) != tenant_id:
             raise CrossTenantWrite(f"{model.__name__} of another tenant written")
-        values.append(row)
-    db.session.execute(insert(model), values)
+        plain.append(row)
+    # RETURNING makes it one multi-row INSERT per 1,000 rows on PostgreSQL ("insertmanyvalues"), not a
+    # statement per row (psycopg's executemany)
+    db.session.execute(insert(model).returning(inspect(model).primary_key[-1]), plain)
 
 
 def update_known(model: type, rows: list[dict]) -> None:
     """Update existing rows of tenant-scoped `model` by id (dicts of `id` and the new column values,
-    the same columns in each) in one executemany, without the unit of work: the posting job's
-    applications and balance rows. The current tenant is bound in the WHERE (reviewed: another
-    tenant's row matches nothing; so the guard's escape hatch), and copies of the rows already loaded in the session get the new
-    values as if loaded, so the session never shows what the database no longer holds."""
+    the same columns in each) in one statement (PostgreSQL; an executemany elsewhere), without the
+    unit of work: the posting job's applications and balance rows. The statement binds the current
+    tenant itself (reviewed; so it takes the guard's escape hatch): another tenant's row matches
+    nothing. Copies of the rows already loaded in the session get the new values as if loaded, so
+    the session never shows what the database no longer holds."""
     if not rows:
         return
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise TenantNotSet(f"{model.__name__} written with no tenant in scope")
     table, names = model.__table__, [k for k in rows[0] if k != "id"]
-    stmt = (update(table).where(table.c.tenant_id == bindparam("k_tenant"), table.c.id == bindparam("k_id"))
-            .values({n: bindparam(f"v_{n}") for n in names}).execution_options(all_tenants=True))
-    db.session.execute(stmt, [{"k_tenant": tenant_id, "k_id": r["id"], **{f"v_{n}": r[n] for n in names}}
-                              for r in rows])
+    if db.session.get_bind().dialect.name == "postgresql":  # one statement: UPDATE … FROM (VALUES …)
+        given = values(column("k_id", table.c.id.type), *(column(n, table.c[n].type) for n in names),
+                       name="given").data([(r["id"], *(r[n] for n in names)) for r in rows])
+        db.session.execute(update(table).where(table.c.tenant_id == tenant_id, table.c.id == given.c.k_id)
+                           .values({n: cast(given.c[n], table.c[n].type) for n in names})
+                           .execution_options(all_tenants=True))
+    else:
+        stmt = (update(table).where(table.c.tenant_id == bindparam("k_tenant"), table.c.id == bindparam("k_id"))
+                .values({n: bindparam(f"v_{n}") for n in names}).execution_options(all_tenants=True))
+        db.session.execute(stmt, [{"k_tenant": tenant_id, "k_id": r["id"], **{f"v_{n}": r[n] for n in names}}
+                                  for r in rows])
     mapper, known = inspect(model), db.session.identity_map
     if not len(known):
         return
