@@ -271,6 +271,8 @@ def _raw_chunk(conn, env: dict) -> int:
 def _raw_worker(dsn, env, barrier, out):
     import psycopg
 
+    import jifen.platform.audit.service  # noqa: F401 - imported before the timer, as the service's workers do
+
     with psycopg.connect(dsn) as conn:
         barrier.wait()
         posted = 0
