@@ -6,7 +6,7 @@ A chunk is one transaction: it takes up to `CHUNK` postable items with `FOR UPDA
 posted; the state check makes a repeat a no-op and the ledger's unique source key would refuse it
 anyway), locks their households' balance rows in one ordered statement, writes the entries, and
 appends to the audit chain last, so the tenant-wide chain head is held only for the chunk's final
-inserts and commit (lock order: see `ledger`). Chunks write their rows in a few multi-row inserts
+inserts and commit (lock order: see `ledger`). Chunks write their rows in a few statements
 (`post_many`).
 """
 from __future__ import annotations
@@ -70,7 +70,7 @@ _READ = [getattr(Application, f.name) for f in fields(Postable)][:10]  # the col
 
 
 def _write(apps: list[Postable]) -> None:
-    """Store the posted applications in one executemany (copies loaded in the session follow)."""
+    """Store the posted applications in one statement (copies loaded in the session follow)."""
     update_known(Application, [{"id": a.id, "state": a.state, "posted_points": a.posted_points,
                                 "capped_points": a.capped_points, "posted_at": a.posted_at,
                                 "updated_at": a.updated_at} for a in apps])
@@ -78,9 +78,9 @@ def _write(apps: list[Postable]) -> None:
 
 def post_many(actor: Actor, apps: list[Postable], items: dict | None = None) -> list[Postable]:
     """Post locked applications standing on a closed notice, in the caller's transaction, with a
-    few statements for the lot: one balance lock, the entries in two inserts, the balances and the
-    applications in one executemany each, the steps, audit entries and notifications in one insert
-    each. Applications no longer on notice are skipped (a second worker or a retry finds nothing
+    few statements for the lot: one balance lock, the entries in two COPYs, the balances and the
+    applications in one UPDATE each (`tenancy.update_known`), the steps, audit entries and
+    notifications in one COPY each (`tenancy.insert_new`), no ORM object per row. Applications no longer on notice are skipped (a second worker or a retry finds nothing
     to do). Returns the ones posted."""
     items = {} if items is None else items
     apps = [a for a in apps if a.state == ON_NOTICE]
