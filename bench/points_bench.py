@@ -12,12 +12,14 @@ What one run does (see bench/README.md, "Points posting"):
    points rulebook (tests/points_world.py), and bulk-inserts --households households in 官田村;
 2. for each measured run, bulk-inserts applications of item A1 (award, no cap) standing on an open
    notice, spread over the households; the notice is closed just before the timer starts;
-3. (a) service: `posting.post_ready` (chunks of 200, one commit each) in 1 process, then in 4
-   processes (each its own app, started together on a barrier); (b) raw: per posting one
-   transaction `INSERT INTO ledger_transactions` + `UPDATE household_balances`, committed each,
-   through a bare psycopg connection, 1 and 4 processes over the same N; (c) `posting.nightly`
-   closing one notice of 5,000 items, end to end;
-4. prints postings/s and service/raw for 1 and 4 processes (target >= 0.5), drops the database.
+3. (a) service: `posting.post_ready` (chunks of 500, one commit each) in 1 process, then in 4
+   processes (each its own app, started together on a barrier); (b) raw: bare psycopg doing the
+   same work in the same chunks of 500 (same locks in the same order, the same rows in every table,
+   audit entries hashed the same way; COPY and UPDATE … FROM unnest), 1 and 4 processes; each run's
+   rows per table and balance moves are checked; (c) `posting.nightly` closing one notice of 5,000
+   items, end to end;
+4. prints the medians of --samples runs and service/raw for 1 and 4 processes (target >= 0.5),
+   checks the ledger and the audit chain, drops the database.
 """
 from __future__ import annotations
 
