@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Points posting benchmark on PostgreSQL: the nightly job's posting path against bare SQL.
 
-    .venv/bin/python bench/points_bench.py                        # N = 8,000, ~2 min
+    .venv/bin/python bench/points_bench.py                        # N = 8,000, 3 samples, ~5-15 min
     .venv/bin/python bench/points_bench.py --n 20000 --json out.json
     .venv/bin/python bench/points_bench.py --profile              # also cProfile posting 2,000 items
 
