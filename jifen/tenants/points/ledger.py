@@ -44,7 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jifen.platform import clock
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import InputConflict, Invalid
-from jifen.platform.tenancy import current_tenant_id, insert_new
+from jifen.platform.tenancy import current_tenant_id, insert_new, update_known
 from jifen.tenants.points.models import (
     CORRECTION,
     DEDUCTED,
@@ -74,24 +74,32 @@ def _ensure_balances(keys) -> None:
     db.session.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "household_id", "period"]))
 
 
-def lock_balances(keys) -> dict:
-    """Lock the balance rows of (household, period) `keys`, creating missing ones, in ascending
-    household order (every caller does, and locks the tenant's audit chain head only after its
-    balance rows, at its first audit entry: so two transactions cannot deadlock).
-    Returns {(household_id, period): HouseholdBalance}, held until commit."""
+@dataclass
+class BalanceRow:
+    """A locked balance row as plain values (the posting job moves hundreds per chunk: no ORM
+    object each); `write_balances` stores them."""
+
+    id: uuid.UUID
+    household_id: uuid.UUID
+    period: int
+    earned: int
+    available: int
+
+
+def _lock(keys, plain: bool) -> dict:
     keys = sorted(set(keys), key=lambda k: (str(k[0]), k[1]))
     if not keys:
         return {}
     households = sorted({h for h, _p in keys}, key=str)
     periods = {p for _h, p in keys}
+    B = HouseholdBalance
 
     def locked():
-        rows = db.session.execute(
-            select(HouseholdBalance).where(HouseholdBalance.household_id.in_(households),
-                                           HouseholdBalance.period.in_(periods))
-            .order_by(HouseholdBalance.household_id, HouseholdBalance.period)
-            .with_for_update().execution_options(populate_existing=True)).scalars()
-        return {(b.household_id, b.period): b for b in rows}
+        stmt = (select(B.id, B.household_id, B.period, B.earned, B.available) if plain
+                else select(B).execution_options(populate_existing=True))
+        rows = db.session.execute(stmt.where(B.household_id.in_(households), B.period.in_(periods))
+                                  .order_by(B.household_id, B.period).with_for_update())
+        return {(b.household_id, b.period): b for b in ((BalanceRow(*r) for r in rows) if plain else rows.scalars())}
 
     found = locked()
     missing = [k for k in keys if k not in found]
@@ -99,6 +107,27 @@ def lock_balances(keys) -> dict:
         _ensure_balances(missing)
         found = locked()
     return found
+
+
+def lock_balances(keys) -> dict:
+    """Lock the balance rows of (household, period) `keys`, creating missing ones, in ascending
+    household order (every caller does, and locks the tenant's audit chain head only after its
+    balance rows, at its first audit entry: so two transactions cannot deadlock).
+    Returns {(household_id, period): HouseholdBalance}, held until commit."""
+    return _lock(keys, plain=False)
+
+
+def lock_balance_rows(keys) -> dict:
+    """`lock_balances` (same locks, same order) as {(household_id, period): BalanceRow}; the
+    caller stores what it changed with `write_balances`."""
+    return _lock(keys, plain=True)
+
+
+def write_balances(rows) -> None:
+    """Store balance rows locked by `lock_balance_rows`, in one executemany."""
+    now = clock.now()
+    update_known(HouseholdBalance, [{"id": b.id, "earned": b.earned, "available": b.available, "updated_at": now}
+                                    for b in rows])
 
 
 def lock_balance(household_id, period: int) -> HouseholdBalance:
@@ -132,7 +161,7 @@ class Batch:
         self.transactions, self.postings = [], []
 
 
-def _entry(batch: Batch, bal: HouseholdBalance, *, earned: int, available: int, counter: str | dict,
+def _entry(batch: Batch, bal: HouseholdBalance | BalanceRow, *, earned: int, available: int, counter: str | dict,
            **fields) -> LedgerTransaction:
     """One transaction and its legs: the household's and the township's `counter` account (or
     {account: available} when the township's side is split, as a correction's may be; their
@@ -153,7 +182,7 @@ def _entry(batch: Batch, bal: HouseholdBalance, *, earned: int, available: int, 
     return tx
 
 
-def _available_change(bal: HouseholdBalance, earned: int) -> int:
+def _available_change(bal: HouseholdBalance | BalanceRow, earned: int) -> int:
     """Earning adds to available points in full; losing points takes them down to zero at most."""
     return earned if earned >= 0 else -min(-earned, bal.available)
 
@@ -193,7 +222,7 @@ def cap_used(key: tuple) -> int:
     return abs(int(total))
 
 
-def _earn(batch: Batch, bal: HouseholdBalance, used: dict, *, points: int, occurred_on: date, item=None,
+def _earn(batch: Batch, bal: HouseholdBalance | BalanceRow, used: dict, *, points: int, occurred_on: date, item=None,
           **fields) -> Posted:
     """The posting rule: hold back what exceeds the item's cap (`used` holds the points already
     counted under each cap key and is updated), take a deduction's available points down to zero
@@ -234,7 +263,7 @@ class Earning:
 def earn_many(earnings: list[Earning]) -> list[Posted]:
     """Post several earnings in the caller's transaction: lock every balance row they touch (in
     order), apply caps as they accumulate, write all entries in two inserts."""
-    bals = lock_balances((e.household_id, period_of(e.occurred_on)) for e in earnings)
+    bals = lock_balance_rows((e.household_id, period_of(e.occurred_on)) for e in earnings)
     used: dict = {}
     for key in {cap_key(e.household_id, e.item, e.occurred_on) for e in earnings} - {None}:
         used[key] = cap_used(key)  # before anything of this batch is pending
@@ -244,6 +273,7 @@ def earn_many(earnings: list[Earning]) -> list[Posted]:
                  version_id=e.version_id, memo=e.memo[:300], certified_by=e.certified_by[:300],
                  created_by=e.created_by, created_by_name=e.created_by_name) for e in earnings]
     batch.write()
+    write_balances(bals.values())
     return out
 
 

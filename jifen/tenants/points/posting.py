@@ -6,18 +6,22 @@ A chunk is one transaction: it takes up to `CHUNK` postable items with `FOR UPDA
 posted; the state check makes a repeat a no-op and the ledger's unique source key would refuse it
 anyway), locks their households' balance rows in one ordered statement, writes the entries, and
 appends to the audit chain last, so the tenant-wide chain head is held only for the chunk's final
-inserts and commit (lock order: see `ledger`). Chunks write their rows in a few multi-row inserts
+inserts and commit (lock order: see `ledger`). Chunks write their rows in a few statements
 (`post_many`).
 """
 from __future__ import annotations
 
 import gc
+import uuid
+from dataclasses import dataclass, fields
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 
 from jifen.platform import clock
 from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor
+from jifen.platform.tenancy import update_known
 from jifen.tenants.points import ledger
 from jifen.tenants.points.models import APPLICATION_SOURCE, Application, Notice
 from jifen.tenants.points.workflow import ON_NOTICE, POSTED, Log, move
@@ -36,11 +40,48 @@ def close_due(today=None) -> int:
     return n
 
 
-def post_many(actor: Actor, apps: list[Application], items: dict | None = None) -> list[Application]:
+@dataclass
+class Postable:
+    """An application to post, read as plain values (a chunk posts hundreds: no ORM object each).
+    `move` and the audit entry take it as the application it is; `_write` stores what changed."""
+
+    __tablename__ = Application.__tablename__
+    id: uuid.UUID
+    household_id: uuid.UUID
+    item_id: uuid.UUID
+    version_id: uuid.UUID
+    points: int
+    occurred_on: date
+    description: str
+    certified_by_names: str
+    verified_by_name: str
+    state: str
+    updated_at: datetime | None = None
+    posted_points: int | None = None
+    capped_points: int | None = None
+    posted_at: datetime | None = None
+
+    @classmethod
+    def of(cls, app: Application) -> Postable:
+        return cls(*(getattr(app, f.name) for f in fields(cls)))
+
+
+_READ = [getattr(Application, f.name) for f in fields(Postable)][:10]  # the columns before the changed ones
+
+
+def _write(apps: list[Postable]) -> None:
+    """Store the posted applications in one statement (copies loaded in the session follow)."""
+    update_known(Application, [{"id": a.id, "state": a.state, "posted_points": a.posted_points,
+                                "capped_points": a.capped_points, "posted_at": a.posted_at,
+                                "updated_at": a.updated_at} for a in apps])
+
+
+def post_many(actor: Actor, apps: list[Postable], items: dict | None = None) -> list[Postable]:
     """Post locked applications standing on a closed notice, in the caller's transaction, with a
-    few statements for the lot: one balance lock, the entries in two inserts, the steps, audit
-    entries and notifications in one insert each. Applications no longer on notice are skipped
-    (a second worker or a retry finds nothing to do). Returns the ones posted."""
+    few statements for the lot: one balance lock, the entries in two COPYs, the balances and the
+    applications in one UPDATE each (`tenancy.update_known`), the steps, audit entries and
+    notifications in one COPY each (`tenancy.insert_new`), no ORM object per row. Applications no longer on notice are skipped (a second worker or a retry finds nothing
+    to do). Returns the ones posted."""
     items = {} if items is None else items
     apps = [a for a in apps if a.state == ON_NOTICE]
     missing = {a.item_id for a in apps} - set(items)
@@ -57,20 +98,21 @@ def post_many(actor: Actor, apps: list[Application], items: dict | None = None) 
         app.posted_points, app.capped_points, app.posted_at = points, result.capped, now
         move(actor, app, "post", POSTED, points=points, log=log,
              notify_params={"item": items[app.item_id].title_zh, "points": points, "capped": result.capped})
+    _write(apps)
     log.write()
     return apps
 
 
 def post_one(actor: Actor, app: Application) -> bool:
-    """Post one locked application; False if it is no longer postable."""
-    return bool(post_many(actor, [app]))
+    """Post one locked application; False if it is no longer postable (`app` shows the outcome)."""
+    return bool(post_many(actor, [Postable.of(app)]))
 
 
 def _postable(limit: int):
     closed = select(Notice.id).where(Notice.status == Notice.CLOSED)
-    return (select(Application).where(Application.state == ON_NOTICE, Application.notice_id.in_(closed))
+    return (select(*_READ).where(Application.state == ON_NOTICE, Application.notice_id.in_(closed))
             .order_by(Application.household_id, Application.id).limit(limit)
-            .with_for_update(of=Application, skip_locked=True).execution_options(populate_existing=True))
+            .with_for_update(of=Application, skip_locked=True))
 
 
 def post_ready(actor: Actor, chunk: int = CHUNK) -> dict:
@@ -80,7 +122,7 @@ def post_ready(actor: Actor, chunk: int = CHUNK) -> dict:
     posted = capped = 0
     items: dict = {}
     while True:
-        apps = db.session.execute(_postable(chunk)).scalars().all()
+        apps = [Postable(*row) for row in db.session.execute(_postable(chunk))]
         if not apps:
             break
         gc.disable()  # a chunk makes ~1,500 short-lived objects: no cycle collection mid-chunk
