@@ -252,9 +252,8 @@ def test_rerun_gives_identical_amounts_replaces_the_preview_and_fails_if_points_
 def _crash(run_id, keep_chunks: int) -> set:
     """Put a finished run back where a worker killed after `keep_chunks` chunks leaves it: later
     chunks pending (claimed, their transaction lost, longer ago than a chunk's lease: the worker is
-    gone) and no leftover handed out. Returns the ids of the payout rows of the chunks that stay done."""
-    db.session.execute(update(DividendPayout).where(DividendPayout.run_id == run_id, DividendPayout.bonus.is_(True))
-                       .values(amount_fen=DividendPayout.amount_fen - 1, bonus=False))
+    gone), the done chunks' final amounts written, the last check not made. Returns the ids of the
+    payout rows of the chunks that stay done."""
     db.session.execute(delete(DividendPayout).where(DividendPayout.run_id == run_id,
                                                     DividendPayout.chunk_seq >= keep_chunks))
     db.session.execute(update(DividendChunk).where(DividendChunk.run_id == run_id, DividendChunk.seq >= keep_chunks)
