@@ -216,6 +216,15 @@ def test_township_pool_nobody_with_points_one_household_and_a_tiny_pool(app, wor
     empty_year = pools.create_pool(admin, pool_data(dw, period=dw.period - 2, amount="80.01", base_percent=0))
     run = simulated(admin, empty_year.id)
     assert run.equal_weights and sorted(payouts_of(run.id).values()) == [1000] * 7 + [1001]
+    # one group holding the cut-off across chunks of 3: 5 of the 8 get the extra fen, the lowest ids,
+    # whichever chunk writes them
+    app.config["DIVIDEND_CHUNK_SIZE"] = 3
+    pools.update_pool(admin, empty_year.id, {"amount": "80.05"})
+    run = simulated(admin, empty_year.id)
+    paid = payouts_of(run.id)
+    assert paid == expected(dw, 8005, 0, dict.fromkeys(dw.households.values(), 0))
+    assert [paid[h] for h in sorted(paid, key=lambda h: h.bytes)] == [1001] * 5 + [1000] * 3
+    assert (run.leftover_fen, run.bonus_earned) == (5, 0) and run.chunks_total == 3
     # nobody reaches the minimum: a clear error naming the field, and no run
     nobody = pools.create_pool(admin, pool_data(dw, min_points=1000))
     with pytest.raises(InputConflict) as e:
