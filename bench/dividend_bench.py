@@ -1,28 +1,29 @@
 #!/usr/bin/env python3
-"""Dividend settlement benchmark on PostgreSQL: a township pool over 1,000,000 households, settled
-by Jifen's chunked worker path, against one pure-SQL allocation statement, in the same run.
+"""Dividend settlement benchmark on PostgreSQL: a township pool settled by Jifen's chunked worker
+path, against one pure-SQL allocation statement, in the same run, at one or more sizes.
 
-    .venv/bin/python bench/dividend_bench.py                       # 1,000,000 households, ~5 min
-    .venv/bin/python bench/dividend_bench.py --households 200000 --chunk-size 10000 --json out.json
+    .venv/bin/python bench/dividend_bench.py --households 100000 1000000 2000000 --samples 3 2 1
+    .venv/bin/python bench/dividend_bench.py --households 100000 --chunk-size 10000 --processes 2 --json out.json
 
-What one run does (see bench/README.md, "Dividend settlement"):
+What it does for each size (see bench/README.md, "Dividend settlement"):
 1. creates its own database on the server of --database-url (default
    postgresql+psycopg://postgres@127.0.0.1:5432/postgres, or JIFEN_BENCH_ADMIN_URL), runs the
    migrations through the app, builds the tests' world and points rulebook (tests/conftest.py
    `make_world`, tests/points_world.py `setup_points`), adds --villages villages with a grid node each,
-   and generates with generate_series: --households households spread over them (1 % moved out),
-   their balance rows for the year (earned -5…194 points, 5 % with no row at all) and a D1 deduction
+   and generates with generate_series: the households spread over them (1 % moved out), their
+   balance rows for the year (earned -5…194 points, 5 % with no row at all) and a D1 deduction
    for 1 % of them; ANALYZE;
 2. sets up a township pool (¥5,000,000.00, 30 % equal, at least 10 points, D1 vetoes) through the
    service, and warms the cache with one pass over the eligible households;
-3. **baseline**: one `INSERT … SELECT` into dividend_payouts computing N and W, every floor share and
-   remainder in NUMERIC, and the largest remainder with `row_number() OVER (ORDER BY remainder DESC,
-   earned DESC, household id)`; its amounts are kept aside and the table emptied;
-4. **Jifen**: `settlement.simulate` (the plan in the request, then the chunks and the last step,
-   inline as the embedded default runs them: one worker), timed end to end; then the same with
-   --processes worker processes calling `settlement.work` on one run;
-5. checks that every household's amount is the same in all three, and that each sums to the pool;
-   prints the times and Jifen/baseline (target <= 2), drops the database.
+3. then, --samples times: the **baseline**, one `INSERT … SELECT` into dividend_payouts computing N
+   and W, every floor share and remainder in NUMERIC, and the largest remainder with `row_number()
+   OVER (ORDER BY remainder DESC, earned DESC, household id)` (its amounts kept aside, the table
+   emptied); and **Jifen**, `settlement.simulate` (the plan in the request, then the chunks and the
+   last check, inline as the embedded default runs them: one worker), timed end to end; every
+   household's amount is checked to be the baseline's, summing to the pool;
+4. with --processes P, one more round with P worker processes calling `settlement.work` on one run.
+Prints medians per size, how each phase grows with the data, Jifen/baseline (target <= 1.3 and not
+growing with size); drops the databases.
 """
 from __future__ import annotations
 

@@ -103,8 +103,11 @@ def _dialect() -> str:
 def _eligible_sql(run: DividendRun, ranged: bool = False) -> tuple[str, dict, list]:
     """FROM … WHERE of a run's eligible households (alias h, balance b), its parameters, and the
     typed bind parameters. The tenant is bound here (raw SQL: reviewed)."""
+    # ranged: the balances' join carries the range too, so a chunk reads its own range of their
+    # index instead of hashing every balance of the township (0.85 -> 0.5 s a chunk at 1M, issue 15)
     sql = ["FROM households h LEFT JOIN household_balances b ON b.tenant_id = h.tenant_id "
-           "AND b.household_id = h.id AND b.period = :period",
+           "AND b.household_id = h.id AND b.period = :period"
+           + (" AND b.household_id BETWEEN :lo AND :hi" if ranged else ""),
            "WHERE h.tenant_id = :tenant AND h.status = 'active' AND COALESCE(b.earned, 0) >= :min_points"]
     params = {"tenant": current_tenant_id(), "period": run.period, "min_points": run.min_points}
     binds = [bindparam("tenant", type_=Uuid())]
@@ -176,7 +179,10 @@ def _cutoff(run: DividendRun, groups: list[tuple[int, int]]) -> None:
         run.bonus_remainder = run.bonus_earned = run.bonus_household_id = None
         return
     where, params, binds = _eligible_sql(run)
-    sql = text(f"SELECT h.id {where} AND COALESCE(b.earned, 0) = :earned ORDER BY h.id LIMIT 1 OFFSET :skip"
+    # earned > 0 needs a balance row: `b.earned =` lets PostgreSQL start from the group's balances
+    # (0.3 s at 1M) instead of probing the veto for every household (9 s)
+    group = "b.earned = :earned" if cut.earned else "COALESCE(b.earned, 0) = :earned"
+    sql = text(f"SELECT h.id {where} AND {group} ORDER BY h.id LIMIT 1 OFFSET :skip"
                ).bindparams(*binds).columns(id=Uuid())
     _no_jit()
     household = db.session.execute(sql, params | {"earned": cut.earned, "skip": cut.rank - 1}).scalar_one()
