@@ -1,28 +1,29 @@
 #!/usr/bin/env python3
-"""Dividend settlement benchmark on PostgreSQL: a township pool over 1,000,000 households, settled
-by Jifen's chunked worker path, against one pure-SQL allocation statement, in the same run.
+"""Dividend settlement benchmark on PostgreSQL: a township pool settled by Jifen's chunked worker
+path, against one pure-SQL allocation statement, in the same run, at one or more sizes.
 
-    .venv/bin/python bench/dividend_bench.py                       # 1,000,000 households, ~5 min
-    .venv/bin/python bench/dividend_bench.py --households 200000 --chunk-size 10000 --json out.json
+    .venv/bin/python bench/dividend_bench.py --households 100000 1000000 2000000 --samples 3 2 1
+    .venv/bin/python bench/dividend_bench.py --households 100000 --chunk-size 10000 --processes 2 --json out.json
 
-What one run does (see bench/README.md, "Dividend settlement"):
+What it does for each size (see bench/README.md, "Dividend settlement"):
 1. creates its own database on the server of --database-url (default
    postgresql+psycopg://postgres@127.0.0.1:5432/postgres, or JIFEN_BENCH_ADMIN_URL), runs the
    migrations through the app, builds the tests' world and points rulebook (tests/conftest.py
    `make_world`, tests/points_world.py `setup_points`), adds --villages villages with a grid node each,
-   and generates with generate_series: --households households spread over them (1 % moved out),
-   their balance rows for the year (earned -5…194 points, 5 % with no row at all) and a D1 deduction
+   and generates with generate_series: the households spread over them (1 % moved out), their
+   balance rows for the year (earned -5…194 points, 5 % with no row at all) and a D1 deduction
    for 1 % of them; ANALYZE;
 2. sets up a township pool (¥5,000,000.00, 30 % equal, at least 10 points, D1 vetoes) through the
    service, and warms the cache with one pass over the eligible households;
-3. **baseline**: one `INSERT … SELECT` into dividend_payouts computing N and W, every floor share and
-   remainder in NUMERIC, and the largest remainder with `row_number() OVER (ORDER BY remainder DESC,
-   earned DESC, household id)`; its amounts are kept aside and the table emptied;
-4. **Jifen**: `settlement.simulate` (the plan in the request, then the chunks and the last step,
-   inline as the embedded default runs them: one worker), timed end to end; then the same with
-   --processes worker processes calling `settlement.work` on one run;
-5. checks that every household's amount is the same in all three, and that each sums to the pool;
-   prints the times and Jifen/baseline (target <= 2), drops the database.
+3. then, --samples times: the **baseline**, one `INSERT … SELECT` into dividend_payouts computing N
+   and W, every floor share and remainder in NUMERIC, and the largest remainder with `row_number()
+   OVER (ORDER BY remainder DESC, earned DESC, household id)` (its amounts kept aside, the table
+   emptied); and **Jifen**, `settlement.simulate` (the plan in the request, then the chunks and the
+   last check, inline as the embedded default runs them: one worker), timed end to end; every
+   household's amount is checked to be the baseline's, summing to the pool;
+4. with --processes P, one more round with P worker processes calling `settlement.work` on one run.
+Prints medians per size, how each phase grows with the data, Jifen/baseline (target <= 1.3 and not
+growing with size); drops the databases.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 AMOUNT_FEN = 500_000_000  # ¥5,000,000.00
+TARGET = 1.3  # Jifen / baseline (issue 15), and not growing with size
 BASE, MIN_POINTS = 30, 10
 
 
@@ -134,6 +137,7 @@ def setup(app, households: int, villages: int) -> dict:
             "title": "龙窝镇积分分红（基准）", "village_id": None, "amount": f"{AMOUNT_FEN // 100}",
             "source": "government_subsidy", "period": period, "base_percent": BASE, "min_points": MIN_POINTS,
             "veto_codes": ["D1"]})
+        db.session.commit()  # services never commit (the request does)
         return {"tenant_id": tenant_id, "pool_id": pool.id, "period": period}
 
 
@@ -166,14 +170,14 @@ SELECT :t, gen_random_uuid(), :run, id, village_id, 0, earned, (fl + CASE WHEN r
 FROM ranked"""
 
 
-def baseline(app, env) -> float:
+def baseline(app, env, sample: int = 0) -> float:
     from sqlalchemy import text
 
     from jifen.platform.db import db
     from jifen.tenants.dividends.models import DividendRun
 
     with in_tenant(app, env["tenant_id"]):
-        run = DividendRun(pool_id=env["pool_id"], number=1000, state="superseded", period=env["period"],
+        run = DividendRun(pool_id=env["pool_id"], number=-1 - sample, state="superseded", period=env["period"],
                           amount_fen=AMOUNT_FEN, base_percent=BASE, min_points=MIN_POINTS, veto_codes=["D1"])
         db.session.add(run)
         db.session.commit()
@@ -183,6 +187,7 @@ def baseline(app, env) -> float:
                                                 "a": AMOUNT_FEN, "base": BASE, "run": run.id}).rowcount
         db.session.commit()
         elapsed = time.perf_counter() - t0
+        db.session.execute(text("DROP TABLE IF EXISTS bench_expected"))
         db.session.execute(text("CREATE TABLE bench_expected AS SELECT household_id, amount_fen FROM dividend_payouts "
                                 "WHERE run_id = :r"), {"r": run.id})
         db.session.execute(text("TRUNCATE dividend_payouts"))
@@ -280,26 +285,21 @@ def service_processes(url, env, procs: int, chunk_size: int) -> tuple[float, obj
     return elapsed, run_id, planned
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=os.environ.get("JIFEN_BENCH_ADMIN_URL", DEFAULT_ADMIN))
-    parser.add_argument("--households", type=int, default=1_000_000)
-    parser.add_argument("--villages", type=int, default=200)
-    parser.add_argument("--chunk-size", type=int, default=None, help="default: the app's DIVIDEND_CHUNK_SIZE")
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--json")
-    parser.add_argument("--keep", action="store_true", help="keep the database (for EXPLAIN); prints its name")
-    args = parser.parse_args()
+def median(xs):
+    return statistics.median(xs)
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # drop the database on kill too
+
+def measure(args, households: int, samples: int) -> dict:
+    """One size: its own database, then `samples` rounds of baseline and Jifen inline (and, if
+    --processes, one round of worker processes at the end); medians."""
+    from jifen.tenants.dividends.settlement import DEFAULT_CHUNK_SIZE
+
     database = Database(args.database_url, "dividend")
     try:
-        from jifen.tenants.dividends.settlement import DEFAULT_CHUNK_SIZE
-
         chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
         app = make_app(database.url, DIVIDEND_CHUNK_SIZE=chunk)
         t0 = time.perf_counter()
-        env = setup(app, args.households, args.villages)
+        env = setup(app, households, args.villages)
         log(f"setup in {time.perf_counter() - t0:.1f} s")
         from sqlalchemy import text
 
@@ -308,34 +308,79 @@ def main() -> int:
             db.session.execute(text("SELECT COUNT(*), SUM(b.earned) FROM households h LEFT JOIN household_balances b "
                                     "ON b.tenant_id = h.tenant_id AND b.household_id = h.id"))
             db.session.rollback()
-        base = baseline(app, env)
-        inline, run_id = service_inline(app, env)
-        split = phases(app, env, run_id)
-        check(app, env, run_id)
-        multi, run_id, planned = service_processes(database.url, env, args.processes, chunk)
-        multi_split = phases(app, env, run_id) | {"plan": planned}  # the workers start after the plan
-        check(app, env, run_id)
-        print(f"\nDividend settlement, {split['households']:,} eligible of {args.households:,} households, "
-              f"{split['chunks_total']} chunks of {chunk:,}, PostgreSQL\n")
-        print("| path | seconds | plan | chunks | last step | / baseline | target |")
-        print("|---|---:|---:|---:|---:|---:|---|")
-        print(f"| baseline: one INSERT … SELECT | {base:.2f} | | | | 1.00 | |")
-        for label, t, s in (("Jifen, 1 worker (inline)", inline, split),
-                            (f"Jifen, {args.processes} worker processes", multi, multi_split)):
-            print(f"| {label} | {t:.2f} | {s['plan']:.2f} | {s['chunks']:.2f} | {s['last_step']:.2f} | "
-                  f"{t / base:.2f} | {'met' if t / base <= 2 else 'missed'} |")
-        print(f"\nleftover fen handed out by largest remainder: {split['leftover']:,}; "
-              "amounts identical to the baseline's for every household")
-        if args.json:
-            Path(args.json).write_text(json.dumps({"households": args.households, "chunk_size": chunk,
-                                                   "baseline_s": base, "inline_s": inline, "multi_s": multi,
-                                                   "inline": split, "multi": multi_split}, indent=2))
-        return 0
+        rounds = []
+        for i in range(samples):
+            base = baseline(app, env, i)
+            inline, run_id = service_inline(app, env)
+            split = phases(app, env, run_id)
+            check(app, env, run_id)
+            rounds.append({"baseline": base, "inline": inline} | split)
+            log(f"{households:,} households, sample {i + 1}/{samples}: baseline {base:.2f} s, Jifen {inline:.2f} s, "
+                f"ratio {inline / base:.2f} (plan {split['plan']:.2f}, chunks {split['chunks']:.2f}, "
+                f"last step {split['last_step']:.2f}); load {os.getloadavg()[0]:.1f}")
+        result = {"households": households, "eligible": rounds[0]["households"], "chunk_size": chunk,
+                  "chunks_total": rounds[0]["chunks_total"], "leftover": rounds[0]["leftover"], "samples": samples,
+                  "rounds": rounds, "loadavg_after": os.getloadavg()}
+        for key in ("baseline", "inline", "plan", "chunks", "last_step"):
+            result[key] = median([r[key] for r in rounds])
+        result["ratio"] = median([r["inline"] / r["baseline"] for r in rounds])
+        if args.processes:
+            multi, run_id, planned = service_processes(database.url, env, args.processes, chunk)
+            result["multi"] = multi
+            result["multi_split"] = phases(app, env, run_id) | {"plan": planned}  # the workers start after the plan
+            check(app, env, run_id)
+        return result
     finally:
         if args.keep:
             log(f"kept database {database.name}")
         else:
             database.drop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=os.environ.get("JIFEN_BENCH_ADMIN_URL", DEFAULT_ADMIN))
+    parser.add_argument("--households", type=int, nargs="+", default=[1_000_000],
+                        help="one or more sizes, each in its own database (e.g. 100000 1000000 2000000)")
+    parser.add_argument("--villages", type=int, default=200)
+    parser.add_argument("--chunk-size", type=int, default=None, help="default: the app's DIVIDEND_CHUNK_SIZE")
+    parser.add_argument("--samples", type=int, nargs="+", default=[3],
+                        help="rounds of baseline + Jifen per size (medians), one per size; the last repeats")
+    parser.add_argument("--processes", type=int, default=0, help="also one round with this many worker processes")
+    parser.add_argument("--json")
+    parser.add_argument("--keep", action="store_true", help="keep the databases (for EXPLAIN); prints their names")
+    args = parser.parse_args()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # drop the database on kill too
+    load_before = os.getloadavg()
+    samples = args.samples + args.samples[-1:] * len(args.households)
+    results = [measure(args, n, k) for n, k in zip(args.households, samples, strict=False)]
+    print(f"\nDividend settlement on PostgreSQL, Jifen (1 worker, inline) against one INSERT … SELECT; medians; "
+          f"target <= {TARGET}; load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)\n")
+    print("| households | eligible | samples | baseline s | Jifen s | plan | chunks | last step | / baseline | target |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        print(f"| {r['households']:,} | {r['eligible']:,} | {r['samples']} | {r['baseline']:.2f} | {r['inline']:.2f} | "
+              f"{r['plan']:.2f} | {r['chunks']:.2f} | {r['last_step']:.2f} | **{r['ratio']:.2f}** | "
+              f"{'met' if r['ratio'] <= TARGET else 'missed'} |")
+    if len(results) > 1:
+        first = results[0]
+        print("\nHow it grows with size (against the smallest):\n")
+        print("| households | x data | x baseline | x Jifen | x plan | x chunks | x last step | ratio |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in results:
+            grow = [r[k] / first[k] if first[k] else float("nan")
+                    for k in ("baseline", "inline", "plan", "chunks", "last_step")]
+            print(f"| {r['households']:,} | {r['households'] / first['households']:.1f} | "
+                  + " | ".join(f"{g:.1f}" for g in grow) + f" | {r['ratio']:.2f} |")
+    for r in results:
+        if "multi" in r:
+            print(f"\n{r['households']:,} households, {args.processes} worker processes (1 round): {r['multi']:.2f} s, "
+                  f"{r['multi'] / r['baseline']:.2f} x the baseline's median")
+    print("\namounts identical to the baseline's for every household, in every round")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load_before": load_before, "results": results}, indent=2))
+    return 0 if all(r["ratio"] <= TARGET for r in results) else 1
 
 
 if __name__ == "__main__":

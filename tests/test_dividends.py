@@ -216,6 +216,15 @@ def test_township_pool_nobody_with_points_one_household_and_a_tiny_pool(app, wor
     empty_year = pools.create_pool(admin, pool_data(dw, period=dw.period - 2, amount="80.01", base_percent=0))
     run = simulated(admin, empty_year.id)
     assert run.equal_weights and sorted(payouts_of(run.id).values()) == [1000] * 7 + [1001]
+    # one group holding the cut-off across chunks of 3: 5 of the 8 get the extra fen, the lowest ids,
+    # whichever chunk writes them
+    app.config["DIVIDEND_CHUNK_SIZE"] = 3
+    pools.update_pool(admin, empty_year.id, {"amount": "80.05"})
+    run = simulated(admin, empty_year.id)
+    paid = payouts_of(run.id)
+    assert paid == expected(dw, 8005, 0, dict.fromkeys(dw.households.values(), 0))
+    assert [paid[h] for h in sorted(paid, key=lambda h: h.bytes)] == [1001] * 5 + [1000] * 3
+    assert (run.leftover_fen, run.bonus_earned) == (5, 0) and run.chunks_total == 3
     # nobody reaches the minimum: a clear error naming the field, and no run
     nobody = pools.create_pool(admin, pool_data(dw, min_points=1000))
     with pytest.raises(InputConflict) as e:
@@ -252,9 +261,8 @@ def test_rerun_gives_identical_amounts_replaces_the_preview_and_fails_if_points_
 def _crash(run_id, keep_chunks: int) -> set:
     """Put a finished run back where a worker killed after `keep_chunks` chunks leaves it: later
     chunks pending (claimed, their transaction lost, longer ago than a chunk's lease: the worker is
-    gone) and no leftover handed out. Returns the ids of the payout rows of the chunks that stay done."""
-    db.session.execute(update(DividendPayout).where(DividendPayout.run_id == run_id, DividendPayout.bonus.is_(True))
-                       .values(amount_fen=DividendPayout.amount_fen - 1, bonus=False))
+    gone), the done chunks' final amounts written, the last check not made. Returns the ids of the
+    payout rows of the chunks that stay done."""
     db.session.execute(delete(DividendPayout).where(DividendPayout.run_id == run_id,
                                                     DividendPayout.chunk_seq >= keep_chunks))
     db.session.execute(update(DividendChunk).where(DividendChunk.run_id == run_id, DividendChunk.seq >= keep_chunks)

@@ -4,6 +4,7 @@ documented order, and the same input gives the same amounts."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from fractions import Fraction
 
 import pytest
@@ -16,7 +17,9 @@ from jifen.tenants.dividends.allocation import (
     NoEligibleHousehold,
     TooLargeForSQLite,
     allocate,
+    bonus_cutoff,
     formula_for,
+    largest_remainder_key,
 )
 
 ids = st.builds(uuid.uuid4)
@@ -138,3 +141,70 @@ def test_big_numbers_are_exact_and_sqlite_refuses_what_it_cannot_hold():
     assert f.exact_share(5000) * 1_000_000 == 10_000_000_000  # a million equal households share it exactly
     Formula(2_000_000, 30, 300, 30_000).check_fits_sqlite(500)  # a village pool fits easily
     assert Formula(100, 30, 4, 0).base_share() == Fraction(30, 4)
+
+
+# --- the cut-off: the settlement's plan finds the k-th household from the weight groups alone ---------
+
+def by_cutoff(amount, base, rows):
+    """The settlement's way, in Python: the groups' sizes give the cut-off's group and rank, the
+    rank-th smallest id of that group its household, and each household is paid by comparing its
+    own (remainder, earned, id) with the cut-off: no sort of the households."""
+    f = formula_for(amount, base, [e for _h, e in rows])
+    cut = bonus_cutoff(f, list(Counter(e for _h, e in rows).items()))
+    if cut is None:
+        return {h: f.split(e)[0] for h, e in rows}, None
+    paid = {}
+    last = sorted((h for h, e in rows if e == cut.earned), key=lambda h: h.bytes)[cut.rank - 1]
+    edge = largest_remainder_key(last, cut.earned, cut.remainder)
+    for h, e in rows:
+        floor, remainder = f.split(e)
+        paid[h] = floor + int(largest_remainder_key(h, e, remainder) <= edge)
+    return paid, cut
+
+
+@settings(max_examples=300, deadline=None)
+@given(amounts, percents, households)
+def test_the_cutoff_gives_the_same_amounts_as_sorting_every_household(amount, base, rows):
+    paid, cut = by_cutoff(amount, base, rows)
+    assert paid == allocate(amount, base, rows)
+    leftover = sum(paid.values()) - sum(formula_for(amount, base, [e for _h, e in rows]).split(e)[0] for _h, e in rows)
+    assert (cut.leftover if cut else 0) == leftover
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), percents, st.lists(st.tuples(ids, st.integers(0, 4)), min_size=1, max_size=60,
+                                               unique_by=lambda t: t[0]))
+def test_the_cutoff_with_many_ties_and_pools_smaller_than_the_households(amount, base, rows):
+    """Few distinct weights (big groups, the boundary inside one) and tiny pools (k up to N - 1)."""
+    assert by_cutoff(amount, base, rows)[0] == allocate(amount, base, rows)
+
+
+@settings(max_examples=100, deadline=None)
+@given(amounts, percents, st.lists(ids, min_size=1, max_size=40, unique=True), st.integers(0, 50))
+def test_the_cutoff_when_all_are_in_one_group_or_nobody_earned(amount, base, hids, earned):
+    rows = [(h, earned) for h in hids]  # earned 0: W = 0, every weight 1
+    paid, cut = by_cutoff(amount, base, rows)
+    assert paid == allocate(amount, base, rows)
+    k = amount % len(hids)
+    assert (cut is None) == (k == 0)
+    if cut:
+        assert (cut.leftover, cut.earned, cut.rank) == (k, earned, k)
+
+
+def test_the_cutoff_edge_cases():
+    a, b, c = (uuid.UUID(int=n) for n in (3, 1, 2))
+    f = formula_for(10, 0, [5, 5, 5])
+    cut = bonus_cutoff(f, [(5, 3)])  # 3.33 each: one fen left, the first of the one group
+    assert (cut.leftover, cut.earned, cut.rank) == (1, 5, 1)
+    assert bonus_cutoff(formula_for(30, 0, [5, 5, 5]), [(5, 3)]) is None  # k = 0: nobody
+    assert bonus_cutoff(formula_for(7, 30, [4]), [(4, 1)]) is None  # one household: the whole pool
+    # 2 fen by weights 2, 1, 1, 2: remainders 2/3 (earned 2) before 1/3 (earned 1); k = 2 ends with
+    # the second household of earned 2; 3 fen: floors 1, 0, 0, 1, k = 1 goes to the earned-1 group
+    cut = bonus_cutoff(formula_for(2, 0, [2, 1, 1, 2]), [(1, 2), (2, 2)])
+    assert (cut.leftover, cut.remainder, cut.earned, cut.rank) == (2, 1600, 2, 2)  # over D = 100 * 4 * 6
+    cut = bonus_cutoff(formula_for(3, 0, [2, 1, 1, 2]), [(1, 2), (2, 2)])
+    assert (cut.leftover, cut.remainder, cut.earned, cut.rank) == (1, 1200, 1, 1)
+    assert by_cutoff(2, 0, [(a, 2), (b, 1), (c, 1), (uuid.UUID(int=9), 2)])[0] == allocate(
+        2, 0, [(a, 2), (b, 1), (c, 1), (uuid.UUID(int=9), 2)])
+    with pytest.raises(ValueError):
+        bonus_cutoff(formula_for(10, 0, [5, 5]), [(5, 3)])  # groups must count the formula's households

@@ -23,25 +23,38 @@ Largest remainder, and the tie-break
     amounts. Household ids are UUIDs, compared as bytes (PostgreSQL's uuid order, SQLite's order of
     the stored hex text, and Python's `uuid.UUID` order all agree).
 
+The cut-off (how the k are found without sorting the households)
+    A household's remainder depends only on its weight, so households of equal earned points form
+    a group with one (remainder, earned), and the order is: the groups by (remainder desc, earned
+    desc), each group's households by id. From the groups' sizes alone (`bonus_cutoff`, over a few
+    hundred distinct weights) the k-th household of the order is the `rank`-th smallest id of one
+    group (remainder R, earned E). A household gets the extra fen iff it is at or before that one:
+
+        remainder > R  or  (remainder = R and (earned > E  or  (earned = E and id <= the k-th's id)))
+
+    (`bonus_sql`; nobody when k = 0). Each household's amount is then decided by its own row and
+    the cut-off, whatever chunk writes it, in any order, again after a resume.
+
 Edge cases
     one household: it gets the whole pool; a pool smaller than the number of households: every
     floor is 0 and k = A households get 1 fen each; no eligible household: `NoEligibleHousehold`.
 
-The same rule runs in SQL (the settlement's chunks, `floor_and_remainder_sql`, and its last step,
-`LARGEST_REMAINDER_ORDER`) and in Python (`allocate`, which the tests compare the SQL with). On
-PostgreSQL the numerators are NUMERIC (they can pass 2**63 for big pools); SQLite has 64-bit
-integers only, so `Formula.check_fits_sqlite` refuses a pool whose numerators would not fit there.
+The same rule runs in SQL (the settlement's plan finds the cut-off, its chunks write final amounts
+with `floor_and_remainder_sql` and `bonus_sql`) and in Python (`allocate`, which sorts every
+household and which the tests compare the SQL and `bonus_cutoff` with). On PostgreSQL the
+numerators are NUMERIC (they can pass 2**63 for big pools); SQLite has 64-bit integers only, so
+`Formula.check_fits_sqlite` refuses a pool whose numerators would not fit there.
 """
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
 INT64_MAX = 2**63 - 1
 
-# the order in which households receive the leftover fen (largest remainder first), as SQL and as a key
-LARGEST_REMAINDER_ORDER = "remainder DESC, earned DESC, household_id ASC"
 
 
 class NoEligibleHousehold(ValueError):
@@ -118,7 +131,7 @@ def formula_for(amount_fen: int, base_percent: int, earned: list[int]) -> Formul
 
 
 def largest_remainder_key(household_id, earned: int, remainder: int) -> tuple:
-    """Python's mirror of LARGEST_REMAINDER_ORDER (sort ascending by this key)."""
+    """The order in which households receive the leftover fen (sort ascending by this key)."""
     hid = household_id if isinstance(household_id, uuid.UUID) else uuid.UUID(str(household_id))
     return (-remainder, -earned, hid.bytes)
 
@@ -137,6 +150,43 @@ def allocate(amount_fen: int, base_percent: int, households: list[tuple]) -> dic
     ordered = sorted(rows, key=lambda r: largest_remainder_key(r[0], r[1], r[3]))
     lucky = {r[0] for r in ordered[:leftover]}
     return {h: floor + (h in lucky) for h, _e, floor, _r in rows}
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """The last household to get a leftover fen: the `rank`-th smallest id (1-based) among the
+    eligible households with `earned` points, whose remainder is `remainder`; `leftover` = k."""
+    leftover: int
+    remainder: int
+    earned: int
+    rank: int
+
+
+def bonus_cutoff(f: Formula, groups: Iterable[tuple[int, int]]) -> Cutoff | None:
+    """The cut-off from the eligible households' (earned points, how many) groups; None when no fen
+    is left over. Walks the groups in (remainder desc, earned desc) order, whole groups while k
+    allows; the group where k runs out holds the cut-off."""
+    sizes = Counter()
+    for earned, count in groups:
+        sizes[earned] += count
+    if sum(sizes.values()) != f.households:
+        raise ValueError("the groups do not count the formula's households")
+    splits = {e: f.split(e) for e in sizes}
+    leftover = f.amount_fen - sum(n * splits[e][0] for e, n in sizes.items())
+    assert 0 <= leftover < f.households, leftover
+    need = leftover
+    for earned in sorted(sizes, key=lambda e: (-splits[e][1], -e)):
+        if need <= sizes[earned]:
+            return Cutoff(leftover, splits[earned][1], earned, need) if need else None
+        need -= sizes[earned]
+    raise AssertionError("k is always smaller than the number of households")
+
+
+def bonus_sql(remainder: str, earned: str, household_id: str) -> str:
+    """SQL true iff a row (its remainder, earned points, household id) is at or before the cut-off
+    (binds :bonus_remainder, :bonus_earned, :bonus_household)."""
+    return (f"({remainder} > :bonus_remainder OR ({remainder} = :bonus_remainder AND ({earned} > :bonus_earned "
+            f"OR ({earned} = :bonus_earned AND {household_id} <= :bonus_household))))")
 
 
 def floor_and_remainder_sql(dialect: str, weight_sql: str) -> tuple[str, str]:

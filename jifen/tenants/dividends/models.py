@@ -93,6 +93,11 @@ class DividendRun(TenantScoped, db.Model):
     equal_weights: Mapped[bool] = mapped_column(default=False)  # nobody earned points: all weigh 1
     chunk_size: Mapped[int] = mapped_column(default=0)
     chunks_total: Mapped[int] = mapped_column(default=0)
+    # the largest-remainder cut-off (allocation.Cutoff): the last household to get a leftover fen,
+    # found by the plan; every chunk writes final amounts against it. All None: no fen left over.
+    bonus_remainder: Mapped[Decimal | None] = mapped_column(Numeric(40, 0))
+    bonus_earned: Mapped[int | None] = mapped_column(BigInteger)
+    bonus_household_id: Mapped[uuid.UUID | None]
     # the result (when simulated)
     total_fen: Mapped[int | None] = mapped_column(BigInteger)
     min_fen: Mapped[int | None] = mapped_column(BigInteger)
@@ -147,8 +152,8 @@ class DividendChunk(TenantScoped, db.Model):
 
 class DividendPayout(TenantScoped, db.Model):
     """One household's amount in a run: the floor of its exact share, plus 1 fen if its remainder
-    was among the largest (`bonus`). `remainder` is the numerator left over (exact, over the run's
-    denominator), kept for the largest-remainder step and for checking."""
+    was among the largest (`bonus`: at or before the run's cut-off). `remainder` is the numerator
+    left over (exact, over the run's denominator), kept for checking."""
 
     __tablename__ = "dividend_payouts"
     __table_args__ = (
