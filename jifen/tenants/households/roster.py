@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, text, update
 
 from jifen.platform import clock
 from jifen.platform.audit.service import record
+from jifen.platform.bulk import collector_paused
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict, Forbidden, InputConflict, Invalid, NotFound
 from jifen.platform.files.models import StoredFile
@@ -135,8 +136,9 @@ def _unstaged(imp: RosterImport) -> tuple[list[Row], list]:
 def checked_plan(actor: Actor, imp: RosterImport) -> Plan:
     """The import's staged rows checked against the database as it is now (the job's first step)."""
     village = tenant_get(Village, imp.village_id) if imp.village_id else None
-    rows, errors = _unstaged(imp)
-    plan = _check(actor, rows, village, str(imp.id))
+    with collector_paused():
+        rows, errors = _unstaged(imp)
+        plan = _check(actor, rows, village, str(imp.id))
     if errors:
         plan.errors = errors
     return plan
@@ -177,7 +179,8 @@ def upload(actor: Actor, file, village_id=None) -> RosterImport:
     inside the sheet becomes the import's list of errors (status invalid)."""
     stored = store_spreadsheet(actor, file, "file")
     try:
-        rows, errors = read_rows(stored.content)
+        with collector_paused():
+            rows, errors = read_rows(stored.content)
     except Unreadable:
         raise Invalid.field("file", _("This file cannot be read as an Excel workbook (.xlsx): it is damaged or "
                                       "another kind of file. Open it in Excel or WPS and save it as .xlsx "
@@ -185,7 +188,8 @@ def upload(actor: Actor, file, village_id=None) -> RosterImport:
     village = _village_choice(actor, "household.import", village_id)  # after the file's own checks
     imp = RosterImport(id=new_id(), file_id=stored.id, village_id=village.id if village else None,
                        row_count=len(rows), created_by=actor.id if actor.kind == "user" else None)
-    plan = None if errors else _check(actor, rows, village, str(imp.id))
+    with collector_paused():
+        plan = None if errors else _check(actor, rows, village, str(imp.id))
     errors = errors or plan.errors
     imp.status = INVALID if errors else PREVIEWED
     imp.rows_sealed = None if errors else _staged(rows)

@@ -23,6 +23,7 @@ from jifen.platform import clock, unit_of_work
 from jifen.platform.accounts.models import User
 from jifen.platform.accounts.service import actor_for
 from jifen.platform.audit.service import record
+from jifen.platform.bulk import collector_paused
 from jifen.platform.db import db, parse_uuid
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import current_tenant_id, tenant_get
@@ -93,7 +94,8 @@ def _chunk(import_id, part) -> bool:
         db.session.rollback()
         return False
     try:
-        roster.apply_plan(part)
+        with collector_paused():
+            roster.apply_plan(part)
     except IntegrityError:  # a household or ID number written by someone else since the check
         db.session.rollback()
         raise ChunkFailed(_("These households were changed by someone else while the roster was being imported; "

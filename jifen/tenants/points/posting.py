@@ -11,7 +11,6 @@ inserts and commit (lock order: see `ledger`). Chunks write their rows in a few 
 """
 from __future__ import annotations
 
-import gc
 import uuid
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from datetime import date, datetime
 from sqlalchemy import select, update
 
 from jifen.platform import clock
+from jifen.platform.bulk import collector_paused
 from jifen.platform.db import db
 from jifen.platform.roles.authz import Actor
 from jifen.platform.tenancy import update_known
@@ -125,11 +125,8 @@ def post_ready(actor: Actor, chunk: int = CHUNK) -> dict:
         apps = [Postable(*row) for row in db.session.execute(_postable(chunk))]
         if not apps:
             break
-        gc.disable()  # a chunk makes ~1,500 short-lived objects: no cycle collection mid-chunk
-        try:
+        with collector_paused():  # a chunk makes ~1,500 short-lived objects
             done = post_many(actor, apps, items)
-        finally:
-            gc.enable()
         posted += len(done)
         capped += sum(bool(a.capped_points) for a in done)
         db.session.commit()
