@@ -227,9 +227,10 @@ def setup(app, database: Database, args) -> dict:
     t0 = time.perf_counter()
     generate(database.dsn, tenants, args, start, (day - start).days)
     work = tonight(app, database.dsn, tenants, day, args)
+    vacuum(database.dsn)
     if args.warm_facts:
         warm_facts(app, tenants, day)
-    vacuum(database.dsn)
+        vacuum(database.dsn)
     log(f"generated ({time.perf_counter() - t0:.0f} s)")
     return {"tenants": tenants, "day": day, **work, **counts(database.dsn)}
 
