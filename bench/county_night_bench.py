@@ -2,7 +2,7 @@
 """A county's night on one server: every daily job of --townships townships, timed per job.
 
     .venv/bin/python bench/county_night_bench.py                       # 200 x 2,000 households
-    .venv/bin/python bench/county_night_bench.py --townships 5 --json out.json
+    .venv/bin/python bench/county_night_bench.py --townships 100 --warm-facts --json out.json
 
 What one run does (see bench/README.md, "A county's night"):
 1. creates its own database (--database-url, default JIFEN_BENCH_ADMIN_URL or
@@ -14,7 +14,8 @@ What one run does (see bench/README.md, "A county's night"):
    entries per household, 2 % corrections; no household below zero, so the balance check must find
    nothing); then tonight's work: one notice per village closing yesterday with --apply % of the
    households' applications on it, and --orders store orders placed 8 days ago through the store
-   service (they expire tonight);
+   service (they expire tonight); with --warm-facts, last night's cockpit facts (untimed), so
+   tonight's build is incremental as on every night but a township's first;
 3. copies the database (a template copy) and runs the same night twice, once per copy: with one
    worker process, then with two (this machine's cores), sharing one queue. The queue holds every
    registered daily job of every township (and one notification delivery pass right after each
