@@ -340,6 +340,7 @@
         });
         return caches.open("jifen-field-v1").then(function (c) { return c.addAll(urls); });
       })
+      .then(function () { root.setAttribute("data-offline-ready", "1"); })  // the next visit works without signal
       .catch(function () { /* no service worker (not a secure context): the page still works while open */ });
   }
 })();

@@ -58,8 +58,9 @@ def test_three_records_captured_offline_arrive_exactly_once(browser, live_server
         assert page.locator("#fd-household option").count() == 3  # 李四 2号, 张三伟 1号 and "choose"
         assert page.locator("#fd-household option").nth(1).inner_text() == "李四 2号"  # pinyin order
         # the service worker controls the app and keeps its shell and files for a visit without signal
-        page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
-        page.wait_for_function("() => caches.open('jifen-field-v1').then(c => c.keys()).then(k => k.length >= 3)")
+        # (wait_for_function does not await a promise: the app marks the shell kept once its cache holds it)
+        page.wait_for_selector("#field-app[data-offline-ready]", state="attached")
+        assert page.evaluate("() => caches.open('jifen-field-v1').then(c => c.keys()).then(k => k.length)") >= 3
         page.wait_for_function("() => !!navigator.serviceWorker.controller")
 
         ctx.set_offline(True)
