@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.steps import TypeSize
 from tests.celery_worker import stop_worker
 
 OPERATOR = {"username": "op", "password": "Quiet-Harbour-Operator-24!", "name": "运营员",
@@ -140,10 +141,10 @@ def phone(browser, live_server):
 
 
 @pytest.fixture(params=["standard", "large"])
-def type_size(request) -> str:
+def type_size(request, shot) -> TypeSize:
     """Issue 14's walk-throughs run twice at 390 px: in standard type and in large type (the
     elder's choice, made on the login page)."""
-    return request.param
+    return TypeSize(request.param == "large", shot)
 
 
 @pytest.fixture(scope="session")

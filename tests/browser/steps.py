@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -69,6 +71,15 @@ def in_type_size(page, large: bool) -> None:
     assert page.evaluate("document.documentElement.classList.contains('large')") is large, page.url
 
 
-def sized(shot, type_size: str):
-    """A screenshot taker naming large-type shots apart (`…-large`)."""
-    return shot if type_size == "standard" else (lambda page, name: shot(page, f"{name}-large"))
+@dataclass(frozen=True)
+class TypeSize:
+    """One run of a walk-through, in standard or in large type: its own township (slug) and its own
+    screenshots (large ones end in `-large`)."""
+    large: bool
+    take: Callable
+
+    def slug(self, base: str) -> str:
+        return base + ("l" if self.large else "")
+
+    def shot(self, page, name: str):
+        return self.take(page, f"{name}-large" if self.large else name)

@@ -21,7 +21,6 @@ from tests.browser.steps import (
     run_seed,
     sign_in,
     signed_in,
-    sized,
     submit,
 )
 from tests.conftest import PASSWORD
@@ -122,9 +121,9 @@ def _object(browser, live_server, shot, slug: str, large: bool) -> tuple[str, st
         ctx.close()
 
 
-def test_queue_shows_evidence_and_objections_reach_the_panel_only(browser, live_server, server_env, shot, type_size):
-    large, shot = type_size == "large", sized(shot, type_size)
-    slug = SLUG + ("l" if large else "")
+def test_queue_shows_evidence_and_objections_reach_the_panel_only(browser, live_server, server_env, type_size):
+    large, shot = type_size.large, type_size.shot
+    slug = type_size.slug(SLUG)
     run_seed(server_env, "tests.browser.seed_judgment", slug, timeout=120)
     _queue(browser, live_server, shot, slug, large)
     link, name = _object(browser, live_server, shot, slug, large)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from tests.browser.steps import in_type_size, no_horizontal_scroll, ok, run_seed, signed_in, sized
+from tests.browser.steps import in_type_size, no_horizontal_scroll, ok, run_seed, signed_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -48,10 +48,10 @@ def _db(server_env, sql):
         return conn.execute(sql).fetchall()
 
 
-def test_a_refused_form_keeps_its_photo_and_sends_it_once(browser, live_server, server_env, tmp_path, shot,
+def test_a_refused_form_keeps_its_photo_and_sends_it_once(browser, live_server, server_env, tmp_path,
                                                           type_size):
-    large, shot = type_size == "large", sized(shot, type_size)
-    slug = SLUG + ("l" if large else "")
+    large, shot = type_size.large, type_size.shot
+    slug = type_size.slug(SLUG)
     T = f"/t/{slug}"
     run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
     photo = _big_photo(tmp_path / "phone.jpg")
@@ -113,10 +113,10 @@ def test_a_refused_form_keeps_its_photo_and_sends_it_once(browser, live_server, 
     assert max(Image.open(io.BytesIO(photos[0][0])).size) == 1280
 
 
-def test_a_form_sent_after_the_session_expired_is_sent_after_sign_in(browser, live_server, server_env, shot,
+def test_a_form_sent_after_the_session_expired_is_sent_after_sign_in(browser, live_server, server_env,
                                                                       type_size):
-    large, shot = type_size == "large", sized(shot, type_size)
-    slug = SLUG + ("ls" if large else "s")
+    large, shot = type_size.large, type_size.shot
+    slug = type_size.slug(SLUG + "s")
     t = f"/t/{slug}"
     run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
     ctx, page = signed_in(browser, live_server, slug, "villager", PASSWORD, large=large)

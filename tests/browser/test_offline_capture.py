@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from tests.browser.steps import in_type_size, no_horizontal_scroll, ok, run_seed, signed_in, sized
+from tests.browser.steps import in_type_size, no_horizontal_scroll, ok, run_seed, signed_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -45,9 +45,9 @@ def _shown(page, state: str, n: int):
                            arg=[state, n], timeout=20_000)
 
 
-def test_three_records_captured_offline_arrive_exactly_once(browser, live_server, server_env, shot, type_size):
-    large, shot = type_size == "large", sized(shot, type_size)
-    slug = SLUG + ("l" if large else "")
+def test_three_records_captured_offline_arrive_exactly_once(browser, live_server, server_env, type_size):
+    large, shot = type_size.large, type_size.shot
+    slug = type_size.slug(SLUG)
     run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
     ctx, first = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
     try:
@@ -135,10 +135,10 @@ def _photo(path):
     return path
 
 
-def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, server_env, shot, tmp_path,
+def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, server_env, tmp_path,
                                                           type_size):
-    large, shot = type_size == "large", sized(shot, type_size)
-    slug = SLUG + ("lr" if large else "r")
+    large, shot = type_size.large, type_size.shot
+    slug = type_size.slug(SLUG + "r")
     run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
     ctx, first = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
     try:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.steps import in_type_size, no_horizontal_scroll, ok, run_seed, signed_in, sized
+from tests.browser.steps import in_type_size, no_horizontal_scroll, ok, run_seed, signed_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -73,10 +73,10 @@ def _scan_with_the_camera(browser, live_server, slug: str, video, large: bool, s
         camera.close()
 
 
-def test_my_qr_code_scanned_at_the_counter_and_a_pickup_code(browser, live_server, server_env, shot, type_size,
+def test_my_qr_code_scanned_at_the_counter_and_a_pickup_code(browser, live_server, server_env, type_size,
                                                              tmp_path):
-    large, shot = type_size == "large", sized(shot, type_size)
-    slug = SLUG + ("l" if large else "")
+    large, shot = type_size.large, type_size.shot
+    slug = type_size.slug(SLUG)
     T = f"/t/{slug}"
     run_seed(server_env, "tests.browser.seed_store_orders", slug, timeout=180)
     vctx, villager = signed_in(browser, live_server, slug, "villager", PASSWORD, large=large)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -174,7 +175,7 @@ def _build_grid(page, t, village_id, shot) -> list[str]:
     return ids
 
 
-def _import_roster(page, t, village_id, micro_id, tmp_path, shot):
+def _import_roster(page, t, village_id, micro_id, tmp_path, shot, db_path):
     page.goto(f"{t}/")
     page.locator(f'ul.tiles a[href="{t}/roster/"]').click()
     page.wait_for_url(f"**{t}/roster/")
@@ -229,6 +230,25 @@ def _import_roster(page, t, village_id, micro_id, tmp_path, shot):
     assert page.locator("main .notice p.ok").count() == 1
     no_horizontal_scroll(page)
     shot(page, "27-roster-imported")
+
+    # a big roster under workers: while its job writes, the page says how far it is and refreshes by
+    # itself, then shows the import done (the state a job leaves, written here as the job would)
+    import_id = preview_url.rsplit("/", 1)[1].replace("-", "")  # (SQLite keeps a UUID as 32 hex digits)
+    with sqlite3.connect(db_path) as conn:
+        row_count = conn.execute("SELECT row_count FROM roster_imports WHERE id = ?", (import_id,)).fetchone()[0]
+        conn.execute("UPDATE roster_imports SET status = 'importing', rows_done = 3 WHERE id = ?", (import_id,))
+    _ok(page.goto(preview_url), page)
+    assert page.locator("meta[http-equiv=refresh]").count() == 1
+    progress = page.locator(".roster-progress progress")
+    assert progress.get_attribute("value") == str(3 * 100 // row_count)
+    said = re.findall(r"\d+", page.locator(".roster-progress p").inner_text())
+    assert sorted(said[:3]) == sorted(["3", str(row_count), str(3 * 100 // row_count)]), said  # n of m rows (p %)
+    no_horizontal_scroll(page)
+    shot(page, "27b-roster-importing")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE roster_imports SET status = 'imported', rows_done = row_count WHERE id = ?", (import_id,))
+    page.wait_for_url(preview_url, timeout=10_000)  # the refresh comes by itself
+    page.wait_for_selector("main .notice p.ok", timeout=10_000)
 
     # the same file again: its preview changes nothing
     page.goto(f"{t}/roster/")
@@ -547,13 +567,15 @@ def _english(page, t, store_url, live_server, shot):
     shot(page, "43-english-store")
 
 
-def test_township_configuration_walkthrough(phone, live_server, jifen_cli, shot, server_log, operator, tmp_path):
+def test_township_configuration_walkthrough(phone, live_server, jifen_cli, shot, server_log, operator, tmp_path,
+                                            server_env):
     page = phone
     t = f"/t/{SLUG}"
     _onboard_and_sign_in(page, live_server, jifen_cli, operator, server_log, shot)
     village_id = _create_village(page, t, shot)
     grid_ids = _build_grid(page, t, village_id, shot)
-    household_id = _import_roster(page, t, village_id, grid_ids[-1], tmp_path, shot)
+    household_id = _import_roster(page, t, village_id, grid_ids[-1], tmp_path, shot,
+                                  server_env["JIFEN_DATABASE_URL"].removeprefix("sqlite:///"))
     _adopt_rulebook(page, t, village_id, household_id, shot)
     store_url = _catalog_and_stock(page, t, tmp_path, shot)
     _english(page, t, store_url, live_server, shot)

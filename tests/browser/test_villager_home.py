@@ -13,7 +13,7 @@ import re
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS
-from tests.browser.steps import in_type_size, no_horizontal_scroll, run_seed, signed_in, sized
+from tests.browser.steps import in_type_size, no_horizontal_scroll, run_seed, signed_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -21,9 +21,9 @@ pytestmark = pytest.mark.browser
 SLUG = "qinnanhome"
 
 
-def test_the_villager_lands_on_their_own_home(browser, live_server, server_env, shot, type_size):
-    large, shot = type_size == "large", sized(shot, type_size)
-    slug = SLUG + ("l" if large else "")
+def test_the_villager_lands_on_their_own_home(browser, live_server, server_env, type_size):
+    large, shot = type_size.large, type_size.shot
+    slug = type_size.slug(SLUG)
     T = f"/t/{slug}"
     run_seed(server_env, "tests.browser.seed_villager_home", slug, timeout=180)
     ctx, page = signed_in(browser, live_server, slug, "villager", PASSWORD, large=large)
