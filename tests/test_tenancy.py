@@ -13,6 +13,7 @@ from jifen.platform.tenancy import (
     TenantNotSet,
     UnfilteredTenantQuery,
     tenant_scope,
+    update_known,
 )
 from jifen.platform.townships.models import Tenant
 from jifen.tenants.villages.models import Village
@@ -61,6 +62,22 @@ def test_bulk_update_and_delete_are_filtered(both):
     with tenant_scope(b):
         orders = db.session.execute(select(Village.sort_order)).scalars().all()
         assert orders == [0, 0] and len(orders) == 2
+
+
+def test_update_known_writes_only_the_current_tenants_rows_and_refreshes_loaded_copies(both):
+    """`update_known` (the posting job's updates by id, past the unit of work) binds the township
+    itself: another township's id matches nothing, and a copy already loaded shows what was written."""
+    world, a, b = both
+    with tenant_scope(a):
+        mine = db.session.execute(select(Village).where(Village.id == world.a.villages[0])).scalar_one()
+        update_known(Village, [{"id": mine.id, "sort_order": 5}, {"id": world.b.villages[0], "sort_order": 9}])
+        assert mine.sort_order == 5
+        assert db.session.execute(select(Village.sort_order).where(Village.id == mine.id)).scalar_one() == 5
+    with tenant_scope(b):
+        theirs = db.session.execute(select(Village.sort_order).where(Village.id == world.b.villages[0])).scalar_one()
+        assert theirs == 0
+    with pytest.raises(TenantNotSet):
+        update_known(Village, [{"id": world.a.villages[0], "sort_order": 1}])
 
 
 def test_new_rows_get_the_current_tenant(both):

@@ -45,16 +45,23 @@ def _shown(page, state: str, n: int):
                            arg=[state, n], timeout=20_000)
 
 
+def _grid_worker_phone(browser, live_server, server_env, slug: str, large: bool):
+    """A township of its own, its grid worker signed in on a phone with the field app open and its
+    households loaded: (context, page)."""
+    run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
+    ctx, first = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
+    first.close()
+    page = _open(ctx, slug)
+    in_type_size(page, large)
+    page.wait_for_function("() => document.querySelectorAll('#fd-household option').length > 1")
+    return ctx, page
+
+
 def test_three_records_captured_offline_arrive_exactly_once(browser, live_server, server_env, type_size):
     large, shot = type_size.large, type_size.shot
     slug = type_size.slug(SLUG)
-    run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
-    ctx, first = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
+    ctx, page = _grid_worker_phone(browser, live_server, server_env, slug, large)
     try:
-        first.close()
-        page = _open(ctx, slug)
-        in_type_size(page, large)
-        page.wait_for_function("() => document.querySelectorAll('#fd-household option').length > 1")
         assert page.locator("#fd-household option").count() == 3  # 李四 2号, 张三伟 1号 and "choose"
         assert page.locator("#fd-household option").nth(1).inner_text() == "李四 2号"  # pinyin order
         # the service worker controls the app and keeps its shell and files for a visit without signal
@@ -139,13 +146,8 @@ def test_a_refused_record_shows_why_and_is_fixed_and_sent(browser, live_server, 
                                                           type_size):
     large, shot = type_size.large, type_size.shot
     slug = type_size.slug(SLUG + "r")
-    run_seed(server_env, "tests.browser.seed_points", slug, timeout=120)
-    ctx, first = signed_in(browser, live_server, slug, "gridder", PASSWORD, large=large)
+    ctx, page = _grid_worker_phone(browser, live_server, server_env, slug, large)
     try:
-        first.close()
-        page = _open(ctx, slug)
-        in_type_size(page, large)
-        page.wait_for_function("() => document.querySelectorAll('#fd-household option').length > 1")
         ctx.set_offline(True)
         _capture(page, "分值太高", points="99")  # S1 gives 2 to 8 points
         _shown(page, "waiting", 1)

@@ -56,7 +56,6 @@ from fractions import Fraction
 INT64_MAX = 2**63 - 1
 
 
-
 class NoEligibleHousehold(ValueError):
     """No household meets the pool's eligibility: there is nobody to split it among."""
 

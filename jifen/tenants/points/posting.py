@@ -12,7 +12,7 @@ inserts and commit (lock order: see `ledger`). Chunks write their rows in a few 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 
 from sqlalchemy import select, update
@@ -66,7 +66,8 @@ class Postable:
         return cls(*(getattr(app, f.name) for f in fields(cls)))
 
 
-_READ = [getattr(Application, f.name) for f in fields(Postable)][:10]  # the columns before the changed ones
+# the columns a chunk reads: the fields without a default (the rest are what posting writes)
+_READ = [getattr(Application, f.name) for f in fields(Postable) if f.default is MISSING]
 
 
 def _write(apps: list[Postable]) -> None:
@@ -78,10 +79,11 @@ def _write(apps: list[Postable]) -> None:
 
 def post_many(actor: Actor, apps: list[Postable], items: dict | None = None) -> list[Postable]:
     """Post locked applications standing on a closed notice, in the caller's transaction, with a
-    few statements for the lot: one balance lock, the entries in two COPYs, the balances and the
-    applications in one UPDATE each (`tenancy.update_known`), the steps, audit entries and
-    notifications in one COPY each (`tenancy.insert_new`), no ORM object per row. Applications no longer on notice are skipped (a second worker or a retry finds nothing
-    to do). Returns the ones posted."""
+    few statements for the lot: one balance lock, the entries in two inserts, the balances and the
+    applications in one update each (`tenancy.update_known`), the steps, audit entries and
+    notifications in one insert each (`tenancy.insert_new`), no ORM object per row. Applications
+    no longer on notice are skipped (a second worker or a retry finds nothing to do). Returns the
+    ones posted."""
     items = {} if items is None else items
     apps = [a for a in apps if a.state == ON_NOTICE]
     missing = {a.item_id for a in apps} - set(items)
