@@ -163,6 +163,28 @@ def test_ranks_ties_and_scopes(town):
     assert (snap.taken_on, snap.period, snap.households, snap.previous_on) == (DAY1, 2026, 9, None)
 
 
+def test_pages_split_ties_in_name_order_and_a_household_knows_its_page(town):
+    """Every page size gives the same order, page after page (ties by the head's pinyin), though a
+    page reads only the ranks it shows; a household's page is where its row is."""
+    t = town
+    service.take_snapshot(DAY1)
+    db.session.commit()
+    names = {v: k for k, v in t.hh.items()}
+    village_a = ["hA3", "hA2", "h0", "hA4", "hA6"]  # 30; 10 王小明, 10 张三伟 (wang < zhang); 5; 0
+    spanning = ["hC1", "hB2", "hB3"]  # LX: 50; 20 吴十, 20 郑十一 (wu < zheng)
+    for fn, arg, expected in ((service.village_ranking, t.villages["A"], village_a),
+                              (service.grid_ranking, t.nodes["LX"].id, spanning)):
+        for per_page in range(1, 7):
+            shown = []
+            for page in range(1, len(expected) // per_page + 3):  # past the last page too: empty
+                result = fn(Actor.system(), arg, per_page=per_page, page=page)
+                assert result.page.total == len(expected)
+                shown += [names[r.household_id] for r in result.page.items]
+            assert shown == expected, (fn.__name__, per_page)
+    target, snap = service.village_target(Actor.system(), t.villages["A"]), service.pick_snapshot()
+    assert [service._page_of(target, snap, t.hh[k], 2) for k in village_a] == [1, 1, 2, 2, 3]
+
+
 def test_movement_since_the_last_snapshot(town):
     t = town
     service.take_snapshot(DAY1)

@@ -180,3 +180,36 @@ def test_api_township_pages_through_ties_in_order(client, world, town):
     assert [r for r, _ in seen] == [1, 2, 3, 3, 5, 5, 7, 7, 9]
     assert seen == sorted(seen) and len({h for _, h in seen}) == 9
     assert [names[h] for _, h in seen][:2] == ["hC1", "hA4"] and names[seen[-1][1]] == "hA6"
+
+
+def test_a_village_ranking_is_kept_until_the_township_commits(app, client, world, town):
+    """The body is served again without reading the ranking while nothing changed; a household
+    renamed (a commit in the township) shows at once; a villager's kept page (masked names) is
+    never served to staff, nor the staff's to the villager."""
+    from sqlalchemy import event
+
+    from jifen.tenants.households.models import Household
+
+    url = f"/t/alpha/rankings/villages/{town.villages['A']}"
+    seen = []
+    with app.app_context():
+        engine = db.engine
+    def note(*args):
+        seen.append(args[2])
+    first = _page(client, world, "village_admin", url).get_data(as_text=True)
+    assert "李建国" in first
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert client.get(url).get_data(as_text=True) == first
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert seen and not [s for s in seen if "ranking_entries" in s]  # kept: the ranking is not read again
+    with app.app_context(), tenant_scope(db.session.get(Tenant, town.tenant_id)):
+        db.session.get(Household, (town.tenant_id, town.hh["hA3"])).head_name = "李建业"
+        db.session.commit()
+    again = client.get(url).get_data(as_text=True)
+    assert "李建业" in again and "李建国" not in again
+    villager = app.test_client()
+    masked = _page(villager, world, "villager", url).get_data(as_text=True)
+    assert "李*业" in masked and "李建业" not in masked
+    assert "李建业" in client.get(url).get_data(as_text=True)

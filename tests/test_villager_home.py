@@ -46,6 +46,32 @@ def test_villager_home_is_their_household_with_next_steps_and_rules(app, world, 
         assert redirecting not in html
 
 
+def test_the_home_is_kept_until_the_township_commits_then_shows_what_changed(app, world, pw):
+    """Opened again, the home is served without reading the balance; a new message (a commit in the
+    township) shows at once. (That a kept page is never another view's: tests/test_page_cache.py.)"""
+    from sqlalchemy import event
+
+    client = _villager(app)
+    first = client.get("/t/alpha/").get_data(as_text=True)
+    assert 'id="unread"' not in first
+    seen = []
+
+    def note(*args):
+        seen.append(args[2])
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert client.get("/t/alpha/").get_data(as_text=True) == first
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert not [s for s in seen if "household_balances" in s or "ranking_entries" in s]
+    with in_alpha(app, world):
+        notify(pw.household, "corrected", "home-kept", item="打扫卫生", points=3, reason="核对")
+        db.session.commit()
+    assert 'id="unread">1 条新消息<' in client.get("/t/alpha/").get_data(as_text=True)
+
+
 def test_apply_for_this_opens_the_form_with_the_item_chosen(app, world, pw):
     page = _villager(app).get(f"/t/alpha/points/apply?household_id={pw.household}&item_id={pw.items['A2']}")
     assert page.status_code == 200

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.platform import clock
@@ -31,6 +31,7 @@ class RoleScope(TenantScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "assignment_id", "scope_kind", "scope_id"),
         tenant_fk(["assignment_id"], "role_assignments", ondelete="CASCADE"),
+        Index("ix_role_scopes_tenant_object", "tenant_id", "scope_kind", "scope_id"),  # who holds a role on X
     )
     assignment_id: Mapped[uuid.UUID] = mapped_column(index=True)
     scope_kind: Mapped[str] = mapped_column(String(32))

@@ -4,7 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
+from jifen.platform import page_cache
 from jifen.platform.console import register_tile
 from jifen.platform.errors import Invalid
 from jifen.platform.roles.authz import authorize, may, villager_only
@@ -54,7 +56,8 @@ def _args() -> dict:
             "page": int(page) if page.isdigit() else 1, "per_page": PER_PAGE}
 
 
-def _render(result, endpoint: str, errors: dict, **url_args):
+def _body(result, endpoint: str, errors: dict, **url_args) -> str:
+    """The page below its title: the period picker, the grid rankings below the target, the rows."""
     def page_url(n: int) -> str:
         return url_for(endpoint, **url_args, **(request.args.to_dict() | {"page": n}))
 
@@ -73,23 +76,32 @@ def _render(result, endpoint: str, errors: dict, **url_args):
             if node is not None and may(current_actor(), ACTION, service.grid_target(current_actor(), node.id)):
                 parents.append(node)
     period = "" if errors else (request.args.get("period") or "")
-    return render_template("rankings/ranking.html", r=result, target=target, page_url=page_url, errors=errors,
+    return render_template("rankings/_ranking.html", r=result, target=target, page_url=page_url, errors=errors,
                            periods=service.periods(), period=period,
                            grid=grid, parents=parents, url_args=url_args, endpoint=endpoint,
+                           may_ledger=may(current_actor(), "ledger.view"),
                            may_village=target.village is not None and may(
                                current_actor(), ACTION, target if target.kind == VILLAGE
-                               else service.village_target(current_actor(), target.village.id))), \
-        422 if errors else 200
+                               else service.village_target(current_actor(), target.village.id)))
 
 
-def _ranking(fn, endpoint: str, **url_args):
-    args, errors = _args(), {}
+def _ranking(make_target, endpoint: str, **url_args):
+    """The target is found and the reader's reach checked on every request; the body is kept per
+    reader's grants until the township's data changes (platform/page_cache.py): a village's
+    ranking is the page its villagers open most, and it changes once a night. A bad ?period= or
+    ?date= is said next to the period picker, with the latest ranking, and not kept."""
+    actor, args = current_actor(), _args()
+    target = make_target(actor, **url_args_for_service(url_args))
+    authorize(actor, ACTION, target)
     try:
-        result = fn(current_actor(), **url_args_for_service(url_args), **args)
-    except Invalid as e:  # a bad ?period= or ?date=: said next to the period picker, latest ranking shown
-        errors = e.errors
-        result = fn(current_actor(), **url_args_for_service(url_args), **(args | {"period": None, "day": None}))
-    return _render(result, endpoint, errors, **url_args)
+        service.parse_day(args["day"]), service.parse_period(args["period"])
+    except Invalid as e:
+        result = service.ranking(actor, target, **(args | {"period": None, "day": None}))
+        return render_template("rankings/ranking.html", target=target,
+                               body=Markup(_body(result, endpoint, e.errors, **url_args))), 422
+    body = page_cache.fragment("ranking", actor, lambda: _body(service.ranking(actor, target, **args), endpoint, {},
+                                                              **url_args))
+    return render_template("rankings/ranking.html", target=target, body=body)
 
 
 def url_args_for_service(url_args: dict) -> dict:
@@ -98,17 +110,17 @@ def url_args_for_service(url_args: dict) -> dict:
 
 @bp.get("/township")
 def township():
-    return _ranking(service.township_ranking, "rankings.township")
+    return _ranking(service.township_target, "rankings.township")
 
 
 @bp.get("/villages/<uuid:village_id>")
 def village(village_id):
-    return _ranking(service.village_ranking, "rankings.village", village_id=village_id)
+    return _ranking(service.village_target, "rankings.village", village_id=village_id)
 
 
 @bp.get("/grid/<uuid:grid_node_id>")
 def grid_node(grid_node_id):
-    return _ranking(service.grid_ranking, "rankings.grid_node", grid_node_id=grid_node_id)
+    return _ranking(service.grid_target, "rankings.grid_node", grid_node_id=grid_node_id)
 
 
 # --- the household home panel ----------------------------------------------------------------
