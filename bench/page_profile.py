@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_bench import Existing, id_keys, sa_url, sign_in, targets_for  # noqa: E402
+from bench.http_bench import Existing, id_keys, sign_in, targets_for  # noqa: E402
 
 
 class StatementClock:

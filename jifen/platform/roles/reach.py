@@ -53,12 +53,16 @@ def grant_reaching(actor, action_name: str, obj):
     """The first grant admitted for the action whose scope contains `obj`, or None: the
     one-object check behind `authz.authorize` and `authz.may`."""
     policy = POLICIES[action_name]
-    path = scope_path(obj)
+    path = None  # read only when a scoped grant must be matched (a township admin's never is)
     for grant in actor.grants:
         if grant.role not in policy.roles:
             continue
         kind = ROLES[grant.role].scope_kind
-        if not policy.scoped or kind is None or grant.scope_ids & path.get(kind, set()):
+        if not policy.scoped or kind is None:
+            return grant
+        if path is None:
+            path = scope_path(obj)
+        if grant.scope_ids & path.get(kind, set()):
             return grant
     return None
 
