@@ -188,11 +188,11 @@ def upload(actor: Actor, file, village_id=None) -> RosterImport:
     village = _village_choice(actor, "household.import", village_id)  # after the file's own checks
     imp = RosterImport(id=new_id(), file_id=stored.id, village_id=village.id if village else None,
                        row_count=len(rows), created_by=actor.id if actor.kind == "user" else None)
-    with collector_paused():
+    with collector_paused():  # staging too: a collection mid-way walked all 35,000 rows (0.3 s of 2,000 households)
         plan = None if errors else _check(actor, rows, village, str(imp.id))
-    errors = errors or plan.errors
+        errors = errors or plan.errors
+        imp.rows_sealed = None if errors else _staged(rows)
     imp.status = INVALID if errors else PREVIEWED
-    imp.rows_sealed = None if errors else _staged(rows)
     imp.errors = errors[:MAX_ERRORS]
     imp.summary = {"error_count": len(errors)} | (plan.counts if plan is not None else {})
     db.session.add(imp)
