@@ -262,7 +262,7 @@ class Checker:
     """One check of a set of rows. `village`: the village chosen on upload (rows may leave 村 empty,
     and may not name another). `allowed`: village ids the actor may import into (None: all).
     `preview`: only the errors and the counts are wanted (the upload's check): new households are
-    counted, not built (their ids, residents, tags and events were a tenth of the upload's time); the
+    counted, not built (ids, residents, tags and events the preview would throw away); the
     rows' cleaned cells are kept in `cleaned` for staging. `cleaned_rows`: the rows are such cells,
     staged by a check they passed: the rules on a cell's text alone are not run again (they would
     give the same answer), everything looked up in the database is (village, grid, tags, scope,
