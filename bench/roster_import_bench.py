@@ -315,6 +315,12 @@ def main(argv=None) -> int:
           f"{'met' if result['ratio'] <= 1.5 else 'MISSED'}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    if PROFILE is not None:
+        import pstats
+
+        stats = pstats.Stats(PROFILE, stream=sys.stderr).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
     return 0
 
 

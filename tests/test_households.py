@@ -728,6 +728,17 @@ def test_surnames_are_read_as_surnames_in_search(ctx):
     assert name_search_keys("曾经") == ("zengjing", "zj")  # a name, so the first character is the surname
 
 
+def test_a_name_holding_a_phrase_is_read_as_the_phrase(ctx):
+    """Pinyin is cached per character (the roster import reads 25,000 names), but a name holding a
+    word pypinyin knows keeps the word's reading: 李重庆 is found by chongqing, not zhongqing."""
+    from jifen.tenants.households.rules import name_search_keys
+
+    assert name_search_keys("李重庆") == ("lichongqing", "lcq")
+    assert name_search_keys("张长江") == ("zhangchangjiang", "zcj")
+    assert name_search_keys("李重") == ("lizhong", "lz")  # alone, 重's own reading
+    assert name_search_keys("Anna李") == ("annali", "al")
+
+
 def test_a_township_admin_gives_a_household_a_villager_account_from_its_page(app):
     """The staff page cannot list thousands of households: a villager's account is given on the
     household's own page, scoped to that household."""

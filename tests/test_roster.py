@@ -3,6 +3,7 @@ kind by row and column, oversized and unreadable uploads, scope, and the demo ho
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -531,6 +532,67 @@ def test_confirm_checks_again_against_the_database(app, admin_api, alpha):
     now = client.get(f"{API}/imports/{imp['id']}", headers=headers).get_json()
     assert now["status"] == "invalid" and now["errors"][0]["column"] == "身份证号"
     assert client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers).status_code == 409
+
+
+def test_confirm_refuses_a_grid_retired_after_the_upload_and_imports_messy_cells_as_cleaned(app, admin_api, alpha):
+    """The confirm does not run the rules on a cell's text again (the upload staged the cells it
+    cleaned), but it looks the grid, village, tags and ID numbers up again."""
+    client, headers = admin_api
+    messy = [["官田村", "上屋", "  上屋组9号 ", "王 大明", "户主", "138 0013 8000", A1, "", ""],
+             ["官田村", "上屋", "上屋组9号", "刘秀英", "长子", "(0762)7123456", "", "", ""]]
+    retired = upload(client, headers, xlsx(messy)).get_json()
+    fine = upload(client, headers, xlsx(messy)).get_json()
+    assert retired["status"] == fine["status"] == "previewed"
+
+    def retire():
+        node = db.session.execute(select(GridNode).where(GridNode.name == "上屋")).scalar_one()
+        node.retired_at = datetime.now(timezone.utc)
+        db.session.commit()
+
+    def unretire():
+        node = db.session.execute(select(GridNode).where(GridNode.name == "上屋")).scalar_one()
+        node.retired_at = None
+        db.session.commit()
+
+    in_alpha(app, alpha, retire)
+    assert client.post(f"{API}/imports/{retired['id']}/confirm", headers=headers).status_code == 202
+    now = client.get(f"{API}/imports/{retired['id']}", headers=headers).get_json()
+    assert now["status"] == "invalid" and {e["column"] for e in now["errors"]} == {"网格"}
+    in_alpha(app, alpha, unretire)
+    assert client.post(f"{API}/imports/{fine['id']}/confirm", headers=headers).status_code == 202
+    assert client.get(f"{API}/imports/{fine['id']}", headers=headers).get_json()["status"] == "imported"
+
+    def stored():
+        h = db.session.execute(select(Household).where(Household.door_plate == "上屋组9号")).scalar_one()
+        members = db.session.execute(select(Resident).where(Resident.household_id == h.id)
+                                     .order_by(Resident.sort_order)).scalars().all()
+        return [(m.name, m.relation, m.phone, m.name_pinyin) for m in members]
+
+    assert in_alpha(app, alpha, stored) == [("王大明", "head", "13800138000", "wangdaming"),
+                                            ("刘秀英", "child", "07627123456", "liuxiuying")]
+
+
+def test_rows_staged_as_read_before_cleaned_staging_are_checked_in_full(app, admin_api, alpha):
+    """An import uploaded before the upload staged cleaned cells (a plain list of the cells as read)
+    is still checked by every rule at the confirm, and imports."""
+    from jifen.platform import sealed
+    from jifen.tenants.households.models import RosterImport
+
+    client, headers = admin_api
+    imp = upload(client, headers, xlsx(GOOD)).get_json()
+
+    def restage():
+        row = db.session.execute(select(RosterImport)).scalar_one()
+        staged = json.loads(sealed.unseal(row.rows_sealed))["cleaned"]
+        staged[2][1][4] = "长子"  # as read: the sheet's word, which only the full check maps to "child"
+        row.rows_sealed = sealed.seal(json.dumps(staged, ensure_ascii=False))
+        db.session.commit()
+
+    in_alpha(app, alpha, restage)
+    assert client.post(f"{API}/imports/{imp['id']}/confirm", headers=headers).status_code == 202
+    assert client.get(f"{API}/imports/{imp['id']}", headers=headers).get_json()["status"] == "imported"
+    assert in_alpha(app, alpha, lambda: db.session.execute(
+        select(Resident.relation).where(Resident.name == "王小军")).scalar_one()) == "child"
 
 
 def test_page_lists_uploads_and_export_link(app, alpha):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import PHRASES_DICT, RE_HANS
 
 
 @lru_cache(maxsize=65536)
@@ -22,10 +23,26 @@ SURNAME_READINGS = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "�
                     "召": "shao"}
 
 
+@lru_cache(maxsize=65536)
+def _char_pinyin(char: str) -> str:
+    return lazy_pinyin(char, errors="default")[0]
+
+
+def _name_syllables(name: str) -> list[str]:
+    """lazy_pinyin(name), from a cache per character where that is the same answer: a name of Chinese
+    characters none of whose substrings is one of pypinyin's phrases is read character by character
+    (its segmenter only joins characters into a phrase it knows). pypinyin's pipeline costs ~65 µs a
+    name, 1.6 s for the 25,000 distinct names of a 10,000-household roster; this is a few µs."""
+    if RE_HANS.match(name) and not any(name[i:j] in PHRASES_DICT
+                                       for i in range(len(name) - 1) for j in range(i + 2, len(name) + 1)):
+        return [_char_pinyin(c) for c in name]
+    return lazy_pinyin(name, errors="default")
+
+
 def person_pinyin(name: str) -> list[str]:
     """Toneless syllables of a person's name, its first character read as a surname."""
     name = name or ""
-    syllables = lazy_pinyin(name, errors="default")
+    syllables = _name_syllables(name)
     if name[:1] in SURNAME_READINGS and syllables:
         syllables[0] = SURNAME_READINGS[name[0]]
     return syllables

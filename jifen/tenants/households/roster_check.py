@@ -260,11 +260,18 @@ def _masked(text: str) -> bool:
 
 class Checker:
     """One check of a set of rows. `village`: the village chosen on upload (rows may leave 村 empty,
-    and may not name another). `allowed`: village ids the actor may import into (None: all)."""
+    and may not name another). `allowed`: village ids the actor may import into (None: all).
+    `preview`: only the errors and the counts are wanted (the upload's check): new households are
+    counted, not built (ids, residents, tags and events the preview would throw away); the
+    rows' cleaned cells are kept in `cleaned` for staging. `cleaned_rows`: the rows are such cells,
+    staged by a check they passed: the rules on a cell's text alone are not run again (they would
+    give the same answer), everything looked up in the database is (village, grid, tags, scope,
+    households, ID numbers in use)."""
 
     def __init__(self, village: Village | None, allowed: set | None, actor_id=None, actor_name="",
-                 import_id=None, today: date | None = None):
-        self.village, self.allowed = village, allowed
+                 import_id=None, today: date | None = None, preview: bool = False, cleaned_rows: bool = False):
+        self.village, self.allowed, self.preview, self.cleaned_rows = village, allowed, preview, cleaned_rows
+        self.cleaned: list[Row] = []
         self.actor_id, self.actor_name, self.import_id = actor_id, actor_name, import_id
         self.today = today or clock.now().date()
         self.tenant_id, self.now = current_tenant_id(), clock.now()  # once per sheet, not per row
@@ -309,10 +316,13 @@ class Checker:
             self.plan.error(row.number, "id_number", message)
             return None
 
-    def _row(self, row: Row) -> dict | None:
-        c = row.cells
-        n = row.number
-        village = self._village(row)
+    def _text_cells(self, row: Row) -> tuple:
+        """(door plate, name, relation, phone, ID number) cleaned, None where a rule refused the cell."""
+        c, n = row.cells, row.number
+        if self.cleaned_rows:
+            return (c["door_plate"], c["name"], c["relation"],
+                    KEEP if not c["phone"] or _masked(c["phone"]) else c["phone"],
+                    KEEP if not c["id_number"] or _masked(c["id_number"]) else c["id_number"])
         door_plate = _clean(self.plan, n, "door_plate", clean_door_plate, c["door_plate"])
         name = _clean(self.plan, n, "name", clean_name, c["name"])
         relation = None
@@ -323,6 +333,18 @@ class Checker:
         phone = KEEP if not c["phone"] or _masked(c["phone"]) else _clean(self.plan, n, "phone", clean_phone,
                                                                           c["phone"])
         id_number = self._id_number(row)
+        if self.preview:  # each cleaned value is its own cleaned value: a later check finds the same
+            self.cleaned.append(Row(n, c | {
+                "door_plate": door_plate, "name": name, "relation": relation,
+                "phone": c["phone"] if phone is KEEP else phone or "",
+                "id_number": c["id_number"] if id_number is KEEP else id_number or ""}, row.numeric_id))
+        return door_plate, name, relation, phone, id_number
+
+    def _row(self, row: Row) -> dict | None:
+        c = row.cells
+        n = row.number
+        village = self._village(row)
+        door_plate, name, relation, phone, id_number = self._text_cells(row)
         grid = None
         if village is not None and c["grid"]:
             grid = _clean(self.plan, n, "grid", lambda t: self.grid.resolve(village.id, t), c["grid"])
@@ -435,6 +457,10 @@ class Checker:
 
     def _new_household(self, key, grid, tags, note, head: Member, members: list[Member]) -> None:
         plan, tenant_id, now = self.plan, self.tenant_id, self.now
+        plan.counts["households_created"] += 1
+        plan.counts["residents_created"] += len(members)
+        if self.preview:
+            return
         household_id = new_id()
         plan.households.append({"id": household_id, "tenant_id": tenant_id, "village_id": key[0],
                                 "grid_node_id": grid.id if grid else None, "door_plate": key[1], "head_name": head.name,
@@ -443,8 +469,6 @@ class Checker:
         plan.residents += [self._resident(household_id, m, i) for i, m in enumerate(members)]
         plan.tags += [{"id": new_id(), "tenant_id": tenant_id, "household_id": household_id, "tag": t}
                       for t in sorted(tags)]
-        plan.counts["households_created"] += 1
-        plan.counts["residents_created"] += len(members)
         plan.rows_of[household_id] = len(members)
         plan.events.append({"id": new_id(), "tenant_id": tenant_id, "household_id": household_id, "kind": "created",
                             "other_household_id": None,

@@ -3,6 +3,7 @@ roster import. Each returns the cleaned value or raises `FieldError` with a mess
 from __future__ import annotations
 
 import re
+from operator import mul
 
 from flask_babel import gettext as _
 
@@ -81,7 +82,9 @@ def clean_phone(value) -> str | None:
 
 def id_check_digit(first17: str) -> str:
     """The 18th character of a resident ID number whose first 17 digits these are (GB 11643)."""
-    return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+    if len(first17) != 17:
+        raise ValueError("an ID number's check digit is computed from 17 digits")
+    return ID_CHECK[sum(map(mul, map(int, first17), ID_WEIGHTS)) % 11]  # no generator: 70,000 a roster import
 
 
 def clean_id_number(value) -> str | None:
