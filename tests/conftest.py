@@ -184,10 +184,11 @@ class TestDatabase:
         self.saved["empty"] = None
         self.state = "empty"
 
-    def restore(self, name: str) -> None:
-        """The database in state `name` (built first if need be) and this process as fresh."""
+    def restore(self, name: str, build=None) -> None:
+        """The database in state `name` (built first if need be) and this process as fresh. `build`:
+        (base state, function) for a state of one module's own (`longwo`, tests/test_demo_points.py)."""
         if name not in self.saved:
-            self._build(name)
+            self._build(name, *(build or self._builds()[name]))
         self.snapshots.restore(name)
         self.state = name
         self.make_app.reset_process()
@@ -195,9 +196,11 @@ class TestDatabase:
     def value(self, name: str):
         return copy.deepcopy(self.saved[name])  # a test may change its copy
 
-    def _build(self, name: str) -> None:
-        base, build = {"world": ("empty", lambda: make_world()),
-                       "pw": ("world", lambda: _setup_points(self.value("world")))}[name]
+    def _builds(self) -> dict:
+        return {"world": ("empty", lambda: make_world()),
+                "pw": ("world", lambda: _setup_points(self.value("world")))}
+
+    def _build(self, name: str, base: str, build) -> None:
         self.restore(base)
         with self.make_app().app_context():
             self.saved[name] = build()
