@@ -414,16 +414,3 @@ def api_token(client, slug: str | None, username: str, password: str = PASSWORD)
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under xdist (`--dist loadgroup`) every test is a unit of its own, handed to whichever worker is
-    free, except a group's tests, which run on one worker in turn. The browser tests of one module are
-    a group: a module-scoped fixture (a seeded township) is then built once, not once on each worker.
-    tryfirst: xdist reads the groups in its own hook of this name, which would otherwise run first and
-    see none (until issue 15 no group took effect). The services tests need no group: each process
-    has its own Redis database (`_redis_of_this_process`)."""
-    for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.xdist_group("browser:" + item.path.stem))

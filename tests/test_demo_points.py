@@ -71,7 +71,8 @@ def _longwo_objects():
 def longwo(app, monkeypatch, test_database):
     """The Longwo demo (villages, households, rulebook, staff) with points loaded for 官田村 and 琴口村:
     loaded once per test process (a saved state of the test database, restored for each test that
-    asks; two tests here and in tests/test_privacy.py, about 30-50 s each time)."""
+    asks: two tests here and in tests/test_privacy.py, about 30-50 s each load; the second one saves
+    it when xdist gives both to the same process)."""
     test_database.restore("longwo", ("empty", lambda: _load_longwo(app)))
     stats = test_database.value("longwo")
     for name, value in SMALLER:  # a test loading the points demo again loads it as it was loaded
@@ -82,7 +83,6 @@ def longwo(app, monkeypatch, test_database):
             yield tenant, admin, villages, stats
 
 
-@pytest.mark.xdist_group("longwo")  # one worker: the demo loaded once (the `longwo` fixture)
 def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, make_app, tmp_path):
     tenant, admin, villages, stats = longwo
     # what villagers get for their points: orders, rankings with movement, stars, an honour wall, a dividend

@@ -323,7 +323,6 @@ def _scan(numbers: set[str]) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.xdist_group("longwo")  # one worker: the demo loaded once (the `longwo` fixture)
 def test_no_plain_id_number_in_any_table_after_the_demo(app, longwo):  # noqa: F811 - the fixture
     """Every text column of every table, scanned for the demo's ID numbers (run on PostgreSQL: the
     restore drill reads the same tables)."""
