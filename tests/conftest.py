@@ -184,10 +184,11 @@ class TestDatabase:
         self.saved["empty"] = None
         self.state = "empty"
 
-    def restore(self, name: str) -> None:
-        """The database in state `name` (built first if need be) and this process as fresh."""
+    def restore(self, name: str, build=None) -> None:
+        """The database in state `name` (built first if need be) and this process as fresh. `build`:
+        (base state, function) for a state of one module's own (`longwo`, tests/test_demo_points.py)."""
         if name not in self.saved:
-            self._build(name)
+            self._build(name, *(build or self._builds()[name]))
         self.snapshots.restore(name)
         self.state = name
         self.make_app.reset_process()
@@ -195,9 +196,11 @@ class TestDatabase:
     def value(self, name: str):
         return copy.deepcopy(self.saved[name])  # a test may change its copy
 
-    def _build(self, name: str) -> None:
-        base, build = {"world": ("empty", lambda: make_world()),
-                       "pw": ("world", lambda: _setup_points(self.value("world")))}[name]
+    def _builds(self) -> dict:
+        return {"world": ("empty", lambda: make_world()),
+                "pw": ("world", lambda: _setup_points(self.value("world")))}
+
+    def _build(self, name: str, base: str, build) -> None:
         self.restore(base)
         with self.make_app().app_context():
             self.saved[name] = build()
@@ -411,14 +414,3 @@ def api_token(client, slug: str | None, username: str, password: str = PASSWORD)
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under xdist (`--dist loadgroup`) the tests that share one Redis database and start Celery
-    workers run on one worker, one after another; the browser tests too (each starts a server
-    and Chromium: two at once on a 2-core machine only slow each other down)."""
-    for item in items:
-        if item.get_closest_marker("services"):
-            item.add_marker(pytest.mark.xdist_group("services"))
-        elif item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.xdist_group("browser"))

@@ -35,27 +35,52 @@ def _count(model, *where) -> int:
     return db.session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
-@pytest.fixture
-def longwo(app, monkeypatch):
-    """The Longwo demo (villages, households, rulebook, staff) with points loaded for 官田村 and 琴口村."""
-    real = points_demo.load_demo
-    monkeypatch.setattr(points_demo, "load_demo", lambda *a, **k: None)
-    result = app.test_cli_runner().invoke(args=["demo"])
-    assert result.exit_code == 0, result.output
-    monkeypatch.setattr(points_demo, "load_demo", real)
-    for name, value in (("RATE", {"官田村": 6}), ("RATE_DEFAULT", 3), ("BATCH_EVERY", {"官田村": 4}),
-                        ("BATCH_EVERY_DEFAULT", 6), ("VILLAGERS", {"官田村": 2}), ("VILLAGERS_DEFAULT", 1)):
-        monkeypatch.setattr(points_demo, name, value)
-    with app.app_context():
-        tenant = db.session.execute(select(Tenant).where(Tenant.slug == "longwo")).scalar_one()
+SMALLER = (("RATE", {"官田村": 6}), ("RATE_DEFAULT", 3), ("BATCH_EVERY", {"官田村": 4}), ("BATCH_EVERY_DEFAULT", 6),
+           ("VILLAGERS", {"官田村": 2}), ("VILLAGERS_DEFAULT", 1))
+
+
+def _load_longwo(app) -> dict:
+    """The demo without its points part (fast), then the points demo for two villages at SMALLER volume
+    and the rewards, as `jifen demo` does next; returns the points demo's figures."""
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(points_demo, "load_demo", lambda *a, **k: None)
+        result = app.test_cli_runner().invoke(args=["demo"])
+        assert result.exit_code == 0, result.output
+        mp.undo()
+        for name, value in SMALLER:
+            mp.setattr(points_demo, name, value)
+        tenant, admin, villages = _longwo_objects()
         with tenant_scope(tenant):
-            admin = actor_for(db.session.execute(select(User).where(User.username == "admin")).scalar_one())
-            villages = {v.name: v for v in db.session.execute(select(Village)).scalars()
-                        if v.name in ("官田村", "琴口村")}
             stats = points_demo.load_demo(admin, villages)
             every = {v.name: v for v in db.session.execute(select(Village)).scalars()}
-            summary = [loader(admin, every) for loader in demo.REWARDS]  # as `jifen demo` does next
-            yield tenant, admin, villages, stats | {"rewards": summary}
+            return stats | {"rewards": [loader(admin, every) for loader in demo.REWARDS]}
+    finally:
+        mp.undo()
+
+
+def _longwo_objects():
+    tenant = db.session.execute(select(Tenant).where(Tenant.slug == "longwo")).scalar_one()
+    with tenant_scope(tenant):
+        admin = actor_for(db.session.execute(select(User).where(User.username == "admin")).scalar_one())
+        villages = {v.name: v for v in db.session.execute(select(Village)).scalars() if v.name in ("官田村", "琴口村")}
+    return tenant, admin, villages
+
+
+@pytest.fixture
+def longwo(app, monkeypatch, test_database):
+    """The Longwo demo (villages, households, rulebook, staff) with points loaded for 官田村 and 琴口村:
+    loaded once per test process (a saved state of the test database, restored for each test that
+    asks: two tests here and in tests/test_privacy.py, about 30-50 s each load; the second one saves
+    it when xdist gives both to the same process)."""
+    test_database.restore("longwo", ("empty", lambda: _load_longwo(app)))
+    stats = test_database.value("longwo")
+    for name, value in SMALLER:  # a test loading the points demo again loads it as it was loaded
+        monkeypatch.setattr(points_demo, name, value)
+    with app.app_context():
+        tenant, admin, villages = _longwo_objects()
+        with tenant_scope(tenant):
+            yield tenant, admin, villages, stats
 
 
 def test_demo_points_history_is_complete_consistent_and_loads_once(app, longwo, make_app, tmp_path):
