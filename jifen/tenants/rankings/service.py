@@ -18,6 +18,7 @@ below) runs in the same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -231,7 +232,9 @@ TOWNSHIP, VILLAGE, GRID = "township", "village", "grid"
 class Target:
     """The scope a ranking is of (the township, a village or a grid node), as `authorize` sees it:
     `path` says which scope objects contain it. For a village it holds the asking villager's own
-    households in that village, so a villager reaches the ranking of their own village only."""
+    households in that village, so a villager reaches the ranking of their own village only. It is
+    read (by `read_path`) only when a check needs it: a reader whose grants are not scoped never
+    does, and a village's path is its 121 grid nodes and its stores."""
 
     kind: str
     id: uuid.UUID | None = None
@@ -239,7 +242,14 @@ class Target:
     level: int | None = None  # grid nodes
     node: GridNode | None = None
     village: Village | None = None
-    path: dict = field(default_factory=dict)
+    read_path: Callable[[], dict] = dict
+    _path: dict | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> dict:
+        if self._path is None:
+            self._path = self.read_path()
+        return self._path
 
     @property
     def column(self) -> str:
@@ -269,9 +279,9 @@ def _own_households(actor: Actor) -> set:
 
 
 def township_target(actor: Actor) -> Target:
-    stores = db.session.execute(select(Store.id).where(Store.village_id.is_(None))).scalars()
     tenant = current_tenant()
-    return Target(TOWNSHIP, None, tenant.name if tenant else "", path={"store": set(stores)})
+    return Target(TOWNSHIP, None, tenant.name if tenant else "", read_path=lambda: {"store": set(
+        db.session.execute(select(Store.id).where(Store.village_id.is_(None))).scalars())})
 
 
 def village_target(actor: Actor, village_id) -> Target:
@@ -280,18 +290,22 @@ def village_target(actor: Actor, village_id) -> Target:
     `actor`'s own households among those (a villager's grant is checked against it): a village
     of thousands would otherwise load every household id on every ranking page."""
     village = tenant_get_or_404(Village, village_id)
-    path = village_area_path(village.id)
-    path["store"] = set(db.session.execute(select(Store.id).where(Store.village_id == village.id)).scalars())
     own = _own_households(actor)
-    path["household"] = set(db.session.execute(select(Household.id).where(
-        Household.village_id == village.id, Household.id.in_(list(own)))).scalars()) if own else set()
-    return VillageTarget(VILLAGE, village.id, village.name, village=village, path=path)
+
+    def read_path() -> dict:
+        path = village_area_path(village.id)
+        path["store"] = set(db.session.execute(select(Store.id).where(Store.village_id == village.id)).scalars())
+        path["household"] = set(db.session.execute(select(Household.id).where(
+            Household.village_id == village.id, Household.id.in_(list(own)))).scalars()) if own else set()
+        return path
+    return VillageTarget(VILLAGE, village.id, village.name, village=village, read_path=read_path)
 
 
 def grid_target(actor: Actor, node_id) -> Target:
     node = tenant_get_or_404(GridNode, node_id)
     village = tenant_get(Village, node.village_id) if node.village_id else None
-    return Target(GRID, node.id, node.name, level=node.level, node=node, village=village, path=grid_node_path(node))
+    return Target(GRID, node.id, node.name, level=node.level, node=node, village=village,
+                  read_path=lambda: grid_node_path(node))
 
 
 def names_visible(actor: Actor, target) -> bool:
@@ -537,7 +551,8 @@ def ranking(actor: Actor, target: Target, *, day=None, period=None, page: int = 
     page, per_page = max(1, int(page or 1)), min(MAX_PER_PAGE, max(1, int(per_page or 50)))
     snapshot = pick_snapshot(day, period)
     full = names_visible(actor, target)
-    own = _own_households(actor) & target.path.get("household", set()) if target.kind == VILLAGE else set()
+    own = _own_households(actor)
+    own = own & target.path.get("household", set()) if own and target.kind == VILLAGE else set()
     if snapshot is None:
         return Ranking(target, None, Page([], 0, page, per_page), full)
     conditions = _conditions(target, snapshot.taken_on)
