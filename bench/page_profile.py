@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=30)
     p.add_argument("--cprofile", type=int, default=0, help="print the N costliest functions per target")
     p.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"], help="--cprofile's order")
+    p.add_argument("--dump", type=Path, help="also save the cProfile data here (pstats), for print_callers")
     p.add_argument("--statements", type=int, default=6, help="slowest statements shown per target")
     args = p.parse_args(argv)
 
@@ -110,6 +111,8 @@ def main(argv=None) -> int:
             print(f"    {secs * 1000 / len(chosen):6.2f} ms/req  x{n / len(chosen):.1f}  {sql}")
         if profiler:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.cprofile)
+            if args.dump:
+                profiler.dump_stats(args.dump.with_suffix(f".{name}.prof"))
     return 0
 
 
