@@ -93,8 +93,9 @@ def _ranking(make_target, endpoint: str, **url_args):
     actor, args = current_actor(), _args()
     target = make_target(actor, **url_args_for_service(url_args))
     authorize(actor, ACTION, target)
-    try:
-        service.parse_day(args["day"]), service.parse_period(args["period"])
+    try:  # what the service would refuse, found before anything is kept
+        service.parse_day(args["day"])
+        service.parse_period(args["period"])
     except Invalid as e:
         result = service.ranking(actor, target, **(args | {"period": None, "day": None}))
         return render_template("rankings/ranking.html", target=target,
