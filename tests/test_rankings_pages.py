@@ -213,3 +213,7 @@ def test_a_village_ranking_is_kept_until_the_township_commits(app, client, world
     masked = _page(villager, world, "villager", url).get_data(as_text=True)
     assert "李*业" in masked and "李建业" not in masked
     assert "李建业" in client.get(url).get_data(as_text=True)
+    # a village the villager may not reach stays a 404 though staff have its body kept
+    other = f"/t/alpha/rankings/villages/{town.villages['B']}"
+    assert "周九" in _page(app.test_client(), world, "township_admin", other).get_data(as_text=True)
+    assert villager.get(other).status_code == 404

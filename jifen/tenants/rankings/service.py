@@ -430,7 +430,9 @@ def _page_rows(target: Target, conditions: list, offset: int, limit: int) -> lis
     ranked r stand at positions r-1 onwards of the ranking (0-based): the page's first row is
     ranked the highest rank <= offset + 1 (found in the key) and its last at most offset + limit.
     Only the rows ranked between them are joined to their households and sorted by name, not the
-    whole village (3,300 rows for each page of 50, measured in bench/README.md)."""
+    whole village (3,300 rows for each page of 50, measured in bench/README.md). This holds because
+    `_conditions` select whole partitions of the target's rank (a village; a grid node, whose
+    households lie in its village or, tied to none, in the villages under it)."""
     if target.kind != TOWNSHIP:
         rank = getattr(RankingEntry, f"rank_{target.column}")
         first = db.session.execute(select(func.max(rank)).where(*conditions, rank <= offset + 1)).scalar()
