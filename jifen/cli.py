@@ -503,9 +503,72 @@ def reseal_ids():
                f"{result['staged_rosters']} staged roster imports")
 
 
+@click.command("citus-init")
+@with_appcontext
+def citus_init():
+    """Distribute a migrated database over its Citus cluster: reference tables, tenant tables by
+    tenant_id colocated, foreign keys restored. Idempotent; refuses a half-distributed database."""
+    from jifen.platform.citus import CitusError, distribute
+
+    try:
+        said = distribute.init(db.session.connection())
+    except CitusError as err:
+        db.session.rollback()
+        raise click.ClickException(str(err)) from err
+    db.session.commit()
+    click.echo(said)
+
+
+@click.command("citus-status")
+@with_appcontext
+def citus_status():
+    """Each worker's load, and whether every table is what Jifen needs on Citus (exit 1 if not)."""
+    from jifen.platform.citus import distribute, placement
+
+    conn = db.session.connection()
+    st = distribute.status(conn)
+    click.echo(f"tables: {st.state} ({len(st.right)} right, {len(st.wrong)} wrong, {len(st.unknown)} unknown)")
+    for table, kind in sorted(st.wrong.items()):
+        click.echo(f"  {table}: {kind}")
+    if st.state == "distributed":
+        for w in placement.workers(conn):
+            click.echo(f"worker {w['nodename']}:{w['nodeport']}: {w['townships']} townships, {w['bytes']:,} bytes")
+    db.session.rollback()
+    if st.state != "distributed":
+        sys.exit(1)
+
+
+@click.command("citus-move-township")
+@click.argument("slug")
+@click.option("--to", "target", required=True, help="the worker, host:port")
+@click.option("--mode", default="block_writes", show_default=True,
+              help="block_writes | auto (logical replication: writes go on during the copy) | force_logical")
+@with_appcontext
+def citus_move_township(slug, target, mode):
+    """Give a township a shard group of its own and move it to another worker."""
+    from jifen.platform.citus import CitusError, placement
+
+    tenant = _tenant(slug)
+    db.session.rollback()
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.ClickException("--to must be host:port")
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        try:
+            moved = placement.move(conn, tenant.id, host, int(port), mode)
+        except CitusError as err:
+            raise click.ClickException(str(err)) from err
+    click.echo(f"{slug}: {moved['from']} -> {moved['to']} (shard group {moved['shard']}"
+               f"{', isolated first' if moved['isolated'] else ''})")
+
+
 def init_app(app) -> None:
+    from flask_migrate.cli import db as db_group
+
+    for cmd in (citus_init, citus_status):
+        db_group.add_command(cmd)
     for cmd in (reissue_setup_link, reset_password, export_township, offboard_township, offboard_due, operator_phone):
         app.cli.add_command(cmd)
     for cmd in (create_operator, onboard_township, suspend_township, list_townships, run_job,
-                beat_tick, outbox, audit, points, demo, reseal_ids, files):
+                beat_tick, outbox, audit, points, demo, reseal_ids, files, citus_move_township):
         app.cli.add_command(cmd)

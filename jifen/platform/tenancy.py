@@ -134,6 +134,19 @@ def _tenant_tables() -> frozenset:
     return frozenset(m.__table__ for m in _all_subclasses(TenantOwned) if hasattr(m, "__table__"))
 
 
+# Tables that name a township but belong to the county (they outlive it): not the township's rows.
+COUNTY_TABLES_NAMING_A_TENANT = frozenset({"county_records"})
+
+
+def tenant_tables() -> list:
+    """Every table of a township's rows, parents before children (foreign-key order): each table with
+    a `tenant_id` column but the county's records. What offboarding deletes and what Citus
+    distributes by `tenant_id` (wider than the guard's `_tenant_tables`: `audit_heads` is keyed by
+    the tenant and read by hand, not through the ORM filter)."""
+    return [t for t in db.metadata.sorted_tables
+            if "tenant_id" in t.c and t.name not in COUNTY_TABLES_NAMING_A_TENANT]
+
+
 @lru_cache(maxsize=1024)
 def _tenant_criteria(tenant_id):
     """One loader-criteria option per tenant, reused by every statement of that tenant."""

@@ -54,7 +54,7 @@ from jifen.platform.errors import Conflict, Invalid
 from jifen.platform.files import storage
 from jifen.platform.files.models import StoredFile
 from jifen.platform.roles.authz import Actor, action
-from jifen.platform.tenancy import tenant_scope
+from jifen.platform.tenancy import tenant_scope, tenant_tables
 from jifen.platform.townships import lookup
 from jifen.platform.townships.models import CountyRecord, Tenant
 from jifen.platform.townships.service import get_township, snapshot
@@ -67,11 +67,6 @@ SECRET_COLUMNS = {"password_hash", "token_hash", "secret_sealed"}
 # hashes, useless without Jifen's key, stay out. The export's audit entries count them.
 OPENED_COLUMNS = {"id_number_sealed": "id_number"}
 KEYED_HASH_COLUMNS = {"id_number_hmac"}
-
-
-def tenant_tables() -> list:
-    """Every table with a `tenant_id` column, parents before children (foreign-key order)."""
-    return [t for t in db.metadata.sorted_tables if "tenant_id" in t.c and t.name != "county_records"]
 
 
 def _county_record(actor: Actor, tenant: Tenant, action_name: str, details: dict | None = None) -> None:
