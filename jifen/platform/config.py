@@ -129,6 +129,12 @@ def defaults(instance_path: str) -> dict:
         "S3_ADDRESSING_STYLE": None,  # path | virtual | auto; None: path with an endpoint URL, else auto
         "S3_CONNECT_TIMEOUT": 3,  # seconds; an upload to an unreachable store fails fast (503)
         "S3_READ_TIMEOUT": 30,
+        # Citus (platform/citus): JIFEN_CITUS=1 says the database is a distributed Citus one: new
+        # townships are placed on the least-loaded worker, statements that fan out across
+        # townships are watched; CITUS_FAN_OUT says what the watch does with one not on the list
+        # (log | raise: the Citus test pass raises)
+        "CITUS": False,
+        "CITUS_FAN_OUT": "log",
     }
 
 
@@ -193,6 +199,7 @@ def _finish(app) -> None:
         cfg["SQLALCHEMY_DATABASE_URI"] = url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite:"):
         os.makedirs(app.instance_path, exist_ok=True)
+    _citus(cfg, url)
     if cfg["TASKS_EAGER"] is None:
         cfg["TASKS_EAGER"] = not cfg.get("REDIS_URL")
     cfg["RATELIMIT_STORAGE_URI"] = cfg.get("REDIS_URL") or "memory://"
@@ -226,6 +233,15 @@ def _staff_quiet_hours(cfg) -> None:
 
 
 CACHE_MODES = ("auto", "redis", "local", "off")
+FAN_OUT_MODES = ("log", "raise")
+
+
+def _citus(cfg, url: str) -> None:
+    cfg["CITUS"] = bool(cfg["CITUS"])
+    if cfg["CITUS"] and not url.startswith("postgresql"):
+        raise ConfigError("JIFEN_CITUS=1 needs JIFEN_DATABASE_URL to be the Citus coordinator's postgresql:// URL.")
+    if cfg["CITUS_FAN_OUT"] not in FAN_OUT_MODES:
+        raise ConfigError(f"JIFEN_CITUS_FAN_OUT must be one of {', '.join(FAN_OUT_MODES)}.")
 
 
 def _caches(cfg) -> None:
