@@ -40,6 +40,8 @@ ALLOWED: dict[str, str] = {
                   "township and job a day)",
     "outbox.drain": "the job outbox's relay: rows waiting to be published (a handful; deleted when sent)",
     "notifications.due": "delivery: notifications due to be sent across townships, a batch at a time",
+    "county.placement": "onboarding a township: the bytes of Jifen's shards on each worker (citus_shards), "
+                        "once per new township",
     "metrics.gauges": "/metrics: a few counts across townships, once per scrape (every 30 s or so)",
 }
 

@@ -17,6 +17,7 @@ from jifen.platform import clock
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
+from jifen.platform.citus import placement
 from jifen.platform.citus.fan_out import fan_out
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
@@ -87,7 +88,7 @@ def onboard(actor: Actor, data: dict) -> tuple[Tenant, User, str]:
     """Create the township and its first admin; returns the admin's one-time setup secret."""
     f = _check_fields(data)
     lookup.forget(f["slug"])  # a "no such township" remembered for this slug is now wrong
-    tenant = Tenant(county_id=actor.county_id, slug=f["slug"], name=f["name"],
+    tenant = Tenant(id=placement.new_township_id(), county_id=actor.county_id, slug=f["slug"], name=f["name"],
                     timezone=f["timezone"], default_locale=f["default_locale"])
     db.session.add(tenant)
     db.session.flush()
