@@ -41,3 +41,42 @@ def test_every_tenant_table_keys_on_tenant_id_first(ctx):
                 assert fk["constrained_columns"][0] == "tenant_id", (table, fk)
         col = next(c for c in insp.get_columns(table) if c["name"] == "tenant_id")
         assert col["nullable"] is False
+
+
+def _table_creations() -> list[tuple[str, str, str, bool]]:
+    """(migration file, how, table, has a tenant_id column) for every table a migration creates."""
+    import ast
+    from pathlib import Path
+
+    found = []
+    for path in sorted((Path(__file__).resolve().parent.parent / "migrations" / "versions").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            how = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if how not in ("create_table", "create_tenant_table", "create_platform_table"):
+                continue
+            tenant = any(isinstance(a, ast.Call) and a.args and isinstance(a.args[0], ast.Constant)
+                         and a.args[0].value == "tenant_id" for a in node.args)
+            found.append((path.name, how, node.args[0].value, tenant))
+    return found
+
+
+def test_every_migration_creates_tables_through_the_citus_helpers(app):
+    """A table made with a bare `op.create_table` would stay a local table on a distributed Citus
+    database, and a tenant table with foreign keys would fail there (platform/citus/distribute.py):
+    every table goes through `create_tenant_table` or `create_platform_table`, the one Citus calls
+    for what the schema says it is (the same rule `jifen db citus-init` follows)."""
+    from jifen.platform.citus.distribute import expected
+
+    with app.app_context():
+        kinds = expected()
+    creations = _table_creations()
+    assert len(creations) > 80  # the scan sees the migrations
+    wrong = []
+    for file, how, table, tenant in creations:
+        want = "create_tenant_table" if kinds.get(table, "distributed" if tenant else "reference") == "distributed" \
+            else "create_platform_table"
+        if how != want:
+            wrong.append(f"{file}: {table} made with {how}, should be {want}")
+    assert wrong == []

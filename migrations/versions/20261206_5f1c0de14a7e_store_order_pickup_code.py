@@ -8,9 +8,8 @@ Revises: h14st4gedix1
 Create Date: 2026-12-06 19:10:02.890713
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '5f1c0de14a7e'
 down_revision = 'h14st4gedix1'

@@ -5,11 +5,11 @@ Revises: a5e0c0de0005
 Create Date: 2026-12-06 05:20:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
+from jifen.platform.citus.distribute import create_tenant_table
 
 # revision identifiers, used by Alembic.
 revision = 'b11a0utb0x01'
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade():
-    op.create_table('job_outbox',
+    create_tenant_table('job_outbox',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('task', sa.String(length=128), nullable=False),

@@ -5,11 +5,10 @@ Revises: b11a0aud1t02
 Create Date: 2026-12-06 09:40:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
 
 # revision identifiers, used by Alembic.
 revision = 'c12j0bruns01'

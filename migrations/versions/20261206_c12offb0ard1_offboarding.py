@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
+from jifen.platform.citus.distribute import create_platform_table
 
 revision = 'c12offb0ard1'
 down_revision = 'c12a0privix1'
@@ -26,7 +27,7 @@ REFUSED = "audit_entries is append-only"
 def upgrade():
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("delete_after", jifen.platform.db.UTCDateTime(timezone=True), nullable=True))
-    op.create_table(
+    create_platform_table(
         "county_records",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("county_id", sa.Uuid(), nullable=False),

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
+from jifen.platform.citus.distribute import create_tenant_table
 
 # revision identifiers, used by Alembic.
 revision = 'c13fund50001'
@@ -23,7 +23,7 @@ depends_on = None
 
 
 def upgrade():
-    op.create_table('fund_settings',
+    create_tenant_table('fund_settings',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('point_value_fen', sa.Integer(), nullable=True),
@@ -36,7 +36,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_fund_settings')),
     sa.UniqueConstraint('tenant_id', name=op.f('uq_fund_settings_tenant_id'))
     )
-    op.create_table('fund_coverage',
+    create_tenant_table('fund_coverage',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('taken_on', sa.Date(), nullable=False),
@@ -64,7 +64,7 @@ def upgrade():
         batch_op.create_index('uq_fund_coverage_township_day', ['tenant_id', 'taken_on'], unique=True, sqlite_where=sa.text('village_id IS NULL'), postgresql_where=sa.text('village_id IS NULL'))
         batch_op.create_index('uq_fund_coverage_village_day', ['tenant_id', 'taken_on', 'village_id'], unique=True, sqlite_where=sa.text('village_id IS NOT NULL'), postgresql_where=sa.text('village_id IS NOT NULL'))
 
-    op.create_table('fund_records',
+    create_tenant_table('fund_records',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),

@@ -8,9 +8,10 @@ Revises: c13s1gnalix1
 Create Date: 2026-12-06
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
+from jifen.platform.citus.distribute import create_tenant_table
 
 # revision identifiers, used by Alembic.
 revision = 'c13gra1n0001'
@@ -34,7 +35,7 @@ def _drop_facts():
 
 def upgrade():
     _drop_facts()
-    op.create_table('cockpit_day_facts',
+    create_tenant_table('cockpit_day_facts',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('village_id', sa.Uuid(), nullable=False),
@@ -44,7 +45,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('tenant_id', 'day', 'village_id', 'grid_node_id', 'item_id',
                             name=op.f('pk_cockpit_day_facts'))
     )
-    op.create_table('cockpit_household_months',
+    create_tenant_table('cockpit_household_months',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('household_id', sa.Uuid(), nullable=False),
     sa.Column('month', sa.Date(), nullable=False),
@@ -55,7 +56,7 @@ def upgrade():
     )
     op.create_index('ix_cockpit_household_months_tenant_month_village', 'cockpit_household_months',
                     ['tenant_id', 'month', 'village_id'], unique=False)
-    op.create_table('cockpit_month_facts',
+    create_tenant_table('cockpit_month_facts',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('scope_id', sa.Uuid(), nullable=False),
     sa.Column('month', sa.Date(), nullable=False),
@@ -73,7 +74,7 @@ def upgrade():
 
 def downgrade():
     _drop_facts()
-    op.create_table('cockpit_day_facts',
+    create_tenant_table('cockpit_day_facts',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -86,7 +87,7 @@ def downgrade():
     )
     op.create_index('ix_cockpit_day_facts_tenant_day_village', 'cockpit_day_facts',
                     ['tenant_id', 'day', 'village_id'], unique=False)
-    op.create_table('cockpit_household_months',
+    create_tenant_table('cockpit_household_months',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('household_id', sa.Uuid(), nullable=False),
@@ -100,7 +101,7 @@ def downgrade():
     )
     op.create_index('ix_cockpit_household_months_tenant_month_village', 'cockpit_household_months',
                     ['tenant_id', 'month', 'village_id'], unique=False)
-    op.create_table('cockpit_month_facts',
+    create_tenant_table('cockpit_month_facts',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('month', sa.Date(), nullable=False),

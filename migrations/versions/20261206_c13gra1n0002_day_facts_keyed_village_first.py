@@ -8,9 +8,10 @@ Revises: c13l1nks0001
 Create Date: 2026-12-06
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
+from jifen.platform.citus.distribute import create_tenant_table
 
 # revision identifiers, used by Alembic.
 revision = 'c13gra1n0002'
@@ -23,7 +24,7 @@ MEASURES = ('issued', 'deducted', 'corrected', 'redeemed', 'expired', 'carried',
 
 def _day_facts(key):
     op.drop_table('cockpit_day_facts')
-    op.create_table('cockpit_day_facts',
+    create_tenant_table('cockpit_day_facts',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     *[sa.Column(c, sa.Date() if c == 'day' else sa.Uuid(), nullable=False) for c in key[1:]],
     *[sa.Column(m, sa.Integer(), nullable=False) for m in MEASURES],

@@ -5,11 +5,10 @@ Revises: c13gra1n0001
 Create Date: 2026-12-06 16:11:37.759637
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
 
 # revision identifiers, used by Alembic.
 revision = 'c13l1nks0001'

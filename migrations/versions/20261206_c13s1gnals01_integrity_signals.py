@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
+from jifen.platform.citus.distribute import create_tenant_table
 
 revision = 'c13s1gnals01'
 down_revision = 'c13fund50001'
@@ -24,7 +25,7 @@ depends_on = None
 
 
 def upgrade():
-    op.create_table(
+    create_tenant_table(
         'integrity_photo_hashes',
         sa.Column('tenant_id', sa.Uuid(), nullable=False),
         sa.Column('id', sa.Uuid(), nullable=False),
@@ -44,7 +45,7 @@ def upgrade():
     for band in range(4):
         op.create_index(f'ix_integrity_photo_hashes_band{band}', 'integrity_photo_hashes', ['tenant_id', f'band{band}'])
 
-    op.create_table(
+    create_tenant_table(
         'integrity_signals',
         sa.Column('tenant_id', sa.Uuid(), nullable=False),
         sa.Column('id', sa.Uuid(), nullable=False),

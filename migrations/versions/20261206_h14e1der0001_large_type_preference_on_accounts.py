@@ -6,11 +6,10 @@ Create Date: 2026-12-06 19:09:43.765305
 
 A constant default: PostgreSQL adds the column without rewriting the table.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
 
 # revision identifiers, used by Alembic.
 revision = 'h14e1der0001'

@@ -5,11 +5,10 @@ Revises: c13gra1n0002
 Create Date: 2026-12-06 18:25:55.536382
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
 
 # revision identifiers, used by Alembic.
 revision = 'h14st4ged001'

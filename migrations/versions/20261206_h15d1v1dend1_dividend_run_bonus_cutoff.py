@@ -8,11 +8,10 @@ Nullable columns without a default: PostgreSQL adds them without rewriting the t
 computing when this lands has no cut-off: its chunks give nobody the extra fen, so its last step
 finds the payouts short of the pool and fails it ("simulate again"), never a wrong amount.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
-
 
 # revision identifiers, used by Alembic.
 revision = 'h15d1v1dend1'

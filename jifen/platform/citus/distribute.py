@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alembic.operations.schemaobj import SchemaObjects
 from sqlalchemy import text
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
@@ -157,7 +158,8 @@ def _create(name: str, elements, kw, distribute_sql: str, tenant: bool):
     bind = op.get_bind()
     if not distributed(bind):
         return op.create_table(name, *elements, **kw)
-    table = op.schema_obj.table(name, *elements, **kw)  # alembic's own, with the naming convention
+    # built as op.create_table builds it (the naming convention, stub tables for the keys' targets)
+    table = SchemaObjects(op.get_context()).table(name, *elements, **kw)
     keys = list(table.foreign_key_constraints)
     bind.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
     bind.execute(CreateTable(table, include_foreign_key_constraints=[]))
