@@ -46,6 +46,13 @@ def _is_concurrent_build(node) -> bool:
             and isinstance(node.func.value, ast.Name) and node.func.value.id == "concurrent_index")
 
 
+TABLE_MAKERS = ("create_table", "create_tenant_table", "create_platform_table")  # the latter two: citus/distribute.py
+
+
+def _called(call: ast.Call) -> str | None:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+
+
 def unsafe_indexes(source: str) -> list[str]:
     """The indexes an `upgrade()` builds on a pre-existing table other than with
     `concurrent_index.build()`: each as "table: what", empty when the migration follows the rule."""
@@ -53,8 +60,7 @@ def unsafe_indexes(source: str) -> list[str]:
     if upgrade_fn is None:
         return []
     created = {_const(c.args[0]) for c in ast.walk(upgrade_fn)
-               if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "create_table"
-               and c.args}
+               if isinstance(c, ast.Call) and c.args and _called(c) in TABLE_MAKERS}
     problems: list[str] = []
 
     def visit(node, batch_tables: dict[str, str]) -> None:
