@@ -9,6 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 import jifen.platform.db  # noqa: F401  custom column types (UTCDateTime)
+# tables: create_tenant_table / create_platform_table, never op.create_table (migrations/README)
+from jifen.platform.citus.distribute import create_platform_table, create_tenant_table  # noqa: F401
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.
