@@ -1,4 +1,5 @@
-"""/healthz: the process answers. /readyz: the database and (when configured) Redis answer."""
+"""/healthz: the process answers. /readyz: the database and (when configured) Redis answer, and on
+Citus (`JIFEN_CITUS=1`) the database is distributed."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app
@@ -25,6 +26,13 @@ def readyz():
         checks["database"] = "ok"
     except Exception as exc:  # report, don't crash: this is the check
         checks["database"], ok = f"error: {type(exc).__name__}", False
+    if current_app.config["CITUS"] and ok:  # a coordinator not yet distributed must not take traffic
+        from jifen.platform.citus import distributed
+
+        if distributed(db.session.connection()):
+            checks["citus"] = "ok"
+        else:
+            checks["citus"], ok = "error: the database is not distributed (jifen db citus-init)", False
     url = current_app.config.get("REDIS_URL")
     if url:
         import redis
