@@ -128,7 +128,8 @@ def make_app(backend: Backend, secret: str):
 
 
 def migrate(app, backend: Backend) -> dict:
-    """Migrations, then (cluster) citus-init before any row is written; the operator who onboards."""
+    """Migrations, then (cluster) citus-init before any row is written; the operator who onboards
+    (on single-node PostgreSQL, where the townships are made)."""
     from flask_migrate import upgrade
 
     from jifen.platform.accounts.service import create_operator
@@ -142,8 +143,9 @@ def migrate(app, backend: Backend) -> dict:
         if backend.citus:
             with db.engine.begin() as conn:
                 log(f"citus-init: {distribute.init(conn)}")
-        create_operator(get_or_create_county("紫金县", "zijin"), "op", "运营员", "Bench-password-2026")
-        db.session.commit()
+        if not backend.citus:  # the cluster's county and operator are copied in with the townships
+            create_operator(get_or_create_county("紫金县", "zijin"), "op", "运营员", "Bench-password-2026")
+            db.session.commit()
         db.session.remove()
     return {"migrate_s": time.perf_counter() - t0}
 
@@ -151,7 +153,8 @@ def migrate(app, backend: Backend) -> dict:
 # --- one step: townships added, generated, their night run -----------------------------------------
 
 def add_townships(app, backend: Backend, first: int, count: int, args) -> dict:
-    """Onboard townships first..first+count-1 and generate them as county_night_bench does."""
+    """Onboard townships first..first+count-1 through the service and generate them as
+    county_night_bench does (its generator, its tonight's work), on single-node PostgreSQL."""
     from sqlalchemy import select, text
 
     from jifen.platform import clock
@@ -175,18 +178,58 @@ def add_townships(app, backend: Backend, first: int, count: int, args) -> dict:
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    onboard_s = time.perf_counter() - t0
     start = day.replace(month=1, day=1)
     night_bench.generate(backend.dsn, tenants, args, start, (day - start).days)
     work = night_bench.tonight(app, backend.dsn, tenants, day, args)
     night_bench.vacuum(backend.dsn)
     with app.app_context():
-        from jifen.platform.db import db as _db
-        _db.engine.dispose()
+        db.engine.dispose()
     load_s = time.perf_counter() - t0
-    log(f"{backend.label}: {count} townships onboarded ({onboard_s:.0f} s) and generated ({load_s:.0f} s in all)")
-    return {"tenants": tenants, "day": day, "load_s": load_s, "onboard_s": onboard_s, **work,
-            **counts(backend.dsn, tenants)}
+    log(f"{backend.label}: {count} townships onboarded and generated ({load_s:.0f} s)")
+    return {"tenants": tenants, "day": day, "load_s": load_s, **work, **counts(backend.dsn, tenants)}
+
+
+def copy_townships(app, source: Backend, target: Backend, size: dict) -> dict:
+    """The same rows on the cluster: every tenant table's rows of the step's townships copied with
+    COPY (binary) from the single-node database into the distributed tables (Citus routes each row
+    to its shard), the reference tables' new rows (tenants, the county, the operator) through a
+    temporary table and INSERT … ON CONFLICT DO NOTHING. In the schema's dependency order, so the
+    foreign keys (checked on the workers) hold at every statement."""
+    import psycopg
+
+    from jifen.platform.citus import distribute
+    from jifen.platform.db import db
+
+    with app.app_context():
+        kinds = distribute.expected()
+        order = [t.name for t in db.metadata.sorted_tables]
+    tenants = list(size["tenants"])
+    t0, rows = time.perf_counter(), 0
+    with psycopg.connect(source.dsn) as src, psycopg.connect(target.dsn) as dst:
+        for table in order:
+            cols = ", ".join(f'"{c}"' for c, in src.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+                "ORDER BY attnum", (table,)))
+            if kinds[table] == "distributed":
+                where, params, into = "WHERE tenant_id = ANY(%s)", (tenants,), f'"{table}" ({cols})'
+            else:
+                dst.execute(f'CREATE TEMP TABLE "copy_{table}" (LIKE "{table}") ON COMMIT DROP')
+                where, params, into = "", (), f'"copy_{table}" ({cols})'
+            with src.cursor().copy(f'COPY (SELECT {cols} FROM "{table}" {where}) TO STDOUT (FORMAT binary)',
+                                   params) as out, dst.cursor().copy(f"COPY {into} FROM STDIN (FORMAT binary)") as inp:
+                for block in out:
+                    inp.write(block)
+            if kinds[table] == "reference":
+                n = dst.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM "copy_{table}" '
+                                "ON CONFLICT DO NOTHING").rowcount
+            else:
+                n = dst.execute(f'SELECT count(*) FROM "{table}" WHERE tenant_id = ANY(%s)', (tenants,)).fetchone()[0]
+            rows += max(n, 0)
+        dst.commit()
+    night_bench.vacuum(target.dsn)
+    load_s = time.perf_counter() - t0
+    log(f"{target.label}: {len(tenants)} townships copied in ({rows:,} rows, {load_s:.0f} s)")
+    return size | {"load_s": load_s, "rows_copied": rows, **counts(target.dsn, tenants)}
 
 
 def counts(dsn: str, tenants: list) -> dict:
@@ -287,7 +330,7 @@ def point_reads(backend: Backend, tenant_id, n: int) -> dict:
         out = {}
         for label, sql, params in (
                 ("select 1", "SELECT 1", lambda: ()),
-                ("household by key", "SELECT id, village_id, grid_node_id, status, name FROM households "
+                ("household by key", "SELECT id, village_id, grid_node_id, status, head_name FROM households "
                                      "WHERE tenant_id = %s AND id = %s", lambda: (tenant_id, rnd.choice(ids)))):
             for _ in range(50):  # warm: prepared after psycopg's 5th execution, caches filled
                 conn.execute(sql, params(), prepare=True).fetchall()
@@ -414,9 +457,9 @@ def main() -> int:
         steps, have = [], 0
         for i, upto in enumerate(steps_at, 1):
             step = {"step": i, "in_db": upto}
-            for b in backends:
-                size = add_townships(apps[b.label], b, have + 1, upto - have, args)
-                step[b.label] = {"size": size}
+            single, cluster = backends
+            step["single"] = {"size": add_townships(apps["single"], single, have + 1, upto - have, args)}
+            step["cluster"] = {"size": copy_townships(apps["cluster"], single, cluster, step["single"]["size"])}
             for b in backends:
                 log(f"{b.label}: the night of {upto - have} townships (step {i})")
                 step[b.label]["night"] = run_night(b, step[b.label]["size"])

@@ -108,7 +108,11 @@ def generate(dsn: str, tenants: list, args, start, days: int) -> None:
         t0 = time.perf_counter()
         for n, tenant_id in enumerate(tenants, 1):
             for label, sql in steps:
-                conn.execute(sql, params | {"t": tenant_id})
+                try:
+                    conn.execute(sql, params | {"t": tenant_id})
+                except Exception as e:
+                    e.add_note(f"generating step {label!r}")
+                    raise
                 if n <= 3 and label in ("grid: micro rows", "households"):  # plans from empty tables are bad
                     conn.execute("ANALYZE grid_nodes, households")
             conn.commit()
