@@ -13,12 +13,14 @@ What one run does (bench/README.md, "Citus beside single-node PostgreSQL"):
 1. two databases, `citus_bench_single_…` on --single-url and `citus_bench_cluster_…` on every node
    of the cluster (`scripts/citus-cluster createdb`, with this process's JIFEN_CITUS_DIR/_PORT);
    migrations through the app on both, then `citus.distribute.init` on the cluster's BEFORE any
-   township (distributing loaded tables would copy every row); the cluster's app has JIFEN_CITUS=1
-   (townships placed on the least-loaded worker, the fan-out watch in its `log` mode);
+   township (distributing loaded tables would copy every row); the cluster's job workers and
+   servers run with JIFEN_CITUS=1 (the fan-out watch in its `log` mode: its cost is counted);
 2. per step of --steps (e.g. 5,10,20: the database grows to 5, then 10, then 20 townships), the
-   townships added in that step onboarded and generated on each back-end with county_night_bench's
-   generator (the same sizes and the same statements; the values are random draws on each), then
-   tonight's work for them (notices, applications, store orders), VACUUM ANALYZE;
+   townships added in that step onboarded and generated with county_night_bench's generator, then
+   tonight's work for them (notices, applications, store orders), with --warm-facts last night's
+   cockpit facts (untimed), VACUUM ANALYZE — on single-node PostgreSQL; then the same rows copied
+   into the cluster with COPY (the loaded data are identical; the cluster's township ids are the
+   single-node ones, so they are not placed by `placement.new_tenant_id` but spread by hash);
 3. the night of the step's new townships, on each back-end in turn: every daily job and the
    delivery pass, one worker process, county_night_bench's queue and worker (the jobs of the
    earlier steps' townships are done for tonight and are not run again); checks every job run is
@@ -182,6 +184,9 @@ def add_townships(app, backend: Backend, first: int, count: int, args) -> dict:
     night_bench.generate(backend.dsn, tenants, args, start, (day - start).days)
     work = night_bench.tonight(app, backend.dsn, tenants, day, args)
     night_bench.vacuum(backend.dsn)
+    if args.warm_facts:  # last night's cockpit facts (untimed; copied to the cluster with the rest)
+        night_bench.warm_facts(app, tenants, day)
+        night_bench.vacuum(backend.dsn)
     with app.app_context():
         db.engine.dispose()
     load_s = time.perf_counter() - t0
@@ -427,6 +432,8 @@ def main() -> int:
     p.add_argument("--per-household", type=int, default=10, help="ledger entries per household this year")
     p.add_argument("--apply", type=float, default=1.5, help="%% of households with an application on notice")
     p.add_argument("--orders", type=int, default=5, help="store orders to expire per township")
+    p.add_argument("--warm-facts", action="store_true",
+                   help="build last night's cockpit facts first, so tonight's build is incremental (a steady night)")
     p.add_argument("--point-reads", type=int, default=2000)
     p.add_argument("--pages", type=int, default=1, help="0: skip the page throughput")
     p.add_argument("--target", action="append", help="http_bench target (repeatable; default: a few)")
