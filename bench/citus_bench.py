@@ -198,8 +198,8 @@ def copy_townships(app, source: Backend, target: Backend, size: dict) -> dict:
     """The same rows on the cluster: every tenant table's rows of the step's townships copied with
     COPY (binary) from the single-node database into the distributed tables (Citus routes each row
     to its shard), the reference tables' new rows (tenants, the county, the operator) through a
-    temporary table and INSERT … ON CONFLICT DO NOTHING. In the schema's dependency order, so the
-    foreign keys (checked on the workers) hold at every statement."""
+    temporary table and INSERT … ON CONFLICT DO NOTHING, committed first. In the schema's dependency
+    order, so the foreign keys (checked on the workers) hold at every statement."""
     import psycopg
 
     from jifen.platform.citus import distribute
@@ -210,8 +210,14 @@ def copy_townships(app, source: Backend, target: Backend, size: dict) -> dict:
         order = [t.name for t in db.metadata.sorted_tables]
     tenants = list(size["tenants"])
     t0, rows = time.perf_counter(), 0
+    # reference tables first, committed: a transaction that modified a reference table may not then
+    # write distributed tables keyed to it in parallel (Citus refuses, or goes sequential)
+    order = [t for t in order if kinds[t] == "reference"] + [None] + [t for t in order if kinds[t] == "distributed"]
     with psycopg.connect(source.dsn) as src, psycopg.connect(target.dsn) as dst:
         for table in order:
+            if table is None:
+                dst.commit()
+                continue
             cols = ", ".join(f'"{c}"' for c, in src.execute(
                 "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
                 "ORDER BY attnum", (table,)))
