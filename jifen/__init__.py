@@ -35,11 +35,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         type_size,
         web,
     )
+    from jifen.platform.citus import fan_out
     from jifen.platform.db import db
 
     compression.init_app(app)  # first: its after-request hook then runs last
     errortracking.init_app(app)
     db.init_app(app)
+    fan_out.init_app(app)
     metrics.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     i18n.init_app(app)

@@ -32,6 +32,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 from sqlalchemy import event, func, select
 
 from jifen.platform import clock
+from jifen.platform.citus.fan_out import fan_out
 from jifen.platform.db import db
 
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
@@ -122,7 +123,7 @@ class StoredState:
 
         session = db.session
         count, oldest = session.execute(select(func.count(), func.min(OutboxJob.created_at))
-                                        .execution_options(all_tenants=True)).one()
+                                        .execution_options(**fan_out("metrics.gauges"))).one()
         yield GaugeMetricFamily("jifen_outbox_pending", "Outbox jobs not yet handed to the broker", value=count)
         yield GaugeMetricFamily("jifen_outbox_oldest_pending_seconds", "Age of the oldest pending outbox job",
                                 value=_age(oldest))

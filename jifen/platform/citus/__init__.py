@@ -39,5 +39,5 @@ def distributed(conn) -> bool:
     or a Citus database still being migrated for the first time) tables are created plainly."""
     if not installed(conn):
         return False
-    return bool(conn.execute(text("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass(:t)"),
+    return bool(conn.execute(text("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass(CAST(:t AS text))"),
                              {"t": ANCHOR}).scalar())

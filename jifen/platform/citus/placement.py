@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import uuid
 
+from flask import current_app
 from sqlalchemy import text
 
 from jifen.platform.citus import ANCHOR, CitusError
-from jifen.platform.db import new_id
+from jifen.platform.citus.fan_out import fan_out
+from jifen.platform.db import db, new_id
 
 CANDIDATES = 512  # ids checked per statement; P(no hit in 512 | 32 groups) < 1e-7
 TRANSFER_MODES = ("block_writes", "auto", "force_logical")
@@ -34,13 +36,13 @@ def workers(conn) -> list[dict]:
           SELECT s.shardid, s.shardminvalue::bigint AS lo, s.shardmaxvalue::bigint AS hi, p.nodename, p.nodeport
           FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid)
           JOIN pg_dist_node p ON p.groupid = pl.groupid
-          WHERE s.logicalrelid = to_regclass(:anchor)),
+          WHERE s.logicalrelid = to_regclass(CAST(:anchor AS text))),
         townships AS (
           SELECT get_shard_id_for_distribution_column(:anchor, t.id) AS shardid, count(*) AS n
           FROM tenants t GROUP BY 1),
         bytes AS (
           SELECT nodename, nodeport, sum(shard_size) AS b FROM citus_shards
-          WHERE colocation_id = (SELECT colocation_id FROM citus_tables WHERE table_name = to_regclass(:anchor))
+          WHERE colocation_id = (SELECT colocation_id FROM citus_tables WHERE table_name = to_regclass(CAST(:anchor AS text)))
           GROUP BY 1, 2)
         SELECT n.nodename, n.nodeport, coalesce(b.b, 0) AS bytes, coalesce(sum(t.n), 0) AS townships
         FROM pg_dist_node n
@@ -49,7 +51,8 @@ def workers(conn) -> list[dict]:
         LEFT JOIN townships t ON t.shardid = g.shardid
         WHERE n.noderole = 'primary' AND n.isactive AND n.groupid <> 0 AND n.shouldhaveshards
         GROUP BY n.nodename, n.nodeport, b.b
-        ORDER BY bytes, townships, n.nodename, n.nodeport"""), {"anchor": ANCHOR}).mappings().all()
+        ORDER BY bytes, townships, n.nodename, n.nodeport"""), {"anchor": ANCHOR},
+        execution_options=fan_out("county.placement")).mappings().all()
     return [dict(r) for r in rows]
 
 
@@ -61,9 +64,17 @@ def _shard_group_on(conn, host: str, port: int) -> int | None:
         JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
         LEFT JOIN (SELECT get_shard_id_for_distribution_column(:anchor, id) AS shardid, count(*) AS n
                    FROM tenants GROUP BY 1) t USING (shardid)
-        WHERE s.logicalrelid = to_regclass(:anchor) AND n.nodename = :host AND n.nodeport = :port
+        WHERE s.logicalrelid = to_regclass(CAST(:anchor AS text)) AND n.nodename = :host AND n.nodeport = :port
           AND s.shardmaxvalue::bigint > s.shardminvalue::bigint
         ORDER BY coalesce(t.n, 0), s.shardid LIMIT 1"""), {"anchor": ANCHOR, "host": host, "port": port}).scalar()
+
+
+def new_township_id() -> uuid.UUID:
+    """The id of a township being onboarded: on a Citus deployment one placing it on the
+    least-loaded worker, else just a new id."""
+    if not current_app.config["CITUS"]:
+        return new_id()
+    return new_tenant_id(db.session.connection())
 
 
 def new_tenant_id(conn) -> uuid.UUID:

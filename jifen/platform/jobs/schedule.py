@@ -26,6 +26,7 @@ from sqlalchemy import and_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jifen.platform import clock
+from jifen.platform.citus.fan_out import fan_out
 from jifen.platform.db import db, new_id
 from jifen.platform.jobs.models import JobRun
 from jifen.platform.tenancy import tenant_scope
@@ -138,7 +139,7 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
     now = now or clock.now()
     if not DAILY_JOBS:
         return []
-    if db.session.get_bind().dialect.name == "postgresql":
+    if db.session.get_bind().dialect.name == "postgresql" and not current_app.config["CITUS"]:
         rows = db.session.execute(text(CLAIM_SQL), claim_params(now)).all()
         claimed = [tuple(r) for r in rows]
         db.session.commit()
@@ -149,6 +150,8 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
         local = now.astimezone(clock.zone(SimpleNamespace(timezone=tz)))
         minute = local.hour * 60 + local.minute
         due += [(tenant_id, job.name, local.date()) for job in DAILY_JOBS.values() if minute >= starts_at(job, tenant_id)]
+    if due and current_app.config["CITUS"]:
+        due = _not_claimed(due)
     claimed = []
     if due:
         # raw insert: each row's tenant is bound explicitly (reviewed; see tenancy.py)
@@ -156,10 +159,23 @@ def claim_due(now: datetime | None = None) -> list[tuple]:
             {"tenant_id": t, "id": new_id(), "job": j, "local_date": d, "status": JobRun.CLAIMED, "claimed_at": now,
              "attempts": 0} for t, j, d in due
         ]).on_conflict_do_nothing(index_elements=["tenant_id", "job", "local_date"]).returning(
-            JobRun.tenant_id, JobRun.job, JobRun.local_date)
+            JobRun.tenant_id, JobRun.job, JobRun.local_date).execution_options(**fan_out("beat.claim"))
         claimed = [tuple(r) for r in db.session.execute(stmt).all()]
     db.session.commit()
     return claimed
+
+
+def _not_claimed(due: list[tuple]) -> list[tuple]:
+    """On Citus the claim is worked out here (the townships are a reference table, read on the
+    coordinator) and the runs already claimed are read back by their unique key, one index probe per
+    due run on each worker, so only new claims are inserted (CLAIM_SQL's NOT EXISTS, as a join of
+    the coordinator's tenants with every shard, is not what Citus runs well)."""
+    claimed = set(db.session.execute(
+        select(JobRun.tenant_id, JobRun.job, JobRun.local_date)
+        .where(JobRun.tenant_id.in_({t for t, _, _ in due}), JobRun.job.in_({j for _, j, _ in due}),
+               JobRun.local_date.in_({d for _, _, d in due}))
+        .execution_options(**fan_out("beat.claim"))).all())
+    return [d for d in due if d not in claimed]
 
 
 def stale_claims(now: datetime) -> list[tuple]:
@@ -167,7 +183,7 @@ def stale_claims(now: datetime) -> list[tuple]:
     rows = db.session.execute(
         select(JobRun.tenant_id, JobRun.job, JobRun.local_date)
         .where(JobRun.status == JobRun.CLAIMED, JobRun.claimed_at < now - REPUBLISH_AFTER)
-        .execution_options(all_tenants=True)  # the beat looks across tenants on purpose
+        .execution_options(**fan_out("beat.stale_claims"))  # the beat looks across tenants on purpose
     ).all()
     return [tuple(r) for r in rows]
 
@@ -176,17 +192,19 @@ def due_retries(now: datetime) -> tuple[list[tuple], list]:
     """Failed runs whose `next_attempt_at` has come, and killed runs (running past `STUCK_AFTER`) with
     attempts left: claimed again (so a lost publish is caught like any claim). Killed runs with no
     attempt left are marked failed for good. Returns (claimed again, (tenant id, run id) given up). Commits."""
-    rows = db.session.execute(
-        select(JobRun)
-        .where(or_(and_(JobRun.status == JobRun.FAILED, JobRun.next_attempt_at.is_not(None),
-                        JobRun.next_attempt_at <= now),
-                   and_(JobRun.status == JobRun.RUNNING, JobRun.started_at < now - STUCK_AFTER)))
-        .with_for_update(skip_locked=True)  # a run its worker still holds is not touched
-        .execution_options(all_tenants=True)  # the beat looks across tenants on purpose
-    ).scalars().all()
+    due = or_(and_(JobRun.status == JobRun.FAILED, JobRun.next_attempt_at.is_not(None), JobRun.next_attempt_at <= now),
+              and_(JobRun.status == JobRun.RUNNING, JobRun.started_at < now - STUCK_AFTER))
+    # found across tenants without locks (a lock across shards is not what Citus does), then each
+    # locked in its township, skipped if its worker still holds it, and checked again under the lock
+    found = db.session.execute(select(JobRun.tenant_id, JobRun.id).where(due)
+                               .execution_options(**fan_out("beat.due_retries"))).all()
     again, given_up = [], []
-    for run in rows:
-        with tenant_scope(db.session.get(Tenant, run.tenant_id)):  # each row is written in its township
+    for tenant_id, run_id in found:
+        with tenant_scope(db.session.get(Tenant, tenant_id)):  # each row is locked and written in its township
+            run = db.session.execute(select(JobRun).where(JobRun.id == run_id, due)
+                                     .with_for_update(skip_locked=True)).scalar_one_or_none()
+            if run is None:  # held by its worker, or no longer due
+                continue
             if run.status == JobRun.RUNNING:
                 run.error = f"stopped without finishing (still running {STUCK_AFTER} after it started)"
             if run.status == JobRun.RUNNING and (run.attempts or 0) >= MAX_ATTEMPTS:

@@ -17,6 +17,8 @@ from jifen.platform import clock
 from jifen.platform.accounts import service as accounts
 from jifen.platform.accounts.models import User
 from jifen.platform.audit.service import record
+from jifen.platform.citus import placement
+from jifen.platform.citus.fan_out import fan_out
 from jifen.platform.db import db
 from jifen.platform.errors import Conflict, InputConflict, Invalid, NotFound, refuse
 from jifen.platform.input import Text, check
@@ -86,7 +88,7 @@ def onboard(actor: Actor, data: dict) -> tuple[Tenant, User, str]:
     """Create the township and its first admin; returns the admin's one-time setup secret."""
     f = _check_fields(data)
     lookup.forget(f["slug"])  # a "no such township" remembered for this slug is now wrong
-    tenant = Tenant(county_id=actor.county_id, slug=f["slug"], name=f["name"],
+    tenant = Tenant(id=placement.new_township_id(), county_id=actor.county_id, slug=f["slug"], name=f["name"],
                     timezone=f["timezone"], default_locale=f["default_locale"])
     db.session.add(tenant)
     db.session.flush()
@@ -107,16 +109,13 @@ def onboard(actor: Actor, data: dict) -> tuple[Tenant, User, str]:
 def list_townships(actor: Actor) -> list[tuple[Tenant, int]]:
     """Townships of the operator's county (pinyin order) with their number of active accounts.
 
-    Counting users across townships is county-wide on purpose, hence `all_tenants`."""
-    counts = (select(User.tenant_id, func.count().label("n")).where(User.status == User.ACTIVE)
-              .group_by(User.tenant_id).subquery())
-    rows = db.session.execute(
-        select(Tenant, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.tenant_id == Tenant.id)
-        .where(Tenant.county_id == actor.county_id)
-        .execution_options(all_tenants=True)
-    ).all()
-    return sorted(((t, n) for t, n in rows), key=lambda r: pinyin_key(r[0].name))
+    The county's townships first (a reference table on Citus: read on the coordinator), then one
+    count over their ids: county-wide on purpose, bounded by the county (`fan_out`)."""
+    tenants = db.session.execute(select(Tenant).where(Tenant.county_id == actor.county_id)).scalars().all()
+    counts = dict(db.session.execute(
+        select(User.tenant_id, func.count()).where(User.status == User.ACTIVE, User.tenant_id.in_([t.id for t in tenants]))
+        .group_by(User.tenant_id).execution_options(**fan_out("county.township_list"))).all()) if tenants else {}
+    return sorted(((t, counts.get(t.id, 0)) for t in tenants), key=lambda r: pinyin_key(r[0].name))
 
 
 def _get(actor: Actor, slug: str) -> Tenant:

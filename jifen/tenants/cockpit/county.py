@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 
 from jifen.platform import clock
+from jifen.platform.citus.fan_out import fan_out
 from jifen.platform.db import db
 from jifen.platform.pinyin import pinyin_key
 from jifen.platform.roles.authz import Actor, action
@@ -200,7 +201,7 @@ def _add_months(ids: list[uuid.UUID], month: date, now: dict, before: dict, coun
         .where(MonthFact.tenant_id.in_(ids), MonthFact.scope_kind == TOWNSHIP, MonthFact.village_id == NO_ID,
                MonthFact.item_id == NO_ID,
                MonthFact.month >= date(prev.year, 1, 1), MonthFact.month <= month)
-        .execution_options(all_tenants=True)).all()
+        .execution_options(**fan_out("county.cockpit"))).all()
     by_month = {t.month: t for t in county_months}
     for tenant_id, m, participants, issued, deducted, redeemed in rows:  # typed columns: dates on SQLite too
         if m in by_month:
@@ -227,7 +228,7 @@ def _add_coverage(ids: list[uuid.UUID], now: dict, before: dict) -> None:
         .where(CoverageFact.tenant_id.in_(ids), CoverageFact.scope_kind == TOWNSHIP,
                CoverageFact.day >= clock.today() - timedelta(days=400))
         .order_by(CoverageFact.day.desc())
-        .execution_options(all_tenants=True)).all()
+        .execution_options(**fan_out("county.cockpit"))).all()
     nights: dict = {}
     for row in rows:  # newest first
         nights.setdefault(row[0], []).append(row)
@@ -253,7 +254,7 @@ def _add_dividends(tenants: list[Tenant], month: date, now: dict, before: dict) 
         select(DividendRun.tenant_id, DividendRun.id, DividendRun.paid_at, DividendRun.total_fen)
         .where(DividendRun.tenant_id.in_([t.id for t in tenants]), DividendRun.state == PAID,
                DividendRun.paid_at >= start, DividendRun.paid_at < end)
-        .execution_options(all_tenants=True)).all()
+        .execution_options(**fan_out("county.cockpit"))).all()
     counted: dict[str, list] = {"now": [], "before": []}
     for tenant_id, run_id, paid_at, total_fen in runs:
         paid_on = paid_at.astimezone(zones[tenant_id]).date()
@@ -271,7 +272,7 @@ def _add_dividends(tenants: list[Tenant], month: date, now: dict, before: dict) 
         .where(DividendPayout.tenant_id.in_(list(now)), DividendPayout.amount_fen > 0,
                DividendPayout.run_id.in_(counted["now"] + counted["before"]))
         .group_by(DividendPayout.tenant_id)
-        .execution_options(all_tenants=True)).all()
+        .execution_options(**fan_out("county.cockpit"))).all()
     for tenant_id, n_now, n_before in reached:
         now[tenant_id].dividend_households = n_now
         before[tenant_id].dividend_households = n_before

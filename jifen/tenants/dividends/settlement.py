@@ -125,7 +125,7 @@ def _eligible_sql(run: DividendRun, ranged: bool = False) -> tuple[str, dict, li
     if run.veto_codes:
         # 一票否决: a deduction of a veto item still standing in the period (corrections carry the
         # item code of the entry they correct, so a fully reversed deduction sums to zero)
-        sql.append("AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.tenant_id = h.tenant_id "
+        sql.append("AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.tenant_id = :tenant "
                    "AND t.household_id = h.id AND t.period = :period AND t.item_code IN :codes "
                    "GROUP BY t.item_code HAVING SUM(t.points) < 0)")
         params["codes"] = list(run.veto_codes)

@@ -41,6 +41,7 @@ from jifen.platform import clock, metrics
 from jifen.platform.accounts.models import Operator, SetupLink, User
 from jifen.platform.accounts.service import sent_link_secret
 from jifen.platform.audit.service import record
+from jifen.platform.citus.fan_out import fan_out
 from jifen.platform.db import db, new_id
 from jifen.platform.errors import Conflict
 from jifen.platform.jobs.models import JobRun
@@ -309,7 +310,7 @@ def _tenants_with_work(tenant_id=None) -> list[Tenant]:
     open_ = select(D.tenant_id).where(D.state.in_([D.PENDING, D.FAILED, D.SENDING])).distinct()
     ids = set()
     for stmt in (pending, open_):
-        ids |= set(db.session.execute(stmt.execution_options(all_tenants=True)).scalars())
+        ids |= set(db.session.execute(stmt.execution_options(**fan_out("notifications.due"))).scalars())
     if tenant_id is not None:
         ids &= {uuid.UUID(str(tenant_id))}
     if not ids:
@@ -332,7 +333,7 @@ def deliver_all(tenant_id=None, channels: dict | None = None) -> dict:
 def open_delivery_counts() -> dict:
     """Deliveries not sent, by state, over all townships (the metrics read it at each scrape)."""
     found = dict(db.session.execute(select(D.state, func.count()).where(D.state != D.SENT).group_by(D.state)
-                                    .execution_options(all_tenants=True)).all())
+                                    .execution_options(**fan_out("metrics.gauges"))).all())
     return {state: found.get(state, 0) for state in (D.PENDING, D.SENDING, D.FAILED, D.DEAD)}
 
 
