@@ -108,7 +108,11 @@ def generate(dsn: str, tenants: list, args, start, days: int) -> None:
         t0 = time.perf_counter()
         for n, tenant_id in enumerate(tenants, 1):
             for label, sql in steps:
-                conn.execute(sql, params | {"t": tenant_id})
+                try:
+                    conn.execute(sql, params | {"t": tenant_id})
+                except Exception as e:
+                    e.add_note(f"generating step {label!r}")
+                    raise
                 if n <= 3 and label in ("grid: micro rows", "households"):  # plans from empty tables are bad
                     conn.execute("ANALYZE grid_nodes, households")
             conn.commit()
@@ -128,7 +132,7 @@ INSERT INTO notices (tenant_id, id, village_id, number, opens_on, closes_on, sta
                      created_by_name, created_at)
 SELECT tenant_id, gen_random_uuid(), id, 1, %(day)s::date - 6, %(day)s::date - 1, 'open',
        substr(md5(random()::text), 1, 32), 0, '管理员', now() - interval '6 days'
-FROM villages"""),
+FROM villages WHERE tenant_id = ANY(%(tenants)s)"""),
     ("applications on them", """
 INSERT INTO applications (tenant_id, id, household_id, village_id, item_id, item_code, version_id, points, occurred_on,
                           description, origin, state, submitted_by_name, verified_by_name, certified_by_names,
@@ -139,16 +143,18 @@ SELECT h.tenant_id, gen_random_uuid(), h.id, h.village_id, i.id, i.code, i.versi
 FROM households h
 JOIN notices n ON n.tenant_id = h.tenant_id AND n.village_id = h.village_id
 JOIN rule_items i ON i.tenant_id = h.tenant_id AND i.code = 'A01'
-WHERE h.status = 'active' AND random() < %(share)s"""),
+WHERE h.status = 'active' AND h.tenant_id = ANY(%(tenants)s) AND random() < %(share)s"""),
     ("notice item counts", """
 UPDATE notices n SET item_count = c.k FROM (
-    SELECT tenant_id, notice_id, count(*) AS k FROM applications GROUP BY tenant_id, notice_id) c
+    SELECT tenant_id, notice_id, count(*) AS k FROM applications WHERE tenant_id = ANY(%(tenants)s)
+    GROUP BY tenant_id, notice_id) c
 WHERE c.tenant_id = n.tenant_id AND c.notice_id = n.id"""),
 ]
 
 
 def tonight(app, dsn: str, tenants: list, day, args) -> dict:
-    """Applications on notices closing tonight (bulk SQL), and store orders 8 days old (the service)."""
+    """Applications on notices closing tonight (bulk SQL), and store orders 8 days old (the service),
+    for `tenants` only (citus_bench adds townships to a database in steps)."""
     import psycopg
     from sqlalchemy import select
 
@@ -164,9 +170,10 @@ def tonight(app, dsn: str, tenants: list, day, args) -> dict:
 
     with psycopg.connect(dsn) as conn:
         for label, sql in TONIGHT:
-            cur = conn.execute(sql, {"day": day, "share": args.apply / 100})
+            cur = conn.execute(sql, {"day": day, "share": args.apply / 100, "tenants": list(tenants)})
             log(f"  {label}: {cur.rowcount}")
-        applications = conn.execute("SELECT count(*) FROM applications WHERE state = 'on_notice'").fetchone()[0]
+        applications = conn.execute("SELECT count(*) FROM applications WHERE state = 'on_notice' "
+                                    "AND tenant_id = ANY(%s)", (list(tenants),)).fetchone()[0]
         conn.commit()
     placed = 0
     with app.app_context():

@@ -480,13 +480,15 @@ def targets_for(slug: str, rows: dict, creds: dict, pages: int) -> list[tuple]:
 
 
 def measure(args, dbname: str, url: str, worker_class: str, access_log: bool, logdir: Path, secret: str,
-            redis_url: str, slug: str, rows: dict, creds: dict, servers: list) -> list[Result]:
-    """Every target `args.samples` times, the baseline between them each round; medians."""
+            redis_url: str, slug: str, rows: dict, creds: dict, servers: list,
+            extra_env: dict | None = None) -> list[Result]:
+    """Every target `args.samples` times, the baseline between them each round; medians.
+    `extra_env`: more JIFEN_* settings for both servers (citus_bench: JIFEN_CITUS=1)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
     env |= {"JIFEN_ENV": "production", "JIFEN_SECRET_KEY": secret, "JIFEN_DATABASE_URL": url,
             "JIFEN_REDIS_URL": redis_url, "JIFEN_WORKER_CLASS": worker_class, **id_keys(secret),
             "JIFEN_RATELIMIT_KEY_PREFIX": args.ratelimit_prefix, "JIFEN_ACCESSLOG": "-" if access_log else "off",
-            "JIFEN_GRACEFUL_TIMEOUT": "10", "PYTHONUNBUFFERED": "1"}
+            "JIFEN_GRACEFUL_TIMEOUT": "10", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     if args.workers:
         env["JIFEN_WORKERS"] = str(args.workers)
     if args.threads:
