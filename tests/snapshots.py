@@ -124,7 +124,91 @@ class PostgresSnapshots:
         self.admin.dispose()
 
 
-def snapshots_for(url: str, folder: Path, release: Callable[[], None]):
+class CitusSnapshots(PostgresSnapshots):
+    """The same saved states on a Citus coordinator, restored the way Citus allows.
+
+    What the PostgreSQL way cannot do there: `session_replication_role` is set on the coordinator
+    only, so the workers' shards would still refuse a DELETE of audit rows (the append-only trigger
+    is on every shard) and check every foreign key row by row; and `CREATE DATABASE ... TEMPLATE`
+    copies one node, never the cluster. So a restore is one TRUNCATE of every table (it fires no
+    row trigger, and Citus truncates the shards with it), then the saved rows inserted parents
+    first (the schema's foreign-key order), each township's rows routed to its shard. The saved
+    rows are local tables of the coordinator (`snapshot_<name>`), so a test that moved a township
+    to another worker is restored too. A TRUNCATE gives tables new storage, so the fingerprint is
+    of the tables and columns (a downgrade, a dropped table); when it differs, the fallback makes
+    the schema again from the migrations and `citus-init` (`rebuild`) and restores the rows."""
+
+    FINGERPRINT = ("SELECT md5(string_agg(c.oid::text || '.' || a.attname || '.' || a.atttypid::text, ',' "
+                   "ORDER BY c.oid, a.attnum)) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+                   "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') "
+                   "AND a.attnum > 0 AND NOT a.attisdropped")
+
+    def __init__(self, url: str, release: Callable[[], None], rebuild: Callable[[], None]):
+        super().__init__(url, release)
+        self.rebuild = rebuild
+
+    def take(self, name: str) -> None:
+        from jifen.platform.db import db
+
+        schema = f"snapshot_{name}"
+        order = [t.name for t in db.metadata.sorted_tables]  # parents first
+        with self.engine.begin() as conn:
+            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                       "ORDER BY tablename")).scalars().all()
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            filled = []
+            for t in tables:
+                conn.execute(text(f'CREATE TABLE "{schema}"."{t}" AS TABLE public."{t}"'))
+                if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{t}")')).scalar():
+                    filled.append(t)
+            self.fingerprint = conn.execute(text(self.FINGERPRINT)).scalar()
+        filled.sort(key=lambda t: order.index(t) if t in order else -1)  # alembic_version first
+        self.scripts[name] = ("TRUNCATE " + ", ".join(f'public."{t}"' for t in tables) + ";\n"
+                              + "".join(f'INSERT INTO public."{t}" TABLE "{schema}"."{t}";\n' for t in filled))
+
+    def restore(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(text(self.FINGERPRINT)).scalar() == self.fingerprint:
+                conn.exec_driver_sql(self.scripts[name])
+                return
+        gc.collect()  # as in `_copy`: nobody may hold the tables being dropped
+        self.release()
+        with self.engine.begin() as conn:
+            self._empty_public(conn)
+        self.rebuild()
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(self.scripts[name])
+            self.fingerprint = conn.execute(text(self.FINGERPRINT)).scalar()
+
+    @staticmethod
+    def _empty_public(conn) -> None:
+        """Every object of the migrations in `public` dropped (Citus drops the shards with the tables).
+        Not the schema itself: the citus extension keeps two of its views there."""
+        mine = "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
+        for kind, sql in (
+                ("TABLE", "SELECT format('%I', relname) FROM pg_class c WHERE relnamespace = 'public'::regnamespace "
+                          "AND relkind IN ('r', 'p') " + mine.format(oid="c.oid")),
+                ("SEQUENCE", "SELECT format('%I', relname) FROM pg_class c WHERE relnamespace = "
+                             "'public'::regnamespace AND relkind = 'S' " + mine.format(oid="c.oid")),
+                ("FUNCTION", "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE pronamespace = "
+                             "'public'::regnamespace " + mine.format(oid="p.oid")),
+                ("TYPE", "SELECT format('%I', typname) FROM pg_type t WHERE typnamespace = 'public'::regnamespace "
+                         "AND typtype IN ('e', 'd') " + mine.format(oid="t.oid"))):
+            names = conn.execute(text(sql)).scalars().all()
+            if names:
+                conn.execute(text(f"DROP {kind} IF EXISTS {', '.join(names)} CASCADE"))
+
+    def drop_all(self) -> None:
+        """Nothing beyond the pools: the snapshots live in the test database, dropped on every node."""
+        self.engine.dispose()
+        self.admin.dispose()
+
+
+def snapshots_for(url: str, folder: Path, release: Callable[[], None], rebuild: Callable[[], None] | None = None):
+    """`rebuild` (make the schema again) is given on Citus only, where it is also the fallback."""
     if url.startswith("sqlite"):
         return SqliteSnapshots(url, folder, release)
+    if rebuild is not None:
+        return CitusSnapshots(url, release, rebuild)
     return PostgresSnapshots(url, release)
