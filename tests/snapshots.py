@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Callable
 
@@ -141,30 +142,45 @@ class CitusSnapshots(PostgresSnapshots):
     FINGERPRINT = ("SELECT md5(string_agg(c.oid::text || '.' || a.attname || '.' || a.atttypid::text, ',' "
                    "ORDER BY c.oid, a.attnum)) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
                    "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') "
-                   "AND a.attnum > 0 AND NOT a.attisdropped")
+                   "AND a.attnum > 0 AND NOT a.attisdropped AND NOT relation_is_a_known_shard(c.oid)")
+    # the tables, not the coordinator's own placements of the reference tables (pg_tables lists them)
+    TABLES = ("SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') "
+              "AND NOT relation_is_a_known_shard(oid) ORDER BY relname")
+
+    # the shards' foreign keys are checked as the rows go: one connection per worker, in key order
+    RESTORE_MODE = "SET LOCAL citus.multi_shard_modify_mode = 'sequential';\n"
+    PARENTS = ("SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
+               "WHERE contype = 'f' AND connamespace = 'public'::regnamespace AND conrelid <> confrelid")
+    GUARDED = ("SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal "
+               "AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)")
 
     def __init__(self, url: str, release: Callable[[], None], rebuild: Callable[[], None]):
         super().__init__(url, release)
         self.rebuild = rebuild
 
     def take(self, name: str) -> None:
-        from jifen.platform.db import db
-
         schema = f"snapshot_{name}"
-        order = [t.name for t in db.metadata.sorted_tables]  # parents first
         with self.engine.begin() as conn:
-            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                       "ORDER BY tablename")).scalars().all()
+            tables = conn.execute(text(self.TABLES)).scalars().all()
+            parents = TopologicalSorter({t: set() for t in tables})
+            for child, parent in conn.execute(text(self.PARENTS)).all():
+                if child in tables and parent in tables:
+                    parents.add(child, parent)
+            order = list(parents.static_order())  # parents first
+            guarded = set(conn.execute(text(self.GUARDED)).scalars()) & set(tables)  # append-only
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
             filled = []
-            for t in tables:
+            for t in order:
                 conn.execute(text(f'CREATE TABLE "{schema}"."{t}" AS TABLE public."{t}"'))
                 if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{t}")')).scalar():
                     filled.append(t)
             self.fingerprint = conn.execute(text(self.FINGERPRINT)).scalar()
-        filled.sort(key=lambda t: order.index(t) if t in order else -1)  # alembic_version first
-        self.scripts[name] = ("TRUNCATE " + ", ".join(f'public."{t}"' for t in tables) + ";\n"
+        # children first; a table whose trigger refuses DELETE (the audit entries, on every shard) is
+        # truncated: no row trigger fires, and it costs a new file per shard, so only for those
+        self.scripts[name] = (self.RESTORE_MODE
+                              + "".join(f'TRUNCATE public."{t}" CASCADE;\n' for t in sorted(guarded))
+                              + "".join(f'DELETE FROM public."{t}";\n' for t in reversed(order) if t not in guarded)
                               + "".join(f'INSERT INTO public."{t}" TABLE "{schema}"."{t}";\n' for t in filled))
 
     def restore(self, name: str) -> None:
@@ -188,7 +204,7 @@ class CitusSnapshots(PostgresSnapshots):
         mine = "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
         for kind, sql in (
                 ("TABLE", "SELECT format('%I', relname) FROM pg_class c WHERE relnamespace = 'public'::regnamespace "
-                          "AND relkind IN ('r', 'p') " + mine.format(oid="c.oid")),
+                          "AND relkind IN ('r', 'p') AND NOT relation_is_a_known_shard(c.oid) " + mine.format(oid="c.oid")),
                 ("SEQUENCE", "SELECT format('%I', relname) FROM pg_class c WHERE relnamespace = "
                              "'public'::regnamespace AND relkind = 'S' " + mine.format(oid="c.oid")),
                 ("FUNCTION", "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE pronamespace = "
