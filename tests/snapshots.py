@@ -129,14 +129,17 @@ class CitusSnapshots(PostgresSnapshots):
     """The same saved states on a Citus coordinator, restored the way Citus allows.
 
     What the PostgreSQL way cannot do there: `session_replication_role` is set on the coordinator
-    only, so the workers' shards would still refuse a DELETE of audit rows (the append-only trigger
-    is on every shard) and check every foreign key row by row; and `CREATE DATABASE ... TEMPLATE`
-    copies one node, never the cluster. So a restore is one TRUNCATE of every table (it fires no
-    row trigger, and Citus truncates the shards with it), then the saved rows inserted parents
-    first (the schema's foreign-key order), each township's rows routed to its shard. The saved
-    rows are local tables of the coordinator (`snapshot_<name>`), so a test that moved a township
-    to another worker is restored too. A TRUNCATE gives tables new storage, so the fingerprint is
-    of the tables and columns (a downgrade, a dropped table); when it differs, the fallback makes
+    only (propagated to the workers, Citus refuses every distributed query after it), so the shards
+    would still refuse a DELETE of audit rows (the append-only trigger is on every shard) and check
+    every foreign key; and `CREATE DATABASE ... TEMPLATE` copies one node, never the cluster. So a
+    restore deletes children before parents (the database's own key graph), one connection per
+    worker (sequential: reference tables change in the same transaction), truncates the tables
+    whose trigger refuses DELETE (no row trigger fires), then inserts the saved rows parents first,
+    each township's rows routed to its shard. TRUNCATE of every table instead costs a new file per
+    shard: 7.7 s a restore against 0.13 s at 4 shards. The saved rows are local tables of the
+    coordinator (`snapshot_<name>`), so a township a test moved to another worker is restored there.
+    The fingerprint is of the tables and their columns (a downgrade, a dropped table); when it
+    differs, the fallback makes
     the schema again from the migrations and `citus-init` (`rebuild`) and restores the rows."""
 
     FINGERPRINT = ("SELECT md5(string_agg(c.oid::text || '.' || a.attname || '.' || a.atttypid::text, ',' "
