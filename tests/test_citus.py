@@ -15,10 +15,7 @@ from jifen.platform.tenancy import tenant_tables
 from jifen.platform.townships.models import Tenant
 from tests.conftest import CITUS, PASSWORD, api_token, bearer, set_password
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not CITUS, reason="Citus pass only: scripts/test-citus (JIFEN_TEST_CITUS=1, a Citus cluster)"),
-]
+pytestmark = pytest.mark.skipif(not CITUS, reason="Citus pass only: scripts/test-citus (JIFEN_TEST_CITUS=1, a Citus cluster)")
 
 
 def layout(conn) -> list:
@@ -170,6 +167,9 @@ def test_moving_a_township_to_the_other_worker_keeps_it_and_its_old_neighbours_w
         db.session.rollback()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as auto:
             moved = placement.move(auto, a, target["nodename"], target["nodeport"], mode="block_writes")
+            # the copies left behind (dropped by Citus's maintenance later) still hold keys to the
+            # reference tables there: until they go, deleting a township's `tenants` row fails
+            auto.execute(text("CALL citus_cleanup_orphaned_resources()"))
         assert moved["isolated"] is True
         assert moved["to"] == f"{target['nodename']}:{target['nodeport']}"
         conn = db.session.connection()
