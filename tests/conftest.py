@@ -1,7 +1,9 @@
 """Test fixtures: a real database built by running the migrations, two townships, signed-in clients.
 
 The suite runs against SQLite by default and against PostgreSQL when JIFEN_TEST_DATABASE_URL is set
-(a fresh database is created per test process and dropped at the end). Each test process builds one
+(a fresh database is created per test process and dropped at the end). With JIFEN_TEST_CITUS=1 that
+URL is a Citus coordinator (scripts/test-citus): the database is created on every node of the
+cluster, distributed after the migrations (`citus-init`), and the app runs with CITUS on. Each test process builds one
 app and the world once, and restores the database before each test (`TestDatabase`,
 tests/snapshots.py; docs/decisions.md, "Issue 11: the suite under 10 minutes"). Redis-backed tests read
 JIFEN_TEST_REDIS_URL. Under CI (CI=true) a configured service that cannot be reached fails the run;
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from jifen import create_app
 from jifen.platform.db import db
@@ -38,6 +41,10 @@ def _redis_of_this_process(url: str | None) -> str | None:
     return u.set(database=str(int(u.database or 0) + int(worker[2:]))).render_as_string(hide_password=False)
 
 
+CITUS = os.environ.get("JIFEN_TEST_CITUS", "") == "1"
+# shards per distributed table in the test databases: few, so that a restore (one TRUNCATE and
+# INSERT per shard) stays fast; production keeps Citus's 32 (scripts/citus-cluster)
+CITUS_SHARDS = int(os.environ.get("JIFEN_TEST_CITUS_SHARDS", "4"))
 REDIS_URL = _redis_of_this_process(os.environ.get("JIFEN_TEST_REDIS_URL"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -59,15 +66,59 @@ def _pg_database(worker: str) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
+    url = base.set(database=name)
+    if CITUS:
+        _citus_database(url)
+    return url.render_as_string(hide_password=False)
+
+
+def citus_workers(url) -> list[tuple[str, int]]:
+    """The cluster's workers, as the coordinator's `postgres` database registers them
+    (scripts/citus-cluster does)."""
+    admin = create_engine(make_url(url).set(database="postgres"), poolclass=NullPool)
+    with admin.connect() as conn:
+        rows = conn.execute(text("SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 "
+                                 "AND noderole = 'primary' AND isactive ORDER BY nodeport")).all()
+    admin.dispose()
+    if not rows:
+        raise RuntimeError(f"the Citus coordinator {make_url(url).port} has no worker in pg_dist_node")
+    return [(h, p) for h, p in rows]
+
+
+def _on_node(url, host: str, port: int, database: str, *statements: str) -> None:
+    engine = create_engine(make_url(url).set(host=host, port=port, database=database),
+                           isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with engine.connect() as conn:
+        for sql in statements:
+            conn.execute(text(sql))
+    engine.dispose()
+
+
+def _citus_database(url) -> None:
+    """The same database on every worker, the extension everywhere, the workers added to the
+    coordinator's copy (what `scripts/citus-cluster createdb` does), and few shards."""
+    name = url.database
+    for host, port in citus_workers(url):
+        _on_node(url, host, port, "postgres", f'CREATE DATABASE "{name}"')
+        _on_node(url, host, port, name, "CREATE EXTENSION citus")
+    statements = ["CREATE EXTENSION citus", f'ALTER DATABASE "{name}" SET citus.shard_count = {CITUS_SHARDS}',
+                  f"SELECT citus_set_coordinator_host('{url.host}', {url.port or 5432})"]
+    statements += [f"SELECT citus_add_node('{h}', {p})" for h, p in citus_workers(url)]
+    _on_node(url, url.host, url.port or 5432, name, *statements)
 
 
 def _drop_pg(url: str) -> None:
     u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-    admin.dispose()
+    nodes = citus_workers(u) if CITUS else []
+    for host, port in [(u.host, u.port or 5432)] + nodes:
+        _on_node(u, host, port, "postgres", f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+
+
+def citus_init(conn) -> str:
+    """`jifen db citus-init` on the test database (the caller's transaction)."""
+    from jifen.platform.citus import distribute
+
+    return distribute.init(conn)
 
 
 BASE_CONFIG = {
@@ -82,14 +133,20 @@ BASE_CONFIG = {
     # and the dashboards' fragments too: every dashboard test also proves a commit lets go of them
     "PAGE_CACHE": "local",
 }
+if CITUS:  # a distributed database, and a statement fanning out across townships unlisted is an error
+    BASE_CONFIG |= {"CITUS": True, "CITUS_FAN_OUT": "raise"}
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory, worker_id="main"):
+    if CITUS and not PG_URL:
+        pytest.fail("JIFEN_TEST_CITUS=1 needs JIFEN_TEST_DATABASE_URL (the coordinator's URL): scripts/test-citus")
     if PG_URL:
         try:
             url = _pg_database(os.environ.get("PYTEST_XDIST_WORKER", "main"))
         except Exception as exc:  # noqa: BLE001 - reported as the failure below
+            if CITUS:  # the Citus pass exists to run on the cluster: never a skip
+                pytest.fail(f"the Citus cluster is needed here but not usable ({exc.__class__.__name__}: {exc})")
             require("PostgreSQL", False, f"({exc.__class__.__name__}: {exc})")
         yield url
         _drop_pg(url)
@@ -169,6 +226,9 @@ def migrated(make_app):
 
     with make_app().app_context():
         upgrade()
+        if CITUS:
+            with db.engine.begin() as conn:
+                citus_init(conn)
     return True
 
 
@@ -218,7 +278,16 @@ def _setup_points(world):
 def test_database(make_app, migrated, database_url, tmp_path_factory):
     from tests.snapshots import snapshots_for
 
-    snapshots = snapshots_for(database_url, tmp_path_factory.mktemp("snapshots"), make_app.release)
+    def rebuild() -> None:  # the Citus snapshots' fallback: the schema made again from the migrations
+        from flask_migrate import upgrade
+
+        with make_app().app_context():
+            upgrade()
+            with db.engine.begin() as conn:
+                citus_init(conn)
+
+    snapshots = snapshots_for(database_url, tmp_path_factory.mktemp("snapshots"), make_app.release,
+                              rebuild=rebuild if CITUS else None)
     yield TestDatabase(make_app, snapshots)
     make_app.release()
     snapshots.drop_all()
