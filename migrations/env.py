@@ -5,6 +5,8 @@ import re
 from alembic import context
 from flask import current_app
 
+from jifen.platform import citus
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -111,6 +113,11 @@ def run_migrations_online():
         if connection.dialect.name == "postgresql":
             # session-wide (not SET LOCAL): it also holds in autocommit blocks (CREATE INDEX CONCURRENTLY)
             connection.exec_driver_sql(f"SET lock_timeout = '{lock_timeout()}'")
+            if citus.installed(connection):
+                # on Citus a migration may touch distributed and reference tables in one transaction
+                # (a column dropped from `operators` after a distributed table's DDL): Citus allows
+                # that only when it sends multi-shard statements over one connection per worker
+                connection.exec_driver_sql("SET citus.multi_shard_modify_mode TO 'sequential'")
             connection.commit()  # end the implicit transaction, so that alembic opens its own
         context.configure(
             connection=connection,

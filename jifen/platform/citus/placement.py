@@ -125,6 +125,9 @@ def move(conn, tenant_id, host: str, port: int, mode: str = "block_writes") -> d
                           "shard_transfer_mode => CAST(:mode AS citus.shard_transfer_mode))"),
                      {"shard": now["shardid"], "fh": now["nodename"], "fp": now["nodeport"], "th": host, "tp": port,
                       "mode": mode})
+    # the old copies are dropped by Citus's maintenance later; until then they hold keys to the
+    # reference tables (deleting the township's `tenants` row would fail): drop them now
+    conn.execute(text("CALL citus_cleanup_orphaned_resources()"))
     after = where(conn, tenant_id)
     return {"from": f"{before['nodename']}:{before['nodeport']}", "to": f"{after['nodename']}:{after['nodeport']}",
             "isolated": isolated, "shard": after["shardid"]}
