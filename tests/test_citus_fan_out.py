@@ -6,7 +6,6 @@ only (scripts/test-citus)."""
 from __future__ import annotations
 
 import logging
-import os
 
 import pytest
 from sqlalchemy import func, select, text
@@ -17,8 +16,7 @@ from jifen.platform.citus import fan_out
 from jifen.platform.db import db
 from jifen.platform.townships.service import list_townships
 from jifen.tenants.households.models import Household
-
-CITUS = os.environ.get("JIFEN_TEST_CITUS", "") == "1"  # tests/conftest.py: the Citus pass
+from tests.conftest import CITUS
 
 pytestmark = [
     pytest.mark.postgres,
