@@ -159,23 +159,14 @@ def add_townships(app, backend: Backend, first: int, count: int, args) -> dict:
     county_night_bench does (its generator, its tonight's work), on single-node PostgreSQL."""
     from sqlalchemy import select, text
 
-    from jifen.platform import clock
     from jifen.platform.accounts.models import Operator
     from jifen.platform.accounts.service import actor_for
     from jifen.platform.db import db
-    from jifen.platform.townships import service as townships
 
     t0 = time.perf_counter()
     with app.app_context():
         op = actor_for(db.session.execute(select(Operator)).scalars().first())
-        tenants = []
-        for n in range(first, first + count):
-            tenant, _admin, _ = townships.onboard(op, {
-                "slug": f"xz{n:03d}", "name": f"乡镇{n}", "timezone": "Asia/Shanghai", "admin_username": "admin",
-                "admin_display_name": "管理员"})
-            tenants.append(tenant.id)
-        db.session.commit()
-        day = clock.today(tenant)
+        tenants, day = night_bench.onboard(op, range(first, first + count))
         db.session.execute(text("ANALYZE"))
         db.session.commit()
         db.session.remove()

@@ -152,6 +152,22 @@ WHERE c.tenant_id = n.tenant_id AND c.notice_id = n.id"""),
 ]
 
 
+def onboard(op, numbers) -> tuple[list, object]:
+    """Townships `xz001`... onboarded through the service (committed): their ids and today's date there."""
+    from jifen.platform import clock
+    from jifen.platform.db import db
+    from jifen.platform.townships import service as townships
+
+    tenants = []
+    for n in numbers:
+        tenant, _admin, _ = townships.onboard(op, {
+            "slug": f"xz{n:03d}", "name": f"乡镇{n}", "timezone": "Asia/Shanghai", "admin_username": "admin",
+            "admin_display_name": "管理员"})
+        tenants.append(tenant.id)
+    db.session.commit()
+    return tenants, clock.today(tenant)
+
+
 def tonight(app, dsn: str, tenants: list, day, args) -> dict:
     """Applications on notices closing tonight (bulk SQL), and store orders 8 days old (the service),
     for `tenants` only (citus_bench adds townships to a database in steps)."""
@@ -208,10 +224,8 @@ def setup(app, database: Database, args) -> dict:
     from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from jifen.platform import clock
     from jifen.platform.accounts.service import actor_for, create_operator
     from jifen.platform.db import db
-    from jifen.platform.townships import service as townships
     from jifen.platform.townships.service import get_or_create_county
 
     t0 = time.perf_counter()
@@ -219,14 +233,7 @@ def setup(app, database: Database, args) -> dict:
         upgrade()
         op = actor_for(create_operator(get_or_create_county("紫金县", "zijin"), "op", "运营员", "Bench-password-2026"))
         db.session.flush()
-        tenants = []
-        for n in range(1, args.townships + 1):
-            tenant, _admin, _ = townships.onboard(op, {
-                "slug": f"xz{n:03d}", "name": f"乡镇{n}", "timezone": "Asia/Shanghai", "admin_username": "admin",
-                "admin_display_name": "管理员"})
-            tenants.append(tenant.id)
-        db.session.commit()
-        day = clock.today(tenant)
+        tenants, day = onboard(op, range(1, args.townships + 1))
         db.session.execute(text("ANALYZE"))
         db.session.commit()
         db.session.remove()
