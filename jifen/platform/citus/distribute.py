@@ -155,6 +155,8 @@ def _create(name: str, elements, kw, distribute_sql: str, tenant: bool):
     has_tenant = any(getattr(e, "name", None) == "tenant_id" for e in elements)
     if tenant and not has_tenant:
         raise CitusError(f"{name}: a tenant table needs a tenant_id column (else create_platform_table)")
+    if op.get_context().as_sql:  # `jifen db upgrade --sql`: a script for a plain database, nothing to ask
+        return op.create_table(name, *elements, **kw)
     bind = op.get_bind()
     if not distributed(bind):
         return op.create_table(name, *elements, **kw)
