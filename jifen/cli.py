@@ -546,6 +546,8 @@ def citus_status():
 @with_appcontext
 def citus_move_township(slug, target, mode):
     """Give a township a shard group of its own and move it to another worker."""
+    from sqlalchemy.exc import DBAPIError
+
     from jifen.platform.citus import CitusError, placement
 
     tenant = _tenant(slug)
@@ -558,6 +560,8 @@ def citus_move_township(slug, target, mode):
             moved = placement.move(conn, tenant.id, host, int(port), mode)
         except CitusError as err:
             raise click.ClickException(str(err)) from err
+        except DBAPIError as err:  # Citus refused a step: its own words (each step is its own transaction)
+            raise click.ClickException(f"Citus refused: {err.orig}") from err
     click.echo(f"{slug}: {moved['from']} -> {moved['to']} (shard group {moved['shard']}"
                f"{', isolated first' if moved['isolated'] else ''})")
 

@@ -112,6 +112,11 @@ def move(conn, tenant_id, host: str, port: int, mode: str = "block_writes") -> d
     if not conn.execute(text("SELECT 1 FROM pg_dist_node WHERE nodename = :h AND nodeport = :p AND groupid <> 0 "
                              "AND noderole = 'primary' AND isactive"), {"h": host, "p": port}).scalar():
         raise CitusError(f"{host}:{port} is not an active worker of this cluster (citus_add_node first)")
+    # a worker added since the reference tables were made has none of them yet: a shard moved there
+    # keeps foreign keys to them (citus_rebalance_start would copy them itself; a move does not)
+    conn.execute(text("SELECT replicate_reference_tables(shard_transfer_mode => CAST(:mode AS citus.shard_transfer_mode))"),
+                 {"mode": "block_writes" if mode == "block_writes" else "force_logical" if mode == "force_logical"
+                  else "auto"})
     before = where(conn, tenant_id)
     isolated = False
     if not before["alone"]:
