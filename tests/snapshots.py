@@ -72,18 +72,24 @@ class PostgresSnapshots:
         self.fingerprint = None
         self.scripts: dict[str, str] = {}  # state name -> the SQL that restores it
 
+    @staticmethod
+    def _save(conn, schema: str, tables: list) -> list:
+        """Copy `tables` into a fresh `schema`, in that order; returns those that hold rows."""
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        filled = []
+        for t in tables:
+            conn.execute(text(f'CREATE TABLE "{schema}"."{t}" AS TABLE public."{t}"'))
+            if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{t}")')).scalar():
+                filled.append(t)
+        return filled
+
     def take(self, name: str) -> None:
         schema = f"snapshot_{name}"
         with self.engine.begin() as conn:
             tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                                        "ORDER BY tablename")).scalars().all()
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            filled = []
-            for t in tables:
-                conn.execute(text(f'CREATE TABLE "{schema}"."{t}" AS TABLE public."{t}"'))
-                if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{t}")')).scalar():
-                    filled.append(t)
+            filled = self._save(conn, schema, tables)
             self.fingerprint = conn.execute(text(self.FINGERPRINT)).scalar()
         self.scripts[name] = ("SET LOCAL session_replication_role = replica;\n"
                               + "".join(f'DELETE FROM public."{t}";\n' for t in tables)
@@ -171,13 +177,7 @@ class CitusSnapshots(PostgresSnapshots):
                     parents.add(child, parent)
             order = list(parents.static_order())  # parents first
             guarded = set(conn.execute(text(self.GUARDED)).scalars()) & set(tables)  # append-only
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            filled = []
-            for t in order:
-                conn.execute(text(f'CREATE TABLE "{schema}"."{t}" AS TABLE public."{t}"'))
-                if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{t}")')).scalar():
-                    filled.append(t)
+            filled = self._save(conn, schema, order)
             self.fingerprint = conn.execute(text(self.FINGERPRINT)).scalar()
         # children first; a table whose trigger refuses DELETE (the audit entries, on every shard) is
         # truncated: no row trigger fires, and it costs a new file per shard, so only for those
