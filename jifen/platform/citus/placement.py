@@ -115,8 +115,7 @@ def move(conn, tenant_id, host: str, port: int, mode: str = "block_writes") -> d
     # a worker added since the reference tables were made has none of them yet: a shard moved there
     # keeps foreign keys to them (citus_rebalance_start would copy them itself; a move does not)
     conn.execute(text("SELECT replicate_reference_tables(shard_transfer_mode => CAST(:mode AS citus.shard_transfer_mode))"),
-                 {"mode": "block_writes" if mode == "block_writes" else "force_logical" if mode == "force_logical"
-                  else "auto"})
+                 {"mode": mode})
     before = where(conn, tenant_id)
     isolated = False
     if not before["alone"]:
