@@ -120,15 +120,7 @@ def test_a_new_township_lands_on_the_least_loaded_worker(app, world):
 
 def _neighbour_in_group_of(conn, tenant_id) -> uuid.UUID:
     """A tenant id hashing into the same shard group as `tenant_id` (as placement.new_tenant_id draws)."""
-    shard = placement.where(conn, tenant_id)["shardid"]
-    for _ in range(20):
-        ids = [uuid.uuid4() for _ in range(512)]
-        hit = conn.execute(text("SELECT c FROM unnest(CAST(:ids AS uuid[])) c "
-                                "WHERE get_shard_id_for_distribution_column('users', c) = :s LIMIT 1"),
-                           {"ids": ids, "s": shard}).scalar()
-        if hit is not None:
-            return hit
-    raise AssertionError("no id hashes into the shard group")
+    return placement.id_in_group(conn, placement.where(conn, tenant_id)["shardid"])
 
 
 def _township_with_id(county_id, tenant_id, slug: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 from jifen import create_app
 from jifen.platform.config import ConfigError
 from jifen.platform.pinyin import initials, sort_by_pinyin
-from tests.conftest import api_token, bearer
+from tests.conftest import CITUS, PG_URL, api_token, bearer
 
 
 def test_embedded_default_needs_no_configuration(tmp_path, monkeypatch):
@@ -119,6 +119,23 @@ def test_readiness_reports_an_unreachable_redis(make_app, migrated):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     resp = app.test_client().get("/readyz")
     assert resp.status_code == 503 and resp.get_json()["checks"]["redis"].startswith("error")
+
+
+def test_citus_needs_a_postgresql_coordinator_and_a_known_fan_out_mode():
+    with pytest.raises(ConfigError, match="coordinator's postgresql"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x", "CITUS": True})
+    with pytest.raises(ConfigError, match="JIFEN_CITUS_FAN_OUT"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x", "CITUS_FAN_OUT": "ignore"})
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL or CITUS, reason="a plain PostgreSQL (not distributed) with JIFEN_CITUS=1")
+def test_readiness_on_citus_refuses_a_database_not_distributed(make_app, migrated):
+    """JIFEN_CITUS=1 against a coordinator where `jifen db citus-init` has not run (here: plain
+    PostgreSQL): not ready, and it says what to run."""
+    resp = make_app(CITUS=True).test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert resp.get_json()["checks"]["citus"] == "error: the database is not distributed (jifen db citus-init)"
 
 
 def test_pinyin_order_and_initials():

@@ -27,19 +27,20 @@ from jifen.platform.db import db, new_id
 
 CANDIDATES = 512  # ids checked per statement; P(no hit in 512 | 32 groups) < 1e-7
 TRANSFER_MODES = ("block_writes", "auto", "force_logical")
+# the anchor's shard of each township (its shard group), and how many townships each holds
+TOWNSHIPS_PER_GROUP = ("SELECT get_shard_id_for_distribution_column(:anchor, id) AS shardid, count(*) AS n "
+                       "FROM tenants GROUP BY 1")
 
 
 def workers(conn) -> list[dict]:
     """Every active worker with the bytes of Jifen's shards on it and its townships, least loaded first."""
     rows = conn.execute(text("""
         WITH groups AS (
-          SELECT s.shardid, s.shardminvalue::bigint AS lo, s.shardmaxvalue::bigint AS hi, p.nodename, p.nodeport
+          SELECT s.shardid, p.nodename, p.nodeport
           FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid)
           JOIN pg_dist_node p ON p.groupid = pl.groupid
           WHERE s.logicalrelid = to_regclass(CAST(:anchor AS text))),
-        townships AS (
-          SELECT get_shard_id_for_distribution_column(:anchor, t.id) AS shardid, count(*) AS n
-          FROM tenants t GROUP BY 1),
+        townships AS (""" + TOWNSHIPS_PER_GROUP + """),
         bytes AS (
           SELECT nodename, nodeport, sum(shard_size) AS b FROM citus_shards
           WHERE colocation_id = (SELECT colocation_id FROM citus_tables WHERE table_name = to_regclass(CAST(:anchor AS text)))
@@ -62,8 +63,7 @@ def _shard_group_on(conn, host: str, port: int) -> int | None:
     return conn.execute(text("""
         SELECT s.shardid FROM pg_dist_shard s
         JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
-        LEFT JOIN (SELECT get_shard_id_for_distribution_column(:anchor, id) AS shardid, count(*) AS n
-                   FROM tenants GROUP BY 1) t USING (shardid)
+        LEFT JOIN (""" + TOWNSHIPS_PER_GROUP + """) t USING (shardid)
         WHERE s.logicalrelid = to_regclass(CAST(:anchor AS text)) AND n.nodename = :host AND n.nodeport = :port
           AND s.shardmaxvalue::bigint > s.shardminvalue::bigint
         ORDER BY coalesce(t.n, 0), s.shardid LIMIT 1"""), {"anchor": ANCHOR, "host": host, "port": port}).scalar()
@@ -83,15 +83,20 @@ def new_tenant_id(conn) -> uuid.UUID:
         shard = _shard_group_on(conn, worker["nodename"], worker["nodeport"])
         if shard is None:  # only isolated groups there: the next worker
             continue
-        for _ in range(64):
-            ids = [new_id() for _ in range(CANDIDATES)]
-            hit = conn.execute(text(
-                "SELECT c FROM unnest(CAST(:ids AS uuid[])) c "
-                "WHERE get_shard_id_for_distribution_column(:anchor, c) = :shard LIMIT 1"),
-                {"ids": ids, "anchor": ANCHOR, "shard": shard}).scalar()
-            if hit is not None:
-                return hit
+        return id_in_group(conn, shard)
     raise CitusError("no worker can take a new township (no active worker with a shared shard group)")
+
+
+def id_in_group(conn, shard: int) -> uuid.UUID:
+    """A new time-ordered id that hashes into the anchor's shard `shard` (its shard group)."""
+    for _ in range(64):
+        hit = conn.execute(text(
+            "SELECT c FROM unnest(CAST(:ids AS uuid[])) c "
+            "WHERE get_shard_id_for_distribution_column(:anchor, c) = :shard LIMIT 1"),
+            {"ids": [new_id() for _ in range(CANDIDATES)], "anchor": ANCHOR, "shard": shard}).scalar()
+        if hit is not None:
+            return hit
+    raise CitusError(f"no id hashes into shard group {shard} (a group isolated to one township?)")
 
 
 def where(conn, tenant_id) -> dict:
