@@ -71,6 +71,21 @@ def test_a_half_distributed_database_is_refused_naming_the_table(ctx):
     assert distribute.status(db.session.connection()).state == "distributed"
 
 
+def test_init_refuses_tables_it_does_not_know_and_a_database_not_migrated(ctx):
+    """Rather than leave a stray table local (a join with it would fail) or distribute half a schema.
+    Both in this transaction only: rolled back."""
+    conn = db.session.connection()
+    conn.execute(text("CREATE TABLE stray_things (id int)"))
+    with pytest.raises(CitusError, match="tables Jifen's schema does not name: stray_things"):
+        distribute.init(conn)
+    conn.execute(text("ALTER TABLE stray_things RENAME TO stray_old"))
+    conn.execute(text("ALTER TABLE household_tags RENAME TO household_tags_old"))
+    with pytest.raises(CitusError, match=r"not migrated \(missing household_tags\)"):
+        distribute.init(conn)
+    db.session.rollback()
+    assert distribute.status(db.session.connection()).state == "distributed"
+
+
 def test_each_township_has_all_its_rows_on_one_worker(ctx, world):
     conn = db.session.connection()
     for township in (world.a, world.b):
